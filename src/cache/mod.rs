@@ -1,0 +1,216 @@
+//! The local Hugging Face hub cache: path helpers, hashing, scanning and safe writes.
+//!
+//! Path helpers are pure functions mirroring huggingface_hub's layout, tested inline.
+
+pub mod hash;
+pub mod heuristics;
+pub mod scan;
+pub mod write;
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoType {
+    Model,
+    Dataset,
+    Space,
+}
+
+impl RepoType {
+    pub const ALL: [RepoType; 3] = [RepoType::Model, RepoType::Dataset, RepoType::Space];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepoType::Model => "model",
+            RepoType::Dataset => "dataset",
+            RepoType::Space => "space",
+        }
+    }
+
+    /// The plural used in cache folder names (`models--…`).
+    pub fn folder_prefix(self) -> &'static str {
+        match self {
+            RepoType::Model => "models",
+            RepoType::Dataset => "datasets",
+            RepoType::Space => "spaces",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RepoType> {
+        RepoType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s || t.folder_prefix() == s)
+    }
+}
+
+impl fmt::Display for RepoType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `models--org--name` for (`model`, `org/name`).
+pub fn repo_folder_name(repo_type: RepoType, repo_id: &str) -> String {
+    format!("{}--{}", repo_type.folder_prefix(), repo_id.replace('/', "--"))
+}
+
+/// The inverse of [`repo_folder_name`]; `None` for folders that are not repos.
+pub fn parse_repo_folder(name: &str) -> Option<(RepoType, String)> {
+    let (prefix, rest) = name.split_once("--")?;
+    let repo_type = RepoType::ALL
+        .into_iter()
+        .find(|t| t.folder_prefix() == prefix)?;
+    if rest.is_empty() {
+        return None;
+    }
+    Some((repo_type, rest.replace("--", "/")))
+}
+
+pub fn blob_path(repo_dir: &Path, etag: &str) -> PathBuf {
+    repo_dir.join("blobs").join(etag)
+}
+
+pub fn snapshot_path(repo_dir: &Path, commit: &str) -> PathBuf {
+    repo_dir.join("snapshots").join(commit)
+}
+
+/// `refs/<name>`; nested names such as `pr/1` become nested files.
+pub fn ref_path(repo_dir: &Path, name: &str) -> PathBuf {
+    repo_dir.join("refs").join(name)
+}
+
+/// The lock file huggingface_hub holds while it writes a blob.
+pub fn lock_path(cache_dir: &Path, repo_folder: &str, etag: &str) -> PathBuf {
+    cache_dir
+        .join(".locks")
+        .join(repo_folder)
+        .join(format!("{etag}.lock"))
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A blob is named by its sha256 (64 hex, LFS) or git blob SHA-1 (40 hex).
+pub fn is_blob_name(name: &str) -> bool {
+    (name.len() == 40 || name.len() == 64) && is_lower_hex(name)
+}
+
+pub fn is_commit_hash(s: &str) -> bool {
+    s.len() == 40 && is_lower_hex(s)
+}
+
+/// A ref name that is safe to use as a relative path under `refs/` (`main`, `pr/1`, `v1.0`).
+pub fn is_safe_ref_name(name: &str) -> bool {
+    is_safe_relative_path(name) && !name.contains('\\')
+}
+
+/// True for a non-empty relative path of normal components only: no `/` root, no `..`, no `.`,
+/// no empty components, no NUL.
+pub fn is_safe_relative_path(path: &str) -> bool {
+    if path.is_empty() || path.starts_with('/') || path.contains('\0') || path.ends_with('/') {
+        return false;
+    }
+    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return false;
+    }
+    Path::new(path)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// The relative symlink target from a snapshot file at `file_path` (relative to the snapshot
+/// root, `/`-separated) to `blobs/<etag>`: `../../blobs/<etag>` plus one `../` per nesting level.
+pub fn snapshot_link_target(file_path: &str, etag: &str) -> PathBuf {
+    let depth = file_path.matches('/').count();
+    let mut target = PathBuf::new();
+    for _ in 0..depth + 2 {
+        target.push("..");
+    }
+    target.join("blobs").join(etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_round_trip() {
+        assert_eq!(
+            repo_folder_name(RepoType::Model, "org/name"),
+            "models--org--name"
+        );
+        assert_eq!(
+            repo_folder_name(RepoType::Dataset, "squad"),
+            "datasets--squad"
+        );
+        assert_eq!(
+            parse_repo_folder("spaces--a--b"),
+            Some((RepoType::Space, "a/b".into()))
+        );
+        assert_eq!(parse_repo_folder("blobs"), None);
+        assert_eq!(parse_repo_folder("models--"), None);
+        assert_eq!(parse_repo_folder("widgets--a--b"), None);
+    }
+
+    #[test]
+    fn paths() {
+        let repo = Path::new("/c/models--a--b");
+        assert_eq!(
+            blob_path(repo, "ab"),
+            PathBuf::from("/c/models--a--b/blobs/ab")
+        );
+        assert_eq!(
+            snapshot_path(repo, "c1"),
+            PathBuf::from("/c/models--a--b/snapshots/c1")
+        );
+        assert_eq!(
+            ref_path(repo, "pr/1"),
+            PathBuf::from("/c/models--a--b/refs/pr/1")
+        );
+        assert_eq!(
+            lock_path(Path::new("/c"), "models--a--b", "e1"),
+            PathBuf::from("/c/.locks/models--a--b/e1.lock")
+        );
+    }
+
+    #[test]
+    fn blob_names() {
+        assert!(is_blob_name(&"a".repeat(40)));
+        assert!(is_blob_name(&"0".repeat(64)));
+        assert!(!is_blob_name(&"A".repeat(40)));
+        assert!(!is_blob_name(&"a".repeat(41)));
+        assert!(!is_blob_name(&format!("{}.incomplete", "a".repeat(64))));
+    }
+
+    #[test]
+    fn safe_paths() {
+        assert!(is_safe_relative_path("config.json"));
+        assert!(is_safe_relative_path("a/b/c.bin"));
+        assert!(!is_safe_relative_path("/etc/passwd"));
+        assert!(!is_safe_relative_path("../x"));
+        assert!(!is_safe_relative_path("a/../../x"));
+        assert!(!is_safe_relative_path("a//b"));
+        assert!(!is_safe_relative_path("./a"));
+        assert!(!is_safe_relative_path(""));
+        assert!(!is_safe_relative_path("a/"));
+        assert!(is_safe_ref_name("pr/1"));
+        assert!(!is_safe_ref_name("..\\x"));
+    }
+
+    #[test]
+    fn link_targets() {
+        assert_eq!(
+            snapshot_link_target("config.json", "e"),
+            PathBuf::from("../../blobs/e")
+        );
+        assert_eq!(
+            snapshot_link_target("a/b/w.bin", "e"),
+            PathBuf::from("../../../../blobs/e")
+        );
+    }
+}

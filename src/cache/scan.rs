@@ -1,0 +1,521 @@
+//! Reads a hub cache into plain data. Odd entries become warnings, never errors: a cache that
+//! huggingface_hub half-wrote or a user half-deleted must still be listable and fixable.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+use super::{is_blob_name, parse_repo_folder, RepoType};
+
+#[derive(Debug, Default)]
+pub struct CacheScan {
+    pub root: PathBuf,
+    pub exists: bool,
+    pub repos: Vec<Repo>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Repo {
+    pub repo_type: RepoType,
+    pub repo_id: String,
+    /// `models--org--name`
+    pub folder: String,
+    pub dir: PathBuf,
+    pub blobs: BTreeMap<String, Blob>,
+    pub revisions: Vec<Revision>,
+    /// ref name (`main`, `pr/1`) → commit
+    pub refs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub etag: String,
+    /// `blobs/<etag>` inside the repo folder.
+    pub path: PathBuf,
+    /// Where the bytes are: the same file, or the target in the cache-wide shared store.
+    pub content_path: PathBuf,
+    pub size: u64,
+    /// True when `path` is a link into the shared store.
+    pub shared: bool,
+    /// (device, inode) of the content, so a blob linked from several repos counts once.
+    pub file_id: (u64, u64),
+    pub accessed: Option<SystemTime>,
+    pub modified: Option<SystemTime>,
+}
+
+#[derive(Debug)]
+pub struct Revision {
+    pub commit: String,
+    pub dir: PathBuf,
+    pub files: Vec<SnapshotFile>,
+    pub modified: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SnapshotFile {
+    /// Relative to the snapshot root, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub source: FileSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSource {
+    /// A link to `blobs/<etag>` of the same repo.
+    Blob(String),
+    /// A regular file (the no-symlink layout) or a link elsewhere inside the cache; its blob
+    /// name is the sha256 of its content, computed when needed.
+    Copy(PathBuf),
+}
+
+impl Repo {
+    pub fn revision(&self, commit: &str) -> Option<&Revision> {
+        self.revisions.iter().find(|r| r.commit == commit)
+    }
+
+    /// `model/org/name`, the identifier `list` and `rm` use.
+    pub fn qualified_id(&self) -> String {
+        format!("{}/{}", self.repo_type, self.repo_id)
+    }
+}
+
+#[cfg(unix)]
+fn file_id(meta: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+/// Removes `.` and `..` components without touching the filesystem.
+fn normalize_lexically(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+struct Scanner {
+    /// The root as given and canonicalized: links are checked against the latter.
+    canonical_root: PathBuf,
+    warnings: Vec<String>,
+}
+
+/// Scans the cache at `root`. A missing root is an empty cache (`exists == false`).
+pub fn scan(root: &Path) -> CacheScan {
+    let mut result = CacheScan {
+        root: root.to_path_buf(),
+        ..Default::default()
+    };
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return result,
+        Err(e) => {
+            result.exists = true;
+            result
+                .warnings
+                .push(format!("cannot read cache dir {}: {e}", root.display()));
+            return result;
+        }
+    };
+    result.exists = true;
+    let mut scanner = Scanner {
+        canonical_root: fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        warnings: Vec::new(),
+    };
+    let mut folders: Vec<(String, RepoType, String)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (t, id) = parse_repo_folder(&name)?;
+            Some((name, t, id))
+        })
+        .collect();
+    folders.sort();
+    for (folder, repo_type, repo_id) in folders {
+        let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
+        result.repos.push(repo);
+    }
+    result.warnings = scanner.warnings;
+    result
+}
+
+impl Scanner {
+    fn warn(&mut self, msg: String) {
+        self.warnings.push(msg);
+    }
+
+    fn inside_cache(&self, canonical: &Path) -> bool {
+        canonical.starts_with(&self.canonical_root)
+    }
+
+    fn scan_repo(&mut self, dir: PathBuf, folder: String, repo_type: RepoType, repo_id: String) -> Repo {
+        let mut repo = Repo {
+            repo_type,
+            repo_id,
+            folder,
+            dir,
+            blobs: BTreeMap::new(),
+            revisions: Vec::new(),
+            refs: BTreeMap::new(),
+        };
+        self.scan_blobs(&mut repo);
+        self.scan_snapshots(&mut repo);
+        self.scan_refs(&mut repo);
+        repo
+    }
+
+    fn scan_blobs(&mut self, repo: &mut Repo) {
+        let blobs_dir = repo.dir.join("blobs");
+        let Ok(entries) = fs::read_dir(&blobs_dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            // Partial downloads, locks and temporary files are not blobs.
+            if !is_blob_name(&name) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(link_meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let (content_path, shared) = if link_meta.file_type().is_symlink() {
+                match fs::canonicalize(&path) {
+                    Ok(target) if self.inside_cache(&target) => {
+                        let shared = target.starts_with(self.canonical_root.join("blobs"));
+                        (target, shared)
+                    }
+                    Ok(target) => {
+                        self.warn(format!(
+                            "{}: blob links outside the cache dir (to {}); ignored",
+                            path.display(),
+                            target.display()
+                        ));
+                        continue;
+                    }
+                    Err(_) => {
+                        self.warn(format!("{}: broken blob link; ignored", path.display()));
+                        continue;
+                    }
+                }
+            } else {
+                (path.clone(), false)
+            };
+            let meta = match fs::metadata(&content_path) {
+                Ok(m) if m.is_file() => m,
+                _ => {
+                    self.warn(format!("{}: blob is not a regular file; ignored", path.display()));
+                    continue;
+                }
+            };
+            repo.blobs.insert(
+                name.clone(),
+                Blob {
+                    etag: name,
+                    path,
+                    content_path,
+                    size: meta.len(),
+                    shared,
+                    file_id: file_id(&meta),
+                    accessed: meta.accessed().ok(),
+                    modified: meta.modified().ok(),
+                },
+            );
+        }
+    }
+
+    fn scan_snapshots(&mut self, repo: &mut Repo) {
+        let snapshots = repo.dir.join("snapshots");
+        let entries = match fs::read_dir(&snapshots) {
+            Ok(e) => e,
+            Err(_) => {
+                self.warn(format!(
+                    "{}: repo has no snapshots/ folder",
+                    repo.dir.display()
+                ));
+                return;
+            }
+        };
+        let mut dirs = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                if let Ok(commit) = entry.file_name().into_string() {
+                    dirs.push((commit, path));
+                }
+            } else {
+                self.warn(format!(
+                    "{}: file directly in snapshots/ (expected a folder per revision)",
+                    path.display()
+                ));
+            }
+        }
+        dirs.sort();
+        for (commit, dir) in dirs {
+            let mut files = Vec::new();
+            self.walk_snapshot(repo, &dir, &dir, &mut files);
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            let modified = fs::metadata(&dir).and_then(|m| m.modified()).ok();
+            repo.revisions.push(Revision {
+                commit,
+                dir,
+                files,
+                modified,
+            });
+        }
+    }
+
+    fn walk_snapshot(&mut self, repo: &Repo, root: &Path, dir: &Path, out: &mut Vec<SnapshotFile>) {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.warn(format!("{}: cannot read: {e}", dir.display()));
+                return;
+            }
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                self.walk_snapshot(repo, root, &path, out);
+                continue;
+            }
+            let Some(rel) = relative_slash_path(root, &path) else {
+                self.warn(format!("{}: file name is not UTF-8; ignored", path.display()));
+                continue;
+            };
+            if ft.is_symlink() {
+                if let Some(file) = self.resolve_link(repo, &path, rel) {
+                    out.push(file);
+                }
+            } else if ft.is_file() {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push(SnapshotFile {
+                    path: rel,
+                    size,
+                    source: FileSource::Copy(path),
+                });
+            }
+        }
+    }
+
+    fn resolve_link(&mut self, repo: &Repo, link: &Path, rel: String) -> Option<SnapshotFile> {
+        let target = fs::read_link(link).ok()?;
+        let joined = normalize_lexically(&link.parent()?.join(&target));
+        let blobs_dir = normalize_lexically(&repo.dir.join("blobs"));
+        let name = joined.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let points_at_repo_blob = (joined.parent() == Some(blobs_dir.as_path())
+            || same_dir(joined.parent(), &blobs_dir))
+            && is_blob_name(name);
+        if points_at_repo_blob {
+            return match repo.blobs.get(name) {
+                Some(blob) => Some(SnapshotFile {
+                    path: rel,
+                    size: blob.size,
+                    source: FileSource::Blob(name.to_string()),
+                }),
+                None => {
+                    self.warn(format!(
+                        "{}: broken link (blob {name} is missing)",
+                        link.display()
+                    ));
+                    None
+                }
+            };
+        }
+        match fs::canonicalize(link) {
+            Ok(canonical) if !self.inside_cache(&canonical) => {
+                self.warn(format!(
+                    "{}: link points outside the cache dir (to {}); ignored",
+                    link.display(),
+                    canonical.display()
+                ));
+                None
+            }
+            Ok(canonical) if canonical.is_file() => {
+                let size = fs::metadata(&canonical).map(|m| m.len()).unwrap_or(0);
+                Some(SnapshotFile {
+                    path: rel,
+                    size,
+                    source: FileSource::Copy(canonical),
+                })
+            }
+            Ok(_) => {
+                self.warn(format!("{}: link does not point at a file; ignored", link.display()));
+                None
+            }
+            Err(_) => {
+                self.warn(format!("{}: broken link", link.display()));
+                None
+            }
+        }
+    }
+
+    fn scan_refs(&mut self, repo: &mut Repo) {
+        let refs_dir = repo.dir.join("refs");
+        let mut files = Vec::new();
+        collect_files(&refs_dir, &mut files);
+        for path in files {
+            let Some(name) = relative_slash_path(&refs_dir, &path) else {
+                continue;
+            };
+            let Ok(body) = fs::read_to_string(&path) else {
+                self.warn(format!("{}: unreadable ref", path.display()));
+                continue;
+            };
+            let commit = body.trim().to_string();
+            if repo.revision(&commit).is_none() {
+                self.warn(format!(
+                    "{}: ref {name} points at {commit}, which has no snapshot",
+                    repo.dir.display()
+                ));
+            }
+            repo.refs.insert(name, commit);
+        }
+    }
+}
+
+fn same_dir(a: Option<&Path>, b: &Path) -> bool {
+    match (a.and_then(|a| fs::canonicalize(a).ok()), fs::canonicalize(b).ok()) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => collect_files(&entry.path(), out),
+            Ok(t) if t.is_file() => out.push(entry.path()),
+            _ => {}
+        }
+    }
+}
+
+/// `a/b/c` for `root/a/b/c`; `None` when not UTF-8.
+pub fn relative_slash_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const E1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const C1: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn make_repo(root: &Path) -> PathBuf {
+        let repo = root.join("models--org--m");
+        fs::create_dir_all(repo.join("blobs")).unwrap();
+        fs::create_dir_all(repo.join("snapshots").join(C1).join("sub")).unwrap();
+        fs::create_dir_all(repo.join("refs")).unwrap();
+        fs::write(repo.join("blobs").join(E1), b"weights").unwrap();
+        symlink(
+            format!("../../blobs/{E1}"),
+            repo.join("snapshots").join(C1).join("w.bin"),
+        )
+        .unwrap();
+        symlink(
+            format!("../../../blobs/{E1}"),
+            repo.join("snapshots").join(C1).join("sub/w.bin"),
+        )
+        .unwrap();
+        fs::write(repo.join("refs/main"), C1).unwrap();
+        repo
+    }
+
+    #[test]
+    fn scans_links_refs_and_skips_partials() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = make_repo(dir.path());
+        fs::write(repo.join("blobs").join(format!("{E1}.incomplete")), b"x").unwrap();
+        fs::write(dir.path().join("CACHEDIR.TAG"), b"").unwrap();
+        let scan = scan(dir.path());
+        assert!(scan.warnings.is_empty(), "{:?}", scan.warnings);
+        assert_eq!(scan.repos.len(), 1);
+        let r = &scan.repos[0];
+        assert_eq!(r.repo_id, "org/m");
+        assert_eq!(r.blobs.len(), 1);
+        assert_eq!(r.refs.get("main").map(String::as_str), Some(C1));
+        let files = &r.revisions[0].files;
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].path, "sub/w.bin");
+        assert_eq!(files[0].source, FileSource::Blob(E1.into()));
+        assert_eq!(files[1].size, 7);
+    }
+
+    #[test]
+    fn links_outside_the_cache_are_warned_and_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), b"s").unwrap();
+        let repo = make_repo(dir.path());
+        symlink(
+            outside.path().join("secret"),
+            repo.join("snapshots").join(C1).join("evil"),
+        )
+        .unwrap();
+        let e2 = "2".repeat(64);
+        symlink(outside.path().join("secret"), repo.join("blobs").join(&e2)).unwrap();
+        let scan = scan(dir.path());
+        assert_eq!(scan.warnings.len(), 2, "{:?}", scan.warnings);
+        assert!(!scan.repos[0].blobs.contains_key(&e2));
+        assert_eq!(scan.repos[0].revisions[0].files.len(), 2);
+    }
+
+    #[test]
+    fn broken_links_and_missing_snapshots_are_warnings() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = make_repo(dir.path());
+        fs::remove_file(repo.join("blobs").join(E1)).unwrap();
+        fs::create_dir_all(dir.path().join("datasets--d")).unwrap();
+        let scan = scan(dir.path());
+        assert_eq!(scan.repos.len(), 2);
+        assert_eq!(scan.warnings.len(), 3, "{:?}", scan.warnings);
+    }
+
+    #[test]
+    fn shared_store_blobs_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = make_repo(dir.path());
+        let store = dir.path().join("blobs").join("ab");
+        fs::create_dir_all(&store).unwrap();
+        fs::write(store.join("abcdef"), b"shared!").unwrap();
+        let e2 = "3".repeat(64);
+        symlink("../../blobs/ab/abcdef", repo.join("blobs").join(&e2)).unwrap();
+        let scan = scan(dir.path());
+        let blob = &scan.repos[0].blobs[&e2];
+        assert!(blob.shared);
+        assert_eq!(blob.size, 7);
+        assert!(scan.warnings.is_empty(), "{:?}", scan.warnings);
+    }
+
+    #[test]
+    fn missing_root_is_empty() {
+        let scan = scan(Path::new("/nonexistent/hf-cache"));
+        assert!(!scan.exists);
+        assert!(scan.repos.is_empty());
+    }
+}

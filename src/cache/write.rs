@@ -1,0 +1,335 @@
+//! Writes into the hub cache that can never leave a wrong blob under a blob name: bytes go to a
+//! temporary file beside the blobs, are verified and fsynced, then renamed into place, all
+//! under the same lock file huggingface_hub takes for that blob.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tempfile::NamedTempFile;
+
+use super::hash::BlobHasher;
+use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
+
+/// Prefix and suffix of this tool's temporary files in `blobs/`; never a blob name.
+pub const TEMP_PREFIX: &str = ".hfcs-";
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// Why a blob could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("content does not match blob name {etag} (got {actual}); not stored")]
+    Mismatch { etag: String, actual: String },
+    #[error("blob {etag}: expected {expected} bytes, got {actual}")]
+    Size {
+        etag: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// An exclusive advisory lock on huggingface_hub's `.locks/<repo>/<etag>.lock`; released on drop.
+pub struct BlobLock {
+    _file: File,
+}
+
+/// Takes the lock, waiting while another process (an `hf_hub_download`, another pull) holds it.
+/// `on_wait` is called once if we have to wait. Blocking: call from a blocking context.
+pub fn lock_blob(lock_path: &Path, on_wait: impl FnOnce()) -> Result<BlobLock, WriteError> {
+    if let Some(parent) = lock_path.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)
+        .map_err(io_err(lock_path))?;
+    let mut on_wait = Some(on_wait);
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(BlobLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => {
+                if let Some(f) = on_wait.take() {
+                    f();
+                }
+                // Poll rather than block so a stuck holder shows up in the elapsed time.
+                let pause = if started.elapsed() < Duration::from_secs(2) {
+                    Duration::from_millis(20)
+                } else {
+                    Duration::from_millis(200)
+                };
+                std::thread::sleep(pause);
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_err(lock_path)(e)),
+        }
+    }
+}
+
+/// Streams one blob into a temporary file in `blobs/`, hashing as it goes.
+pub struct BlobWriter {
+    tmp: NamedTempFile,
+    hasher: BlobHasher,
+    etag: String,
+    expected_size: u64,
+    written: u64,
+    final_path: PathBuf,
+}
+
+impl BlobWriter {
+    pub fn create(repo_dir: &Path, etag: &str, expected_size: u64) -> Result<BlobWriter, WriteError> {
+        let final_path = blob_path(repo_dir, etag);
+        let dir = final_path.parent().expect("blob path has a parent");
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{TEMP_PREFIX}{etag}-"))
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(dir)
+            .map_err(io_err(dir))?;
+        let hasher = BlobHasher::for_name(etag, expected_size).ok_or_else(|| WriteError::Mismatch {
+            etag: etag.to_string(),
+            actual: "an unsupported blob name".into(),
+        })?;
+        Ok(BlobWriter {
+            tmp,
+            hasher,
+            etag: etag.to_string(),
+            expected_size,
+            written: 0,
+            final_path,
+        })
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        if self.written + bytes.len() as u64 > self.expected_size {
+            return Err(WriteError::Size {
+                etag: self.etag.clone(),
+                expected: self.expected_size,
+                actual: self.written + bytes.len() as u64,
+            });
+        }
+        self.hasher.update(bytes);
+        self.tmp
+            .as_file_mut()
+            .write_all(bytes)
+            .map_err(|source| WriteError::Io {
+                path: self.tmp.path().to_path_buf(),
+                source,
+            })?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Verifies, fsyncs and renames into place. On any error the temporary file is removed.
+    pub fn finish(self) -> Result<PathBuf, WriteError> {
+        if self.written != self.expected_size {
+            return Err(WriteError::Size {
+                etag: self.etag,
+                expected: self.expected_size,
+                actual: self.written,
+            });
+        }
+        let actual = self.hasher.finish();
+        if actual != self.etag {
+            return Err(WriteError::Mismatch {
+                etag: self.etag,
+                actual,
+            });
+        }
+        let tmp_path = self.tmp.path().to_path_buf();
+        self.tmp.as_file().sync_all().map_err(io_err(&tmp_path))?;
+        self.tmp
+            .persist(&self.final_path)
+            .map_err(|e| WriteError::Io {
+                path: self.final_path.clone(),
+                source: e.error,
+            })?;
+        sync_dir(self.final_path.parent().expect("blob path has a parent"));
+        Ok(self.final_path)
+    }
+}
+
+/// Makes a rename durable. Best effort: some filesystems refuse to fsync a directory.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// How a snapshot file ended up on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Symlink,
+    Hardlink,
+    Copy,
+}
+
+/// Points `snapshots/<commit>/<path>` at `blobs/<etag>` with a relative symlink, falling back to
+/// a hardlink and then a copy where symlinks are unavailable.
+pub fn link_snapshot_file(
+    repo_dir: &Path,
+    commit: &str,
+    path: &str,
+    etag: &str,
+) -> Result<LinkKind, WriteError> {
+    let link = snapshot_path(repo_dir, commit).join(path);
+    let parent = link.parent().expect("snapshot file has a parent");
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let target = snapshot_link_target(path, etag);
+    // Already right: leave it (and its atime) alone.
+    if fs::read_link(&link).ok().as_deref() == Some(target.as_path()) {
+        return Ok(LinkKind::Symlink);
+    }
+    match fs::symlink_metadata(&link) {
+        Ok(m) if m.is_dir() => {
+            return Err(WriteError::Io {
+                path: link.clone(),
+                source: io::Error::new(io::ErrorKind::AlreadyExists, "a folder is in the way"),
+            })
+        }
+        Ok(_) => fs::remove_file(&link).map_err(io_err(&link))?,
+        Err(_) => {}
+    }
+    if make_symlink(&target, &link).is_ok() {
+        return Ok(LinkKind::Symlink);
+    }
+    let blob = blob_path(repo_dir, etag);
+    if fs::hard_link(&blob, &link).is_ok() {
+        return Ok(LinkKind::Hardlink);
+    }
+    fs::copy(&blob, &link).map_err(io_err(&link))?;
+    Ok(LinkKind::Copy)
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(windows)]
+fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}
+
+/// Writes `refs/<name>` atomically, with no trailing newline (huggingface_hub reads it raw).
+pub fn write_ref(repo_dir: &Path, name: &str, commit: &str) -> Result<(), WriteError> {
+    let path = ref_path(repo_dir, name);
+    write_atomic(&path, commit.as_bytes())
+}
+
+/// Writes a small file via a temporary sibling and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let dir = path.parent().expect("path has a parent");
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    tmp.write_all(bytes).map_err(io_err(path))?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    tmp.persist(path).map_err(|e| WriteError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO_SHA1: &str = "ce013625030ba8dba906f756967f9e9ca394464a";
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn verified_blob_is_renamed_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlobWriter::create(dir.path(), HELLO_SHA1, 6).unwrap();
+        w.write(b"hel").unwrap();
+        w.write(b"lo\n").unwrap();
+        let path = w.finish().unwrap();
+        assert_eq!(fs::read(path).unwrap(), b"hello\n");
+        assert_eq!(leftovers(&dir.path().join("blobs")), vec![HELLO_SHA1]);
+    }
+
+    #[test]
+    fn wrong_content_never_gets_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlobWriter::create(dir.path(), HELLO_SHA1, 6).unwrap();
+        w.write(b"HELLO\n").unwrap();
+        assert!(matches!(w.finish(), Err(WriteError::Mismatch { .. })));
+        assert!(leftovers(&dir.path().join("blobs")).is_empty());
+    }
+
+    #[test]
+    fn oversize_and_short_writes_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlobWriter::create(dir.path(), HELLO_SHA1, 6).unwrap();
+        assert!(w.write(b"hello\n!").is_err());
+        drop(w);
+        let mut w = BlobWriter::create(dir.path(), HELLO_SHA1, 6).unwrap();
+        w.write(b"hel").unwrap();
+        assert!(matches!(w.finish(), Err(WriteError::Size { .. })));
+        assert!(leftovers(&dir.path().join("blobs")).is_empty());
+    }
+
+    #[test]
+    fn snapshot_links_are_relative_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlobWriter::create(dir.path(), HELLO_SHA1, 6).unwrap();
+        w.write(b"hello\n").unwrap();
+        w.finish().unwrap();
+        let c = "c".repeat(40);
+        for _ in 0..2 {
+            let kind = link_snapshot_file(dir.path(), &c, "a/b.txt", HELLO_SHA1).unwrap();
+            assert_eq!(kind, LinkKind::Symlink);
+        }
+        let link = dir.path().join("snapshots").join(&c).join("a/b.txt");
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            PathBuf::from(format!("../../../blobs/{HELLO_SHA1}"))
+        );
+        assert_eq!(fs::read(&link).unwrap(), b"hello\n");
+    }
+
+    #[test]
+    fn refs_have_no_trailing_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        write_ref(dir.path(), "pr/1", "abc").unwrap();
+        assert_eq!(fs::read(dir.path().join("refs/pr/1")).unwrap(), b"abc");
+        assert_eq!(leftovers(&dir.path().join("refs/pr")), vec!["1"]);
+    }
+
+    #[test]
+    fn lock_excludes_a_second_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".locks/models--a--b/x.lock");
+        let held = lock_blob(&path, || {}).unwrap();
+        let other = File::open(&path).unwrap();
+        assert!(other.try_lock().is_err());
+        drop(held);
+        assert!(other.try_lock().is_ok());
+    }
+}

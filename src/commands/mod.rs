@@ -1,0 +1,172 @@
+//! One file per subcommand, plus what they share: the run context, repo filters and the outcome.
+
+pub mod pull;
+pub mod pull_all;
+pub mod push;
+
+use std::sync::Arc;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+use crate::cache::RepoType;
+use crate::config::{ConfigError, Settings};
+use crate::manifest::Layout;
+use crate::remote::{Remote, RemoteSpec, TransferCtx};
+use crate::report::{self, Printer, Progress};
+
+/// What every command gets: resolved settings and the printer.
+pub struct App {
+    pub settings: Settings,
+    pub printer: Printer,
+}
+
+/// How a command ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Some items failed; they were reported. Exit code 1.
+    Failed,
+}
+
+impl Outcome {
+    pub fn from_failures(n: usize) -> Outcome {
+        if n == 0 {
+            Outcome::Success
+        } else {
+            Outcome::Failed
+        }
+    }
+}
+
+/// One failed item, named in the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub item: String,
+    pub error: String,
+}
+
+/// Transfer options shared by push and pull.
+#[derive(Debug, Clone, Default)]
+pub struct TransferOptions {
+    pub dry_run: bool,
+    pub workers: Option<usize>,
+    pub remote: Option<String>,
+}
+
+impl App {
+    pub fn open_remote(&self, flag: Option<&str>) -> Result<(Remote, Layout), ConfigError> {
+        let spec = RemoteSpec::resolve(&self.settings, flag)?;
+        let remote = Remote::open(&spec, &self.settings)?;
+        Ok((remote, Layout::new(spec.prefix())))
+    }
+
+    pub fn transfer_ctx(&self, opts: &TransferOptions, label: &str) -> TransferCtx {
+        let workers = opts.workers.unwrap_or(self.settings.transfer.workers);
+        TransferCtx::new(&self.settings, workers, self.progress(label))
+    }
+
+    pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
+        report::progress(label, self.printer.json)
+    }
+}
+
+/// Include/exclude globs over repo ids (`org/name`).
+#[derive(Debug, Default)]
+pub struct RepoFilter {
+    include: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+impl RepoFilter {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<RepoFilter, ConfigError> {
+        Ok(RepoFilter {
+            include: build_globs(include, "--include")?,
+            exclude: build_globs(exclude, "--exclude")?,
+        })
+    }
+
+    pub fn matches(&self, repo_id: &str) -> bool {
+        self.include.as_ref().is_none_or(|g| g.is_match(repo_id))
+            && !self.exclude.as_ref().is_some_and(|g| g.is_match(repo_id))
+    }
+}
+
+fn build_globs(patterns: &[String], flag: &str) -> Result<Option<GlobSet>, ConfigError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = Glob::new(p)
+            .map_err(|e| ConfigError::Invalid(format!("{flag} {p:?}: invalid glob: {e}")))?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))
+}
+
+/// A repo named on the command line: `org/name`, or `model/org/name`, `dataset/org/name`, …
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRef {
+    pub repo_type: Option<RepoType>,
+    pub repo_id: String,
+}
+
+impl RepoRef {
+    pub fn parse(text: &str) -> RepoRef {
+        let parts: Vec<&str> = text.splitn(2, '/').collect();
+        if parts.len() == 2 && parts[1].contains('/') {
+            if let Some(t) = RepoType::parse(parts[0]) {
+                return RepoRef {
+                    repo_type: Some(t),
+                    repo_id: parts[1].to_string(),
+                };
+            }
+        }
+        RepoRef {
+            repo_type: None,
+            repo_id: text.to_string(),
+        }
+    }
+
+    pub fn matches(&self, repo_type: RepoType, repo_id: &str) -> bool {
+        self.repo_id == repo_id && self.repo_type.is_none_or(|t| t == repo_type)
+    }
+}
+
+/// `abcdef123456` for a 40-character commit, as people read them.
+pub fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters() {
+        let f = RepoFilter::new(&["org/*".into()], &["org/skip".into()]).unwrap();
+        assert!(f.matches("org/a"));
+        assert!(!f.matches("org/skip"));
+        assert!(!f.matches("other/a"));
+        assert!(RepoFilter::new(&[], &[]).unwrap().matches("x"));
+        assert!(RepoFilter::new(&["[".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn repo_refs() {
+        assert_eq!(
+            RepoRef::parse("dataset/org/d"),
+            RepoRef {
+                repo_type: Some(RepoType::Dataset),
+                repo_id: "org/d".into()
+            }
+        );
+        assert_eq!(RepoRef::parse("org/m").repo_type, None);
+        assert!(RepoRef::parse("org/m").matches(RepoType::Space, "org/m"));
+        assert!(!RepoRef::parse("model/org/m").matches(RepoType::Dataset, "org/m"));
+    }
+}

@@ -1,0 +1,371 @@
+//! `pull`: resolve a ref to a commit, fetch and vet its manifest, download the missing blobs
+//! (verified while they stream, under huggingface_hub's lock), then build the snapshot and ref.
+//!
+//! The engine here ([`resolve`], [`download`], [`finish`]) also drives `pull-all`, so transfers of
+//! many repos share one pool.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use super::{short, App, Failure, Outcome, TransferOptions};
+use crate::cache::write::{link_snapshot_file, lock_blob, write_ref, BlobWriter};
+use crate::cache::{blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType};
+use crate::config::ConfigError;
+use crate::manifest::{is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES};
+use crate::remote::{Remote, RemoteError, TransferCtx, TransferError};
+use crate::report::human_bytes;
+
+/// Why one repo could not be pulled. Remote errors that affect every repo end the run instead.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Missing(String),
+}
+
+/// What to pull.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub repo_id: String,
+    pub repo_type: Option<RepoType>,
+    /// A ref name or commit; `main` when absent.
+    pub revision: Option<String>,
+}
+
+/// A resolved, vetted revision and where it goes.
+#[derive(Debug)]
+pub struct Plan {
+    pub repo_id: String,
+    pub repo_type: RepoType,
+    pub commit: String,
+    pub ref_name: Option<String>,
+    pub manifest: Manifest,
+    pub repo_dir: PathBuf,
+    pub folder: String,
+}
+
+/// One blob to fetch into one repo.
+#[derive(Debug, Clone)]
+pub struct BlobJob {
+    pub plan: usize,
+    pub etag: String,
+    pub size: u64,
+    pub repo_dir: PathBuf,
+    pub folder: String,
+}
+
+/// Per-plan transfer counts.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counts {
+    pub downloaded: usize,
+    pub skipped_existing: usize,
+    pub failed: usize,
+    pub bytes_downloaded: u64,
+}
+
+pub async fn get_manifest(remote: &Remote, layout: &Layout, repo_id: &str, commit: &str) -> Result<Option<Manifest>, PullError> {
+    let key = layout.manifest_key(repo_id, commit);
+    match remote.get(&key, MAX_MANIFEST_BYTES).await? {
+        None => Ok(None),
+        Some(bytes) => Manifest::parse(&bytes)
+            .map(Some)
+            .map_err(|e| PullError::Refused(format!("{key}: {e}"))),
+    }
+}
+
+/// Resolves the revision and vets the manifest: nothing is written before this succeeds.
+pub async fn resolve(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path, target: &Target) -> Result<Plan, PullError> {
+    if !is_valid_repo_id(&target.repo_id) {
+        return Err(PullError::Refused(format!("invalid repo id {:?}", target.repo_id)));
+    }
+    let revision = target.revision.as_deref().unwrap_or("main");
+    let mut manifest = None;
+    let mut ref_name = None;
+    let commit = if is_commit_hash(revision) {
+        manifest = get_manifest(remote, layout, &target.repo_id, revision).await?;
+        revision.to_string()
+    } else {
+        if !is_safe_ref_name(revision) {
+            return Err(PullError::Refused(format!("invalid revision {revision:?}")));
+        }
+        let key = layout.ref_key(&target.repo_id, revision);
+        let body = remote.get(&key, MAX_REF_BYTES).await?.ok_or_else(|| {
+            PullError::Missing(format!(
+                "no ref {revision} for {} on the remote ({key}); push it first, or pass -r with a pushed commit",
+                target.repo_id
+            ))
+        })?;
+        ref_name = Some(revision.to_string());
+        parse_ref_body(&body).ok_or_else(|| PullError::Refused(format!("{key}: ref body is not a commit hash")))?
+    };
+    let manifest = match manifest {
+        Some(m) => m,
+        None => get_manifest(remote, layout, &target.repo_id, &commit).await?.ok_or_else(|| {
+            PullError::Missing(format!(
+                "no manifest for {}@{} on the remote ({})",
+                target.repo_id,
+                commit,
+                layout.manifest_key(&target.repo_id, &commit)
+            ))
+        })?,
+    };
+    if manifest.repo != target.repo_id || manifest.revision != commit {
+        return Err(PullError::Refused(format!(
+            "manifest {} describes {}@{}, not {}@{}",
+            layout.manifest_key(&target.repo_id, &commit),
+            manifest.repo,
+            manifest.revision,
+            target.repo_id,
+            commit
+        )));
+    }
+    let repo_type = manifest.repo_type().expect("validated");
+    if let Some(wanted) = target.repo_type {
+        if wanted != repo_type {
+            return Err(PullError::Missing(format!(
+                "{} on the remote is a {repo_type}, not a {wanted}",
+                target.repo_id
+            )));
+        }
+    }
+    let folder = repo_folder_name(repo_type, &target.repo_id);
+    Ok(Plan {
+        repo_id: target.repo_id.clone(),
+        repo_type,
+        commit,
+        ref_name,
+        manifest,
+        repo_dir: cache_dir.join(&folder),
+        folder,
+    })
+}
+
+/// Blobs the plan needs that are not already in the cache. A blob under its name is trusted:
+/// only verified bytes are ever given a blob name.
+pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<BlobJob> {
+    let mut unique: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &plan.manifest.files {
+        unique.insert(&f.blob, f.size);
+    }
+    let mut jobs = Vec::new();
+    for (etag, size) in unique {
+        if present(&plan.repo_dir, etag, size) {
+            counts.skipped_existing += 1;
+        } else {
+            jobs.push(BlobJob {
+                plan: index,
+                etag: etag.to_string(),
+                size,
+                repo_dir: plan.repo_dir.clone(),
+                folder: plan.folder.clone(),
+            });
+        }
+    }
+    jobs
+}
+
+fn present(repo_dir: &std::path::Path, etag: &str, size: u64) -> bool {
+    std::fs::metadata(blob_path(repo_dir, etag)).is_ok_and(|m| m.is_file() && m.len() == size)
+}
+
+/// What happened to one blob job.
+pub enum JobResult {
+    Downloaded(u64),
+    /// Another process wrote it while we waited for its lock.
+    AlreadyThere,
+    Failed(TransferError),
+}
+
+/// Downloads every job through one pool. A fatal remote error stops the rest.
+pub async fn download(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path, ctx: &TransferCtx, mut jobs: Vec<BlobJob>) -> Vec<(BlobJob, JobResult)> {
+    ctx.progress.add_total(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+    jobs.sort_by(|a, b| b.size.cmp(&a.size));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = &stop;
+    stream::iter(jobs)
+        .map(|job| async move {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let err = RemoteError::Other { detail: "not attempted after an earlier fatal error".into(), code: String::new() };
+                return (job, JobResult::Failed(err.into()));
+            }
+            let result = fetch_one(remote, layout, cache_dir, ctx, &job).await;
+            ctx.progress.item_done();
+            if let JobResult::Failed(TransferError::Remote(e)) = &result {
+                if e.is_fatal() {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            (job, result)
+        })
+        .buffer_unordered(ctx.workers)
+        .collect()
+        .await
+}
+
+async fn fetch_one(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path, ctx: &TransferCtx, job: &BlobJob) -> JobResult {
+    let lock_file = lock_path(cache_dir, &job.folder, &job.etag);
+    let progress = ctx.progress.clone();
+    let etag = job.etag.clone();
+    let lock = tokio::task::spawn_blocking(move || {
+        lock_blob(&lock_file, || progress.log(&format!("waiting for another process writing blob {etag}")))
+    })
+    .await
+    .expect("lock task does not panic");
+    let _lock = match lock {
+        Ok(l) => l,
+        Err(e) => return JobResult::Failed(e.into()),
+    };
+    if present(&job.repo_dir, &job.etag, job.size) {
+        ctx.progress.add_bytes(job.size);
+        return JobResult::AlreadyThere;
+    }
+    let writer = match BlobWriter::create(&job.repo_dir, &job.etag, job.size) {
+        Ok(w) => w,
+        Err(e) => return JobResult::Failed(e.into()),
+    };
+    match remote.download_blob(&layout.blob_key(&job.etag), writer, job.size, ctx).await {
+        Ok(_) => JobResult::Downloaded(job.size),
+        Err(e) => JobResult::Failed(e),
+    }
+}
+
+/// Builds the snapshot and writes the ref, once every blob of the revision is in place.
+pub fn finish(plan: &Plan) -> Result<usize, PullError> {
+    for f in &plan.manifest.files {
+        if !present(&plan.repo_dir, &f.blob, f.size) {
+            return Err(PullError::Missing(format!("blob {} for {} is missing", f.blob, f.path)));
+        }
+    }
+    for f in &plan.manifest.files {
+        link_snapshot_file(&plan.repo_dir, &plan.commit, &f.path, &f.blob).map_err(|e| PullError::Refused(e.to_string()))?;
+    }
+    // huggingface_hub expects refs/ to exist even when empty.
+    let _ = std::fs::create_dir_all(plan.repo_dir.join("refs"));
+    if let Some(name) = &plan.ref_name {
+        write_ref(&plan.repo_dir, name, &plan.commit).map_err(|e| PullError::Refused(e.to_string()))?;
+    }
+    Ok(plan.manifest.files.len())
+}
+
+/// Folds job results into per-plan counts and failures.
+pub fn tally(results: Vec<(BlobJob, JobResult)>, counts: &mut [Counts], failures: &mut Vec<(usize, Failure)>) -> Option<RemoteError> {
+    let mut fatal = None;
+    for (job, result) in results {
+        let c = &mut counts[job.plan];
+        match result {
+            JobResult::Downloaded(n) => {
+                c.downloaded += 1;
+                c.bytes_downloaded += n;
+            }
+            JobResult::AlreadyThere => c.skipped_existing += 1,
+            JobResult::Failed(TransferError::Remote(e)) if e.is_fatal() => {
+                c.failed += 1;
+                fatal.get_or_insert(e);
+            }
+            JobResult::Failed(e) => {
+                c.failed += 1;
+                failures.push((job.plan, Failure { item: format!("blob {}", job.etag), error: e.to_string() }));
+            }
+        }
+    }
+    fatal
+}
+
+#[derive(Debug, Serialize)]
+pub struct PullSummary {
+    pub command: &'static str,
+    pub remote: String,
+    pub dry_run: bool,
+    pub repo: String,
+    pub repo_type: RepoType,
+    pub revision: String,
+    #[serde(rename = "ref")]
+    pub ref_name: Option<String>,
+    pub files: usize,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub seconds: f64,
+    pub failures: Vec<Failure>,
+}
+
+pub struct PullOptions {
+    pub target: Target,
+    pub transfer: TransferOptions,
+}
+
+pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
+    let started = Instant::now();
+    let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
+    let ctx = app.transfer_ctx(&opts.transfer, "pull");
+    let cache_dir = &app.settings.cache_dir;
+    let plan = match resolve(&remote, &layout, cache_dir, &opts.target).await {
+        Ok(p) => p,
+        Err(PullError::Remote(e)) => return Err(e.into()),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot pull {}", opts.target.repo_id))),
+    };
+    let mut counts = vec![Counts::default()];
+    let jobs = missing_blobs(0, &plan, &mut counts[0]);
+    let mut failures = Vec::new();
+    if opts.transfer.dry_run {
+        counts[0].downloaded = jobs.len();
+        counts[0].bytes_downloaded = jobs.iter().map(|j| j.size).sum();
+    } else {
+        std::fs::create_dir_all(cache_dir).map_err(|e| ConfigError::Invalid(format!("cannot create cache dir {}: {e}", cache_dir.display())))?;
+        let results = download(&remote, &layout, cache_dir, &ctx, jobs).await;
+        if let Some(fatal) = tally(results, &mut counts, &mut failures) {
+            ctx.progress.finish();
+            return Err(fatal.into());
+        }
+        if failures.is_empty() {
+            if let Err(e) = finish(&plan) {
+                failures.push((0, Failure { item: format!("{}@{}", plan.repo_id, short(&plan.commit)), error: e.to_string() }));
+            }
+        }
+    }
+    ctx.progress.finish();
+    let summary = PullSummary {
+        command: "pull",
+        remote: remote.describe(),
+        dry_run: opts.transfer.dry_run,
+        repo: plan.repo_id.clone(),
+        repo_type: plan.repo_type,
+        revision: plan.commit.clone(),
+        ref_name: plan.ref_name.clone(),
+        files: plan.manifest.files.len(),
+        counts: counts.remove(0),
+        seconds: started.elapsed().as_secs_f64(),
+        failures: failures.into_iter().map(|(_, f)| f).collect(),
+    };
+    let outcome = Outcome::from_failures(summary.failures.len());
+    app.printer.result(&summary, || {
+        let verb = if summary.dry_run { "Would pull" } else if outcome == Outcome::Success { "Pulled" } else { "Failed to pull" };
+        let mut lines = vec![format!(
+            "{verb} {} {}@{}{}: {} files, {} blobs downloaded ({}), {} already present, in {:.1}s",
+            summary.repo_type,
+            summary.repo,
+            short(&summary.revision),
+            summary.ref_name.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+            summary.files,
+            summary.counts.downloaded,
+            human_bytes(summary.counts.bytes_downloaded),
+            summary.counts.skipped_existing,
+            summary.seconds
+        )];
+        for f in &summary.failures {
+            lines.push(format!("  {}: {}", f.item, f.error));
+        }
+        if !summary.failures.is_empty() {
+            lines.push("Run the same command again to retry; verified blobs are kept.".into());
+        }
+        lines.join("\n")
+    });
+    Ok(outcome)
+}

@@ -1,0 +1,505 @@
+//! Configuration: the YAML file, the environment and `.env`, resolved into [`Settings`].
+//!
+//! Semantics follow hf-cache-sync 0.1 so existing config files and CI secrets keep working, with one
+//! deliberate difference: unknown keys and wrong types are errors instead of being ignored.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::env::{self, EnvVars};
+
+pub const CONFIG_FILE_NAME: &str = ".hf-cache-sync.yaml";
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_WORKERS: usize = 16;
+const DEFAULT_MAX_LOCAL_GB: f64 = 50.0;
+
+/// A configuration problem the user must fix; always exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConfigError::Parse { .. } => Some(
+                "known keys are storage.{endpoint,bucket,region,access_key,secret_key}, \
+                 cache.{max_local_gb,sync_xet,hf_cache_dir}, team.{prefix,allow_gated}, \
+                 transfer.{workers,multipart_threshold,part_size}; see .hf-cache-sync.yaml.example"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    storage: Option<FileStorage>,
+    cache: Option<FileCache>,
+    team: Option<FileTeam>,
+    transfer: Option<FileTransfer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileStorage {
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: Option<String>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileCache {
+    max_local_gb: Option<f64>,
+    sync_xet: Option<bool>,
+    hf_cache_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileTeam {
+    prefix: Option<String>,
+    allow_gated: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileTransfer {
+    workers: Option<usize>,
+    multipart_threshold: Option<SizeValue>,
+    part_size: Option<SizeValue>,
+}
+
+/// A byte size written either as a number of bytes or as text such as `64MiB`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+impl SizeValue {
+    fn bytes(&self, what: &str) -> Result<u64, String> {
+        match self {
+            SizeValue::Bytes(n) => Ok(*n),
+            SizeValue::Text(s) => parse_size(s).map_err(|e| format!("{what}: {e}")),
+        }
+    }
+}
+
+/// Parses `64MiB`, `5MB`, `1.5GiB` or a plain byte count.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("invalid size {text:?} (expected e.g. 64MiB, 5MB or a byte count)"))
+}
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// At most the first four characters, for `doctor`.
+    pub fn masked(&self) -> String {
+        let head: String = self.0.chars().take(4.min(self.0.chars().count() / 2)).collect();
+        format!("{head}****")
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Where the credentials in use came from; `doctor` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    B2Env,
+    AwsEnv,
+    Config,
+    None,
+}
+
+impl CredentialSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialSource::B2Env => "b2_env",
+            CredentialSource::AwsEnv => "aws_env",
+            CredentialSource::Config => "config",
+            CredentialSource::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub source: CredentialSource,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StorageSettings {
+    pub endpoint: Option<String>,
+    pub bucket: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransferSettings {
+    pub workers: usize,
+    pub multipart_threshold: u64,
+    /// Fixed part size; `None` picks one per object (see `remote::part_size_for`).
+    pub part_size: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file that was read, if any.
+    pub config_path: Option<PathBuf>,
+    pub cache_dir: PathBuf,
+    pub storage: StorageSettings,
+    pub credentials: Credentials,
+    pub prefix: String,
+    pub allow_gated: bool,
+    pub sync_xet: bool,
+    pub max_local_gb: f64,
+    pub transfer: TransferSettings,
+}
+
+/// What the command line contributes to the settings.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Loads `.env`, finds and parses the config file, and overlays the environment.
+    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        // A `.env` in the working directory never overrides variables that are already set.
+        let _ = dotenvy::dotenv();
+
+        let config_path = find_config_file(overrides.config.as_deref())?;
+        let file = match &config_path {
+            Some(path) => parse_file(path)?,
+            None => FileConfig::default(),
+        };
+        Self::resolve(file, config_path, overrides)
+    }
+
+    fn resolve(
+        file: FileConfig,
+        config_path: Option<PathBuf>,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let storage_file = file.storage.unwrap_or_default();
+        let cache_file = file.cache.unwrap_or_default();
+        let team_file = file.team.unwrap_or_default();
+        let transfer_file = file.transfer.unwrap_or_default();
+        let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+
+        let storage = StorageSettings {
+            endpoint: env::var(EnvVars::B2_ENDPOINT).or(nonempty(storage_file.endpoint)),
+            bucket: env::var(EnvVars::B2_BUCKET).or(nonempty(storage_file.bucket)),
+            region: env::var(EnvVars::B2_REGION).or(nonempty(storage_file.region)),
+        };
+        let credentials = resolve_credentials(
+            nonempty(storage_file.access_key),
+            nonempty(storage_file.secret_key),
+        );
+
+        let cache_dir = overrides
+            .cache_dir
+            .clone()
+            .or(nonempty(cache_file.hf_cache_dir).map(|d| expand_home(&d)))
+            .unwrap_or_else(default_hub_cache);
+
+        let invalid = |path: &Option<PathBuf>, message: String| match path {
+            Some(path) => ConfigError::Parse {
+                path: path.clone(),
+                message,
+            },
+            None => ConfigError::Invalid(message),
+        };
+
+        let mut transfer = TransferSettings {
+            workers: transfer_file.workers.unwrap_or(DEFAULT_WORKERS),
+            multipart_threshold: match &transfer_file.multipart_threshold {
+                Some(v) => v
+                    .bytes("transfer.multipart_threshold")
+                    .map_err(|m| invalid(&config_path, m))?,
+                None => DEFAULT_MULTIPART_THRESHOLD,
+            },
+            part_size: match &transfer_file.part_size {
+                Some(v) => Some(
+                    v.bytes("transfer.part_size")
+                        .map_err(|m| invalid(&config_path, m))?,
+                ),
+                None => None,
+            },
+        };
+        if let Some(v) = env::var(EnvVars::MULTIPART_THRESHOLD) {
+            transfer.multipart_threshold = parse_size(&v).map_err(|e| {
+                ConfigError::Invalid(format!("{}: {e}", EnvVars::MULTIPART_THRESHOLD))
+            })?;
+        }
+        if let Some(v) = env::var(EnvVars::PART_SIZE) {
+            transfer.part_size = Some(parse_size(&v).map_err(|e| {
+                ConfigError::Invalid(format!("{}: {e}", EnvVars::PART_SIZE))
+            })?);
+        }
+        if let Some(v) = env::var(EnvVars::WORKERS) {
+            transfer.workers = v.parse().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "{}: invalid worker count {v:?} (expected a positive integer)",
+                    EnvVars::WORKERS
+                ))
+            })?;
+        }
+        validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
+
+        let max_local_gb = cache_file.max_local_gb.unwrap_or(DEFAULT_MAX_LOCAL_GB);
+        if !(max_local_gb.is_finite() && max_local_gb >= 0.0) {
+            return Err(invalid(
+                &config_path,
+                format!("cache.max_local_gb: must be a non-negative number, got {max_local_gb}"),
+            ));
+        }
+
+        Ok(Settings {
+            config_path,
+            cache_dir,
+            storage,
+            credentials,
+            prefix: normalize_prefix(team_file.prefix.as_deref().unwrap_or("")),
+            allow_gated: team_file.allow_gated.unwrap_or(false),
+            sync_xet: cache_file.sync_xet.unwrap_or(false),
+            max_local_gb,
+            transfer,
+        })
+    }
+}
+
+/// S3 refuses parts under 5 MiB (except the last), and more than 10,000 of them.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+fn validate_transfer(t: &TransferSettings) -> Result<(), String> {
+    if t.workers == 0 || t.workers > 256 {
+        return Err(format!(
+            "transfer.workers: must be between 1 and 256, got {}",
+            t.workers
+        ));
+    }
+    if t.multipart_threshold < MIN_PART_SIZE || t.multipart_threshold > MAX_PART_SIZE {
+        return Err(format!(
+            "transfer.multipart_threshold: must be between 5MiB and 5GiB, got {}",
+            t.multipart_threshold
+        ));
+    }
+    if let Some(p) = t.part_size {
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) {
+            return Err(format!(
+                "transfer.part_size: must be between 5MiB and 5GiB, got {p}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `team.prefix` without surrounding slashes, as 0.1 builds keys.
+pub fn normalize_prefix(prefix: &str) -> String {
+    prefix.trim().trim_matches('/').to_string()
+}
+
+fn resolve_credentials(access_key: Option<String>, secret_key: Option<String>) -> Credentials {
+    // Each pair counts only when whole: a B2 id never pairs with an AWS secret.
+    let pairs = [
+        (
+            EnvVars::B2_KEY_ID,
+            EnvVars::B2_KEY,
+            CredentialSource::B2Env,
+        ),
+        (
+            EnvVars::AWS_ACCESS_KEY_ID,
+            EnvVars::AWS_SECRET_ACCESS_KEY,
+            CredentialSource::AwsEnv,
+        ),
+    ];
+    for (id_var, key_var, source) in pairs {
+        if let (Some(id), Some(key)) = (env::var(id_var), env::var(key_var)) {
+            return Credentials {
+                access_key: id,
+                secret_key: Secret::new(key),
+                source,
+            };
+        }
+    }
+    match (access_key, secret_key) {
+        (Some(id), Some(key)) => Credentials {
+            access_key: id,
+            secret_key: Secret::new(key),
+            source: CredentialSource::Config,
+        },
+        _ => Credentials {
+            access_key: String::new(),
+            secret_key: Secret::default(),
+            source: CredentialSource::None,
+        },
+    }
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ if path == "~" => home_dir().unwrap_or_else(|| PathBuf::from(path)),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// huggingface_hub's resolution: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+pub fn default_hub_cache() -> PathBuf {
+    if let Some(dir) = env::var(EnvVars::HF_HUB_CACHE) {
+        return expand_home(&dir);
+    }
+    if let Some(home) = env::var(EnvVars::HF_HOME) {
+        return expand_home(&home).join("hub");
+    }
+    home_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".cache")
+        .join("huggingface")
+        .join("hub")
+}
+
+fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(path) = explicit {
+        if !path.is_file() {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        return Ok(Some(path.to_path_buf()));
+    }
+    let mut candidates = vec![PathBuf::from(CONFIG_FILE_NAME)];
+    if let Some(home) = home_dir() {
+        candidates.push(home.join(CONFIG_FILE_NAME));
+    }
+    Ok(candidates.into_iter().find(|p| p.is_file()))
+}
+
+fn parse_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_text(&text).map_err(|message| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+fn parse_text(text: &str) -> Result<FileConfig, String> {
+    // An empty file or a file of comments is an empty configuration, as in 0.1.
+    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    if value.is_null() {
+        return Ok(FileConfig::default());
+    }
+    serde_yaml::from_str(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_file() {
+        let cfg = parse_text(
+            "storage:\n  endpoint: http://x\n  bucket: b\ncache:\n  max_local_gb: 10\n  sync_xet: true\nteam:\n  prefix: /t/\n  allow_gated: true\ntransfer:\n  multipart_threshold: 8MiB\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.storage.unwrap().bucket.as_deref(), Some("b"));
+        assert_eq!(cfg.cache.unwrap().max_local_gb, Some(10.0));
+        assert!(matches!(
+            cfg.transfer.unwrap().multipart_threshold,
+            Some(SizeValue::Text(_))
+        ));
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_are_empty_configs() {
+        assert!(parse_text("").unwrap().storage.is_none());
+        assert!(parse_text("# nothing\n").unwrap().storage.is_none());
+        assert!(parse_text("storage:\n").unwrap().storage.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = parse_text("storage:\n  bucket: b\n  buckte: c\n").unwrap_err();
+        assert!(err.contains("buckte"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let err = parse_text("cache:\n  sync_xet: maybe\n").unwrap_err();
+        assert!(err.contains("sync_xet") || err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("64MiB").unwrap(), 64 * 1024 * 1024);
+        assert_eq!(parse_size("5MB").unwrap(), 5_000_000);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn prefix_is_trimmed() {
+        assert_eq!(normalize_prefix("/team-a/"), "team-a");
+        assert_eq!(normalize_prefix(""), "");
+    }
+
+    #[test]
+    fn secret_is_masked() {
+        let s = Secret::new("abcdefghij".into());
+        assert_eq!(s.masked(), "abcd****");
+        assert_eq!(format!("{s:?}"), "Secret(****)");
+        assert_eq!(Secret::new("ab".into()).masked(), "a****");
+    }
+}

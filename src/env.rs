@@ -1,0 +1,26 @@
+//! Every environment variable the tool reads, named in one place.
+//!
+//! The B2/AWS names match hf-cache-sync 0.1 so existing `.env` files and CI secrets keep working;
+//! the `HF_*` names are huggingface_hub's own.
+
+pub struct EnvVars;
+
+impl EnvVars {
+    pub const B2_KEY_ID: &'static str = "B2_APPLICATION_KEY_ID";
+    pub const B2_KEY: &'static str = "B2_APPLICATION_KEY";
+    pub const B2_ENDPOINT: &'static str = "B2_ENDPOINT";
+    pub const B2_BUCKET: &'static str = "B2_BUCKET";
+    pub const B2_REGION: &'static str = "B2_REGION";
+    pub const AWS_ACCESS_KEY_ID: &'static str = "AWS_ACCESS_KEY_ID";
+    pub const AWS_SECRET_ACCESS_KEY: &'static str = "AWS_SECRET_ACCESS_KEY";
+    pub const HF_HUB_CACHE: &'static str = "HF_HUB_CACHE";
+    pub const HF_HOME: &'static str = "HF_HOME";
+    pub const MULTIPART_THRESHOLD: &'static str = "HF_CACHE_SYNC_MULTIPART_THRESHOLD";
+    pub const PART_SIZE: &'static str = "HF_CACHE_SYNC_PART_SIZE";
+    pub const WORKERS: &'static str = "HF_CACHE_SYNC_WORKERS";
+}
+
+/// A set, non-empty environment variable (0.1 treats empty as unset, and so do we).
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}

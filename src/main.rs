@@ -1,0 +1,139 @@
+//! hf-cache-sync: parse the command line, resolve settings, run one command, map the result to
+//! an exit code (0 success, 1 runtime failure, 2 usage or configuration error).
+
+mod cache;
+mod cli;
+mod commands;
+mod config;
+mod env;
+mod manifest;
+mod remote;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, RepoTypeArg, TransferArgs};
+use commands::{App, Outcome, TransferOptions};
+use config::{ConfigError, Overrides, Settings};
+use remote::RemoteError;
+use report::Printer;
+
+const EXIT_FAILURE: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer {
+        json: cli.json,
+        verbose: cli.verbose,
+    };
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        cache_dir: cli.cache_dir.clone(),
+    };
+    let settings = match Settings::load(&overrides) {
+        Ok(s) => s,
+        Err(e) => return report_error(&anyhow::Error::new(e), cli.verbose),
+    };
+    let app = App { settings, printer };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(dispatch(&app, cli.command)) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILURE),
+        Err(e) => report_error(&e, cli.verbose),
+    }
+}
+
+fn transfer_options(args: TransferArgs) -> TransferOptions {
+    TransferOptions {
+        dry_run: args.dry_run,
+        workers: args.workers.map(usize::from),
+        remote: args.remote,
+    }
+}
+
+async fn dispatch(app: &App, command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Push(args) => {
+            commands::push::run(
+                app,
+                commands::push::PushOptions {
+                    repos: args.repos,
+                    include: args.filter.include,
+                    exclude: args.filter.exclude,
+                    transfer: transfer_options(args.transfer),
+                },
+            )
+            .await
+        }
+        Command::Pull(args) => {
+            commands::pull::run(
+                app,
+                commands::pull::PullOptions {
+                    target: commands::pull::Target {
+                        repo_id: args.repo,
+                        repo_type: args.repo_type.map(|t| match t {
+                            RepoTypeArg::Model => cache::RepoType::Model,
+                            RepoTypeArg::Dataset => cache::RepoType::Dataset,
+                            RepoTypeArg::Space => cache::RepoType::Space,
+                        }),
+                        revision: args.revision,
+                    },
+                    transfer: transfer_options(args.transfer),
+                },
+            )
+            .await
+        }
+        Command::PullAll(args) => {
+            commands::pull_all::run(
+                app,
+                commands::pull_all::PullAllOptions {
+                    include: args.filter.include,
+                    exclude: args.filter.exclude,
+                    limit: args.limit,
+                    transfer: transfer_options(args.transfer),
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// `error: …` and, where we know what to do about it, `hint: …`. Configuration problems exit 2.
+fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
+    eprintln!("error: {err:#}");
+    let mut code = EXIT_FAILURE;
+    if let Some(e) = err.downcast_ref::<ConfigError>() {
+        code = EXIT_USAGE;
+        if let Some(h) = e.hint() {
+            eprintln!("hint: {h}");
+        }
+    }
+    if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<RemoteError>()) {
+        if matches!(
+            e,
+            RemoteError::Credentials { .. }
+                | RemoteError::NoSuchBucket { .. }
+                | RemoteError::WrongRegion { .. }
+        ) {
+            code = EXIT_USAGE;
+        }
+        if let Some(h) = e.hint() {
+            eprintln!("hint: {h}");
+        }
+        if verbose {
+            if let Some(c) = e.code() {
+                eprintln!("server error code: {c}");
+            }
+        }
+    }
+    ExitCode::from(code)
+}

@@ -1,0 +1,356 @@
+//! The remote layout shared with hf-cache-sync 0.1, and the manifest format.
+//!
+//! Keys: `[prefix/]blobs/<etag>`, `[prefix/]manifests/<org__name>@<commit>.json`,
+//! `[prefix/]refs/<org__name>/<ref>`. A manifest read from the remote is untrusted input and is
+//! validated before anything is written.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{is_blob_name, is_safe_ref_name, is_safe_relative_path, RepoType};
+
+const BLOBS: &str = "blobs/";
+const MANIFESTS: &str = "manifests/";
+const REFS: &str = "refs/";
+const MANIFEST_SUFFIX: &str = ".json";
+
+/// Larger manifests are refused: tens of thousands of files fit in a few MB.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
+/// No single file of a model repo is near this; larger sizes in a manifest are hostile.
+pub const MAX_FILE_SIZE: u64 = 1 << 50;
+/// Ref bodies are a commit hash; anything much larger is not a ref.
+pub const MAX_REF_BYTES: usize = 1024;
+
+/// `org/name` → `org__name`, as 0.1 encodes repo ids in keys.
+pub fn safe_repo_key(repo_id: &str) -> String {
+    repo_id.replace('/', "__")
+}
+
+/// Builds and parses object keys under an optional team prefix.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    /// Empty, or the prefix followed by `/`.
+    prefix: String,
+}
+
+impl Layout {
+    pub fn new(prefix: &str) -> Layout {
+        let p = prefix.trim_matches('/');
+        Layout {
+            prefix: if p.is_empty() {
+                String::new()
+            } else {
+                format!("{p}/")
+            },
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn blobs_prefix(&self) -> String {
+        format!("{}{BLOBS}", self.prefix)
+    }
+    pub fn manifests_prefix(&self) -> String {
+        format!("{}{MANIFESTS}", self.prefix)
+    }
+    pub fn refs_prefix(&self) -> String {
+        format!("{}{REFS}", self.prefix)
+    }
+
+    pub fn blob_key(&self, etag: &str) -> String {
+        format!("{}{BLOBS}{etag}", self.prefix)
+    }
+
+    pub fn manifest_key(&self, repo_id: &str, revision: &str) -> String {
+        format!(
+            "{}{MANIFESTS}{}@{revision}{MANIFEST_SUFFIX}",
+            self.prefix,
+            safe_repo_key(repo_id)
+        )
+    }
+
+    pub fn ref_key(&self, repo_id: &str, ref_name: &str) -> String {
+        format!("{}{REFS}{}/{ref_name}", self.prefix, safe_repo_key(repo_id))
+    }
+
+    /// The etag of a `blobs/<etag>` key, if it is one.
+    pub fn parse_blob_key<'a>(&self, key: &'a str) -> Option<&'a str> {
+        let etag = key.strip_prefix(&self.prefix)?.strip_prefix(BLOBS)?;
+        is_blob_name(etag).then_some(etag)
+    }
+
+    /// (`org__name`, revision) of a manifest key.
+    pub fn parse_manifest_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        let body = key
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(MANIFESTS)?
+            .strip_suffix(MANIFEST_SUFFIX)?;
+        let (safe, rev) = body.rsplit_once('@')?;
+        (!safe.is_empty() && !rev.is_empty()).then_some((safe, rev))
+    }
+
+    /// (`org__name`, ref name) of a ref key; ref names may be nested (`pr/1`).
+    pub fn parse_ref_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        let body = key.strip_prefix(&self.prefix)?.strip_prefix(REFS)?;
+        let (safe, name) = body.split_once('/')?;
+        (!safe.is_empty() && is_safe_ref_name(name)).then_some((safe, name))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub path: String,
+    pub blob: String,
+    pub size: u64,
+}
+
+/// One revision of one repo: which blob each file path holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub repo: String,
+    pub revision: String,
+    #[serde(default = "default_repo_type")]
+    pub repo_type: String,
+    pub files: Vec<ManifestFile>,
+}
+
+fn default_repo_type() -> String {
+    "model".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    TooLarge,
+    #[error("manifest is not valid JSON of the expected shape: {0}")]
+    Json(String),
+    #[error("manifest refused: {0}")]
+    Hostile(String),
+}
+
+impl Manifest {
+    /// Bytes exactly as hf-cache-sync 0.1 writes them (Python `json.dumps(indent=2)`, which
+    /// escapes every non-ASCII character).
+    pub fn to_json_bytes(&self) -> Vec<u8> {
+        let pretty = serde_json::to_string_pretty(self).expect("a manifest always serializes");
+        let mut out = String::with_capacity(pretty.len());
+        for c in pretty.chars() {
+            if c.is_ascii() {
+                out.push(c);
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        out.into_bytes()
+    }
+
+    /// Parses and validates an untrusted manifest.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge);
+        }
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    pub fn repo_type(&self) -> Option<RepoType> {
+        RepoType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == self.repo_type)
+    }
+
+    /// Refuses anything that could write outside the snapshot or under a wrong name.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let hostile = |m: String| Err(ManifestError::Hostile(m));
+        if !is_valid_repo_id(&self.repo) {
+            return hostile(format!("invalid repo id {:?}", self.repo));
+        }
+        if self.repo_type().is_none() {
+            return hostile(format!("unknown repo_type {:?}", self.repo_type));
+        }
+        if !is_safe_relative_path(&self.revision) || self.revision.contains('/') {
+            return hostile(format!("invalid revision {:?}", self.revision));
+        }
+        let mut seen = BTreeSet::new();
+        for f in &self.files {
+            if !is_safe_relative_path(&f.path) || f.path.contains('\\') {
+                return hostile(format!("unsafe file path {:?}", f.path));
+            }
+            if !is_blob_name(&f.blob) {
+                return hostile(format!(
+                    "blob name {:?} for {:?} is not 40 or 64 lowercase hex",
+                    f.blob, f.path
+                ));
+            }
+            if f.size > MAX_FILE_SIZE {
+                return hostile(format!("absurd size {} for {:?}", f.size, f.path));
+            }
+            if !seen.insert(f.path.as_str()) {
+                return hostile(format!("duplicate path {:?}", f.path));
+            }
+        }
+        // A path that is also a folder of another path ("a" and "a/b") cannot both be written.
+        for f in &self.files {
+            let mut prefix = f.path.as_str();
+            while let Some((parent, _)) = prefix.rsplit_once('/') {
+                if seen.contains(parent) {
+                    return hostile(format!("{:?} is both a file and a folder", parent));
+                }
+                prefix = parent;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `org/name` or `name`: no empty parts, no `..`, no characters that cannot be in a folder name.
+pub fn is_valid_repo_id(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('/').collect();
+    !id.is_empty()
+        && parts.len() <= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && *p != "."
+                && *p != ".."
+                && p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+}
+
+/// A ref body is a commit hash, possibly with whitespace around it.
+pub fn parse_ref_body(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?.trim();
+    (!text.is_empty() && is_safe_relative_path(text) && !text.contains('/'))
+        .then(|| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        Manifest {
+            repo: "org/name".into(),
+            revision: "a".repeat(40),
+            repo_type: "model".into(),
+            files: vec![ManifestFile {
+                path: "config.json".into(),
+                blob: "b".repeat(40),
+                size: 12,
+            }],
+        }
+    }
+
+    #[test]
+    fn keys_match_0_1() {
+        let l = Layout::new("");
+        assert_eq!(l.blob_key("ab"), "blobs/ab");
+        assert_eq!(
+            l.manifest_key("org/name", "c1"),
+            "manifests/org__name@c1.json"
+        );
+        assert_eq!(l.ref_key("org/name", "pr/1"), "refs/org__name/pr/1");
+        let t = Layout::new("/team/");
+        assert_eq!(t.blob_key("ab"), "team/blobs/ab");
+        assert_eq!(
+            t.parse_manifest_key("team/manifests/org__name@c1.json"),
+            Some(("org__name", "c1"))
+        );
+        assert_eq!(
+            t.parse_ref_key("team/refs/org__name/pr/1"),
+            Some(("org__name", "pr/1"))
+        );
+        assert_eq!(t.parse_ref_key("team/refs/org__name/../x"), None);
+        assert_eq!(t.parse_blob_key(&format!("team/blobs/{}", "a".repeat(40))), Some("a".repeat(40).as_str()));
+        assert_eq!(t.parse_blob_key("team/blobs/x.tmp"), None);
+    }
+
+    #[test]
+    fn json_is_byte_compatible_with_python() {
+        let mut m = sample();
+        m.files[0].path = "données/é.txt".into();
+        let text = String::from_utf8(m.to_json_bytes()).unwrap();
+        let expected = format!(
+            "{{\n  \"repo\": \"org/name\",\n  \"revision\": \"{}\",\n  \"repo_type\": \"model\",\n  \"files\": [\n    {{\n      \"path\": \"donn\\u00e9es/\\u00e9.txt\",\n      \"blob\": \"{}\",\n      \"size\": 12\n    }}\n  ]\n}}",
+            "a".repeat(40),
+            "b".repeat(40)
+        );
+        assert_eq!(text, expected);
+        assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), m);
+        // Characters outside the BMP become surrogate pairs, as Python writes them.
+        m.files[0].path = "🤗".into();
+        let text = String::from_utf8(m.to_json_bytes()).unwrap();
+        assert!(text.contains("\\ud83e\\udd17"), "{text}");
+    }
+
+    #[test]
+    fn repo_type_defaults_to_model() {
+        let m = Manifest::parse(br#"{"repo":"a/b","revision":"c","files":[]}"#).unwrap();
+        assert_eq!(m.repo_type, "model");
+    }
+
+    #[test]
+    fn hostile_manifests_are_refused() {
+        let cases: Vec<Box<dyn Fn(&mut Manifest)>> = vec![
+            Box::new(|m| m.files[0].path = "/etc/passwd".into()),
+            Box::new(|m| m.files[0].path = "../../x".into()),
+            Box::new(|m| m.files[0].path = "a/../../x".into()),
+            Box::new(|m| m.files[0].path = "a\\..\\x".into()),
+            Box::new(|m| m.files[0].path = "".into()),
+            Box::new(|m| m.files[0].blob = "../../../etc/passwd".into()),
+            Box::new(|m| m.files[0].blob = "B".repeat(40)),
+            Box::new(|m| m.files[0].size = u64::MAX),
+            Box::new(|m| m.revision = "../x".into()),
+            Box::new(|m| m.revision = "a/b".into()),
+            Box::new(|m| m.repo = "../evil".into()),
+            Box::new(|m| m.repo_type = "widget".into()),
+            Box::new(|m| {
+                let f = m.files[0].clone();
+                m.files.push(f)
+            }),
+            Box::new(|m| {
+                let mut f = m.files[0].clone();
+                f.path = "config.json/inner".into();
+                m.files.push(f)
+            }),
+        ];
+        for (i, mutate) in cases.iter().enumerate() {
+            let mut m = sample();
+            mutate(&mut m);
+            assert!(
+                matches!(m.validate(), Err(ManifestError::Hostile(_))),
+                "case {i} accepted: {m:?}"
+            );
+        }
+        assert!(sample().validate().is_ok());
+    }
+
+    #[test]
+    fn wrong_json_types_are_errors() {
+        for bad in [
+            &br#"{"repo":1,"revision":"c","files":[]}"#[..],
+            br#"{"repo":"a","revision":"c","files":[{"path":"x","blob":"y","size":-1}]}"#,
+            br#"{"repo":"a","revision":"c","files":{}}"#,
+            b"[]",
+            b"not json",
+        ] {
+            assert!(matches!(Manifest::parse(bad), Err(ManifestError::Json(_))));
+        }
+    }
+
+    #[test]
+    fn ref_bodies() {
+        assert_eq!(parse_ref_body(b"abc\n").as_deref(), Some("abc"));
+        assert_eq!(parse_ref_body(b"../x"), None);
+        assert_eq!(parse_ref_body(b""), None);
+    }
+}

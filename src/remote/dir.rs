@@ -1,0 +1,225 @@
+//! A directory remote (NFS, Lustre, a local disk): the bucket layout as files. Writes go through a
+//! temporary file and a rename, so readers never see half an object.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::{blocking, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
+use crate::cache::hash::{BlobHasher, READ_CHUNK};
+use crate::cache::write::{io_err, sync_dir, BlobWriter, WriteError, TEMP_PREFIX, TEMP_SUFFIX};
+
+#[derive(Clone)]
+pub struct DirRemote {
+    root: PathBuf,
+}
+
+impl DirRemote {
+    pub fn new(root: PathBuf) -> DirRemote {
+        DirRemote { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn error(&self, err: io::Error, action: &'static str, key: &str) -> RemoteError {
+        match err.kind() {
+            io::ErrorKind::NotFound if !self.root.is_dir() => RemoteError::NoSuchBucket {
+                bucket: self.root.display().to_string(),
+                endpoint: "the local filesystem".into(),
+            },
+            io::ErrorKind::NotFound => RemoteError::NotFound { key: key.to_string() },
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                RemoteError::AccessDenied {
+                    bucket: self.root.display().to_string(),
+                    action,
+                    code: err.to_string(),
+                }
+            }
+            _ => RemoteError::Other {
+                detail: format!("{}: {err}", self.path(key).display()),
+                code: String::new(),
+            },
+        }
+    }
+
+    fn check_root(&self) -> Result<(), RemoteError> {
+        if self.root.is_dir() {
+            Ok(())
+        } else {
+            Err(RemoteError::NoSuchBucket {
+                bucket: self.root.display().to_string(),
+                endpoint: "the local filesystem".into(),
+            })
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, RemoteError> {
+        self.check_root()?;
+        // Keys are `/`-separated; list the folder that holds the prefix and filter.
+        let (dir_part, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let start = self.root.join(dir_part);
+        let mut out = Vec::new();
+        blocking(|| walk(&self.root, &start, &mut out)).map_err(|e| self.error(e, "list", prefix))?;
+        out.retain(|o| o.key.starts_with(prefix));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    pub async fn get(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, RemoteError> {
+        self.check_root()?;
+        let path = self.path(key);
+        let result = blocking(|| -> io::Result<Vec<u8>> {
+            let file = fs::File::open(&path)?;
+            let mut data = Vec::new();
+            file.take(max as u64 + 1).read_to_end(&mut data)?;
+            Ok(data)
+        });
+        match result {
+            Ok(data) if data.len() > max => Err(RemoteError::Other {
+                detail: format!("{key}: object is larger than {max} bytes; refused"),
+                code: String::new(),
+            }),
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error(e, "read from", key)),
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
+        self.check_root()?;
+        let path = self.path(key);
+        blocking(|| crate::cache::write::write_atomic(&path, &body)).map_err(|e| match e {
+            WriteError::Io { source, .. } => self.error(source, "write to", key),
+            other => RemoteError::Other {
+                detail: other.to_string(),
+                code: String::new(),
+            },
+        })
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        self.check_root()?;
+        match fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.error(e, "delete from", key)),
+        }
+    }
+
+    /// Copies while hashing; the object appears under its key only if the content matched.
+    pub async fn upload_blob(&self, src: &BlobSource, key: &str, ctx: &TransferCtx) -> Result<(), TransferError> {
+        self.check_root()?;
+        let _slot = ctx.slot().await;
+        let dest = self.path(key);
+        let dir = dest.parent().expect("key has a folder").to_path_buf();
+        blocking(|| -> Result<(), TransferError> {
+            fs::create_dir_all(&dir).map_err(|e| self.error(e, "write to", key))?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(TEMP_SUFFIX)
+                .tempfile_in(&dir)
+                .map_err(|e| self.error(e, "write to", key))?;
+            let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
+            let mut hasher = BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
+                etag: src.etag.clone(),
+                actual: "an unsupported name".into(),
+            })?;
+            let mut buf = vec![0u8; READ_CHUNK];
+            let mut total = 0u64;
+            loop {
+                let n = input.read(&mut buf).map_err(io_err(&src.path))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                tmp.write_all(&buf[..n]).map_err(io_err(tmp.path()))?;
+                total += n as u64;
+                ctx.progress.add_bytes(n as u64);
+            }
+            if total != src.size {
+                return Err(WriteError::Size {
+                    etag: src.etag.clone(),
+                    expected: src.size,
+                    actual: total,
+                }
+                .into());
+            }
+            let actual = hasher.finish();
+            if actual != src.etag {
+                return Err(WriteError::Mismatch {
+                    etag: src.etag.clone(),
+                    actual,
+                }
+                .into());
+            }
+            tmp.as_file().sync_all().map_err(io_err(&dest))?;
+            tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+            sync_dir(&dir);
+            Ok(())
+        })
+    }
+
+    pub async fn download_blob(
+        &self,
+        key: &str,
+        mut writer: BlobWriter,
+        _size: u64,
+        ctx: &TransferCtx,
+    ) -> Result<PathBuf, TransferError> {
+        self.check_root()?;
+        let _slot = ctx.slot().await;
+        let path = self.path(key);
+        blocking(|| -> Result<PathBuf, TransferError> {
+            let mut input = fs::File::open(&path).map_err(|e| self.error(e, "read from", key))?;
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                let n = input.read(&mut buf).map_err(|e| self.error(e, "read from", key))?;
+                if n == 0 {
+                    break;
+                }
+                writer.write(&buf[..n])?;
+                ctx.progress.add_bytes(n as u64);
+            }
+            Ok(writer.finish()?)
+        })
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        // Temporary files of writers in progress are not objects.
+        if name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            walk(root, &entry.path(), out)?;
+        } else if ft.is_file() {
+            let path = entry.path();
+            let Some(key) = crate::cache::scan::relative_slash_path(root, &path) else {
+                continue;
+            };
+            out.push(ObjectInfo {
+                key,
+                size: entry.metadata()?.len(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! Remote failures as kinds a person can act on, and the one place that decides what is retried.
+
+use std::time::Duration;
+
+/// A failed remote operation. `code` keeps the server's error code for `-v`.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("not found: {key}")]
+    NotFound { key: String },
+    #[error("credentials rejected by {endpoint}")]
+    Credentials { endpoint: String, code: String },
+    #[error("access denied: this key cannot {action} bucket {bucket}")]
+    AccessDenied {
+        bucket: String,
+        action: &'static str,
+        code: String,
+    },
+    #[error("bucket {bucket} does not exist at {endpoint}")]
+    NoSuchBucket { bucket: String, endpoint: String },
+    #[error("bucket {bucket} is not in region {region}")]
+    WrongRegion {
+        bucket: String,
+        region: String,
+        code: String,
+    },
+    #[error("cannot reach {endpoint}: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+    /// Throttling, 5xx, timeouts, resets: worth another try.
+    #[error("{detail}")]
+    Transient { detail: String, code: String },
+    #[error("{detail}")]
+    Other { detail: String, code: String },
+}
+
+impl RemoteError {
+    /// The single retry decision: throttling, server errors, timeouts and dropped connections
+    /// are retried; auth errors, a missing bucket or object, and anything else are not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            RemoteError::Transient { .. } | RemoteError::Unreachable { .. }
+        )
+    }
+
+    /// Errors that will fail every other request the same way: stop the run early.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            RemoteError::Credentials { .. }
+                | RemoteError::NoSuchBucket { .. }
+                | RemoteError::WrongRegion { .. }
+                | RemoteError::Unreachable { .. }
+        ) || matches!(self, RemoteError::AccessDenied { action, .. } if *action == "write to")
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RemoteError::Credentials { code, .. }
+            | RemoteError::AccessDenied { code, .. }
+            | RemoteError::WrongRegion { code, .. }
+            | RemoteError::Transient { code, .. }
+            | RemoteError::Other { code, .. } => Some(code.as_str()).filter(|c| !c.is_empty()),
+            RemoteError::NoSuchBucket { .. } => Some("NoSuchBucket"),
+            _ => None,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            RemoteError::Credentials { .. } => "check storage.access_key / storage.secret_key in the config file, or the \
+                 B2_APPLICATION_KEY_ID / B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID / \
+                 AWS_SECRET_ACCESS_KEY) environment variables"
+                .into(),
+            RemoteError::AccessDenied { action, .. } if *action == "write to" => {
+                "this key looks read-only: pushing needs a key with write access; \
+                 pulling works with a read-only key"
+                    .into()
+            }
+            RemoteError::AccessDenied { .. } => {
+                "check the key's bucket scope and capabilities (listFiles, readFiles, writeFiles)"
+                    .into()
+            }
+            RemoteError::NoSuchBucket { .. } => {
+                "check storage.bucket (or B2_BUCKET) and that storage.endpoint points at the \
+                 account and region holding it"
+                    .into()
+            }
+            RemoteError::WrongRegion { .. } => {
+                "set storage.region (or B2_REGION) and storage.endpoint to the bucket's region"
+                    .into()
+            }
+            RemoteError::Unreachable { .. } => {
+                "check storage.endpoint (or B2_ENDPOINT), the network, and any proxy or VPN".into()
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// How many tries and how long between them.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random pause up to an exponentially growing cap.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max);
+        cap.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+
+    /// Runs `op` until it succeeds, fails with a non-retryable error, or runs out of attempts.
+    pub async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, RemoteError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RemoteError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Err(e) if e.is_retryable() && attempt + 1 < self.attempts => {
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_errors_are_never_retried() {
+        let creds = RemoteError::Credentials {
+            endpoint: "e".into(),
+            code: "InvalidAccessKeyId".into(),
+        };
+        assert!(!creds.is_retryable());
+        assert!(creds.is_fatal());
+        let t = RemoteError::Transient {
+            detail: "503".into(),
+            code: "SlowDown".into(),
+        };
+        assert!(t.is_retryable());
+        assert!(!t.is_fatal());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert!(p.backoff(0) <= Duration::from_millis(200));
+        assert!(p.backoff(30) <= Duration::from_secs(8));
+        assert!(p.backoff(30) >= Duration::from_secs(4));
+    }
+
+    #[tokio::test]
+    async fn run_retries_transient_then_succeeds() {
+        let p = RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        };
+        let mut calls = 0;
+        let r: Result<u32, _> = p
+            .run(|| {
+                calls += 1;
+                let n = calls;
+                async move {
+                    if n < 3 {
+                        Err(RemoteError::Transient {
+                            detail: "x".into(),
+                            code: String::new(),
+                        })
+                    } else {
+                        Ok(n)
+                    }
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 3);
+        let mut calls = 0;
+        let r: Result<u32, _> = p
+            .run(|| {
+                calls += 1;
+                async {
+                    Err(RemoteError::NoSuchBucket {
+                        bucket: "b".into(),
+                        endpoint: "e".into(),
+                    })
+                }
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
+    }
+}

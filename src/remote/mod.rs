@@ -1,0 +1,339 @@
+//! Where the shared cache lives: an S3-compatible bucket or a directory. Both speak the same keys
+//! and offer the same operations, including verified blob transfers.
+
+pub mod dir;
+pub mod error;
+pub mod s3;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use error::{RemoteError, RetryPolicy};
+
+use crate::cache::write::{BlobWriter, WriteError};
+use crate::config::{ConfigError, Settings, MAX_PART_SIZE};
+use crate::manifest::Layout;
+use crate::report::Progress;
+
+const MIB: u64 = 1024 * 1024;
+/// S3 allows at most this many parts in one multipart upload.
+pub const MAX_PARTS: u64 = 10_000;
+const DEFAULT_PART_SIZE: u64 = 16 * MIB;
+
+/// A listed object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A failed blob transfer: the remote, or the local side (including content that does not match
+/// its name).
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Local(#[from] WriteError),
+}
+
+impl TransferError {
+    pub fn remote(&self) -> Option<&RemoteError> {
+        match self {
+            TransferError::Remote(e) => Some(e),
+            TransferError::Local(_) => None,
+        }
+    }
+}
+
+/// A local blob to upload.
+#[derive(Debug, Clone)]
+pub struct BlobSource {
+    pub etag: String,
+    /// Where the bytes are read from (the shared-store target for linked blobs).
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Limits shared by every transfer of a run, so concurrency and memory stay bounded whatever
+/// the number and size of blobs.
+#[derive(Clone)]
+pub struct TransferCtx {
+    /// Concurrent requests.
+    pub slots: Arc<Semaphore>,
+    /// Buffered bytes, in MiB units.
+    memory: Arc<Semaphore>,
+    memory_units: u32,
+    pub workers: usize,
+    pub policy: RetryPolicy,
+    pub multipart_threshold: u64,
+    pub part_size: Option<u64>,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl TransferCtx {
+    pub fn new(settings: &Settings, workers: usize, progress: Arc<dyn Progress>) -> TransferCtx {
+        let part = settings.transfer.part_size.unwrap_or(DEFAULT_PART_SIZE);
+        // Room for every worker to hold one part, and always for at least one whole part.
+        let units = (workers as u64 * part.div_ceil(MIB)).max(part.div_ceil(MIB)) as u32;
+        TransferCtx {
+            slots: Arc::new(Semaphore::new(workers)),
+            memory: Arc::new(Semaphore::new(units as usize)),
+            memory_units: units,
+            workers,
+            policy: RetryPolicy::default(),
+            multipart_threshold: settings.transfer.multipart_threshold,
+            part_size: settings.transfer.part_size,
+            progress,
+        }
+    }
+
+    /// Reserves buffer space for `bytes` (at most the whole budget, so a large buffer cannot wait
+    /// forever).
+    pub async fn reserve(&self, bytes: u64) -> OwnedSemaphorePermit {
+        let units = (bytes.div_ceil(MIB).max(1) as u32).min(self.memory_units);
+        self.memory
+            .clone()
+            .acquire_many_owned(units)
+            .await
+            .expect("semaphore never closed")
+    }
+
+    pub async fn slot(&self) -> OwnedSemaphorePermit {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed")
+    }
+
+    pub fn part_size_for(&self, size: u64) -> u64 {
+        part_size_for(size, self.part_size)
+    }
+}
+
+/// A part size that keeps `size` within 10,000 parts, rounded up to whole MiB.
+pub fn part_size_for(size: u64, configured: Option<u64>) -> u64 {
+    let wanted = configured.unwrap_or(DEFAULT_PART_SIZE);
+    let minimum = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+    wanted.max(minimum).min(MAX_PART_SIZE)
+}
+
+/// Where the remote is, parsed from `--remote` or the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteSpec {
+    S3 {
+        endpoint: Option<String>,
+        bucket: String,
+        region: Option<String>,
+        prefix: String,
+    },
+    Dir {
+        root: PathBuf,
+        prefix: String,
+    },
+}
+
+impl RemoteSpec {
+    /// `--remote` wins over `storage.*`; `s3://bucket/prefix` keeps the configured endpoint and
+    /// credentials, a path or `file://` URL is a directory remote.
+    pub fn resolve(settings: &Settings, flag: Option<&str>) -> Result<RemoteSpec, ConfigError> {
+        if let Some(flag) = flag {
+            if let Some(rest) = flag.strip_prefix("s3://") {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(ConfigError::Invalid(format!(
+                        "--remote {flag}: no bucket name (expected s3://bucket[/prefix])"
+                    )));
+                }
+                return Ok(RemoteSpec::S3 {
+                    endpoint: settings.storage.endpoint.clone(),
+                    bucket: bucket.to_string(),
+                    region: settings.storage.region.clone(),
+                    prefix: crate::config::normalize_prefix(prefix),
+                });
+            }
+            return Ok(RemoteSpec::Dir {
+                root: dir_from_url(flag),
+                prefix: settings.prefix.clone(),
+            });
+        }
+        if let Some(endpoint) = &settings.storage.endpoint {
+            if endpoint.starts_with("file://") {
+                return Ok(RemoteSpec::Dir {
+                    root: dir_from_url(endpoint),
+                    prefix: settings.prefix.clone(),
+                });
+            }
+        }
+        let bucket = settings.storage.bucket.clone().ok_or_else(|| {
+            ConfigError::Invalid(
+                "no remote configured: set storage.bucket (or B2_BUCKET), storage.endpoint: \
+                 file:///shared/dir, or pass --remote s3://bucket[/prefix] or --remote /path"
+                    .into(),
+            )
+        })?;
+        Ok(RemoteSpec::S3 {
+            endpoint: settings.storage.endpoint.clone(),
+            bucket,
+            region: settings.storage.region.clone(),
+            prefix: settings.prefix.clone(),
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        match self {
+            RemoteSpec::S3 { prefix, .. } | RemoteSpec::Dir { prefix, .. } => prefix,
+        }
+    }
+}
+
+fn dir_from_url(s: &str) -> PathBuf {
+    PathBuf::from(s.strip_prefix("file://").unwrap_or(s))
+}
+
+/// The remote a command talks to.
+pub enum Remote {
+    S3(s3::S3Remote),
+    Dir(dir::DirRemote),
+}
+
+impl Remote {
+    /// Opens the remote; S3 needs credentials.
+    pub fn open(spec: &RemoteSpec, settings: &Settings) -> Result<Remote, ConfigError> {
+        match spec {
+            RemoteSpec::S3 {
+                endpoint,
+                bucket,
+                region,
+                ..
+            } => Ok(Remote::S3(s3::S3Remote::new(
+                endpoint.as_deref(),
+                bucket,
+                region.as_deref(),
+                &settings.credentials,
+            )?)),
+            RemoteSpec::Dir { root, .. } => Ok(Remote::Dir(dir::DirRemote::new(root.clone()))),
+        }
+    }
+
+    /// `s3://bucket at https://endpoint` or `/shared/dir`: never a secret.
+    pub fn describe(&self) -> String {
+        match self {
+            Remote::S3(r) => r.describe(),
+            Remote::Dir(r) => r.root().display().to_string(),
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, RemoteError> {
+        match self {
+            Remote::S3(r) => r.list(prefix).await,
+            Remote::Dir(r) => r.list(prefix).await,
+        }
+    }
+
+    /// A small object's body, or `None` when it does not exist. Larger than `max` is an error.
+    pub async fn get(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, RemoteError> {
+        match self {
+            Remote::S3(r) => r.get(key, max).await,
+            Remote::Dir(r) => r.get(key, max).await,
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
+        match self {
+            Remote::S3(r) => r.put(key, body).await,
+            Remote::Dir(r) => r.put(key, body).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        match self {
+            Remote::S3(r) => r.delete(key).await,
+            Remote::Dir(r) => r.delete(key).await,
+        }
+    }
+
+    /// Uploads a blob, checking its bytes against its name in the same read; content that does
+    /// not match never reaches the remote.
+    pub async fn upload_blob(
+        &self,
+        src: &BlobSource,
+        key: &str,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
+        match self {
+            Remote::S3(r) => r.upload_blob(src, key, ctx).await,
+            Remote::Dir(r) => r.upload_blob(src, key, ctx).await,
+        }
+    }
+
+    /// Downloads into `writer`, which verifies while it writes; returns the final blob path.
+    pub async fn download_blob(
+        &self,
+        key: &str,
+        writer: BlobWriter,
+        size: u64,
+        ctx: &TransferCtx,
+    ) -> Result<PathBuf, TransferError> {
+        match self {
+            Remote::S3(r) => r.download_blob(key, writer, size, ctx).await,
+            Remote::Dir(r) => r.download_blob(key, writer, size, ctx).await,
+        }
+    }
+}
+
+/// Runs blocking file work (hashing, writing) without stalling the async workers.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Aborts a spawned task when dropped, so a failed transfer stops its siblings.
+pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for AbortOnDrop<T> {
+    type Output = T;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| match r {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => panic!("transfer task cancelled while awaited"),
+        })
+    }
+}
+
+/// Reads `len` bytes at `offset` of `path`, feeding `hasher` in order.
+pub fn read_part(file: &mut std::fs::File, path: &Path, len: u64) -> Result<Vec<u8>, WriteError> {
+    use std::io::Read;
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact(&mut buf)
+        .map_err(crate::cache::write::io_err(path))?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_respect_the_part_limit() {
+        assert_eq!(part_size_for(100 * MIB, None), DEFAULT_PART_SIZE);
+        assert_eq!(part_size_for(100 * MIB, Some(5 * MIB)), 5 * MIB);
+        let huge = 1024 * 1024 * MIB; // 1 TiB
+        let p = part_size_for(huge, None);
+        assert!(huge.div_ceil(p) <= MAX_PARTS);
+        assert_eq!(p % MIB, 0);
+    }
+}

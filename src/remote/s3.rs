@@ -1,0 +1,733 @@
+//! The S3-compatible remote (AWS S3, Backblaze B2, Cloudflare R2, MinIO, Garage) on aws-sdk-s3.
+//!
+//! Retries are ours (see `error::RetryPolicy`), not the SDK's, so body-stream failures and
+//! request failures follow the same rule. Large objects move as parallel parts with memory
+//! bounded by the transfer context, hashed in order as they stream.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, ConfigBag, Intercept, Region, RequestChecksumCalculation,
+    ResponseChecksumValidation, RuntimeComponents,
+};
+use aws_sdk_s3::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesOrdered, FuturesUnordered};
+use futures::StreamExt;
+
+use super::{blocking, read_part, AbortOnDrop, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
+use crate::cache::hash::BlobHasher;
+use crate::cache::write::{io_err, BlobWriter, WriteError};
+use crate::config::{ConfigError, CredentialSource, Credentials};
+
+/// A body that delivers nothing for this long is treated as a dropped connection.
+const IDLE_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes gathered from the network before one write + hash.
+const WRITE_BATCH: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct S3Remote {
+    client: Client,
+    bucket: String,
+    endpoint: String,
+}
+
+/// Identifies requests as this tool (`b2ai-hfcache/<version>` on Backblaze, as 0.1 does).
+#[derive(Debug)]
+struct UserAgent(String);
+
+impl Intercept for UserAgent {
+    fn name(&self) -> &'static str {
+        "UserAgent"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = context.request_mut().headers_mut();
+        let value = match headers.get("user-agent") {
+            Some(sdk) => format!("{} {sdk}", self.0),
+            None => self.0.clone(),
+        };
+        headers.insert("user-agent", value);
+        Ok(())
+    }
+}
+
+pub fn user_agent(endpoint: Option<&str>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    if endpoint.is_some_and(is_backblaze) {
+        format!("b2ai-hfcache/{version}")
+    } else {
+        format!("hf-cache-sync/{version}")
+    }
+}
+
+fn host_of(endpoint: &str) -> &str {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+}
+
+fn is_backblaze(endpoint: &str) -> bool {
+    host_of(endpoint).ends_with("backblazeb2.com")
+}
+
+fn is_aws(endpoint: &str) -> bool {
+    host_of(endpoint).ends_with("amazonaws.com")
+}
+
+/// The region to sign with: configured, else B2's from its endpoint (`s3.us-west-000.…`), else
+/// `us-east-1`, which most S3-compatible servers accept.
+pub fn default_region(endpoint: Option<&str>) -> String {
+    if let Some(ep) = endpoint {
+        let host = host_of(ep);
+        if is_backblaze(ep) {
+            if let Some(region) = host.strip_prefix("s3.").and_then(|h| h.split('.').next()) {
+                return region.to_string();
+            }
+        }
+        if is_aws(ep) {
+            let parts: Vec<&str> = host.split('.').collect();
+            if let Some(i) = parts.iter().position(|p| *p == "amazonaws") {
+                if i >= 1 && parts[i - 1] != "s3" {
+                    return parts[i - 1].to_string();
+                }
+            }
+        }
+    }
+    "us-east-1".to_string()
+}
+
+impl S3Remote {
+    pub fn new(
+        endpoint: Option<&str>,
+        bucket: &str,
+        region: Option<&str>,
+        credentials: &Credentials,
+    ) -> Result<S3Remote, ConfigError> {
+        if credentials.source == CredentialSource::None {
+            return Err(ConfigError::Invalid(
+                "no credentials for the S3 remote: set B2_APPLICATION_KEY_ID and \
+                 B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), \
+                 or storage.access_key and storage.secret_key in the config file"
+                    .into(),
+            ));
+        }
+        if let Some(ep) = endpoint {
+            if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "storage.endpoint {ep:?} must start with https:// (or http://, or file:// \
+                     for a directory remote)"
+                )));
+            }
+        }
+        let region = region
+            .map(str::to_string)
+            .unwrap_or_else(|| default_region(endpoint));
+        let creds = aws_sdk_s3::config::Credentials::new(
+            credentials.access_key.clone(),
+            credentials.secret_key.expose().to_string(),
+            None,
+            None,
+            "hf-cache-sync",
+        );
+        let mut builder = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(creds)
+            // B2 and R2 reject the CRC headers newer SDKs send by default.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .read_timeout(Duration::from_secs(120))
+                    .build(),
+            )
+            .interceptor(UserAgent(user_agent(endpoint)));
+        if let Some(ep) = endpoint {
+            builder = builder
+                .endpoint_url(ep.trim_end_matches('/'))
+                .force_path_style(!is_aws(ep));
+        }
+        Ok(S3Remote {
+            client: Client::from_conf(builder.build()),
+            bucket: bucket.to_string(),
+            endpoint: endpoint.unwrap_or("AWS S3").to_string(),
+        })
+    }
+
+    /// Runs an SDK call under the retry policy, translating its errors.
+    async fn call<T, E, F, Fut>(&self, mut op: F, action: &'static str, key: &str) -> Result<T, RemoteError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        super::RetryPolicy::default()
+            .run(|| {
+                let fut = op();
+                async move { fut.await.map_err(|e| self.error(e, action, key)) }
+            })
+            .await
+    }
+
+    pub fn describe(&self) -> String {
+        format!("s3://{} at {}", self.bucket, self.endpoint)
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Turns an SDK error into something a person can act on.
+    fn error<E>(&self, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, action: &'static str, key: &str) -> RemoteError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match &err {
+            SdkError::ServiceError(service) => {
+                let status = service.raw().status().as_u16();
+                let code = service.err().code().unwrap_or("").to_string();
+                let message = service.err().message().unwrap_or("").to_string();
+                self.classify(status, code, message, action, key)
+            }
+            SdkError::TimeoutError(_) => RemoteError::Transient {
+                detail: format!("request for {key} timed out"),
+                code: "Timeout".into(),
+            },
+            SdkError::DispatchFailure(failure) => {
+                let detail = DisplayErrorContext(&err).to_string();
+                if failure.is_timeout() || failure.is_io() {
+                    if detail.contains("Connection refused") || detail.contains("dns error") {
+                        RemoteError::Unreachable {
+                            endpoint: self.endpoint.clone(),
+                            detail: short_detail(&detail),
+                        }
+                    } else {
+                        RemoteError::Transient {
+                            detail: format!("{key}: connection failed: {}", short_detail(&detail)),
+                            code: "Dispatch".into(),
+                        }
+                    }
+                } else {
+                    RemoteError::Unreachable {
+                        endpoint: self.endpoint.clone(),
+                        detail: short_detail(&detail),
+                    }
+                }
+            }
+            SdkError::ResponseError(_) => RemoteError::Transient {
+                detail: format!("{key}: malformed or cut-off response: {}", DisplayErrorContext(&err)),
+                code: "ResponseError".into(),
+            },
+            _ => RemoteError::Other {
+                detail: format!("{key}: {}", DisplayErrorContext(&err)),
+                code: String::new(),
+            },
+        }
+    }
+
+    fn classify(&self, status: u16, code: String, message: String, action: &'static str, key: &str) -> RemoteError {
+        match code.as_str() {
+            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
+            | "InvalidSignature" | "Unauthorized" => RemoteError::Credentials {
+                endpoint: self.endpoint.clone(),
+                code,
+            },
+            "AccessDenied" | "AllAccessDisabled" | "Forbidden" => RemoteError::AccessDenied {
+                bucket: self.bucket.clone(),
+                action,
+                code,
+            },
+            "NoSuchBucket" => RemoteError::NoSuchBucket {
+                bucket: self.bucket.clone(),
+                endpoint: self.endpoint.clone(),
+            },
+            "NoSuchKey" | "NotFound" | "NoSuchUpload" => RemoteError::NotFound { key: key.to_string() },
+            "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+                RemoteError::WrongRegion {
+                    bucket: self.bucket.clone(),
+                    region: String::new(),
+                    code,
+                }
+            }
+            "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => {
+                RemoteError::Transient {
+                    detail: format!("{key}: server answered {status} {code}"),
+                    code,
+                }
+            }
+            _ => match status {
+                401 => RemoteError::Credentials {
+                    endpoint: self.endpoint.clone(),
+                    code,
+                },
+                403 => RemoteError::AccessDenied {
+                    bucket: self.bucket.clone(),
+                    action,
+                    code,
+                },
+                404 => RemoteError::NotFound { key: key.to_string() },
+                301 => RemoteError::WrongRegion {
+                    bucket: self.bucket.clone(),
+                    region: String::new(),
+                    code,
+                },
+                408 | 429 | 500..=599 => RemoteError::Transient {
+                    detail: format!("{key}: server answered {status} {code}"),
+                    code,
+                },
+                _ => RemoteError::Other {
+                    detail: format!("{key}: server answered {status} {code} {message}").trim_end().to_string(),
+                    code,
+                },
+            },
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, RemoteError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.call(|| {
+                self.client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token.clone())
+                    .send()
+            }, "list", prefix)
+            .await?;
+            for obj in page.contents() {
+                if let Some(key) = obj.key() {
+                    out.push(ObjectInfo {
+                        key: key.to_string(),
+                        size: obj.size().unwrap_or(0).max(0) as u64,
+                    });
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn get(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, RemoteError> {
+        let policy = super::RetryPolicy::default();
+        let result = policy
+            .run(|| async {
+                let out = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| self.error(e, "read from", key))?;
+                if out.content_length().unwrap_or(0) as u64 > max as u64 {
+                    return Err(RemoteError::Other {
+                        detail: format!("{key}: object is larger than {max} bytes; refused"),
+                        code: String::new(),
+                    });
+                }
+                let mut body = out.body;
+                let mut data = Vec::new();
+                while let Some(chunk) = next_chunk(&mut body, key).await? {
+                    data.extend_from_slice(&chunk);
+                    if data.len() > max {
+                        return Err(RemoteError::Other {
+                            detail: format!("{key}: object is larger than {max} bytes; refused"),
+                            code: String::new(),
+                        });
+                    }
+                }
+                Ok(data)
+            })
+            .await;
+        match result {
+            Ok(d) => Ok(Some(d)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
+        self.call(|| {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_length(body.len() as i64)
+                .body(ByteStream::from(body.clone()))
+                .send()
+        }, "write to", key)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        self.call(|| {
+            self.client.delete_object().bucket(&self.bucket).key(key).send()
+        }, "delete from", key)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn head_bucket(&self) -> Result<(), RemoteError> {
+        let bucket = self.bucket.clone();
+        self.call(|| self.client.head_bucket().bucket(&bucket).send(), "read from", "")
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                RemoteError::NotFound { .. } => RemoteError::NoSuchBucket {
+                    bucket: self.bucket.clone(),
+                    endpoint: self.endpoint.clone(),
+                },
+                other => other,
+            })
+    }
+
+    pub async fn upload_blob(&self, src: &BlobSource, key: &str, ctx: &TransferCtx) -> Result<(), TransferError> {
+        if src.size > ctx.multipart_threshold {
+            return self.upload_multipart(src, key, ctx).await;
+        }
+        let _memory = ctx.reserve(src.size).await;
+        let _slot = ctx.slot().await;
+        let data = blocking(|| read_verified(src))?;
+        let body = Bytes::from(data);
+        self.put(key, body).await?;
+        ctx.progress.add_bytes(src.size);
+        Ok(())
+    }
+
+    async fn upload_multipart(&self, src: &BlobSource, key: &str, ctx: &TransferCtx) -> Result<(), TransferError> {
+        let created = self.call(|| {
+            self.client.create_multipart_upload().bucket(&self.bucket).key(key).send()
+        }, "write to", key)
+        .await?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        match self.upload_parts(src, key, &upload_id, ctx).await {
+            Ok(mut parts) => {
+                parts.sort_by_key(|p| p.part_number());
+                let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+                let completed = self.call(|| {
+                    self.client
+                        .complete_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(&upload_id)
+                        .multipart_upload(done.clone())
+                        .send()
+                }, "write to", key)
+                .await;
+                if let Err(e) = completed {
+                    self.abort_upload(key, &upload_id).await;
+                    return Err(e.into());
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.abort_upload(key, &upload_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Best effort: a multipart upload is never left open on purpose.
+    pub async fn abort_upload(&self, key: &str, upload_id: &str) {
+        let _ = self.call(|| {
+            self.client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .send()
+        }, "write to", key)
+        .await;
+    }
+
+    /// Reads parts in order (hashing each), uploads them in parallel, and checks the hash before
+    /// returning: the caller completes the upload only for content that matches its name.
+    async fn upload_parts(
+        &self,
+        src: &BlobSource,
+        key: &str,
+        upload_id: &str,
+        ctx: &TransferCtx,
+    ) -> Result<Vec<CompletedPart>, TransferError> {
+        let part_size = ctx.part_size_for(src.size);
+        let count = src.size.div_ceil(part_size);
+        let mut file = std::fs::File::open(&src.path).map_err(io_err(&src.path))?;
+        let mut hasher = BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| mismatch(&src.etag, "an unsupported name"))?;
+        let mut inflight = FuturesUnordered::new();
+        let mut parts = Vec::with_capacity(count as usize);
+        let mut next = 0u64;
+        loop {
+            tokio::select! {
+                Some(done) = inflight.next(), if !inflight.is_empty() => {
+                    let done: Result<CompletedPart, RemoteError> = done;
+                    parts.push(done?);
+                }
+                permit = ctx.reserve(part_size), if next < count => {
+                    let len = part_size.min(src.size - next * part_size);
+                    let data = blocking(|| -> Result<Vec<u8>, WriteError> {
+                        let data = read_part(&mut file, &src.path, len)?;
+                        hasher.update(&data);
+                        Ok(data)
+                    })?;
+                    let number = (next + 1) as i32;
+                    next += 1;
+                    let remote = self.clone();
+                    let key = key.to_string();
+                    let upload_id = upload_id.to_string();
+                    let ctx2 = ctx.clone();
+                    let body = Bytes::from(data);
+                    inflight.push(AbortOnDrop(tokio::spawn(async move {
+                        let _permit = permit;
+                        let _slot = ctx2.slot().await;
+                        let out = remote.call(|| {
+                            remote.client
+                                .upload_part()
+                                .bucket(&remote.bucket)
+                                .key(&key)
+                                .upload_id(&upload_id)
+                                .part_number(number)
+                                .content_length(body.len() as i64)
+                                .body(ByteStream::from(body.clone()))
+                                .send()
+                        }, "write to", &key)
+                        .await?;
+                        ctx2.progress.add_bytes(body.len() as u64);
+                        Ok(CompletedPart::builder()
+                            .set_e_tag(out.e_tag().map(str::to_string))
+                            .part_number(number)
+                            .build())
+                    })));
+                }
+                else => break,
+            }
+        }
+        // The file must not have grown underneath us either.
+        let actual = hasher.finish();
+        if actual != src.etag {
+            return Err(mismatch(&src.etag, &actual));
+        }
+        Ok(parts)
+    }
+
+    pub async fn download_blob(
+        &self,
+        key: &str,
+        mut writer: BlobWriter,
+        size: u64,
+        ctx: &TransferCtx,
+    ) -> Result<PathBuf, TransferError> {
+        if size > ctx.multipart_threshold {
+            self.download_ranged(key, &mut writer, size, ctx).await?;
+        } else {
+            let _slot = ctx.slot().await;
+            self.download_stream(key, &mut writer, ctx).await?;
+        }
+        Ok(blocking(|| writer.finish())?)
+    }
+
+    /// One GET streamed into the writer; after a dropped connection it resumes where it stopped.
+    async fn download_stream(&self, key: &str, writer: &mut BlobWriter, ctx: &TransferCtx) -> Result<(), TransferError> {
+        let mut attempt = 0;
+        loop {
+            let offset = writer.written();
+            let result = async {
+                let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+                if offset > 0 {
+                    req = req.range(format!("bytes={offset}-"));
+                }
+                let out = req.send().await.map_err(|e| self.error(e, "read from", key))?;
+                let mut body = out.body;
+                let mut batch = BytesMut::new();
+                loop {
+                    let chunk = next_chunk(&mut body, key).await;
+                    let end = !matches!(chunk, Ok(Some(_)));
+                    if let Ok(Some(c)) = &chunk {
+                        batch.extend_from_slice(c);
+                    }
+                    if (end || batch.len() >= WRITE_BATCH) && !batch.is_empty() {
+                        let n = batch.len() as u64;
+                        blocking(|| writer.write(&batch))?;
+                        batch.clear();
+                        ctx.progress.add_bytes(n);
+                    }
+                    match chunk {
+                        Ok(Some(_)) => {}
+                        Ok(None) => return Ok::<(), TransferError>(()),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            .await;
+            match result {
+                Err(TransferError::Remote(e)) if e.is_retryable() && attempt + 1 < ctx.policy.attempts => {
+                    tokio::time::sleep(ctx.policy.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Parallel ranged GETs, consumed in order so the hash sees the bytes once, in sequence.
+    async fn download_ranged(&self, key: &str, writer: &mut BlobWriter, size: u64, ctx: &TransferCtx) -> Result<(), TransferError> {
+        let part_size = ctx.part_size_for(size);
+        let count = size.div_ceil(part_size);
+        let mut inflight = FuturesOrdered::new();
+        let mut next = 0u64;
+        loop {
+            tokio::select! {
+                biased;
+                Some(done) = inflight.next(), if !inflight.is_empty() => {
+                    let (data, _permit): (Bytes, _) = done?;
+                    blocking(|| writer.write(&data))?;
+                }
+                permit = ctx.reserve(part_size), if next < count && inflight.len() < ctx.workers => {
+                    let start = next * part_size;
+                    let end = (start + part_size).min(size) - 1;
+                    next += 1;
+                    let remote = self.clone();
+                    let key = key.to_string();
+                    let ctx2 = ctx.clone();
+                    inflight.push_back(AbortOnDrop(tokio::spawn(async move {
+                        let _slot = ctx2.slot().await;
+                        let data = ctx2.policy.run(|| remote.get_range(&key, start, end)).await?;
+                        ctx2.progress.add_bytes(data.len() as u64);
+                        Ok::<_, RemoteError>((data, permit))
+                    })));
+                }
+                else => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, RemoteError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={start}-{end}"))
+            .send()
+            .await
+            .map_err(|e| self.error(e, "read from", key))?;
+        let expected = (end - start + 1) as usize;
+        let mut body = out.body;
+        let mut data = BytesMut::with_capacity(expected);
+        while let Some(chunk) = next_chunk(&mut body, key).await? {
+            data.extend_from_slice(&chunk);
+            if data.len() > expected {
+                break;
+            }
+        }
+        if data.len() != expected {
+            // A short body is a cut connection; a long one means the object is not what the
+            // manifest says. Either way this range is unusable.
+            return Err(RemoteError::Transient {
+                detail: format!("{key}: expected {expected} bytes in range {start}-{end}, got {}", data.len()),
+                code: "ShortRead".into(),
+            });
+        }
+        Ok(data.freeze())
+    }
+}
+
+async fn next_chunk(body: &mut ByteStream, key: &str) -> Result<Option<Bytes>, RemoteError> {
+    match tokio::time::timeout(IDLE_BODY_TIMEOUT, body.next()).await {
+        Err(_) => Err(RemoteError::Transient {
+            detail: format!("{key}: download stalled for {}s", IDLE_BODY_TIMEOUT.as_secs()),
+            code: "Stalled".into(),
+        }),
+        Ok(None) => Ok(None),
+        Ok(Some(Ok(b))) => Ok(Some(b)),
+        Ok(Some(Err(e))) => Err(RemoteError::Transient {
+            detail: format!("{key}: connection dropped mid-body: {}", DisplayErrorContext(&e)),
+            code: "BodyError".into(),
+        }),
+    }
+}
+
+fn short_detail(detail: &str) -> String {
+    detail.chars().take(300).collect()
+}
+
+fn mismatch(etag: &str, actual: &str) -> TransferError {
+    TransferError::Local(WriteError::Mismatch {
+        etag: etag.to_string(),
+        actual: actual.to_string(),
+    })
+}
+
+/// Reads a whole (small) blob, checking it against its name.
+pub fn read_verified(src: &BlobSource) -> Result<Vec<u8>, WriteError> {
+    let data = std::fs::read(&src.path).map_err(io_err(&src.path))?;
+    if data.len() as u64 != src.size {
+        return Err(WriteError::Size {
+            etag: src.etag.clone(),
+            expected: src.size,
+            actual: data.len() as u64,
+        });
+    }
+    let mut hasher = BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
+        etag: src.etag.clone(),
+        actual: "an unsupported name".into(),
+    })?;
+    hasher.update(&data);
+    let actual = hasher.finish();
+    if actual != src.etag {
+        return Err(WriteError::Mismatch {
+            etag: src.etag.clone(),
+            actual,
+        });
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_from_endpoints() {
+        assert_eq!(default_region(Some("https://s3.us-west-000.backblazeb2.com")), "us-west-000");
+        assert_eq!(default_region(Some("https://s3.eu-west-1.amazonaws.com")), "eu-west-1");
+        assert_eq!(default_region(Some("http://127.0.0.1:3900")), "us-east-1");
+        assert_eq!(default_region(None), "us-east-1");
+    }
+
+    #[test]
+    fn user_agents() {
+        let v = env!("CARGO_PKG_VERSION");
+        assert_eq!(user_agent(Some("https://s3.us-west-000.backblazeb2.com")), format!("b2ai-hfcache/{v}"));
+        assert_eq!(user_agent(Some("http://localhost:3900")), format!("hf-cache-sync/{v}"));
+        assert_eq!(user_agent(None), format!("hf-cache-sync/{v}"));
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host_of("https://s3.x.backblazeb2.com:443/path"), "s3.x.backblazeb2.com");
+        assert!(is_aws("https://s3.amazonaws.com"));
+        assert!(!is_aws("http://127.0.0.1:3900"));
+    }
+}
