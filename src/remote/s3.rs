@@ -37,6 +37,7 @@ pub struct S3Remote {
     client: Client,
     bucket: String,
     endpoint: String,
+    region: String,
 }
 
 /// Identifies requests as this tool (`b2ai-hfcache/<version>` on Backblaze, as 0.1 does).
@@ -135,6 +136,7 @@ impl S3Remote {
         let region = region
             .map(str::to_string)
             .unwrap_or_else(|| default_region(endpoint));
+        let signing_region = region.clone();
         let creds = aws_sdk_s3::config::Credentials::new(
             credentials.access_key.clone(),
             credentials.secret_key.expose().to_string(),
@@ -166,6 +168,7 @@ impl S3Remote {
             client: Client::from_conf(builder.build()),
             bucket: bucket.to_string(),
             endpoint: endpoint.unwrap_or("AWS S3").to_string(),
+            region: signing_region,
         })
     }
 
@@ -209,23 +212,20 @@ impl S3Remote {
                 code: "Timeout".into(),
             },
             SdkError::DispatchFailure(failure) => {
-                let detail = DisplayErrorContext(&err).to_string();
-                if failure.is_timeout() || failure.is_io() {
-                    if detail.contains("Connection refused") || detail.contains("dns error") {
-                        RemoteError::Unreachable {
-                            endpoint: self.endpoint.clone(),
-                            detail: short_detail(&detail),
-                        }
-                    } else {
-                        RemoteError::Transient {
-                            detail: format!("{key}: connection failed: {}", short_detail(&detail)),
-                            code: "Dispatch".into(),
-                        }
+                let full = DisplayErrorContext(&err).to_string();
+                let detail = root_cause(&err);
+                let refused = ["Connection refused", "dns error", "failed to lookup", "No route to host"]
+                    .iter()
+                    .any(|m| full.contains(m));
+                if (failure.is_timeout() || failure.is_io()) && !refused {
+                    RemoteError::Transient {
+                        detail: format!("{key}: connection failed: {detail}"),
+                        code: "Dispatch".into(),
                     }
                 } else {
                     RemoteError::Unreachable {
                         endpoint: self.endpoint.clone(),
-                        detail: short_detail(&detail),
+                        detail,
                     }
                 }
             }
@@ -241,7 +241,18 @@ impl S3Remote {
     }
 
     fn classify(&self, status: u16, code: String, message: String, action: &'static str, key: &str) -> RemoteError {
-        match code.as_str() {
+        // Some servers (Garage) answer a bad key or signature with a plain AccessDenied.
+        let lower = message.to_lowercase();
+        let bad_key = ["no such key", "signature", "invalid key", "access key", "unknown key"]
+            .iter()
+            .any(|m| lower.contains(m));
+        let code_for_user = if message.is_empty() { code.clone() } else { format!("{code} ({message})") };
+        if (code == "AccessDenied" || status == 403) && bad_key {
+            return RemoteError::Credentials { endpoint: self.endpoint.clone(), code: code_for_user };
+        }
+        let code = code_for_user;
+        let code_name = code.split(' ').next().unwrap_or("").to_string();
+        match code_name.as_str() {
             "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
             | "InvalidSignature" | "Unauthorized" => RemoteError::Credentials {
                 endpoint: self.endpoint.clone(),
@@ -260,7 +271,7 @@ impl S3Remote {
             "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
                 RemoteError::WrongRegion {
                     bucket: self.bucket.clone(),
-                    region: String::new(),
+                    region: self.region.clone(),
                     code,
                 }
             }
@@ -283,7 +294,7 @@ impl S3Remote {
                 404 => RemoteError::NotFound { key: key.to_string() },
                 301 => RemoteError::WrongRegion {
                     bucket: self.bucket.clone(),
-                    region: String::new(),
+                    region: self.region.clone(),
                     code,
                 },
                 408 | 429 | 500..=599 => RemoteError::Transient {
@@ -668,8 +679,13 @@ async fn next_chunk(body: &mut ByteStream, key: &str) -> Result<Option<Bytes>, R
     }
 }
 
-fn short_detail(detail: &str) -> String {
-    detail.chars().take(300).collect()
+/// The innermost cause ("Connection refused (os error 111)") rather than the whole chain.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
 }
 
 fn mismatch(etag: &str, actual: &str) -> TransferError {
