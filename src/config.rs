@@ -121,14 +121,6 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    /// At most the first four characters, for `doctor`.
-    pub fn masked(&self) -> String {
-        let head: String = self.0.chars().take(4.min(self.0.chars().count() / 2)).collect();
-        format!("{head}****")
-    }
 }
 
 impl fmt::Debug for Secret {
@@ -190,7 +182,6 @@ pub struct Settings {
     pub prefix: String,
     pub allow_gated: bool,
     pub sync_xet: bool,
-    pub max_local_gb: f64,
     pub transfer: TransferSettings,
 }
 
@@ -272,9 +263,10 @@ impl Settings {
             })?;
         }
         if let Some(v) = env::var(EnvVars::PART_SIZE) {
-            transfer.part_size = Some(parse_size(&v).map_err(|e| {
-                ConfigError::Invalid(format!("{}: {e}", EnvVars::PART_SIZE))
-            })?);
+            transfer.part_size = Some(
+                parse_size(&v)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", EnvVars::PART_SIZE)))?,
+            );
         }
         if let Some(v) = env::var(EnvVars::WORKERS) {
             transfer.workers = v.parse().map_err(|_| {
@@ -286,6 +278,7 @@ impl Settings {
         }
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
 
+        // Used by prune; validated now so a bad value is reported whatever the command.
         let max_local_gb = cache_file.max_local_gb.unwrap_or(DEFAULT_MAX_LOCAL_GB);
         if !(max_local_gb.is_finite() && max_local_gb >= 0.0) {
             return Err(invalid(
@@ -302,7 +295,6 @@ impl Settings {
             prefix: normalize_prefix(team_file.prefix.as_deref().unwrap_or("")),
             allow_gated: team_file.allow_gated.unwrap_or(false),
             sync_xet: cache_file.sync_xet.unwrap_or(false),
-            max_local_gb,
             transfer,
         })
     }
@@ -343,11 +335,7 @@ pub fn normalize_prefix(prefix: &str) -> String {
 fn resolve_credentials(access_key: Option<String>, secret_key: Option<String>) -> Credentials {
     // Each pair counts only when whole: a B2 id never pairs with an AWS secret.
     let pairs = [
-        (
-            EnvVars::B2_KEY_ID,
-            EnvVars::B2_KEY,
-            CredentialSource::B2Env,
-        ),
+        (EnvVars::B2_KEY_ID, EnvVars::B2_KEY, CredentialSource::B2Env),
         (
             EnvVars::AWS_ACCESS_KEY_ID,
             EnvVars::AWS_SECRET_ACCESS_KEY,
@@ -498,8 +486,6 @@ mod tests {
     #[test]
     fn secret_is_masked() {
         let s = Secret::new("abcdefghij".into());
-        assert_eq!(s.masked(), "abcd****");
         assert_eq!(format!("{s:?}"), "Secret(****)");
-        assert_eq!(Secret::new("ab".into()).masked(), "a****");
     }
 }

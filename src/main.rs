@@ -38,7 +38,10 @@ fn main() -> ExitCode {
         Err(e) => return report_error(&anyhow::Error::new(e), cli.verbose),
     };
     let app = App { settings, printer };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

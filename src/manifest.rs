@@ -46,10 +46,6 @@ impl Layout {
         }
     }
 
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     pub fn blobs_prefix(&self) -> String {
         format!("{}{BLOBS}", self.prefix)
     }
@@ -80,16 +76,6 @@ impl Layout {
     pub fn parse_blob_key<'a>(&self, key: &'a str) -> Option<&'a str> {
         let etag = key.strip_prefix(&self.prefix)?.strip_prefix(BLOBS)?;
         is_blob_name(etag).then_some(etag)
-    }
-
-    /// (`org__name`, revision) of a manifest key.
-    pub fn parse_manifest_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
-        let body = key
-            .strip_prefix(&self.prefix)?
-            .strip_prefix(MANIFESTS)?
-            .strip_suffix(MANIFEST_SUFFIX)?;
-        let (safe, rev) = body.rsplit_once('@')?;
-        (!safe.is_empty() && !rev.is_empty()).then_some((safe, rev))
     }
 
     /// (`org__name`, ref name) of a ref key; ref names may be nested (`pr/1`).
@@ -220,8 +206,7 @@ pub fn is_valid_repo_id(id: &str) -> bool {
             !p.is_empty()
                 && *p != "."
                 && *p != ".."
-                && p
-                    .bytes()
+                && p.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         })
 }
@@ -262,15 +247,18 @@ mod tests {
         let t = Layout::new("/team/");
         assert_eq!(t.blob_key("ab"), "team/blobs/ab");
         assert_eq!(
-            t.parse_manifest_key("team/manifests/org__name@c1.json"),
-            Some(("org__name", "c1"))
+            t.manifest_key("org/name", "c1"),
+            "team/manifests/org__name@c1.json"
         );
         assert_eq!(
             t.parse_ref_key("team/refs/org__name/pr/1"),
             Some(("org__name", "pr/1"))
         );
         assert_eq!(t.parse_ref_key("team/refs/org__name/../x"), None);
-        assert_eq!(t.parse_blob_key(&format!("team/blobs/{}", "a".repeat(40))), Some("a".repeat(40).as_str()));
+        assert_eq!(
+            t.parse_blob_key(&format!("team/blobs/{}", "a".repeat(40))),
+            Some("a".repeat(40).as_str())
+        );
         assert_eq!(t.parse_blob_key("team/blobs/x.tmp"), None);
     }
 
@@ -300,7 +288,8 @@ mod tests {
 
     #[test]
     fn hostile_manifests_are_refused() {
-        let cases: Vec<Box<dyn Fn(&mut Manifest)>> = vec![
+        type Mutation = Box<dyn Fn(&mut Manifest)>;
+        let cases: Vec<Mutation> = vec![
             Box::new(|m| m.files[0].path = "/etc/passwd".into()),
             Box::new(|m| m.files[0].path = "../../x".into()),
             Box::new(|m| m.files[0].path = "a/../../x".into()),

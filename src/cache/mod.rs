@@ -55,7 +55,11 @@ impl fmt::Display for RepoType {
 
 /// `models--org--name` for (`model`, `org/name`).
 pub fn repo_folder_name(repo_type: RepoType, repo_id: &str) -> String {
-    format!("{}--{}", repo_type.folder_prefix(), repo_id.replace('/', "--"))
+    format!(
+        "{}--{}",
+        repo_type.folder_prefix(),
+        repo_id.replace('/', "--")
+    )
 }
 
 /// The inverse of [`repo_folder_name`]; `None` for folders that are not repos.
@@ -92,7 +96,8 @@ pub fn lock_path(cache_dir: &Path, repo_folder: &str, etag: &str) -> PathBuf {
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A blob is named by its sha256 (64 hex, LFS) or git blob SHA-1 (40 hex).
@@ -115,7 +120,10 @@ pub fn is_safe_relative_path(path: &str) -> bool {
     if path.is_empty() || path.starts_with('/') || path.contains('\0') || path.ends_with('/') {
         return false;
     }
-    if path.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
         return false;
     }
     Path::new(path)

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
-use std::time::SystemTime;
 
 use super::{is_blob_name, parse_repo_folder, RepoType};
 
@@ -20,8 +19,6 @@ pub struct CacheScan {
 pub struct Repo {
     pub repo_type: RepoType,
     pub repo_id: String,
-    /// `models--org--name`
-    pub folder: String,
     pub dir: PathBuf,
     pub blobs: BTreeMap<String, Blob>,
     pub revisions: Vec<Revision>,
@@ -31,18 +28,9 @@ pub struct Repo {
 
 #[derive(Debug, Clone)]
 pub struct Blob {
-    pub etag: String,
-    /// `blobs/<etag>` inside the repo folder.
-    pub path: PathBuf,
-    /// Where the bytes are: the same file, or the target in the cache-wide shared store.
+    /// Where the bytes are: `blobs/<etag>` itself, or its target in the cache-wide shared store.
     pub content_path: PathBuf,
     pub size: u64,
-    /// True when `path` is a link into the shared store.
-    pub shared: bool,
-    /// (device, inode) of the content, so a blob linked from several repos counts once.
-    pub file_id: (u64, u64),
-    pub accessed: Option<SystemTime>,
-    pub modified: Option<SystemTime>,
 }
 
 #[derive(Debug)]
@@ -50,7 +38,6 @@ pub struct Revision {
     pub commit: String,
     pub dir: PathBuf,
     pub files: Vec<SnapshotFile>,
-    pub modified: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,22 +61,6 @@ impl Repo {
     pub fn revision(&self, commit: &str) -> Option<&Revision> {
         self.revisions.iter().find(|r| r.commit == commit)
     }
-
-    /// `model/org/name`, the identifier `list` and `rm` use.
-    pub fn qualified_id(&self) -> String {
-        format!("{}/{}", self.repo_type, self.repo_id)
-    }
-}
-
-#[cfg(unix)]
-fn file_id(meta: &fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-fn file_id(_meta: &fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }
 
 /// Removes `.` and `..` components without touching the filesystem.
@@ -146,7 +117,7 @@ pub fn scan(root: &Path) -> CacheScan {
         .collect();
     folders.sort();
     for (folder, repo_type, repo_id) in folders {
-        let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
+        let repo = scanner.scan_repo(root.join(&folder), repo_type, repo_id);
         result.repos.push(repo);
     }
     result.warnings = scanner.warnings;
@@ -162,11 +133,10 @@ impl Scanner {
         canonical.starts_with(&self.canonical_root)
     }
 
-    fn scan_repo(&mut self, dir: PathBuf, folder: String, repo_type: RepoType, repo_id: String) -> Repo {
+    fn scan_repo(&mut self, dir: PathBuf, repo_type: RepoType, repo_id: String) -> Repo {
         let mut repo = Repo {
             repo_type,
             repo_id,
-            folder,
             dir,
             blobs: BTreeMap::new(),
             revisions: Vec::new(),
@@ -195,12 +165,9 @@ impl Scanner {
             let Ok(link_meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
-            let (content_path, shared) = if link_meta.file_type().is_symlink() {
+            let content_path = if link_meta.file_type().is_symlink() {
                 match fs::canonicalize(&path) {
-                    Ok(target) if self.inside_cache(&target) => {
-                        let shared = target.starts_with(self.canonical_root.join("blobs"));
-                        (target, shared)
-                    }
+                    Ok(target) if self.inside_cache(&target) => target,
                     Ok(target) => {
                         self.warn(format!(
                             "{}: blob links outside the cache dir (to {}); ignored",
@@ -215,26 +182,23 @@ impl Scanner {
                     }
                 }
             } else {
-                (path.clone(), false)
+                path.clone()
             };
             let meta = match fs::metadata(&content_path) {
                 Ok(m) if m.is_file() => m,
                 _ => {
-                    self.warn(format!("{}: blob is not a regular file; ignored", path.display()));
+                    self.warn(format!(
+                        "{}: blob is not a regular file; ignored",
+                        path.display()
+                    ));
                     continue;
                 }
             };
             repo.blobs.insert(
-                name.clone(),
+                name,
                 Blob {
-                    etag: name,
-                    path,
                     content_path,
                     size: meta.len(),
-                    shared,
-                    file_id: file_id(&meta),
-                    accessed: meta.accessed().ok(),
-                    modified: meta.modified().ok(),
                 },
             );
         }
@@ -271,13 +235,7 @@ impl Scanner {
             let mut files = Vec::new();
             self.walk_snapshot(repo, &dir, &dir, &mut files);
             files.sort_by(|a, b| a.path.cmp(&b.path));
-            let modified = fs::metadata(&dir).and_then(|m| m.modified()).ok();
-            repo.revisions.push(Revision {
-                commit,
-                dir,
-                files,
-                modified,
-            });
+            repo.revisions.push(Revision { commit, dir, files });
         }
     }
 
@@ -297,7 +255,10 @@ impl Scanner {
                 continue;
             }
             let Some(rel) = relative_slash_path(root, &path) else {
-                self.warn(format!("{}: file name is not UTF-8; ignored", path.display()));
+                self.warn(format!(
+                    "{}: file name is not UTF-8; ignored",
+                    path.display()
+                ));
                 continue;
             };
             if ft.is_symlink() {
@@ -357,7 +318,10 @@ impl Scanner {
                 })
             }
             Ok(_) => {
-                self.warn(format!("{}: link does not point at a file; ignored", link.display()));
+                self.warn(format!(
+                    "{}: link does not point at a file; ignored",
+                    link.display()
+                ));
                 None
             }
             Err(_) => {
@@ -392,7 +356,10 @@ impl Scanner {
 }
 
 fn same_dir(a: Option<&Path>, b: &Path) -> bool {
-    match (a.and_then(|a| fs::canonicalize(a).ok()), fs::canonicalize(b).ok()) {
+    match (
+        a.and_then(|a| fs::canonicalize(a).ok()),
+        fs::canonicalize(b).ok(),
+    ) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
@@ -507,7 +474,10 @@ mod tests {
         symlink("../../blobs/ab/abcdef", repo.join("blobs").join(&e2)).unwrap();
         let scan = scan(dir.path());
         let blob = &scan.repos[0].blobs[&e2];
-        assert!(blob.shared);
+        assert_eq!(
+            blob.content_path,
+            fs::canonicalize(store.join("abcdef")).unwrap()
+        );
         assert_eq!(blob.size, 7);
         assert!(scan.warnings.is_empty(), "{:?}", scan.warnings);
     }

@@ -88,7 +88,11 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
-    pub fn create(repo_dir: &Path, etag: &str, expected_size: u64) -> Result<BlobWriter, WriteError> {
+    pub fn create(
+        repo_dir: &Path,
+        etag: &str,
+        expected_size: u64,
+    ) -> Result<BlobWriter, WriteError> {
         let final_path = blob_path(repo_dir, etag);
         let dir = final_path.parent().expect("blob path has a parent");
         fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -97,10 +101,11 @@ impl BlobWriter {
             .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)
             .map_err(io_err(dir))?;
-        let hasher = BlobHasher::for_name(etag, expected_size).ok_or_else(|| WriteError::Mismatch {
-            etag: etag.to_string(),
-            actual: "an unsupported blob name".into(),
-        })?;
+        let hasher =
+            BlobHasher::for_name(etag, expected_size).ok_or_else(|| WriteError::Mismatch {
+                etag: etag.to_string(),
+                actual: "an unsupported blob name".into(),
+            })?;
         Ok(BlobWriter {
             tmp,
             hasher,

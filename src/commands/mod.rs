@@ -58,6 +58,19 @@ impl App {
     pub fn open_remote(&self, flag: Option<&str>) -> Result<(Remote, Layout), ConfigError> {
         let spec = RemoteSpec::resolve(&self.settings, flag)?;
         let remote = Remote::open(&spec, &self.settings)?;
+        if self.printer.verbose {
+            let s = &self.settings;
+            eprintln!(
+                "config: {}; cache: {}; remote: {} (prefix {:?}); credentials: {}",
+                s.config_path
+                    .as_deref()
+                    .map_or("none".into(), |p| p.display().to_string()),
+                s.cache_dir.display(),
+                remote.describe(),
+                spec.prefix(),
+                s.credentials.source.as_str()
+            );
+        }
         Ok((remote, Layout::new(spec.prefix())))
     }
 

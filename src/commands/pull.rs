@@ -14,9 +14,13 @@ use serde::Serialize;
 
 use super::{short, App, Failure, Outcome, TransferOptions};
 use crate::cache::write::{link_snapshot_file, lock_blob, write_ref, BlobWriter};
-use crate::cache::{blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType};
+use crate::cache::{
+    blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType,
+};
 use crate::config::ConfigError;
-use crate::manifest::{is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES};
+use crate::manifest::{
+    is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
+};
 use crate::remote::{Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::human_bytes;
 
@@ -71,7 +75,12 @@ pub struct Counts {
     pub bytes_downloaded: u64,
 }
 
-pub async fn get_manifest(remote: &Remote, layout: &Layout, repo_id: &str, commit: &str) -> Result<Option<Manifest>, PullError> {
+pub async fn get_manifest(
+    remote: &Remote,
+    layout: &Layout,
+    repo_id: &str,
+    commit: &str,
+) -> Result<Option<Manifest>, PullError> {
     let key = layout.manifest_key(repo_id, commit);
     match remote.get(&key, MAX_MANIFEST_BYTES).await? {
         None => Ok(None),
@@ -82,9 +91,17 @@ pub async fn get_manifest(remote: &Remote, layout: &Layout, repo_id: &str, commi
 }
 
 /// Resolves the revision and vets the manifest: nothing is written before this succeeds.
-pub async fn resolve(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path, target: &Target) -> Result<Plan, PullError> {
+pub async fn resolve(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &std::path::Path,
+    target: &Target,
+) -> Result<Plan, PullError> {
     if !is_valid_repo_id(&target.repo_id) {
-        return Err(PullError::Refused(format!("invalid repo id {:?}", target.repo_id)));
+        return Err(PullError::Refused(format!(
+            "invalid repo id {:?}",
+            target.repo_id
+        )));
     }
     let revision = target.revision.as_deref().unwrap_or("main");
     let mut manifest = None;
@@ -104,18 +121,21 @@ pub async fn resolve(remote: &Remote, layout: &Layout, cache_dir: &std::path::Pa
             ))
         })?;
         ref_name = Some(revision.to_string());
-        parse_ref_body(&body).ok_or_else(|| PullError::Refused(format!("{key}: ref body is not a commit hash")))?
+        parse_ref_body(&body)
+            .ok_or_else(|| PullError::Refused(format!("{key}: ref body is not a commit hash")))?
     };
     let manifest = match manifest {
         Some(m) => m,
-        None => get_manifest(remote, layout, &target.repo_id, &commit).await?.ok_or_else(|| {
-            PullError::Missing(format!(
-                "no manifest for {}@{} on the remote ({})",
-                target.repo_id,
-                commit,
-                layout.manifest_key(&target.repo_id, &commit)
-            ))
-        })?,
+        None => get_manifest(remote, layout, &target.repo_id, &commit)
+            .await?
+            .ok_or_else(|| {
+                PullError::Missing(format!(
+                    "no manifest for {}@{} on the remote ({})",
+                    target.repo_id,
+                    commit,
+                    layout.manifest_key(&target.repo_id, &commit)
+                ))
+            })?,
     };
     if manifest.repo != target.repo_id || manifest.revision != commit {
         return Err(PullError::Refused(format!(
@@ -185,15 +205,25 @@ pub enum JobResult {
 }
 
 /// Downloads every job through one pool. A fatal remote error stops the rest.
-pub async fn download(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path, ctx: &TransferCtx, mut jobs: Vec<BlobJob>) -> Vec<(BlobJob, JobResult)> {
-    ctx.progress.add_total(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
-    jobs.sort_by(|a, b| b.size.cmp(&a.size));
+pub async fn download(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &std::path::Path,
+    ctx: &TransferCtx,
+    mut jobs: Vec<BlobJob>,
+) -> Vec<(BlobJob, JobResult)> {
+    ctx.progress
+        .add_total(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let stop = &stop;
     stream::iter(jobs)
         .map(|job| async move {
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let err = RemoteError::Other { detail: "not attempted after an earlier fatal error".into(), code: String::new() };
+                let err = RemoteError::Other {
+                    detail: "not attempted after an earlier fatal error".into(),
+                    code: String::new(),
+                };
                 return (job, JobResult::Failed(err.into()));
             }
             let result = fetch_one(remote, layout, cache_dir, ctx, &job).await;
@@ -210,12 +240,20 @@ pub async fn download(remote: &Remote, layout: &Layout, cache_dir: &std::path::P
         .await
 }
 
-async fn fetch_one(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path, ctx: &TransferCtx, job: &BlobJob) -> JobResult {
+async fn fetch_one(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &std::path::Path,
+    ctx: &TransferCtx,
+    job: &BlobJob,
+) -> JobResult {
     let lock_file = lock_path(cache_dir, &job.folder, &job.etag);
     let progress = ctx.progress.clone();
     let etag = job.etag.clone();
     let lock = tokio::task::spawn_blocking(move || {
-        lock_blob(&lock_file, || progress.log(&format!("waiting for another process writing blob {etag}")))
+        lock_blob(&lock_file, || {
+            progress.log(&format!("waiting for another process writing blob {etag}"))
+        })
     })
     .await
     .expect("lock task does not panic");
@@ -231,7 +269,10 @@ async fn fetch_one(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path
         Ok(w) => w,
         Err(e) => return JobResult::Failed(e.into()),
     };
-    match remote.download_blob(&layout.blob_key(&job.etag), writer, job.size, ctx).await {
+    match remote
+        .download_blob(&layout.blob_key(&job.etag), writer, job.size, ctx)
+        .await
+    {
         Ok(_) => JobResult::Downloaded(job.size),
         Err(e) => JobResult::Failed(e),
     }
@@ -241,22 +282,31 @@ async fn fetch_one(remote: &Remote, layout: &Layout, cache_dir: &std::path::Path
 pub fn finish(plan: &Plan) -> Result<usize, PullError> {
     for f in &plan.manifest.files {
         if !present(&plan.repo_dir, &f.blob, f.size) {
-            return Err(PullError::Missing(format!("blob {} for {} is missing", f.blob, f.path)));
+            return Err(PullError::Missing(format!(
+                "blob {} for {} is missing",
+                f.blob, f.path
+            )));
         }
     }
     for f in &plan.manifest.files {
-        link_snapshot_file(&plan.repo_dir, &plan.commit, &f.path, &f.blob).map_err(|e| PullError::Refused(e.to_string()))?;
+        link_snapshot_file(&plan.repo_dir, &plan.commit, &f.path, &f.blob)
+            .map_err(|e| PullError::Refused(e.to_string()))?;
     }
     // huggingface_hub expects refs/ to exist even when empty.
     let _ = std::fs::create_dir_all(plan.repo_dir.join("refs"));
     if let Some(name) = &plan.ref_name {
-        write_ref(&plan.repo_dir, name, &plan.commit).map_err(|e| PullError::Refused(e.to_string()))?;
+        write_ref(&plan.repo_dir, name, &plan.commit)
+            .map_err(|e| PullError::Refused(e.to_string()))?;
     }
     Ok(plan.manifest.files.len())
 }
 
 /// Folds job results into per-plan counts and failures.
-pub fn tally(results: Vec<(BlobJob, JobResult)>, counts: &mut [Counts], failures: &mut Vec<(usize, Failure)>) -> Option<RemoteError> {
+pub fn tally(
+    results: Vec<(BlobJob, JobResult)>,
+    counts: &mut [Counts],
+    failures: &mut Vec<(usize, Failure)>,
+) -> Option<RemoteError> {
     let mut fatal = None;
     for (job, result) in results {
         let c = &mut counts[job.plan];
@@ -272,7 +322,13 @@ pub fn tally(results: Vec<(BlobJob, JobResult)>, counts: &mut [Counts], failures
             }
             JobResult::Failed(e) => {
                 c.failed += 1;
-                failures.push((job.plan, Failure { item: format!("blob {}", job.etag), error: e.to_string() }));
+                failures.push((
+                    job.plan,
+                    Failure {
+                        item: format!("blob {}", job.etag),
+                        error: e.to_string(),
+                    },
+                ));
             }
         }
     }
@@ -309,7 +365,11 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     let plan = match resolve(&remote, &layout, cache_dir, &opts.target).await {
         Ok(p) => p,
         Err(PullError::Remote(e)) => return Err(e.into()),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot pull {}", opts.target.repo_id))),
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot pull {}", opts.target.repo_id))
+            )
+        }
     };
     let mut counts = vec![Counts::default()];
     let jobs = missing_blobs(0, &plan, &mut counts[0]);
@@ -318,7 +378,12 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         counts[0].downloaded = jobs.len();
         counts[0].bytes_downloaded = jobs.iter().map(|j| j.size).sum();
     } else {
-        std::fs::create_dir_all(cache_dir).map_err(|e| ConfigError::Invalid(format!("cannot create cache dir {}: {e}", cache_dir.display())))?;
+        std::fs::create_dir_all(cache_dir).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "cannot create cache dir {}: {e}",
+                cache_dir.display()
+            ))
+        })?;
         let results = download(&remote, &layout, cache_dir, &ctx, jobs).await;
         if let Some(fatal) = tally(results, &mut counts, &mut failures) {
             ctx.progress.finish();
@@ -326,7 +391,13 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         }
         if failures.is_empty() {
             if let Err(e) = finish(&plan) {
-                failures.push((0, Failure { item: format!("{}@{}", plan.repo_id, short(&plan.commit)), error: e.to_string() }));
+                failures.push((
+                    0,
+                    Failure {
+                        item: format!("{}@{}", plan.repo_id, short(&plan.commit)),
+                        error: e.to_string(),
+                    },
+                ));
             }
         }
     }
@@ -346,8 +417,15 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     };
     let outcome = Outcome::from_failures(summary.failures.len());
     app.printer.result(&summary, || {
-        let verb = if summary.dry_run { "Would pull" } else if outcome == Outcome::Success { "Pulled" } else { "Failed to pull" };
-        let mut lines = vec![format!(
+        let verb = if summary.dry_run {
+            "Would pull"
+        } else if outcome == Outcome::Success {
+            "Pulled"
+        } else {
+            "Failed to pull"
+        };
+        let mut lines =
+            vec![format!(
             "{verb} {} {}@{}{}: {} files, {} blobs downloaded ({}), {} already present, in {:.1}s",
             summary.repo_type,
             summary.repo,

@@ -74,8 +74,9 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
                     .get(&key, MAX_REF_BYTES)
                     .await?
                     .ok_or_else(|| PullError::Missing(format!("{key} disappeared")))?;
-                let commit = parse_ref_body(&body)
-                    .ok_or_else(|| PullError::Refused(format!("{key}: ref body is not a commit hash")))?;
+                let commit = parse_ref_body(&body).ok_or_else(|| {
+                    PullError::Refused(format!("{key}: ref body is not a commit hash"))
+                })?;
                 // The key cannot tell `a__b/c` from `a/b__c`; the manifest can.
                 let manifest = find_manifest(remote_ref, layout_ref, safe, &commit).await?;
                 let target = Target {
@@ -129,8 +130,12 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             counts[job.plan].bytes_downloaded += job.size;
         }
     } else {
-        std::fs::create_dir_all(cache_dir)
-            .map_err(|e| ConfigError::Invalid(format!("cannot create cache dir {}: {e}", cache_dir.display())))?;
+        std::fs::create_dir_all(cache_dir).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "cannot create cache dir {}: {e}",
+                cache_dir.display()
+            ))
+        })?;
         let results = pull::download(&remote, &layout, cache_dir, &ctx, jobs).await;
         if let Some(fatal) = pull::tally(results, &mut counts, &mut failures) {
             ctx.progress.finish();
@@ -190,7 +195,11 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             .collect();
         lines.push(format!(
             "{} {} repos ({} failed): {} blobs downloaded ({}), {} already present, in {:.1}s",
-            if summary.dry_run { "Would pull" } else { "Pulled" },
+            if summary.dry_run {
+                "Would pull"
+            } else {
+                "Pulled"
+            },
             summary.repos.len(),
             summary.failed,
             summary.downloaded,
@@ -214,5 +223,9 @@ async fn find_manifest(
     let candidate = safe.replacen("__", "/", 1);
     pull::get_manifest(remote, layout, &candidate, commit)
         .await?
-        .ok_or_else(|| PullError::Missing(format!("no manifest for {candidate}@{commit} on the remote")))
+        .ok_or_else(|| {
+            PullError::Missing(format!(
+                "no manifest for {candidate}@{commit} on the remote"
+            ))
+        })
 }

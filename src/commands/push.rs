@@ -3,8 +3,8 @@
 //! names is on the remote.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -17,9 +17,11 @@ use crate::cache::hash::sha256_file;
 use crate::cache::heuristics::{is_likely_gated, is_pointer_file};
 use crate::cache::scan::{self, FileSource, Repo};
 use crate::config::ConfigError;
-use crate::manifest::{parse_ref_body, Layout, Manifest, ManifestFile, MAX_MANIFEST_BYTES, MAX_REF_BYTES};
+use crate::manifest::{
+    parse_ref_body, Layout, Manifest, ManifestFile, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
+};
 use crate::remote::{BlobSource, Remote, RemoteError, TransferCtx, TransferError};
-use crate::report::{human_bytes, Progress};
+use crate::report::human_bytes;
 
 pub struct PushOptions {
     pub repos: Vec<String>,
@@ -77,7 +79,11 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         app.printer.warn(progress.as_ref(), w);
     }
     for w in &wanted {
-        if !scan.repos.iter().any(|r| w.matches(r.repo_type, &r.repo_id)) {
+        if !scan
+            .repos
+            .iter()
+            .any(|r| w.matches(r.repo_type, &r.repo_id))
+        {
             return Err(ConfigError::Invalid(format!(
                 "repo {} is not in the cache at {}",
                 w.repo_id,
@@ -130,7 +136,12 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
                             Ok((etag, _)) => (etag, path.clone()),
                             Err(e) => {
                                 summary.failures.push(Failure {
-                                    item: format!("{}@{}/{}", repo.repo_id, short(&rev.commit), file.path),
+                                    item: format!(
+                                        "{}@{}/{}",
+                                        repo.repo_id,
+                                        short(&rev.commit),
+                                        file.path
+                                    ),
                                     error: format!("cannot read {}: {e}", path.display()),
                                 });
                                 continue;
@@ -178,7 +189,11 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         .list(&layout.blobs_prefix())
         .await?
         .into_iter()
-        .filter_map(|o| layout.parse_blob_key(&o.key).map(|e| (e.to_string(), o.size)))
+        .filter_map(|o| {
+            layout
+                .parse_blob_key(&o.key)
+                .map(|e| (e.to_string(), o.size))
+        })
         .collect();
     let mut to_upload: Vec<BlobSource> = Vec::new();
     for (etag, src) in sources {
@@ -220,8 +235,25 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
             error: "not published: some of its blobs failed to upload".into(),
         });
     }
-    let published = publish_manifests(&remote, &layout, &ctx, &publishable, opts.transfer.dry_run, &mut summary).await?;
-    publish_refs(&remote, &layout, &ctx, &pushed_repos, &published, opts.transfer.dry_run, &mut summary).await?;
+    let published = publish_manifests(
+        &remote,
+        &layout,
+        &ctx,
+        &publishable,
+        opts.transfer.dry_run,
+        &mut summary,
+    )
+    .await?;
+    publish_refs(
+        &remote,
+        &layout,
+        &ctx,
+        &pushed_repos,
+        &published,
+        opts.transfer.dry_run,
+        &mut summary,
+    )
+    .await?;
 
     progress.finish();
     summary.seconds = started.elapsed().as_secs_f64();
@@ -249,7 +281,10 @@ async fn upload_all(
     let results: Vec<(BlobSource, Result<(), String>)> = stream::iter(jobs)
         .map(|src| async move {
             if stop.load(Ordering::Relaxed) {
-                return (src, Err("not attempted after an earlier fatal error".to_string()));
+                return (
+                    src,
+                    Err("not attempted after an earlier fatal error".to_string()),
+                );
             }
             let key = layout.blob_key(&src.etag);
             let result = remote.upload_blob(&src, &key, ctx).await;
@@ -314,12 +349,21 @@ impl From<RemoteError> for PublishError {
 }
 
 /// Files publish failures in the summary; a fatal remote error ends the run instead.
-fn record(summary: &mut PushSummary, item: String, result: Result<bool, PublishError>, unchanged: fn(&mut PushSummary) -> &mut usize, written: fn(&mut PushSummary) -> &mut usize) -> Result<(), RemoteError> {
+fn record(
+    summary: &mut PushSummary,
+    item: String,
+    result: Result<bool, PublishError>,
+    unchanged: fn(&mut PushSummary) -> &mut usize,
+    written: fn(&mut PushSummary) -> &mut usize,
+) -> Result<(), RemoteError> {
     match result {
         Ok(true) => *written(summary) += 1,
         Ok(false) => *unchanged(summary) += 1,
         Err(PublishError::Remote(e)) if e.is_fatal() => return Err(e),
-        Err(PublishError::Remote(e)) => summary.failures.push(Failure { item, error: e.to_string() }),
+        Err(PublishError::Remote(e)) => summary.failures.push(Failure {
+            item,
+            error: e.to_string(),
+        }),
         Err(PublishError::Refused(error)) => summary.failures.push(Failure { item, error }),
     }
     Ok(())
@@ -337,7 +381,12 @@ fn describe_owner(m: &Manifest) -> String {
     format!("{} {}", m.repo_type, m.repo)
 }
 
-async fn check_manifest(remote: &Remote, key: &str, ours: &Manifest, body: &[u8]) -> Result<Existing, RemoteError> {
+async fn check_manifest(
+    remote: &Remote,
+    key: &str,
+    ours: &Manifest,
+    body: &[u8],
+) -> Result<Existing, RemoteError> {
     let Some(current) = remote.get(key, MAX_MANIFEST_BYTES).await? else {
         return Ok(Existing::Absent);
     };
@@ -345,7 +394,9 @@ async fn check_manifest(remote: &Remote, key: &str, ours: &Manifest, body: &[u8]
         return Ok(Existing::Same);
     }
     match serde_json::from_slice::<Manifest>(&current) {
-        Ok(m) if m.repo != ours.repo || m.repo_type != ours.repo_type => Ok(Existing::Foreign(describe_owner(&m))),
+        Ok(m) if m.repo != ours.repo || m.repo_type != ours.repo_type => {
+            Ok(Existing::Foreign(describe_owner(&m)))
+        }
         _ => Ok(Existing::Ours),
     }
 }
@@ -398,12 +449,23 @@ async fn publish_manifests(
         .await;
     let mut published = BTreeSet::new();
     for (repo_index, commit, result) in results {
-        let repo_id = &plans.iter().find(|p| p.repo_index == repo_index).expect("plan").manifest.repo;
+        let repo_id = &plans
+            .iter()
+            .find(|p| p.repo_index == repo_index)
+            .expect("plan")
+            .manifest
+            .repo;
         if result.is_ok() {
             published.insert((repo_index, commit.clone()));
         }
         let item = format!("{repo_id}@{}", short(&commit));
-        record(summary, item, result, |s| &mut s.manifests_unchanged, |s| &mut s.manifests)?;
+        record(
+            summary,
+            item,
+            result,
+            |s| &mut s.manifests_unchanged,
+            |s| &mut s.manifests,
+        )?;
     }
     Ok(published)
 }
@@ -448,7 +510,8 @@ async fn publish_refs(
                         let mkey = layout.manifest_key(&repo.repo_id, &old);
                         if let Ok(Some(bytes)) = remote.get(&mkey, MAX_MANIFEST_BYTES).await {
                             if let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) {
-                                if m.repo != repo.repo_id || m.repo_type != repo.repo_type.as_str() {
+                                if m.repo != repo.repo_id || m.repo_type != repo.repo_type.as_str()
+                                {
                                     return Err(PublishError::Refused(format!(
                                         "remote ref {key} belongs to {}; refusing to overwrite it",
                                         describe_owner(&m)
@@ -474,13 +537,23 @@ async fn publish_refs(
         .collect()
         .await;
     for (item, result) in results {
-        record(summary, item, result, |s| &mut s.refs_unchanged, |s| &mut s.refs)?;
+        record(
+            summary,
+            item,
+            result,
+            |s| &mut s.refs_unchanged,
+            |s| &mut s.refs,
+        )?;
     }
     Ok(())
 }
 
 fn human_summary(s: &PushSummary) -> String {
-    let verb = if s.dry_run { "Would upload" } else { "Uploaded" };
+    let verb = if s.dry_run {
+        "Would upload"
+    } else {
+        "Uploaded"
+    };
     let mut lines = vec![format!(
         "{verb} {} blobs ({}), skipped {} already on the remote; {} manifests and {} refs {} ({} and {} unchanged); {} repos, {} revisions in {:.1}s",
         s.uploaded,

@@ -35,7 +35,9 @@ impl DirRemote {
                 bucket: self.root.display().to_string(),
                 endpoint: "the local filesystem".into(),
             },
-            io::ErrorKind::NotFound => RemoteError::NotFound { key: key.to_string() },
+            io::ErrorKind::NotFound => RemoteError::NotFound {
+                key: key.to_string(),
+            },
             io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                 RemoteError::AccessDenied {
                     bucket: self.root.display().to_string(),
@@ -67,7 +69,8 @@ impl DirRemote {
         let (dir_part, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
         let start = self.root.join(dir_part);
         let mut out = Vec::new();
-        blocking(|| walk(&self.root, &start, &mut out)).map_err(|e| self.error(e, "list", prefix))?;
+        blocking(|| walk(&self.root, &start, &mut out))
+            .map_err(|e| self.error(e, "list", prefix))?;
         out.retain(|o| o.key.starts_with(prefix));
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -105,17 +108,13 @@ impl DirRemote {
         })
     }
 
-    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
-        self.check_root()?;
-        match fs::remove_file(self.path(key)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.error(e, "delete from", key)),
-        }
-    }
-
     /// Copies while hashing; the object appears under its key only if the content matched.
-    pub async fn upload_blob(&self, src: &BlobSource, key: &str, ctx: &TransferCtx) -> Result<(), TransferError> {
+    pub async fn upload_blob(
+        &self,
+        src: &BlobSource,
+        key: &str,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
         self.check_root()?;
         let _slot = ctx.slot().await;
         let dest = self.path(key);
@@ -128,10 +127,11 @@ impl DirRemote {
                 .tempfile_in(&dir)
                 .map_err(|e| self.error(e, "write to", key))?;
             let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
-            let mut hasher = BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
-                etag: src.etag.clone(),
-                actual: "an unsupported name".into(),
-            })?;
+            let mut hasher =
+                BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
+                    etag: src.etag.clone(),
+                    actual: "an unsupported name".into(),
+                })?;
             let mut buf = vec![0u8; READ_CHUNK];
             let mut total = 0u64;
             loop {
@@ -181,7 +181,9 @@ impl DirRemote {
             let mut input = fs::File::open(&path).map_err(|e| self.error(e, "read from", key))?;
             let mut buf = vec![0u8; READ_CHUNK];
             loop {
-                let n = input.read(&mut buf).map_err(|e| self.error(e, "read from", key))?;
+                let n = input
+                    .read(&mut buf)
+                    .map_err(|e| self.error(e, "read from", key))?;
                 if n == 0 {
                     break;
                 }

@@ -67,10 +67,12 @@ impl RemoteError {
 
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            RemoteError::Credentials { .. } => "check storage.access_key / storage.secret_key in the config file, or the \
+            RemoteError::Credentials { .. } => {
+                "check storage.access_key / storage.secret_key in the config file, or the \
                  B2_APPLICATION_KEY_ID / B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID / \
                  AWS_SECRET_ACCESS_KEY) environment variables"
-                .into(),
+                    .into()
+            }
             RemoteError::AccessDenied { action, .. } if *action == "write to" => {
                 "this key looks read-only: pushing needs a key with write access; \
                  pulling works with a read-only key"

@@ -15,7 +15,6 @@ pub use error::{RemoteError, RetryPolicy};
 
 use crate::cache::write::{BlobWriter, WriteError};
 use crate::config::{ConfigError, Settings, MAX_PART_SIZE};
-use crate::manifest::Layout;
 use crate::report::Progress;
 
 const MIB: u64 = 1024 * 1024;
@@ -38,15 +37,6 @@ pub enum TransferError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Local(#[from] WriteError),
-}
-
-impl TransferError {
-    pub fn remote(&self) -> Option<&RemoteError> {
-        match self {
-            TransferError::Remote(e) => Some(e),
-            TransferError::Local(_) => None,
-        }
-    }
 }
 
 /// A local blob to upload.
@@ -247,13 +237,6 @@ impl Remote {
         match self {
             Remote::S3(r) => r.put(key, body).await,
             Remote::Dir(r) => r.put(key, body).await,
-        }
-    }
-
-    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
-        match self {
-            Remote::S3(r) => r.delete(key).await,
-            Remote::Dir(r) => r.delete(key).await,
         }
     }
 

@@ -22,7 +22,10 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::StreamExt;
 
-use super::{blocking, read_part, AbortOnDrop, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
+use super::{
+    blocking, read_part, AbortOnDrop, BlobSource, ObjectInfo, RemoteError, TransferCtx,
+    TransferError,
+};
 use crate::cache::hash::BlobHasher;
 use crate::cache::write::{io_err, BlobWriter, WriteError};
 use crate::config::{ConfigError, CredentialSource, Credentials};
@@ -173,10 +176,17 @@ impl S3Remote {
     }
 
     /// Runs an SDK call under the retry policy, translating its errors.
-    async fn call<T, E, F, Fut>(&self, mut op: F, action: &'static str, key: &str) -> Result<T, RemoteError>
+    async fn call<T, E, F, Fut>(
+        &self,
+        mut op: F,
+        action: &'static str,
+        key: &str,
+    ) -> Result<T, RemoteError>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>>,
+        Fut: std::future::Future<
+            Output = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+        >,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         super::RetryPolicy::default()
@@ -191,12 +201,13 @@ impl S3Remote {
         format!("s3://{} at {}", self.bucket, self.endpoint)
     }
 
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     /// Turns an SDK error into something a person can act on.
-    fn error<E>(&self, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, action: &'static str, key: &str) -> RemoteError
+    fn error<E>(
+        &self,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        action: &'static str,
+        key: &str,
+    ) -> RemoteError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -214,9 +225,14 @@ impl S3Remote {
             SdkError::DispatchFailure(failure) => {
                 let full = DisplayErrorContext(&err).to_string();
                 let detail = root_cause(&err);
-                let refused = ["Connection refused", "dns error", "failed to lookup", "No route to host"]
-                    .iter()
-                    .any(|m| full.contains(m));
+                let refused = [
+                    "Connection refused",
+                    "dns error",
+                    "failed to lookup",
+                    "No route to host",
+                ]
+                .iter()
+                .any(|m| full.contains(m));
                 if (failure.is_timeout() || failure.is_io()) && !refused {
                     RemoteError::Transient {
                         detail: format!("{key}: connection failed: {detail}"),
@@ -230,7 +246,10 @@ impl S3Remote {
                 }
             }
             SdkError::ResponseError(_) => RemoteError::Transient {
-                detail: format!("{key}: malformed or cut-off response: {}", DisplayErrorContext(&err)),
+                detail: format!(
+                    "{key}: malformed or cut-off response: {}",
+                    DisplayErrorContext(&err)
+                ),
                 code: "ResponseError".into(),
             },
             _ => RemoteError::Other {
@@ -240,21 +259,45 @@ impl S3Remote {
         }
     }
 
-    fn classify(&self, status: u16, code: String, message: String, action: &'static str, key: &str) -> RemoteError {
+    fn classify(
+        &self,
+        status: u16,
+        code: String,
+        message: String,
+        action: &'static str,
+        key: &str,
+    ) -> RemoteError {
         // Some servers (Garage) answer a bad key or signature with a plain AccessDenied.
         let lower = message.to_lowercase();
-        let bad_key = ["no such key", "signature", "invalid key", "access key", "unknown key"]
-            .iter()
-            .any(|m| lower.contains(m));
-        let code_for_user = if message.is_empty() { code.clone() } else { format!("{code} ({message})") };
+        let bad_key = [
+            "no such key",
+            "signature",
+            "invalid key",
+            "access key",
+            "unknown key",
+        ]
+        .iter()
+        .any(|m| lower.contains(m));
+        let code_for_user = if message.is_empty() {
+            code.clone()
+        } else {
+            format!("{code} ({message})")
+        };
         if (code == "AccessDenied" || status == 403) && bad_key {
-            return RemoteError::Credentials { endpoint: self.endpoint.clone(), code: code_for_user };
+            return RemoteError::Credentials {
+                endpoint: self.endpoint.clone(),
+                code: code_for_user,
+            };
         }
         let code = code_for_user;
         let code_name = code.split(' ').next().unwrap_or("").to_string();
         match code_name.as_str() {
-            "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"
-            | "InvalidSignature" | "Unauthorized" => RemoteError::Credentials {
+            "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "InvalidToken"
+            | "ExpiredToken"
+            | "InvalidSignature"
+            | "Unauthorized" => RemoteError::Credentials {
                 endpoint: self.endpoint.clone(),
                 code,
             },
@@ -267,14 +310,16 @@ impl S3Remote {
                 bucket: self.bucket.clone(),
                 endpoint: self.endpoint.clone(),
             },
-            "NoSuchKey" | "NotFound" | "NoSuchUpload" => RemoteError::NotFound { key: key.to_string() },
-            "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
-                RemoteError::WrongRegion {
-                    bucket: self.bucket.clone(),
-                    region: self.region.clone(),
-                    code,
-                }
-            }
+            "NoSuchKey" | "NotFound" | "NoSuchUpload" => RemoteError::NotFound {
+                key: key.to_string(),
+            },
+            "PermanentRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException" => RemoteError::WrongRegion {
+                bucket: self.bucket.clone(),
+                region: self.region.clone(),
+                code,
+            },
             "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => {
                 RemoteError::Transient {
                     detail: format!("{key}: server answered {status} {code}"),
@@ -291,7 +336,9 @@ impl S3Remote {
                     action,
                     code,
                 },
-                404 => RemoteError::NotFound { key: key.to_string() },
+                404 => RemoteError::NotFound {
+                    key: key.to_string(),
+                },
                 301 => RemoteError::WrongRegion {
                     bucket: self.bucket.clone(),
                     region: self.region.clone(),
@@ -302,7 +349,9 @@ impl S3Remote {
                     code,
                 },
                 _ => RemoteError::Other {
-                    detail: format!("{key}: server answered {status} {code} {message}").trim_end().to_string(),
+                    detail: format!("{key}: server answered {status} {code} {message}")
+                        .trim_end()
+                        .to_string(),
                     code,
                 },
             },
@@ -313,15 +362,20 @@ impl S3Remote {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = self.call(|| {
-                self.client
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(prefix)
-                    .set_continuation_token(token.clone())
-                    .send()
-            }, "list", prefix)
-            .await?;
+            let page = self
+                .call(
+                    || {
+                        self.client
+                            .list_objects_v2()
+                            .bucket(&self.bucket)
+                            .prefix(prefix)
+                            .set_continuation_token(token.clone())
+                            .send()
+                    },
+                    "list",
+                    prefix,
+                )
+                .await?;
             for obj in page.contents() {
                 if let Some(key) = obj.key() {
                     out.push(ObjectInfo {
@@ -378,42 +432,29 @@ impl S3Remote {
     }
 
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
-        self.call(|| {
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .content_length(body.len() as i64)
-                .body(ByteStream::from(body.clone()))
-                .send()
-        }, "write to", key)
+        self.call(
+            || {
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_length(body.len() as i64)
+                    .body(ByteStream::from(body.clone()))
+                    .send()
+            },
+            "write to",
+            key,
+        )
         .await
         .map(|_| ())
     }
 
-    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
-        self.call(|| {
-            self.client.delete_object().bucket(&self.bucket).key(key).send()
-        }, "delete from", key)
-        .await
-        .map(|_| ())
-    }
-
-    pub async fn head_bucket(&self) -> Result<(), RemoteError> {
-        let bucket = self.bucket.clone();
-        self.call(|| self.client.head_bucket().bucket(&bucket).send(), "read from", "")
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                RemoteError::NotFound { .. } => RemoteError::NoSuchBucket {
-                    bucket: self.bucket.clone(),
-                    endpoint: self.endpoint.clone(),
-                },
-                other => other,
-            })
-    }
-
-    pub async fn upload_blob(&self, src: &BlobSource, key: &str, ctx: &TransferCtx) -> Result<(), TransferError> {
+    pub async fn upload_blob(
+        &self,
+        src: &BlobSource,
+        key: &str,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
         if src.size > ctx.multipart_threshold {
             return self.upload_multipart(src, key, ctx).await;
         }
@@ -426,26 +467,47 @@ impl S3Remote {
         Ok(())
     }
 
-    async fn upload_multipart(&self, src: &BlobSource, key: &str, ctx: &TransferCtx) -> Result<(), TransferError> {
-        let created = self.call(|| {
-            self.client.create_multipart_upload().bucket(&self.bucket).key(key).send()
-        }, "write to", key)
-        .await?;
+    async fn upload_multipart(
+        &self,
+        src: &BlobSource,
+        key: &str,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
+        let created = self
+            .call(
+                || {
+                    self.client
+                        .create_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                },
+                "write to",
+                key,
+            )
+            .await?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         match self.upload_parts(src, key, &upload_id, ctx).await {
             Ok(mut parts) => {
                 parts.sort_by_key(|p| p.part_number());
-                let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-                let completed = self.call(|| {
-                    self.client
-                        .complete_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(&upload_id)
-                        .multipart_upload(done.clone())
-                        .send()
-                }, "write to", key)
-                .await;
+                let done = CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build();
+                let completed = self
+                    .call(
+                        || {
+                            self.client
+                                .complete_multipart_upload()
+                                .bucket(&self.bucket)
+                                .key(key)
+                                .upload_id(&upload_id)
+                                .multipart_upload(done.clone())
+                                .send()
+                        },
+                        "write to",
+                        key,
+                    )
+                    .await;
                 if let Err(e) = completed {
                     self.abort_upload(key, &upload_id).await;
                     return Err(e.into());
@@ -461,15 +523,20 @@ impl S3Remote {
 
     /// Best effort: a multipart upload is never left open on purpose.
     pub async fn abort_upload(&self, key: &str, upload_id: &str) {
-        let _ = self.call(|| {
-            self.client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .send()
-        }, "write to", key)
-        .await;
+        let _ = self
+            .call(
+                || {
+                    self.client
+                        .abort_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .send()
+                },
+                "write to",
+                key,
+            )
+            .await;
     }
 
     /// Reads parts in order (hashing each), uploads them in parallel, and checks the hash before
@@ -484,7 +551,8 @@ impl S3Remote {
         let part_size = ctx.part_size_for(src.size);
         let count = src.size.div_ceil(part_size);
         let mut file = std::fs::File::open(&src.path).map_err(io_err(&src.path))?;
-        let mut hasher = BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| mismatch(&src.etag, "an unsupported name"))?;
+        let mut hasher = BlobHasher::for_name(&src.etag, src.size)
+            .ok_or_else(|| mismatch(&src.etag, "an unsupported name"))?;
         let mut inflight = FuturesUnordered::new();
         let mut parts = Vec::with_capacity(count as usize);
         let mut next = 0u64;
@@ -558,7 +626,12 @@ impl S3Remote {
     }
 
     /// One GET streamed into the writer; after a dropped connection it resumes where it stopped.
-    async fn download_stream(&self, key: &str, writer: &mut BlobWriter, ctx: &TransferCtx) -> Result<(), TransferError> {
+    async fn download_stream(
+        &self,
+        key: &str,
+        writer: &mut BlobWriter,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
         let mut attempt = 0;
         loop {
             let offset = writer.written();
@@ -567,7 +640,10 @@ impl S3Remote {
                 if offset > 0 {
                     req = req.range(format!("bytes={offset}-"));
                 }
-                let out = req.send().await.map_err(|e| self.error(e, "read from", key))?;
+                let out = req
+                    .send()
+                    .await
+                    .map_err(|e| self.error(e, "read from", key))?;
                 let mut body = out.body;
                 let mut batch = BytesMut::new();
                 loop {
@@ -591,7 +667,9 @@ impl S3Remote {
             }
             .await;
             match result {
-                Err(TransferError::Remote(e)) if e.is_retryable() && attempt + 1 < ctx.policy.attempts => {
+                Err(TransferError::Remote(e))
+                    if e.is_retryable() && attempt + 1 < ctx.policy.attempts =>
+                {
                     tokio::time::sleep(ctx.policy.backoff(attempt)).await;
                     attempt += 1;
                 }
@@ -601,7 +679,13 @@ impl S3Remote {
     }
 
     /// Parallel ranged GETs, consumed in order so the hash sees the bytes once, in sequence.
-    async fn download_ranged(&self, key: &str, writer: &mut BlobWriter, size: u64, ctx: &TransferCtx) -> Result<(), TransferError> {
+    async fn download_ranged(
+        &self,
+        key: &str,
+        writer: &mut BlobWriter,
+        size: u64,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
         let part_size = ctx.part_size_for(size);
         let count = size.div_ceil(part_size);
         let mut inflight = FuturesOrdered::new();
@@ -656,7 +740,10 @@ impl S3Remote {
             // A short body is a cut connection; a long one means the object is not what the
             // manifest says. Either way this range is unusable.
             return Err(RemoteError::Transient {
-                detail: format!("{key}: expected {expected} bytes in range {start}-{end}, got {}", data.len()),
+                detail: format!(
+                    "{key}: expected {expected} bytes in range {start}-{end}, got {}",
+                    data.len()
+                ),
                 code: "ShortRead".into(),
             });
         }
@@ -667,13 +754,19 @@ impl S3Remote {
 async fn next_chunk(body: &mut ByteStream, key: &str) -> Result<Option<Bytes>, RemoteError> {
     match tokio::time::timeout(IDLE_BODY_TIMEOUT, body.next()).await {
         Err(_) => Err(RemoteError::Transient {
-            detail: format!("{key}: download stalled for {}s", IDLE_BODY_TIMEOUT.as_secs()),
+            detail: format!(
+                "{key}: download stalled for {}s",
+                IDLE_BODY_TIMEOUT.as_secs()
+            ),
             code: "Stalled".into(),
         }),
         Ok(None) => Ok(None),
         Ok(Some(Ok(b))) => Ok(Some(b)),
         Ok(Some(Err(e))) => Err(RemoteError::Transient {
-            detail: format!("{key}: connection dropped mid-body: {}", DisplayErrorContext(&e)),
+            detail: format!(
+                "{key}: connection dropped mid-body: {}",
+                DisplayErrorContext(&e)
+            ),
             code: "BodyError".into(),
         }),
     }
@@ -705,10 +798,11 @@ pub fn read_verified(src: &BlobSource) -> Result<Vec<u8>, WriteError> {
             actual: data.len() as u64,
         });
     }
-    let mut hasher = BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
-        etag: src.etag.clone(),
-        actual: "an unsupported name".into(),
-    })?;
+    let mut hasher =
+        BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
+            etag: src.etag.clone(),
+            actual: "an unsupported name".into(),
+        })?;
     hasher.update(&data);
     let actual = hasher.finish();
     if actual != src.etag {
@@ -726,8 +820,14 @@ mod tests {
 
     #[test]
     fn regions_from_endpoints() {
-        assert_eq!(default_region(Some("https://s3.us-west-000.backblazeb2.com")), "us-west-000");
-        assert_eq!(default_region(Some("https://s3.eu-west-1.amazonaws.com")), "eu-west-1");
+        assert_eq!(
+            default_region(Some("https://s3.us-west-000.backblazeb2.com")),
+            "us-west-000"
+        );
+        assert_eq!(
+            default_region(Some("https://s3.eu-west-1.amazonaws.com")),
+            "eu-west-1"
+        );
         assert_eq!(default_region(Some("http://127.0.0.1:3900")), "us-east-1");
         assert_eq!(default_region(None), "us-east-1");
     }
@@ -735,14 +835,23 @@ mod tests {
     #[test]
     fn user_agents() {
         let v = env!("CARGO_PKG_VERSION");
-        assert_eq!(user_agent(Some("https://s3.us-west-000.backblazeb2.com")), format!("b2ai-hfcache/{v}"));
-        assert_eq!(user_agent(Some("http://localhost:3900")), format!("hf-cache-sync/{v}"));
+        assert_eq!(
+            user_agent(Some("https://s3.us-west-000.backblazeb2.com")),
+            format!("b2ai-hfcache/{v}")
+        );
+        assert_eq!(
+            user_agent(Some("http://localhost:3900")),
+            format!("hf-cache-sync/{v}")
+        );
         assert_eq!(user_agent(None), format!("hf-cache-sync/{v}"));
     }
 
     #[test]
     fn hosts() {
-        assert_eq!(host_of("https://s3.x.backblazeb2.com:443/path"), "s3.x.backblazeb2.com");
+        assert_eq!(
+            host_of("https://s3.x.backblazeb2.com:443/path"),
+            "s3.x.backblazeb2.com"
+        );
         assert!(is_aws("https://s3.amazonaws.com"));
         assert!(!is_aws("http://127.0.0.1:3900"));
     }
