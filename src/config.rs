@@ -404,7 +404,8 @@ fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigEr
         }
         return Ok(Some(path.to_path_buf()));
     }
-    let mut candidates = vec![PathBuf::from(CONFIG_FILE_NAME)];
+    let cwd_file = PathBuf::from(CONFIG_FILE_NAME);
+    let mut candidates = vec![std::path::absolute(&cwd_file).unwrap_or(cwd_file)];
     if let Some(home) = home_dir() {
         candidates.push(home.join(CONFIG_FILE_NAME));
     }

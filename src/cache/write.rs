@@ -77,6 +77,16 @@ pub fn lock_blob(lock_path: &Path, on_wait: impl FnOnce()) -> Result<BlobLock, W
     }
 }
 
+/// Creates `blobs/`, `snapshots/` and `refs/` together: huggingface_hub calls a repo folder
+/// without `snapshots/` corrupted, and a pull that fails half-way must still leave a clean cache.
+pub fn ensure_repo_dirs(repo_dir: &Path) -> Result<(), WriteError> {
+    for sub in ["blobs", "snapshots", "refs"] {
+        let dir = repo_dir.join(sub);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    }
+    Ok(())
+}
+
 /// Streams one blob into a temporary file in `blobs/`, hashing as it goes.
 pub struct BlobWriter {
     tmp: NamedTempFile,

@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::{short, App, Failure, Outcome, TransferOptions};
-use crate::cache::write::{link_snapshot_file, lock_blob, write_ref, BlobWriter};
+use crate::cache::write::{ensure_repo_dirs, link_snapshot_file, lock_blob, write_ref, BlobWriter};
 use crate::cache::{
     blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType,
 };
@@ -265,7 +265,9 @@ async fn fetch_one(
         ctx.progress.add_bytes(job.size);
         return JobResult::AlreadyThere;
     }
-    let writer = match BlobWriter::create(&job.repo_dir, &job.etag, job.size) {
+    let writer = match ensure_repo_dirs(&job.repo_dir)
+        .and_then(|()| BlobWriter::create(&job.repo_dir, &job.etag, job.size))
+    {
         Ok(w) => w,
         Err(e) => return JobResult::Failed(e.into()),
     };
@@ -292,8 +294,7 @@ pub fn finish(plan: &Plan) -> Result<usize, PullError> {
         link_snapshot_file(&plan.repo_dir, &plan.commit, &f.path, &f.blob)
             .map_err(|e| PullError::Refused(e.to_string()))?;
     }
-    // huggingface_hub expects refs/ to exist even when empty.
-    let _ = std::fs::create_dir_all(plan.repo_dir.join("refs"));
+    ensure_repo_dirs(&plan.repo_dir).map_err(|e| PullError::Refused(e.to_string()))?;
     if let Some(name) = &plan.ref_name {
         write_ref(&plan.repo_dir, name, &plan.commit)
             .map_err(|e| PullError::Refused(e.to_string()))?;

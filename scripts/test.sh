@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests plus the integration tests against a local Garage
+# S3 server and the real huggingface_hub library.
+#
+#   scripts/test.sh [extra cargo test args...]     e.g. scripts/test.sh -- pull::
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$(pwd)"
+
+step() { echo "==> $*" >&2; }
+
+# 1. Python with huggingface_hub, for checking that what we write is a cache huggingface_hub accepts.
+venv="$root/.venv-test"
+python="$venv/bin/python"
+if [[ ! -x "$python" ]] || ! "$python" -c "import huggingface_hub, filelock" >/dev/null 2>&1; then
+    step "creating Python venv $venv with huggingface_hub"
+    python3 -m venv "$venv" || {
+        echo "error: cannot create a Python venv (on Debian/Ubuntu: apt-get install python3-venv)" >&2
+        exit 1
+    }
+    "$python" -m pip install --quiet huggingface_hub filelock
+fi
+step "python: $("$python" -c 'import huggingface_hub; print("huggingface_hub", huggingface_hub.__version__)')"
+
+# 2. The Garage S3 server.
+step "checking for garage"
+bash scripts/garage.sh install
+
+garage_dir="$(mktemp -d "${TMPDIR:-/tmp}/hfcs-garage.XXXXXX")"
+cleanup() {
+    bash "$root/scripts/garage.sh" stop "$garage_dir" || true
+    rm -rf "$garage_dir"
+}
+trap cleanup EXIT
+
+step "starting garage in $garage_dir"
+bash scripts/garage.sh start "$garage_dir"
+# shellcheck disable=SC1091
+source "$garage_dir/env.sh"
+export HFCS_TEST_PYTHON="$python"
+
+# 3. The tests.
+step "cargo test --all-targets $*"
+status=0
+cargo test --all-targets "$@" || status=$?
+if [[ $status -eq 0 ]]; then
+    step "all tests passed"
+else
+    step "tests failed (cargo exit status $status)"
+fi
+exit "$status"

@@ -1,0 +1,96 @@
+//! huggingface_hub's verdict on a cache: `tests/it/check_cache.py` run with the test venv's Python.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::cache::sha256_hex;
+
+/// A file huggingface_hub must be able to load offline from the cache, with these bytes.
+pub struct Download<'a> {
+    pub repo_type: &'a str,
+    pub repo_id: &'a str,
+    /// A ref name (`main`, `pr/1`) or a commit hash.
+    pub revision: &'a str,
+    pub filename: &'a str,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Download<'a> {
+    pub fn model(repo_id: &'a str, revision: &'a str, filename: &'a str, bytes: &'a [u8]) -> Self {
+        Download {
+            repo_type: "model",
+            repo_id,
+            revision,
+            filename,
+            bytes,
+        }
+    }
+}
+
+fn python() -> PathBuf {
+    match std::env::var_os("HFCS_TEST_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!(
+            "\n\n*** HFCS_TEST_PYTHON is not set: run scripts/test.sh (it creates .venv-test with huggingface_hub) ***\n\n"
+        ),
+    }
+}
+
+/// Scans `cache` with `huggingface_hub.scan_cache_dir` (any warning fails the test) and loads each
+/// download with `hf_hub_download(local_files_only=True)`. Returns the scan as JSON:
+/// `{"repos": [{"repo_id", "repo_type", "size_on_disk", "nb_files", "revisions": [{"commit_hash",
+/// "refs", "nb_files", "files"}]}]}`.
+#[track_caller]
+pub fn check_cache(cache: &Path, downloads: &[Download<'_>]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/check_cache.py");
+    let home = tempfile::tempdir().expect("temp home");
+    let mut cmd = Command::new(python());
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .arg(&script)
+        .arg(cache);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for d in downloads {
+        cmd.arg("--download")
+            .args([d.repo_type, d.repo_id, d.revision, d.filename])
+            .arg(sha256_hex(d.bytes));
+    }
+    let out = cmd.output().expect("run check_cache.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "huggingface_hub does not accept the cache {}:\n{stderr}\n--- scan ---\n{stdout}",
+        cache.display()
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("check_cache.py printed no JSON: {e}\n{stdout}"))
+}
+
+/// The scanned repo `repo_id` of `repo_type` in a [`check_cache`] result.
+#[track_caller]
+pub fn scanned_repo<'a>(scan: &'a Value, repo_type: &str, repo_id: &str) -> &'a Value {
+    scan["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repo_id"] == repo_id && r["repo_type"] == repo_type)
+        .unwrap_or_else(|| panic!("huggingface_hub does not see {repo_type} {repo_id} in {scan}"))
+}
+
+/// The scanned revision `commit` of a [`scanned_repo`].
+#[track_caller]
+pub fn scanned_revision<'a>(repo: &'a Value, commit: &str) -> &'a Value {
+    repo["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["commit_hash"] == commit)
+        .unwrap_or_else(|| panic!("huggingface_hub does not see revision {commit} in {repo}"))
+}

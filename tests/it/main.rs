@@ -1,0 +1,10 @@
+//! Integration tests: the real binary against a real S3 server (a local Garage started by
+//! `scripts/test.sh`) or a directory remote, with huggingface_hub itself judging the caches it writes.
+
+mod common;
+
+mod config;
+mod dir_remote;
+mod pull;
+mod pull_all;
+mod push;

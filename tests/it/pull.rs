@@ -1,0 +1,335 @@
+//! `pull`: resolving revisions, verifying every byte, refusing hostile manifests and recovering
+//! from partial failures.
+
+use serde_json::json;
+
+use crate::common::cache::pseudo_random;
+use crate::common::fixtures::{TwoRevisions, WEIGHTS};
+use crate::common::{
+    assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, manifest_key,
+    ref_key, scanned_repo, scanned_revision, sha256_hex, CacheBuilder, CacheView, Download,
+    Sandbox,
+};
+
+/// A sandbox with `org/m` (see [`TwoRevisions`]) pushed to its prefix.
+fn pushed(name: &str) -> (Sandbox, TwoRevisions) {
+    let t = Sandbox::new(name);
+    let m = TwoRevisions::new("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    (t, m)
+}
+
+#[test]
+fn pull_by_commit_writes_no_ref() {
+    let (t, m) = pushed("pull_by_commit");
+    let dst = t.cache("dst");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "-r", &m.a])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["revision"], m.a.as_str(), "{out}");
+    assert!(s["ref"].is_null(), "no ref was resolved\n{out}");
+    m.assert_pulled(&dst, &m.a);
+    assert_eq!(
+        files_under(&CacheView::model(&dst, "org/m").dir.join("refs")),
+        Vec::<String>::new()
+    );
+    check_cache(&dst, &m.downloads(&m.a, &m.a));
+}
+
+#[test]
+fn second_pull_downloads_nothing() {
+    let (t, m) = pushed("pull_rerun");
+    let dst = t.cache("dst");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .run()
+        .success();
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(count(&s, "downloaded"), 0, "{out}");
+    assert_eq!(count(&s, "skipped_existing"), 3, "{out}");
+    assert_eq!(s["bytes_downloaded"], 0, "{out}");
+    m.assert_pulled(&dst, &m.b);
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let (t, _m) = pushed("pull_dry_run");
+    let dst = t.cache("dst");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "--dry-run"])
+        .run()
+        .success();
+    assert_eq!(files_under(&dst), Vec::<String>::new());
+}
+
+#[test]
+fn pull_request_ref() {
+    let t = Sandbox::new("pull_pr_ref");
+    let src = t.cache("src");
+    let main = commit_hash("main");
+    let pr = commit_hash("pr 1");
+    let readme = b"# PR 1 changes the README\n".to_vec();
+    CacheBuilder::new(&src)
+        .repo("org/m")
+        .rev(&main)
+        .file("README.md", b"# main\n")
+        .ref_("main", &main)
+        .rev(&pr)
+        .file("README.md", &readme)
+        .ref_("pr/1", &pr);
+    check_cache(&src, &[]);
+
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    assert_eq!(t.bucket().get_text(&ref_key("org/m", "pr/1")), pr);
+
+    let dst = t.cache("dst");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "-r", "pr/1"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["revision"], pr.as_str(), "{out}");
+    assert_eq!(s["ref"], "pr/1", "{out}");
+    let view = CacheView::model(&dst, "org/m");
+    assert_eq!(view.ref_("pr/1").as_deref(), Some(pr.as_str()));
+    assert_eq!(view.ref_("main"), None, "only the requested ref is written");
+    let scan = check_cache(
+        &dst,
+        &[Download::model("org/m", "pr/1", "README.md", &readme)],
+    );
+    let repo = scanned_repo(&scan, "model", "org/m");
+    assert_eq!(scanned_revision(repo, &pr)["refs"], json!(["pr/1"]));
+}
+
+#[test]
+fn corrupted_remote_blob_is_never_installed() {
+    let (t, m) = pushed("pull_corrupt_blob");
+    let bucket = t.bucket();
+    let etag = m.weights_etag();
+    // Same length, different bytes: only hashing can tell.
+    bucket.put(&blob_key(&etag), pseudo_random("tampered", m.weights.len()));
+
+    let dst = t.cache("dst");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .run()
+        .code(1);
+    let s = out.json();
+    assert_eq!(count(&s, "failed"), 1, "{out}");
+    assert!(
+        s["failures"].to_string().contains(&etag),
+        "the failure should name blob {etag}\n{out}"
+    );
+    let view = CacheView::model(&dst, "org/m");
+    assert!(
+        !view.has_blob(&etag),
+        "a blob that failed verification was installed"
+    );
+    // No temp files or partial downloads left, and what was written scans clean.
+    assert_cache_tidy(&dst);
+    check_cache(&dst, &[]);
+
+    bucket.put(&blob_key(&etag), m.weights.clone());
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(
+        count(&s, "downloaded"),
+        1,
+        "only the blob that failed is fetched again\n{out}"
+    );
+    assert_eq!(count(&s, "skipped_existing"), 2, "{out}");
+    m.assert_pulled(&dst, &m.b);
+    assert_eq!(view.ref_("main").as_deref(), Some(m.b.as_str()));
+    check_cache(&dst, &m.downloads("main", &m.b));
+}
+
+#[test]
+fn rerun_after_partial_failure_downloads_only_what_is_missing() {
+    let (t, m) = pushed("pull_partial");
+    let bucket = t.bucket();
+    let etag = m.weights_etag();
+    bucket.delete(&blob_key(&etag));
+
+    let dst = t.cache("dst");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .run()
+        .code(1);
+    let s = out.json();
+    assert_eq!(
+        count(&s, "downloaded"),
+        2,
+        "the other blobs are still fetched\n{out}"
+    );
+    assert_eq!(count(&s, "failed"), 1, "{out}");
+    assert!(s["failures"].to_string().contains(&etag), "{out}");
+    let view = CacheView::model(&dst, "org/m");
+    assert!(!view.has_blob(&etag));
+    assert_cache_tidy(&dst);
+    check_cache(&dst, &[]);
+
+    bucket.put(&blob_key(&etag), m.weights.clone());
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(count(&s, "downloaded"), 1, "{out}");
+    assert_eq!(
+        s["bytes_downloaded"].as_u64(),
+        Some(m.weights.len() as u64),
+        "{out}"
+    );
+    assert_eq!(count(&s, "skipped_existing"), 2, "{out}");
+    m.assert_pulled(&dst, &m.b);
+    check_cache(&dst, &m.downloads("main", &m.b));
+}
+
+#[test]
+fn hostile_manifests_are_refused_before_writing_anything() {
+    let t = Sandbox::new("pull_hostile");
+    let bucket = t.bucket();
+    let payload = b"not what you think\n".to_vec();
+    let good_blob = sha256_hex(&payload);
+    bucket.put(&blob_key(&good_blob), payload.clone());
+
+    let cases: [(&str, &str, String); 6] = [
+        ("absolute path", "/tmp/hfcs-escape.txt", good_blob.clone()),
+        (
+            "parent dir",
+            "../../../../hfcs-escape.txt",
+            good_blob.clone(),
+        ),
+        (
+            "parent dir inside",
+            "sub/../../../hfcs-escape.txt",
+            good_blob.clone(),
+        ),
+        ("blob with a path", "ok.txt", format!("../../{good_blob}")),
+        ("uppercase blob", "ok.txt", good_blob.to_uppercase()),
+        ("short blob", "ok.txt", good_blob[..39].to_string()),
+    ];
+    for (i, (what, path, blob)) in cases.iter().enumerate() {
+        let repo_id = format!("evil/case{i}");
+        let commit = commit_hash(&repo_id);
+        let manifest = json!({
+            "repo": repo_id,
+            "revision": commit,
+            "repo_type": "model",
+            "files": [
+                {"path": "config.json", "blob": good_blob, "size": payload.len()},
+                {"path": path, "blob": blob, "size": payload.len()},
+            ],
+        });
+        bucket.put(&manifest_key(&repo_id, &commit), manifest.to_string());
+        bucket.put(&ref_key(&repo_id, "main"), commit.clone());
+
+        let dst = t.cache(&format!("dst{i}"));
+        let out = t
+            .hfcs()
+            .cache_dir(&dst)
+            .args(["pull", &repo_id])
+            .run()
+            .code(1);
+        assert_eq!(
+            files_under(&dst),
+            Vec::<String>::new(),
+            "{what}: files were written\n{out}"
+        );
+        assert!(
+            !CacheView::model(&dst, &repo_id).exists(),
+            "{what}: repo folder created\n{out}"
+        );
+        // Pinning the commit takes the same checks.
+        t.hfcs()
+            .cache_dir(&dst)
+            .args(["pull", &repo_id, "-r", &commit])
+            .run()
+            .code(1);
+        assert_eq!(
+            files_under(&dst),
+            Vec::<String>::new(),
+            "{what}: files were written"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/hfcs-escape.txt").exists());
+    assert_eq!(
+        files_under(&t.path(""))
+            .iter()
+            .filter(|f| f.contains("hfcs-escape"))
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn unknown_repo_is_an_error_naming_it() {
+    let t = Sandbox::new("pull_unknown");
+    let dst = t.cache("dst");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "org/does-not-exist"])
+        .run()
+        .code(1)
+        .stderr_has("org/does-not-exist");
+    assert_eq!(files_under(&dst), Vec::<String>::new());
+}
+
+#[test]
+fn pulled_blob_replaces_nothing_already_verified() {
+    // A blob already in the cache is kept, not fetched again, even when the remote copy is gone.
+    let (t, m) = pushed("pull_keeps_local");
+    let dst = t.cache("dst");
+    CacheBuilder::new(&dst)
+        .repo("org/m")
+        .rev(&m.a)
+        .lfs_file(WEIGHTS, &m.weights);
+    t.bucket().delete(&blob_key(&m.weights_etag()));
+
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(count(&s, "downloaded"), 2, "{out}");
+    assert_eq!(count(&s, "skipped_existing"), 1, "{out}");
+    m.assert_pulled(&dst, &m.b);
+    check_cache(&dst, &m.downloads("main", &m.b));
+}
