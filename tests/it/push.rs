@@ -678,3 +678,77 @@ fn remote_flag_overrides_bucket_and_prefix() {
         .success();
     m.assert_pulled(&dst, &m.b);
 }
+
+#[test]
+fn another_repos_manifest_and_ref_are_never_overwritten() {
+    let t = Sandbox::new("push_foreign");
+    let shared_commit = commit_hash("foreign-shared");
+    // A dataset `org/x` is on the remote first.
+    let first = t.cache("first");
+    CacheBuilder::new(&first)
+        .dataset("org/x")
+        .rev(&shared_commit)
+        .file("data.csv", b"a,b\n1,2\n")
+        .ref_("main", &shared_commit);
+    t.hfcs().cache_dir(&first).arg("push").run().success();
+    let bucket = t.bucket();
+    assert_eq!(
+        bucket.manifest("org/x", &shared_commit)["repo_type"],
+        "dataset"
+    );
+
+    // A model with the same id maps to the same keys: same commit, and a new commit on `main`.
+    let second = t.cache("second");
+    let other_commit = commit_hash("foreign-other");
+    CacheBuilder::new(&second)
+        .repo("org/x")
+        .rev(&shared_commit)
+        .file("config.json", b"{\"model\": true}\n")
+        .rev(&other_commit)
+        .file("config.json", b"{\"model\": 2}\n")
+        .ref_("main", &other_commit);
+    let out = t.hfcs().json().cache_dir(&second).arg("push").run().code(1);
+    let failures = out.json()["failures"].to_string();
+    assert!(failures.contains("belongs to dataset org/x"), "{out}");
+    assert!(failures.contains("refusing to overwrite"), "{out}");
+
+    // The dataset's manifest and ref are untouched.
+    assert_eq!(
+        bucket.manifest("org/x", &shared_commit)["repo_type"],
+        "dataset"
+    );
+    assert_eq!(bucket.get_text(&ref_key("org/x", "main")), shared_commit);
+}
+
+#[test]
+fn pointer_files_are_skipped_unless_sync_xet() {
+    let t = Sandbox::new("push_pointer");
+    let src = t.cache("src");
+    let c = commit_hash("pointer");
+    let pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n";
+    CacheBuilder::new(&src)
+        .repo("org/p")
+        .rev(&c)
+        .file("config.json", b"{}")
+        .file("model.bin", pointer)
+        .ref_("main", &c);
+    let out = t.hfcs().json().cache_dir(&src).arg("push").run().success();
+    assert_eq!(count(&out.json(), "skipped_pointer"), 1, "{out}");
+    let bucket = t.bucket();
+    assert!(!bucket.exists(&blob_key(&git_sha1_hex(pointer))));
+    let paths: Vec<String> = bucket.manifest("org/p", &c)["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(paths, vec!["config.json"]);
+
+    t.write_config(
+        &t.garage_yaml(Key::ReadWrite)
+            .replace("team:", "cache:\n  sync_xet: true\nteam:"),
+    );
+    let out = t.hfcs().json().cache_dir(&src).arg("push").run().success();
+    assert_eq!(count(&out.json(), "skipped_pointer"), 0, "{out}");
+    assert!(bucket.exists(&blob_key(&git_sha1_hex(pointer))));
+}
