@@ -5,7 +5,7 @@
 //! many repos share one pool.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -94,7 +94,7 @@ pub async fn get_manifest(
 pub async fn resolve(
     remote: &Remote,
     layout: &Layout,
-    cache_dir: &std::path::Path,
+    cache_dir: &Path,
     target: &Target,
 ) -> Result<Plan, PullError> {
     if !is_valid_repo_id(&target.repo_id) {
@@ -192,7 +192,7 @@ pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<Blob
     jobs
 }
 
-fn present(repo_dir: &std::path::Path, etag: &str, size: u64) -> bool {
+fn present(repo_dir: &Path, etag: &str, size: u64) -> bool {
     std::fs::metadata(blob_path(repo_dir, etag)).is_ok_and(|m| m.is_file() && m.len() == size)
 }
 
@@ -208,7 +208,7 @@ pub enum JobResult {
 pub async fn download(
     remote: &Remote,
     layout: &Layout,
-    cache_dir: &std::path::Path,
+    cache_dir: &Path,
     ctx: &TransferCtx,
     mut jobs: Vec<BlobJob>,
 ) -> Vec<(BlobJob, JobResult)> {
@@ -243,7 +243,7 @@ pub async fn download(
 async fn fetch_one(
     remote: &Remote,
     layout: &Layout,
-    cache_dir: &std::path::Path,
+    cache_dir: &Path,
     ctx: &TransferCtx,
     job: &BlobJob,
 ) -> JobResult {
@@ -336,6 +336,44 @@ pub fn tally(
     fatal
 }
 
+/// Fetches what the plans lack through one pool (or only counts it, for a dry run). Returns
+/// per-plan counts and the failed items; a fatal remote error ends the run instead.
+pub async fn fetch_plans(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    plans: &[Plan],
+    dry_run: bool,
+) -> Result<(Vec<Counts>, Vec<(usize, Failure)>)> {
+    let mut counts = vec![Counts::default(); plans.len()];
+    let mut jobs = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        jobs.extend(missing_blobs(i, plan, &mut counts[i]));
+    }
+    let mut failures = Vec::new();
+    if dry_run {
+        for job in &jobs {
+            counts[job.plan].downloaded += 1;
+            counts[job.plan].bytes_downloaded += job.size;
+        }
+    } else {
+        std::fs::create_dir_all(cache_dir).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "cannot create cache dir {}: {e}",
+                cache_dir.display()
+            ))
+        })?;
+        let results = download(remote, layout, cache_dir, ctx, jobs).await;
+        if let Some(fatal) = tally(results, &mut counts, &mut failures) {
+            ctx.progress.finish();
+            return Err(fatal.into());
+        }
+    }
+    ctx.progress.finish();
+    Ok((counts, failures))
+}
+
 #[derive(Debug, Serialize)]
 pub struct PullSummary {
     pub command: &'static str,
@@ -372,37 +410,21 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             )
         }
     };
-    let mut counts = vec![Counts::default()];
-    let jobs = missing_blobs(0, &plan, &mut counts[0]);
-    let mut failures = Vec::new();
-    if opts.transfer.dry_run {
-        counts[0].downloaded = jobs.len();
-        counts[0].bytes_downloaded = jobs.iter().map(|j| j.size).sum();
-    } else {
-        std::fs::create_dir_all(cache_dir).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "cannot create cache dir {}: {e}",
-                cache_dir.display()
-            ))
-        })?;
-        let results = download(&remote, &layout, cache_dir, &ctx, jobs).await;
-        if let Some(fatal) = tally(results, &mut counts, &mut failures) {
-            ctx.progress.finish();
-            return Err(fatal.into());
-        }
-        if failures.is_empty() {
-            if let Err(e) = finish(&plan) {
-                failures.push((
-                    0,
-                    Failure {
-                        item: format!("{}@{}", plan.repo_id, short(&plan.commit)),
-                        error: e.to_string(),
-                    },
-                ));
-            }
+    let plans = std::slice::from_ref(&plan);
+    let dry_run = opts.transfer.dry_run;
+    let (mut counts, mut failures) =
+        fetch_plans(&remote, &layout, cache_dir, &ctx, plans, dry_run).await?;
+    if !dry_run && failures.is_empty() {
+        if let Err(e) = finish(&plan) {
+            failures.push((
+                0,
+                Failure {
+                    item: format!("{}@{}", plan.repo_id, short(&plan.commit)),
+                    error: e.to_string(),
+                },
+            ));
         }
     }
-    ctx.progress.finish();
     let summary = PullSummary {
         command: "pull",
         remote: remote.describe(),

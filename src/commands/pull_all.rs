@@ -10,9 +10,8 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::pull::{self, Counts, PullError, Target};
-use super::{short, App, Failure, Outcome, RepoFilter, TransferOptions};
+use super::{short, App, Outcome, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
-use crate::config::ConfigError;
 use crate::manifest::{parse_ref_body, MAX_REF_BYTES};
 use crate::report::human_bytes;
 
@@ -118,31 +117,9 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         plans.truncate(limit);
     }
 
-    let mut counts = vec![Counts::default(); plans.len()];
-    let mut jobs = Vec::new();
-    for (i, plan) in plans.iter().enumerate() {
-        jobs.extend(pull::missing_blobs(i, plan, &mut counts[i]));
-    }
-    let mut failures: Vec<(usize, Failure)> = Vec::new();
-    if opts.transfer.dry_run {
-        for job in &jobs {
-            counts[job.plan].downloaded += 1;
-            counts[job.plan].bytes_downloaded += job.size;
-        }
-    } else {
-        std::fs::create_dir_all(cache_dir).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "cannot create cache dir {}: {e}",
-                cache_dir.display()
-            ))
-        })?;
-        let results = pull::download(&remote, &layout, cache_dir, &ctx, jobs).await;
-        if let Some(fatal) = pull::tally(results, &mut counts, &mut failures) {
-            ctx.progress.finish();
-            return Err(fatal.into());
-        }
-    }
-    ctx.progress.finish();
+    let dry_run = opts.transfer.dry_run;
+    let (counts, failures) =
+        pull::fetch_plans(&remote, &layout, cache_dir, &ctx, &plans, dry_run).await?;
 
     for (i, plan) in plans.iter().enumerate() {
         let mut errors: Vec<String> = failures
