@@ -87,13 +87,70 @@ pub fn ensure_repo_dirs(repo_dir: &Path) -> Result<(), WriteError> {
     Ok(())
 }
 
-/// Streams one blob into a temporary file in `blobs/`, hashing as it goes.
-pub struct BlobWriter {
-    tmp: NamedTempFile,
+/// Checks bytes against a blob name as they pass: never more than the expected size, and the
+/// hash at the end. Every path that moves a blob goes through one.
+pub struct Verifier {
     hasher: BlobHasher,
     etag: String,
-    expected_size: u64,
-    written: u64,
+    expected: u64,
+    seen: u64,
+}
+
+impl Verifier {
+    pub fn new(etag: &str, expected: u64) -> Result<Verifier, WriteError> {
+        let hasher = BlobHasher::for_name(etag, expected).ok_or_else(|| WriteError::Mismatch {
+            etag: etag.to_string(),
+            actual: "an unsupported blob name".into(),
+        })?;
+        Ok(Verifier {
+            hasher,
+            etag: etag.to_string(),
+            expected,
+            seen: 0,
+        })
+    }
+
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
+        let seen = self.seen + bytes.len() as u64;
+        if seen > self.expected {
+            return Err(self.size_error(seen));
+        }
+        self.hasher.update(bytes);
+        self.seen = seen;
+        Ok(())
+    }
+
+    fn size_error(&self, actual: u64) -> WriteError {
+        WriteError::Size {
+            etag: self.etag.clone(),
+            expected: self.expected,
+            actual,
+        }
+    }
+
+    pub fn check(self) -> Result<(), WriteError> {
+        if self.seen != self.expected {
+            return Err(self.size_error(self.seen));
+        }
+        let actual = self.hasher.finish();
+        if actual != self.etag {
+            return Err(WriteError::Mismatch {
+                etag: self.etag,
+                actual,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Streams one blob into a temporary file in `blobs/`, verifying as it goes.
+pub struct BlobWriter {
+    tmp: NamedTempFile,
+    verifier: Verifier,
     final_path: PathBuf,
 }
 
@@ -103,6 +160,7 @@ impl BlobWriter {
         etag: &str,
         expected_size: u64,
     ) -> Result<BlobWriter, WriteError> {
+        let verifier = Verifier::new(etag, expected_size)?;
         let final_path = blob_path(repo_dir, etag);
         let dir = final_path.parent().expect("blob path has a parent");
         fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -111,61 +169,28 @@ impl BlobWriter {
             .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)
             .map_err(io_err(dir))?;
-        let hasher =
-            BlobHasher::for_name(etag, expected_size).ok_or_else(|| WriteError::Mismatch {
-                etag: etag.to_string(),
-                actual: "an unsupported blob name".into(),
-            })?;
         Ok(BlobWriter {
             tmp,
-            hasher,
-            etag: etag.to_string(),
-            expected_size,
-            written: 0,
+            verifier,
             final_path,
         })
     }
 
     pub fn written(&self) -> u64 {
-        self.written
+        self.verifier.seen()
     }
 
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        if self.written + bytes.len() as u64 > self.expected_size {
-            return Err(WriteError::Size {
-                etag: self.etag.clone(),
-                expected: self.expected_size,
-                actual: self.written + bytes.len() as u64,
-            });
-        }
-        self.hasher.update(bytes);
+        self.verifier.update(bytes)?;
         self.tmp
             .as_file_mut()
             .write_all(bytes)
-            .map_err(|source| WriteError::Io {
-                path: self.tmp.path().to_path_buf(),
-                source,
-            })?;
-        self.written += bytes.len() as u64;
-        Ok(())
+            .map_err(io_err(self.tmp.path()))
     }
 
     /// Verifies, fsyncs and renames into place. On any error the temporary file is removed.
     pub fn finish(self) -> Result<PathBuf, WriteError> {
-        if self.written != self.expected_size {
-            return Err(WriteError::Size {
-                etag: self.etag,
-                expected: self.expected_size,
-                actual: self.written,
-            });
-        }
-        let actual = self.hasher.finish();
-        if actual != self.etag {
-            return Err(WriteError::Mismatch {
-                etag: self.etag,
-                actual,
-            });
-        }
+        self.verifier.check()?;
         let tmp_path = self.tmp.path().to_path_buf();
         self.tmp.as_file().sync_all().map_err(io_err(&tmp_path))?;
         self.tmp

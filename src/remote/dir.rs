@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::{blocking, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
-use crate::cache::hash::{BlobHasher, READ_CHUNK};
-use crate::cache::write::{io_err, sync_dir, BlobWriter, WriteError, TEMP_PREFIX, TEMP_SUFFIX};
+use crate::cache::hash::READ_CHUNK;
+use crate::cache::write::{
+    io_err, sync_dir, BlobWriter, Verifier, WriteError, TEMP_PREFIX, TEMP_SUFFIX,
+};
 
 #[derive(Clone)]
 pub struct DirRemote {
@@ -127,39 +129,18 @@ impl DirRemote {
                 .tempfile_in(&dir)
                 .map_err(|e| self.error(e, "write to", key))?;
             let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
-            let mut hasher =
-                BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
-                    etag: src.etag.clone(),
-                    actual: "an unsupported name".into(),
-                })?;
+            let mut verifier = Verifier::new(&src.etag, src.size)?;
             let mut buf = vec![0u8; READ_CHUNK];
-            let mut total = 0u64;
             loop {
                 let n = input.read(&mut buf).map_err(io_err(&src.path))?;
                 if n == 0 {
                     break;
                 }
-                hasher.update(&buf[..n]);
+                verifier.update(&buf[..n])?;
                 tmp.write_all(&buf[..n]).map_err(io_err(tmp.path()))?;
-                total += n as u64;
                 ctx.progress.add_bytes(n as u64);
             }
-            if total != src.size {
-                return Err(WriteError::Size {
-                    etag: src.etag.clone(),
-                    expected: src.size,
-                    actual: total,
-                }
-                .into());
-            }
-            let actual = hasher.finish();
-            if actual != src.etag {
-                return Err(WriteError::Mismatch {
-                    etag: src.etag.clone(),
-                    actual,
-                }
-                .into());
-            }
+            verifier.check()?;
             tmp.as_file().sync_all().map_err(io_err(&dest))?;
             tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
             sync_dir(&dir);

@@ -26,8 +26,7 @@ use super::{
     blocking, read_part, AbortOnDrop, BlobSource, ObjectInfo, RemoteError, TransferCtx,
     TransferError,
 };
-use crate::cache::hash::BlobHasher;
-use crate::cache::write::{io_err, BlobWriter, WriteError};
+use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
 use crate::config::{ConfigError, CredentialSource, Credentials};
 
 /// A body that delivers nothing for this long is treated as a dropped connection.
@@ -551,8 +550,7 @@ impl S3Remote {
         let part_size = ctx.part_size_for(src.size);
         let count = src.size.div_ceil(part_size);
         let mut file = std::fs::File::open(&src.path).map_err(io_err(&src.path))?;
-        let mut hasher = BlobHasher::for_name(&src.etag, src.size)
-            .ok_or_else(|| mismatch(&src.etag, "an unsupported name"))?;
+        let mut verifier = Verifier::new(&src.etag, src.size)?;
         let mut inflight = FuturesUnordered::new();
         let mut parts = Vec::with_capacity(count as usize);
         let mut next = 0u64;
@@ -566,7 +564,7 @@ impl S3Remote {
                     let len = part_size.min(src.size - next * part_size);
                     let data = blocking(|| -> Result<Vec<u8>, WriteError> {
                         let data = read_part(&mut file, &src.path, len)?;
-                        hasher.update(&data);
+                        verifier.update(&data)?;
                         Ok(data)
                     })?;
                     let number = (next + 1) as i32;
@@ -601,11 +599,8 @@ impl S3Remote {
                 else => break,
             }
         }
-        // The file must not have grown underneath us either.
-        let actual = hasher.finish();
-        if actual != src.etag {
-            return Err(mismatch(&src.etag, &actual));
-        }
+        // Only content that matches its name gets its upload completed.
+        verifier.check()?;
         Ok(parts)
     }
 
@@ -781,36 +776,12 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-fn mismatch(etag: &str, actual: &str) -> TransferError {
-    TransferError::Local(WriteError::Mismatch {
-        etag: etag.to_string(),
-        actual: actual.to_string(),
-    })
-}
-
 /// Reads a whole (small) blob, checking it against its name.
 pub fn read_verified(src: &BlobSource) -> Result<Vec<u8>, WriteError> {
+    let mut verifier = Verifier::new(&src.etag, src.size)?;
     let data = std::fs::read(&src.path).map_err(io_err(&src.path))?;
-    if data.len() as u64 != src.size {
-        return Err(WriteError::Size {
-            etag: src.etag.clone(),
-            expected: src.size,
-            actual: data.len() as u64,
-        });
-    }
-    let mut hasher =
-        BlobHasher::for_name(&src.etag, src.size).ok_or_else(|| WriteError::Mismatch {
-            etag: src.etag.clone(),
-            actual: "an unsupported name".into(),
-        })?;
-    hasher.update(&data);
-    let actual = hasher.finish();
-    if actual != src.etag {
-        return Err(WriteError::Mismatch {
-            etag: src.etag.clone(),
-            actual,
-        });
-    }
+    verifier.update(&data)?;
+    verifier.check()?;
     Ok(data)
 }
 
