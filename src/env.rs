@@ -18,6 +18,8 @@ impl EnvVars {
     pub const MULTIPART_THRESHOLD: &'static str = "HF_CACHE_SYNC_MULTIPART_THRESHOLD";
     pub const PART_SIZE: &'static str = "HF_CACHE_SYNC_PART_SIZE";
     pub const WORKERS: &'static str = "HF_CACHE_SYNC_WORKERS";
+    /// Age after which another run's unfinished multipart upload counts as abandoned.
+    pub const STALE_UPLOAD_AGE: &'static str = "HF_CACHE_SYNC_STALE_UPLOAD_AGE";
 }
 
 /// A set, non-empty environment variable (0.1 treats empty as unset, and so do we).

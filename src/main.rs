@@ -22,6 +22,8 @@ use report::Printer;
 
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+/// 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -48,10 +50,31 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(dispatch(&app, cli.command)) {
-        Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILURE),
-        Err(e) => report_error(&e, cli.verbose),
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = dispatch(&app, cli.command) => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match result {
+        Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
+        Some(Ok(Outcome::Failed)) => ExitCode::from(EXIT_FAILURE),
+        Some(Err(e)) => report_error(&e, cli.verbose),
+        None => {
+            // The command's future is gone: its temporary files were removed as it dropped.
+            // Multipart uploads need a request each to go away.
+            eprintln!("interrupted: cleaning up");
+            runtime.block_on(async {
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    remote::s3::abort_open_uploads(),
+                )
+                .await;
+            });
+            // Threads still waiting on another process's lock must not hold the exit.
+            runtime.shutdown_background();
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
     }
 }
 

@@ -184,6 +184,26 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     summary.revisions = plans.len();
     summary.skipped_pointer = pointers.len();
 
+    // Multipart uploads a killed push left open cost storage until aborted.
+    if !opts.transfer.dry_run {
+        let grace = stale_upload_age()?;
+        match remote
+            .abort_stale_uploads(&layout.blobs_prefix(), grace)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => progress.log(&format!(
+                "aborted {n} multipart uploads left unfinished by an earlier run"
+            )),
+            Err(e) if e.is_fatal() => return Err(e.into()),
+            // A key allowed to write but not to list uploads: not worth failing the push.
+            Err(e) => app.printer.warn(
+                progress.as_ref(),
+                &format!("cannot list unfinished uploads: {e}"),
+            ),
+        }
+    }
+
     // One LIST answers which blobs exist; no HEAD per blob.
     let existing: HashMap<String, u64> = remote
         .list(&layout.blobs_prefix())
@@ -260,6 +280,21 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     let outcome = Outcome::from_failures(summary.failures.len());
     app.printer.result(&summary, || human_summary(&summary));
     Ok(outcome)
+}
+
+/// Unfinished uploads younger than this may belong to a push still running elsewhere.
+const DEFAULT_STALE_UPLOAD_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn stale_upload_age() -> Result<std::time::Duration, ConfigError> {
+    match crate::env::var(crate::env::EnvVars::STALE_UPLOAD_AGE) {
+        Some(v) => humantime::parse_duration(v.trim()).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "{}: invalid duration {v:?}: {e}",
+                crate::env::EnvVars::STALE_UPLOAD_AGE
+            ))
+        }),
+        None => Ok(DEFAULT_STALE_UPLOAD_AGE),
+    }
 }
 
 type UploadResult = (usize, u64, Vec<(String, String)>);

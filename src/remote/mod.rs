@@ -240,6 +240,19 @@ impl Remote {
         }
     }
 
+    /// Aborts multipart uploads under `prefix` older than `older_than`, left by killed runs.
+    /// Directory remotes have none: their temporary files are skipped by every reader.
+    pub async fn abort_stale_uploads(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+    ) -> Result<usize, RemoteError> {
+        match self {
+            Remote::S3(r) => r.abort_stale_uploads(prefix, older_than).await,
+            Remote::Dir(_) => Ok(0),
+        }
+    }
+
     /// Uploads a blob, checking its bytes against its name in the same read; content that does
     /// not match never reaches the remote.
     pub async fn upload_blob(

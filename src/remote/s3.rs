@@ -5,6 +5,7 @@
 //! bounded by the transfer context, hashed in order as they stream.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
@@ -110,6 +111,40 @@ pub fn default_region(endpoint: Option<&str>) -> String {
         }
     }
     "us-east-1".to_string()
+}
+
+/// Multipart uploads in flight, so an interrupted run can abort them before it exits.
+static OPEN_UPLOADS: Mutex<Vec<(S3Remote, String, String)>> = Mutex::new(Vec::new());
+
+/// Registered while a multipart upload is open. Only completion or abort closes it: when the
+/// upload's future is dropped (Ctrl-C) the record stays for [`abort_open_uploads`].
+struct OpenUpload {
+    upload_id: String,
+}
+
+impl OpenUpload {
+    fn register(remote: &S3Remote, key: &str, upload_id: &str) -> OpenUpload {
+        lock_uploads().push((remote.clone(), key.to_string(), upload_id.to_string()));
+        OpenUpload {
+            upload_id: upload_id.to_string(),
+        }
+    }
+
+    fn close(self) {
+        lock_uploads().retain(|(_, _, id)| id != &self.upload_id);
+    }
+}
+
+fn lock_uploads() -> std::sync::MutexGuard<'static, Vec<(S3Remote, String, String)>> {
+    OPEN_UPLOADS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Aborts every multipart upload this process still has open (after Ctrl-C).
+pub async fn abort_open_uploads() {
+    let open: Vec<_> = lock_uploads().drain(..).collect();
+    for (remote, key, upload_id) in open {
+        remote.abort_upload(&key, &upload_id).await;
+    }
 }
 
 impl S3Remote {
@@ -486,6 +521,21 @@ impl S3Remote {
             )
             .await?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let open = OpenUpload::register(self, key, &upload_id);
+        let result = self.finish_multipart(src, key, &upload_id, ctx).await;
+        open.close();
+        result
+    }
+
+    /// Uploads the parts and completes the upload, or aborts it on any failure.
+    async fn finish_multipart(
+        &self,
+        src: &BlobSource,
+        key: &str,
+        upload_id: &str,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
+        let upload_id = upload_id.to_string();
         match self.upload_parts(src, key, &upload_id, ctx).await {
             Ok(mut parts) => {
                 parts.sort_by_key(|p| p.part_number());
@@ -518,6 +568,55 @@ impl S3Remote {
                 Err(e)
             }
         }
+    }
+
+    /// Aborts multipart uploads under `prefix` started more than `older_than` ago: what a killed
+    /// run left behind. Returns how many were aborted.
+    pub async fn abort_stale_uploads(
+        &self,
+        prefix: &str,
+        older_than: Duration,
+    ) -> Result<usize, RemoteError> {
+        let cutoff = std::time::SystemTime::now() - older_than;
+        let mut aborted = 0;
+        let mut key_marker: Option<String> = None;
+        let mut id_marker: Option<String> = None;
+        loop {
+            let page = self
+                .call(
+                    || {
+                        self.client
+                            .list_multipart_uploads()
+                            .bucket(&self.bucket)
+                            .prefix(prefix)
+                            .set_key_marker(key_marker.clone())
+                            .set_upload_id_marker(id_marker.clone())
+                            .send()
+                    },
+                    "list",
+                    prefix,
+                )
+                .await?;
+            for upload in page.uploads() {
+                let started = upload
+                    .initiated()
+                    .and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                if let (Some(key), Some(id), Some(started)) =
+                    (upload.key(), upload.upload_id(), started)
+                {
+                    if started <= cutoff {
+                        self.abort_upload(key, id).await;
+                        aborted += 1;
+                    }
+                }
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            id_marker = page.next_upload_id_marker().map(str::to_string);
+            if page.is_truncated() != Some(true) || key_marker.is_none() {
+                break;
+            }
+        }
+        Ok(aborted)
     }
 
     /// Best effort: a multipart upload is never left open on purpose.

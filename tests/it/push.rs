@@ -752,3 +752,79 @@ fn pointer_files_are_skipped_unless_sync_xet() {
     assert_eq!(count(&out.json(), "skipped_pointer"), 0, "{out}");
     assert!(bucket.exists(&blob_key(&git_sha1_hex(pointer))));
 }
+
+#[test]
+fn stale_multipart_upload_is_aborted_by_the_next_push() {
+    let t = Sandbox::new("push_stale_upload");
+    let src = t.cache("src");
+    let commit = commit_hash("stale");
+    CacheBuilder::new(&src)
+        .repo("org/s")
+        .rev(&commit)
+        .file("config.json", b"{}")
+        .ref_("main", &commit);
+    let bucket = t.bucket();
+    bucket.start_upload(&blob_key(&"9".repeat(64)));
+    assert_eq!(bucket.open_uploads().len(), 1);
+
+    // Younger than the grace period: it may belong to a push still running elsewhere.
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    assert_eq!(bucket.open_uploads().len(), 1);
+
+    t.hfcs()
+        .cache_dir(&src)
+        .arg("push")
+        .env("HF_CACHE_SYNC_STALE_UPLOAD_AGE", "0s")
+        .run()
+        .success()
+        .stderr_has("aborted 1 multipart upload");
+    assert_eq!(bucket.open_uploads(), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_c_during_push_aborts_its_multipart_upload_and_exits_130() {
+    let t = Sandbox::new("push_ctrl_c");
+    let src = t.cache("src");
+    let commit = commit_hash("interrupted");
+    let big = pseudo_random("interrupted shard", 96 * 1024 * 1024);
+    let etag = sha256_hex(&big);
+    CacheBuilder::new(&src)
+        .repo("org/i")
+        .rev(&commit)
+        .lfs_file("model.safetensors", &big)
+        .ref_("main", &commit);
+    let bucket = t.bucket();
+
+    let mut child = t
+        .hfcs()
+        .cache_dir(&src)
+        .arg("push")
+        .args(["--workers", "1"])
+        .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "5MiB")
+        .env("HF_CACHE_SYNC_PART_SIZE", "5MiB")
+        .spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while bucket.open_uploads().is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "push finished before it could be interrupted"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multipart upload started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(bucket.open_uploads(), Vec::<String>::new(), "{stderr}");
+    assert!(!bucket.exists(&blob_key(&etag)));
+    assert!(bucket.keys_under("manifests").is_empty());
+}

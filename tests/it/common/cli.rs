@@ -79,6 +79,28 @@ impl Cli {
         self
     }
 
+    /// Starts the binary without waiting, for tests that interrupt it.
+    #[track_caller]
+    pub fn spawn(self) -> std::process::Child {
+        let bin = assert_cmd::cargo::cargo_bin("hf-cache-sync");
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env_clear()
+            .env("HOME", &self.home)
+            .current_dir(&self.cwd)
+            .args(&self.global)
+            .args(&self.args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start hf-cache-sync")
+    }
+
     #[track_caller]
     pub fn run(self) -> Output {
         let mut cmd =

@@ -186,6 +186,40 @@ impl Bucket {
         keys
     }
 
+    /// Keys of multipart uploads still open under the prefix, relative to it.
+    #[track_caller]
+    pub fn open_uploads(&self) -> Vec<String> {
+        let out = self
+            .rt
+            .block_on(
+                self.client
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(self.key(""))
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("list multipart uploads: {e:?}"));
+        let strip = self.key("").len();
+        out.uploads()
+            .iter()
+            .filter_map(|u| u.key().map(|k| k[strip..].to_string()))
+            .collect()
+    }
+
+    /// Starts a multipart upload and leaves it open, as a killed run would.
+    #[track_caller]
+    pub fn start_upload(&self, rel: &str) {
+        self.rt
+            .block_on(
+                self.client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(self.key(rel))
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("create multipart upload {rel}: {e:?}"));
+    }
+
     /// Keys under `sub/` (e.g. `blobs`), relative to the prefix.
     pub fn keys_under(&self, sub: &str) -> Vec<String> {
         let start = format!("{}/", sub.trim_end_matches('/'));
