@@ -1,6 +1,8 @@
 //! `pull`: resolving revisions, verifying every byte, refusing hostile manifests and recovering
 //! from partial failures.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::common::cache::pseudo_random;
@@ -332,4 +334,58 @@ fn pulled_blob_replaces_nothing_already_verified() {
     assert_eq!(count(&s, "skipped_existing"), 1, "{out}");
     m.assert_pulled(&dst, &m.b);
     check_cache(&dst, &m.downloads("main", &m.b));
+}
+
+#[test]
+fn ctrl_c_during_pull_leaves_no_temporary_file_and_exits_130() {
+    let t = Sandbox::new("pull_ctrl_c");
+    let src = t.cache("src");
+    let commit = commit_hash("interrupted pull");
+    let big = pseudo_random("interrupted pull shard", 96 * 1024 * 1024);
+    let etag = sha256_hex(&big);
+    CacheBuilder::new(&src)
+        .repo("org/i")
+        .rev(&commit)
+        .lfs_file("model.safetensors", &big)
+        .ref_("main", &commit);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+
+    let dst = t.cache("dst");
+    let blobs = dst.join("models--org--i").join("blobs");
+    let mut child = t
+        .hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "org/i", "--workers", "1"])
+        .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "5MiB")
+        .env("HF_CACHE_SYNC_PART_SIZE", "5MiB")
+        .spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let temp_files = || -> Vec<String> {
+        std::fs::read_dir(&blobs)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(".hfcs-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    while temp_files().is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "pull finished before it could be interrupted"
+        );
+        assert!(std::time::Instant::now() < deadline, "no download started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(temp_files(), Vec::<String>::new(), "{stderr}");
+    assert!(!blobs.join(&etag).exists(), "a partial blob got its name");
 }
