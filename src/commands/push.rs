@@ -127,6 +127,7 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         for rev in &repo.revisions {
             let mut files = Vec::new();
             let mut blobs = BTreeSet::new();
+            let mut unreadable = false;
             for file in &rev.files {
                 let (etag, path) = match &file.source {
                     FileSource::Blob(etag) => (etag.clone(), repo.blobs[etag].content_path.clone()),
@@ -144,6 +145,7 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
                                     ),
                                     error: format!("cannot read {}: {e}", path.display()),
                                 });
+                                unreadable = true;
                                 continue;
                             }
                         }
@@ -165,7 +167,8 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
                     size: file.size,
                 });
             }
-            if files.is_empty() {
+            // A manifest missing a file it should list would mislead every puller.
+            if files.is_empty() || unreadable {
                 continue;
             }
             plans.push(RevisionPlan {
