@@ -182,7 +182,7 @@ pub struct Settings {
     pub prefix: String,
     pub allow_gated: bool,
     pub sync_xet: bool,
-    /// Local disk budget for `prune`, in GB (10^9 bytes, as 0.1 counts).
+    /// Local disk budget for `prune`, in GB of 2^30 bytes, as 0.1 counts.
     pub max_local_gb: f64,
     pub transfer: TransferSettings,
 }
