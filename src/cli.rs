@@ -42,6 +42,147 @@ pub enum Command {
     Pull(PullArgs),
     /// Download every repo that has a `main` ref on the remote
     PullAll(PullAllArgs),
+    /// Summarize the local cache (and, with --remote, the remote)
+    Status(StatusArgs),
+    /// List repos or revisions, locally or on the remote
+    List(ListArgs),
+    /// Compare local and remote revisions
+    Diff(DiffArgs),
+    /// Free disk space: LRU eviction to a budget, detached revisions, orphans, stale partials
+    Prune(PruneArgs),
+    /// Delete repos or revisions, locally or from the remote
+    Rm(RmArgs),
+    /// Check every blob against its name, every link and ref (locally or on the remote)
+    Verify(VerifyArgs),
+    /// Check the configuration, credentials, bucket access and cache dir
+    Doctor(DoctorArgs),
+    /// Write a commented .hf-cache-sync.yaml in the current directory
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Also count what the remote holds
+    #[arg(long)]
+    pub remote: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// List what the remote holds instead of the local cache
+    #[arg(long)]
+    pub remote: bool,
+
+    /// One row per revision instead of per repo
+    #[arg(long)]
+    pub revisions: bool,
+
+    /// Keep rows matching EXPR (repeatable, all must match): size>1GB, accessed>30d,
+    /// modified<7d, type=dataset, refs=main
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Vec<String>,
+
+    /// Sort by: name, size, accessed, modified, revisions (prefix with - for descending)
+    #[arg(long, value_name = "KEY")]
+    pub sort: Option<String>,
+
+    /// Output format (default: table; --json implies json)
+    #[arg(long, value_enum)]
+    pub format: Option<ListFormat>,
+
+    /// Print only identifiers, one a line (for piping into `rm`)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Repos to compare (default: all, local and remote)
+    #[arg(value_name = "REPO_ID")]
+    pub repos: Vec<String>,
+
+    /// Exit 1 when anything differs (for CI gates)
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Disk budget in GB (default: cache.max_local_gb)
+    #[arg(long, value_name = "N")]
+    pub max_gb: Option<f64>,
+
+    /// Remove every revision no ref points at
+    #[arg(long)]
+    pub detached: bool,
+
+    /// Only evict revisions not accessed for this long (e.g. 30d, 12h)
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+
+    /// Show what would be removed without removing it
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Repo ids (`org/name`, `model/org/name`, `dataset/org/name`) or revision hashes (a unique
+    /// prefix is enough)
+    #[arg(value_name = "TARGET", required = true)]
+    pub targets: Vec<String>,
+
+    /// Show what would be removed without removing it
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// Delete manifests and refs from the remote instead of the local cache
+    #[arg(long)]
+    pub remote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Repos to verify (default: all)
+    #[arg(value_name = "REPO_ID")]
+    pub repos: Vec<String>,
+
+    /// Verify the remote: every manifest's blobs exist with the stated sizes
+    #[arg(long)]
+    pub remote: bool,
+
+    /// Re-fetch corrupt or missing local blobs from the remote
+    #[arg(long)]
+    pub repair: bool,
+
+    /// Concurrent hashing / transfer workers
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing .hf-cache-sync.yaml
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -182,6 +182,8 @@ pub struct Settings {
     pub prefix: String,
     pub allow_gated: bool,
     pub sync_xet: bool,
+    /// Local disk budget for `prune`, in GB of 2^30 bytes, as 0.1 counts.
+    pub max_local_gb: f64,
     pub transfer: TransferSettings,
 }
 
@@ -278,7 +280,6 @@ impl Settings {
         }
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
 
-        // Used by prune; validated now so a bad value is reported whatever the command.
         let max_local_gb = cache_file.max_local_gb.unwrap_or(DEFAULT_MAX_LOCAL_GB);
         if !(max_local_gb.is_finite() && max_local_gb >= 0.0) {
             return Err(invalid(
@@ -295,6 +296,7 @@ impl Settings {
             prefix: normalize_prefix(team_file.prefix.as_deref().unwrap_or("")),
             allow_gated: team_file.allow_gated.unwrap_or(false),
             sync_xet: cache_file.sync_xet.unwrap_or(false),
+            max_local_gb,
             transfer,
         })
     }

@@ -118,6 +118,59 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<Outcome> {
             )
             .await
         }
+        Command::Status(args) => commands::status::run(app, args.remote).await,
+        Command::List(args) => {
+            let opts = commands::list::ListOptions {
+                remote: args.remote,
+                revisions: args.revisions,
+                filter: args.filter,
+                sort: args.sort,
+                format: args.format.map(|f| match f {
+                    cli::ListFormat::Table => report::ListFormat::Table,
+                    cli::ListFormat::Json => report::ListFormat::Json,
+                    cli::ListFormat::Csv => report::ListFormat::Csv,
+                }),
+                quiet: args.quiet,
+            };
+            commands::list::run(app, opts).await
+        }
+        Command::Diff(args) => {
+            let opts = commands::diff::DiffOptions {
+                repos: args.repos,
+                exit_code: args.exit_code,
+            };
+            commands::diff::run(app, opts).await
+        }
+        Command::Prune(args) => {
+            let opts = commands::prune::PruneOptions {
+                max_gb: args.max_gb,
+                detached: args.detached,
+                older_than: args.older_than,
+                dry_run: args.dry_run,
+                yes: args.yes,
+            };
+            commands::prune::run(app, opts).await
+        }
+        Command::Rm(args) => {
+            let opts = commands::rm::RmOptions {
+                targets: args.targets,
+                dry_run: args.dry_run,
+                yes: args.yes,
+                remote: args.remote,
+            };
+            commands::rm::run(app, opts).await
+        }
+        Command::Verify(args) => {
+            let opts = commands::verify::VerifyOptions {
+                repos: args.repos,
+                remote: args.remote,
+                repair: args.repair,
+                workers: args.workers.map(usize::from),
+            };
+            commands::verify::run(app, opts).await
+        }
+        Command::Doctor(_) => commands::doctor::run(app).await,
+        Command::Init(args) => commands::init::run(app, args.force).await,
         Command::PullAll(args) => {
             commands::pull_all::run(
                 app,

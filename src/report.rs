@@ -92,6 +92,14 @@ pub fn progress(label: &str, quiet: bool) -> Arc<dyn Progress> {
     }
 }
 
+/// How `list` prints its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
 /// Prints a command's result: one JSON document with `--json`, else human text.
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {

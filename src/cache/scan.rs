@@ -1,9 +1,10 @@
 //! Reads a hub cache into plain data. Odd entries become warnings, never errors: a cache that
 //! huggingface_hub half-wrote or a user half-deleted must still be listable and fixable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
 
 use super::{is_blob_name, parse_repo_folder, RepoType};
 
@@ -19,18 +20,40 @@ pub struct CacheScan {
 pub struct Repo {
     pub repo_type: RepoType,
     pub repo_id: String,
+    /// `models--org--name`
+    pub folder: String,
     pub dir: PathBuf,
     pub blobs: BTreeMap<String, Blob>,
     pub revisions: Vec<Revision>,
     /// ref name (`main`, `pr/1`) → commit
     pub refs: BTreeMap<String, String>,
+    /// Partial downloads in `blobs/`: huggingface_hub's `.incomplete` files and this tool's
+    /// temporary files.
+    pub partials: Vec<Partial>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Partial {
+    pub path: PathBuf,
+    /// The blob it is becoming, when the name says so.
+    pub etag: Option<String>,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Blob {
+    /// `blobs/<etag>` inside the repo folder.
+    pub path: PathBuf,
     /// Where the bytes are: `blobs/<etag>` itself, or its target in the cache-wide shared store.
     pub content_path: PathBuf,
     pub size: u64,
+    /// True when `path` links into the cache-wide shared store.
+    pub shared: bool,
+    /// (device, inode) of the content: a blob linked from several repos is counted once.
+    pub file_id: (u64, u64),
+    pub accessed: Option<SystemTime>,
+    pub modified: Option<SystemTime>,
 }
 
 #[derive(Debug)]
@@ -38,6 +61,8 @@ pub struct Revision {
     pub commit: String,
     pub dir: PathBuf,
     pub files: Vec<SnapshotFile>,
+    /// The snapshot folder's mtime, as huggingface_hub reports a revision's last modification.
+    pub modified: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +86,135 @@ impl Repo {
     pub fn revision(&self, commit: &str) -> Option<&Revision> {
         self.revisions.iter().find(|r| r.commit == commit)
     }
+
+    /// `model/org/name`, the identifier `list` prints and `rm` accepts.
+    pub fn qualified_id(&self) -> String {
+        format!("{}/{}", self.repo_type, self.repo_id)
+    }
+
+    /// Blobs some snapshot links to.
+    pub fn referenced(&self) -> BTreeSet<&str> {
+        self.revisions.iter().flat_map(|r| r.etags()).collect()
+    }
+
+    /// Blobs no snapshot links to.
+    pub fn orphans(&self) -> Vec<&Blob> {
+        let referenced = self.referenced();
+        self.blobs
+            .iter()
+            .filter(|(etag, _)| !referenced.contains(etag.as_str()))
+            .map(|(_, b)| b)
+            .collect()
+    }
+
+    /// Bytes of the blobs its revisions use, each counted once, as `scan_cache_dir` counts them.
+    pub fn size_on_disk(&self) -> u64 {
+        let mut seen = HashSet::new();
+        self.revisions
+            .iter()
+            .map(|r| r.unique_size(self, &mut seen))
+            .sum()
+    }
+
+    /// Bytes of the given revisions' blobs, each counted once.
+    pub fn size_of<'a>(&self, revisions: impl IntoIterator<Item = &'a Revision>) -> u64 {
+        let mut seen = HashSet::new();
+        revisions
+            .into_iter()
+            .map(|r| r.unique_size(self, &mut seen))
+            .sum()
+    }
+
+    pub fn last_accessed(&self) -> Option<SystemTime> {
+        self.blobs.values().filter_map(|b| b.accessed).max()
+    }
+
+    pub fn last_modified(&self) -> Option<SystemTime> {
+        self.blobs.values().filter_map(|b| b.modified).max()
+    }
+
+    /// Refs pointing at `commit`.
+    pub fn refs_to(&self, commit: &str) -> Vec<&str> {
+        self.refs
+            .iter()
+            .filter(|(_, c)| c.as_str() == commit)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+}
+
+impl Revision {
+    /// Blobs this revision links to.
+    pub fn etags(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().filter_map(|f| match &f.source {
+            FileSource::Blob(e) => Some(e.as_str()),
+            FileSource::Copy(_) => None,
+        })
+    }
+
+    /// Bytes of this revision's files not already in `seen` (file ids), adding them.
+    fn unique_size(&self, repo: &Repo, seen: &mut HashSet<(u64, u64)>) -> u64 {
+        let mut total = 0;
+        for f in &self.files {
+            match &f.source {
+                FileSource::Blob(e) => {
+                    if let Some(b) = repo.blobs.get(e) {
+                        if seen.insert(b.file_id) {
+                            total += b.size;
+                        }
+                    }
+                }
+                FileSource::Copy(path) => {
+                    let id = fs::metadata(path).map(|m| file_id(&m)).unwrap_or((0, 0));
+                    if id == (0, 0) || seen.insert(id) {
+                        total += f.size;
+                    }
+                }
+            }
+        }
+        total
+    }
+
+    /// Latest access of any of its blobs.
+    pub fn last_accessed(&self, repo: &Repo) -> Option<SystemTime> {
+        self.etags()
+            .filter_map(|e| repo.blobs.get(e).and_then(|b| b.accessed))
+            .max()
+    }
+}
+
+impl CacheScan {
+    /// Bytes of every blob in the cache, each file counted once however many repos link it.
+    pub fn blob_bytes(&self) -> u64 {
+        let mut seen = HashSet::new();
+        self.repos
+            .iter()
+            .flat_map(|r| r.blobs.values())
+            .filter(|b| seen.insert(b.file_id))
+            .map(|b| b.size)
+            .sum()
+    }
+
+    /// Distinct blob files in the cache.
+    pub fn blob_count(&self) -> usize {
+        self.repos
+            .iter()
+            .flat_map(|r| r.blobs.values())
+            .map(|b| b.file_id)
+            .collect::<HashSet<_>>()
+            .len()
+    }
+}
+
+#[cfg(unix)]
+pub fn file_id(meta: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+pub fn file_id(_meta: &fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 /// Removes `.` and `..` components without touching the filesystem.
@@ -117,7 +271,7 @@ pub fn scan(root: &Path) -> CacheScan {
         .collect();
     folders.sort();
     for (folder, repo_type, repo_id) in folders {
-        let repo = scanner.scan_repo(root.join(&folder), repo_type, repo_id);
+        let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
         result.repos.push(repo);
     }
     result.warnings = scanner.warnings;
@@ -133,10 +287,18 @@ impl Scanner {
         canonical.starts_with(&self.canonical_root)
     }
 
-    fn scan_repo(&mut self, dir: PathBuf, repo_type: RepoType, repo_id: String) -> Repo {
+    fn scan_repo(
+        &mut self,
+        dir: PathBuf,
+        folder: String,
+        repo_type: RepoType,
+        repo_id: String,
+    ) -> Repo {
         let mut repo = Repo {
             repo_type,
             repo_id,
+            folder,
+            partials: Vec::new(),
             dir,
             blobs: BTreeMap::new(),
             revisions: Vec::new(),
@@ -159,6 +321,9 @@ impl Scanner {
             };
             // Partial downloads, locks and temporary files are not blobs.
             if !is_blob_name(&name) {
+                if let Some(partial) = partial_of(&entry.path(), &name) {
+                    repo.partials.push(partial);
+                }
                 continue;
             }
             let path = entry.path();
@@ -194,11 +359,17 @@ impl Scanner {
                     continue;
                 }
             };
+            let shared = content_path.starts_with(self.canonical_root.join("blobs"));
             repo.blobs.insert(
                 name,
                 Blob {
+                    path,
                     content_path,
                     size: meta.len(),
+                    shared,
+                    file_id: file_id(&meta),
+                    accessed: meta.accessed().ok(),
+                    modified: meta.modified().ok(),
                 },
             );
         }
@@ -235,7 +406,13 @@ impl Scanner {
             let mut files = Vec::new();
             self.walk_snapshot(repo, &dir, &dir, &mut files);
             files.sort_by(|a, b| a.path.cmp(&b.path));
-            repo.revisions.push(Revision { commit, dir, files });
+            let modified = fs::metadata(&dir).and_then(|m| m.modified()).ok();
+            repo.revisions.push(Revision {
+                commit,
+                dir,
+                files,
+                modified,
+            });
         }
     }
 
@@ -353,6 +530,27 @@ impl Scanner {
             repo.refs.insert(name, commit);
         }
     }
+}
+
+/// `<etag>.incomplete`, `<etag>.<8 hex>.incomplete` or this tool's `.hfcs-<etag>-….tmp`.
+fn partial_of(path: &Path, name: &str) -> Option<Partial> {
+    let etag = if let Some(stem) = name.strip_suffix(".incomplete") {
+        stem.split('.').next().filter(|e| is_blob_name(e))
+    } else if let Some(rest) = name.strip_prefix(crate::cache::write::TEMP_PREFIX) {
+        if !name.ends_with(crate::cache::write::TEMP_SUFFIX) {
+            return None;
+        }
+        rest.split('-').next().filter(|e| is_blob_name(e))
+    } else {
+        return None;
+    };
+    let meta = fs::symlink_metadata(path).ok()?;
+    Some(Partial {
+        path: path.to_path_buf(),
+        etag: etag.map(str::to_string),
+        size: meta.len(),
+        modified: meta.modified().ok(),
+    })
 }
 
 fn same_dir(a: Option<&Path>, b: &Path) -> bool {
@@ -480,6 +678,31 @@ mod tests {
         );
         assert_eq!(blob.size, 7);
         assert!(scan.warnings.is_empty(), "{:?}", scan.warnings);
+    }
+
+    #[test]
+    fn sizes_orphans_and_partials() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = make_repo(dir.path());
+        let orphan = "4".repeat(40);
+        fs::write(repo.join("blobs").join(&orphan), b"old").unwrap();
+        fs::write(repo.join("blobs").join(format!("{E1}.incomplete")), b"part").unwrap();
+        fs::write(
+            repo.join("blobs").join(format!(".hfcs-{E1}-abc.tmp")),
+            b"tmp",
+        )
+        .unwrap();
+        let scan = scan(dir.path());
+        let r = &scan.repos[0];
+        // Two snapshot files link one blob: counted once.
+        assert_eq!(r.size_on_disk(), 7);
+        assert_eq!(r.orphans().len(), 1);
+        assert_eq!(r.partials.len(), 2);
+        assert!(r.partials.iter().all(|p| p.etag.as_deref() == Some(E1)));
+        assert_eq!(scan.blob_bytes(), 10);
+        assert_eq!(scan.blob_count(), 2);
+        assert_eq!(r.refs_to(C1), vec!["main"]);
+        assert_eq!(r.qualified_id(), "model/org/m");
     }
 
     #[test]

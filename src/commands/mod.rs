@@ -1,8 +1,16 @@
 //! One file per subcommand, plus what they share: the run context, repo filters and the outcome.
 
+pub mod diff;
+pub mod doctor;
+pub mod init;
+pub mod list;
+pub mod prune;
 pub mod pull;
 pub mod pull_all;
 pub mod push;
+pub mod rm;
+pub mod status;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -150,6 +158,38 @@ impl RepoRef {
     }
 }
 
+/// Asks before deleting. `--yes` skips the question; without it, a non-terminal stdin is refused
+/// rather than read, so scripts never hang and never delete by accident.
+pub fn confirm(question: &str, yes: bool) -> Result<bool, ConfigError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(ConfigError::Invalid(
+            "refusing to delete without --yes when stdin is not a terminal (use --dry-run to preview)"
+                .into(),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| ConfigError::Invalid(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// `30d`, `12h`, `1w 2d`: an age for `--older-than` and list filters.
+pub fn parse_age(text: &str) -> Result<std::time::Duration, ConfigError> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "invalid duration {text:?}: {e} (expected e.g. 30d, 12h, 90m)"
+        ))
+    })
+}
+
 /// `abcdef123456` for a 40-character commit, as people read them.
 pub fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
@@ -167,6 +207,13 @@ mod tests {
         assert!(!f.matches("other/a"));
         assert!(RepoFilter::new(&[], &[]).unwrap().matches("x"));
         assert!(RepoFilter::new(&["[".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("30d").unwrap().as_secs(), 30 * 86400);
+        assert_eq!(parse_age("12h").unwrap().as_secs(), 12 * 3600);
+        assert!(parse_age("soon").is_err());
     }
 
     #[test]

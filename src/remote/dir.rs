@@ -110,6 +110,15 @@ impl DirRemote {
         })
     }
 
+    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        self.check_root()?;
+        match fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.error(e, "delete from", key)),
+        }
+    }
+
     /// Copies while hashing; the object appears under its key only if the content matched.
     pub async fn upload_blob(
         &self,

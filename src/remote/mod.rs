@@ -253,6 +253,14 @@ impl Remote {
         }
     }
 
+    /// Deletes an object; deleting one that does not exist is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        match self {
+            Remote::S3(r) => r.delete(key).await,
+            Remote::Dir(r) => r.delete(key).await,
+        }
+    }
+
     /// Uploads a blob, checking its bytes against its name in the same read; content that does
     /// not match never reaches the remote.
     pub async fn upload_blob(

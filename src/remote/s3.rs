@@ -483,6 +483,22 @@ impl S3Remote {
         .map(|_| ())
     }
 
+    pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
+        self.call(
+            || {
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+            },
+            "delete from",
+            key,
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn upload_blob(
         &self,
         src: &BlobSource,
