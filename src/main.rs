@@ -33,8 +33,15 @@ fn main() -> ExitCode {
         config: cli.config.clone(),
         cache_dir: cli.cache_dir.clone(),
     };
-    let settings = match Settings::load(&overrides) {
-        Ok(s) => s,
+    let (settings, config_error) = match Settings::load(&overrides) {
+        Ok(s) => (s, None),
+        // doctor reports a broken config file among its checks; init --force replaces it.
+        Err(e) if matches!(cli.command, Command::Doctor(_) | Command::Init(_)) => {
+            match Settings::load_without_file(&overrides) {
+                Ok(s) => (s, Some(e)),
+                Err(_) => return report_error(&anyhow::Error::new(e), cli.verbose),
+            }
+        }
         Err(e) => return report_error(&anyhow::Error::new(e), cli.verbose),
     };
     let app = App { settings, printer };
@@ -48,7 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(dispatch(&app, cli.command)) {
+    match runtime.block_on(dispatch(&app, cli.command, config_error)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(EXIT_FAILURE),
         Err(e) => report_error(&e, cli.verbose),
@@ -63,7 +70,11 @@ fn transfer_options(args: TransferArgs) -> TransferOptions {
     }
 }
 
-async fn dispatch(app: &App, command: Command) -> anyhow::Result<Outcome> {
+async fn dispatch(
+    app: &App,
+    command: Command,
+    config_error: Option<ConfigError>,
+) -> anyhow::Result<Outcome> {
     match command {
         Command::Push(args) => {
             commands::push::run(
@@ -146,7 +157,7 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<Outcome> {
             };
             commands::verify::run(app, opts).await
         }
-        Command::Doctor(_) => commands::doctor::run(app).await,
+        Command::Doctor(_) => commands::doctor::run(app, config_error).await,
         Command::Init(args) => commands::init::run(app, args.force).await,
         Command::PullAll(args) => {
             commands::pull_all::run(
