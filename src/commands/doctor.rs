@@ -88,7 +88,7 @@ pub async fn run(app: &App, config_error: Option<ConfigError>) -> Result<Outcome
             Ok(RemoteSpec::Dir { root, .. }) => root.display().to_string(),
             _ => unreachable!("checked above"),
         };
-        checks.push(Check::ok("Remote", format!("directory {root}")));
+        checks.push(Check::ok("Endpoint", format!("directory remote at {root}")));
     } else {
         checks.extend(s3_settings_checks(settings));
     }
@@ -349,7 +349,7 @@ fn remote_failure(name: &'static str, e: &RemoteError, fallback: &str, verbose: 
 async fn remote_checks(remote: &Remote, layout: &Layout, verbose: bool) -> Vec<Check> {
     let mut checks = Vec::new();
     let reachable = match remote {
-        Remote::S3(s3) => s3.head_bucket().await,
+        Remote::S3(s3) => s3.probe_bucket().await,
         Remote::Dir(dir) => {
             if dir.root().is_dir() {
                 Ok(())

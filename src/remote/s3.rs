@@ -210,24 +210,23 @@ impl S3Remote {
         self.server_date.lock().expect("not poisoned").clone()
     }
 
-    /// Checks the bucket exists and the credentials may use it.
-    pub async fn head_bucket(&self) -> Result<(), RemoteError> {
-        let result = self
-            .call(
-                || self.client.head_bucket().bucket(&self.bucket).send(),
-                "read from",
-                &self.bucket,
-            )
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // HEAD responses have no body, so a missing bucket is a bare 404.
-            Err(RemoteError::NotFound { .. }) => Err(RemoteError::NoSuchBucket {
-                bucket: self.bucket.clone(),
-                endpoint: self.endpoint.clone(),
-            }),
-            Err(e) => Err(e),
-        }
+    /// Checks the bucket exists and the credentials may list it, with a LIST of at most one key:
+    /// it needs the same permission as a HEAD of the bucket, but its error responses have a body
+    /// that says what is wrong (a HEAD's 403 could be a bad key or a missing permission).
+    pub async fn probe_bucket(&self) -> Result<(), RemoteError> {
+        self.call(
+            || {
+                self.client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .max_keys(1)
+                    .send()
+            },
+            "list",
+            &self.bucket,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Runs an SDK call under the retry policy, translating its errors.
