@@ -173,9 +173,15 @@ fn human(report: &DoctorReport) -> String {
 fn config_check(settings: &Settings, error: Option<&ConfigError>) -> Check {
     const NAME: &str = "Config file";
     if let Some(e) = error {
-        let hint = e.hint().unwrap_or_else(|| {
-            "fix or remove the file (`hf-cache-sync init --force` writes a fresh template)".into()
-        });
+        let hint = match e {
+            ConfigError::Read { .. } => {
+                "check the --config path, or run `hf-cache-sync init` to write a config file".into()
+            }
+            _ => e.hint().unwrap_or_else(|| {
+                "fix or remove the file (`hf-cache-sync init --force` writes a fresh template)"
+                    .into()
+            }),
+        };
         return Check::failed(NAME, e.to_string(), hint);
     }
     match &settings.config_path {

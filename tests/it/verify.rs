@@ -247,7 +247,80 @@ fn only_the_named_repos_are_verified() {
         .stderr_has("org/absent");
 }
 
+#[test]
+fn shared_store_blob_is_hashed_through_its_link() {
+    let t = Sandbox::local("verify_shared_store");
+    let cache = t.cache("hub");
+    let commit = commit_hash("xet");
+    let weights = pseudo_random("xet weights", 64 * 1024);
+    CacheBuilder::new(&cache)
+        .repo("org/x")
+        .rev(&commit)
+        .lfs_file("model.safetensors", &weights)
+        .shared_store()
+        .ref_("main", &commit);
+    let out = t
+        .bare()
+        .json()
+        .cache_dir(&cache)
+        .arg("verify")
+        .run()
+        .success();
+    assert_eq!(out.json()["bytes"], 64 * 1024, "{out}");
+
+    // Rot in the shared store shows up as the repo's blob.
+    let store_file = fs::canonicalize(
+        CacheView::model(&cache, "org/x").blob(&crate::common::sha256_hex(&weights)),
+    )
+    .unwrap();
+    assert!(store_file.starts_with(fs::canonicalize(cache.join("blobs")).unwrap()));
+    fs::write(&store_file, pseudo_random("rot", 64 * 1024)).unwrap();
+    let out = t
+        .bare()
+        .json()
+        .cache_dir(&cache)
+        .arg("verify")
+        .run()
+        .code(1);
+    let s = out.json();
+    assert_eq!(
+        only_problem(&s, "corrupt_blob")["repo"],
+        "model/org/x",
+        "{out}"
+    );
+}
+
 // ---- --repair ----
+
+#[test]
+fn repair_from_a_directory_remote() {
+    let t = Sandbox::local("verify_repair_dir");
+    let remote = t.cache("remote");
+    t.write_config(&format!(
+        "storage:\n  endpoint: file://{}\n",
+        remote.display()
+    ));
+    let m = TwoRevisions::new("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let config_b = git_sha1_hex(&m.config_b);
+    let view = CacheView::model(&src, "org/m");
+    fs::write(view.blob(&config_b), b"{}").unwrap();
+    fs::remove_file(view.blob(&m.weights_etag())).unwrap();
+
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&src)
+        .args(["verify", "--repair"])
+        .run()
+        .success();
+    assert_eq!(out.json()["repaired"].as_array().unwrap().len(), 2, "{out}");
+    m.assert_pulled(&src, &m.a);
+    m.assert_pulled(&src, &m.b);
+    assert_cache_tidy(&src);
+}
 
 #[test]
 fn repair_restores_a_corrupted_blob() {
