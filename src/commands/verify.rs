@@ -294,63 +294,16 @@ async fn verify_local(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let mut repaired = Vec::new();
     if let Some((remote, layout)) = remote {
         if problems.iter().any(|p| p.kind.repairable()) {
-            let targets: Vec<RepairTarget> = problems
-                .iter()
-                .filter(|p| p.kind.repairable())
-                .map(|p| {
-                    let repo = scan
-                        .repos
-                        .iter()
-                        .find(|r| Some(r.qualified_id()) == p.repo)
-                        .expect("problems name scanned repos");
-                    RepairTarget {
-                        repo: repo.qualified_id(),
-                        repo_dir: repo.dir.clone(),
-                        folder: repo.folder.clone(),
-                        etag: p.etag.clone().expect("blob problems name their blob"),
-                    }
-                })
-                .collect();
-            let outcomes = repair(app, opts, &remote, &layout, &cache_dir, targets).await;
-            // The cache after the repair: what the scanner still finds, plus the blobs that
-            // could not be fetched. Fetched blobs were verified as they were written.
-            let rescan = scan_cache(&cache_dir).await?;
-            let chosen: Vec<usize> = (0..rescan.repos.len())
-                .filter(|&i| selected(&rescan.repos[i]))
-                .collect();
-            let mut after = Vec::new();
-            for mut p in problems {
-                if !p.kind.repairable() {
-                    continue;
-                }
-                let id = (
-                    p.repo.clone().unwrap_or_default(),
-                    p.etag.clone().unwrap_or_default(),
-                );
-                match outcomes.get(&id) {
-                    Some(Ok(())) => repaired.push(p),
-                    Some(Err(e)) => {
-                        p.repair_error = Some(e.clone());
-                        if p.kind != ProblemKind::MissingBlob {
-                            after.push(p);
-                        }
-                    }
-                    None => after.push(p),
-                }
-            }
-            for mut p in structural_problems(&rescan, &chosen, wanted.is_empty()) {
-                if p.kind == ProblemKind::MissingBlob {
-                    let id = (
-                        p.repo.clone().unwrap_or_default(),
-                        p.etag.clone().unwrap_or_default(),
-                    );
-                    if let Some(Err(e)) = outcomes.get(&id) {
-                        p.repair_error = Some(e.clone());
-                    }
-                }
-                after.push(p);
-            }
-            problems = after;
+            let fixer = Fixer {
+                app,
+                opts,
+                remote: &remote,
+                layout: &layout,
+                cache_dir: &cache_dir,
+            };
+            (problems, repaired) = fixer
+                .repair_and_recheck(&scan, problems, &selected, wanted.is_empty())
+                .await?;
         }
     }
 
@@ -603,76 +556,151 @@ fn check_blob(job: &HashJob, progress: &dyn Progress) -> Verdict {
     }
 }
 
+/// What `--repair` needs: the remote to fetch from and the cache to write to.
+struct Fixer<'a> {
+    app: &'a App,
+    opts: &'a VerifyOptions,
+    remote: &'a Remote,
+    layout: &'a Layout,
+    cache_dir: &'a Path,
+}
+
+impl Fixer<'_> {
+    /// Fetches the blobs of the repairable problems, then checks the cache again: returns what
+    /// is still wrong and what was fixed. Fetched blobs were verified as they were written, so
+    /// only the scan runs again, not the hashing.
+    async fn repair_and_recheck(
+        &self,
+        scan: &CacheScan,
+        problems: Vec<Problem>,
+        selected: &dyn Fn(&Repo) -> bool,
+        whole_cache: bool,
+    ) -> Result<(Vec<Problem>, Vec<Problem>)> {
+        let targets: Vec<RepairTarget> = problems
+            .iter()
+            .filter(|p| p.kind.repairable())
+            .map(|p| {
+                let repo = scan
+                    .repos
+                    .iter()
+                    .find(|r| Some(r.qualified_id()) == p.repo)
+                    .expect("problems name scanned repos");
+                RepairTarget {
+                    repo: repo.qualified_id(),
+                    repo_dir: repo.dir.clone(),
+                    folder: repo.folder.clone(),
+                    etag: p.etag.clone().expect("blob problems name their blob"),
+                }
+            })
+            .collect();
+        let outcomes = self.repair(targets).await;
+        let id = |p: &Problem| {
+            (
+                p.repo.clone().unwrap_or_default(),
+                p.etag.clone().unwrap_or_default(),
+            )
+        };
+
+        let mut remaining = Vec::new();
+        let mut repaired = Vec::new();
+        for mut p in problems {
+            // Everything else is found again (or not) by the new scan below.
+            if !p.kind.repairable() {
+                continue;
+            }
+            match outcomes.get(&id(&p)) {
+                Some(Ok(())) => repaired.push(p),
+                Some(Err(e)) => {
+                    p.repair_error = Some(e.clone());
+                    if p.kind != ProblemKind::MissingBlob {
+                        remaining.push(p);
+                    }
+                }
+                None => remaining.push(p),
+            }
+        }
+        let rescan = scan_cache(self.cache_dir).await?;
+        let chosen: Vec<usize> = (0..rescan.repos.len())
+            .filter(|&i| selected(&rescan.repos[i]))
+            .collect();
+        for mut p in structural_problems(&rescan, &chosen, whole_cache) {
+            if let Some(Err(e)) = outcomes.get(&id(&p)) {
+                p.repair_error = Some(e.clone());
+            }
+            remaining.push(p);
+        }
+        Ok((remaining, repaired))
+    }
+
+    /// Fetches each target's blob from the remote (sizes from one LIST of `blobs/`), verified
+    /// while it streams and renamed over the bad file only once it matches. Result per
+    /// (repo, etag).
+    async fn repair(
+        &self,
+        targets: Vec<RepairTarget>,
+    ) -> HashMap<(String, String), Result<(), String>> {
+        let (remote, layout) = (self.remote, self.layout);
+        let mut outcomes = HashMap::new();
+        let sizes: HashMap<String, u64> = match remote.list(&layout.blobs_prefix()).await {
+            Ok(objects) => objects
+                .iter()
+                .filter_map(|o| Some((layout.parse_blob_key(&o.key)?.to_string(), o.size)))
+                .collect(),
+            Err(e) => {
+                if let Some(h) = e.hint() {
+                    eprintln!("hint: {h}");
+                }
+                let msg = format!("cannot list {}: {e}", remote.describe());
+                for t in targets {
+                    outcomes.insert((t.repo, t.etag), Err(msg.clone()));
+                }
+                return outcomes;
+            }
+        };
+        let transfer = TransferOptions {
+            workers: self.opts.workers,
+            ..Default::default()
+        };
+        let ctx = self.app.transfer_ctx(&transfer, "repair");
+        let mut ready = Vec::new();
+        for t in targets {
+            match sizes.get(&t.etag) {
+                Some(&size) => ready.push((t, size)),
+                None => {
+                    let msg = format!(
+                        "not on the remote ({} at {})",
+                        layout.blob_key(&t.etag),
+                        remote.describe()
+                    );
+                    outcomes.insert((t.repo, t.etag), Err(msg));
+                }
+            }
+        }
+        ctx.progress
+            .add_total(ready.len() as u64, ready.iter().map(|(_, s)| s).sum());
+        let ctx = &ctx;
+        let results: Vec<_> = stream::iter(ready)
+            .map(|(t, size)| async move {
+                let result = repair_one(remote, layout, self.cache_dir, ctx, &t, size).await;
+                ctx.progress.item_done();
+                (t, result)
+            })
+            .buffer_unordered(ctx.workers)
+            .collect()
+            .await;
+        ctx.progress.finish();
+        for (t, result) in results {
+            outcomes.insert((t.repo, t.etag), result);
+        }
+        outcomes
+    }
+}
+
 struct RepairTarget {
     repo: String,
     repo_dir: PathBuf,
     folder: String,
     etag: String,
-}
-
-/// Fetches each target's blob from the remote (sizes from one LIST of `blobs/`), verified while
-/// it streams and renamed over the bad file only once it matches. Result per (repo, etag).
-async fn repair(
-    app: &App,
-    opts: &VerifyOptions,
-    remote: &Remote,
-    layout: &Layout,
-    cache_dir: &Path,
-    targets: Vec<RepairTarget>,
-) -> HashMap<(String, String), Result<(), String>> {
-    let mut outcomes = HashMap::new();
-    let sizes: HashMap<String, u64> = match remote.list(&layout.blobs_prefix()).await {
-        Ok(objects) => objects
-            .iter()
-            .filter_map(|o| Some((layout.parse_blob_key(&o.key)?.to_string(), o.size)))
-            .collect(),
-        Err(e) => {
-            if let Some(h) = e.hint() {
-                eprintln!("hint: {h}");
-            }
-            let msg = format!("cannot list {}: {e}", remote.describe());
-            for t in targets {
-                outcomes.insert((t.repo, t.etag), Err(msg.clone()));
-            }
-            return outcomes;
-        }
-    };
-    let transfer = TransferOptions {
-        workers: opts.workers,
-        ..Default::default()
-    };
-    let ctx = app.transfer_ctx(&transfer, "repair");
-    let mut ready = Vec::new();
-    for t in targets {
-        match sizes.get(&t.etag) {
-            Some(&size) => ready.push((t, size)),
-            None => {
-                let msg = format!(
-                    "not on the remote ({} at {})",
-                    layout.blob_key(&t.etag),
-                    remote.describe()
-                );
-                outcomes.insert((t.repo, t.etag), Err(msg));
-            }
-        }
-    }
-    ctx.progress
-        .add_total(ready.len() as u64, ready.iter().map(|(_, s)| s).sum());
-    let ctx = &ctx;
-    let results: Vec<_> = stream::iter(ready)
-        .map(|(t, size)| async move {
-            let result = repair_one(remote, layout, cache_dir, ctx, &t, size).await;
-            ctx.progress.item_done();
-            (t, result)
-        })
-        .buffer_unordered(ctx.workers)
-        .collect()
-        .await;
-    ctx.progress.finish();
-    for (t, result) in results {
-        outcomes.insert((t.repo, t.etag), result);
-    }
-    outcomes
 }
 
 async fn repair_one(
