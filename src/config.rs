@@ -121,6 +121,18 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A hint of which secret is in use: its first characters (4 at most, fewer for short
+    /// secrets, none for very short ones), then `****`.
+    pub fn masked(&self) -> String {
+        if self.0.is_empty() {
+            return "(empty)".into();
+        }
+        let len = self.0.chars().count();
+        let shown = (len / 4).min(4);
+        let head: String = self.0.chars().take(shown).collect();
+        format!("{head}****")
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -206,6 +218,13 @@ impl Settings {
             None => FileConfig::default(),
         };
         Self::resolve(file, config_path, overrides)
+    }
+
+    /// Settings from the environment and defaults alone, for commands that must run when the
+    /// config file is missing or broken (`doctor` reports it, `init --force` replaces it).
+    pub fn load_without_file(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::resolve(FileConfig::default(), None, overrides)
     }
 
     fn resolve(
@@ -490,5 +509,10 @@ mod tests {
     fn secret_is_masked() {
         let s = Secret::new("abcdefghij".into());
         assert_eq!(format!("{s:?}"), "Secret(****)");
+        assert_eq!(s.masked(), "ab****");
+        let long = Secret::new("K005abcdefghijklmnopqrstuvwxyz".into());
+        assert_eq!(long.masked(), "K005****");
+        assert_eq!(Secret::new("abc".into()).masked(), "****");
+        assert_eq!(Secret::default().masked(), "(empty)");
     }
 }

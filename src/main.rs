@@ -35,8 +35,15 @@ fn main() -> ExitCode {
         config: cli.config.clone(),
         cache_dir: cli.cache_dir.clone(),
     };
-    let settings = match Settings::load(&overrides) {
-        Ok(s) => s,
+    let (settings, config_error) = match Settings::load(&overrides) {
+        Ok(s) => (s, None),
+        // doctor reports a broken config file among its checks; init --force replaces it.
+        Err(e) if matches!(cli.command, Command::Doctor(_) | Command::Init(_)) => {
+            match Settings::load_without_file(&overrides) {
+                Ok(s) => (s, Some(e)),
+                Err(_) => return report_error(&anyhow::Error::new(e), cli.verbose),
+            }
+        }
         Err(e) => return report_error(&anyhow::Error::new(e), cli.verbose),
     };
     let app = App { settings, printer };
@@ -52,7 +59,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         tokio::select! {
-            result = dispatch(&app, cli.command) => Some(result),
+            result = dispatch(&app, cli.command, config_error) => Some(result),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
@@ -86,7 +93,11 @@ fn transfer_options(args: TransferArgs) -> TransferOptions {
     }
 }
 
-async fn dispatch(app: &App, command: Command) -> anyhow::Result<Outcome> {
+async fn dispatch(
+    app: &App,
+    command: Command,
+    config_error: Option<ConfigError>,
+) -> anyhow::Result<Outcome> {
     match command {
         Command::Push(args) => {
             commands::push::run(
@@ -169,7 +180,7 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<Outcome> {
             };
             commands::verify::run(app, opts).await
         }
-        Command::Doctor(_) => commands::doctor::run(app).await,
+        Command::Doctor(_) => commands::doctor::run(app, config_error).await,
         Command::Init(args) => commands::init::run(app, args.force).await,
         Command::PullAll(args) => {
             commands::pull_all::run(

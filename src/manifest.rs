@@ -14,6 +14,8 @@ const BLOBS: &str = "blobs/";
 const MANIFESTS: &str = "manifests/";
 const REFS: &str = "refs/";
 const MANIFEST_SUFFIX: &str = ".json";
+/// Where `doctor` writes its probe object: outside `blobs/`, which push trusts as an index.
+const DOCTOR_PROBES: &str = "_hf_cache_sync_doctor/";
 
 /// Larger manifests are refused: tens of thousands of files fit in a few MB.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024 * 1024;
@@ -70,6 +72,11 @@ impl Layout {
 
     pub fn ref_key(&self, repo_id: &str, ref_name: &str) -> String {
         format!("{}{REFS}{}/{ref_name}", self.prefix, safe_repo_key(repo_id))
+    }
+
+    /// `doctor`'s write probe, `[prefix/]_hf_cache_sync_doctor/probe-<token>`, as 0.1 names it.
+    pub fn doctor_probe_key(&self, token: &str) -> String {
+        format!("{}{DOCTOR_PROBES}probe-{token}", self.prefix)
     }
 
     /// The etag of a `blobs/<etag>` key, if it is one.
@@ -260,6 +267,10 @@ mod tests {
             Some("a".repeat(40).as_str())
         );
         assert_eq!(t.parse_blob_key("team/blobs/x.tmp"), None);
+        assert_eq!(
+            t.doctor_probe_key("ab12"),
+            "team/_hf_cache_sync_doctor/probe-ab12"
+        );
     }
 
     #[test]

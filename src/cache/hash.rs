@@ -55,7 +55,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub const READ_CHUNK: usize = 1024 * 1024;
 
 /// Hashes a whole file with `hasher`; returns the digest and the bytes read.
-pub fn hash_file(path: &Path, mut hasher: BlobHasher) -> std::io::Result<(String, u64)> {
+pub fn hash_file(path: &Path, hasher: BlobHasher) -> std::io::Result<(String, u64)> {
+    hash_file_with(path, hasher, |_| {})
+}
+
+/// [`hash_file`], calling `on_read` with the length of each chunk as it is hashed, so a long
+/// read can show progress.
+pub fn hash_file_with(
+    path: &Path,
+    mut hasher: BlobHasher,
+    mut on_read: impl FnMut(u64),
+) -> std::io::Result<(String, u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut buf = vec![0u8; READ_CHUNK];
     let mut total = 0u64;
@@ -66,6 +76,7 @@ pub fn hash_file(path: &Path, mut hasher: BlobHasher) -> std::io::Result<(String
         }
         hasher.update(&buf[..n]);
         total += n as u64;
+        on_read(n as u64);
     }
     Ok((hasher.finish(), total))
 }

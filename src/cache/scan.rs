@@ -218,7 +218,7 @@ pub fn file_id(_meta: &fs::Metadata) -> (u64, u64) {
 }
 
 /// Removes `.` and `..` components without touching the filesystem.
-fn normalize_lexically(path: &Path) -> PathBuf {
+pub fn normalize_lexically(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {

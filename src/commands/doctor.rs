@@ -1,9 +1,532 @@
-//! `doctor`: independent checks of configuration, credentials, bucket access and cache dir.
+//! `doctor`: independent checks of the configuration, credentials, remote access and cache dir.
+//!
+//! Every check runs and is reported even when an earlier one fails, because the full picture is
+//! what someone debugging a setup needs. A check that cannot run without an earlier one (no
+//! bucket configured, say) is shown as skipped. Secrets are only ever shown masked.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+use serde::Serialize;
 
 use super::{App, Outcome};
+use crate::config::{ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME};
+use crate::env::EnvVars;
+use crate::manifest::{Layout, MAX_REF_BYTES};
+use crate::remote::s3::default_region;
+use crate::remote::{Remote, RemoteError, RemoteSpec};
 
-pub async fn run(_app: &App) -> Result<Outcome> {
-    todo!("doctor")
+/// More than this between our clock and the server's is reported; S3 refuses requests signed
+/// 15 minutes off.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Failed,
+    /// Could not run because a check it depends on failed.
+    Skipped,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    pub hint: Option<String>,
+}
+
+impl Check {
+    fn ok(name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Ok,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+
+    fn failed(name: &'static str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Failed,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    fn skipped(name: &'static str, why: &str) -> Check {
+        Check {
+            name,
+            status: Status::Skipped,
+            detail: format!("skipped: {why}"),
+            hint: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DoctorReport {
+    command: &'static str,
+    ok: bool,
+    failed: usize,
+    checks: Vec<Check>,
+}
+
+pub async fn run(app: &App, config_error: Option<ConfigError>) -> Result<Outcome> {
+    let settings = &app.settings;
+    let verbose = app.printer.verbose;
+    let mut checks = vec![config_check(settings, config_error.as_ref())];
+
+    let spec = RemoteSpec::resolve(settings, None);
+    let is_dir = matches!(spec, Ok(RemoteSpec::Dir { .. }));
+    if is_dir {
+        let root = match &spec {
+            Ok(RemoteSpec::Dir { root, .. }) => root.display().to_string(),
+            _ => unreachable!("checked above"),
+        };
+        checks.push(Check::ok("Endpoint", format!("directory remote at {root}")));
+    } else {
+        checks.extend(s3_settings_checks(settings));
+    }
+    let cache = cache_dir_check(&settings.cache_dir);
+    let cache_ok = cache.status == Status::Ok;
+    checks.push(cache);
+
+    // A remote we cannot even open (no bucket, no credentials) skips the network checks; the
+    // reason is already a failed row above.
+    let opened = match &spec {
+        Ok(spec) => Remote::open(spec, settings)
+            .map(|r| (r, Layout::new(spec.prefix())))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match opened {
+        Ok((remote, layout)) => checks.extend(remote_checks(&remote, &layout, verbose).await),
+        Err(why) => {
+            let why = if settings.storage.bucket.is_none() {
+                "no bucket configured".to_string()
+            } else if settings.credentials.source == CredentialSource::None {
+                "no credentials".to_string()
+            } else {
+                why
+            };
+            for name in [
+                "Bucket reachable",
+                "Read permission",
+                "Write permission",
+                "Clock",
+            ] {
+                checks.push(Check::skipped(name, &why));
+            }
+        }
+    }
+
+    checks.push(if cache_ok {
+        symlink_check(&settings.cache_dir)
+    } else {
+        Check::skipped("Symlinks", "the cache dir is not usable")
+    });
+
+    let failed = checks.iter().filter(|c| c.status == Status::Failed).count();
+    let report = DoctorReport {
+        command: "doctor",
+        ok: failed == 0,
+        failed,
+        checks,
+    };
+    app.printer.result(&report, || human(&report));
+    Ok(Outcome::from_failures(failed))
+}
+
+fn human(report: &DoctorReport) -> String {
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines = Vec::new();
+    for c in &report.checks {
+        let mark = match c.status {
+            Status::Ok => "✓",
+            Status::Failed => "✗",
+            Status::Skipped => "-",
+        };
+        lines.push(format!("{mark} {:width$}  {}", c.name, c.detail));
+        if let Some(hint) = &c.hint {
+            lines.push(format!("  {:width$}  hint: {hint}", ""));
+        }
+    }
+    lines.push(String::new());
+    lines.push(match report.failed {
+        0 => "All checks passed.".to_string(),
+        1 => "1 check failed.".to_string(),
+        n => format!("{n} checks failed."),
+    });
+    lines.join("\n")
+}
+
+fn config_check(settings: &Settings, error: Option<&ConfigError>) -> Check {
+    const NAME: &str = "Config file";
+    if let Some(e) = error {
+        let hint = match e {
+            ConfigError::Read { .. } => {
+                "check the --config path, or run `hf-cache-sync init` to write a config file".into()
+            }
+            _ => e.hint().unwrap_or_else(|| {
+                "fix or remove the file (`hf-cache-sync init --force` writes a fresh template)"
+                    .into()
+            }),
+        };
+        return Check::failed(NAME, e.to_string(), hint);
+    }
+    match &settings.config_path {
+        Some(path) => Check::ok(NAME, format!("{} (parsed)", path.display())),
+        None => Check::ok(
+            NAME,
+            format!(
+                "none (looked for ./{CONFIG_FILE_NAME} and ~/{CONFIG_FILE_NAME}); using the \
+                 environment"
+            ),
+        ),
+    }
+}
+
+/// Endpoint, bucket, region and credentials as configured, before any request.
+fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
+    let storage = &settings.storage;
+    let endpoint = match storage.endpoint.as_deref() {
+        None => Check::ok("Endpoint", "(not set: AWS S3)"),
+        Some(ep) if ep.starts_with("https://") || ep.starts_with("http://") => {
+            Check::ok("Endpoint", ep)
+        }
+        Some(ep) => Check::failed(
+            "Endpoint",
+            format!("{ep:?} is not a URL"),
+            format!(
+                "set storage.endpoint (or {}) to https://…, or file:///path for a directory remote",
+                EnvVars::B2_ENDPOINT
+            ),
+        ),
+    };
+    let bucket = match &storage.bucket {
+        Some(b) => Check::ok("Bucket", b.clone()),
+        None => Check::failed(
+            "Bucket",
+            "not set",
+            format!(
+                "set storage.bucket in the config file or {} (`hf-cache-sync init` writes a \
+                 template)",
+                EnvVars::B2_BUCKET
+            ),
+        ),
+    };
+    let region = match &storage.region {
+        Some(r) => Check::ok("Region", r.clone()),
+        None => Check::ok(
+            "Region",
+            format!(
+                "{} (default; set storage.region or {} to change it)",
+                default_region(storage.endpoint.as_deref()),
+                EnvVars::B2_REGION
+            ),
+        ),
+    };
+    vec![endpoint, bucket, region, credentials_check(settings)]
+}
+
+fn credentials_check(settings: &Settings) -> Check {
+    const NAME: &str = "Credentials";
+    let creds = &settings.credentials;
+    let from = match creds.source {
+        CredentialSource::B2Env => format!("{} / {}", EnvVars::B2_KEY_ID, EnvVars::B2_KEY),
+        CredentialSource::AwsEnv => format!(
+            "{} / {}",
+            EnvVars::AWS_ACCESS_KEY_ID,
+            EnvVars::AWS_SECRET_ACCESS_KEY
+        ),
+        CredentialSource::Config => "storage.access_key / storage.secret_key".into(),
+        CredentialSource::None => {
+            return Check::failed(
+                NAME,
+                "none found in the environment or the config file",
+                format!(
+                    "export {} and {} (or {} and {}), or set storage.access_key and \
+                     storage.secret_key in the config file",
+                    EnvVars::B2_KEY_ID,
+                    EnvVars::B2_KEY,
+                    EnvVars::AWS_ACCESS_KEY_ID,
+                    EnvVars::AWS_SECRET_ACCESS_KEY
+                ),
+            )
+        }
+    };
+    Check::ok(
+        NAME,
+        format!(
+            "source {} ({from}): key id {}, secret {}",
+            creds.source.as_str(),
+            Secret::new(creds.access_key.clone()).masked(),
+            creds.secret_key.masked()
+        ),
+    )
+}
+
+fn cache_dir_check(dir: &Path) -> Check {
+    const NAME: &str = "Cache dir";
+    if !dir.is_dir() {
+        return Check::failed(
+            NAME,
+            format!("{} does not exist", dir.display()),
+            format!(
+                "download anything with huggingface_hub or run `hf-cache-sync pull` to create it, \
+                 or point --cache-dir, cache.hf_cache_dir, {} or {} at the right place",
+                EnvVars::HF_HUB_CACHE,
+                EnvVars::HF_HOME
+            ),
+        );
+    }
+    match tempfile::Builder::new()
+        .prefix(".hfcs-doctor-")
+        .tempfile_in(dir)
+    {
+        Ok(_probe) => Check::ok(NAME, format!("{} (writable)", dir.display())),
+        Err(e) => Check::failed(
+            NAME,
+            format!("{} is not writable: {e}", dir.display()),
+            "pull needs to write blobs there: fix the folder's owner or permissions",
+        ),
+    }
+}
+
+/// Relative symlinks are how huggingface_hub links snapshots to blobs; without them it copies
+/// every file, doubling disk use.
+fn symlink_check(dir: &Path) -> Check {
+    const NAME: &str = "Symlinks";
+    let result = (|| -> std::io::Result<bool> {
+        let probe = tempfile::Builder::new()
+            .prefix(".hfcs-doctor-")
+            .tempdir_in(dir)?;
+        std::fs::write(probe.path().join("target"), b"ok")?;
+        make_symlink(Path::new("target"), &probe.path().join("link"))?;
+        Ok(std::fs::read(probe.path().join("link"))? == b"ok")
+    })();
+    match result {
+        Ok(true) => Check::ok(NAME, "relative symlinks work in the cache dir"),
+        Ok(false) => Check::failed(
+            NAME,
+            "a symlink in the cache dir does not read back its target",
+            "put the cache on a filesystem with symlink support",
+        ),
+        Err(e) => Check::failed(
+            NAME,
+            format!("cannot create a symlink in the cache dir: {e}"),
+            "huggingface_hub and pull fall back to copies (more disk); on Windows enable \
+             Developer Mode, elsewhere use a filesystem with symlink support",
+        ),
+    }
+}
+
+#[cfg(unix)]
+fn make_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(windows)]
+fn make_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}
+
+fn remote_failure(name: &'static str, e: &RemoteError, fallback: &str, verbose: bool) -> Check {
+    let mut detail = e.to_string();
+    if verbose {
+        if let Some(code) = e.code() {
+            detail.push_str(&format!(" [{code}]"));
+        }
+    }
+    Check::failed(name, detail, e.hint().unwrap_or_else(|| fallback.into()))
+}
+
+/// Reachability, read and write permission, and the server's clock.
+async fn remote_checks(remote: &Remote, layout: &Layout, verbose: bool) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let reachable = match remote {
+        Remote::S3(s3) => s3.probe_bucket().await,
+        Remote::Dir(dir) => {
+            if dir.root().is_dir() {
+                Ok(())
+            } else {
+                Err(RemoteError::NoSuchBucket {
+                    bucket: dir.root().display().to_string(),
+                    endpoint: "the local filesystem".into(),
+                })
+            }
+        }
+    };
+    let name = match remote {
+        Remote::S3(_) => "Bucket reachable",
+        Remote::Dir(_) => "Remote directory",
+    };
+    // Denied HEAD alone (some scoped keys) still lets the read and write probes say more.
+    let go_on = match &reachable {
+        Ok(()) => {
+            checks.push(Check::ok(name, remote.describe()));
+            true
+        }
+        Err(e) => {
+            let fallback = match remote {
+                Remote::S3(_) => "check storage.endpoint, storage.bucket and the credentials",
+                Remote::Dir(_) => "create the folder, or fix storage.endpoint (file:///path)",
+            };
+            checks.push(remote_failure(name, e, fallback, verbose));
+            matches!(e, RemoteError::AccessDenied { .. })
+        }
+    };
+    if go_on {
+        checks.push(read_check(remote, layout, verbose).await);
+        checks.push(write_check(remote, layout, verbose).await);
+    } else {
+        let why = match remote {
+            Remote::S3(_) => "the bucket is not reachable",
+            Remote::Dir(_) => "the remote directory is not usable",
+        };
+        checks.push(Check::skipped("Read permission", why));
+        checks.push(Check::skipped("Write permission", why));
+    }
+    if let Remote::S3(s3) = remote {
+        checks.push(clock_check(s3.last_server_date().as_deref()));
+    }
+    checks
+}
+
+async fn read_check(remote: &Remote, layout: &Layout, verbose: bool) -> Check {
+    const NAME: &str = "Read permission";
+    const HINT: &str =
+        "the key needs to list and read objects in this bucket (listFiles, readFiles)";
+    if let Err(e) = remote.list(&layout.refs_prefix()).await {
+        return remote_failure(NAME, &e, HINT, verbose);
+    }
+    // A key that does not exist answers "not found" only to a key allowed to read.
+    let absent = layout.doctor_probe_key(&format!("absent-{}", token()));
+    match remote.get(&absent, MAX_REF_BYTES).await {
+        Ok(_) => Check::ok(NAME, "list and get allowed"),
+        Err(e) => remote_failure(NAME, &e, HINT, verbose),
+    }
+}
+
+async fn write_check(remote: &Remote, layout: &Layout, verbose: bool) -> Check {
+    const NAME: &str = "Write permission";
+    let key = layout.doctor_probe_key(&token());
+    let body = bytes::Bytes::from_static(b"hf-cache-sync doctor probe\n");
+    if let Err(e) = remote.put(&key, body).await {
+        return remote_failure(
+            NAME,
+            &e,
+            "the key needs write access to push (pull works with a read-only key)",
+            verbose,
+        );
+    }
+    let deleted = remote.delete(&key).await;
+    if let Remote::Dir(dir) = remote {
+        // The probe's folder is ours alone; leave the remote as it was.
+        if let Some(parent) = dir.root().join(&key).parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    match deleted {
+        Ok(()) => Check::ok(NAME, format!("wrote and deleted {key}")),
+        Err(e) => Check::failed(
+            NAME,
+            format!("wrote {key} but could not delete it: {e}"),
+            format!("push works, but `rm --remote` needs delete permission; remove {key} by hand"),
+        ),
+    }
+}
+
+fn clock_check(server_date: Option<&str>) -> Check {
+    const NAME: &str = "Clock";
+    let Some(date) = server_date else {
+        return Check::skipped(NAME, "the server sent no Date header");
+    };
+    match clock_skew(date, SystemTime::now()) {
+        None => Check::skipped(NAME, &format!("cannot read the server's Date {date:?}")),
+        Some(skew) if skew.unsigned_abs() > MAX_CLOCK_SKEW.as_secs() => Check::failed(
+            NAME,
+            describe_skew(skew),
+            "S3 refuses requests signed more than 15 minutes off: sync this machine's clock \
+             (NTP, e.g. `timedatectl set-ntp true`)",
+        ),
+        Some(skew) => Check::ok(NAME, describe_skew(skew)),
+    }
+}
+
+/// Seconds our clock is ahead of the server's `Date` header (negative: behind).
+fn clock_skew(server_date: &str, now: SystemTime) -> Option<i64> {
+    let server = DateTime::from_str(server_date.trim(), DateTimeFormat::HttpDate).ok()?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(now - server.secs())
+}
+
+fn describe_skew(skew: i64) -> String {
+    match skew {
+        // The Date header has one-second resolution and the request took some time.
+        -2..=2 => "in step with the server's clock".into(),
+        s if s > 0 => format!("this machine's clock is {s}s ahead of the server's"),
+        s => format!("this machine's clock is {}s behind the server's", -s),
+    }
+}
+
+fn token() -> String {
+    format!("{:016x}", fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skew_from_http_date() {
+        let server = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let at = UNIX_EPOCH + Duration::from_secs(784111777);
+        assert_eq!(clock_skew(server, at), Some(0));
+        assert_eq!(clock_skew(server, at + Duration::from_secs(90)), Some(90));
+        assert_eq!(clock_skew(server, at - Duration::from_secs(30)), Some(-30));
+        assert_eq!(clock_skew("yesterday", at), None);
+    }
+
+    #[test]
+    fn large_skew_fails() {
+        let now = SystemTime::now();
+        let past =
+            DateTime::from_secs(now.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 - 3600)
+                .fmt(DateTimeFormat::HttpDate)
+                .unwrap();
+        let check = clock_check(Some(&past));
+        assert_eq!(check.status, Status::Failed);
+        assert!(check.detail.contains("ahead"), "{}", check.detail);
+        assert_eq!(clock_check(None).status, Status::Skipped);
+    }
+
+    #[test]
+    fn human_report_has_marks_and_hints() {
+        let report = DoctorReport {
+            command: "doctor",
+            ok: false,
+            failed: 1,
+            checks: vec![
+                Check::ok("Bucket", "b"),
+                Check::failed("Write permission", "denied", "use a read-write key"),
+                Check::skipped("Clock", "no date"),
+            ],
+        };
+        let text = human(&report);
+        assert!(text.contains("✓ Bucket"), "{text}");
+        assert!(text.contains("✗ Write permission  denied"), "{text}");
+        assert!(text.contains("hint: use a read-write key"), "{text}");
+        assert!(text.ends_with("1 check failed."), "{text}");
+    }
 }

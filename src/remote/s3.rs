@@ -5,10 +5,12 @@
 //! bounded by the transfer context, hashed in order as they stream.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_s3::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
@@ -41,6 +43,8 @@ pub struct S3Remote {
     bucket: String,
     endpoint: String,
     region: String,
+    /// The `Date` header of the latest response, for `doctor`'s clock check.
+    server_date: Arc<Mutex<Option<String>>>,
 }
 
 /// Identifies requests as this tool (`b2ai-hfcache/<version>` on Backblaze, as 0.1 does).
@@ -64,6 +68,29 @@ impl Intercept for UserAgent {
             None => self.0.clone(),
         };
         headers.insert("user-agent", value);
+        Ok(())
+    }
+}
+
+/// Keeps the `Date` header of every response (errors included), so the clock can be compared
+/// with the server's.
+#[derive(Debug)]
+struct ServerDate(Arc<Mutex<Option<String>>>);
+
+impl Intercept for ServerDate {
+    fn name(&self) -> &'static str {
+        "ServerDate"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(date) = context.response().headers().get("date") {
+            *self.0.lock().expect("not poisoned") = Some(date.to_string());
+        }
         Ok(())
     }
 }
@@ -174,6 +201,7 @@ impl S3Remote {
             .map(str::to_string)
             .unwrap_or_else(|| default_region(endpoint));
         let signing_region = region.clone();
+        let server_date = Arc::new(Mutex::new(None));
         let creds = aws_sdk_s3::config::Credentials::new(
             credentials.access_key.clone(),
             credentials.secret_key.expose().to_string(),
@@ -195,7 +223,8 @@ impl S3Remote {
                     .read_timeout(Duration::from_secs(120))
                     .build(),
             )
-            .interceptor(UserAgent(user_agent(endpoint)));
+            .interceptor(UserAgent(user_agent(endpoint)))
+            .interceptor(ServerDate(server_date.clone()));
         if let Some(ep) = endpoint {
             builder = builder
                 .endpoint_url(ep.trim_end_matches('/'))
@@ -206,7 +235,32 @@ impl S3Remote {
             bucket: bucket.to_string(),
             endpoint: endpoint.unwrap_or("AWS S3").to_string(),
             region: signing_region,
+            server_date,
         })
+    }
+
+    /// The `Date` header of the latest response from the server, if any arrived.
+    pub fn last_server_date(&self) -> Option<String> {
+        self.server_date.lock().expect("not poisoned").clone()
+    }
+
+    /// Checks the bucket exists and the credentials may list it, with a LIST of at most one key:
+    /// it needs the same permission as a HEAD of the bucket, but its error responses have a body
+    /// that says what is wrong (a HEAD's 403 could be a bad key or a missing permission).
+    pub async fn probe_bucket(&self) -> Result<(), RemoteError> {
+        self.call(
+            || {
+                self.client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .max_keys(1)
+                    .send()
+            },
+            "list",
+            &self.bucket,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Runs an SDK call under the retry policy, translating its errors.

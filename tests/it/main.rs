@@ -5,6 +5,9 @@ mod common;
 
 mod config;
 mod dir_remote;
+mod doctor;
+mod init;
 mod pull;
 mod pull_all;
 mod push;
+mod verify;
