@@ -65,6 +65,8 @@ struct Index<'a> {
     names: HashMap<FileId, BTreeSet<PathBuf>>,
     /// Store payload → its file id.
     payload_ids: HashMap<PathBuf, FileId>,
+    /// Files some repo's `blobs/<etag>` is (or links to): what [`CacheScan::blob_bytes`] counts.
+    blob_ids: HashSet<FileId>,
     /// (repo, etag) → the blob path with its folder resolved, as links are compared.
     blob_canon: HashMap<(usize, String), PathBuf>,
     /// (repo, revision index) → regular files inside that snapshot (the no-symlink layout).
@@ -110,6 +112,8 @@ struct Plan {
     store: Vec<(PathBuf, u64)>,
     kept: Vec<KeptEntry>,
     bytes_freed: u64,
+    /// The part of `bytes_freed` that [`CacheScan::blob_bytes`] counts.
+    blob_bytes_freed: u64,
 }
 
 /// What was (or, for a dry run, would be) deleted. Commands flatten it into their summary.
@@ -238,13 +242,10 @@ impl<'a> Planner<'a> {
         }
     }
 
-    pub fn scan(&self) -> &'a CacheScan {
-        self.index.scan
-    }
-
-    /// Bytes the current plan frees.
-    pub fn bytes_freed(&self) -> u64 {
-        self.plan.bytes_freed
+    /// The part of the bytes the current plan frees that [`CacheScan::blob_bytes`] counts: what a disk
+    /// budget is measured against.
+    pub fn blob_bytes_freed(&self) -> u64 {
+        self.plan.blob_bytes_freed
     }
 
     pub fn is_selected(&self, repo: usize, commit: &str) -> bool {
@@ -419,12 +420,45 @@ fn probe_lock(path: &Path) -> Option<String> {
     }
 }
 
+/// A lock taken without waiting. A lock file, or `.locks/` folders, that taking it created are
+/// removed again on release (the file while still held), so a deletion leaves no new files.
+struct Held {
+    _file: File,
+    path: PathBuf,
+    created_file: bool,
+    /// Folders created for the lock file, innermost first.
+    created_dirs: Vec<PathBuf>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.created_file {
+            let _ = fs::remove_file(&self.path);
+        }
+        for dir in &self.created_dirs {
+            if fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
 /// Takes the lock at `path` without waiting, creating the lock file as huggingface_hub does.
-/// `Ok(None)` when someone else holds it. The lock is released when the file is dropped.
-fn try_lock(path: &Path) -> io::Result<Option<File>> {
+/// `Ok(None)` when someone else holds it.
+fn try_lock(path: &Path) -> io::Result<Option<Held>> {
+    let mut created_dirs = Vec::new();
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d.as_os_str().is_empty() || fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        created_dirs.push(d.to_path_buf());
+        dir = d.parent();
+    }
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
+    let created_file = fs::symlink_metadata(path).is_err();
     let file = match OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -437,7 +471,12 @@ fn try_lock(path: &Path) -> io::Result<Option<File>> {
         Err(e) => return Err(e),
     };
     match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
+        Ok(()) => Ok(Some(Held {
+            _file: file,
+            path: path.to_path_buf(),
+            created_file,
+            created_dirs,
+        })),
         Err(fs::TryLockError::WouldBlock) => Ok(None),
         Err(fs::TryLockError::Error(e)) => Err(e),
     }
@@ -486,7 +525,12 @@ fn live_store_refs(root: &Path, payload: &Path) -> Option<Vec<PathBuf>> {
         let candidate = root.join(line);
         let target = match fs::read_link(&candidate) {
             Ok(t) => t,
-            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::InvalidInput) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                ) =>
+            {
                 continue
             }
             Err(_) => return None,
@@ -520,6 +564,7 @@ impl<'a> Index<'a> {
             sizes: HashMap::new(),
             names: HashMap::new(),
             payload_ids: HashMap::new(),
+            blob_ids: HashSet::new(),
             blob_canon: HashMap::new(),
             copies: HashMap::new(),
             pins: Vec::new(),
@@ -550,6 +595,7 @@ impl<'a> Index<'a> {
             for (etag, blob) in &repo.blobs {
                 let id = identify(blob.file_id);
                 index.sizes.insert(id, blob.size);
+                index.blob_ids.insert(id);
                 let names = index.names.entry(id).or_default();
                 names.insert(blob.path.clone());
                 if blob.shared {
@@ -768,13 +814,11 @@ impl<'a> Index<'a> {
                     let by = match who {
                         Pinner::Revision(ri, vi) => {
                             let repo = &scan.repos[*ri];
-                            format!(
-                                "{}@{}",
-                                repo.qualified_id(),
-                                repo.revisions[*vi].commit
-                            )
+                            format!("{}@{}", repo.qualified_id(), repo.revisions[*vi].commit)
                         }
-                        Pinner::Blob(ri, etag) => repo_path(&scan.repos[*ri], &format!("blobs/{etag}")),
+                        Pinner::Blob(ri, etag) => {
+                            repo_path(&scan.repos[*ri], &format!("blobs/{etag}"))
+                        }
                     };
                     active.insert(path.as_path(), by);
                 }
@@ -784,7 +828,11 @@ impl<'a> Index<'a> {
                 if kept_blobs.contains_key(key) {
                     continue;
                 }
-                if let Some(by) = self.blob_canon.get(key).and_then(|c| active.get(c.as_path())) {
+                if let Some(by) = self
+                    .blob_canon
+                    .get(key)
+                    .and_then(|c| active.get(c.as_path()))
+                {
                     kept_blobs.insert(key.clone(), format!("{by} links to it"));
                     changed = true;
                 }
@@ -963,17 +1011,26 @@ impl<'a> Index<'a> {
             .flat_map(|rp| rp.partials.iter())
             .map(|p| p.size)
             .sum();
-        plan.bytes_freed = self.freed(&deleted) + partial_bytes;
+        let (all, blobs) = self.freed(&deleted);
+        plan.bytes_freed = all + partial_bytes;
+        plan.blob_bytes_freed = blobs;
         plan
     }
 
-    /// Bytes of the files whose every name is in `deleted`.
-    fn freed(&self, deleted: &HashSet<PathBuf>) -> u64 {
-        self.names
-            .iter()
-            .filter(|(_, names)| names.iter().all(|n| deleted.contains(n)))
-            .map(|(id, _)| self.sizes.get(id).copied().unwrap_or(0))
-            .sum()
+    /// Bytes of the files whose every name is in `deleted`: all of them, and those that are blobs.
+    fn freed(&self, deleted: &HashSet<PathBuf>) -> (u64, u64) {
+        let mut all = 0;
+        let mut blobs = 0;
+        for (id, names) in &self.names {
+            if names.iter().all(|n| deleted.contains(n)) {
+                let size = self.sizes.get(id).copied().unwrap_or(0);
+                all += size;
+                if self.blob_ids.contains(id) {
+                    blobs += size;
+                }
+            }
+        }
+        (all, blobs)
     }
 
     /// Carries out a plan. Order per repo: snapshots, refs, blobs, partials, then the folder;
@@ -1247,7 +1304,8 @@ impl Done {
                 done.repos.push(*ri);
             }
         }
-        done.deleted.extend(plan.store.iter().map(|(p, _)| p.clone()));
+        done.deleted
+            .extend(plan.store.iter().map(|(p, _)| p.clone()));
         done
     }
 
@@ -1268,7 +1326,7 @@ impl Done {
     fn into_report(self, index: &Index<'_>, sel: &Selection) -> Report {
         let repos = &index.scan.repos;
         let partial_bytes: u64 = self.partials.iter().map(|(_, s)| s).sum();
-        let bytes_freed = index.freed(&self.deleted) + partial_bytes;
+        let bytes_freed = index.freed(&self.deleted).0 + partial_bytes;
         let mut report = Report {
             bytes_freed,
             kept: self.kept,
@@ -1303,7 +1361,11 @@ impl Done {
             report.revisions.push(RevisionEntry {
                 repo_type: repo.repo_type,
                 repo: repo.repo_id.clone(),
-                refs: repo.refs_to(&commit).into_iter().map(String::from).collect(),
+                refs: repo
+                    .refs_to(&commit)
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
                 commit,
                 reason,
                 bytes,
@@ -1395,7 +1457,7 @@ mod tests {
         let repo = fixture(dir.path());
         let scan = scan(dir.path());
         let mut p = Planner::new(&scan, SystemTime::now(), false, false);
-        assert_eq!(p.bytes_freed(), 0);
+        assert_eq!(p.preview().bytes_freed, 0);
         assert_eq!(p.add_revision(0, C1, "test"), 100);
         let report = p.execute();
         assert_eq!(report.bytes_freed, 100);
@@ -1403,7 +1465,10 @@ mod tests {
         assert!(!repo.join("snapshots").join(C1).exists());
         assert!(!repo.join("blobs").join(etag(1)).exists());
         assert!(repo.join("blobs").join(etag(2)).exists());
-        assert!(repo.join("blobs").join(etag(4)).exists(), "orphans only on request");
+        assert!(
+            repo.join("blobs").join(etag(4)).exists(),
+            "orphans only on request"
+        );
     }
 
     #[test]
@@ -1414,7 +1479,7 @@ mod tests {
         let mut p = Planner::new(&scan, SystemTime::now(), false, false);
         p.add_revision(0, C1, "test");
         p.add_revision(0, C2, "test");
-        assert_eq!(p.bytes_freed(), 424);
+        assert_eq!(p.blob_bytes_freed(), 424);
         let preview = p.preview();
         assert_eq!(preview.repos.len(), 1);
         assert_eq!(preview.refs.len(), 1);
