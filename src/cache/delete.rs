@@ -50,6 +50,8 @@ struct Selection {
 struct Chosen {
     reason: String,
     bytes: u64,
+    /// Order of choice: reports list revisions in it (for prune, least recently used first).
+    seq: usize,
 }
 
 /// Everything one scan needs for planning, read once: file identities, lock states, links that
@@ -262,11 +264,13 @@ impl<'a> Planner<'a> {
             return 0;
         }
         let key = (repo, commit.to_string());
+        let seq = self.selection.revisions.len() + self.selection.repos.len();
         self.selection.revisions.insert(
             key.clone(),
             Chosen {
                 reason: reason.into(),
                 bytes: 0,
+                seq,
             },
         );
         let delta = self.replan();
@@ -281,11 +285,13 @@ impl<'a> Planner<'a> {
         if self.selection.repos.contains_key(&repo) {
             return 0;
         }
+        let seq = self.selection.revisions.len() + self.selection.repos.len();
         self.selection.repos.insert(
             repo,
             Chosen {
                 reason: reason.into(),
                 bytes: 0,
+                seq,
             },
         );
         let delta = self.replan();
@@ -1323,8 +1329,16 @@ impl Done {
         });
     }
 
-    fn into_report(self, index: &Index<'_>, sel: &Selection) -> Report {
+    fn into_report(mut self, index: &Index<'_>, sel: &Selection) -> Report {
         let repos = &index.scan.repos;
+        let seq = |ri: usize, commit: &str| {
+            sel.revisions
+                .get(&(ri, commit.to_string()))
+                .or_else(|| sel.repos.get(&ri))
+                .map_or(usize::MAX, |c| c.seq)
+        };
+        self.revisions
+            .sort_by_key(|(ri, commit)| (seq(*ri, commit), *ri, commit.clone()));
         let partial_bytes: u64 = self.partials.iter().map(|(_, s)| s).sum();
         let bytes_freed = index.freed(&self.deleted).0 + partial_bytes;
         let mut report = Report {

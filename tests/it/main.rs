@@ -5,6 +5,8 @@ mod common;
 
 mod config;
 mod dir_remote;
+mod prune;
 mod pull;
 mod pull_all;
 mod push;
+mod rm;
