@@ -631,7 +631,10 @@ impl<'a> Index<'a> {
                 }
             }
             for (vi, rev) in repo.revisions.iter().enumerate() {
-                for f in &rev.files {
+                // A snapshot folder that is itself a link goes as a link: nothing seen through
+                // it is deleted.
+                let real_dir = fs::symlink_metadata(&rev.dir).is_ok_and(|m| m.is_dir());
+                for f in rev.files.iter().filter(|_| real_dir) {
                     let FileSource::Copy(_) = &f.source else {
                         continue;
                     };

@@ -687,6 +687,9 @@ fn stops_the_run(e: &RemoteError) -> bool {
     ) || e.is_fatal()
 }
 
+/// A read body by list position: missing objects are `None`.
+type Bodies = Vec<(usize, Result<Option<Vec<u8>>, RemoteError>)>;
+
 /// Reads the manifests and refs under the given keys (a few at a time).
 async fn read_bodies(
     remote: &Remote,
@@ -694,7 +697,7 @@ async fn read_bodies(
     refs: &mut [RemoteRef],
     safes: &BTreeSet<String>,
 ) -> Result<()> {
-    let reads: Vec<(usize, Result<Option<Vec<u8>>, RemoteError>)> = stream::iter(
+    let reads: Bodies = stream::iter(
         manifests
             .iter()
             .enumerate()
@@ -705,15 +708,14 @@ async fn read_bodies(
     .collect()
     .await;
     for (i, body) in reads {
-        match body? {
-            Some(bytes) => match Manifest::parse(&bytes) {
+        if let Some(bytes) = body? {
+            match Manifest::parse(&bytes) {
                 Ok(m) => manifests[i].manifest = Some(m),
                 Err(e) => eprintln!("warning: {}: {e}; ignored", manifests[i].key),
-            },
-            None => {}
+            }
         }
     }
-    let reads: Vec<(usize, Result<Option<Vec<u8>>, RemoteError>)> = stream::iter(
+    let reads: Bodies = stream::iter(
         refs.iter()
             .enumerate()
             .filter(|(_, r)| safes.contains(&r.safe)),
