@@ -882,14 +882,14 @@ impl<'a> Index<'a> {
                     .as_ref()
                     .map(|e| lock_path(&self.root, &repo.folder, e));
                 let held = lock.as_deref().and_then(|l| self.held(l));
-                let keep = match (p.etag.is_some(), stale, held) {
-                    (false, _, _) => Some("not a partial download of a known blob".to_string()),
-                    (true, _, Some(why)) => Some(why.clone()),
-                    (true, false, None) => Some(format!(
+                // A partial whose name carries no blob name has no lock to check: age decides.
+                let keep = match (stale, held) {
+                    (_, Some(why)) => Some(why.clone()),
+                    (false, None) => Some(format!(
                         "partial download changed within the last {}",
                         humantime::format_duration(PARTIAL_GRACE)
                     )),
-                    (true, true, None) => None,
+                    (true, None) => None,
                 };
                 match keep {
                     None => plan.repos.entry(ri).or_default().partials.push(p.clone()),
@@ -1133,37 +1133,39 @@ impl<'a> Index<'a> {
                 }
             }
             for p in &rp.partials {
-                let Some(etag) = &p.etag else { continue };
-                let lock = lock_path(root, &repo.folder, etag);
-                match try_lock(&lock) {
-                    Ok(Some(_guard)) => {
-                        // Looked again under the lock: it may have changed since the scan.
-                        let now_stale = fs::symlink_metadata(&p.path)
-                            .ok()
-                            .map(|m| Partial {
-                                modified: m.modified().ok(),
-                                ..p.clone()
-                            })
-                            .is_none_or(|fresh| is_stale(&fresh, self.now));
-                        if !now_stale {
-                            done.keep(&p.path, "partial download changed since the scan");
+                let _guard = match &p.etag {
+                    Some(etag) => match try_lock(&lock_path(root, &repo.folder, etag)) {
+                        Ok(Some(g)) => Some(g),
+                        Ok(None) => {
+                            done.keep(&p.path, LOCKED);
                             repo_clean = false;
                             continue;
                         }
-                        match remove_file_in(root, &p.path) {
-                            Ok(()) => done.partials.push((p.path.clone(), p.size)),
-                            Err(e) => {
-                                done.fail(&p.path, e);
-                                repo_clean = false;
-                            }
+                        Err(e) => {
+                            done.fail(&lock_path(root, &repo.folder, etag), e);
+                            repo_clean = false;
+                            continue;
                         }
-                    }
-                    Ok(None) => {
-                        done.keep(&p.path, LOCKED);
-                        repo_clean = false;
-                    }
+                    },
+                    None => None,
+                };
+                // Looked at again under the lock: it may have changed since the scan.
+                let still_stale = fs::symlink_metadata(&p.path)
+                    .ok()
+                    .map(|m| Partial {
+                        modified: m.modified().ok(),
+                        ..p.clone()
+                    })
+                    .is_none_or(|fresh| is_stale(&fresh, self.now));
+                if !still_stale {
+                    done.keep(&p.path, "partial download changed since the scan");
+                    repo_clean = false;
+                    continue;
+                }
+                match remove_file_in(root, &p.path) {
+                    Ok(()) => done.partials.push((p.path.clone(), p.size)),
                     Err(e) => {
-                        done.fail(&lock, e);
+                        done.fail(&p.path, e);
                         repo_clean = false;
                     }
                 }
@@ -1544,20 +1546,26 @@ mod tests {
         let repo = fixture(dir.path());
         let stale = repo.join("blobs").join(format!("{}.incomplete", etag(5)));
         let fresh = repo.join("blobs").join(format!("{}.incomplete", etag(6)));
-        fs::write(&stale, b"part").unwrap();
-        fs::write(&fresh, b"part").unwrap();
-        File::options()
-            .write(true)
-            .open(&stale)
-            .unwrap()
-            .set_modified(SystemTime::now() - PARTIAL_GRACE - Duration::from_secs(60))
-            .unwrap();
+        // No blob name, so no lock anyone could hold: age alone decides.
+        let nameless = repo.join("blobs").join("download.incomplete");
+        for p in [&stale, &fresh, &nameless] {
+            fs::write(p, b"part").unwrap();
+        }
+        for p in [&stale, &nameless] {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(SystemTime::now() - PARTIAL_GRACE - Duration::from_secs(60))
+                .unwrap();
+        }
         let scan = scan(dir.path());
         let report = Planner::new(&scan, SystemTime::now(), true, true).execute();
         assert_eq!(report.orphans(), 1);
-        assert_eq!(report.partials.len(), 1);
-        assert_eq!(report.bytes_freed, 4 + 4);
+        assert_eq!(report.partials.len(), 2);
+        assert_eq!(report.bytes_freed, 4 + 4 + 4);
         assert!(!stale.exists());
+        assert!(!nameless.exists());
         assert!(fresh.exists());
     }
 
