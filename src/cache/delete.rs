@@ -73,6 +73,11 @@ struct Index<'a> {
     blob_canon: HashMap<(usize, String), PathBuf>,
     /// (repo, revision index) → regular files inside that snapshot (the no-symlink layout).
     copies: HashMap<(usize, usize), Vec<PathBuf>>,
+    /// (repo, revision index) → file ids of those copies: a blob hard-linked from a snapshot
+    /// (where symlinks are unavailable) is in use even though no symlink names it.
+    copy_ids: HashMap<(usize, usize), Vec<FileId>>,
+    /// (repo, etag) → file id of the blob's content.
+    blob_ids_by_etag: HashMap<(usize, String), FileId>,
     /// Paths that unusual links pass through (a snapshot link into another repo's blobs, a blob
     /// linking to another blob), with who links: deleting such a path would break the link.
     pins: Vec<(Pinner, PathBuf)>,
@@ -573,6 +578,8 @@ impl<'a> Index<'a> {
             blob_ids: HashSet::new(),
             blob_canon: HashMap::new(),
             copies: HashMap::new(),
+            copy_ids: HashMap::new(),
+            blob_ids_by_etag: HashMap::new(),
             pins: Vec::new(),
             held: HashMap::new(),
             store_marked: false,
@@ -602,6 +609,7 @@ impl<'a> Index<'a> {
                 let id = identify(blob.file_id);
                 index.sizes.insert(id, blob.size);
                 index.blob_ids.insert(id);
+                index.blob_ids_by_etag.insert((ri, etag.clone()), id);
                 let names = index.names.entry(id).or_default();
                 names.insert(blob.path.clone());
                 if blob.shared {
@@ -651,6 +659,7 @@ impl<'a> Index<'a> {
                         index.sizes.insert(id, meta.len());
                         index.names.entry(id).or_default().insert(entry.clone());
                         index.copies.entry((ri, vi)).or_default().push(entry);
+                        index.copy_ids.entry((ri, vi)).or_default().push(id);
                     }
                 }
             }
@@ -778,7 +787,11 @@ impl<'a> Index<'a> {
             }
             let mut surviving: HashSet<&str> = HashSet::new();
             let mut used_by_gone: HashSet<&str> = HashSet::new();
+            let mut surviving_copies: HashSet<FileId> = HashSet::new();
+            let mut all_copies: HashSet<FileId> = HashSet::new();
             for (vi, rev) in repo.revisions.iter().enumerate() {
+                let ids = self.copy_ids.get(&(ri, vi)).into_iter().flatten();
+                all_copies.extend(ids.clone());
                 if gone.contains(&vi) {
                     used_by_gone.extend(rev.etags());
                     if let Some(copies) = self.copies.get(&(ri, vi)) {
@@ -786,14 +799,22 @@ impl<'a> Index<'a> {
                     }
                 } else {
                     surviving.extend(rev.etags());
+                    surviving_copies.extend(ids);
                 }
             }
             let referenced = repo.referenced();
             for etag in repo.blobs.keys() {
-                let orphan = !referenced.contains(etag.as_str());
+                let id = self.blob_ids_by_etag.get(&(ri, etag.clone()));
+                let hard_linked = id.is_some_and(|id| all_copies.contains(id));
+                let orphan = !referenced.contains(etag.as_str()) && !hard_linked;
+                let in_use = surviving.contains(etag.as_str())
+                    || id.is_some_and(|id| surviving_copies.contains(id));
+                // Not in use, and either a removed revision used it or it is an orphan to clean.
                 let wanted = is_whole
-                    || (!surviving.contains(etag.as_str())
-                        && (used_by_gone.contains(etag.as_str()) || (sel.orphans && orphan)));
+                    || (!in_use
+                        && (used_by_gone.contains(etag.as_str())
+                            || hard_linked
+                            || (sel.orphans && orphan)));
                 if wanted {
                     candidates.insert((ri, etag.clone()), orphan);
                 }
@@ -1567,6 +1588,30 @@ mod tests {
         assert!(!stale.exists());
         assert!(!nameless.exists());
         assert!(fresh.exists());
+    }
+
+    #[test]
+    fn a_blob_hard_linked_from_a_snapshot_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = fixture(dir.path());
+        // Where symlinks are unavailable, a snapshot file is a hard link to its blob.
+        let snap = repo.join("snapshots").join(C2);
+        fs::remove_file(snap.join("f3")).unwrap();
+        fs::hard_link(repo.join("blobs").join(etag(3)), snap.join("f3")).unwrap();
+        let scan = scan(dir.path());
+        let p = Planner::new(&scan, SystemTime::now(), true, false);
+        assert_eq!(p.preview().orphans(), 1, "only blob 4");
+        let report = p.execute();
+        assert!(repo.join("blobs").join(etag(3)).exists());
+
+        // Once its revision goes, the blob goes with it, and its bytes are freed once.
+        let scan = crate::cache::scan::scan(dir.path());
+        let mut p = Planner::new(&scan, SystemTime::now(), false, false);
+        p.add_revision(0, C1, "test");
+        assert_eq!(p.add_revision(0, C2, "test"), 20 + 300);
+        assert!(report.failures.is_empty());
+        p.execute();
+        assert!(!repo.exists());
     }
 
     #[test]
