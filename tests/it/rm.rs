@@ -5,11 +5,11 @@ use std::fs;
 
 use serde_json::{json, Value};
 
-use crate::common::cache::pseudo_random;
+use crate::common::cache::{pseudo_random, set_modified_ago};
 use crate::common::fixtures::TwoRevisions;
 use crate::common::{
-    check_cache, commit_hash, files_under, git_sha1_hex, manifest_key, ref_key, scanned_repo,
-    sha256_hex, CacheBuilder, CacheView, Download, Key, Sandbox,
+    check_cache, commit_hash, files_under, git_sha1_hex, hold_lock, manifest_key, ref_key,
+    scanned_repo, sha256_hex, CacheBuilder, CacheView, Download, Key, Sandbox,
 };
 
 fn strings(v: &Value, field: &str) -> Vec<String> {
@@ -78,6 +78,58 @@ fn removing_a_repo_takes_its_folder_refs_and_lock_files() {
     b.assert_pulled(&cache, &b.b);
     b.assert_pulled(&cache, &b.a);
     check_cache(&cache, &b.downloads("main", &b.b));
+}
+
+#[test]
+fn a_repo_with_a_download_in_progress_keeps_its_folder() {
+    let t = Sandbox::local("rm_downloading");
+    let cache = t.cache("hub");
+    let m = TwoRevisions::new("org/m");
+    m.write(&cache);
+    let view = CacheView::model(&cache, "org/m");
+    let etag = sha256_hex(b"the next shard");
+    let partial = view.blob(&format!("{etag}.1a2b3c4d.incomplete"));
+    fs::write(&partial, b"half a shard").unwrap();
+    // Old enough to be abandoned, were it not for the lock a download holds.
+    set_modified_ago(&partial, std::time::Duration::from_secs(3 * 3600));
+    let download = hold_lock(
+        &cache
+            .join(".locks")
+            .join("models--org--m")
+            .join(format!("{etag}.lock")),
+    );
+
+    let out = t
+        .bare()
+        .json()
+        .cache_dir(&cache)
+        .args(["rm", "org/m", "--yes"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["repos"], json!([]), "the folder stays\n{out}");
+    assert_eq!(s["revisions"].as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(field_of(&s, "refs", "name"), vec!["main", "v1.0"], "{out}");
+    assert_eq!(field_of(&s, "blobs", "etag"), m.etags(), "{out}");
+    assert_eq!(s["bytes_freed"], m.total_bytes(), "{out}");
+    let kept = field_of(&s, "kept", "path");
+    assert!(kept.contains(&partial.display().to_string()), "{out}");
+    assert!(partial.exists());
+    assert_eq!(
+        files_under(&view.dir.join("snapshots")),
+        Vec::<String>::new()
+    );
+    // A repo folder with an empty snapshots/ is one huggingface_hub accepts.
+    check_cache(&cache, &[]);
+
+    drop(download);
+    t.bare()
+        .cache_dir(&cache)
+        .args(["rm", "org/m", "--yes"])
+        .run()
+        .success();
+    assert!(!view.exists(), "the abandoned download goes once unlocked");
+    check_cache(&cache, &[]);
 }
 
 #[test]
