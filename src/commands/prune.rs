@@ -134,7 +134,7 @@ fn run_blocking(
             what(&preview),
             human_bytes(preview.bytes_freed)
         );
-        if !ask(&report_lines(&preview, true), &question, opts.yes)? {
+        if !ask(&report_lines(&preview, true, true), &question, opts.yes)? {
             return Ok(Outcome::Failed);
         }
     }
@@ -223,7 +223,7 @@ fn human(s: &PruneSummary) -> String {
         lines.push("Nothing to prune.".into());
         return lines.join("\n");
     }
-    lines.extend(report_lines(&s.report, s.dry_run));
+    lines.extend(report_lines(&s.report, s.dry_run, true));
     lines.push(if s.dry_run {
         format!(
             "Would free {}; blobs would take {}. Nothing was deleted (dry run).",

@@ -104,8 +104,8 @@ pub(super) fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// What a deletion removed (or would remove), for people: one line per repo or revision, one per
-/// kind of leftover, then what was kept and what failed.
-pub(super) fn report_lines(report: &Report, dry_run: bool) -> Vec<String> {
+/// kind of leftover, then what was kept and what failed. `reasons` adds why each revision goes.
+pub(super) fn report_lines(report: &Report, dry_run: bool, reasons: bool) -> Vec<String> {
     let verb = if dry_run { "Would remove" } else { "Removed" };
     let mut lines = Vec::new();
     let whole: BTreeSet<(RepoType, &str)> = report
@@ -148,7 +148,10 @@ pub(super) fn report_lines(report: &Report, dry_run: bool) -> Vec<String> {
         if whole.contains(&(v.repo_type, v.repo.as_str())) {
             continue;
         }
-        let mut details = vec![v.reason.clone()];
+        let mut details = Vec::new();
+        if reasons {
+            details.push(v.reason.clone());
+        }
         if !v.refs.is_empty() {
             details.push(format!("refs {}", v.refs.join(", ")));
         }
@@ -384,7 +387,7 @@ fn run_local(app: &App, opts: &RmOptions) -> Result<Outcome> {
             describe_targets(&targets),
             human_bytes(preview.bytes_freed)
         );
-        if !ask(&report_lines(&preview, true), &question, opts.yes)? {
+        if !ask(&report_lines(&preview, true, false), &question, opts.yes)? {
             return Ok(Outcome::Failed);
         }
     }
@@ -402,7 +405,7 @@ fn run_local(app: &App, opts: &RmOptions) -> Result<Outcome> {
         report,
     };
     app.printer.result(&summary, || {
-        let mut lines = report_lines(&summary.report, summary.dry_run);
+        let mut lines = report_lines(&summary.report, summary.dry_run, false);
         lines.push(if summary.dry_run {
             format!(
                 "Would free {}. Nothing was deleted (dry run).",
@@ -670,7 +673,7 @@ async fn run_remote(app: &App, opts: &RmOptions) -> Result<Outcome> {
             lines.push(format!("Failed to delete {}: {}", f.item, f.error));
         }
         lines.push(
-            "Blobs stay in the bucket: other revisions may share them, and a remote garbage \
+            "Blobs stay on the remote: other revisions may share them, and a remote garbage \
              collection reclaims the rest."
                 .into(),
         );

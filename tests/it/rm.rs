@@ -483,7 +483,7 @@ fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
         .args(["rm", "--remote", "model/org/m", "--yes"])
         .run()
         .success();
-    assert!(out.stdout.contains("Blobs stay in the bucket"), "{out}");
+    assert!(out.stdout.contains("Blobs stay on the remote"), "{out}");
     let gone = [
         manifest_key("org/m", &m.a),
         manifest_key("org/m", &m.b),
