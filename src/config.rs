@@ -27,6 +27,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// A command-line argument that names nothing usable, with what would work instead.
+    #[error("{message}")]
+    Usage { message: String, hint: String },
 }
 
 impl ConfigError {
@@ -38,6 +41,7 @@ impl ConfigError {
                  transfer.{workers,multipart_threshold,part_size}; see .hf-cache-sync.yaml.example"
                     .into(),
             ),
+            ConfigError::Usage { hint, .. } => Some(hint.clone()),
             _ => None,
         }
     }

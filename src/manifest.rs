@@ -91,6 +91,16 @@ impl Layout {
         let (safe, name) = body.split_once('/')?;
         (!safe.is_empty() && is_safe_ref_name(name)).then_some((safe, name))
     }
+
+    /// (`org__name`, commit) of a manifest key. The commit is the text after the last `@`.
+    pub fn parse_manifest_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        let body = key
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(MANIFESTS)?
+            .strip_suffix(MANIFEST_SUFFIX)?;
+        let (safe, commit) = body.rsplit_once('@')?;
+        (!safe.is_empty() && !commit.is_empty() && !safe.contains('/')).then_some((safe, commit))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,6 +281,12 @@ mod tests {
             t.doctor_probe_key("ab12"),
             "team/_hf_cache_sync_doctor/probe-ab12"
         );
+        assert_eq!(
+            t.parse_manifest_key(&t.manifest_key("org/na@me", "c1")),
+            Some(("org__na@me", "c1"))
+        );
+        assert_eq!(t.parse_manifest_key("team/manifests/x.json"), None);
+        assert_eq!(t.parse_manifest_key("manifests/org__name@c1.json"), None);
     }
 
     #[test]

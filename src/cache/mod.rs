@@ -2,6 +2,7 @@
 //!
 //! Path helpers are pure functions mirroring huggingface_hub's layout, tested inline.
 
+pub mod delete;
 pub mod hash;
 pub mod heuristics;
 pub mod scan;

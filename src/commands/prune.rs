@@ -1,8 +1,24 @@
-//! `prune`.
+//! `prune`: frees disk space in the local cache.
+//!
+//! Always removes orphaned blobs and abandoned partial downloads. With `--detached`, removes every
+//! revision no ref points at (as `hf cache prune` does). Then, as hf-cache-sync 0.1 does, evicts
+//! revisions least recently accessed first until the cache's distinct blob bytes fit the budget,
+//! never one a ref points at. `--older-than` spares revisions accessed more recently.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use serde::Serialize;
 
-use super::{App, Outcome};
+use super::rm::{ask, plural, refuse_without_consent, report_lines};
+use super::{parse_age, App, Outcome};
+use crate::cache::delete::{Planner, Report};
+use crate::cache::scan::{self, CacheScan};
+use crate::config::ConfigError;
+use crate::report::{human_bytes, NoProgress};
+
+/// `--max-gb` and `cache.max_local_gb` count GB of 2^30 bytes, as 0.1 does.
+const GIB: f64 = (1u64 << 30) as f64;
 
 #[derive(Debug)]
 pub struct PruneOptions {
@@ -13,6 +29,213 @@ pub struct PruneOptions {
     pub yes: bool,
 }
 
-pub async fn run(_app: &App, _opts: PruneOptions) -> Result<Outcome> {
-    todo!("prune")
+#[derive(Debug, Serialize)]
+pub struct PruneSummary {
+    pub command: &'static str,
+    pub cache_dir: String,
+    pub dry_run: bool,
+    pub detached: bool,
+    /// `--older-than` as given.
+    pub older_than: Option<String>,
+    pub budget_bytes: u64,
+    /// Distinct blob bytes before, and after (expected after, for a dry run).
+    pub size_before: u64,
+    pub size_after: u64,
+    /// False when the revisions left that refs point at still exceed the budget.
+    pub within_budget: bool,
+    #[serde(flatten)]
+    pub report: Report,
+}
+
+pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
+    let max_gb = opts.max_gb.unwrap_or(app.settings.max_local_gb);
+    if !(max_gb.is_finite() && max_gb >= 0.0) {
+        return Err(ConfigError::Invalid(format!(
+            "--max-gb must be a non-negative number of GB, got {max_gb}"
+        ))
+        .into());
+    }
+    let older_than = opts.older_than.as_deref().map(parse_age).transpose()?;
+    refuse_without_consent(opts.yes, opts.dry_run)?;
+    crate::remote::blocking(|| run_blocking(app, &opts, max_gb, older_than))
+}
+
+/// When a revision was last used: its blobs' latest access, else its snapshot's modification.
+fn last_used(scan: &CacheScan, ri: usize, vi: usize) -> SystemTime {
+    let repo = &scan.repos[ri];
+    let rev = &repo.revisions[vi];
+    rev.last_accessed(repo)
+        .or(rev.modified)
+        .unwrap_or(UNIX_EPOCH)
+}
+
+fn run_blocking(
+    app: &App,
+    opts: &PruneOptions,
+    max_gb: f64,
+    older_than: Option<Duration>,
+) -> Result<Outcome> {
+    let scan = scan::scan(&app.settings.cache_dir);
+    if !scan.exists {
+        return Err(ConfigError::Invalid(format!(
+            "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
+            scan.root.display()
+        ))
+        .into());
+    }
+    for w in &scan.warnings {
+        app.printer.warn(&NoProgress, w);
+    }
+    let now = SystemTime::now();
+    let budget = (max_gb * GIB) as u64;
+    let size_before = scan.blob_bytes();
+    // With --older-than, a revision may be evicted only if not used since the cutoff.
+    let old_enough = |t: SystemTime| match older_than {
+        None => true,
+        Some(age) => now.checked_sub(age).is_some_and(|cutoff| t <= cutoff),
+    };
+
+    // Unreferenced revisions, least recently used first.
+    let mut candidates: Vec<(SystemTime, usize, usize)> = Vec::new();
+    for (ri, repo) in scan.repos.iter().enumerate() {
+        for (vi, rev) in repo.revisions.iter().enumerate() {
+            let t = last_used(&scan, ri, vi);
+            if repo.refs_to(&rev.commit).is_empty() && old_enough(t) {
+                candidates.push((t, ri, vi));
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        let key = |(t, ri, vi): &(SystemTime, usize, usize)| {
+            let repo = &scan.repos[*ri];
+            (*t, repo.qualified_id(), repo.revisions[*vi].commit.clone())
+        };
+        key(a).cmp(&key(b))
+    });
+
+    let mut planner = Planner::new(&scan, now, true, true);
+    if opts.detached {
+        for (_, ri, vi) in &candidates {
+            planner.add_revision(*ri, &scan.repos[*ri].revisions[*vi].commit, "detached");
+        }
+    }
+    for (_, ri, vi) in &candidates {
+        if size_before.saturating_sub(planner.blob_bytes_freed()) <= budget {
+            break;
+        }
+        planner.add_revision(*ri, &scan.repos[*ri].revisions[*vi].commit, "budget");
+    }
+    let expected_after = size_before.saturating_sub(planner.blob_bytes_freed());
+
+    let preview = planner.preview();
+    if !opts.dry_run && !preview.is_empty() {
+        let question = format!(
+            "Remove {}, freeing {}?",
+            what(&preview),
+            human_bytes(preview.bytes_freed)
+        );
+        if !ask(&report_lines(&preview, true, true), &question, opts.yes)? {
+            return Ok(Outcome::Failed);
+        }
+    }
+    let (report, size_after) = if opts.dry_run || preview.is_empty() {
+        (preview, expected_after)
+    } else {
+        let report = planner.execute();
+        let after = scan::scan(&scan.root).blob_bytes();
+        (report, after)
+    };
+    let outcome = Outcome::from_failures(report.failures.len());
+    let summary = PruneSummary {
+        command: "prune",
+        cache_dir: scan.root.display().to_string(),
+        dry_run: opts.dry_run,
+        detached: opts.detached,
+        older_than: opts.older_than.clone(),
+        budget_bytes: budget,
+        size_before,
+        size_after,
+        within_budget: size_after <= budget,
+        report,
+    };
+    if !summary.within_budget {
+        app.printer.warn(
+            &NoProgress,
+            &format!(
+                "the cache still takes {} of blobs, over the {} budget: what is left is pointed \
+                 at by refs{} (remove it with `hf-cache-sync rm`)",
+                human_bytes(summary.size_after),
+                human_bytes(budget),
+                if older_than.is_some() {
+                    " or was used too recently for --older-than"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    app.printer.result(&summary, || human(&summary));
+    Ok(outcome)
+}
+
+/// "3 revisions, 2 orphaned blobs and 1 stale partial download"
+fn what(report: &Report) -> String {
+    let mut parts = Vec::new();
+    if !report.revisions.is_empty() {
+        parts.push(plural(report.revisions.len(), "revision", "revisions"));
+    }
+    let orphans = report.orphans();
+    if orphans > 0 {
+        parts.push(plural(orphans, "orphaned blob", "orphaned blobs"));
+    }
+    if !report.shared_blobs.is_empty() {
+        parts.push(plural(
+            report.shared_blobs.len(),
+            "shared-store payload",
+            "shared-store payloads",
+        ));
+    }
+    if !report.partials.is_empty() {
+        parts.push(plural(
+            report.partials.len(),
+            "stale partial download",
+            "stale partial downloads",
+        ));
+    }
+    match parts.len() {
+        0 => "nothing".into(),
+        1 => parts.remove(0),
+        _ => {
+            let last = parts.pop().unwrap_or_default();
+            format!("{} and {last}", parts.join(", "))
+        }
+    }
+}
+
+fn human(s: &PruneSummary) -> String {
+    let mut lines = vec![format!(
+        "Cache at {}: {} of blobs, budget {}.",
+        s.cache_dir,
+        human_bytes(s.size_before),
+        human_bytes(s.budget_bytes)
+    )];
+    if s.report.is_empty() && s.report.kept.is_empty() && s.report.failures.is_empty() {
+        lines.push("Nothing to prune.".into());
+        return lines.join("\n");
+    }
+    lines.extend(report_lines(&s.report, s.dry_run, true));
+    lines.push(if s.dry_run {
+        format!(
+            "Would free {}; blobs would take {}. Nothing was deleted (dry run).",
+            human_bytes(s.report.bytes_freed),
+            human_bytes(s.size_after)
+        )
+    } else {
+        format!(
+            "Freed {}; blobs now take {}.",
+            human_bytes(s.report.bytes_freed),
+            human_bytes(s.size_after)
+        )
+    });
+    lines.join("\n")
 }

@@ -78,6 +78,12 @@ impl RemoteError {
                  pulling works with a read-only key"
                     .into()
             }
+            RemoteError::AccessDenied { action, .. } if *action == "delete from" => {
+                "this key may not delete: removing from the remote needs a key with delete \
+                 permission (on B2 the deleteFiles capability); listing and pulling work with a \
+                 read-only key"
+                    .into()
+            }
             RemoteError::AccessDenied { .. } => {
                 "check the key's bucket scope and capabilities (listFiles, readFiles, writeFiles)"
                     .into()
@@ -164,6 +170,20 @@ mod tests {
         };
         assert!(t.is_retryable());
         assert!(!t.is_fatal());
+    }
+
+    #[test]
+    fn a_denied_delete_says_the_key_may_not_delete() {
+        let e = RemoteError::AccessDenied {
+            bucket: "b".into(),
+            action: "delete from",
+            code: "AccessDenied".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "access denied: this key cannot delete from bucket b"
+        );
+        assert!(e.hint().unwrap().contains("delete permission"));
     }
 
     #[test]

@@ -347,3 +347,35 @@ pub fn assert_cache_tidy(cache: &Path) {
         }
     }
 }
+
+/// Sets the access time of `path` (following links) to `ago` before now, as if last read then.
+#[track_caller]
+pub fn set_accessed_ago(path: &Path, ago: std::time::Duration) {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let when = std::time::SystemTime::now() - ago;
+    file.set_times(fs::FileTimes::new().set_accessed(when))
+        .unwrap_or_else(|e| panic!("set atime of {}: {e}", path.display()));
+}
+
+/// Sets the modification time of `path` to `ago` before now.
+#[track_caller]
+pub fn set_modified_ago(path: &Path, ago: std::time::Duration) {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    file.set_modified(std::time::SystemTime::now() - ago)
+        .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+}
+
+/// Marks every blob revision `commit` of `repo_dir` uses as last read `ago` before now.
+#[track_caller]
+pub fn set_revision_accessed_ago(repo_dir: &Path, commit: &str, ago: std::time::Duration) {
+    let snapshot = repo_dir.join("snapshots").join(commit);
+    for rel in super::files_under(&snapshot) {
+        set_accessed_ago(&snapshot.join(rel), ago);
+    }
+}

@@ -94,3 +94,54 @@ pub fn scanned_revision<'a>(repo: &'a Value, commit: &str) -> &'a Value {
         .find(|r| r["commit_hash"] == commit)
         .unwrap_or_else(|| panic!("huggingface_hub does not see revision {commit} in {repo}"))
 }
+
+/// A lock file held by another process through `filelock`, exactly as huggingface_hub holds
+/// `.locks/<repo>/<etag>.lock` while it downloads a blob. Released when dropped.
+pub struct LockHolder {
+    child: std::process::Child,
+}
+
+const HOLD_LOCK: &str = "import sys, filelock\n\
+lock = filelock.FileLock(sys.argv[1])\n\
+lock.acquire()\n\
+print('locked', flush=True)\n\
+sys.stdin.read()\n";
+
+/// Takes the lock at `path` in a Python process and returns once it is held.
+#[track_caller]
+pub fn hold_lock(path: &Path) -> LockHolder {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create lock dir");
+    }
+    let home = std::env::temp_dir();
+    let mut child = Command::new(python())
+        .env_clear()
+        .env("HOME", home)
+        .args(["-c", HOLD_LOCK])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python to hold a lock");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read from the lock holder");
+    assert_eq!(
+        line.trim(),
+        "locked",
+        "python could not take {}",
+        path.display()
+    );
+    LockHolder { child }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
