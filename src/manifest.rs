@@ -78,6 +78,21 @@ impl Layout {
         is_blob_name(etag).then_some(etag)
     }
 
+    /// (`org__name`, commit) of a `manifests/<org__name>@<commit>.json` key, if it is one.
+    pub fn parse_manifest_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        let body = key
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(MANIFESTS)?
+            .strip_suffix(MANIFEST_SUFFIX)?;
+        // Repo ids cannot hold `@`; the last one separates the commit.
+        let (safe, commit) = body.rsplit_once('@')?;
+        (!safe.is_empty()
+            && !safe.contains('/')
+            && is_safe_ref_name(commit)
+            && !commit.contains('/'))
+        .then_some((safe, commit))
+    }
+
     /// (`org__name`, ref name) of a ref key; ref names may be nested (`pr/1`).
     pub fn parse_ref_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
         let body = key.strip_prefix(&self.prefix)?.strip_prefix(REFS)?;
@@ -260,6 +275,21 @@ mod tests {
             Some("a".repeat(40).as_str())
         );
         assert_eq!(t.parse_blob_key("team/blobs/x.tmp"), None);
+        assert_eq!(
+            t.parse_manifest_key("team/manifests/org__name@c1.json"),
+            Some(("org__name", "c1"))
+        );
+        assert_eq!(
+            t.parse_manifest_key(&t.manifest_key("a__b/c", "c2")),
+            Some(("a__b__c", "c2"))
+        );
+        assert_eq!(
+            t.parse_manifest_key("team/manifests/org__name@c1.json.tmp"),
+            None
+        );
+        assert_eq!(t.parse_manifest_key("team/manifests/@c1.json"), None);
+        assert_eq!(t.parse_manifest_key("team/manifests/x/y@c1.json"), None);
+        assert_eq!(t.parse_manifest_key("manifests/org__name@c1.json"), None);
     }
 
     #[test]
