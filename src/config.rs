@@ -27,6 +27,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// A bad command-line value, with what to type instead.
+    #[error("{message}")]
+    Usage { message: String, hint: String },
 }
 
 impl ConfigError {
@@ -38,6 +41,7 @@ impl ConfigError {
                  transfer.{workers,multipart_threshold,part_size}; see .hf-cache-sync.yaml.example"
                     .into(),
             ),
+            ConfigError::Usage { hint, .. } => Some(hint.clone()),
             _ => None,
         }
     }
