@@ -77,8 +77,19 @@ pub enum ListFormat {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// List what the remote holds instead of the local cache
+    ///
+    /// The remote is listed with LIST requests only, no object is read: repo ids are decoded from
+    /// key names (`org__name` becomes `org/name`, the first `__` taken as the `/`), and types,
+    /// sizes and which revision a ref names are unknown. --manifests reads every manifest and ref
+    /// (one GET each) for exact ids, types, sizes and ref targets; a filter or sort on size or
+    /// type, or a refs filter with --revisions, reads them too. The remote keeps no access or
+    /// modification times.
     #[arg(long)]
     pub remote: bool,
+
+    /// With --remote: read every manifest and ref for exact repo ids, types, sizes and ref targets
+    #[arg(long, requires = "remote")]
+    pub manifests: bool,
 
     /// One row per revision instead of per repo
     #[arg(long)]
@@ -86,6 +97,10 @@ pub struct ListArgs {
 
     /// Keep rows matching EXPR (repeatable, all must match): size>1GB, accessed>30d,
     /// modified<7d, type=dataset, refs=main
+    ///
+    /// Keys: size (1GB, 500MiB, bytes), accessed and modified (an age: `accessed>30d` means last
+    /// accessed more than 30 days ago), type (model, dataset, space), refs (a ref name). Operators:
+    /// = != > >= < <= (type and refs take = and != only).
     #[arg(long, value_name = "EXPR")]
     pub filter: Vec<String>,
 
@@ -97,7 +112,8 @@ pub struct ListArgs {
     #[arg(long, value_enum)]
     pub format: Option<ListFormat>,
 
-    /// Print only identifiers, one a line (for piping into `rm`)
+    /// Print only identifiers, one a line, for piping into `rm`: `model/org/name` for repos,
+    /// commit hashes with --revisions (JSON output is unchanged)
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -99,6 +99,7 @@ async fn dispatch(app: &App, command: Command) -> anyhow::Result<Outcome> {
         Command::List(args) => {
             let opts = commands::list::ListOptions {
                 remote: args.remote,
+                manifests: args.manifests,
                 revisions: args.revisions,
                 filter: args.filter,
                 sort: args.sort,
