@@ -105,7 +105,7 @@ pub struct ListArgs {
     pub filter: Vec<String>,
 
     /// Sort by: name, size, accessed, modified, revisions (prefix with - for descending)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub sort: Option<String>,
 
     /// Output format (default: table; --json implies json)

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::inventory::Inventory;
 use super::{App, Outcome};
-use crate::cache::is_blob_name;
 use crate::cache::scan::{self, file_id, CacheScan, FileSource};
+use crate::cache::{is_blob_name, RepoType};
 use crate::remote::RemoteSpec;
 use crate::report::{human_bytes, NoProgress};
 
@@ -362,10 +362,12 @@ fn human(s: &StatusSummary) -> String {
         )
     };
     lines.push(("cache dir", cache));
-    let types: Vec<String> = s
-        .repos_by_type
+    let types: Vec<String> = RepoType::ALL
         .iter()
-        .map(|(t, n)| plural(*n, t, &format!("{t}s")))
+        .filter_map(|t| {
+            let n = *s.repos_by_type.get(t.as_str())?;
+            Some(plural(n, t.as_str(), t.folder_prefix()))
+        })
         .collect();
     lines.push((
         "repos",
