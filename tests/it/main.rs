@@ -4,7 +4,10 @@
 mod common;
 
 mod config;
+mod diff;
 mod dir_remote;
+mod list;
 mod pull;
 mod pull_all;
 mod push;
+mod status;
