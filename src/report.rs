@@ -246,7 +246,7 @@ mod tests {
         let text = table(&["ID", "SIZE", "REFS"], &rows, &[1]);
         assert_eq!(
             text,
-            "ID          SIZE  REFS\nmodel/a/b  1 KiB  main\nx         10 MiB"
+            "ID           SIZE  REFS\nmodel/a/b   1 KiB  main\nx          10 MiB"
         );
         assert_eq!(
             csv_record(&["a".into(), "b,c".into(), "say \"hi\"".into()]),
