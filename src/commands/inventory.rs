@@ -95,6 +95,9 @@ pub fn repo_id_from_key(safe: &str) -> String {
     safe.replacen("__", "/", 1)
 }
 
+/// A GET's key, its outcome, and the two key parts it was built from.
+type Fetched = (String, Result<Option<Vec<u8>>, RemoteError>, String, String);
+
 /// A manifest read from the remote and vetted, with the key part it was found under.
 #[derive(Debug, Clone)]
 pub struct RemoteRevision {
@@ -110,17 +113,16 @@ pub async fn read_manifests(
     keys: Vec<(String, String)>,
     workers: usize,
 ) -> Result<(Vec<RemoteRevision>, Vec<String>), RemoteError> {
-    let results: Vec<(String, Result<Option<Vec<u8>>, RemoteError>, String, String)> =
-        stream::iter(keys)
-            .map(|(safe, commit)| async move {
-                // Decoding and re-encoding the id gives back the listed key exactly.
-                let key = layout.manifest_key(&repo_id_from_key(&safe), &commit);
-                let body = remote.get(&key, MAX_MANIFEST_BYTES).await;
-                (key, body, safe, commit)
-            })
-            .buffer_unordered(workers.max(1))
-            .collect()
-            .await;
+    let results: Vec<Fetched> = stream::iter(keys)
+        .map(|(safe, commit)| async move {
+            // Decoding and re-encoding the id gives back the listed key exactly.
+            let key = layout.manifest_key(&repo_id_from_key(&safe), &commit);
+            let body = remote.get(&key, MAX_MANIFEST_BYTES).await;
+            (key, body, safe, commit)
+        })
+        .buffer_unordered(workers.max(1))
+        .collect()
+        .await;
     let mut revisions = Vec::new();
     let mut warnings = Vec::new();
     for (key, body, safe, commit) in results {
@@ -168,16 +170,15 @@ pub async fn read_refs(
     keys: Vec<(String, String)>,
     workers: usize,
 ) -> Result<(BTreeMap<(String, String), String>, Vec<String>), RemoteError> {
-    let results: Vec<(String, Result<Option<Vec<u8>>, RemoteError>, String, String)> =
-        stream::iter(keys)
-            .map(|(safe, name)| async move {
-                let key = layout.ref_key(&repo_id_from_key(&safe), &name);
-                let body = remote.get(&key, MAX_REF_BYTES).await;
-                (key, body, safe, name)
-            })
-            .buffer_unordered(workers.max(1))
-            .collect()
-            .await;
+    let results: Vec<Fetched> = stream::iter(keys)
+        .map(|(safe, name)| async move {
+            let key = layout.ref_key(&repo_id_from_key(&safe), &name);
+            let body = remote.get(&key, MAX_REF_BYTES).await;
+            (key, body, safe, name)
+        })
+        .buffer_unordered(workers.max(1))
+        .collect()
+        .await;
     let mut refs = BTreeMap::new();
     let mut warnings = Vec::new();
     for (key, body, safe, name) in results {

@@ -698,28 +698,20 @@ fn content_of<'a>(
     out
 }
 
-/// Latest access and modification of the files the revisions use, as huggingface_hub reports
-/// them: blobs no revision links to do not count, files stored as copies do.
-fn times_of<'a>(
-    repo: &Repo,
+/// Access and modification times of snapshot files stored as copies, which have no blob.
+fn copy_times<'a>(
     revisions: impl IntoIterator<Item = &'a Revision>,
 ) -> (Option<SystemTime>, Option<SystemTime>) {
     let mut accessed = None;
     let mut modified = None;
     for rev in revisions {
         for f in &rev.files {
-            let (a, m) = match &f.source {
-                FileSource::Blob(etag) => match repo.blobs.get(etag) {
-                    Some(b) => (b.accessed, b.modified),
-                    None => continue,
-                },
-                FileSource::Copy(path) => match std::fs::metadata(path) {
-                    Ok(meta) => (meta.accessed().ok(), meta.modified().ok()),
-                    Err(_) => continue,
-                },
-            };
-            accessed = accessed.max(a);
-            modified = modified.max(m);
+            if let FileSource::Copy(path) = &f.source {
+                if let Ok(meta) = std::fs::metadata(path) {
+                    accessed = accessed.max(meta.accessed().ok());
+                    modified = modified.max(meta.modified().ok());
+                }
+            }
         }
     }
     (accessed, modified)
@@ -730,7 +722,8 @@ fn local_entries(scan: &CacheScan, revisions: bool) -> Vec<Entry> {
     for repo in &scan.repos {
         let qualified = repo.qualified_id();
         if !revisions {
-            let (accessed, modified) = times_of(repo, &repo.revisions);
+            // As huggingface_hub reports them: files the revisions use, orphans left out.
+            let (copy_accessed, copy_modified) = copy_times(&repo.revisions);
             out.push(Entry {
                 id: qualified.clone(),
                 repo_type: Some(repo.repo_type),
@@ -740,8 +733,8 @@ fn local_entries(scan: &CacheScan, revisions: bool) -> Vec<Entry> {
                 size: Some(repo.size_on_disk()),
                 revisions: repo.revisions.len(),
                 files: None,
-                accessed_at: accessed,
-                modified_at: modified,
+                accessed_at: repo.last_accessed().max(copy_accessed),
+                modified_at: repo.last_modified().max(copy_modified),
                 refs: Some(repo.refs.keys().cloned().collect()),
                 path: Some(repo.dir.clone()),
                 content: content_of(repo, &repo.revisions),
@@ -749,7 +742,7 @@ fn local_entries(scan: &CacheScan, revisions: bool) -> Vec<Entry> {
             continue;
         }
         for rev in &repo.revisions {
-            let (accessed, _) = times_of(repo, [rev]);
+            let (copy_accessed, _) = copy_times([rev]);
             out.push(Entry {
                 id: rev.commit.clone(),
                 repo_type: Some(repo.repo_type),
@@ -759,7 +752,7 @@ fn local_entries(scan: &CacheScan, revisions: bool) -> Vec<Entry> {
                 size: Some(repo.size_of([rev])),
                 revisions: 1,
                 files: Some(rev.files.len()),
-                accessed_at: accessed,
+                accessed_at: rev.last_accessed(repo).max(copy_accessed),
                 // As huggingface_hub reports it: when the snapshot folder last changed.
                 modified_at: rev.modified,
                 refs: Some(

@@ -156,8 +156,13 @@ fn local_summary(
     let mut revisions = 0;
     let mut detached = 0;
     let mut shared = HashSet::new();
-    let mut seen = HashSet::new();
-    let mut bytes = 0;
+    // Blobs first, each file once; then what else holds bytes, unless it is one of them.
+    let mut seen: HashSet<(u64, u64)> = scan
+        .repos
+        .iter()
+        .flat_map(|r| r.blobs.values().map(|b| b.file_id))
+        .collect();
+    let mut bytes = scan.blob_bytes();
     let mut copies = 0;
     // A file id of (0, 0) means the platform cannot tell files apart: count it every time.
     let mut count_once = |id: (u64, u64), size: u64, seen: &mut HashSet<(u64, u64)>| {
@@ -178,7 +183,6 @@ fn local_summary(
             .filter(|r| repo.refs_to(&r.commit).is_empty())
             .count();
         for blob in repo.blobs.values() {
-            count_once(blob.file_id, blob.size, &mut seen);
             if blob.shared {
                 shared.insert(blob.file_id);
             }

@@ -174,10 +174,9 @@ fn filters_select_by_age_size_type_and_refs_and_combine() {
     }
 
     // Per revision: sizes, refs and detached revisions are the revision's own.
-    let mut main_commits = vec![c.e.clone(), c.m.b.clone(), c.g.clone()];
     assert_eq!(
         ids(local(&t, &cache), &["--revisions", "--filter", "refs=main"]),
-        main_commits.drain(..).collect::<Vec<_>>()
+        [c.e.clone(), c.m.b.clone(), c.g.clone()]
     );
     let mut weighty_not_main = vec![c.m.a.clone(), c.d.clone()];
     weighty_not_main.sort();
@@ -556,7 +555,7 @@ fn remote_is_listed_from_key_names_and_from_manifests_on_request() {
             t.hfcs(),
             &["--remote", "--revisions", "--filter", "refs=pr/1"]
         ),
-        [c.f.clone()]
+        std::slice::from_ref(&c.f)
     );
 
     let out = t.hfcs().args(["list", "--remote"]).run().success();
