@@ -47,6 +47,12 @@ pub enum Command {
     /// List repos or revisions, locally or on the remote
     List(ListArgs),
     /// Compare local and remote revisions
+    ///
+    /// Each revision is in sync, local only, remote only, or incomplete: one side lacks files the
+    /// other names, a file's content differs, or the bucket lacks a blob the manifest names. Files
+    /// stored as copies (caches without symlinks) are compared by size; LFS/Xet pointer files that
+    /// push leaves out are not counted as missing. Refs are compared too. Reads each manifest and
+    /// ref of the compared repos (one GET each) after LISTing manifests, refs and blobs.
     Diff(DiffArgs),
     /// Free disk space: LRU eviction to a budget, detached revisions, orphans, stale partials
     Prune(PruneArgs),
@@ -62,7 +68,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Also count what the remote holds
+    /// Also count what the remote holds (LIST requests only; repos counted by key name)
     #[arg(long)]
     pub remote: bool,
 }
@@ -124,7 +130,7 @@ pub struct DiffArgs {
     #[arg(value_name = "REPO_ID")]
     pub repos: Vec<String>,
 
-    /// Exit 1 when anything differs (for CI gates)
+    /// Exit 1 when anything differs: a revision not in sync or a ref that differs (for CI gates)
     #[arg(long)]
     pub exit_code: bool,
 }
