@@ -6,7 +6,7 @@
 //! are only in manifest bodies (see [`super::inventory`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
@@ -294,9 +294,9 @@ struct ListDocument<'a> {
     /// `local` or `remote`.
     source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cache_dir: Option<PathBuf>,
+    cache_dir: Option<&'a Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    remote: Option<String>,
+    remote: Option<&'a str>,
     /// Remote only: whether ids, types and sizes come from manifest bodies (else from key names).
     #[serde(skip_serializing_if = "Option::is_none")]
     manifests_read: Option<bool>,
@@ -306,7 +306,31 @@ struct ListDocument<'a> {
     /// Bytes of all listed entries, each file or blob counted once; `null` when unknown.
     total_size: Option<u64>,
     entries: Vec<EntryJson<'a>>,
+    warnings: &'a [String],
+}
+
+/// Where the rows came from.
+enum Source {
+    Local {
+        cache_dir: PathBuf,
+    },
+    Remote {
+        describe: String,
+        manifests_read: bool,
+    },
+}
+
+/// Every row of one side, before filters, and what is known about them.
+struct Listing {
+    source: Source,
+    entries: Vec<Entry>,
     warnings: Vec<String>,
+    /// Rows one per revision instead of per repo.
+    revisions: bool,
+    /// Sizes and file counts are known.
+    sized: bool,
+    /// Access and modification times are known.
+    timed: bool,
 }
 
 pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
@@ -328,115 +352,155 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
     } else {
         opts.format.unwrap_or(ListFormat::Table)
     };
-    let now = SystemTime::now();
 
-    let (mut entries, mut doc, sized, timed) = if opts.remote {
-        let read = opts.manifests
-            || filters.iter().any(|f| f.needs_manifests(opts.revisions))
-            || sort.is_some_and(|s| s.key == SortKey::Size);
-        if let Some(f) = opts.filter.iter().zip(&filters).find_map(|(text, f)| {
-            matches!(f, Filter::Accessed(..) | Filter::Modified(..)).then_some(text)
-        }) {
-            return Err(remote_has_no_times(&format!("--filter {f:?}")).into());
+    let mut listing = if opts.remote {
+        // The remote keeps no times: refuse rather than match nothing.
+        if let Some((text, _)) = opts
+            .filter
+            .iter()
+            .zip(&filters)
+            .find(|(_, f)| matches!(f, Filter::Accessed(..) | Filter::Modified(..)))
+        {
+            return Err(remote_has_no_times(&format!("--filter {text:?}")).into());
         }
         if sort.is_some_and(|s| matches!(s.key, SortKey::Accessed | SortKey::Modified)) {
             return Err(remote_has_no_times("--sort accessed/modified").into());
         }
-        let (entries, doc) = remote_entries(app, opts.revisions, read).await?;
-        (entries, doc, read, false)
+        let read = opts.manifests
+            || filters.iter().any(|f| f.needs_manifests(opts.revisions))
+            || sort.is_some_and(|s| s.key == SortKey::Size);
+        remote_listing(app, opts.revisions, read).await?
     } else {
-        let cache_dir = app.settings.cache_dir.clone();
-        let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;
-        if !scan.exists {
-            app.printer.warn(
-                &NoProgress,
-                &format!(
-                    "cache dir {} does not exist: nothing is cached yet",
-                    scan.root.display()
-                ),
-            );
-        }
-        let entries = local_entries(&scan, opts.revisions);
-        let doc = ListDocument {
-            command: "list",
-            source: "local",
-            cache_dir: Some(scan.root.clone()),
-            remote: None,
-            manifests_read: None,
-            kind: "",
-            count: 0,
-            total_size: None,
-            entries: Vec::new(),
-            warnings: scan.warnings,
-        };
-        (entries, doc, true, true)
+        local_listing(app, opts.revisions).await?
     };
-    for w in &doc.warnings {
+    for w in &listing.warnings {
         app.printer.warn(&NoProgress, w);
     }
 
-    entries.retain(|e| filters.iter().all(|f| f.matches(e, now)));
-    let sort = sort.unwrap_or(Sort {
-        key: SortKey::Name,
-        descending: false,
-    });
-    sort_entries(&mut entries, sort);
+    let now = SystemTime::now();
+    listing
+        .entries
+        .retain(|e| filters.iter().all(|f| f.matches(e, now)));
+    sort_entries(
+        &mut listing.entries,
+        sort.unwrap_or(Sort {
+            key: SortKey::Name,
+            descending: false,
+        }),
+    );
 
-    let kind = if opts.revisions { "revisions" } else { "repos" };
-    let total = sized.then(|| total_size(&entries));
-    if format == ListFormat::Json {
-        doc.kind = kind;
-        doc.count = entries.len();
-        doc.total_size = total;
-        doc.entries = entries
-            .iter()
-            .map(|e| entry_json(e, opts.revisions))
-            .collect();
+    match format {
         // `--format json` asks for JSON whether or not `--json` was given.
-        print_data(&serde_json::to_string_pretty(&doc)?);
-        return Ok(Outcome::Success);
-    }
-    if opts.quiet {
-        if !entries.is_empty() {
-            let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-            print_data(&ids.join("\n"));
+        ListFormat::Json => print_data(&serde_json::to_string_pretty(&json_document(&listing))?),
+        _ if opts.quiet => {
+            if !listing.entries.is_empty() {
+                let ids: Vec<&str> = listing.entries.iter().map(|e| e.id.as_str()).collect();
+                print_data(&ids.join("\n"));
+            }
         }
-        return Ok(Outcome::Success);
+        ListFormat::Csv => print_data(&csv(&listing)),
+        ListFormat::Table => print_table(&listing, !filters.is_empty(), now),
     }
-    let mut columns = columns(opts.revisions, sized, timed, opts.remote);
-    if format == ListFormat::Csv {
-        let mut lines = vec![csv_record(
-            &columns
-                .iter()
-                .map(|c| c.csv.to_string())
-                .collect::<Vec<_>>(),
-        )];
-        for e in &entries {
-            let cells: Vec<String> = columns.iter().map(|c| (c.csv_cell)(e)).collect();
-            lines.push(csv_record(&cells));
-        }
-        print_data(&lines.join("\n"));
-        return Ok(Outcome::Success);
-    }
+    Ok(Outcome::Success)
+}
 
-    if opts.remote && !sized {
+async fn local_listing(app: &App, revisions: bool) -> Result<Listing> {
+    let cache_dir = app.settings.cache_dir.clone();
+    let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;
+    let mut warnings = Vec::new();
+    if !scan.exists {
+        warnings.push(format!(
+            "cache dir {} does not exist: nothing is cached yet",
+            scan.root.display()
+        ));
+    }
+    warnings.extend(scan.warnings.iter().cloned());
+    Ok(Listing {
+        entries: local_entries(&scan, revisions),
+        source: Source::Local {
+            cache_dir: scan.root,
+        },
+        warnings,
+        revisions,
+        sized: true,
+        timed: true,
+    })
+}
+
+fn kind(listing: &Listing) -> &'static str {
+    if listing.revisions {
+        "revisions"
+    } else {
+        "repos"
+    }
+}
+
+fn json_document(listing: &Listing) -> ListDocument<'_> {
+    let (source, cache_dir, remote, manifests_read) = match &listing.source {
+        Source::Local { cache_dir } => ("local", Some(cache_dir.as_path()), None, None),
+        Source::Remote {
+            describe,
+            manifests_read,
+        } => (
+            "remote",
+            None,
+            Some(describe.as_str()),
+            Some(*manifests_read),
+        ),
+    };
+    ListDocument {
+        command: "list",
+        source,
+        cache_dir,
+        remote,
+        manifests_read,
+        kind: kind(listing),
+        count: listing.entries.len(),
+        total_size: listing.sized.then(|| total_size(&listing.entries)),
+        entries: listing
+            .entries
+            .iter()
+            .map(|e| entry_json(e, listing.revisions))
+            .collect(),
+        warnings: &listing.warnings,
+    }
+}
+
+fn csv(listing: &Listing) -> String {
+    let columns = columns(listing);
+    let header: Vec<String> = columns.iter().map(|c| c.csv.to_string()).collect();
+    let mut lines = vec![csv_record(&header)];
+    for e in &listing.entries {
+        let cells: Vec<String> = columns.iter().map(|c| (c.csv_cell)(e)).collect();
+        lines.push(csv_record(&cells));
+    }
+    lines.join("\n")
+}
+
+/// The table on stdout, then a count and total; notes on stderr.
+fn print_table(listing: &Listing, filtered: bool, now: SystemTime) {
+    if matches!(
+        listing.source,
+        Source::Remote {
+            manifests_read: false,
+            ..
+        }
+    ) {
         eprintln!(
             "note: repo ids are decoded from key names and may be ambiguous; --manifests reads \
              each manifest for exact ids, types and sizes"
         );
     }
+    let entries = &listing.entries;
     if entries.is_empty() {
-        eprintln!(
-            "no {kind}{}",
-            if filters.is_empty() {
-                ""
-            } else {
-                " match the filters"
-            }
-        );
-        return Ok(Outcome::Success);
+        let why = if filtered { " match the filters" } else { "" };
+        eprintln!("no {}{why}", kind(listing));
+        return;
     }
-    columns.retain(|c| c.in_table);
+    let columns: Vec<Column> = columns(listing)
+        .into_iter()
+        .filter(|c| c.in_table)
+        .collect();
     let header: Vec<&str> = columns.iter().map(|c| c.header).collect();
     let right: Vec<usize> = columns
         .iter()
@@ -448,7 +512,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
         .iter()
         .map(|e| columns.iter().map(|c| (c.cell)(e, now)).collect())
         .collect();
-    let mut footer = if opts.revisions {
+    let mut footer = if listing.revisions {
         let repos: HashSet<&str> = entries.iter().map(|e| e.repo.as_str()).collect();
         format!(
             "{} of {}",
@@ -458,11 +522,10 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
     } else {
         count_of(entries.len(), "repo", "repos")
     };
-    if let Some(total) = total {
-        footer.push_str(&format!(", {}", human_bytes(total)));
+    if listing.sized {
+        footer.push_str(&format!(", {}", human_bytes(total_size(entries))));
     }
     print_data(&format!("{}\n\n{footer}", table(&header, &rows, &right)));
-    Ok(Outcome::Success)
 }
 
 fn remote_has_no_times(what: &str) -> ConfigError {
@@ -554,7 +617,14 @@ fn opt_to_string<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn columns(revisions: bool, sized: bool, timed: bool, remote: bool) -> Vec<Column> {
+fn columns(listing: &Listing) -> Vec<Column> {
+    let Listing {
+        revisions,
+        sized,
+        timed,
+        ..
+    } = *listing;
+    let remote = matches!(listing.source, Source::Remote { .. });
     let mut cols = Vec::new();
     if revisions {
         cols.push(Column {
@@ -781,11 +851,7 @@ struct RemoteGroup<'a> {
     commits: BTreeSet<String>,
 }
 
-async fn remote_entries(
-    app: &App,
-    revisions: bool,
-    read: bool,
-) -> Result<(Vec<Entry>, ListDocument<'static>)> {
+async fn remote_listing(app: &App, revisions: bool, read: bool) -> Result<Listing> {
     let (remote, layout) = app.open_remote(None)?;
     let inv = Inventory::list(&remote, &layout, false).await?;
     let mut warnings = Vec::new();
@@ -905,19 +971,17 @@ async fn remote_entries(
             });
         }
     }
-    let doc = ListDocument {
-        command: "list",
-        source: "remote",
-        cache_dir: None,
-        remote: Some(remote.describe()),
-        manifests_read: Some(read),
-        kind: "",
-        count: 0,
-        total_size: None,
-        entries: Vec::new(),
+    Ok(Listing {
+        source: Source::Remote {
+            describe: remote.describe(),
+            manifests_read: read,
+        },
+        entries,
         warnings,
-    };
-    Ok((entries, doc))
+        revisions,
+        sized: read,
+        timed: false,
+    })
 }
 
 /// The distinct blobs a manifest names, with their sizes.
