@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::inventory::{self, repo_id_from_key, Inventory};
+use super::inventory::{self, repo_id_from_key, Inventory, RemoteRevision};
 use super::{short, App, Outcome, RepoRef};
 use crate::cache::heuristics::is_pointer_file;
 use crate::cache::scan::{self, FileSource, Repo, Revision};
@@ -154,129 +154,20 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
         }
     }
 
-    // Whose ref is it? The manifest of the commit it names says; failing that, the one repo of
-    // that key name on either side; failing that, the key name alone.
-    let mut refs_by_repo: BTreeMap<(String, Option<RepoType>), BTreeMap<String, String>> =
-        BTreeMap::new();
-    for ((safe, name), commit) in &remote_refs {
-        let from_manifest = manifests
-            .iter()
-            .find(|r| &r.safe == safe && &r.manifest.revision == commit)
-            .map(|r| (r.manifest.repo.clone(), r.manifest.repo_type()));
-        let owner = from_manifest.unwrap_or_else(|| {
-            let candidates: BTreeSet<(String, Option<RepoType>)> = local
-                .keys()
-                .chain(remote_revs.keys().map(|(k, _)| k))
-                .filter(|(id, _)| safe_repo_key(id) == *safe)
-                .map(|(id, t)| (id.clone(), Some(*t)))
-                .collect();
-            match candidates.len() {
-                1 => candidates.into_iter().next().expect("one"),
-                _ => (repo_id_from_key(safe), None),
-            }
-        });
-        let in_scope_ref = match owner.1 {
-            Some(t) => in_scope(t, &owner.0),
-            None => wanted.is_empty() || wanted.iter().any(|w| w.repo_id == owner.0),
-        };
-        if in_scope_ref {
-            refs_by_repo
-                .entry(owner)
-                .or_default()
-                .insert(name.clone(), commit.clone());
-        }
-    }
-    let remote_refs_of = |key: &RepoKey| -> BTreeMap<String, String> {
-        refs_by_repo
-            .get(&(key.0.clone(), Some(key.1)))
-            .cloned()
-            .unwrap_or_default()
+    let in_scope_owner = |owner: &Owner| match owner.1 {
+        Some(t) => in_scope(t, &owner.0),
+        None => wanted.is_empty() || wanted.iter().any(|w| w.repo_id == owner.0),
     };
-
+    let remote_refs = attribute_refs(&remote_refs, &manifests, &local, &remote_revs)
+        .into_iter()
+        .filter(|(owner, _)| in_scope_owner(owner))
+        .collect();
     let sync_xet = app.settings.sync_xet;
-    let mut keys: BTreeSet<(RepoKey, String)> = remote_revs.keys().cloned().collect();
-    for (key, repo) in &local {
-        for rev in &repo.revisions {
-            keys.insert((key.clone(), rev.commit.clone()));
-        }
-    }
-    let mut revisions = Vec::new();
-    for (key, commit) in keys {
-        let repo = local.get(&key).copied();
-        let rev = repo.and_then(|r| r.revision(&commit));
-        let manifest = remote_revs.get(&(key.clone(), commit.clone())).copied();
-        let remote_refs = remote_refs_of(&key);
-        let mut d = RevisionDiff {
-            repo: format!("{}/{}", key.1, key.0),
-            repo_type: key.1,
-            repo_id: key.0.clone(),
-            revision: commit.clone(),
-            state: State::InSync,
-            local_refs: repo
-                .map(|r| r.refs_to(&commit).into_iter().map(String::from).collect())
-                .unwrap_or_default(),
-            remote_refs: remote_refs
-                .iter()
-                .filter(|(_, c)| **c == commit)
-                .map(|(n, _)| n.clone())
-                .collect(),
-            missing_locally: Vec::new(),
-            missing_remotely: Vec::new(),
-            different: Vec::new(),
-        };
-        match (repo.zip(rev), manifest) {
-            (Some(_), None) => d.state = State::LocalOnly,
-            (None, Some(_)) => d.state = State::RemoteOnly,
-            (Some((repo, rev)), Some(m)) => {
-                // Pointer-file checks read small local files.
-                tokio::task::block_in_place(|| compare(repo, rev, m, &inv, sync_xet, &mut d));
-                if !(d.missing_locally.is_empty()
-                    && d.missing_remotely.is_empty()
-                    && d.different.is_empty())
-                {
-                    d.state = State::Incomplete;
-                }
-            }
-            (None, None) => continue,
-        }
-        revisions.push(d);
-    }
-
-    let mut refs = Vec::new();
-    let mut ref_repos: BTreeSet<(String, Option<RepoType>)> =
-        refs_by_repo.keys().cloned().collect();
-    ref_repos.extend(local.keys().map(|(id, t)| (id.clone(), Some(*t))));
-    for owner in ref_repos {
-        let local_refs = owner
-            .1
-            .and_then(|t| local.get(&(owner.0.clone(), t)))
-            .map(|r| r.refs.clone())
-            .unwrap_or_default();
-        let remote = refs_by_repo.get(&owner).cloned().unwrap_or_default();
-        let names: BTreeSet<&String> = local_refs.keys().chain(remote.keys()).collect();
-        for name in names {
-            let l = local_refs.get(name).cloned();
-            let r = remote.get(name).cloned();
-            let state = match (&l, &r) {
-                (Some(a), Some(b)) if a == b => RefState::Same,
-                (Some(_), Some(_)) => RefState::Differs,
-                (Some(_), None) => RefState::LocalOnly,
-                _ => RefState::RemoteOnly,
-            };
-            refs.push(RefDiff {
-                repo: match owner.1 {
-                    Some(t) => format!("{t}/{}", owner.0),
-                    None => owner.0.clone(),
-                },
-                repo_type: owner.1,
-                repo_id: owner.0.clone(),
-                name: name.clone(),
-                local: l,
-                remote: r,
-                state,
-            });
-        }
-    }
+    // Pointer-file checks read small local files.
+    let revisions = tokio::task::block_in_place(|| {
+        revision_diffs(&local, &remote_revs, &remote_refs, &inv, sync_xet)
+    });
+    let refs = ref_diffs(&local, &remote_refs);
 
     for w in &wanted {
         let known = revisions.iter().any(|d| w.matches(d.repo_type, &d.repo_id))
@@ -318,6 +209,147 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// A repo as a remote ref's owner: the type is unknown when only a key name says whose it is.
+type Owner = (String, Option<RepoType>);
+
+/// Whose is each remote ref (`(org__name, name)` → commit)? The manifest of the commit it names
+/// says; failing that, the one repo of that key name on either side; failing that, the key name.
+fn attribute_refs(
+    remote_refs: &BTreeMap<(String, String), String>,
+    manifests: &[RemoteRevision],
+    local: &BTreeMap<RepoKey, &Repo>,
+    remote_revs: &BTreeMap<(RepoKey, String), &Manifest>,
+) -> BTreeMap<Owner, BTreeMap<String, String>> {
+    let mut owned: BTreeMap<Owner, BTreeMap<String, String>> = BTreeMap::new();
+    for ((safe, name), commit) in remote_refs {
+        let from_manifest = manifests
+            .iter()
+            .find(|r| &r.safe == safe && &r.manifest.revision == commit)
+            .map(|r| (r.manifest.repo.clone(), r.manifest.repo_type()));
+        let owner = from_manifest.unwrap_or_else(|| {
+            let candidates: BTreeSet<Owner> = local
+                .keys()
+                .chain(remote_revs.keys().map(|(k, _)| k))
+                .filter(|(id, _)| safe_repo_key(id) == *safe)
+                .map(|(id, t)| (id.clone(), Some(*t)))
+                .collect();
+            match candidates.len() {
+                1 => candidates.into_iter().next().expect("one candidate"),
+                _ => (repo_id_from_key(safe), None),
+            }
+        });
+        owned
+            .entry(owner)
+            .or_default()
+            .insert(name.clone(), commit.clone());
+    }
+    owned
+}
+
+/// One row per revision either side has.
+fn revision_diffs(
+    local: &BTreeMap<RepoKey, &Repo>,
+    remote_revs: &BTreeMap<(RepoKey, String), &Manifest>,
+    remote_refs: &BTreeMap<Owner, BTreeMap<String, String>>,
+    inv: &Inventory,
+    sync_xet: bool,
+) -> Vec<RevisionDiff> {
+    let mut keys: BTreeSet<(RepoKey, String)> = remote_revs.keys().cloned().collect();
+    for (key, repo) in local {
+        for rev in &repo.revisions {
+            keys.insert((key.clone(), rev.commit.clone()));
+        }
+    }
+    let no_refs = BTreeMap::new();
+    let mut out = Vec::new();
+    for (key, commit) in keys {
+        let repo = local.get(&key).copied();
+        let rev = repo.and_then(|r| r.revision(&commit));
+        let manifest = remote_revs.get(&(key.clone(), commit.clone())).copied();
+        let refs = remote_refs
+            .get(&(key.0.clone(), Some(key.1)))
+            .unwrap_or(&no_refs);
+        let mut d = RevisionDiff {
+            repo: format!("{}/{}", key.1, key.0),
+            repo_type: key.1,
+            repo_id: key.0.clone(),
+            revision: commit.clone(),
+            state: State::InSync,
+            local_refs: repo
+                .map(|r| r.refs_to(&commit).into_iter().map(String::from).collect())
+                .unwrap_or_default(),
+            remote_refs: refs
+                .iter()
+                .filter(|(_, c)| **c == commit)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            missing_locally: Vec::new(),
+            missing_remotely: Vec::new(),
+            different: Vec::new(),
+        };
+        d.state = match (repo.zip(rev), manifest) {
+            (Some(_), None) => State::LocalOnly,
+            (None, Some(_)) => State::RemoteOnly,
+            (Some((repo, rev)), Some(m)) => {
+                compare(repo, rev, m, inv, sync_xet, &mut d);
+                let complete = d.missing_locally.is_empty()
+                    && d.missing_remotely.is_empty()
+                    && d.different.is_empty();
+                if complete {
+                    State::InSync
+                } else {
+                    State::Incomplete
+                }
+            }
+            (None, None) => continue,
+        };
+        out.push(d);
+    }
+    out
+}
+
+/// One row per ref name either side has, repo by repo.
+fn ref_diffs(
+    local: &BTreeMap<RepoKey, &Repo>,
+    remote_refs: &BTreeMap<Owner, BTreeMap<String, String>>,
+) -> Vec<RefDiff> {
+    let mut owners: BTreeSet<Owner> = remote_refs.keys().cloned().collect();
+    owners.extend(local.keys().map(|(id, t)| (id.clone(), Some(*t))));
+    let no_refs = BTreeMap::new();
+    let mut out = Vec::new();
+    for owner in owners {
+        let local_refs = owner
+            .1
+            .and_then(|t| local.get(&(owner.0.clone(), t)))
+            .map_or(&no_refs, |r| &r.refs);
+        let remote = remote_refs.get(&owner).unwrap_or(&no_refs);
+        let names: BTreeSet<&String> = local_refs.keys().chain(remote.keys()).collect();
+        for name in names {
+            let l = local_refs.get(name).cloned();
+            let r = remote.get(name).cloned();
+            let state = match (&l, &r) {
+                (Some(a), Some(b)) if a == b => RefState::Same,
+                (Some(_), Some(_)) => RefState::Differs,
+                (Some(_), None) => RefState::LocalOnly,
+                _ => RefState::RemoteOnly,
+            };
+            out.push(RefDiff {
+                repo: match owner.1 {
+                    Some(t) => format!("{t}/{}", owner.0),
+                    None => owner.0.clone(),
+                },
+                repo_type: owner.1,
+                repo_id: owner.0.clone(),
+                name: name.clone(),
+                local: l,
+                remote: r,
+                state,
+            });
+        }
+    }
+    out
 }
 
 /// Fills the file lists of a revision both sides have. Files stored as copies (no symlinks) have
