@@ -47,6 +47,12 @@ pub enum Command {
     /// List repos or revisions, locally or on the remote
     List(ListArgs),
     /// Compare local and remote revisions
+    ///
+    /// Each revision is in sync, local only, remote only, or incomplete: one side lacks files the
+    /// other names, a file's content differs, or the bucket lacks a blob the manifest names. Files
+    /// stored as copies (caches without symlinks) are compared by size; LFS/Xet pointer files that
+    /// push leaves out are not counted as missing. Refs are compared too. Reads each manifest and
+    /// ref of the compared repos (one GET each) after LISTing manifests, refs and blobs.
     Diff(DiffArgs),
     /// Free disk space: LRU eviction to a budget, detached revisions, orphans, stale partials
     Prune(PruneArgs),
@@ -62,7 +68,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Also count what the remote holds
+    /// Also count what the remote holds (LIST requests only; repos counted by key name)
     #[arg(long)]
     pub remote: bool,
 }
@@ -77,8 +83,19 @@ pub enum ListFormat {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// List what the remote holds instead of the local cache
+    ///
+    /// The remote is listed with LIST requests only, no object is read: repo ids are decoded from
+    /// key names (`org__name` becomes `org/name`, the first `__` taken as the `/`), and types,
+    /// sizes and which revision a ref names are unknown. --manifests reads every manifest and ref
+    /// (one GET each) for exact ids, types, sizes and ref targets; a filter or sort on size or
+    /// type, or a refs filter with --revisions, reads them too. The remote keeps no access or
+    /// modification times.
     #[arg(long)]
     pub remote: bool,
+
+    /// With --remote: read every manifest and ref for exact repo ids, types, sizes and ref targets
+    #[arg(long, requires = "remote")]
+    pub manifests: bool,
 
     /// One row per revision instead of per repo
     #[arg(long)]
@@ -86,18 +103,23 @@ pub struct ListArgs {
 
     /// Keep rows matching EXPR (repeatable, all must match): size>1GB, accessed>30d,
     /// modified<7d, type=dataset, refs=main
+    ///
+    /// Keys: size (1GB, 500MiB, bytes), accessed and modified (an age: `accessed>30d` means last
+    /// accessed more than 30 days ago), type (model, dataset, space), refs (a ref name). Operators:
+    /// = != > >= < <= (type and refs take = and != only).
     #[arg(long, value_name = "EXPR")]
     pub filter: Vec<String>,
 
     /// Sort by: name, size, accessed, modified, revisions (prefix with - for descending)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub sort: Option<String>,
 
     /// Output format (default: table; --json implies json)
     #[arg(long, value_enum)]
     pub format: Option<ListFormat>,
 
-    /// Print only identifiers, one a line (for piping into `rm`)
+    /// Print only identifiers, one a line, for piping into `rm`: `model/org/name` for repos,
+    /// commit hashes with --revisions (JSON output is unchanged)
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -108,7 +130,7 @@ pub struct DiffArgs {
     #[arg(value_name = "REPO_ID")]
     pub repos: Vec<String>,
 
-    /// Exit 1 when anything differs (for CI gates)
+    /// Exit 1 when anything differs: a revision not in sync or a ref that differs (for CI gates)
     #[arg(long)]
     pub exit_code: bool,
 }

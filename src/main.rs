@@ -133,6 +133,7 @@ async fn dispatch(
         Command::List(args) => {
             let opts = commands::list::ListOptions {
                 remote: args.remote,
+                manifests: args.manifests,
                 revisions: args.revisions,
                 filter: args.filter,
                 sort: args.sort,

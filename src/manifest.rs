@@ -85,21 +85,26 @@ impl Layout {
         is_blob_name(etag).then_some(etag)
     }
 
-    /// (`org__name`, ref name) of a ref key; ref names may be nested (`pr/1`).
-    pub fn parse_ref_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
-        let body = key.strip_prefix(&self.prefix)?.strip_prefix(REFS)?;
-        let (safe, name) = body.split_once('/')?;
-        (!safe.is_empty() && is_safe_ref_name(name)).then_some((safe, name))
-    }
-
-    /// (`org__name`, commit) of a manifest key. The commit is the text after the last `@`.
+    /// (`org__name`, commit) of a `manifests/<org__name>@<commit>.json` key, if it is one.
     pub fn parse_manifest_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
         let body = key
             .strip_prefix(&self.prefix)?
             .strip_prefix(MANIFESTS)?
             .strip_suffix(MANIFEST_SUFFIX)?;
+        // Repo ids cannot hold `@`; the last one separates the commit.
         let (safe, commit) = body.rsplit_once('@')?;
-        (!safe.is_empty() && !commit.is_empty() && !safe.contains('/')).then_some((safe, commit))
+        (!safe.is_empty()
+            && !safe.contains('/')
+            && is_safe_ref_name(commit)
+            && !commit.contains('/'))
+        .then_some((safe, commit))
+    }
+
+    /// (`org__name`, ref name) of a ref key; ref names may be nested (`pr/1`).
+    pub fn parse_ref_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        let body = key.strip_prefix(&self.prefix)?.strip_prefix(REFS)?;
+        let (safe, name) = body.split_once('/')?;
+        (!safe.is_empty() && is_safe_ref_name(name)).then_some((safe, name))
     }
 }
 
@@ -286,6 +291,12 @@ mod tests {
             Some(("org__na@me", "c1"))
         );
         assert_eq!(t.parse_manifest_key("team/manifests/x.json"), None);
+        assert_eq!(
+            t.parse_manifest_key(&t.manifest_key("a__b/c", "c2")),
+            Some(("a__b__c", "c2"))
+        );
+        assert_eq!(t.parse_manifest_key("team/manifests/@c1.json"), None);
+        assert_eq!(t.parse_manifest_key("team/manifests/x/y@c1.json"), None);
         assert_eq!(t.parse_manifest_key("manifests/org__name@c1.json"), None);
     }
 

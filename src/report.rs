@@ -128,3 +128,133 @@ impl Printer {
 pub fn human_bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
 }
+
+/// `3 days ago`: how long before `now` something happened; `-` when unknown.
+pub fn ago(time: Option<std::time::SystemTime>, now: std::time::SystemTime) -> String {
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    let Some(time) = time else {
+        return "-".into();
+    };
+    // A time slightly in the future (clock skew, a just-written file) reads as now.
+    let secs = now.duration_since(time).map_or(0, |d| d.as_secs());
+    let (n, unit) = match secs {
+        s if s < MINUTE => return "just now".into(),
+        s if s < HOUR => (s / MINUTE, "minute"),
+        s if s < DAY => (s / HOUR, "hour"),
+        s if s < 14 * DAY => (s / DAY, "day"),
+        s if s < 60 * DAY => (s / (7 * DAY), "week"),
+        s if s < 365 * DAY => (s / (30 * DAY), "month"),
+        s => (s / (365 * DAY), "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// `2025-01-31T12:00:00Z`: times in JSON and CSV.
+pub fn timestamp(time: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// Rows under a header, each column as wide as its widest cell. Columns listed in `right` are
+/// right-aligned (numbers); the last column is never padded, so lines carry no trailing spaces.
+pub fn table(header: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i + 1 == widths.len();
+            if right.contains(&i) {
+                out.extend(std::iter::repeat_n(' ', pad));
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                if !last {
+                    out.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+        }
+        out.truncate(out.trim_end().len());
+        out
+    };
+    let mut lines = vec![line(&mut header.iter().copied())];
+    for row in rows {
+        lines.push(line(&mut row.iter().map(String::as_str)));
+    }
+    lines.join("\n")
+}
+
+/// One CSV record: cells holding a comma, quote or line break are quoted (RFC 4180).
+pub fn csv_record(cells: &[String]) -> String {
+    cells
+        .iter()
+        .map(|c| {
+            if c.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Writes `text` and a newline to stdout; a closed pipe (`| head`) is not an error.
+pub fn print_data(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn relative_times() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let before = |s: u64| Some(now - Duration::from_secs(s));
+        assert_eq!(ago(None, now), "-");
+        assert_eq!(ago(before(5), now), "just now");
+        assert_eq!(ago(Some(now + Duration::from_secs(30)), now), "just now");
+        assert_eq!(ago(before(60), now), "1 minute ago");
+        assert_eq!(ago(before(3 * 3600 + 5), now), "3 hours ago");
+        assert_eq!(ago(before(3 * 86400), now), "3 days ago");
+        assert_eq!(ago(before(21 * 86400), now), "3 weeks ago");
+        assert_eq!(ago(before(90 * 86400), now), "3 months ago");
+        assert_eq!(ago(before(800 * 86400), now), "2 years ago");
+    }
+
+    #[test]
+    fn tables_align_and_csv_quotes() {
+        let rows = vec![
+            vec![
+                "model/a/b".to_string(),
+                "1 KiB".to_string(),
+                "main".to_string(),
+            ],
+            vec!["x".to_string(), "10 MiB".to_string(), String::new()],
+        ];
+        let text = table(&["ID", "SIZE", "REFS"], &rows, &[1]);
+        assert_eq!(
+            text,
+            "ID           SIZE  REFS\nmodel/a/b   1 KiB  main\nx          10 MiB"
+        );
+        assert_eq!(
+            csv_record(&["a".into(), "b,c".into(), "say \"hi\"".into()]),
+            "a,\"b,c\",\"say \"\"hi\"\"\""
+        );
+        assert_eq!(
+            timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(86400)),
+            "1970-01-02T00:00:00Z"
+        );
+    }
+}

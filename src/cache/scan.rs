@@ -125,12 +125,22 @@ impl Repo {
             .sum()
     }
 
+    /// Latest access of a blob some revision uses; orphans do not count, as in `scan_cache_dir`.
     pub fn last_accessed(&self) -> Option<SystemTime> {
-        self.blobs.values().filter_map(|b| b.accessed).max()
+        self.used_blobs().filter_map(|b| b.accessed).max()
     }
 
+    /// Latest modification of a blob some revision uses.
     pub fn last_modified(&self) -> Option<SystemTime> {
-        self.blobs.values().filter_map(|b| b.modified).max()
+        self.used_blobs().filter_map(|b| b.modified).max()
+    }
+
+    fn used_blobs(&self) -> impl Iterator<Item = &Blob> {
+        let referenced = self.referenced();
+        self.blobs
+            .iter()
+            .filter(move |(etag, _)| referenced.contains(etag.as_str()))
+            .map(|(_, b)| b)
     }
 
     /// Refs pointing at `commit`.
@@ -703,6 +713,21 @@ mod tests {
         assert_eq!(scan.blob_count(), 2);
         assert_eq!(r.refs_to(C1), vec!["main"]);
         assert_eq!(r.qualified_id(), "model/org/m");
+    }
+
+    #[test]
+    fn orphans_do_not_make_a_repo_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = make_repo(dir.path());
+        let old = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        fs::File::open(repo.join("blobs").join(E1))
+            .unwrap()
+            .set_times(fs::FileTimes::new().set_accessed(old).set_modified(old))
+            .unwrap();
+        fs::write(repo.join("blobs").join("4".repeat(40)), b"fresh orphan").unwrap();
+        let scan = scan(dir.path());
+        assert_eq!(scan.repos[0].last_accessed(), Some(old));
+        assert_eq!(scan.repos[0].last_modified(), Some(old));
     }
 
     #[test]

@@ -1,8 +1,22 @@
-//! `diff`.
+//! `diff`: local revisions against remote manifests, revision by revision: in sync, local only,
+//! remote only, or incomplete (one side lacks files the other names, or the bucket lacks a blob a
+//! manifest names). Refs are compared too. Read-only on both sides; `--exit-code` turns any
+//! difference into exit 1 for CI gates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use anyhow::Result;
+use serde::Serialize;
 
-use super::{App, Outcome};
+use super::inventory::{self, repo_id_from_key, Inventory, RemoteRevision};
+use super::{short, App, Outcome, RepoRef};
+use crate::cache::heuristics::is_pointer_file;
+use crate::cache::scan::{self, FileSource, Repo, Revision};
+use crate::cache::RepoType;
+use crate::config::ConfigError;
+use crate::manifest::{safe_repo_key, Manifest};
+use crate::report::{table, NoProgress};
 
 #[derive(Debug)]
 pub struct DiffOptions {
@@ -10,6 +24,452 @@ pub struct DiffOptions {
     pub exit_code: bool,
 }
 
-pub async fn run(_app: &App, _opts: DiffOptions) -> Result<Outcome> {
-    todo!("diff")
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    InSync,
+    LocalOnly,
+    RemoteOnly,
+    Incomplete,
+}
+
+impl State {
+    fn label(self) -> &'static str {
+        match self {
+            State::InSync => "in sync",
+            State::LocalOnly => "local only",
+            State::RemoteOnly => "remote only",
+            State::Incomplete => "incomplete",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RevisionDiff {
+    /// `model/org/name`.
+    pub repo: String,
+    pub repo_type: RepoType,
+    pub repo_id: String,
+    pub revision: String,
+    pub state: State,
+    pub local_refs: Vec<String>,
+    pub remote_refs: Vec<String>,
+    /// Files the remote manifest names that the local snapshot lacks.
+    pub missing_locally: Vec<String>,
+    /// Local files the manifest lacks, or whose blob the remote lacks.
+    pub missing_remotely: Vec<String>,
+    /// Files both sides have with different content (blob name or size).
+    pub different: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefState {
+    Same,
+    LocalOnly,
+    RemoteOnly,
+    Differs,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefDiff {
+    /// `model/org/name`, or `org/name` when only a key name says whose ref it is.
+    pub repo: String,
+    pub repo_type: Option<RepoType>,
+    pub repo_id: String,
+    pub name: String,
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    pub state: RefState,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiffSummary {
+    pub command: &'static str,
+    pub cache_dir: PathBuf,
+    pub remote: String,
+    pub revisions: Vec<RevisionDiff>,
+    pub refs: Vec<RefDiff>,
+    pub in_sync: usize,
+    pub local_only: usize,
+    pub remote_only: usize,
+    pub incomplete: usize,
+    pub refs_differ: usize,
+    /// Revisions not in sync plus refs that differ: what `--exit-code` tests.
+    pub differences: usize,
+    pub warnings: Vec<String>,
+}
+
+/// (repo id, type): how both sides name a repo.
+type RepoKey = (String, RepoType);
+
+pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
+    let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
+    let in_scope =
+        |t: RepoType, id: &str| wanted.is_empty() || wanted.iter().any(|w| w.matches(t, id));
+    let (remote, layout) = app.open_remote(None)?;
+
+    let cache_dir = app.settings.cache_dir.clone();
+    let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;
+    let mut warnings = scan.warnings.clone();
+    if !scan.exists {
+        warnings.push(format!(
+            "cache dir {} does not exist: nothing is cached yet",
+            scan.root.display()
+        ));
+    }
+    let local: BTreeMap<RepoKey, &Repo> = scan
+        .repos
+        .iter()
+        .filter(|r| in_scope(r.repo_type, &r.repo_id))
+        .map(|r| ((r.repo_id.clone(), r.repo_type), r))
+        .collect();
+
+    // Only keys that can belong to the repos asked for are read.
+    let inv = Inventory::list(&remote, &layout, true).await?;
+    let safe_keys: Option<BTreeSet<String>> =
+        (!wanted.is_empty()).then(|| wanted.iter().map(|w| safe_repo_key(&w.repo_id)).collect());
+    let workers = app.settings.transfer.workers;
+    let (manifests, w) = inventory::read_manifests(
+        &remote,
+        &layout,
+        inv.manifest_keys(safe_keys.as_ref()),
+        workers,
+    )
+    .await?;
+    warnings.extend(w);
+    let (remote_refs, w) =
+        inventory::read_refs(&remote, &layout, inv.ref_keys(safe_keys.as_ref()), workers).await?;
+    warnings.extend(w);
+    for w in &warnings {
+        app.printer.warn(&NoProgress, w);
+    }
+
+    let mut remote_revs: BTreeMap<(RepoKey, String), &Manifest> = BTreeMap::new();
+    for r in &manifests {
+        let m = &r.manifest;
+        let t = m.repo_type().expect("validated manifest");
+        if in_scope(t, &m.repo) {
+            remote_revs.insert(((m.repo.clone(), t), m.revision.clone()), m);
+        }
+    }
+
+    let in_scope_owner = |owner: &Owner| match owner.1 {
+        Some(t) => in_scope(t, &owner.0),
+        None => wanted.is_empty() || wanted.iter().any(|w| w.repo_id == owner.0),
+    };
+    let remote_refs = attribute_refs(&remote_refs, &manifests, &local, &remote_revs)
+        .into_iter()
+        .filter(|(owner, _)| in_scope_owner(owner))
+        .collect();
+    let sync_xet = app.settings.sync_xet;
+    // Pointer-file checks read small local files.
+    let revisions = tokio::task::block_in_place(|| {
+        revision_diffs(&local, &remote_revs, &remote_refs, &inv, sync_xet)
+    });
+    let refs = ref_diffs(&local, &remote_refs);
+
+    for w in &wanted {
+        let known = revisions.iter().any(|d| w.matches(d.repo_type, &d.repo_id))
+            || refs.iter().any(|r| r.repo_id == w.repo_id);
+        if !known {
+            return Err(ConfigError::Usage {
+                message: format!(
+                    "repo {} is neither in the cache at {} nor on the remote",
+                    w.repo_id,
+                    scan.root.display()
+                ),
+                hint: "`list` and `list --remote` show what each side holds".into(),
+            }
+            .into());
+        }
+    }
+
+    let count = |s: State| revisions.iter().filter(|d| d.state == s).count();
+    let refs_differ = refs.iter().filter(|r| r.state != RefState::Same).count();
+    let mut summary = DiffSummary {
+        command: "diff",
+        cache_dir: scan.root.clone(),
+        remote: remote.describe(),
+        in_sync: count(State::InSync),
+        local_only: count(State::LocalOnly),
+        remote_only: count(State::RemoteOnly),
+        incomplete: count(State::Incomplete),
+        refs_differ,
+        differences: 0,
+        revisions,
+        refs,
+        warnings,
+    };
+    summary.differences =
+        summary.local_only + summary.remote_only + summary.incomplete + summary.refs_differ;
+    app.printer.result(&summary, || human(&summary));
+    Ok(if opts.exit_code && summary.differences > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
+}
+
+/// A repo as a remote ref's owner: the type is unknown when only a key name says whose it is.
+type Owner = (String, Option<RepoType>);
+
+/// Whose is each remote ref (`(org__name, name)` → commit)? The manifest of the commit it names
+/// says; failing that, the one repo of that key name on either side; failing that, the key name.
+fn attribute_refs(
+    remote_refs: &BTreeMap<(String, String), String>,
+    manifests: &[RemoteRevision],
+    local: &BTreeMap<RepoKey, &Repo>,
+    remote_revs: &BTreeMap<(RepoKey, String), &Manifest>,
+) -> BTreeMap<Owner, BTreeMap<String, String>> {
+    let mut owned: BTreeMap<Owner, BTreeMap<String, String>> = BTreeMap::new();
+    for ((safe, name), commit) in remote_refs {
+        let from_manifest = manifests
+            .iter()
+            .find(|r| &r.safe == safe && &r.manifest.revision == commit)
+            .map(|r| (r.manifest.repo.clone(), r.manifest.repo_type()));
+        let owner = from_manifest.unwrap_or_else(|| {
+            let candidates: BTreeSet<Owner> = local
+                .keys()
+                .chain(remote_revs.keys().map(|(k, _)| k))
+                .filter(|(id, _)| safe_repo_key(id) == *safe)
+                .map(|(id, t)| (id.clone(), Some(*t)))
+                .collect();
+            match candidates.len() {
+                1 => candidates.into_iter().next().expect("one candidate"),
+                _ => (repo_id_from_key(safe), None),
+            }
+        });
+        owned
+            .entry(owner)
+            .or_default()
+            .insert(name.clone(), commit.clone());
+    }
+    owned
+}
+
+/// One row per revision either side has.
+fn revision_diffs(
+    local: &BTreeMap<RepoKey, &Repo>,
+    remote_revs: &BTreeMap<(RepoKey, String), &Manifest>,
+    remote_refs: &BTreeMap<Owner, BTreeMap<String, String>>,
+    inv: &Inventory,
+    sync_xet: bool,
+) -> Vec<RevisionDiff> {
+    let mut keys: BTreeSet<(RepoKey, String)> = remote_revs.keys().cloned().collect();
+    for (key, repo) in local {
+        for rev in &repo.revisions {
+            keys.insert((key.clone(), rev.commit.clone()));
+        }
+    }
+    let no_refs = BTreeMap::new();
+    let mut out = Vec::new();
+    for (key, commit) in keys {
+        let repo = local.get(&key).copied();
+        let rev = repo.and_then(|r| r.revision(&commit));
+        let manifest = remote_revs.get(&(key.clone(), commit.clone())).copied();
+        let refs = remote_refs
+            .get(&(key.0.clone(), Some(key.1)))
+            .unwrap_or(&no_refs);
+        let mut d = RevisionDiff {
+            repo: format!("{}/{}", key.1, key.0),
+            repo_type: key.1,
+            repo_id: key.0.clone(),
+            revision: commit.clone(),
+            state: State::InSync,
+            local_refs: repo
+                .map(|r| r.refs_to(&commit).into_iter().map(String::from).collect())
+                .unwrap_or_default(),
+            remote_refs: refs
+                .iter()
+                .filter(|(_, c)| **c == commit)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            missing_locally: Vec::new(),
+            missing_remotely: Vec::new(),
+            different: Vec::new(),
+        };
+        d.state = match (repo.zip(rev), manifest) {
+            (Some(_), None) => State::LocalOnly,
+            (None, Some(_)) => State::RemoteOnly,
+            (Some((repo, rev)), Some(m)) => {
+                compare(repo, rev, m, inv, sync_xet, &mut d);
+                let complete = d.missing_locally.is_empty()
+                    && d.missing_remotely.is_empty()
+                    && d.different.is_empty();
+                if complete {
+                    State::InSync
+                } else {
+                    State::Incomplete
+                }
+            }
+            (None, None) => continue,
+        };
+        out.push(d);
+    }
+    out
+}
+
+/// One row per ref name either side has, repo by repo.
+fn ref_diffs(
+    local: &BTreeMap<RepoKey, &Repo>,
+    remote_refs: &BTreeMap<Owner, BTreeMap<String, String>>,
+) -> Vec<RefDiff> {
+    let mut owners: BTreeSet<Owner> = remote_refs.keys().cloned().collect();
+    owners.extend(local.keys().map(|(id, t)| (id.clone(), Some(*t))));
+    let no_refs = BTreeMap::new();
+    let mut out = Vec::new();
+    for owner in owners {
+        let local_refs = owner
+            .1
+            .and_then(|t| local.get(&(owner.0.clone(), t)))
+            .map_or(&no_refs, |r| &r.refs);
+        let remote = remote_refs.get(&owner).unwrap_or(&no_refs);
+        let names: BTreeSet<&String> = local_refs.keys().chain(remote.keys()).collect();
+        for name in names {
+            let l = local_refs.get(name).cloned();
+            let r = remote.get(name).cloned();
+            let state = match (&l, &r) {
+                (Some(a), Some(b)) if a == b => RefState::Same,
+                (Some(_), Some(_)) => RefState::Differs,
+                (Some(_), None) => RefState::LocalOnly,
+                _ => RefState::RemoteOnly,
+            };
+            out.push(RefDiff {
+                repo: match owner.1 {
+                    Some(t) => format!("{t}/{}", owner.0),
+                    None => owner.0.clone(),
+                },
+                repo_type: owner.1,
+                repo_id: owner.0.clone(),
+                name: name.clone(),
+                local: l,
+                remote: r,
+                state,
+            });
+        }
+    }
+    out
+}
+
+/// Fills the file lists of a revision both sides have. Files stored as copies (no symlinks) have
+/// no blob name to compare and are compared by size.
+fn compare(
+    repo: &Repo,
+    rev: &Revision,
+    manifest: &Manifest,
+    inv: &Inventory,
+    sync_xet: bool,
+    d: &mut RevisionDiff,
+) {
+    let local: BTreeMap<&str, &scan::SnapshotFile> =
+        rev.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut named = BTreeSet::new();
+    for mf in &manifest.files {
+        named.insert(mf.path.as_str());
+        if !inv.blobs.contains_key(&mf.blob) {
+            d.missing_remotely.push(mf.path.clone());
+        }
+        match local.get(mf.path.as_str()) {
+            None => d.missing_locally.push(mf.path.clone()),
+            Some(f) => {
+                let same = match &f.source {
+                    FileSource::Blob(etag) => *etag == mf.blob,
+                    FileSource::Copy(_) => f.size == mf.size,
+                };
+                if !same {
+                    d.different.push(mf.path.clone());
+                }
+            }
+        }
+    }
+    for f in &rev.files {
+        if named.contains(f.path.as_str()) {
+            continue;
+        }
+        // push leaves LFS/Xet pointer files out unless cache.sync_xet is set.
+        let content = match &f.source {
+            FileSource::Blob(etag) => repo.blobs.get(etag).map(|b| b.content_path.clone()),
+            FileSource::Copy(p) => Some(p.clone()),
+        };
+        if !sync_xet && content.is_some_and(|p| is_pointer_file(&p, f.size)) {
+            continue;
+        }
+        d.missing_remotely.push(f.path.clone());
+    }
+    d.missing_remotely.sort();
+    d.missing_remotely.dedup();
+}
+
+fn human(s: &DiffSummary) -> String {
+    let mut out = Vec::new();
+    if s.revisions.is_empty() && s.refs.is_empty() {
+        out.push("nothing to compare: no revisions in the cache or on the remote".to_string());
+        return out.join("\n");
+    }
+    if !s.revisions.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .revisions
+            .iter()
+            .map(|d| {
+                let refs: BTreeSet<&String> = d.local_refs.iter().chain(&d.remote_refs).collect();
+                vec![
+                    d.state.label().to_string(),
+                    d.repo.clone(),
+                    short(&d.revision).to_string(),
+                    refs.into_iter().cloned().collect::<Vec<_>>().join(", "),
+                ]
+            })
+            .collect();
+        let text = table(&["STATE", "REPO", "REVISION", "REFS"], &rows, &[]);
+        let mut lines = text.lines();
+        out.push(lines.next().unwrap_or_default().to_string());
+        for (d, line) in s.revisions.iter().zip(lines) {
+            out.push(line.to_string());
+            for (what, files) in [
+                ("missing locally", &d.missing_locally),
+                ("missing on the remote", &d.missing_remotely),
+                ("different content", &d.different),
+            ] {
+                if !files.is_empty() {
+                    out.push(format!("    {what}: {}", files.join(", ")));
+                }
+            }
+        }
+    }
+    let changed: Vec<&RefDiff> = s
+        .refs
+        .iter()
+        .filter(|r| r.state != RefState::Same)
+        .collect();
+    if !changed.is_empty() {
+        out.push(String::new());
+        for r in changed {
+            let side = |c: &Option<String>| {
+                c.as_deref()
+                    .map_or("-".to_string(), |c| short(c).to_string())
+            };
+            out.push(format!(
+                "ref {} of {}: local {}, remote {}",
+                r.name,
+                r.repo,
+                side(&r.local),
+                side(&r.remote)
+            ));
+        }
+    }
+    out.push(String::new());
+    out.push(format!(
+        "{} in sync, {} local only, {} remote only, {} incomplete; {}",
+        s.in_sync,
+        s.local_only,
+        s.remote_only,
+        s.incomplete,
+        match s.refs_differ {
+            0 => "refs agree".to_string(),
+            1 => "1 ref differs".to_string(),
+            n => format!("{n} refs differ"),
+        }
+    ));
+    out.join("\n")
 }

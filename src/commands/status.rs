@@ -1,9 +1,515 @@
-//! `status`: a summary of the local cache and, with `--remote`, of the remote.
+//! `status`: a summary of the local cache (what is cached, what it costs on disk against the
+//! budget, what could be reclaimed) and of the configured remote; with `--remote`, what the remote
+//! holds, counted from LISTs alone.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
+use serde::Serialize;
 
+use super::inventory::Inventory;
 use super::{App, Outcome};
+use crate::cache::scan::{self, file_id, CacheScan, FileSource};
+use crate::cache::{is_blob_name, RepoType};
+use crate::remote::RemoteSpec;
+use crate::report::{human_bytes, NoProgress};
 
-pub async fn run(_app: &App, _remote: bool) -> Result<Outcome> {
-    todo!("status")
+/// A partial download nobody has written to for this long is abandoned.
+pub const STALE_PARTIAL_AGE: Duration = Duration::from_secs(3600);
+/// `cache.max_local_gb` counts GB of 2^30 bytes.
+const GB: f64 = (1u64 << 30) as f64;
+/// huggingface_hub marks its cache-wide blob store with this file.
+const SHARED_STORE_MARKER: &str = ".huggingface-shared-blobs";
+
+#[derive(Debug, Serialize)]
+pub struct StatusSummary {
+    pub command: &'static str,
+    pub cache_dir: PathBuf,
+    pub exists: bool,
+    pub repos: usize,
+    pub repos_by_type: BTreeMap<&'static str, usize>,
+    pub revisions: usize,
+    /// Revisions no ref points at.
+    pub detached_revisions: usize,
+    /// Distinct blob files repos link to, each counted once.
+    pub blobs: usize,
+    /// How many of those live in the cache-wide shared store.
+    pub shared_blobs: usize,
+    /// Snapshot files stored as copies instead of links (caches written without symlinks).
+    pub copied_files: usize,
+    /// Blobs, snapshot copies and shared-store payloads, each file counted once.
+    pub bytes_on_disk: u64,
+    pub budget: Budget,
+    pub orphans: Orphans,
+    pub shared_store_unreferenced: Orphans,
+    pub partials: Partials,
+    pub warnings: Vec<String>,
+    /// `null` when no remote is configured.
+    pub remote: Option<RemoteStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Budget {
+    pub max_local_gb: f64,
+    pub bytes: u64,
+    pub used_percent: f64,
+    pub over_budget: bool,
+}
+
+/// Blobs no revision uses.
+#[derive(Debug, Default, Serialize)]
+pub struct Orphans {
+    pub blobs: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Partials {
+    pub count: usize,
+    pub bytes: u64,
+    /// Untouched for at least `stale_after_seconds`.
+    pub stale: usize,
+    pub stale_bytes: u64,
+    pub stale_after_seconds: u64,
+}
+
+/// Where the remote is: never a credential.
+#[derive(Debug, Serialize)]
+pub struct RemoteStatus {
+    /// `s3` or `dir`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    pub prefix: String,
+    /// What the remote holds; only with `--remote`.
+    pub contents: Option<RemoteContents>,
+}
+
+/// Counted from key names: repos are distinct `org__name` key parts.
+#[derive(Debug, Serialize)]
+pub struct RemoteContents {
+    pub repos: usize,
+    pub revisions: usize,
+    pub refs: usize,
+    pub blobs: usize,
+    pub bytes: u64,
+}
+
+pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
+    let cache_dir = app.settings.cache_dir.clone();
+    let (scan, store) = tokio::task::spawn_blocking(move || {
+        let scan = scan::scan(&cache_dir);
+        let store = shared_store_payloads(&cache_dir);
+        (scan, store)
+    })
+    .await?;
+    for w in &scan.warnings {
+        app.printer.warn(&NoProgress, w);
+    }
+    let mut summary = local_summary(&scan, &store, app.settings.max_local_gb, SystemTime::now());
+
+    // Without --remote the remote is described, not contacted: no credentials needed.
+    summary.remote = match RemoteSpec::resolve(&app.settings, None) {
+        Ok(spec) => Some(describe(&spec)),
+        Err(e) if with_remote => return Err(e.into()),
+        Err(_) => None,
+    };
+    if with_remote {
+        let (remote, layout) = app.open_remote(None)?;
+        let inv = Inventory::list(&remote, &layout, true).await?;
+        let repos = inv
+            .manifests
+            .keys()
+            .chain(inv.refs.keys())
+            .collect::<HashSet<_>>()
+            .len();
+        if let Some(r) = summary.remote.as_mut() {
+            r.contents = Some(RemoteContents {
+                repos,
+                revisions: inv.revision_count(),
+                refs: inv.ref_count(),
+                blobs: inv.blobs.len(),
+                bytes: inv.blob_bytes(),
+            });
+        }
+    }
+    app.printer.result(&summary, || human(&summary));
+    Ok(Outcome::Success)
+}
+
+fn local_summary(
+    scan: &CacheScan,
+    store: &[(PathBuf, (u64, u64), u64)],
+    max_local_gb: f64,
+    now: SystemTime,
+) -> StatusSummary {
+    let mut by_type: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut revisions = 0;
+    let mut detached = 0;
+    let mut shared = HashSet::new();
+    // Blobs first, each file once; then what else holds bytes, unless it is one of them.
+    let mut seen: HashSet<(u64, u64)> = scan
+        .repos
+        .iter()
+        .flat_map(|r| r.blobs.values().map(|b| b.file_id))
+        .collect();
+    let mut bytes = scan.blob_bytes();
+    let mut copies = 0;
+    // A file id of (0, 0) means the platform cannot tell files apart: count it every time.
+    let mut count_once = |id: (u64, u64), size: u64, seen: &mut HashSet<(u64, u64)>| {
+        if id == (0, 0) || seen.insert(id) {
+            bytes += size;
+            true
+        } else {
+            false
+        }
+    };
+    let mut referenced = HashSet::new();
+    for repo in &scan.repos {
+        *by_type.entry(repo.repo_type.as_str()).or_default() += 1;
+        revisions += repo.revisions.len();
+        detached += repo
+            .revisions
+            .iter()
+            .filter(|r| repo.refs_to(&r.commit).is_empty())
+            .count();
+        for blob in repo.blobs.values() {
+            if blob.shared {
+                shared.insert(blob.file_id);
+            }
+        }
+        for rev in &repo.revisions {
+            for f in &rev.files {
+                match &f.source {
+                    FileSource::Blob(etag) => {
+                        if let Some(b) = repo.blobs.get(etag) {
+                            referenced.insert(b.file_id);
+                        }
+                    }
+                    FileSource::Copy(path) => {
+                        if let Ok(meta) = fs::metadata(path) {
+                            if count_once(file_id(&meta), meta.len(), &mut seen) {
+                                copies += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut unreferenced = Orphans::default();
+    for (_, id, size) in store {
+        if count_once(*id, *size, &mut seen) {
+            unreferenced.blobs += 1;
+            unreferenced.bytes += size;
+        }
+    }
+
+    let mut orphans = Orphans::default();
+    let mut orphan_ids = HashSet::new();
+    for repo in &scan.repos {
+        for blob in repo.orphans() {
+            // A shared-store blob another repo still uses frees nothing.
+            if !referenced.contains(&blob.file_id) && orphan_ids.insert(blob.file_id) {
+                orphans.blobs += 1;
+                orphans.bytes += blob.size;
+            }
+        }
+    }
+
+    let mut partials = Partials {
+        stale_after_seconds: STALE_PARTIAL_AGE.as_secs(),
+        ..Default::default()
+    };
+    for p in scan.repos.iter().flat_map(|r| &r.partials) {
+        partials.count += 1;
+        partials.bytes += p.size;
+        let age = p.modified.and_then(|m| now.duration_since(m).ok());
+        if age.is_some_and(|a| a >= STALE_PARTIAL_AGE) {
+            partials.stale += 1;
+            partials.stale_bytes += p.size;
+        }
+    }
+
+    let budget_bytes = (max_local_gb * GB) as u64;
+    StatusSummary {
+        command: "status",
+        cache_dir: scan.root.clone(),
+        exists: scan.exists,
+        repos: scan.repos.len(),
+        repos_by_type: by_type,
+        revisions,
+        detached_revisions: detached,
+        blobs: scan.blob_count(),
+        shared_blobs: shared.len(),
+        copied_files: copies,
+        bytes_on_disk: bytes,
+        budget: Budget {
+            max_local_gb,
+            bytes: budget_bytes,
+            used_percent: if budget_bytes == 0 {
+                0.0
+            } else {
+                (bytes as f64 / budget_bytes as f64 * 1000.0).round() / 10.0
+            },
+            over_budget: bytes > budget_bytes,
+        },
+        orphans,
+        shared_store_unreferenced: unreferenced,
+        partials,
+        warnings: scan.warnings.clone(),
+        remote: None,
+    }
+}
+
+/// Payloads in huggingface_hub's cache-wide store (`blobs/<2 hex>/<64 hex>`): path, file id, size.
+fn shared_store_payloads(root: &Path) -> Vec<(PathBuf, (u64, u64), u64)> {
+    let store = root.join("blobs");
+    if !store.join(SHARED_STORE_MARKER).is_file() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let Ok(dirs) = fs::read_dir(&store) else {
+        return out;
+    };
+    for dir in dirs.filter_map(Result::ok) {
+        let Ok(prefix) = dir.file_name().into_string() else {
+            continue;
+        };
+        let is_prefix = prefix.len() == 2 && prefix.bytes().all(|b| b.is_ascii_hexdigit());
+        if !is_prefix || !dir.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(entries) = fs::read_dir(dir.path()) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if name.len() != 64 || !is_blob_name(&name) || !name.starts_with(&prefix) {
+                continue;
+            }
+            match fs::symlink_metadata(entry.path()) {
+                Ok(meta) if meta.is_file() => {
+                    out.push((entry.path(), file_id(&meta), meta.len()));
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Endpoint, bucket, region and prefix; an endpoint's `user:password@` part is hidden.
+fn describe(spec: &RemoteSpec) -> RemoteStatus {
+    match spec {
+        RemoteSpec::S3 {
+            endpoint,
+            bucket,
+            region,
+            prefix,
+        } => RemoteStatus {
+            kind: "s3",
+            endpoint: endpoint.as_deref().map(without_userinfo),
+            bucket: Some(bucket.clone()),
+            region: region.clone(),
+            path: None,
+            prefix: prefix.clone(),
+            contents: None,
+        },
+        RemoteSpec::Dir { root, prefix } => RemoteStatus {
+            kind: "dir",
+            endpoint: None,
+            bucket: None,
+            region: None,
+            path: Some(root.clone()),
+            prefix: prefix.clone(),
+            contents: None,
+        },
+    }
+}
+
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn human(s: &StatusSummary) -> String {
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    let cache = if s.exists {
+        s.cache_dir.display().to_string()
+    } else {
+        format!(
+            "{} (does not exist: nothing is cached yet)",
+            s.cache_dir.display()
+        )
+    };
+    lines.push(("cache dir", cache));
+    let types: Vec<String> = RepoType::ALL
+        .iter()
+        .filter_map(|t| {
+            let n = *s.repos_by_type.get(t.as_str())?;
+            Some(plural(n, t.as_str(), t.folder_prefix()))
+        })
+        .collect();
+    lines.push((
+        "repos",
+        if types.is_empty() {
+            "0".into()
+        } else {
+            format!("{} ({})", s.repos, types.join(", "))
+        },
+    ));
+    lines.push((
+        "revisions",
+        format!("{} ({} detached)", s.revisions, s.detached_revisions),
+    ));
+    let mut blobs = format!("{}", s.blobs);
+    if s.shared_blobs > 0 {
+        blobs.push_str(&format!(" ({} in the shared store)", s.shared_blobs));
+    }
+    if s.copied_files > 0 {
+        blobs.push_str(&format!(
+            ", plus {} stored as snapshot copies",
+            plural(s.copied_files, "file", "files")
+        ));
+    }
+    lines.push(("blobs", blobs));
+    let b = &s.budget;
+    let mut disk = format!(
+        "{} of a {} budget (cache.max_local_gb: {}), {}% used",
+        human_bytes(s.bytes_on_disk),
+        human_bytes(b.bytes),
+        b.max_local_gb,
+        b.used_percent
+    );
+    if b.over_budget {
+        disk.push_str(&format!(
+            "; over by {}: run prune",
+            human_bytes(s.bytes_on_disk - b.bytes)
+        ));
+    }
+    lines.push(("on disk", disk));
+    lines.push((
+        "orphans",
+        format!(
+            "{}, {} (no revision uses them)",
+            plural(s.orphans.blobs, "blob", "blobs"),
+            human_bytes(s.orphans.bytes)
+        ),
+    ));
+    if s.shared_store_unreferenced.blobs > 0 {
+        lines.push((
+            "shared store",
+            format!(
+                "{}, {} no repo links to",
+                plural(s.shared_store_unreferenced.blobs, "payload", "payloads"),
+                human_bytes(s.shared_store_unreferenced.bytes)
+            ),
+        ));
+    }
+    let p = &s.partials;
+    lines.push((
+        "partials",
+        format!(
+            "{}, {} ({} stale: untouched for over {})",
+            plural(p.count, "partial download", "partial downloads"),
+            human_bytes(p.bytes),
+            p.stale,
+            humantime::format_duration(Duration::from_secs(p.stale_after_seconds))
+        ),
+    ));
+    match &s.remote {
+        None => lines.push((
+            "remote",
+            "not configured (set storage.bucket or storage.endpoint)".into(),
+        )),
+        Some(r) => {
+            let place = match r.kind {
+                "s3" => format!(
+                    "s3://{} at {}{}",
+                    r.bucket.as_deref().unwrap_or_default(),
+                    r.endpoint.as_deref().unwrap_or("the AWS default endpoint"),
+                    r.region
+                        .as_deref()
+                        .map(|g| format!(" (region {g})"))
+                        .unwrap_or_default()
+                ),
+                _ => r
+                    .path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            };
+            let prefix = if r.prefix.is_empty() {
+                "no prefix".to_string()
+            } else {
+                format!("prefix {}", r.prefix)
+            };
+            lines.push(("remote", format!("{place}, {prefix}")));
+            if let Some(c) = &r.contents {
+                lines.push((
+                    "",
+                    format!(
+                        "holds {}, {}, {}, {}, {}",
+                        plural(c.repos, "repo", "repos"),
+                        plural(c.revisions, "revision", "revisions"),
+                        plural(c.refs, "ref", "refs"),
+                        plural(c.blobs, "blob", "blobs"),
+                        human_bytes(c.bytes)
+                    ),
+                ));
+            }
+        }
+    }
+    if !s.warnings.is_empty() {
+        lines.push((
+            "warnings",
+            format!("{} (listed on stderr)", s.warnings.len()),
+        ));
+    }
+    lines
+        .iter()
+        .map(|(label, value)| format!("{label:<13}{value}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_lose_their_userinfo() {
+        assert_eq!(
+            without_userinfo("https://key:secret@s3.example.com/x"),
+            "https://***@s3.example.com/x"
+        );
+        assert_eq!(
+            without_userinfo("http://127.0.0.1:9000"),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(without_userinfo("s3.example.com"), "s3.example.com");
+    }
 }

@@ -46,11 +46,15 @@ def main() -> int:
                 "repo_type": repo.repo_type,
                 "size_on_disk": repo.size_on_disk,
                 "nb_files": repo.nb_files,
+                "last_accessed": repo.last_accessed,
+                "last_modified": repo.last_modified,
                 "revisions": [
                     {
                         "commit_hash": rev.commit_hash,
                         "refs": sorted(rev.refs),
                         "nb_files": rev.nb_files,
+                        "size_on_disk": rev.size_on_disk,
+                        "last_modified": rev.last_modified,
                         "files": sorted(f.file_path.relative_to(rev.snapshot_path).as_posix() for f in rev.files),
                     }
                     for rev in sorted(repo.revisions, key=lambda r: r.commit_hash)
@@ -81,7 +85,18 @@ def main() -> int:
             )
         downloads.append({"repo_id": repo_id, "filename": filename, "revision": revision, "path": path})
 
-    json.dump({"repos": repos, "downloads": downloads}, sys.stdout, indent=1)
+    report = {
+        "repos": repos,
+        "downloads": downloads,
+        # The physical size: each file once, store-only shared payloads included, blobs no
+        # revision uses left out.
+        "size_on_disk": info.size_on_disk,
+        "incomplete": {
+            "count": len(info.incomplete_files),
+            "size_on_disk": info.incomplete_size_on_disk,
+        },
+    }
+    json.dump(report, sys.stdout, indent=1)
     sys.stdout.write("\n")
     for problem in problems:
         print(problem, file=sys.stderr)

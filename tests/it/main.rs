@@ -4,12 +4,15 @@
 mod common;
 
 mod config;
+mod diff;
 mod dir_remote;
 mod doctor;
 mod init;
+mod list;
 mod prune;
 mod pull;
 mod pull_all;
 mod push;
 mod rm;
+mod status;
 mod verify;

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod cli;
 pub mod fixtures;
+pub mod mixed;
 pub mod python;
 pub mod s3;
 

@@ -40,8 +40,10 @@ fn python() -> PathBuf {
 
 /// Scans `cache` with `huggingface_hub.scan_cache_dir` (any warning fails the test) and loads each
 /// download with `hf_hub_download(local_files_only=True)`. Returns the scan as JSON:
-/// `{"repos": [{"repo_id", "repo_type", "size_on_disk", "nb_files", "revisions": [{"commit_hash",
-/// "refs", "nb_files", "files"}]}]}`.
+/// `{"repos": [{"repo_id", "repo_type", "size_on_disk", "nb_files", "last_accessed",
+/// "last_modified", "revisions": [{"commit_hash", "refs", "nb_files", "size_on_disk",
+/// "last_modified", "files"}]}], "size_on_disk", "incomplete": {"count", "size_on_disk"}}`
+/// (times in seconds since the epoch).
 #[track_caller]
 pub fn check_cache(cache: &Path, downloads: &[Download<'_>]) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/check_cache.py");
