@@ -257,12 +257,12 @@ pub fn link_snapshot_file(
 }
 
 #[cfg(unix)]
-fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
+pub fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)
 }
 
 #[cfg(windows)]
-fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
+pub fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
     std::os::windows::fs::symlink_file(target, link)
 }
 

@@ -312,7 +312,7 @@ fn symlink_check(dir: &Path) -> Check {
             .prefix(".hfcs-doctor-")
             .tempdir_in(dir)?;
         std::fs::write(probe.path().join("target"), b"ok")?;
-        make_symlink(Path::new("target"), &probe.path().join("link"))?;
+        crate::cache::write::make_symlink(Path::new("target"), &probe.path().join("link"))?;
         Ok(std::fs::read(probe.path().join("link"))? == b"ok")
     })();
     match result {
@@ -329,16 +329,6 @@ fn symlink_check(dir: &Path) -> Check {
              Developer Mode, elsewhere use a filesystem with symlink support",
         ),
     }
-}
-
-#[cfg(unix)]
-fn make_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(windows)]
-fn make_symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::windows::fs::symlink_file(target, link)
 }
 
 fn remote_failure(name: &'static str, e: &RemoteError, fallback: &str, verbose: bool) -> Check {

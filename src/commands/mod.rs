@@ -18,6 +18,7 @@ use std::sync::Arc;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
+use crate::cache::scan::{self, CacheScan};
 use crate::cache::RepoType;
 use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
@@ -91,6 +92,42 @@ impl App {
     pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
         report::progress(label, self.printer.json)
     }
+}
+
+/// Scans the cache, refusing a cache dir that does not exist (a typo must not look like an
+/// empty cache).
+pub async fn scan_existing(cache_dir: &std::path::Path) -> anyhow::Result<CacheScan> {
+    let dir = cache_dir.to_path_buf();
+    let scan = tokio::task::spawn_blocking(move || scan::scan(&dir)).await?;
+    if !scan.exists {
+        return Err(missing_cache_dir(&scan).into());
+    }
+    Ok(scan)
+}
+
+pub fn missing_cache_dir(scan: &CacheScan) -> ConfigError {
+    ConfigError::Invalid(format!(
+        "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
+        scan.root.display()
+    ))
+}
+
+/// Every repo named on the command line must be in the scan.
+pub fn require_repos(scan: &CacheScan, wanted: &[RepoRef]) -> Result<(), ConfigError> {
+    for w in wanted {
+        if !scan
+            .repos
+            .iter()
+            .any(|r| w.matches(r.repo_type, &r.repo_id))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "repo {} is not in the cache at {}",
+                w.repo_id,
+                scan.root.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Include/exclude globs over repo ids (`org/name`).

@@ -11,7 +11,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::rm::{ask, plural, refuse_without_consent, report_lines};
-use super::{parse_age, App, Outcome};
+use super::{missing_cache_dir, parse_age, App, Outcome};
 use crate::cache::delete::{Planner, Report};
 use crate::cache::scan::{self, CacheScan};
 use crate::config::ConfigError;
@@ -77,11 +77,7 @@ fn run_blocking(
 ) -> Result<Outcome> {
     let scan = scan::scan(&app.settings.cache_dir);
     if !scan.exists {
-        return Err(ConfigError::Invalid(format!(
-            "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
-            scan.root.display()
-        ))
-        .into());
+        return Err(missing_cache_dir(&scan).into());
     }
     for w in &scan.warnings {
         app.printer.warn(&NoProgress, w);

@@ -12,10 +12,13 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::{short, App, Failure, Outcome, RepoFilter, RepoRef, TransferOptions};
+use super::{
+    require_repos, scan_existing, short, App, Failure, Outcome, RepoFilter, RepoRef,
+    TransferOptions,
+};
 use crate::cache::hash::sha256_file;
 use crate::cache::heuristics::{is_likely_gated, is_pointer_file};
-use crate::cache::scan::{self, FileSource, Repo};
+use crate::cache::scan::{FileSource, Repo};
 use crate::config::ConfigError;
 use crate::manifest::{
     parse_ref_body, Layout, Manifest, ManifestFile, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
@@ -66,32 +69,11 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     let ctx = app.transfer_ctx(&opts.transfer, "push");
     let progress = ctx.progress.clone();
 
-    let cache_dir = app.settings.cache_dir.clone();
-    let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;
-    if !scan.exists {
-        return Err(ConfigError::Invalid(format!(
-            "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
-            scan.root.display()
-        ))
-        .into());
-    }
+    let scan = scan_existing(&app.settings.cache_dir).await?;
     for w in &scan.warnings {
         app.printer.warn(progress.as_ref(), w);
     }
-    for w in &wanted {
-        if !scan
-            .repos
-            .iter()
-            .any(|r| w.matches(r.repo_type, &r.repo_id))
-        {
-            return Err(ConfigError::Invalid(format!(
-                "repo {} is not in the cache at {}",
-                w.repo_id,
-                scan.root.display()
-            ))
-            .into());
-        }
-    }
+    require_repos(&scan, &wanted)?;
 
     let mut summary = PushSummary {
         command: "push",

@@ -11,7 +11,7 @@ use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::{confirm, short, App, Failure, Outcome, RepoRef};
+use super::{confirm, missing_cache_dir, short, App, Failure, Outcome, RepoRef};
 use crate::cache::delete::{KeptEntry, Planner, Report};
 use crate::cache::scan::{self, CacheScan};
 use crate::cache::RepoType;
@@ -343,11 +343,7 @@ fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)
 fn run_local(app: &App, opts: &RmOptions) -> Result<Outcome> {
     let scan = scan::scan(&app.settings.cache_dir);
     if !scan.exists {
-        return Err(ConfigError::Invalid(format!(
-            "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
-            scan.root.display()
-        ))
-        .into());
+        return Err(missing_cache_dir(&scan).into());
     }
     for w in &scan.warnings {
         app.printer.warn(&NoProgress, w);

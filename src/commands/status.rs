@@ -18,7 +18,6 @@ use crate::remote::RemoteSpec;
 use crate::report::{human_bytes, NoProgress};
 
 /// A partial download nobody has written to for this long is abandoned.
-pub const STALE_PARTIAL_AGE: Duration = Duration::from_secs(3600);
 /// `cache.max_local_gb` counts GB of 2^30 bytes.
 const GB: f64 = (1u64 << 30) as f64;
 /// huggingface_hub marks its cache-wide blob store with this file.
@@ -227,14 +226,14 @@ fn local_summary(
     }
 
     let mut partials = Partials {
-        stale_after_seconds: STALE_PARTIAL_AGE.as_secs(),
+        stale_after_seconds: crate::cache::delete::PARTIAL_GRACE.as_secs(),
         ..Default::default()
     };
     for p in scan.repos.iter().flat_map(|r| &r.partials) {
         partials.count += 1;
         partials.bytes += p.size;
         let age = p.modified.and_then(|m| now.duration_since(m).ok());
-        if age.is_some_and(|a| a >= STALE_PARTIAL_AGE) {
+        if age.is_some_and(|a| a >= crate::cache::delete::PARTIAL_GRACE) {
             partials.stale += 1;
             partials.stale_bytes += p.size;
         }

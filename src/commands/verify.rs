@@ -16,11 +16,9 @@ use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::{short, App, Outcome, RepoRef, TransferOptions};
+use super::{require_repos, scan_existing, short, App, Outcome, RepoRef, TransferOptions};
 use crate::cache::hash::{hash_file_with, BlobHasher};
-use crate::cache::scan::{
-    self, normalize_lexically, relative_slash_path, CacheScan, FileSource, Repo,
-};
+use crate::cache::scan::{normalize_lexically, relative_slash_path, CacheScan, FileSource, Repo};
 use crate::cache::write::{ensure_repo_dirs, lock_blob, BlobWriter};
 use crate::cache::{is_blob_name, lock_path};
 use crate::config::ConfigError;
@@ -150,6 +148,18 @@ impl Problem {
 }
 
 /// `<12 hex>/<path>` for `<40 hex>/<path>`, as people read commits.
+/// The human report's list of problems, or the all-clear.
+fn describe_problems(problems: &[Problem], lines: &mut Vec<String>) {
+    if problems.is_empty() {
+        lines.push("No problems found.".into());
+        return;
+    }
+    lines.push(format!("{}:", count(problems.len(), "problem", "problems")));
+    for p in problems {
+        p.describe(lines);
+    }
+}
+
 fn short_path(p: &str) -> String {
     match p.split_once('/') {
         Some((commit, rest)) if commit.len() == 40 => format!("{}/{rest}", short(commit)),
@@ -219,21 +229,8 @@ async fn verify_local(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
         None
     };
     let cache_dir = app.settings.cache_dir.clone();
-    let scan = scan_cache(&cache_dir).await?;
-    for w in &wanted {
-        if !scan
-            .repos
-            .iter()
-            .any(|r| w.matches(r.repo_type, &r.repo_id))
-        {
-            return Err(ConfigError::Invalid(format!(
-                "repo {} is not in the cache at {}",
-                w.repo_id,
-                scan.root.display()
-            ))
-            .into());
-        }
-    }
+    let scan = scan_existing(&cache_dir).await?;
+    require_repos(&scan, &wanted)?;
     let selected =
         |r: &Repo| wanted.is_empty() || wanted.iter().any(|w| w.matches(r.repo_type, &r.repo_id));
     let chosen: Vec<usize> = (0..scan.repos.len())
@@ -336,17 +333,7 @@ async fn verify_local(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
                 p.describe(&mut lines);
             }
         }
-        if summary.problems.is_empty() {
-            lines.push("No problems found.".into());
-        } else {
-            lines.push(format!(
-                "{}:",
-                count(summary.problems.len(), "problem", "problems")
-            ));
-            for p in &summary.problems {
-                p.describe(&mut lines);
-            }
-        }
+        describe_problems(&summary.problems, &mut lines);
         lines.join("\n")
     });
     if !opts.repair && summary.problems.iter().any(|p| p.kind.repairable()) {
@@ -355,19 +342,6 @@ async fn verify_local(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
         );
     }
     Ok(Outcome::from_failures(summary.problems.len()))
-}
-
-async fn scan_cache(cache_dir: &Path) -> Result<CacheScan> {
-    let dir = cache_dir.to_path_buf();
-    let scan = tokio::task::spawn_blocking(move || scan::scan(&dir)).await?;
-    if !scan.exists {
-        return Err(ConfigError::Invalid(format!(
-            "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
-            scan.root.display()
-        ))
-        .into());
-    }
-    Ok(scan)
 }
 
 /// `<commit>/<path>` of every snapshot file linked to `etag`.
@@ -619,7 +593,7 @@ impl Fixer<'_> {
                 None => remaining.push(p),
             }
         }
-        let rescan = scan_cache(self.cache_dir).await?;
+        let rescan = scan_existing(self.cache_dir).await?;
         let chosen: Vec<usize> = (0..rescan.repos.len())
             .filter(|&i| selected(&rescan.repos[i]))
             .collect();
@@ -959,17 +933,7 @@ async fn verify_remote(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
             summary.remote,
             summary.seconds
         )];
-        if summary.problems.is_empty() {
-            lines.push("No problems found.".into());
-        } else {
-            lines.push(format!(
-                "{}:",
-                count(summary.problems.len(), "problem", "problems")
-            ));
-            for p in &summary.problems {
-                p.describe(&mut lines);
-            }
-        }
+        describe_problems(&summary.problems, &mut lines);
         lines.join("\n")
     });
     Ok(Outcome::from_failures(summary.problems.len()))
@@ -998,7 +962,7 @@ mod tests {
     }
 
     fn verdicts(root: &Path) -> Vec<(String, bool)> {
-        let scan = scan::scan(root);
+        let scan = crate::cache::scan::scan(root);
         let chosen: Vec<usize> = (0..scan.repos.len()).collect();
         let jobs = hash_jobs(&scan, &chosen);
         let v = hash_all(&jobs, 3, &NoProgress);
@@ -1022,7 +986,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = repo_with_hello(dir.path());
         fs::remove_file(repo.join("blobs").join(HELLO_SHA1)).unwrap();
-        let scan = scan::scan(dir.path());
+        let scan = crate::cache::scan::scan(dir.path());
         let problems = structural_problems(&scan, &[0], true);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].kind, ProblemKind::MissingBlob);
@@ -1038,7 +1002,7 @@ mod tests {
         fs::write(repo.join("refs/main"), "b".repeat(40)).unwrap();
         let other = dir.path().join("models--org--m2");
         fs::create_dir_all(other.join("blobs")).unwrap();
-        let scan = scan::scan(dir.path());
+        let scan = crate::cache::scan::scan(dir.path());
         let only_m = structural_problems(&scan, &[0], false);
         assert_eq!(only_m.len(), 1, "{only_m:?}");
         assert_eq!(only_m[0].repo.as_deref(), Some("model/org/m"));
