@@ -73,6 +73,30 @@ def commit_of(seed):
     return hashlib.sha1(seed.encode()).hexdigest()
 
 
+def make_single(root, size):
+    """1 repo, 1 revision, one LFS blob of `size` bytes: for memory against blob size."""
+    repo = os.path.join(root, "models--bench--single")
+    os.makedirs(os.path.join(repo, "blobs"), exist_ok=True)
+    commit = commit_of("single")
+    tmp = os.path.join(repo, "blobs", "shard.tmp")
+    etag = write_random(tmp, size)
+    os.replace(tmp, os.path.join(repo, "blobs", etag))
+    link(repo, commit, "model.safetensors", etag)
+    write_ref(repo, "main", commit)
+
+
+def main_blobs(repo_dir):
+    """The blob names the `main` revision links to."""
+    with open(os.path.join(repo_dir, "refs", "main")) as f:
+        commit = f.read().strip()
+    snap = os.path.join(repo_dir, "snapshots", commit)
+    names = set()
+    for dirpath, _, files in os.walk(snap):
+        for name in files:
+            names.add(os.path.basename(os.readlink(os.path.join(dirpath, name))))
+    return sorted(names)
+
+
 def make_big(root, shard_size):
     """1 repo, 2 revisions, 3 unique LFS shards + small git files."""
     repo = os.path.join(root, "models--bench--big")
@@ -244,18 +268,23 @@ class Bench:
                 return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
-        def s5_pull(prefix):
+        def s5_pull(prefix, etags):
+            # Exactly the blobs the pulled revision needs, in parallel, as one s5cmd run.
             def setup():
                 dest = os.path.join(self.work, self.fresh("s5dest"))
                 os.makedirs(dest)
-                return (self.s5("cp", f"s3://{self.bucket}/{prefix}/blobs/*", dest + "/"),
+                commands = os.path.join(self.work, self.fresh("s5cmds") + ".txt")
+                with open(commands, "w") as f:
+                    for etag in etags:
+                        f.write(f"cp s3://{self.bucket}/{prefix}/blobs/{etag} {dest}/{etag}\n")
+                return (self.s5("run", commands),
                         lambda: shutil.rmtree(dest, ignore_errors=True))
             return setup
 
         self.run("pull-big", {
             "ours": pull("ours", big_prefix, "pull", "bench/big"),
             "hf-cache-sync 0.1": pull("py01", big_prefix, "pull", "bench/big"),
-            "s5cmd": s5_pull(big_prefix),
+            "s5cmd": s5_pull(big_prefix, main_blobs(os.path.join(big_cache, "models--bench--big"))),
         }, {"s5cmd": "<= 1.05", "hf-cache-sync 0.1": "<= 0.9"})
 
         self.run("push-many", {
@@ -280,6 +309,22 @@ class Bench:
 
         self.run("push-noop", {"ours": noop("ours"), "hf-cache-sync 0.1": noop("py01")},
                  {"hf-cache-sync 0.1": "<= 0.15"})
+
+        # Peak memory against blob size: one run each way for a single large blob.
+        if a.rss_gib:
+            single = os.path.join(self.work, "single-cache")
+            if not os.path.exists(single):
+                make_single(single, a.rss_gib * 1024 * MIB)
+            prefix = self.fresh("single")
+            cfg = self.config(single, prefix)
+            secs, rss = timed(self.ours_cmd(cfg, "push"), self.env)
+            self.rows.append((f"push {a.rss_gib} GiB blob", "ours", secs, rss, "", "RSS <= 64 MiB"))
+            dest = os.path.join(self.work, self.fresh("single-dest"))
+            secs, rss = timed(self.ours_cmd(self.config(dest, prefix), "pull", "bench/single"), self.env)
+            self.rows.append((f"pull {a.rss_gib} GiB blob", "ours", secs, rss, "", "RSS <= 64 MiB"))
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.rmtree(single, ignore_errors=True)
+            self.drop_prefix(prefix)
 
         # dir-pull: a directory remote against cp of the blob files.
         dir_remote = os.path.join(self.work, "dir-remote")
@@ -333,6 +378,8 @@ def main():
     ap.add_argument("--many-repos", type=int, default=50)
     ap.add_argument("--many-files", type=int, default=40)
     ap.add_argument("--many-file-bytes", type=int, default=20_000)
+    ap.add_argument("--rss-gib", type=int, default=4,
+                    help="also push and pull one blob of this many GiB (0: skip)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     b = Bench(args)

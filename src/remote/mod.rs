@@ -20,7 +20,10 @@ use crate::report::Progress;
 const MIB: u64 = 1024 * 1024;
 /// S3 allows at most this many parts in one multipart upload.
 pub const MAX_PARTS: u64 = 10_000;
-const DEFAULT_PART_SIZE: u64 = 16 * MIB;
+const DEFAULT_PART_SIZE: u64 = 8 * MIB;
+/// Bytes in flight across all transfers of a run, whatever the number of workers: a few parts
+/// in flight already fill a fast link, and GPU nodes pulling 30 GB shards have no memory to spare.
+const MEMORY_BUDGET: u64 = 48 * MIB;
 
 /// A listed object.
 #[derive(Debug, Clone)]
@@ -67,8 +70,11 @@ pub struct TransferCtx {
 impl TransferCtx {
     pub fn new(settings: &Settings, workers: usize, progress: Arc<dyn Progress>) -> TransferCtx {
         let part = settings.transfer.part_size.unwrap_or(DEFAULT_PART_SIZE);
-        // Room for every worker to hold one part, and always for at least one whole part.
-        let units = (workers as u64 * part.div_ceil(MIB)).max(part.div_ceil(MIB)) as u32;
+        // Room for a part per worker within the budget, and always for at least one whole part.
+        let units = (workers as u64 * part)
+            .min(MEMORY_BUDGET)
+            .max(part)
+            .div_ceil(MIB) as u32;
         TransferCtx {
             slots: Arc::new(Semaphore::new(workers)),
             memory: Arc::new(Semaphore::new(units as usize)),
