@@ -26,6 +26,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
+    limit_allocator_retention();
     let cli = Cli::parse();
     let printer = Printer {
         json: cli.json,
@@ -82,6 +83,18 @@ fn main() -> ExitCode {
             runtime.shutdown_background();
             ExitCode::from(EXIT_INTERRUPTED)
         }
+    }
+}
+
+/// Transfer buffers are megabytes each and freed on other threads; glibc would keep them in
+/// per-thread arenas and let the footprint grow past the transfer budget. Serving large blocks
+/// straight from the kernel returns them on free.
+fn limit_allocator_retention() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

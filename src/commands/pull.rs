@@ -4,7 +4,7 @@
 //! The engine here ([`resolve`], [`download`], [`finish`]) also drives `pull-all`, so transfers of
 //! many repos share one pool.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,7 +13,9 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::{short, App, Failure, Outcome, TransferOptions};
-use crate::cache::write::{ensure_repo_dirs, link_snapshot_file, lock_blob, write_ref, BlobWriter};
+use crate::cache::write::{
+    ensure_repo_dirs, link_snapshot_file, lock_blob, sync_dir, write_ref, BlobWriter,
+};
 use crate::cache::{
     blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType,
 };
@@ -217,7 +219,7 @@ pub async fn download(
     jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let stop = &stop;
-    stream::iter(jobs)
+    let results: Vec<(BlobJob, JobResult)> = stream::iter(jobs)
         .map(|job| async move {
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let err = RemoteError::Other {
@@ -237,7 +239,17 @@ pub async fn download(
         })
         .buffer_unordered(ctx.workers)
         .collect()
+        .await;
+    // The renames are durable once their folders are synced: once per folder, not per blob.
+    let dirs: BTreeSet<PathBuf> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, JobResult::Downloaded(_)))
+        .map(|(job, _)| job.repo_dir.join("blobs"))
+        .collect();
+    tokio::task::spawn_blocking(move || dirs.iter().for_each(|d| sync_dir(d)))
         .await
+        .expect("sync task does not panic");
+    results
 }
 
 async fn fetch_one(

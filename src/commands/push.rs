@@ -23,7 +23,7 @@ use crate::config::ConfigError;
 use crate::manifest::{
     parse_ref_body, Layout, Manifest, ManifestFile, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
 };
-use crate::remote::{BlobSource, Remote, RemoteError, TransferCtx, TransferError};
+use crate::remote::{BlobSource, ObjectInfo, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::human_bytes;
 
 pub struct PushOptions {
@@ -356,6 +356,19 @@ fn error_text(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Listed objects by key.
+async fn listing(
+    remote: &Remote,
+    prefix: &str,
+) -> Result<HashMap<String, ObjectInfo>, RemoteError> {
+    Ok(remote
+        .list(prefix)
+        .await?
+        .into_iter()
+        .map(|o| (o.key.clone(), o))
+        .collect())
+}
+
 /// Why a manifest or ref was not written.
 enum PublishError {
     Remote(RemoteError),
@@ -430,25 +443,21 @@ async fn publish_manifests(
     dry_run: bool,
     summary: &mut PushSummary,
 ) -> Result<BTreeSet<(usize, String)>> {
-    let existing: BTreeSet<String> = remote
-        .list(&layout.manifests_prefix())
-        .await?
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let existing = listing(remote, &layout.manifests_prefix()).await?;
     let existing = &existing;
     let results: Vec<(usize, String, Result<bool, PublishError>)> = stream::iter(plans.iter())
         .map(|plan| async move {
             let m = &plan.manifest;
             let key = layout.manifest_key(&m.repo, &m.revision);
             let body = m.to_json_bytes();
-            let state = if existing.contains(&key) {
-                match check_manifest(remote, &key, m, &body).await {
+            let state = match existing.get(&key) {
+                // The listing's checksum proves it is already there, byte for byte.
+                Some(o) if o.holds(&body) => Existing::Same,
+                Some(_) => match check_manifest(remote, &key, m, &body).await {
                     Ok(s) => s,
                     Err(e) => return (plan.repo_index, m.revision.clone(), Err(e.into())),
-                }
-            } else {
-                Existing::Absent
+                },
+                None => Existing::Absent,
             };
             let result = match state {
                 Existing::Same => Ok(false),
@@ -499,12 +508,7 @@ async fn publish_refs(
     dry_run: bool,
     summary: &mut PushSummary,
 ) -> Result<()> {
-    let existing: BTreeSet<String> = remote
-        .list(&layout.refs_prefix())
-        .await?
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let existing = listing(remote, &layout.refs_prefix()).await?;
     let mut jobs: Vec<(&Repo, &String, &String)> = Vec::new();
     for (index, repo) in repos.iter().enumerate() {
         for (name, commit) in &repo.refs {
@@ -519,7 +523,10 @@ async fn publish_refs(
             let key = layout.ref_key(&repo.repo_id, name);
             let item = format!("{} ref {name}", repo.repo_id);
             let result = async {
-                if existing.contains(&key) {
+                if let Some(listed) = existing.get(&key) {
+                    if listed.holds(commit.as_bytes()) {
+                        return Ok(false);
+                    }
                     let current = remote.get(&key, MAX_REF_BYTES).await?;
                     let current = current.as_deref().and_then(parse_ref_body);
                     if current.as_deref() == Some(commit.as_str()) {

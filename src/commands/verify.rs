@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::{require_repos, scan_existing, short, App, Outcome, RepoRef, TransferOptions};
 use crate::cache::hash::{hash_file_with, BlobHasher};
 use crate::cache::scan::{normalize_lexically, relative_slash_path, CacheScan, FileSource, Repo};
-use crate::cache::write::{ensure_repo_dirs, lock_blob, BlobWriter};
+use crate::cache::write::{ensure_repo_dirs, lock_blob, sync_dir, BlobWriter};
 use crate::cache::{is_blob_name, lock_path};
 use crate::config::ConfigError;
 use crate::manifest::{
@@ -700,11 +700,14 @@ async fn repair_one(
     let writer = ensure_repo_dirs(&t.repo_dir)
         .and_then(|()| BlobWriter::create(&t.repo_dir, &t.etag, size))
         .map_err(|e| e.to_string())?;
-    remote
+    let path = remote
         .download_blob(&layout.blob_key(&t.etag), writer, size, ctx)
         .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -210,6 +210,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
             out.push(ObjectInfo {
                 key,
                 size: entry.metadata()?.len(),
+                etag: None,
             });
         }
     }

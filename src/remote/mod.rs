@@ -30,6 +30,20 @@ const MEMORY_BUDGET: u64 = 48 * MIB;
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// The server's ETag without quotes (the MD5 of a single-part object), when it has one.
+    pub etag: Option<String>,
+}
+
+impl ObjectInfo {
+    /// True when the listing proves the object holds exactly `body`, without reading it.
+    pub fn holds(&self, body: &[u8]) -> bool {
+        use md5::{Digest, Md5};
+        self.size == body.len() as u64
+            && self
+                .etag
+                .as_deref()
+                .is_some_and(|e| e == format!("{:x}", Md5::digest(body)))
+    }
 }
 
 /// A failed blob transfer: the remote, or the local side (including content that does not match
@@ -336,6 +350,23 @@ pub fn read_part(file: &mut std::fs::File, path: &Path, len: u64) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_proves_content_by_its_md5() {
+        let o = ObjectInfo {
+            key: "k".into(),
+            size: 3,
+            etag: Some("900150983cd24fb0d6963f7d28e17f72".into()),
+        };
+        assert!(o.holds(b"abc"));
+        assert!(!o.holds(b"abd"));
+        let multipart = ObjectInfo {
+            etag: Some("900150983cd24fb0d6963f7d28e17f72-2".into()),
+            ..o.clone()
+        };
+        assert!(!multipart.holds(b"abc"));
+        assert!(!ObjectInfo { etag: None, ..o }.holds(b"abc"));
+    }
 
     #[test]
     fn part_sizes_respect_the_part_limit() {

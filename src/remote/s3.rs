@@ -469,6 +469,7 @@ impl S3Remote {
                     out.push(ObjectInfo {
                         key: key.to_string(),
                         size: obj.size().unwrap_or(0).max(0) as u64,
+                        etag: obj.e_tag().map(|e| e.trim_matches('"').to_string()),
                     });
                 }
             }
