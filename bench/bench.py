@@ -268,8 +268,9 @@ class Bench:
                 return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
-        def s5_pull(prefix, etags):
-            # Exactly the blobs the pulled revision needs, in parallel, as one s5cmd run.
+        def s5_pull(prefix, etags, durable=False):
+            # Exactly the blobs the pulled revision needs, in parallel, as one s5cmd run; with
+            # `durable`, followed by a sync, since pull fsyncs every blob before naming it.
             def setup():
                 dest = os.path.join(self.work, self.fresh("s5dest"))
                 os.makedirs(dest)
@@ -277,14 +278,18 @@ class Bench:
                 with open(commands, "w") as f:
                     for etag in etags:
                         f.write(f"cp s3://{self.bucket}/{prefix}/blobs/{etag} {dest}/{etag}\n")
-                return (self.s5("run", commands),
-                        lambda: shutil.rmtree(dest, ignore_errors=True))
+                cmd = self.s5("run", commands)
+                if durable:
+                    cmd = ["sh", "-c", " ".join(f"'{c}'" for c in cmd) + " && sync"]
+                return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
         self.run("pull-big", {
             "ours": pull("ours", big_prefix, "pull", "bench/big"),
             "hf-cache-sync 0.1": pull("py01", big_prefix, "pull", "bench/big"),
             "s5cmd": s5_pull(big_prefix, main_blobs(os.path.join(big_cache, "models--bench--big"))),
+            "s5cmd + sync": s5_pull(big_prefix, main_blobs(os.path.join(big_cache, "models--bench--big")),
+                                    durable=True),
         }, {"s5cmd": "<= 1.05", "hf-cache-sync 0.1": "<= 0.9"})
 
         self.run("push-many", {
@@ -338,13 +343,19 @@ class Bench:
             return ([self.ours, "--cache-dir", dest, "pull", "bench/big", "--remote", dir_remote],
                     lambda: shutil.rmtree(dest, ignore_errors=True))
 
-        def cp_pull():
-            dest = os.path.join(self.work, self.fresh("cpdest"))
-            os.makedirs(dest)
-            return (["cp", "-r", os.path.join(dir_remote, "blobs"), dest + "/"],
-                    lambda: shutil.rmtree(dest, ignore_errors=True))
+        def cp_pull(durable):
+            def setup():
+                dest = os.path.join(self.work, self.fresh("cpdest"))
+                os.makedirs(dest)
+                src = os.path.join(dir_remote, "blobs")
+                cmd = ["cp", "-r", src, dest + "/"]
+                if durable:
+                    cmd = ["sh", "-c", f"cp -r '{src}' '{dest}/' && sync"]
+                return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
+            return setup
 
-        self.run("dir-pull", {"ours": dir_pull, "cp": cp_pull}, {"cp": "<= 1.2"})
+        self.run("dir-pull", {"ours": dir_pull, "cp": cp_pull(False), "cp + sync": cp_pull(True)},
+                 {"cp": "<= 1.2"})
 
     def report(self, path):
         lines = [
