@@ -343,14 +343,17 @@ class Bench:
             return ([self.ours, "--cache-dir", dest, "pull", "bench/big", "--remote", dir_remote],
                     lambda: shutil.rmtree(dest, ignore_errors=True))
 
+        main_etags = main_blobs(os.path.join(big_cache, "models--bench--big"))
+
         def cp_pull(durable):
             def setup():
                 dest = os.path.join(self.work, self.fresh("cpdest"))
                 os.makedirs(dest)
-                src = os.path.join(dir_remote, "blobs")
-                cmd = ["cp", "-r", src, dest + "/"]
+                # The same files the pull writes: the blobs of the main revision.
+                srcs = [os.path.join(dir_remote, "blobs", e) for e in main_etags]
+                cmd = ["cp", *srcs, dest + "/"]
                 if durable:
-                    cmd = ["sh", "-c", f"cp -r '{src}' '{dest}/' && sync"]
+                    cmd = ["sh", "-c", " ".join(f"'{c}'" for c in cmd) + " && sync"]
                 return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
