@@ -213,7 +213,7 @@ pub struct TransferArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Concurrent transfers (default: transfer.workers, or 16)
+    /// Concurrent transfers (default: transfer.workers, or 64)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 

@@ -12,7 +12,7 @@ use crate::env::{self, EnvVars};
 
 pub const CONFIG_FILE_NAME: &str = ".hf-cache-sync.yaml";
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
-pub const DEFAULT_WORKERS: usize = 16;
+pub const DEFAULT_WORKERS: usize = 64;
 const DEFAULT_MAX_LOCAL_GB: f64 = 50.0;
 
 /// A configuration problem the user must fix; always exit code 2.
