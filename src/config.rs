@@ -625,7 +625,7 @@ mod tests {
                 cases: std::env::var("PROPTEST_CASES")
                     .ok()
                     .and_then(|v| v.parse().ok())
-                    .unwrap_or(2000),
+                    .unwrap_or(1000),
                 failure_persistence: None,
                 ..ProptestConfig::default()
             }
