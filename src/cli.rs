@@ -138,7 +138,7 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Disk budget in GB (default: cache.max_local_gb)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_gb: Option<f64>,
 
     /// Remove every revision no ref points at

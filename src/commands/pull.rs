@@ -154,8 +154,9 @@ pub async fn resolve(
     if let Some(wanted) = target.repo_type {
         if wanted != repo_type {
             return Err(PullError::Missing(format!(
-                "{} on the remote is a {repo_type}, not a {wanted}",
-                target.repo_id
+                "{} on the remote is a {repo_type}, not a {wanted} (manifest {})",
+                target.repo_id,
+                layout.manifest_key(&target.repo_id, &commit)
             )));
         }
     }

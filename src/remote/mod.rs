@@ -310,6 +310,14 @@ impl Remote {
     }
 }
 
+/// Why a small object (a manifest, a ref) was refused unread: it is larger than any real one.
+pub fn too_large(key: &str, max: usize) -> String {
+    format!(
+        "{key}: object is larger than {} ({max} bytes); refused",
+        crate::report::human_bytes(max as u64)
+    )
+}
+
 /// Runs blocking file work (hashing, writing) without stalling the async workers.
 pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)

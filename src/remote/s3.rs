@@ -537,7 +537,7 @@ impl S3Remote {
                     .map_err(|e| self.error(e, "read from", key))?;
                 if out.content_length().unwrap_or(0) as u64 > max as u64 {
                     return Err(RemoteError::Other {
-                        detail: format!("{key}: object is larger than {max} bytes; refused"),
+                        detail: super::too_large(key, max),
                         code: String::new(),
                     });
                 }
@@ -547,7 +547,7 @@ impl S3Remote {
                     data.extend_from_slice(&chunk);
                     if data.len() > max {
                         return Err(RemoteError::Other {
-                            detail: format!("{key}: object is larger than {max} bytes; refused"),
+                            detail: super::too_large(key, max),
                             code: String::new(),
                         });
                     }
