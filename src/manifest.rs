@@ -415,8 +415,7 @@ mod tests {
         }
 
         fn path_part() -> impl Strategy<Value = String> {
-            "[a-zA-Z0-9_.é🤗 -]{1,10}"
-                .prop_filter("a normal component", |p| p != "." && p != "..")
+            "[a-zA-Z0-9_.é🤗 -]{1,10}".prop_filter("a normal component", |p| p != "." && p != "..")
         }
 
         fn valid_manifest() -> impl Strategy<Value = Manifest> {

@@ -289,7 +289,10 @@ pub fn scan(root: &Path) -> CacheScan {
         if ft.is_symlink() {
             // A repo folder is never followed through a link: what it holds is not this cache's.
             if !scanner.escapes(&path) {
-                scanner.warn(format!("{}: repo folder is a link; ignored", path.display()));
+                scanner.warn(format!(
+                    "{}: repo folder is a link; ignored",
+                    path.display()
+                ));
             }
             continue;
         }
@@ -735,7 +738,11 @@ mod tests {
             .all(|w| w.contains("outside the cache dir")));
         let ids: Vec<&str> = scan.repos.iter().map(|r| r.repo_id.as_str()).collect();
         assert_eq!(ids, ["org/m", "org/other"]);
-        assert_eq!(scan.repos[0].revisions.len(), 1, "the linked snapshot is skipped");
+        assert_eq!(
+            scan.repos[0].revisions.len(),
+            1,
+            "the linked snapshot is skipped"
+        );
         assert!(scan.repos[1].blobs.is_empty());
     }
 

@@ -14,8 +14,7 @@ use serde::Serialize;
 
 use super::{short, App, Failure, Outcome, TransferOptions};
 use crate::cache::write::{
-    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, sync_dir, write_ref,
-    BlobWriter,
+    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, sync_dir, write_ref, BlobWriter,
 };
 use crate::cache::{
     blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType,
@@ -188,7 +187,11 @@ fn check_plan_paths(cache_dir: &Path, plan: &Plan) -> Result<(), PullError> {
         }
     }
     let refs = plan.repo_dir.join("refs");
-    match plan.ref_name.as_deref().and_then(|n| refs.join(n).parent().map(Path::to_path_buf)) {
+    match plan
+        .ref_name
+        .as_deref()
+        .and_then(|n| refs.join(n).parent().map(Path::to_path_buf))
+    {
         Some(parent) => dirs.insert(parent),
         None => dirs.insert(refs),
     };

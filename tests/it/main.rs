@@ -7,6 +7,7 @@ mod config;
 mod diff;
 mod dir_remote;
 mod doctor;
+mod hostile;
 mod init;
 mod list;
 mod prune;
