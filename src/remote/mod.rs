@@ -150,8 +150,19 @@ pub enum RemoteSpec {
 impl RemoteSpec {
     /// `--remote` wins over `storage.*`; `s3://bucket/prefix` keeps the configured endpoint and
     /// credentials, a path or `file://` URL is a directory remote.
-    pub fn resolve(settings: &Settings, flag: Option<&str>) -> Result<RemoteSpec, ConfigError> {
+    pub fn resolve(
+        settings: &Settings,
+        flag: Option<&std::ffi::OsStr>,
+    ) -> Result<RemoteSpec, ConfigError> {
         if let Some(flag) = flag {
+            // A directory path need not be UTF-8; an s3:// URL is.
+            let Some(text) = flag.to_str() else {
+                return Ok(RemoteSpec::Dir {
+                    root: PathBuf::from(flag),
+                    prefix: settings.prefix.clone(),
+                });
+            };
+            let flag = text;
             if let Some(rest) = flag.strip_prefix("s3://") {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {

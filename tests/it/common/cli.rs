@@ -196,6 +196,16 @@ impl Output {
         self
     }
 
+    /// Did not panic, whatever the exit code.
+    #[track_caller]
+    pub fn no_panic(self) -> Self {
+        assert!(
+            !self.stderr.contains("panicked at"),
+            "the binary panicked\n{self}"
+        );
+        self
+    }
+
     /// stdout as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {
