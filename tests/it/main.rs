@@ -15,5 +15,6 @@ mod pull;
 mod pull_all;
 mod push;
 mod rm;
+mod secrets;
 mod status;
 mod verify;
