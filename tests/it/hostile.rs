@@ -694,3 +694,83 @@ fn links_leaving_the_cache_are_never_uploaded_followed_or_deleted() {
         planted.entries.len()
     );
 }
+
+#[test]
+fn pull_all_refuses_each_hostile_manifest_and_pulls_the_rest() {
+    let t = Sandbox::new("hostile_pull_all");
+    let src = t.cache("src");
+    let good = commit_hash("good");
+    CacheBuilder::new(&src)
+        .repo("org/good")
+        .rev(&good)
+        .file("config.json", b"{\"good\": true}\n")
+        .ref_("main", &good);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+
+    let bucket = t.bucket();
+    let p = payload();
+    bucket.put(&blob_key(&p.etag), p.bytes.clone());
+    let hostile = [
+        (
+            "evil/abs",
+            file("/tmp/hfcs-escape", &p.etag, json!(p.bytes.len())),
+        ),
+        (
+            "evil/dots",
+            file("../../hfcs-escape", &p.etag, json!(p.bytes.len())),
+        ),
+        (
+            "evil/blob",
+            file("w.bin", &p.etag.to_uppercase(), json!(p.bytes.len())),
+        ),
+        ("evil/size", file("w.bin", &p.etag, json!(u64::MAX))),
+    ];
+    for (repo_id, extra) in &hostile {
+        let commit = commit_hash(repo_id);
+        bucket.put(
+            &manifest_key(repo_id, &commit),
+            bytes(&manifest(repo_id, &commit, &p, extra.clone())),
+        );
+        bucket.put(&ref_key(repo_id, "main"), commit);
+    }
+
+    let dst = t.cache("dst");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .arg("pull-all")
+        .run()
+        .code(1)
+        .failure();
+    let s = out.json();
+    let repos = s["repos"].as_array().unwrap();
+    for (repo_id, _) in &hostile {
+        let r = repos
+            .iter()
+            .find(|r| r["repo"] == *repo_id)
+            .unwrap_or_else(|| panic!("{repo_id} is not reported\n{out}"));
+        assert_eq!(r["status"], "failed", "{out}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .contains(&manifest_key(repo_id, &commit_hash(repo_id))),
+            "the error names the manifest\n{out}"
+        );
+    }
+    let good_row = repos.iter().find(|r| r["repo"] == "org/good").unwrap();
+    assert_eq!(good_row["status"], "ok", "{out}");
+    let written: Vec<String> = files_under(&dst)
+        .into_iter()
+        .filter(|f| {
+            !f.starts_with("models--org--good/") && !f.starts_with(".locks/models--org--good/")
+        })
+        .collect();
+    assert_eq!(
+        written,
+        Vec::<String>::new(),
+        "hostile repos wrote files\n{out}"
+    );
+    assert!(!Path::new("/tmp/hfcs-escape").exists());
+}
