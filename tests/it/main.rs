@@ -1,8 +1,10 @@
 //! Integration tests: the real binary against a real S3 server (a local Garage started by
-//! `scripts/test.sh`) or a directory remote, with huggingface_hub itself judging the caches it writes.
+//! `scripts/test.sh`; `cluster` starts its own 3-node Garage cluster) or a directory remote, with
+//! huggingface_hub itself judging the caches it writes.
 
 mod common;
 
+mod cluster;
 mod config;
 mod diff;
 mod dir_remote;
