@@ -198,6 +198,7 @@ class Bench:
                 f"  secret_key: {os.environ['HFCS_TEST_SECRET_KEY']}\n"
                 f"cache:\n  hf_cache_dir: {cache_dir}\nteam:\n  prefix: {prefix}\n"
             )
+        os.chmod(path, 0o600)
         return path
 
     def s5(self, *args):

@@ -301,12 +301,57 @@ pub fn scan(root: &Path) -> CacheScan {
         }
     }
     folders.sort();
-    for (folder, repo_type, repo_id) in folders {
-        let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
+    let mut warnings = scanner.warnings;
+    for (repo, repo_warnings) in scan_repos(root, &scanner.canonical_root, folders) {
         result.repos.push(repo);
+        warnings.extend(repo_warnings);
     }
-    result.warnings = scanner.warnings;
+    result.warnings = warnings;
     result
+}
+
+/// Scans repo folders on several threads (a large cache is hundreds of thousands of `stat` and
+/// `readlink` calls), returning each repo with its warnings in the order of `folders`.
+fn scan_repos(
+    root: &Path,
+    canonical_root: &Path,
+    folders: Vec<(String, RepoType, String)>,
+) -> Vec<(Repo, Vec<String>)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const MAX_THREADS: usize = 8;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_THREADS)
+        .min(folders.len());
+    let next = AtomicUsize::new(0);
+    let work = |_| {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some((folder, repo_type, repo_id)) = folders.get(i).cloned() else {
+                return done;
+            };
+            let mut scanner = Scanner {
+                canonical_root: canonical_root.to_path_buf(),
+                warnings: Vec::new(),
+            };
+            let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
+            done.push((i, repo, scanner.warnings));
+        }
+    };
+    let mut scanned: Vec<(usize, Repo, Vec<String>)> = if threads <= 1 {
+        work(0)
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|t| s.spawn(move || work(t))).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("scanner thread does not panic"))
+                .collect()
+        })
+    };
+    scanned.sort_by_key(|(i, _, _)| *i);
+    scanned.into_iter().map(|(_, r, w)| (r, w)).collect()
 }
 
 impl Scanner {
