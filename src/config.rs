@@ -186,6 +186,9 @@ pub struct TransferSettings {
     pub multipart_threshold: u64,
     /// Fixed part size; `None` picks one per object (see `remote::part_size_for`).
     pub part_size: Option<u64>,
+    /// How long a request waits for the server and a download for data (`HF_CACHE_SYNC_TIMEOUT`);
+    /// `None` keeps the remote's defaults.
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +284,7 @@ impl Settings {
                 ),
                 None => None,
             },
+            timeout: None,
         };
         if let Some(v) = env::var(EnvVars::MULTIPART_THRESHOLD) {
             transfer.multipart_threshold = parse_size(&v).map_err(|e| {
@@ -300,6 +304,12 @@ impl Settings {
                     EnvVars::WORKERS
                 ))
             })?;
+        }
+        if let Some(v) = env::var(EnvVars::TIMEOUT) {
+            transfer.timeout = Some(
+                parse_seconds(&v)
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", EnvVars::TIMEOUT)))?,
+            );
         }
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
 
@@ -323,6 +333,16 @@ impl Settings {
             transfer,
         })
     }
+}
+
+/// A positive number of seconds (`30`, `2.5`).
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let wrong = || format!("invalid timeout {text:?} (expected a positive number of seconds)");
+    let secs: f64 = text.trim().parse().map_err(|_| wrong())?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(wrong());
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| wrong())
 }
 
 /// S3 refuses parts under 5 MiB (except the last), and more than 10,000 of them.
@@ -493,6 +513,17 @@ mod tests {
     fn wrong_type_is_an_error() {
         let err = parse_text("cache:\n  sync_xet: maybe\n").unwrap_err();
         assert!(err.contains("sync_xet") || err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_are_positive_seconds() {
+        use std::time::Duration;
+        assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds(" 2.5 "), Ok(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "abc", "", "inf", "NaN", "1e400", "10s"] {
+            let err = parse_seconds(bad).unwrap_err();
+            assert!(err.contains("positive number of seconds"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ use super::{
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
 use crate::config::{ConfigError, CredentialSource, Credentials};
 
+/// How long a request may wait for the server's answer (`HF_CACHE_SYNC_TIMEOUT` sets both).
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// A body that delivers nothing for this long is treated as a dropped connection.
 const IDLE_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes gathered from the network before one write + hash.
@@ -43,6 +45,8 @@ pub struct S3Remote {
     bucket: String,
     endpoint: String,
     region: String,
+    /// A download body silent for this long is a dropped connection.
+    idle_timeout: Duration,
     /// The `Date` header of the latest response, for `doctor`'s clock check.
     server_date: Arc<Mutex<Option<String>>>,
 }
@@ -180,6 +184,7 @@ impl S3Remote {
         bucket: &str,
         region: Option<&str>,
         credentials: &Credentials,
+        timeout: Option<Duration>,
     ) -> Result<S3Remote, ConfigError> {
         if credentials.source == CredentialSource::None {
             return Err(ConfigError::Invalid(
@@ -220,7 +225,7 @@ impl S3Remote {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
-                    .read_timeout(Duration::from_secs(120))
+                    .read_timeout(timeout.unwrap_or(READ_TIMEOUT))
                     .build(),
             )
             .interceptor(UserAgent(user_agent(endpoint)))
@@ -235,6 +240,7 @@ impl S3Remote {
             bucket: bucket.to_string(),
             endpoint: endpoint.unwrap_or("AWS S3").to_string(),
             region: signing_region,
+            idle_timeout: timeout.unwrap_or(IDLE_BODY_TIMEOUT),
             server_date,
         })
     }
@@ -501,7 +507,7 @@ impl S3Remote {
                 }
                 let mut body = out.body;
                 let mut data = Vec::new();
-                while let Some(chunk) = next_chunk(&mut body, key).await? {
+                while let Some(chunk) = self.next_chunk(&mut body, key).await? {
                     data.extend_from_slice(&chunk);
                     if data.len() > max {
                         return Err(RemoteError::Other {
@@ -812,7 +818,7 @@ impl S3Remote {
                 let mut body = out.body;
                 let mut batch = BytesMut::new();
                 loop {
-                    let chunk = next_chunk(&mut body, key).await;
+                    let chunk = self.next_chunk(&mut body, key).await;
                     let end = !matches!(chunk, Ok(Some(_)));
                     if let Ok(Some(c)) = &chunk {
                         batch.extend_from_slice(c);
@@ -895,7 +901,7 @@ impl S3Remote {
         let expected = (end - start + 1) as usize;
         let mut body = out.body;
         let mut data = BytesMut::with_capacity(expected);
-        while let Some(chunk) = next_chunk(&mut body, key).await? {
+        while let Some(chunk) = self.next_chunk(&mut body, key).await? {
             data.extend_from_slice(&chunk);
             if data.len() > expected {
                 break;
@@ -914,26 +920,30 @@ impl S3Remote {
         }
         Ok(data.freeze())
     }
-}
 
-async fn next_chunk(body: &mut ByteStream, key: &str) -> Result<Option<Bytes>, RemoteError> {
-    match tokio::time::timeout(IDLE_BODY_TIMEOUT, body.next()).await {
-        Err(_) => Err(RemoteError::Transient {
-            detail: format!(
-                "{key}: download stalled for {}s",
-                IDLE_BODY_TIMEOUT.as_secs()
-            ),
-            code: "Stalled".into(),
-        }),
-        Ok(None) => Ok(None),
-        Ok(Some(Ok(b))) => Ok(Some(b)),
-        Ok(Some(Err(e))) => Err(RemoteError::Transient {
-            detail: format!(
-                "{key}: connection dropped mid-body: {}",
-                DisplayErrorContext(&e)
-            ),
-            code: "BodyError".into(),
-        }),
+    async fn next_chunk(
+        &self,
+        body: &mut ByteStream,
+        key: &str,
+    ) -> Result<Option<Bytes>, RemoteError> {
+        match tokio::time::timeout(self.idle_timeout, body.next()).await {
+            Err(_) => Err(RemoteError::Transient {
+                detail: format!(
+                    "{key}: download stalled for {}s",
+                    self.idle_timeout.as_secs_f64()
+                ),
+                code: "Stalled".into(),
+            }),
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(b))) => Ok(Some(b)),
+            Ok(Some(Err(e))) => Err(RemoteError::Transient {
+                detail: format!(
+                    "{key}: connection dropped mid-body: {}",
+                    DisplayErrorContext(&e)
+                ),
+                code: "BodyError".into(),
+            }),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod fixtures;
 pub mod mixed;
+pub mod proxy;
 pub mod python;
 pub mod s3;
 
