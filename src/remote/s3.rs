@@ -15,7 +15,7 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Intercept, Region, RequestChecksumCalculation,
-    ResponseChecksumValidation, RuntimeComponents,
+    ResponseChecksumValidation, RuntimeComponents, StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -230,6 +230,13 @@ impl S3Remote {
             )
             .interceptor(UserAgent(user_agent(endpoint)))
             .interceptor(ServerDate(server_date.clone()));
+        if let Some(t) = timeout {
+            // The SDK's own watch on bodies that stop moving (5 s by default) covers the bodies
+            // it reads itself (listings, error answers): the setting applies to those too.
+            builder = builder.stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled().grace_period(t).build(),
+            );
+        }
         if let Some(ep) = endpoint {
             builder = builder
                 .endpoint_url(ep.trim_end_matches('/'))
@@ -327,7 +334,11 @@ impl S3Remote {
                 ]
                 .iter()
                 .any(|m| full.contains(m));
-                if (failure.is_timeout() || failure.is_io()) && !refused {
+                // A connection the server closed before its answer was complete ("other",
+                // which the SDK marks transient) is a dropped connection like a reset, not an
+                // endpoint that cannot be reached: retry it and keep the run going.
+                let dropped = failure.is_timeout() || failure.is_io() || failure.is_other();
+                if dropped && !refused {
                     RemoteError::Transient {
                         detail: format!("{key}: connection failed: {detail}"),
                         code: "Dispatch".into(),
@@ -342,12 +353,12 @@ impl S3Remote {
             SdkError::ResponseError(_) => RemoteError::Transient {
                 detail: format!(
                     "{key}: malformed or cut-off response: {}",
-                    DisplayErrorContext(&err)
+                    error_chain(&err)
                 ),
                 code: "ResponseError".into(),
             },
             _ => RemoteError::Other {
-                detail: format!("{key}: {}", DisplayErrorContext(&err)),
+                detail: format!("{key}: {}", error_chain(&err)),
                 code: String::new(),
             },
         }
@@ -544,6 +555,28 @@ impl S3Remote {
         .map(|_| ())
     }
 
+    /// The size of the object at `key`, or `None` when there is none.
+    pub async fn object_size(&self, key: &str) -> Result<Option<u64>, RemoteError> {
+        let head = self
+            .call(
+                || {
+                    self.client
+                        .head_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                },
+                "read from",
+                key,
+            )
+            .await;
+        match head {
+            Ok(h) => Ok(Some(h.content_length().unwrap_or(0).max(0) as u64)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         self.call(
             || {
@@ -634,11 +667,21 @@ impl S3Remote {
                         key,
                     )
                     .await;
-                if let Err(e) = completed {
-                    self.abort_upload(key, &upload_id).await;
-                    return Err(e.into());
+                match completed {
+                    Ok(_) => Ok(()),
+                    // A retry whose first attempt completed the upload but lost the answer: the
+                    // upload is gone because the object is there. The key is content-addressed
+                    // and only verified content is completed, so the right size settles it.
+                    Err(RemoteError::NotFound { .. })
+                        if self.object_size(key).await? == Some(src.size) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.abort_upload(key, &upload_id).await;
+                        Err(e.into())
+                    }
                 }
-                Ok(())
             }
             Err(e) => {
                 self.abort_upload(key, &upload_id).await;
@@ -937,14 +980,27 @@ impl S3Remote {
             Ok(None) => Ok(None),
             Ok(Some(Ok(b))) => Ok(Some(b)),
             Ok(Some(Err(e))) => Err(RemoteError::Transient {
-                detail: format!(
-                    "{key}: connection dropped mid-body: {}",
-                    DisplayErrorContext(&e)
-                ),
+                detail: format!("{key}: connection dropped mid-body: {}", error_chain(&e)),
                 code: "BodyError".into(),
             }),
         }
     }
+}
+
+/// Each cause's message once, joined by ": ", for people: `DisplayErrorContext` would append
+/// the chain's Rust debug form.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        current = e.source();
+    }
+    text
 }
 
 /// The innermost cause ("Connection refused (os error 111)") rather than the whole chain.
@@ -995,6 +1051,51 @@ mod tests {
             format!("hf-cache-sync/{v}")
         );
         assert_eq!(user_agent(None), format!("hf-cache-sync/{v}"));
+    }
+
+    fn remote() -> S3Remote {
+        let credentials = Credentials {
+            access_key: "GK00".into(),
+            secret_key: crate::config::Secret::new("s".into()),
+            source: CredentialSource::Config,
+        };
+        S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &credentials, None).unwrap()
+    }
+
+    fn dispatch_failure(
+        e: aws_sdk_s3::error::ConnectorError,
+    ) -> SdkError<
+        aws_sdk_s3::operation::get_object::GetObjectError,
+        aws_sdk_s3::config::http::HttpResponse,
+    > {
+        SdkError::dispatch_failure(e)
+    }
+
+    #[test]
+    fn a_connection_closed_mid_answer_is_retried_without_stopping_the_run() {
+        use aws_sdk_s3::error::ConnectorError;
+        let r = remote();
+        let closed = ConnectorError::other("connection closed before message completed".into(), None);
+        let e = r.error(dispatch_failure(closed), "read from", "blobs/x");
+        assert!(matches!(e, RemoteError::Transient { .. }), "{e:?}");
+        assert!(e.is_retryable() && !e.is_fatal());
+        let reset = ConnectorError::io("Connection reset by peer (os error 104)".into());
+        let e = r.error(dispatch_failure(reset), "read from", "blobs/x");
+        assert!(matches!(e, RemoteError::Transient { .. }), "{e:?}");
+        // Nobody listening is a wrong endpoint, not a blip.
+        let refused = ConnectorError::io("Connection refused (os error 111)".into());
+        let e = r.error(dispatch_failure(refused), "read from", "blobs/x");
+        assert!(matches!(e, RemoteError::Unreachable { .. }), "{e:?}");
+        assert!(e.is_fatal());
+    }
+
+    #[test]
+    fn error_chains_read_as_text_without_debug_dumps() {
+        let inner = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "end of file");
+        let outer = aws_sdk_s3::primitives::ByteStreamError::from(inner);
+        let text = error_chain(&outer);
+        assert!(text.contains("end of file"), "{text}");
+        assert!(!text.contains("Error {") && !text.contains("kind:"), "{text}");
     }
 
     #[test]

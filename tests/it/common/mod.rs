@@ -7,6 +7,7 @@ pub mod cli;
 pub mod fixtures;
 pub mod mixed;
 pub mod proxy;
+pub mod resilience;
 pub mod python;
 pub mod s3;
 

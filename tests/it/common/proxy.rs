@@ -34,16 +34,6 @@ pub enum Fault {
     Truncate,
 }
 
-impl Fault {
-    pub const ALL: [Fault; 5] = [
-        Fault::SlowDown,
-        Fault::InternalError,
-        Fault::Reset,
-        Fault::Stall,
-        Fault::Truncate,
-    ];
-}
-
 /// Which requests a rule applies to.
 #[derive(Debug, Clone, Copy)]
 pub enum Target {
@@ -54,6 +44,8 @@ pub enum Target {
     BlobPut,
     /// Requests with this method.
     Method(&'static str),
+    /// Requests with this method whose path and query contain this text (`uploadId=`).
+    Path(&'static str, &'static str),
 }
 
 /// Which of the requests a rule's target matches get the fault.
@@ -107,11 +99,22 @@ impl Seen {
     }
 }
 
+/// Which request starts a hold.
+#[derive(Debug, Clone, Copy)]
+pub enum HoldAt {
+    /// The request with this number (1-based).
+    Number(u64),
+    /// The first request `Target` matches.
+    First(Target),
+}
+
 /// Where a run is held for a kill.
 #[derive(Default)]
 struct Hold {
-    /// Hold the request with this number and every one after it.
-    at: Option<u64>,
+    /// Hold this request and every one after it.
+    at: Option<HoldAt>,
+    /// Set once the hold has begun.
+    since: Option<u64>,
     /// Told once when the first request is held.
     notify: Option<Sender<u64>>,
 }
@@ -131,6 +134,7 @@ struct Shared {
     released: Condvar,
     stop: AtomicBool,
     verbose: bool,
+    started: Instant,
 }
 
 /// The proxy: listens on `127.0.0.1:<ephemeral port>`, forwards to the Garage test server, and
@@ -172,6 +176,7 @@ impl FaultProxy {
             released: Condvar::new(),
             stop: AtomicBool::new(false),
             verbose: std::env::var_os("HFCS_PROXY_LOG").is_some_and(|v| v == "1"),
+            started: Instant::now(),
         });
         let accept = {
             let shared = shared.clone();
@@ -182,11 +187,6 @@ impl FaultProxy {
             shared,
             accept: Some(accept),
         }
-    }
-
-    /// A proxy that forwards everything untouched, to count a run's requests.
-    pub fn transparent() -> FaultProxy {
-        FaultProxy::new(&[])
     }
 
     /// `http://127.0.0.1:<port>`: the endpoint the binary is given.
@@ -208,11 +208,6 @@ impl FaultProxy {
         self.state().injected.get(&kind).copied().unwrap_or(0)
     }
 
-    /// Faults of every kind injected so far.
-    pub fn injected_total(&self) -> u64 {
-        self.state().injected.values().sum()
-    }
-
     /// Every request seen so far, in order of arrival.
     pub fn log(&self) -> Vec<Seen> {
         let mut log = self.state().log.clone();
@@ -220,14 +215,15 @@ impl FaultProxy {
         log
     }
 
-    /// Holds request `n` (1-based) and every later one without forwarding them; the returned
-    /// channel says when the first is held. [`FaultProxy::release`] lets the held connections go
-    /// (they are closed, never forwarded).
-    pub fn hold_from(&self, n: u64) -> Receiver<u64> {
+    /// Holds the request `at` picks and every later one without forwarding them; the returned
+    /// channel gets the held request's number. [`FaultProxy::release`] lets the held connections
+    /// go (they are closed, never forwarded).
+    pub fn hold(&self, at: HoldAt) -> Receiver<u64> {
         let (tx, rx) = channel();
         let mut state = self.state();
         state.hold = Hold {
-            at: Some(n),
+            at: Some(at),
+            since: None,
             notify: Some(tx),
         };
         rx
@@ -480,6 +476,7 @@ fn matches(target: Target, method: &str, path: &str) -> bool {
         Target::BlobGet => method == "GET" && blob,
         Target::BlobPut => method == "PUT" && blob,
         Target::Method(m) => method == m,
+        Target::Path(m, text) => method == m && path.contains(text),
     }
 }
 
@@ -576,35 +573,46 @@ fn stall(stream: &TcpStream, shared: &Shared) {
     }
 }
 
-/// Whether this request must wait for a kill; tells the test once.
-fn wait_for_kill(shared: &Shared, number: u64) -> bool {
-    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-    match state.hold.at {
-        Some(at) if number >= at => {
-            if let Some(tx) = state.hold.notify.take() {
-                let _ = tx.send(number);
-            }
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while state.hold.at.is_some()
-                && !shared.stop.load(Ordering::SeqCst)
-                && Instant::now() < deadline
-            {
-                state = shared
-                    .released
-                    .wait_timeout(state, Duration::from_millis(100))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            true
+/// Whether request `number` starts or falls in a hold (called under the state lock).
+fn starts_or_in_hold(state: &mut State, number: u64, method: &str, path: &str) -> bool {
+    if state.hold.since.is_some() {
+        return true;
+    }
+    let begins = match state.hold.at {
+        Some(HoldAt::Number(n)) => number >= n,
+        Some(HoldAt::First(target)) => matches(target, method, path),
+        None => false,
+    };
+    if begins {
+        state.hold.since = Some(number);
+        if let Some(tx) = state.hold.notify.take() {
+            let _ = tx.send(number);
         }
-        _ => false,
+    }
+    begins
+}
+
+/// Waits until the hold is released (the test has killed the client by then).
+fn wait_for_release(shared: &Shared) {
+    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while state.hold.since.is_some()
+        && !shared.stop.load(Ordering::SeqCst)
+        && Instant::now() < deadline
+    {
+        state = shared
+            .released
+            .wait_timeout(state, Duration::from_millis(100))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
 fn record(shared: &Shared, seen: Seen) {
     if shared.verbose {
         eprintln!(
-            "proxy #{} {} {} -> {} {:?} ({} body bytes)",
+            "proxy {:>6}ms #{} {} {} -> {} {:?} ({} body bytes)",
+            shared.started.elapsed().as_millis(),
             seen.number, seen.method, seen.target, seen.status, seen.fault, seen.body_bytes
         );
     }
@@ -670,7 +678,8 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
         let path = parts.next().unwrap_or("").to_string();
         if shared.verbose {
             eprintln!(
-                "proxy <- {}\n{}",
+                "proxy {:>6}ms <- {}\n{}",
+                shared.started.elapsed().as_millis(),
                 req.start,
                 req.headers
                     .iter()
@@ -679,17 +688,17 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
                     .join("\n")
             );
         }
-        let (number, fault) = {
+        let (number, held, fault) = {
             let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
             state.next_number += 1;
             let number = state.next_number;
-            let held = state.hold.at.is_some_and(|at| number >= at);
+            let held = starts_or_in_hold(&mut state, number, &method, &path);
             let fault = if held {
                 None
             } else {
                 pick_fault(&mut state, &method, &path)
             };
-            (number, fault)
+            (number, held, fault)
         };
         let mut seen = Seen {
             number,
@@ -699,8 +708,9 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
             fault,
             body_bytes: 0,
         };
-        if wait_for_kill(shared, number) {
+        if held {
             record(shared, seen);
+            wait_for_release(shared);
             reset(client);
             return Ok(());
         }
