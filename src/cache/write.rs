@@ -406,7 +406,10 @@ mod tests {
         let mut left = leftovers(&blobs);
         left.sort();
         assert_eq!(left.len(), 2, "{left:?}");
-        assert!(left[0].starts_with(&format!("{TEMP_PREFIX}{other}-")), "{left:?}");
+        assert!(
+            left[0].starts_with(&format!("{TEMP_PREFIX}{other}-")),
+            "{left:?}"
+        );
         assert_eq!(left[1], HELLO_SHA1);
     }
 

@@ -234,7 +234,9 @@ impl S3Remote {
             // The SDK's own watch on bodies that stop moving (5 s by default) covers the bodies
             // it reads itself (listings, error answers): the setting applies to those too.
             builder = builder.stalled_stream_protection(
-                StalledStreamProtectionConfig::enabled().grace_period(t).build(),
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(t)
+                    .build(),
             );
         }
         if let Some(ep) = endpoint {
@@ -1075,7 +1077,8 @@ mod tests {
     fn a_connection_closed_mid_answer_is_retried_without_stopping_the_run() {
         use aws_sdk_s3::error::ConnectorError;
         let r = remote();
-        let closed = ConnectorError::other("connection closed before message completed".into(), None);
+        let closed =
+            ConnectorError::other("connection closed before message completed".into(), None);
         let e = r.error(dispatch_failure(closed), "read from", "blobs/x");
         assert!(matches!(e, RemoteError::Transient { .. }), "{e:?}");
         assert!(e.is_retryable() && !e.is_fatal());
@@ -1095,7 +1098,10 @@ mod tests {
         let outer = aws_sdk_s3::primitives::ByteStreamError::from(inner);
         let text = error_chain(&outer);
         assert!(text.contains("end of file"), "{text}");
-        assert!(!text.contains("Error {") && !text.contains("kind:"), "{text}");
+        assert!(
+            !text.contains("Error {") && !text.contains("kind:"),
+            "{text}"
+        );
     }
 
     #[test]

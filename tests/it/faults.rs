@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::cli::Output;
 use crate::common::proxy::{Fault, FaultProxy, Rule, Schedule, Target};
 use crate::common::resilience::{
     assert_bucket_consistent, assert_no_wrong_blob, config_via, small_parts, Sharded,
 };
-use crate::common::cli::Output;
 use crate::common::{assert_cache_tidy, check_cache, count, manifest_key, Cli, Sandbox};
 
 /// The binary against `proxy`, on this sandbox's prefix, moving the big blob in parts.
@@ -117,7 +117,11 @@ fn push_retries_throttling_and_server_errors() {
     assert_eq!(count(&s, "failed"), 0, "{out}");
     assert_eq!(count(&s, "manifests"), 4, "{out}");
     assert_eq!(count(&s, "refs"), 4, "{out}");
-    assert_eq!(s["bytes_uploaded"].as_u64(), Some(fx.total_bytes()), "{out}");
+    assert_eq!(
+        s["bytes_uploaded"].as_u64(),
+        Some(fx.total_bytes()),
+        "{out}"
+    );
     assert_injected(&proxy, &[Fault::SlowDown, Fault::InternalError]);
     assert!(proxy.injected(Fault::SlowDown) >= 4, "{}", proxy.summary());
     assert_fully_pushed(&t, &fx);
@@ -216,7 +220,11 @@ fn pull_retries_throttling_and_server_errors() {
     ]);
     let dst = t.cache("dst");
     let downloaded = pull_all_revisions(&t, &fx, &proxy, &dst);
-    assert_eq!(downloaded, fx.etags().len() as u64, "each blob downloaded once");
+    assert_eq!(
+        downloaded,
+        fx.etags().len() as u64,
+        "each blob downloaded once"
+    );
     assert_injected(&proxy, &[Fault::SlowDown, Fault::InternalError]);
     fx.assert_pulled(&dst);
     assert_cache_tidy(&dst);
@@ -247,7 +255,11 @@ fn pull_survives_resets_stalls_and_truncated_bodies() {
     ]);
     let dst = t.cache("dst");
     let downloaded = pull_all_revisions(&t, &fx, &proxy, &dst);
-    assert_eq!(downloaded, fx.etags().len() as u64, "each blob downloaded once");
+    assert_eq!(
+        downloaded,
+        fx.etags().len() as u64,
+        "each blob downloaded once"
+    );
     assert_injected(&proxy, &[Fault::Stall, Fault::Reset, Fault::Truncate]);
     fx.assert_pulled(&dst);
     assert_cache_tidy(&dst);
@@ -299,7 +311,12 @@ fn push_publishes_only_revisions_whose_blobs_made_it() {
     assert_injected(&proxy, &[Fault::InternalError]);
     let bucket = t.bucket();
     let state = assert_bucket_consistent(&bucket);
-    assert_eq!(state.blobs.len(), fx.etags().len() - 1, "{:?}", bucket.keys());
+    assert_eq!(
+        state.blobs.len(),
+        fx.etags().len() - 1,
+        "{:?}",
+        bucket.keys()
+    );
     assert_eq!((state.manifests, state.refs), (1, 1), "{:?}", bucket.keys());
     let dataset = &fx.revs[3];
     assert!(bucket.exists(&manifest_key(dataset.repo_id, &dataset.commit)));
@@ -314,7 +331,11 @@ fn push_publishes_only_revisions_whose_blobs_made_it() {
     let out = via(&t, &proxy, &src).json().arg("push").run().success();
     let s = out.json();
     assert_eq!(count(&s, "uploaded"), 1, "{out}");
-    assert_eq!(count(&s, "skipped_existing"), fx.etags().len() as u64 - 1, "{out}");
+    assert_eq!(
+        count(&s, "skipped_existing"),
+        fx.etags().len() as u64 - 1,
+        "{out}"
+    );
     assert_fully_pushed(&t, &fx);
 }
 
@@ -324,7 +345,9 @@ fn every_request_refused_is_a_clear_error() {
     let proxy = FaultProxy::new(&[Rule::new(Fault::SlowDown, Target::Any, Schedule::Always)]);
     let out = via(&t, &proxy, &src).arg("push").run().code(1);
     assert_plain_message(&out);
-    let out = out.stderr_has("error: ").stderr_has_any(&["SlowDown", "503"]);
+    let out = out
+        .stderr_has("error: ")
+        .stderr_has_any(&["SlowDown", "503"]);
     assert!(
         out.stderr.lines().count() <= 6,
         "a few lines, not a dump\n{out}"
@@ -338,7 +361,8 @@ fn every_request_refused_is_a_clear_error() {
         .run()
         .code(1);
     assert_plain_message(&out);
-    out.stderr_has("error: ").stderr_has_any(&["SlowDown", "503"]);
+    out.stderr_has("error: ")
+        .stderr_has_any(&["SlowDown", "503"]);
     assert_eq!(crate::common::files_under(&dst), Vec::<String>::new());
     // Each request was tried a bounded number of times.
     assert!(

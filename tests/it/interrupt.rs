@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::proxy::{FaultProxy, HoldAt, Target};
 use crate::common::resilience::{
-    assert_bucket_consistent, assert_no_wrong_blob, config_via, small_parts, Sharded,
+    assert_bucket_consistent_with, assert_no_wrong_blob, config_via, small_parts, Hashed, Sharded,
 };
 use crate::common::{
     assert_cache_tidy, check_cache, count, files_under, Bucket, CacheView, Cli, Sandbox,
@@ -95,10 +95,14 @@ fn run_until_held(cli: Cli, proxy: &FaultProxy, at: HoldAt) -> Ended {
         if child.try_wait().expect("poll the binary").is_some() {
             break Ended::Finished;
         }
-        assert!(Instant::now() < deadline, "the run neither finished nor reached {at:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the run neither finished nor reached {at:?}"
+        );
     };
     let out = child.wait_with_output().expect("reap the binary");
     proxy.release();
+    proxy.wait_idle();
     if let Ended::Finished = ended {
         assert!(
             out.status.success(),
@@ -113,11 +117,7 @@ fn run_until_held(cli: Cli, proxy: &FaultProxy, at: HoldAt) -> Ended {
 #[track_caller]
 fn assert_cache_sound(t: &Sandbox, cache: &Path) {
     assert_no_wrong_blob(cache);
-    t.hfcs()
-        .cache_dir(cache)
-        .arg("verify")
-        .run()
-        .success();
+    t.hfcs().cache_dir(cache).arg("verify").run().success();
     check_cache(cache, &[]);
 }
 
@@ -149,6 +149,7 @@ fn push_killed_anywhere_is_finished_by_the_next_push() {
     points.push(HoldAt::First(Target::Path("PUT", "partNumber=")));
 
     let all_blobs = fx.etags().len() as u64;
+    let mut hashed = Hashed::default();
     let (mut killed, mut survived, mut left_open, mut published_at_kill) = (0, 0, 0, 0);
     for (i, at) in points.iter().enumerate() {
         let prefix = format!("{}-k{i}", t.prefix);
@@ -162,7 +163,7 @@ fn push_killed_anywhere_is_finished_by_the_next_push() {
         let context = format!("kill {i} at request {n} ({at:?}, seed {seed:#x})");
 
         // What a reader relies on holds at every point; the source cache is untouched.
-        let state = assert_bucket_consistent(&bucket);
+        let state = assert_bucket_consistent_with(&bucket, &mut hashed);
         published_at_kill += state.manifests;
         let open = bucket.open_uploads();
         if !open.is_empty() {
@@ -198,9 +199,13 @@ fn push_killed_anywhere_is_finished_by_the_next_push() {
             Vec::<String>::new(),
             "{context}: an upload is still open"
         );
-        let after = assert_bucket_consistent(&bucket);
+        let after = assert_bucket_consistent_with(&bucket, &mut hashed);
         let keys: BTreeSet<String> = bucket.keys().into_iter().collect();
-        assert_eq!(keys, fx.keys(), "{context}: the re-run left the bucket incomplete");
+        assert_eq!(
+            keys,
+            fx.keys(),
+            "{context}: the re-run left the bucket incomplete"
+        );
         assert_eq!(after.blobs, fx.etags(), "{context}");
         survived += 1;
     }
@@ -278,6 +283,7 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
             }
         }
         proxy.release();
+        proxy.wait_idle();
         let Some(n) = n else {
             panic!("kill {i} at request {at}: the pulls finished first (seed {seed:#x})");
         };
@@ -299,11 +305,17 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
             for r in &rev.refs {
                 if let Some(commit) = view.ref_(r) {
                     assert_eq!(commit, rev.commit, "{context}: refs/{r}");
-                    assert!(present, "{context}: refs/{r} names a revision not in the cache");
+                    assert!(
+                        present,
+                        "{context}: refs/{r} names a revision not in the cache"
+                    );
                 }
             }
         }
-        if files_under(&dst).iter().any(|f| f.contains("/blobs/.hfcs-")) {
+        if files_under(&dst)
+            .iter()
+            .any(|f| f.contains("/blobs/.hfcs-"))
+        {
             temp_left += 1;
         }
         let had: BTreeSet<String> = all_blobs

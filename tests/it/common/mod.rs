@@ -7,8 +7,8 @@ pub mod cli;
 pub mod fixtures;
 pub mod mixed;
 pub mod proxy;
-pub mod resilience;
 pub mod python;
+pub mod resilience;
 pub mod s3;
 
 use std::collections::hash_map::RandomState;

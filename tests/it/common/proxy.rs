@@ -126,6 +126,8 @@ struct State {
     log: Vec<Seen>,
     injected: BTreeMap<Fault, u64>,
     hold: Hold,
+    /// Requests forwarded whose answer has not come back from the server yet.
+    forwarding: u64,
 }
 
 struct Shared {
@@ -163,10 +165,7 @@ impl FaultProxy {
         listener
             .set_nonblocking(true)
             .expect("non-blocking listener");
-        let url = format!(
-            "http://{}",
-            listener.local_addr().expect("proxy address")
-        );
+        let url = format!("http://{}", listener.local_addr().expect("proxy address"));
         let shared = Arc::new(Shared {
             upstream,
             state: Mutex::new(State {
@@ -235,6 +234,26 @@ impl FaultProxy {
         state.hold = Hold::default();
         drop(state);
         self.shared.released.notify_all();
+    }
+
+    /// Waits until no forwarded request is still with the server: after a kill, what the
+    /// server will do is then done.
+    pub fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut state = self.state();
+        while state.forwarding > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{} requests still with the server after a minute",
+                state.forwarding
+            );
+            state = self
+                .shared
+                .released
+                .wait_timeout(state, Duration::from_millis(10))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Forgets the log, the counts and the hold, and starts counting again with `rules`.
@@ -317,8 +336,9 @@ impl Message {
     }
 }
 
-/// Reads a start line and headers; `None` on a clean end of the connection.
-fn read_head(reader: &mut impl BufRead) -> io::Result<Option<(Vec<u8>, String, Vec<(String, String)>)>> {
+/// Reads a start line and headers (the body is left empty); `None` on a clean end of the
+/// connection.
+fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Message>> {
     let mut head = Vec::new();
     let mut lines = Vec::new();
     loop {
@@ -351,7 +371,12 @@ fn read_head(reader: &mut impl BufRead) -> io::Result<Option<(Vec<u8>, String, V
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    Ok(Some((head, start, headers)))
+    Ok(Some(Message {
+        head,
+        start,
+        headers,
+        body: Vec::new(),
+    }))
 }
 
 /// How a message's body is delimited.
@@ -393,7 +418,10 @@ fn read_body(reader: &mut impl BufRead, framing: Framing) -> io::Result<Vec<u8>>
         Framing::Chunked => loop {
             let mut size_line = Vec::new();
             if reader.read_until(b'\n', &mut size_line)? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "chunk cut off"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "chunk cut off",
+                ));
             }
             body.extend_from_slice(&size_line);
             let text = String::from_utf8_lossy(&size_line);
@@ -422,42 +450,30 @@ fn read_body(reader: &mut impl BufRead, framing: Framing) -> io::Result<Vec<u8>>
 }
 
 fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Message>> {
-    let Some((head, start, headers)) = read_head(reader)? else {
+    let Some(mut req) = read_head(reader)? else {
         return Ok(None);
     };
-    let body = read_body(reader, framing(&headers, false))?;
-    Ok(Some(Message {
-        head,
-        start,
-        headers,
-        body,
-    }))
+    req.body = read_body(reader, framing(&req.headers, false))?;
+    Ok(Some(req))
 }
 
 /// Reads the final response to a request with `method` (skipping `100 Continue`).
 fn read_response(reader: &mut impl BufRead, method: &str) -> io::Result<Message> {
     loop {
-        let Some((head, start, headers)) = read_head(reader)? else {
+        let Some(mut resp) = read_head(reader)? else {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "server closed the connection",
             ));
         };
-        let status = status_of(&start);
+        let status = status_of(&resp.start);
         if (100..200).contains(&status) {
             continue;
         }
-        let body = if method == "HEAD" || status == 204 || status == 304 {
-            Vec::new()
-        } else {
-            read_body(reader, framing(&headers, true))?
-        };
-        return Ok(Message {
-            head,
-            start,
-            headers,
-            body,
-        });
+        if !(method == "HEAD" || status == 204 || status == 304) {
+            resp.body = read_body(reader, framing(&resp.headers, true))?;
+        }
+        return Ok(resp);
     }
 }
 
@@ -567,7 +583,11 @@ fn stall(stream: &TcpStream, shared: &Shared) {
         match reader.read(&mut buf) {
             Ok(0) => return,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return,
         }
     }
@@ -613,7 +633,12 @@ fn record(shared: &Shared, seen: Seen) {
         eprintln!(
             "proxy {:>6}ms #{} {} {} -> {} {:?} ({} body bytes)",
             shared.started.elapsed().as_millis(),
-            seen.number, seen.method, seen.target, seen.status, seen.fault, seen.body_bytes
+            seen.number,
+            seen.method,
+            seen.target,
+            seen.status,
+            seen.fault,
+            seen.body_bytes
         );
     }
     shared
@@ -729,7 +754,19 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
             client.write_all(&error_response(status, code, message, &path, number))?;
             continue;
         }
-        let resp = match forward(&mut upstream, &shared.upstream, &req, &method) {
+        shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forwarding += 1;
+        let forwarded = forward(&mut upstream, &shared.upstream, &req, &method);
+        shared
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forwarding -= 1;
+        shared.released.notify_all();
+        let resp = match forwarded {
             Ok(r) => r,
             Err(e) => {
                 // The server is gone: say so the way a gateway would, and close.

@@ -93,11 +93,7 @@ impl Default for Sharded {
 
 impl Sharded {
     pub fn new() -> Sharded {
-        let big = File::new(
-            "model.safetensors",
-            noise(1, BIG_SIZE),
-            true,
-        );
+        let big = File::new("model.safetensors", noise(1, BIG_SIZE), true);
         let config = |v: &str| {
             let text = format!("{{\"model\": \"org/sharded\", \"version\": \"{v}\"}}\n");
             File::new("config.json", text.into_bytes(), false)
@@ -135,11 +131,7 @@ impl Sharded {
                     refs: vec!["main"],
                     files: vec![
                         File::new("README.md", b"# org/data\n".to_vec(), false),
-                        File::new(
-                            "data/train.parquet",
-                            noise(3, 200 * 1024),
-                            true,
-                        ),
+                        File::new("data/train.parquet", noise(3, 200 * 1024), true),
                     ],
                 },
             ],
@@ -276,30 +268,56 @@ pub struct BucketState {
     pub refs: usize,
 }
 
+/// Blobs whose bytes a walk has hashed, by name, S3 ETag and size: an object listed with the
+/// same MD5-based ETag holds the same bytes, so later walks need not read it again.
+#[derive(Debug, Default)]
+pub struct Hashed(BTreeSet<(String, String, u64)>);
+
 /// Walks every key under the bucket's prefix and fails unless what a reader relies on holds:
 /// every blob's bytes match its name, every manifest's blobs are there with the stated sizes,
 /// every ref names a commit whose manifest is there.
 #[track_caller]
 pub fn assert_bucket_consistent(bucket: &Bucket) -> BucketState {
-    let keys = bucket.keys();
+    assert_bucket_consistent_with(bucket, &mut Hashed::default())
+}
+
+/// [`assert_bucket_consistent`], reading only blobs `hashed` has not seen yet.
+#[track_caller]
+pub fn assert_bucket_consistent_with(bucket: &Bucket, hashed: &mut Hashed) -> BucketState {
+    let objects = bucket.objects();
+    let keys: BTreeSet<String> = objects.iter().map(|o| o.key.clone()).collect();
     let mut state = BucketState::default();
     let mut sizes = BTreeMap::new();
-    for key in &keys {
-        if let Some(etag) = key.strip_prefix("blobs/") {
+    for o in &objects {
+        let Some(etag) = o.key.strip_prefix("blobs/") else {
+            continue;
+        };
+        let id = (etag.to_string(), o.etag.clone(), o.size);
+        if o.etag.is_empty() || !hashed.0.contains(&id) {
             let body = bucket
-                .get(key)
-                .unwrap_or_else(|| panic!("{key} was listed but cannot be read"));
+                .get(&o.key)
+                .unwrap_or_else(|| panic!("{} was listed but cannot be read", o.key));
             let actual = match etag.len() {
                 64 => sha256_hex(&body),
                 40 => git_sha1_hex(&body),
-                _ => panic!("{key} is not a blob name"),
+                _ => panic!("{} is not a blob name", o.key),
             };
-            assert_eq!(actual, etag, "{key} holds bytes that do not match its name");
-            sizes.insert(etag.to_string(), body.len() as u64);
-            state.blobs.insert(etag.to_string());
+            assert_eq!(
+                actual, etag,
+                "{} holds bytes that do not match its name",
+                o.key
+            );
+            assert_eq!(
+                body.len() as u64,
+                o.size,
+                "{} is not the size listed",
+                o.key
+            );
+            hashed.0.insert(id);
         }
+        sizes.insert(etag.to_string(), o.size);
+        state.blobs.insert(etag.to_string());
     }
-    let mut manifest_commits = BTreeSet::new();
     for key in &keys {
         if let Some(rest) = key.strip_prefix("manifests/") {
             let text = bucket.get_text(key);
@@ -315,15 +333,13 @@ pub fn assert_bucket_consistent(bucket: &Bucket) -> BucketState {
                      (keys: {keys:?})"
                 );
             }
-            let name = rest.strip_suffix(".json").expect("manifest key ends in .json");
-            manifest_commits.insert(name.to_string());
+            assert!(rest.ends_with(".json"), "manifest key {key}");
             state.manifests += 1;
         } else if let Some(rest) = key.strip_prefix("refs/") {
             let (repo, _ref_name) = rest.split_once('/').expect("refs/<repo>/<ref>");
             let commit = bucket.get_text(key);
             assert!(
-                manifest_commits.contains(&format!("{repo}@{commit}"))
-                    || keys.contains(&format!("manifests/{repo}@{commit}.json")),
+                keys.contains(&format!("manifests/{repo}@{commit}.json")),
                 "ref {key} names {commit}, which has no manifest (keys: {keys:?})"
             );
             state.refs += 1;
@@ -341,7 +357,9 @@ pub fn assert_no_wrong_blob(cache: &Path) {
     for rel in super::files_under(cache) {
         let name = rel.rsplit('/').next().unwrap_or_default();
         let is_blob_name = (name.len() == 40 || name.len() == 64)
-            && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !is_blob_name || !rel.contains("/blobs/") {
             continue;
         }
@@ -353,7 +371,8 @@ pub fn assert_no_wrong_blob(cache: &Path) {
             git_sha1_hex(&bytes)
         };
         assert_eq!(
-            actual, name,
+            actual,
+            name,
             "{} holds bytes that do not match its name",
             path.display()
         );
