@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::cli::Output;
-use crate::common::proxy::{Fault, FaultProxy, Rule, Schedule, Target};
+use crate::common::fault_proxy::{Fault, FaultProxy, Rule, Schedule, Target};
 use crate::common::resilience::{
     assert_bucket_consistent, assert_no_wrong_blob, config_via, small_parts, Sharded,
 };

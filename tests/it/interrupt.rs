@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use crate::common::proxy::{FaultProxy, HoldAt, Target};
+use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
 use crate::common::resilience::{
     assert_bucket_consistent_with, assert_no_wrong_blob, config_via, small_parts, Hashed, Sharded,
 };

@@ -6,7 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod fixtures;
 pub mod mixed;
-pub mod proxy;
+pub mod fault_proxy;
 pub mod python;
 pub mod resilience;
 pub mod s3;
