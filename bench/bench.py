@@ -118,6 +118,17 @@ def make_big(root, shard_size):
     return {"repo": "bench/big", "bytes": 3 * shard_size}
 
 
+def make_wide(root, repos, files):
+    """`repos` x `files` tiny files: a cache whose cost is the number of entries, not bytes."""
+    for r in range(repos):
+        repo = os.path.join(root, f"models--bench--wide-{r:04d}")
+        os.makedirs(os.path.join(repo, "blobs"), exist_ok=True)
+        commit = commit_of(f"wide-{r}")
+        for i in range(files):
+            small_file(repo, commit, f"d{i % 10}/f-{i:05d}.txt", f"wide {r} {i}\n".encode())
+        write_ref(repo, "main", commit)
+
+
 def make_many(root, repos, files, file_size):
     for r in range(repos):
         repo = os.path.join(root, f"models--bench--many-{r:03d}")
@@ -315,6 +326,56 @@ class Bench:
         self.run("push-noop", {"ours": noop("ours"), "hf-cache-sync 0.1": noop("py01")},
                  {"hf-cache-sync 0.1": "<= 0.15"})
 
+        # list / status: the local cache, against 0.1's list and status and huggingface_hub's scan.
+        def local(tool, cache, *args):
+            def setup():
+                cfg = self.config(cache, many_prefix)
+                cmd = self.ours_cmd(cfg, *args) if tool == "ours" else self.py01_cmd(cfg, *args)
+                return cmd, lambda: None
+            return setup
+
+        py = os.path.join(self.venv_bin, "python")
+
+        def scan(cache):
+            def setup():
+                code = ("import sys; from huggingface_hub import scan_cache_dir; "
+                        "info = scan_cache_dir(sys.argv[1]); print(len(info.repos), info.size_on_disk)")
+                return [py, "-c", code, cache], lambda: None
+            return setup
+
+        def hf_ls(cache):
+            def setup():
+                return [os.path.join(self.venv_bin, "hf"), "cache", "ls", "--cache-dir", cache], lambda: None
+            return setup
+
+        self.run("list (many)", {
+            "ours": local("ours", many_cache, "list"),
+            "hf-cache-sync 0.1": local("py01", many_cache, "list"),
+        }, {"hf-cache-sync 0.1": "<= 0.1"})
+        self.run("status (many)", {
+            "ours": local("ours", many_cache, "status"),
+            "hf-cache-sync 0.1": local("py01", many_cache, "status"),
+        }, {"hf-cache-sync 0.1": "<= 0.1"})
+        if a.wide_repos:
+            wide_cache = os.path.join(self.work, "wide-cache")
+            if not os.path.exists(wide_cache):
+                make_wide(wide_cache, a.wide_repos, a.wide_files)
+            tools = {"ours": local("ours", wide_cache, "list"), "scan_cache_dir": scan(wide_cache)}
+            if os.path.exists(os.path.join(self.venv_bin, "hf")):
+                tools["hf cache ls"] = hf_ls(wide_cache)
+            self.run(f"list ({a.wide_repos * a.wide_files // 1000}k files)", tools,
+                     {"scan_cache_dir": "<= 0.1", "hf cache ls": "<= 0.1"})
+
+        # verify: every blob hashed, against sha256sum of the same blobs (page cache warm for both).
+        def verify():
+            return [self.ours, "--cache-dir", big_cache, "verify"], lambda: None
+
+        def sha256sum():
+            files = [os.path.join(big_blobs, n) for n in sorted(os.listdir(big_blobs))]
+            return ["sha256sum", *files], lambda: None
+
+        self.run("verify", {"ours": verify, "sha256sum": sha256sum}, {"sha256sum": "<= 0.6"})
+
         # Peak memory against blob size: one run each way for a single large blob.
         if a.rss_gib:
             single = os.path.join(self.work, "single-cache")
@@ -392,6 +453,8 @@ def main():
     ap.add_argument("--many-repos", type=int, default=50)
     ap.add_argument("--many-files", type=int, default=40)
     ap.add_argument("--many-file-bytes", type=int, default=20_000)
+    ap.add_argument("--wide-repos", type=int, default=100)
+    ap.add_argument("--wide-files", type=int, default=1000)
     ap.add_argument("--rss-gib", type=int, default=4,
                     help="also push and pull one blob of this many GiB (0: skip)")
     ap.add_argument("--out", default="")

@@ -11,7 +11,7 @@ root="$(pwd)"
 
 args=(--runs 3 --out "$root/bench/RESULTS.md")
 if [[ "${1:-}" == "--quick" ]]; then
-    args=(--runs 1 --shard-mib 16 --many-repos 10 --many-files 10 --rss-gib 0)
+    args=(--runs 1 --shard-mib 16 --many-repos 10 --many-files 10 --wide-repos 10 --wide-files 100 --rss-gib 0)
 fi
 
 echo "==> building the release binary" >&2

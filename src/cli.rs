@@ -138,7 +138,7 @@ pub struct DiffArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {
     /// Disk budget in GB (default: cache.max_local_gb)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_gb: Option<f64>,
 
     /// Remove every revision no ref points at
@@ -213,13 +213,13 @@ pub struct TransferArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Concurrent transfers (default: transfer.workers, or 16)
+    /// Concurrent transfers (default: transfer.workers, or 64)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
     /// Remote to use instead of the configured one: s3://bucket[/prefix] or a directory path
     #[arg(long, value_name = "URL")]
-    pub remote: Option<String>,
+    pub remote: Option<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -277,7 +277,7 @@ pub struct PullAllArgs {
     pub filter: FilterArgs,
 
     /// Pull at most this many repos
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub limit: Option<usize>,
 
     #[command(flatten)]

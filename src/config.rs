@@ -12,7 +12,7 @@ use crate::env::{self, EnvVars};
 
 pub const CONFIG_FILE_NAME: &str = ".hf-cache-sync.yaml";
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
-pub const DEFAULT_WORKERS: usize = 16;
+pub const DEFAULT_WORKERS: usize = 64;
 const DEFAULT_MAX_LOCAL_GB: f64 = 50.0;
 
 /// A configuration problem the user must fix; always exit code 2.
@@ -204,6 +204,8 @@ pub struct Settings {
     /// Local disk budget for `prune`, in GB of 2^30 bytes, as 0.1 counts.
     pub max_local_gb: f64,
     pub transfer: TransferSettings,
+    /// Problems worth a warning that do not stop the run (a readable file holding a secret).
+    pub warnings: Vec<String>,
 }
 
 /// What the command line contributes to the settings.
@@ -216,22 +218,34 @@ pub struct Overrides {
 impl Settings {
     /// Loads `.env`, finds and parses the config file, and overlays the environment.
     pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        // A `.env` in the working directory never overrides variables that are already set.
-        let _ = dotenvy::dotenv();
-
+        let mut warnings = load_env_file();
         let config_path = find_config_file(overrides.config.as_deref())?;
         let file = match &config_path {
             Some(path) => parse_file(path)?,
             None => FileConfig::default(),
         };
-        Self::resolve(file, config_path, overrides)
+        if let Some(path) = &config_path {
+            let holds_secret = file
+                .storage
+                .as_ref()
+                .and_then(|s| s.secret_key.as_deref())
+                .is_some_and(|k| !k.trim().is_empty());
+            if holds_secret {
+                warnings.extend(exposed_secret_warning(path));
+            }
+        }
+        let mut settings = Self::resolve(file, config_path, overrides)?;
+        settings.warnings = warnings;
+        Ok(settings)
     }
 
     /// Settings from the environment and defaults alone, for commands that must run when the
     /// config file is missing or broken (`doctor` reports it, `init --force` replaces it).
     pub fn load_without_file(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let _ = dotenvy::dotenv();
-        Self::resolve(FileConfig::default(), None, overrides)
+        let warnings = load_env_file();
+        let mut settings = Self::resolve(FileConfig::default(), None, overrides)?;
+        settings.warnings = warnings;
+        Ok(settings)
     }
 
     fn resolve(
@@ -286,32 +300,34 @@ impl Settings {
             },
             timeout: None,
         };
+        validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
+        // Values from the environment are checked under their own names: an error must point
+        // at the variable, not at a config file that never set it.
+        let from_env = |name: &str, e: String| ConfigError::Invalid(format!("{name}: {e}"));
         if let Some(v) = env::var(EnvVars::MULTIPART_THRESHOLD) {
-            transfer.multipart_threshold = parse_size(&v).map_err(|e| {
-                ConfigError::Invalid(format!("{}: {e}", EnvVars::MULTIPART_THRESHOLD))
-            })?;
+            let n = parse_size(&v)
+                .and_then(check_part_bound)
+                .map_err(|e| from_env(EnvVars::MULTIPART_THRESHOLD, e))?;
+            transfer.multipart_threshold = n;
         }
         if let Some(v) = env::var(EnvVars::PART_SIZE) {
-            transfer.part_size = Some(
-                parse_size(&v)
-                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", EnvVars::PART_SIZE)))?,
-            );
+            let n = parse_size(&v)
+                .and_then(check_part_bound)
+                .map_err(|e| from_env(EnvVars::PART_SIZE, e))?;
+            transfer.part_size = Some(n);
         }
         if let Some(v) = env::var(EnvVars::WORKERS) {
-            transfer.workers = v.parse().map_err(|_| {
-                ConfigError::Invalid(format!(
-                    "{}: invalid worker count {v:?} (expected a positive integer)",
-                    EnvVars::WORKERS
-                ))
-            })?;
+            let n = v
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| format!("invalid worker count {v:?} (expected a positive integer)"))
+                .and_then(check_workers)
+                .map_err(|e| from_env(EnvVars::WORKERS, e))?;
+            transfer.workers = n;
         }
         if let Some(v) = env::var(EnvVars::TIMEOUT) {
-            transfer.timeout = Some(
-                parse_seconds(&v)
-                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", EnvVars::TIMEOUT)))?,
-            );
+            transfer.timeout = Some(parse_seconds(&v).map_err(|e| from_env(EnvVars::TIMEOUT, e))?);
         }
-        validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
 
         let max_local_gb = cache_file.max_local_gb.unwrap_or(DEFAULT_MAX_LOCAL_GB);
         if !(max_local_gb.is_finite() && max_local_gb >= 0.0) {
@@ -331,6 +347,7 @@ impl Settings {
             sync_xet: cache_file.sync_xet.unwrap_or(false),
             max_local_gb,
             transfer,
+            warnings: Vec::new(),
         })
     }
 }
@@ -350,26 +367,66 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 fn validate_transfer(t: &TransferSettings) -> Result<(), String> {
-    if t.workers == 0 || t.workers > 256 {
-        return Err(format!(
-            "transfer.workers: must be between 1 and 256, got {}",
-            t.workers
-        ));
-    }
-    if t.multipart_threshold < MIN_PART_SIZE || t.multipart_threshold > MAX_PART_SIZE {
-        return Err(format!(
-            "transfer.multipart_threshold: must be between 5MiB and 5GiB, got {}",
-            t.multipart_threshold
-        ));
-    }
+    check_workers(t.workers).map_err(|e| format!("transfer.workers: {e}"))?;
+    check_part_bound(t.multipart_threshold)
+        .map_err(|e| format!("transfer.multipart_threshold: {e}"))?;
     if let Some(p) = t.part_size {
-        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) {
-            return Err(format!(
-                "transfer.part_size: must be between 5MiB and 5GiB, got {p}"
-            ));
-        }
+        check_part_bound(p).map_err(|e| format!("transfer.part_size: {e}"))?;
     }
     Ok(())
+}
+
+fn check_workers(n: usize) -> Result<usize, String> {
+    if (1..=256).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be between 1 and 256, got {n}"))
+    }
+}
+
+fn check_part_bound(n: u64) -> Result<u64, String> {
+    if (MIN_PART_SIZE..=MAX_PART_SIZE).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be between 5MiB and 5GiB, got {n}"))
+    }
+}
+
+/// Loads `.env` (from the working directory or a parent), never overriding variables that are
+/// already set. Returns a warning when that file holds a secret others may read.
+fn load_env_file() -> Vec<String> {
+    let Ok(path) = dotenvy::dotenv() else {
+        return Vec::new();
+    };
+    let holds_secret = dotenvy::from_path_iter(&path).is_ok_and(|items| {
+        items.filter_map(Result::ok).any(|(k, v)| {
+            (k == EnvVars::B2_KEY || k == EnvVars::AWS_SECRET_ACCESS_KEY) && !v.trim().is_empty()
+        })
+    });
+    if holds_secret {
+        exposed_secret_warning(&path).into_iter().collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// A file holding a secret key should be readable by its owner alone, as `init` writes it.
+#[cfg(unix)]
+fn exposed_secret_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "{} holds a secret key and is readable by group/others; run: chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn exposed_secret_warning(_path: &Path) -> Option<String> {
+    None
 }
 
 /// `team.prefix` without surrounding slashes, as 0.1 builds keys.
@@ -549,5 +606,166 @@ mod tests {
         assert_eq!(long.masked(), "K005****");
         assert_eq!(Secret::new("abc".into()).masked(), "****");
         assert_eq!(Secret::default().masked(), "(empty)");
+    }
+
+    #[test]
+    fn transfer_errors_name_where_the_value_came_from() {
+        let t = TransferSettings {
+            workers: 0,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
+            part_size: None,
+            timeout: None,
+        };
+        let err = validate_transfer(&t).unwrap_err();
+        assert!(err.starts_with("transfer.workers: "), "{err}");
+        assert!(check_workers(257).is_err());
+        assert_eq!(check_workers(16), Ok(16));
+        assert!(check_part_bound(1024).is_err());
+        assert!(check_part_bound(MAX_PART_SIZE + 1).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_readable_by_others_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        std::fs::write(&path, "storage:\n  secret_key: s\n").unwrap();
+        for (mode, warned) in [(0o644, true), (0o640, true), (0o604, true), (0o600, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let w = exposed_secret_warning(&path);
+            assert_eq!(w.is_some(), warned, "mode {mode:o}: {w:?}");
+            if let Some(w) = w {
+                assert!(w.contains("chmod 600"), "{w}");
+                assert!(!w.contains(": s\n"), "{w}");
+            }
+        }
+    }
+
+    /// Fuzzing the config parser: arbitrary text and YAML built from random keys and values never
+    /// panic, and valid files round-trip. `PROPTEST_CASES=100000 cargo test --bin hf-cache-sync
+    /// config::tests::fuzz` runs longer.
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: std::env::var("PROPTEST_CASES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1000),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        const SECTIONS: [&str; 5] = ["storage", "cache", "team", "transfer", "retries"];
+        const KEYS: [&str; 16] = [
+            "endpoint",
+            "bucket",
+            "region",
+            "access_key",
+            "secret_key",
+            "max_local_gb",
+            "sync_xet",
+            "hf_cache_dir",
+            "prefix",
+            "allow_gated",
+            "workers",
+            "multipart_threshold",
+            "part_size",
+            "buckte",
+            "",
+            "<<",
+        ];
+
+        /// YAML scalars and shapes of every kind, including hostile ones.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|n| format!("{n}")),
+                Just("true".to_string()),
+                Just("~".to_string()),
+                Just("[a, b".to_string()),
+                Just("{x: 1}".to_string()),
+                Just("\"unclosed".to_string()),
+                Just("*alias".to_string()),
+                Just("&anchor 5".to_string()),
+                Just("!!binary aGk=".to_string()),
+                Just("64MiB".to_string()),
+                Just("-1".to_string()),
+                Just("12QB".to_string()),
+                "[ -~]{0,20}",
+                any::<String>(),
+            ]
+        }
+
+        fn yaml_doc() -> impl Strategy<Value = String> {
+            let entry = (0..SECTIONS.len(), 0..KEYS.len(), value(), "[ \t]{0,3}");
+            proptest::collection::vec(entry, 0..8).prop_map(|entries| {
+                let mut text = String::new();
+                for (s, k, v, indent) in entries {
+                    text.push_str(&format!("{}:\n{indent}  {}: {v}\n", SECTIONS[s], KEYS[k]));
+                }
+                text
+            })
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn arbitrary_text_never_panics(text in any::<String>()) {
+                let _ = parse_text(&text);
+            }
+
+            #[test]
+            fn random_keys_and_values_never_panic(text in yaml_doc()) {
+                if let Ok(file) = parse_text(&text) {
+                    let _ = Settings::resolve(file, None, &Overrides::default());
+                }
+            }
+
+            #[test]
+            fn sizes_never_panic_and_byte_counts_round_trip(text in any::<String>(), n in any::<u64>()) {
+                let _ = parse_size(&text);
+                prop_assert_eq!(parse_size(&n.to_string()), Ok(n));
+            }
+
+            #[test]
+            fn valid_files_round_trip(
+                bucket in "[a-z0-9][a-z0-9.-]{2,20}",
+                prefix in "[a-zA-Z0-9_/-]{0,20}",
+                gb in 0u32..100_000,
+                sync in any::<bool>(),
+                workers in 1usize..=256,
+                part_mib in 5u64..=5120,
+            ) {
+                let text = format!(
+                    "storage:\n  bucket: \"{bucket}\"\ncache:\n  max_local_gb: {gb}\n  sync_xet: {sync}\n\
+                     team:\n  prefix: \"{prefix}\"\ntransfer:\n  workers: {workers}\n  part_size: {part_mib}MiB\n"
+                );
+                let file = parse_text(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+                let settings = Settings::resolve(file, None, &Overrides::default())
+                    .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+                prop_assert_eq!(settings.storage.bucket.as_deref(), Some(bucket.as_str()));
+                prop_assert_eq!(settings.prefix, normalize_prefix(&prefix));
+                prop_assert_eq!(settings.max_local_gb, f64::from(gb));
+                prop_assert_eq!(settings.sync_xet, sync);
+                prop_assert_eq!(settings.transfer.workers, workers);
+                prop_assert_eq!(settings.transfer.part_size, Some(part_mib << 20));
+            }
+
+            #[test]
+            fn masking_shows_at_most_four_characters(secret in any::<String>()) {
+                let masked = Secret::new(secret.clone()).masked();
+                let shown = masked.trim_end_matches('*');
+                prop_assert!(shown.chars().count() <= 4 || masked == "(empty)");
+                if secret.chars().count() >= 8 {
+                    prop_assert!(!masked.contains(secret.as_str()));
+                }
+            }
+        }
     }
 }

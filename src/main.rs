@@ -47,6 +47,9 @@ fn main() -> ExitCode {
         }
         Err(e) => return report_error(&anyhow::Error::new(e), cli.verbose),
     };
+    for w in &settings.warnings {
+        eprintln!("warning: {w}");
+    }
     let app = App { settings, printer };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

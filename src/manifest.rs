@@ -184,7 +184,7 @@ impl Manifest {
         if self.repo_type().is_none() {
             return hostile(format!("unknown repo_type {:?}", self.repo_type));
         }
-        if !is_safe_relative_path(&self.revision) || self.revision.contains('/') {
+        if !is_safe_ref_name(&self.revision) || self.revision.contains('/') {
             return hostile(format!("invalid revision {:?}", self.revision));
         }
         let mut seen = BTreeSet::new();
@@ -236,8 +236,7 @@ pub fn is_valid_repo_id(id: &str) -> bool {
 /// A ref body is a commit hash, possibly with whitespace around it.
 pub fn parse_ref_body(bytes: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(bytes).ok()?.trim();
-    (!text.is_empty() && is_safe_relative_path(text) && !text.contains('/'))
-        .then(|| text.to_string())
+    (!text.is_empty() && is_safe_ref_name(text) && !text.contains('/')).then(|| text.to_string())
 }
 
 #[cfg(test)]
@@ -338,6 +337,7 @@ mod tests {
             Box::new(|m| m.files[0].size = u64::MAX),
             Box::new(|m| m.revision = "../x".into()),
             Box::new(|m| m.revision = "a/b".into()),
+            Box::new(|m| m.revision = "a\\..\\x".into()),
             Box::new(|m| m.repo = "../evil".into()),
             Box::new(|m| m.repo_type = "widget".into()),
             Box::new(|m| {
@@ -379,5 +379,223 @@ mod tests {
         assert_eq!(parse_ref_body(b"abc\n").as_deref(), Some("abc"));
         assert_eq!(parse_ref_body(b"../x"), None);
         assert_eq!(parse_ref_body(b""), None);
+        assert_eq!(parse_ref_body(b"..\\..\\x"), None);
+    }
+
+    /// Fuzzing the manifest parser and validator: arbitrary bytes, and valid manifests with one
+    /// field replaced by a hostile or ill-typed value, never panic; whatever is accepted can only
+    /// write inside its snapshot; valid manifests round-trip through 0.1's byte format.
+    /// `PROPTEST_CASES=100000 cargo test --bin hf-cache-sync manifest::tests::fuzz` runs longer.
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: std::env::var("PROPTEST_CASES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1000),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        fn to_hex(bytes: &[u8]) -> String {
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+
+        fn sha1() -> impl Strategy<Value = String> {
+            any::<[u8; 20]>().prop_map(|b| to_hex(&b))
+        }
+
+        fn blob() -> impl Strategy<Value = String> {
+            prop_oneof![sha1(), any::<[u8; 32]>().prop_map(|b| to_hex(&b))]
+        }
+
+        fn path_part() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9_.é🤗 -]{1,10}".prop_filter("a normal component", |p| p != "." && p != "..")
+        }
+
+        fn valid_manifest() -> impl Strategy<Value = Manifest> {
+            let file = (
+                proptest::collection::vec(path_part(), 1..4),
+                blob(),
+                0..=MAX_FILE_SIZE,
+            );
+            (
+                "[a-z0-9]{1,8}(/[a-zA-Z0-9._-]{1,12})?",
+                sha1(),
+                prop_oneof![Just("model"), Just("dataset"), Just("space")],
+                proptest::collection::vec(file, 0..6),
+            )
+                .prop_map(|(repo, revision, repo_type, files)| {
+                    let mut seen = BTreeSet::new();
+                    let files = files
+                        .into_iter()
+                        .map(|(parts, blob, size)| ManifestFile {
+                            // One level per file keeps "a" and "a/b" from both appearing.
+                            path: format!("{}/{}", parts.len(), parts.join("/")),
+                            blob,
+                            size,
+                        })
+                        .filter(|f| seen.insert(f.path.clone()))
+                        .collect();
+                    Manifest {
+                        repo,
+                        revision,
+                        repo_type: repo_type.to_string(),
+                        files,
+                    }
+                })
+                .prop_filter("a valid repo id", |m| is_valid_repo_id(&m.repo))
+        }
+
+        /// Values a hostile or broken writer could put in any field.
+        fn hostile_value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(|f| json!(f)),
+                Just(json!(-1)),
+                Just(json!(1u64 << 50)),
+                Just(json!((1u64 << 50) + 1)),
+                Just(json!(u64::MAX)),
+                Just(json!("/etc/passwd")),
+                Just(json!("../../x")),
+                Just(json!("a/../../x")),
+                Just(json!("a\\..\\x")),
+                Just(json!("a//b")),
+                Just(json!("./a")),
+                Just(json!("a\u{0}b")),
+                Just(json!("")),
+                Just(json!("A".repeat(40))),
+                Just(json!(format!("{}/{}", "a".repeat(20), "b".repeat(19)))),
+                Just(json!([])),
+                Just(json!({})),
+                Just(json!([{"path": "x", "blob": "y", "size": 1}])),
+                any::<String>().prop_map(Value::from),
+            ]
+        }
+
+        /// Where in a manifest a value can be replaced: top-level fields, or a field of a file.
+        #[derive(Debug, Clone)]
+        enum Spot {
+            Top(&'static str),
+            File(usize, &'static str),
+            Remove(&'static str),
+            DuplicateFile(usize),
+        }
+
+        fn spot() -> impl Strategy<Value = Spot> {
+            let top = prop_oneof![
+                Just("repo"),
+                Just("revision"),
+                Just("repo_type"),
+                Just("files")
+            ];
+            let field = prop_oneof![Just("path"), Just("blob"), Just("size"), Just("extra")];
+            prop_oneof![
+                top.clone().prop_map(Spot::Top),
+                (0usize..6, field).prop_map(|(i, f)| Spot::File(i, f)),
+                top.prop_map(Spot::Remove),
+                (0usize..6).prop_map(Spot::DuplicateFile),
+            ]
+        }
+
+        fn mutate(doc: &mut Value, spot: &Spot, value: Value) {
+            match spot {
+                Spot::Top(k) if doc.is_object() => doc[*k] = value,
+                Spot::Top(_) => {}
+                Spot::Remove(k) => {
+                    if let Some(o) = doc.as_object_mut() {
+                        o.remove(*k);
+                    }
+                }
+                Spot::File(i, k) => {
+                    if let Some(f) = doc["files"].get_mut(*i).filter(|f| f.is_object()) {
+                        f[*k] = value;
+                    }
+                }
+                Spot::DuplicateFile(i) => {
+                    if let Some(files) = doc["files"].as_array_mut() {
+                        if let Some(f) = files.get(*i).cloned() {
+                            files.push(f);
+                        }
+                    }
+                }
+            }
+        }
+
+        /// What an accepted manifest promises pull: every write stays inside the snapshot.
+        fn assert_safe(m: &Manifest) -> Result<(), TestCaseError> {
+            let root = std::path::Path::new("/cache/snapshots/c");
+            let mut seen = BTreeSet::new();
+            for f in &m.files {
+                prop_assert!(is_blob_name(&f.blob), "{:?}", f);
+                prop_assert!(f.size <= MAX_FILE_SIZE, "{:?}", f);
+                prop_assert!(seen.insert(f.path.clone()), "duplicate {:?}", f);
+                let joined = crate::cache::scan::normalize_lexically(&root.join(&f.path));
+                prop_assert!(joined.starts_with(root) && joined != root, "{:?}", f);
+            }
+            prop_assert!(m.repo_type().is_some());
+            prop_assert!(is_valid_repo_id(&m.repo));
+            prop_assert!(is_safe_ref_name(&m.revision) && !m.revision.contains('/'));
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                if let Ok(m) = Manifest::parse(&bytes) {
+                    assert_safe(&m)?;
+                }
+            }
+
+            #[test]
+            fn valid_manifests_round_trip(m in valid_manifest()) {
+                let bytes = m.to_json_bytes();
+                let parsed = Manifest::parse(&bytes)
+                    .map_err(|e| TestCaseError::fail(format!("{e}: {m:?}")))?;
+                prop_assert_eq!(&parsed, &m);
+                prop_assert_eq!(parsed.to_json_bytes(), bytes);
+            }
+
+            #[test]
+            fn mutated_manifests_never_panic_and_stay_safe(
+                m in valid_manifest(),
+                mutations in proptest::collection::vec((spot(), hostile_value()), 1..4),
+            ) {
+                let mut doc: Value = serde_json::from_slice(&m.to_json_bytes()).unwrap();
+                for (spot, value) in &mutations {
+                    mutate(&mut doc, spot, value.clone());
+                }
+                let bytes = serde_json::to_vec(&doc).unwrap();
+                if let Ok(parsed) = Manifest::parse(&bytes) {
+                    assert_safe(&parsed)?;
+                }
+            }
+
+            #[test]
+            fn truncated_manifests_never_panic(m in valid_manifest(), cut in any::<prop::sample::Index>()) {
+                let bytes = m.to_json_bytes();
+                let end = cut.index(bytes.len() + 1);
+                if let Ok(parsed) = Manifest::parse(&bytes[..end]) {
+                    assert_safe(&parsed)?;
+                }
+            }
+
+            #[test]
+            fn ref_bodies_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+                if let Some(commit) = parse_ref_body(&bytes) {
+                    prop_assert!(is_safe_ref_name(&commit) && !commit.contains('/'));
+                }
+            }
+        }
     }
 }

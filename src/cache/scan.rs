@@ -270,15 +270,36 @@ pub fn scan(root: &Path) -> CacheScan {
         canonical_root: fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
         warnings: Vec::new(),
     };
-    let mut folders: Vec<(String, RepoType, String)> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let (t, id) = parse_repo_folder(&name)?;
-            Some((name, t, id))
-        })
-        .collect();
+    let mut folders: Vec<(String, RepoType, String)> = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(ft) = entry.file_type() else { continue };
+        let path = entry.path();
+        let Ok(name) = entry.file_name().into_string() else {
+            if ft.is_dir() {
+                scanner.warn(format!(
+                    "{}: folder name is not UTF-8; ignored",
+                    path.display()
+                ));
+            }
+            continue;
+        };
+        let Some((t, id)) = parse_repo_folder(&name) else {
+            continue;
+        };
+        if ft.is_symlink() {
+            // A repo folder is never followed through a link: what it holds is not this cache's.
+            if !scanner.escapes(&path) {
+                scanner.warn(format!(
+                    "{}: repo folder is a link; ignored",
+                    path.display()
+                ));
+            }
+            continue;
+        }
+        if ft.is_dir() {
+            folders.push((name, t, id));
+        }
+    }
     folders.sort();
     for (folder, repo_type, repo_id) in folders {
         let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
@@ -295,6 +316,26 @@ impl Scanner {
 
     fn inside_cache(&self, canonical: &Path) -> bool {
         canonical.starts_with(&self.canonical_root)
+    }
+
+    /// True (with a warning) when `path` is a link that resolves outside the cache dir: nothing
+    /// is read through it, so nothing outside can be uploaded, hashed or counted.
+    fn escapes(&mut self, path: &Path) -> bool {
+        let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return false;
+        }
+        match fs::canonicalize(path) {
+            Ok(target) if !self.inside_cache(&target) => {
+                self.warn(format!(
+                    "{}: link points outside the cache dir (to {}); ignored",
+                    path.display(),
+                    target.display()
+                ));
+                true
+            }
+            _ => false,
+        }
     }
 
     fn scan_repo(
@@ -322,6 +363,9 @@ impl Scanner {
 
     fn scan_blobs(&mut self, repo: &mut Repo) {
         let blobs_dir = repo.dir.join("blobs");
+        if self.escapes(&blobs_dir) {
+            return;
+        }
         let Ok(entries) = fs::read_dir(&blobs_dir) else {
             return;
         };
@@ -387,6 +431,9 @@ impl Scanner {
 
     fn scan_snapshots(&mut self, repo: &mut Repo) {
         let snapshots = repo.dir.join("snapshots");
+        if self.escapes(&snapshots) {
+            return;
+        }
         let entries = match fs::read_dir(&snapshots) {
             Ok(e) => e,
             Err(_) => {
@@ -400,9 +447,16 @@ impl Scanner {
         let mut dirs = Vec::new();
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
+            if self.escapes(&path) {
+                continue;
+            }
             if path.is_dir() {
-                if let Ok(commit) = entry.file_name().into_string() {
-                    dirs.push((commit, path));
+                match entry.file_name().into_string() {
+                    Ok(commit) => dirs.push((commit, path)),
+                    Err(_) => self.warn(format!(
+                        "{}: folder name is not UTF-8; ignored",
+                        path.display()
+                    )),
                 }
             } else {
                 self.warn(format!(
@@ -520,6 +574,9 @@ impl Scanner {
 
     fn scan_refs(&mut self, repo: &mut Repo) {
         let refs_dir = repo.dir.join("refs");
+        if self.escapes(&refs_dir) {
+            return;
+        }
         let mut files = Vec::new();
         collect_files(&refs_dir, &mut files);
         for path in files {
@@ -658,6 +715,48 @@ mod tests {
         assert_eq!(scan.warnings.len(), 2, "{:?}", scan.warnings);
         assert!(!scan.repos[0].blobs.contains_key(&e2));
         assert_eq!(scan.repos[0].revisions[0].files.len(), 2);
+    }
+
+    #[test]
+    fn folders_linked_outside_the_cache_are_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("config.json"), b"outside").unwrap();
+        let repo = make_repo(dir.path());
+        let c2 = "b".repeat(40);
+        symlink(outside.path(), repo.join("snapshots").join(&c2)).unwrap();
+        let other = dir.path().join("models--org--other");
+        fs::create_dir_all(other.join("snapshots")).unwrap();
+        symlink(outside.path(), other.join("blobs")).unwrap();
+        symlink(outside.path(), other.join("refs")).unwrap();
+        symlink(outside.path(), dir.path().join("models--org--linked")).unwrap();
+        let scan = scan(dir.path());
+        assert_eq!(scan.warnings.len(), 4, "{:?}", scan.warnings);
+        assert!(scan
+            .warnings
+            .iter()
+            .all(|w| w.contains("outside the cache dir")));
+        let ids: Vec<&str> = scan.repos.iter().map(|r| r.repo_id.as_str()).collect();
+        assert_eq!(ids, ["org/m", "org/other"]);
+        assert_eq!(
+            scan.repos[0].revisions.len(),
+            1,
+            "the linked snapshot is skipped"
+        );
+        assert!(scan.repos[1].blobs.is_empty());
+    }
+
+    #[test]
+    fn non_utf8_folder_names_are_warned_and_skipped() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        make_repo(dir.path());
+        let name = std::ffi::OsStr::from_bytes(b"models--org--\xff\xfe");
+        fs::create_dir_all(dir.path().join(name).join("snapshots")).unwrap();
+        let scan = scan(dir.path());
+        assert_eq!(scan.repos.len(), 1);
+        assert_eq!(scan.warnings.len(), 1, "{:?}", scan.warnings);
+        assert!(scan.warnings[0].contains("not UTF-8"));
     }
 
     #[test]

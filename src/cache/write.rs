@@ -77,6 +77,48 @@ pub fn lock_blob(lock_path: &Path, on_wait: impl FnOnce()) -> Result<BlobLock, W
     }
 }
 
+/// Refuses to write into `dir` (under the cache dir `root`) when an existing folder on the way,
+/// `dir` included, is a link that resolves outside `root`: a planted link must never turn a pull
+/// into a write elsewhere on the machine. Folders that do not exist yet are fine.
+pub fn check_inside(root: &Path, dir: &Path) -> Result<(), WriteError> {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return Err(WriteError::Io {
+            path: dir.to_path_buf(),
+            source: io::Error::other("not inside the cache dir; refusing to write there"),
+        });
+    };
+    let Ok(canonical_root) = fs::canonicalize(root) else {
+        return Ok(());
+    };
+    let mut cur = root.to_path_buf();
+    for part in rel.components() {
+        cur.push(part);
+        match fs::symlink_metadata(&cur) {
+            Err(_) => return Ok(()),
+            Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(&cur) {
+                Ok(target) if target.starts_with(&canonical_root) => {}
+                Ok(target) => {
+                    return Err(WriteError::Io {
+                        source: io::Error::other(format!(
+                            "a link to {}, outside the cache dir; refusing to write through it",
+                            target.display()
+                        )),
+                        path: cur,
+                    })
+                }
+                Err(_) => {
+                    return Err(WriteError::Io {
+                        path: cur,
+                        source: io::Error::other("a broken link; refusing to write through it"),
+                    })
+                }
+            },
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Creates `blobs/`, `snapshots/` and `refs/` together: huggingface_hub calls a repo folder
 /// without `snapshots/` corrupted, and a pull that fails half-way must still leave a clean cache.
 pub fn ensure_repo_dirs(repo_dir: &Path) -> Result<(), WriteError> {
@@ -430,6 +472,23 @@ mod tests {
             PathBuf::from(format!("../../../blobs/{HELLO_SHA1}"))
         );
         assert_eq!(fs::read(&link).unwrap(), b"hello\n");
+    }
+
+    #[test]
+    fn links_leaving_the_cache_are_never_written_through() {
+        let cache = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = cache.path();
+        let repo = root.join("models--a--b");
+        fs::create_dir_all(repo.join("snapshots")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), repo.join("snapshots/c1")).unwrap();
+        std::os::unix::fs::symlink(repo.join("snapshots"), repo.join("inside")).unwrap();
+        let err = check_inside(root, &repo.join("snapshots/c1/sub")).unwrap_err();
+        assert!(err.to_string().contains("outside the cache dir"), "{err}");
+        check_inside(root, &repo.join("inside/c2")).unwrap();
+        check_inside(root, &repo.join("blobs")).unwrap();
+        check_inside(root, &root.join("models--new--repo/blobs")).unwrap();
+        assert!(check_inside(root, outside.path()).is_err());
     }
 
     #[test]

@@ -61,11 +61,15 @@ pub struct Failure {
 pub struct TransferOptions {
     pub dry_run: bool,
     pub workers: Option<usize>,
-    pub remote: Option<String>,
+    /// `s3://bucket[/prefix]` or a directory, whose path need not be UTF-8.
+    pub remote: Option<std::ffi::OsString>,
 }
 
 impl App {
-    pub fn open_remote(&self, flag: Option<&str>) -> Result<(Remote, Layout), ConfigError> {
+    pub fn open_remote(
+        &self,
+        flag: Option<&std::ffi::OsStr>,
+    ) -> Result<(Remote, Layout), ConfigError> {
         let spec = RemoteSpec::resolve(&self.settings, flag)?;
         let remote = Remote::open(&spec, &self.settings)?;
         if self.printer.verbose {

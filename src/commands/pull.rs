@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::{short, App, Failure, Outcome, TransferOptions};
 use crate::cache::write::{
-    ensure_repo_dirs, link_snapshot_file, lock_blob, remove_stale_temps, sync_dir, write_ref,
-    BlobWriter,
+    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, remove_stale_temps, sync_dir,
+    write_ref, BlobWriter,
 };
 use crate::cache::{
     blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType,
@@ -154,13 +154,14 @@ pub async fn resolve(
     if let Some(wanted) = target.repo_type {
         if wanted != repo_type {
             return Err(PullError::Missing(format!(
-                "{} on the remote is a {repo_type}, not a {wanted}",
-                target.repo_id
+                "{} on the remote is a {repo_type}, not a {wanted} (manifest {})",
+                target.repo_id,
+                layout.manifest_key(&target.repo_id, &commit)
             )));
         }
     }
     let folder = repo_folder_name(repo_type, &target.repo_id);
-    Ok(Plan {
+    let plan = Plan {
         repo_id: target.repo_id.clone(),
         repo_type,
         commit,
@@ -168,7 +169,39 @@ pub async fn resolve(
         manifest,
         repo_dir: cache_dir.join(&folder),
         folder,
-    })
+    };
+    check_plan_paths(cache_dir, &plan)?;
+    Ok(plan)
+}
+
+/// Every folder the plan writes into stays inside the cache dir: a link planted in the local
+/// cache (a snapshot folder pointing at `/etc`, say) refuses the pull before anything is written.
+fn check_plan_paths(cache_dir: &Path, plan: &Plan) -> Result<(), PullError> {
+    let snapshot = plan.repo_dir.join("snapshots").join(&plan.commit);
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    dirs.insert(plan.repo_dir.join("blobs"));
+    dirs.insert(cache_dir.join(".locks").join(&plan.folder));
+    dirs.insert(snapshot.clone());
+    for f in &plan.manifest.files {
+        if let Some(parent) = snapshot.join(&f.path).parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    let refs = plan.repo_dir.join("refs");
+    match plan
+        .ref_name
+        .as_deref()
+        .and_then(|n| refs.join(n).parent().map(Path::to_path_buf))
+    {
+        Some(parent) => dirs.insert(parent),
+        None => dirs.insert(refs),
+    };
+    for dir in &dirs {
+        check_inside(cache_dir, dir).map_err(|e| {
+            PullError::Refused(format!("{e} (pulling {}@{})", plan.repo_id, plan.commit))
+        })?;
+    }
+    Ok(())
 }
 
 /// Blobs the plan needs that are not already in the cache. A blob under its name is trusted:
@@ -296,7 +329,9 @@ async fn fetch_one(
 }
 
 /// Builds the snapshot and writes the ref, once every blob of the revision is in place.
-pub fn finish(plan: &Plan) -> Result<usize, PullError> {
+pub fn finish(cache_dir: &Path, plan: &Plan) -> Result<usize, PullError> {
+    // Checked again: the cache may have changed while the blobs were downloading.
+    check_plan_paths(cache_dir, plan)?;
     for f in &plan.manifest.files {
         if !present(&plan.repo_dir, &f.blob, f.size) {
             return Err(PullError::Missing(format!(
@@ -430,7 +465,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     let (mut counts, mut failures) =
         fetch_plans(&remote, &layout, cache_dir, &ctx, plans, dry_run).await?;
     if !dry_run && failures.is_empty() {
-        if let Err(e) = finish(&plan) {
+        if let Err(e) = finish(cache_dir, &plan) {
             failures.push((
                 0,
                 Failure {

@@ -128,7 +128,7 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             .map(|(_, f)| format!("{}: {}", f.item, f.error))
             .collect();
         if errors.is_empty() && !opts.transfer.dry_run {
-            if let Err(e) = pull::finish(plan) {
+            if let Err(e) = pull::finish(cache_dir, plan) {
                 errors.push(e.to_string());
             }
         }

@@ -81,18 +81,23 @@ impl DirRemote {
     pub async fn get(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, RemoteError> {
         self.check_root()?;
         let path = self.path(key);
-        let result = blocking(|| -> io::Result<Vec<u8>> {
+        // `None`: larger than `max`, refused by its size before a byte is buffered (the capped
+        // read also catches a file that grows meanwhile).
+        let result = blocking(|| -> io::Result<Option<Vec<u8>>> {
             let file = fs::File::open(&path)?;
+            if file.metadata()?.len() > max as u64 {
+                return Ok(None);
+            }
             let mut data = Vec::new();
             file.take(max as u64 + 1).read_to_end(&mut data)?;
-            Ok(data)
+            Ok((data.len() <= max).then_some(data))
         });
         match result {
-            Ok(data) if data.len() > max => Err(RemoteError::Other {
-                detail: format!("{key}: object is larger than {max} bytes; refused"),
+            Ok(Some(data)) => Ok(Some(data)),
+            Ok(None) => Err(RemoteError::Other {
+                detail: super::too_large(key, max),
                 code: String::new(),
             }),
-            Ok(data) => Ok(Some(data)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.error(e, "read from", key)),
         }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// A failed remote operation. `code` keeps the server's error code for `-v`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RemoteError {
     #[error("not found: {key}")]
     NotFound { key: String },

@@ -150,8 +150,19 @@ pub enum RemoteSpec {
 impl RemoteSpec {
     /// `--remote` wins over `storage.*`; `s3://bucket/prefix` keeps the configured endpoint and
     /// credentials, a path or `file://` URL is a directory remote.
-    pub fn resolve(settings: &Settings, flag: Option<&str>) -> Result<RemoteSpec, ConfigError> {
+    pub fn resolve(
+        settings: &Settings,
+        flag: Option<&std::ffi::OsStr>,
+    ) -> Result<RemoteSpec, ConfigError> {
         if let Some(flag) = flag {
+            // A directory path need not be UTF-8; an s3:// URL is.
+            let Some(text) = flag.to_str() else {
+                return Ok(RemoteSpec::Dir {
+                    root: PathBuf::from(flag),
+                    prefix: settings.prefix.clone(),
+                });
+            };
+            let flag = text;
             if let Some(rest) = flag.strip_prefix("s3://") {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {
@@ -309,6 +320,14 @@ impl Remote {
             Remote::Dir(r) => r.download_blob(key, writer, size, ctx).await,
         }
     }
+}
+
+/// Why a small object (a manifest, a ref) was refused unread: it is larger than any real one.
+pub fn too_large(key: &str, max: usize) -> String {
+    format!(
+        "{key}: object is larger than {} ({max} bytes); refused",
+        crate::report::human_bytes(max as u64)
+    )
 }
 
 /// Runs blocking file work (hashing, writing) without stalling the async workers.

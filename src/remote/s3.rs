@@ -5,6 +5,7 @@
 //! bounded by the transfer context, hashed in order as they stream.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +50,16 @@ pub struct S3Remote {
     idle_timeout: Duration,
     /// The `Date` header of the latest response, for `doctor`'s clock check.
     server_date: Arc<Mutex<Option<String>>>,
+    write_gate: Arc<WriteGate>,
+}
+
+/// Until one write has gone through, writes are sent one at a time: a key that cannot write
+/// (a read-only team key) is found out by a single refused request, and no other write is sent.
+#[derive(Debug, Default)]
+struct WriteGate {
+    proven: AtomicBool,
+    /// Held while the first write is in flight; the refusal that closed the gate, if one did.
+    refused: tokio::sync::Mutex<Option<RemoteError>>,
 }
 
 /// Identifies requests as this tool (`b2ai-hfcache/<version>` on Backblaze, as 0.1 does).
@@ -251,6 +262,7 @@ impl S3Remote {
             region: signing_region,
             idle_timeout: timeout.unwrap_or(IDLE_BODY_TIMEOUT),
             server_date,
+            write_gate: Arc::default(),
         })
     }
 
@@ -302,6 +314,36 @@ impl S3Remote {
 
     pub fn describe(&self) -> String {
         format!("s3://{} at {}", self.bucket, self.endpoint)
+    }
+
+    /// Runs a request that creates an object through the [`WriteGate`]. Once a write was
+    /// refused for good (denied, bad credentials, no bucket), every later one fails the same way
+    /// without being sent.
+    async fn gated<T, F, Fut>(&self, op: F) -> Result<T, RemoteError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RemoteError>>,
+    {
+        let gate = &self.write_gate;
+        if gate.proven.load(Ordering::Acquire) {
+            return op().await;
+        }
+        let mut refused = gate.refused.lock().await;
+        if let Some(e) = refused.as_ref() {
+            return Err(e.clone());
+        }
+        if gate.proven.load(Ordering::Acquire) {
+            drop(refused);
+            return op().await;
+        }
+        let result = op().await;
+        match &result {
+            Ok(_) => gate.proven.store(true, Ordering::Release),
+            Err(e) if e.is_fatal() => *refused = Some(e.clone()),
+            // A transient failure proves nothing: the next writer probes again.
+            Err(_) => {}
+        }
+        result
     }
 
     /// Turns an SDK error into something a person can act on.
@@ -514,7 +556,7 @@ impl S3Remote {
                     .map_err(|e| self.error(e, "read from", key))?;
                 if out.content_length().unwrap_or(0) as u64 > max as u64 {
                     return Err(RemoteError::Other {
-                        detail: format!("{key}: object is larger than {max} bytes; refused"),
+                        detail: super::too_large(key, max),
                         code: String::new(),
                     });
                 }
@@ -524,7 +566,7 @@ impl S3Remote {
                     data.extend_from_slice(&chunk);
                     if data.len() > max {
                         return Err(RemoteError::Other {
-                            detail: format!("{key}: object is larger than {max} bytes; refused"),
+                            detail: super::too_large(key, max),
                             code: String::new(),
                         });
                     }
@@ -540,19 +582,21 @@ impl S3Remote {
     }
 
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
-        self.call(
-            || {
-                self.client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .content_length(body.len() as i64)
-                    .body(ByteStream::from(body.clone()))
-                    .send()
-            },
-            "write to",
-            key,
-        )
+        self.gated(|| {
+            self.call(
+                || {
+                    self.client
+                        .put_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .content_length(body.len() as i64)
+                        .body(ByteStream::from(body.clone()))
+                        .send()
+                },
+                "write to",
+                key,
+            )
+        })
         .await
         .map(|_| ())
     }
@@ -620,17 +664,19 @@ impl S3Remote {
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
         let created = self
-            .call(
-                || {
-                    self.client
-                        .create_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .send()
-                },
-                "write to",
-                key,
-            )
+            .gated(|| {
+                self.call(
+                    || {
+                        self.client
+                            .create_multipart_upload()
+                            .bucket(&self.bucket)
+                            .key(key)
+                            .send()
+                    },
+                    "write to",
+                    key,
+                )
+            })
             .await?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let open = OpenUpload::register(self, key, &upload_id);
@@ -1027,6 +1073,65 @@ pub fn read_verified(src: &BlobSource) -> Result<Vec<u8>, WriteError> {
 mod tests {
     use super::*;
 
+    fn offline_remote() -> S3Remote {
+        let creds = Credentials {
+            access_key: "GK0".into(),
+            secret_key: crate::config::Secret::new("s".into()),
+            source: CredentialSource::Config,
+        };
+        S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &creds, None).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_refused_first_write_is_the_only_one_sent() {
+        let remote = offline_remote();
+        let sent = std::sync::atomic::AtomicUsize::new(0);
+        let writes = (0..16).map(|_| {
+            remote.gated(|| async {
+                sent.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err::<(), _>(RemoteError::AccessDenied {
+                    bucket: "b".into(),
+                    action: "write to",
+                    code: "AccessDenied".into(),
+                })
+            })
+        });
+        let results = futures::future::join_all(writes).await;
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Err(RemoteError::AccessDenied { .. }))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writes_run_concurrently_once_one_went_through() {
+        let remote = offline_remote();
+        let transient = remote
+            .gated(|| async {
+                Err::<(), _>(RemoteError::Transient {
+                    detail: "503".into(),
+                    code: "SlowDown".into(),
+                })
+            })
+            .await;
+        assert!(transient.is_err());
+        remote.gated(|| async { Ok(()) }).await.unwrap();
+        let inflight = std::sync::atomic::AtomicUsize::new(0);
+        let peak = std::sync::atomic::AtomicUsize::new(0);
+        let writes = (0..8).map(|_| {
+            remote.gated(|| async {
+                let now = inflight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                inflight.fetch_sub(1, Ordering::SeqCst);
+                Ok::<(), RemoteError>(())
+            })
+        });
+        futures::future::join_all(writes).await;
+        assert!(peak.load(Ordering::SeqCst) > 1, "writes were serialized");
+    }
+
     #[test]
     fn regions_from_endpoints() {
         assert_eq!(
@@ -1055,15 +1160,6 @@ mod tests {
         assert_eq!(user_agent(None), format!("hf-cache-sync/{v}"));
     }
 
-    fn remote() -> S3Remote {
-        let credentials = Credentials {
-            access_key: "GK00".into(),
-            secret_key: crate::config::Secret::new("s".into()),
-            source: CredentialSource::Config,
-        };
-        S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &credentials, None).unwrap()
-    }
-
     fn dispatch_failure(
         e: aws_sdk_s3::error::ConnectorError,
     ) -> SdkError<
@@ -1076,7 +1172,7 @@ mod tests {
     #[test]
     fn a_connection_closed_mid_answer_is_retried_without_stopping_the_run() {
         use aws_sdk_s3::error::ConnectorError;
-        let r = remote();
+        let r = offline_remote();
         let closed =
             ConnectorError::other("connection closed before message completed".into(), None);
         let e = r.error(dispatch_failure(closed), "read from", "blobs/x");

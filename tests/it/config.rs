@@ -362,3 +362,401 @@ fn version_help_and_usage_errors() {
         .code(2);
     t.bare().args(["push", "--workers", "many"]).run().code(2);
 }
+
+// ---- bad input, every kind: exit 2, a message naming the culprit, never a panic ----
+
+/// A config file that must be refused, and what the error must name besides the file.
+const BAD_FILES: &[(&str, &str, &[&str])] = &[
+    ("tab indentation", "storage:\n\tbucket: b\n", &["line 2"]),
+    ("unclosed quote", "storage:\n  bucket: \"b\n", &["line"]),
+    (
+        "unclosed flow sequence",
+        "storage:\n  bucket: [b\n",
+        &["line"],
+    ),
+    ("not a mapping", "- storage\n- cache\n", &["sequence"]),
+    (
+        "duplicate key",
+        "storage:\n  bucket: a\n  bucket: b\n",
+        &["bucket"],
+    ),
+    (
+        "unknown top-level key",
+        "storage:\n  bucket: b\nretries: 3\n",
+        &["retries", "line 3"],
+    ),
+    (
+        "unknown storage key",
+        "storage:\n  buckte: b\n",
+        &["buckte", "line 2"],
+    ),
+    (
+        "unknown cache key",
+        "cache:\n  max_local: 3\n",
+        &["max_local", "line 2"],
+    ),
+    (
+        "unknown team key",
+        "team:\n  prefixx: a\n",
+        &["prefixx", "line 2"],
+    ),
+    (
+        "unknown transfer key",
+        "transfer:\n  threads: 3\n",
+        &["threads", "line 2"],
+    ),
+    ("section as a scalar", "storage: 5\n", &["storage"]),
+    ("section as a list", "team: [a, b]\n", &["team"]),
+    (
+        "nested under a scalar key",
+        "storage:\n  endpoint:\n    url: http://x\n",
+        &["endpoint"],
+    ),
+    ("bool as text", "cache:\n  sync_xet: maybe\n", &["sync_xet"]),
+    (
+        "number as text",
+        "cache:\n  max_local_gb: lots\n",
+        &["max_local_gb"],
+    ),
+    (
+        "negative budget",
+        "cache:\n  max_local_gb: -5\n",
+        &["max_local_gb"],
+    ),
+    (
+        "infinite budget",
+        "cache:\n  max_local_gb: .inf\n",
+        &["max_local_gb"],
+    ),
+    (
+        "workers as text",
+        "transfer:\n  workers: many\n",
+        &["workers"],
+    ),
+    (
+        "zero workers",
+        "transfer:\n  workers: 0\n",
+        &["transfer.workers"],
+    ),
+    (
+        "negative workers",
+        "transfer:\n  workers: -4\n",
+        &["workers"],
+    ),
+    (
+        "too many workers",
+        "transfer:\n  workers: 100000\n",
+        &["transfer.workers"],
+    ),
+    (
+        "unknown size unit",
+        "transfer:\n  part_size: 12QB\n",
+        &["transfer.part_size", "12QB"],
+    ),
+    (
+        "size too small",
+        "transfer:\n  multipart_threshold: 1KiB\n",
+        &["transfer.multipart_threshold"],
+    ),
+    (
+        "size as a list",
+        "transfer:\n  part_size: [8, MiB]\n",
+        &["part_size"],
+    ),
+    (
+        "prefix as a mapping",
+        "team:\n  prefix: {a: 1}\n",
+        &["prefix"],
+    ),
+];
+
+#[test]
+fn bad_config_files_exit_2_naming_file_key_and_line() {
+    let t = Sandbox::local("config_bad_files");
+    let cache = t.cache("cache");
+    let mut checked = 0;
+    for (what, yaml, needles) in BAD_FILES {
+        let path = t.write_config(yaml);
+        let mut out = t
+            .hfcs()
+            .cache_dir(&cache)
+            .arg("status")
+            .run()
+            .code(2)
+            .failure()
+            .stderr_has(&path.display().to_string());
+        for needle in *needles {
+            out = out.stderr_has(needle);
+        }
+        assert!(out.stderr.contains("error:"), "{what}\n{out}");
+        checked += 1;
+    }
+    // Bytes that are not UTF-8, and a folder where the file should be.
+    std::fs::write(t.config_path(), b"storage:\n  bucket: \xff\xfe\n").unwrap();
+    t.hfcs()
+        .arg("status")
+        .run()
+        .code(2)
+        .failure()
+        .stderr_has(&t.config_path().display().to_string());
+    let folder = t.cache("config-folder");
+    t.bare()
+        .config(&folder)
+        .arg("status")
+        .run()
+        .code(2)
+        .failure()
+        .stderr_has(&folder.display().to_string());
+    checked += 2;
+    println!("bad config files refused: {checked}");
+}
+
+/// A command line that must be refused, with an environment, and what the error must name.
+struct BadCli {
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    says: &'static [&'static str],
+}
+
+const fn bad(args: &'static [&'static str], says: &'static [&'static str]) -> BadCli {
+    BadCli {
+        args,
+        env: &[],
+        says,
+    }
+}
+
+const fn bad_env(
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    says: &'static [&'static str],
+) -> BadCli {
+    BadCli { args, env, says }
+}
+
+const BAD_CLI: &[BadCli] = &[
+    bad(
+        &["push", "--include", "[a-", "--dry-run"],
+        &["--include", "[a-"],
+    ),
+    bad(
+        &["push", "--exclude", "[a-", "--dry-run"],
+        &["--exclude", "[a-"],
+    ),
+    bad(
+        &["pull-all", "--include", "{a", "--dry-run"],
+        &["--include", "{a"],
+    ),
+    bad(
+        &["pull-all", "--exclude", "a[", "--dry-run"],
+        &["--exclude", "a["],
+    ),
+    bad(&["pull-all", "--limit", "-1"], &["--limit"]),
+    bad(&["prune", "--older-than", "3x", "--dry-run"], &["3x"]),
+    bad(&["prune", "--older-than", "", "--dry-run"], &["duration"]),
+    bad(
+        &["prune", "--max-gb", "-1", "--dry-run"],
+        &["--max-gb", "-1"],
+    ),
+    bad(
+        &["prune", "--max-gb", "abc", "--dry-run"],
+        &["--max-gb", "abc"],
+    ),
+    bad(
+        &["prune", "--max-gb", "NaN", "--dry-run"],
+        &["--max-gb", "NaN"],
+    ),
+    bad(
+        &["prune", "--max-gb", "inf", "--dry-run"],
+        &["--max-gb", "inf"],
+    ),
+    bad(&["list", "--filter", "size>12QB"], &["--filter", "12QB"]),
+    bad(&["list", "--filter", "size>-1"], &["--filter", "-1"]),
+    bad(&["list", "--filter", "accessed>3x"], &["--filter", "3x"]),
+    bad(&["list", "--filter", "size>>1GB"], &["--filter"]),
+    bad(&["list", "--filter", "colour=red"], &["--filter", "colour"]),
+    bad(&["list", "--filter", "type>model"], &["--filter", "type"]),
+    bad(&["list", "--sort", "weight"], &["--sort", "weight"]),
+    bad(&["push", "--workers", "0"], &["--workers", "0"]),
+    bad(&["push", "--workers", "300"], &["--workers", "300"]),
+    bad(
+        &["pull", "org/m", "--workers", "abc"],
+        &["--workers", "abc"],
+    ),
+    bad(&["verify", "--workers", "0"], &["--workers", "0"]),
+    bad(
+        &["pull", "org/m", "--remote", "s3://"],
+        &["--remote", "no bucket"],
+    ),
+    bad(
+        &["pull", "org/m", "--repo-type", "widget"],
+        &["--repo-type", "widget"],
+    ),
+    bad(&["rm", "--yes"], &["TARGET"]),
+    bad(&["rm", "org/m"], &["--yes"]),
+    bad_env(
+        &["status"],
+        &[("HF_CACHE_SYNC_WORKERS", "0")],
+        &["HF_CACHE_SYNC_WORKERS", "0"],
+    ),
+    bad_env(
+        &["status"],
+        &[("HF_CACHE_SYNC_WORKERS", "abc")],
+        &["HF_CACHE_SYNC_WORKERS", "abc"],
+    ),
+    bad_env(
+        &["status"],
+        &[("HF_CACHE_SYNC_WORKERS", "-2")],
+        &["HF_CACHE_SYNC_WORKERS", "-2"],
+    ),
+    bad_env(
+        &["status"],
+        &[("HF_CACHE_SYNC_WORKERS", "100000")],
+        &["HF_CACHE_SYNC_WORKERS"],
+    ),
+    bad_env(
+        &["status"],
+        &[("HF_CACHE_SYNC_PART_SIZE", "lots")],
+        &["HF_CACHE_SYNC_PART_SIZE", "lots"],
+    ),
+    bad_env(
+        &["status"],
+        &[("HF_CACHE_SYNC_PART_SIZE", "1KiB")],
+        &["HF_CACHE_SYNC_PART_SIZE"],
+    ),
+    bad_env(
+        &["status"],
+        &[("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "6GiB")],
+        &["HF_CACHE_SYNC_MULTIPART_THRESHOLD"],
+    ),
+    bad_env(
+        &["push"],
+        &[("HF_CACHE_SYNC_STALE_UPLOAD_AGE", "3x")],
+        &["HF_CACHE_SYNC_STALE_UPLOAD_AGE", "3x"],
+    ),
+];
+
+#[test]
+fn bad_flags_and_environment_exit_2_naming_the_culprit() {
+    let t = Sandbox::local("config_bad_cli");
+    let cache = t.cache("cache");
+    tiny_repo(&cache, "org/m");
+    let remote = t.cache("remote");
+    t.write_config(&format!("storage:\n  endpoint: {}\n", file_url(&remote)));
+    for case in BAD_CLI {
+        let mut cli = t.hfcs().cache_dir(&cache).args(case.args);
+        for (k, v) in case.env {
+            cli = cli.env(k, v);
+        }
+        let mut out = cli.run().code(2).failure();
+        for needle in case.says {
+            out = out.stderr_has(needle);
+        }
+        assert_eq!(out.stdout, "", "errors go to stderr\n{out}");
+    }
+    // Nothing was pushed, pulled or pruned by any of them.
+    assert!(files_under(&remote).is_empty());
+    println!(
+        "bad flags and environment values refused: {}",
+        BAD_CLI.len()
+    );
+}
+
+#[test]
+fn paths_that_are_not_utf8_are_handled() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = Sandbox::local("config_non_utf8");
+    // A cache dir whose name is not UTF-8 works like any other.
+    let cache = t.path("").join(OsStr::from_bytes(b"hub-\xff\xfe"));
+    tiny_repo(&cache, "org/m");
+    let remote = t.path("").join(OsStr::from_bytes(b"remote-\xfe"));
+    std::fs::create_dir_all(&remote).unwrap();
+    let config = t.path("").join(OsStr::from_bytes(b"config-\xff.yaml"));
+    std::fs::write(&config, "cache:\n  max_local_gb: 10\n").unwrap();
+    for args in [
+        &["list"][..],
+        &["status"],
+        &["verify"],
+        &["prune", "--dry-run"],
+    ] {
+        t.bare()
+            .config(&config)
+            .cache_dir(&cache)
+            .args(args)
+            .run()
+            .success();
+    }
+    t.bare()
+        .cache_dir(&cache)
+        .arg("push")
+        .arg("--remote")
+        .arg(&remote)
+        .run()
+        .success();
+    assert_eq!(pushed_to(&remote), ["org__m"]);
+
+    // A missing cache dir with such a name is named, lossily, in the error.
+    t.bare()
+        .cache_dir(&t.path("").join(OsStr::from_bytes(b"missing-\xff")))
+        .args(["push", "--dry-run", "--remote"])
+        .arg(&remote)
+        .run()
+        .code(2)
+        .stderr_has("missing-");
+
+    // A repo folder whose name is not UTF-8: a warning naming it, and the rest carries on.
+    let odd = cache.join(OsStr::from_bytes(b"models--org--\xff\xfe"));
+    std::fs::create_dir_all(odd.join("snapshots")).unwrap();
+    for (args, code) in [
+        (&["list", "-q"][..], 0),
+        (&["status"], 0),
+        (&["prune", "--dry-run"], 0),
+        // verify counts every odd entry of the cache as a problem to look at.
+        (&["verify"], 1),
+    ] {
+        let out = t
+            .bare()
+            .cache_dir(&cache)
+            .args(args)
+            .run()
+            .code(code)
+            .no_panic();
+        // A warning on stderr; verify lists it among its problems on stdout.
+        let said = format!("{}{}", out.stderr, out.stdout);
+        assert!(
+            said.lines()
+                .any(|l| l.contains("models--org--") && l.contains("not UTF-8")),
+            "the warning names the folder\n{out}"
+        );
+    }
+    let out = t.bare().cache_dir(&cache).args(["list", "-q"]).run();
+    assert_eq!(out.stdout.trim(), "model/org/m", "{out}");
+
+    // Arguments that must be text are refused as such.
+    for args in [
+        &[
+            OsStr::new("push"),
+            OsStr::new("--include"),
+            OsStr::from_bytes(b"org/\xff"),
+        ][..],
+        &[
+            OsStr::new("rm"),
+            OsStr::from_bytes(b"org/\xff"),
+            OsStr::new("--yes"),
+        ],
+        &[
+            OsStr::new("list"),
+            OsStr::new("--filter"),
+            OsStr::from_bytes(b"refs=\xff"),
+        ],
+    ] {
+        t.bare()
+            .cache_dir(&cache)
+            .args(args)
+            .run()
+            .code(2)
+            .failure()
+            .stderr_has("UTF-8");
+    }
+}

@@ -1,13 +1,16 @@
 //! Integration tests: the real binary against a real S3 server (a local Garage started by
-//! `scripts/test.sh`) or a directory remote, with huggingface_hub itself judging the caches it writes.
+//! `scripts/test.sh`; `cluster` starts its own 3-node Garage cluster) or a directory remote, with
+//! huggingface_hub itself judging the caches it writes.
 
 mod common;
 
+mod cluster;
 mod config;
 mod diff;
 mod dir_remote;
 mod doctor;
 mod faults;
+mod hostile;
 mod init;
 mod interrupt;
 mod list;
@@ -16,5 +19,6 @@ mod pull;
 mod pull_all;
 mod push;
 mod rm;
+mod secrets;
 mod status;
 mod verify;

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::common::cache::{pseudo_random, remote_name};
 use crate::common::fixtures::TwoRevisions;
+use crate::common::proxy::RecordingProxy;
 use crate::common::{
     blob_key, check_cache, commit_hash, count, git_sha1_hex, manifest_key, random_hex, ref_key,
     scanned_repo, scanned_revision, sha256_hex, Bucket, CacheBuilder, CacheView, Cli, Download,
@@ -504,28 +505,71 @@ fn blob_not_matching_its_name_is_not_uploaded() {
 #[test]
 fn read_only_key_cannot_push() {
     let t = Sandbox::new("push_read_only");
-    t.write_config(&t.garage_yaml(Key::ReadOnly));
+    let g = t.garage();
+    // Through a recording proxy: the server answers every request, the test counts them.
+    let proxy = RecordingProxy::start(&g.endpoint);
+    t.write_config(
+        &t.garage_yaml(Key::ReadOnly)
+            .replace(&g.endpoint, &proxy.endpoint),
+    );
     let src = t.cache("src");
-    TwoRevisions::new("org/m").write(&src);
+    let m = TwoRevisions::new("org/m");
+    m.write(&src);
+    // Large enough for a multipart upload: its first request is a write too.
+    let big = pseudo_random("read-only big", 6 * 1024 * 1024);
+    CacheBuilder::new(&src)
+        .repo("org/big")
+        .rev(&commit_hash("big"))
+        .lfs_file("model.safetensors", &big)
+        .file("config.json", b"{}")
+        .ref_("main", &commit_hash("big"));
 
-    t.hfcs()
+    let out = t
+        .hfcs()
         .cache_dir(&src)
-        .arg("push")
+        .args(["push", "--workers", "8"])
+        .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "5MiB")
         .run()
-        .code_in(&[1, 2])
-        .stderr_has_any(&[
-            "access denied",
-            "accessdenied",
-            "cannot write",
-            "not allowed to write",
-            "read-only",
-            "permission",
-        ])
-        .never_prints(&t.garage().ro_secret_key);
+        .code(1)
+        .failure()
+        .stderr_has(&format!("this key cannot write to bucket {}", g.bucket))
+        .never_prints(&g.ro_secret_key);
+    let bucket = t.bucket();
     assert_eq!(
-        t.bucket().keys(),
+        bucket.keys(),
         Vec::<String>::new(),
-        "a read-only key wrote objects"
+        "a read-only key wrote objects\n{out}"
+    );
+    assert_eq!(bucket.open_uploads(), Vec::<String>::new(), "{out}");
+    assert_eq!(
+        proxy.writes().len(),
+        1,
+        "more than the first write was sent: {:?}\n{out}",
+        proxy.writes()
+    );
+    assert!(!proxy.requests().iter().any(|r| r.starts_with("UNPARSED")));
+
+    // With every blob already there, the first manifest write is the one refused.
+    for (_, etag, bytes) in m.files(&m.a).into_iter().chain(m.files(&m.b)) {
+        bucket.put(&blob_key(&etag), bytes.to_vec());
+    }
+    bucket.put(&blob_key(&sha256_hex(&big)), big.clone());
+    bucket.put(&blob_key(&git_sha1_hex(b"{}")), b"{}".to_vec());
+    let before = bucket.keys();
+    let writes_before = proxy.writes().len();
+    let out = t
+        .hfcs()
+        .cache_dir(&src)
+        .args(["push", "--workers", "8"])
+        .run()
+        .code(1)
+        .stderr_has(&format!("this key cannot write to bucket {}", g.bucket));
+    assert_eq!(bucket.keys(), before, "{out}");
+    assert_eq!(
+        proxy.writes().len() - writes_before,
+        1,
+        "more than the first write was sent: {:?}\n{out}",
+        &proxy.writes()[writes_before..]
     );
 }
 

@@ -172,16 +172,6 @@ impl Output {
         self
     }
 
-    /// Exited on its own with one of `codes`.
-    #[track_caller]
-    pub fn code_in(self, codes: &[i32]) -> Self {
-        assert!(
-            self.code.is_some_and(|c| codes.contains(&c)),
-            "expected an exit code in {codes:?}\n{self}"
-        );
-        self
-    }
-
     /// Exited on its own (no crash, no timeout) with a non-zero code.
     #[track_caller]
     pub fn failure(self) -> Self {
@@ -189,6 +179,16 @@ impl Output {
             self.code.is_some_and(|c| c != 0),
             "expected a failure exit code\n{self}"
         );
+        assert!(
+            !self.stderr.contains("panicked at"),
+            "the binary panicked\n{self}"
+        );
+        self
+    }
+
+    /// Did not panic, whatever the exit code.
+    #[track_caller]
+    pub fn no_panic(self) -> Self {
         assert!(
             !self.stderr.contains("panicked at"),
             "the binary panicked\n{self}"

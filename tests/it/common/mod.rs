@@ -4,9 +4,10 @@
 
 pub mod cache;
 pub mod cli;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod mixed;
-pub mod fault_proxy;
+pub mod proxy;
 pub mod python;
 pub mod resilience;
 pub mod s3;
@@ -143,9 +144,14 @@ impl Sandbox {
         self.path("config.yaml")
     }
 
+    /// Writes the config file readable by its owner only, as `init` does and as a file holding
+    /// a secret should be (anything looser earns a warning on every run).
     pub fn write_config(&self, yaml: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
         let path = self.config_path();
         std::fs::write(&path, yaml).expect("write config");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod config");
         path
     }
 
