@@ -186,6 +186,9 @@ pub struct TransferSettings {
     pub multipart_threshold: u64,
     /// Fixed part size; `None` picks one per object (see `remote::part_size_for`).
     pub part_size: Option<u64>,
+    /// How long a request waits for the server and a download for data (`HF_CACHE_SYNC_TIMEOUT`);
+    /// `None` keeps the remote's defaults.
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -295,6 +298,7 @@ impl Settings {
                 ),
                 None => None,
             },
+            timeout: None,
         };
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
         // Values from the environment are checked under their own names: an error must point
@@ -321,6 +325,9 @@ impl Settings {
                 .map_err(|e| from_env(EnvVars::WORKERS, e))?;
             transfer.workers = n;
         }
+        if let Some(v) = env::var(EnvVars::TIMEOUT) {
+            transfer.timeout = Some(parse_seconds(&v).map_err(|e| from_env(EnvVars::TIMEOUT, e))?);
+        }
 
         let max_local_gb = cache_file.max_local_gb.unwrap_or(DEFAULT_MAX_LOCAL_GB);
         if !(max_local_gb.is_finite() && max_local_gb >= 0.0) {
@@ -343,6 +350,16 @@ impl Settings {
             warnings: Vec::new(),
         })
     }
+}
+
+/// A positive number of seconds (`30`, `2.5`).
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let wrong = || format!("invalid timeout {text:?} (expected a positive number of seconds)");
+    let secs: f64 = text.trim().parse().map_err(|_| wrong())?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(wrong());
+    }
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| wrong())
 }
 
 /// S3 refuses parts under 5 MiB (except the last), and more than 10,000 of them.
@@ -556,6 +573,17 @@ mod tests {
     }
 
     #[test]
+    fn timeouts_are_positive_seconds() {
+        use std::time::Duration;
+        assert_eq!(parse_seconds("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_seconds(" 2.5 "), Ok(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "abc", "", "inf", "NaN", "1e400", "10s"] {
+            let err = parse_seconds(bad).unwrap_err();
+            assert!(err.contains("positive number of seconds"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn sizes_parse() {
         assert_eq!(parse_size("64MiB").unwrap(), 64 * 1024 * 1024);
         assert_eq!(parse_size("5MB").unwrap(), 5_000_000);
@@ -586,6 +614,7 @@ mod tests {
             workers: 0,
             multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
             part_size: None,
+            timeout: None,
         };
         let err = validate_transfer(&t).unwrap_err();
         assert!(err.starts_with("transfer.workers: "), "{err}");

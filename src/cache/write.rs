@@ -261,6 +261,27 @@ impl BlobWriter {
     }
 }
 
+/// Removes the temporary files a killed run left for `etag` beside the blob (a SIGKILL skips
+/// every cleanup), so a re-run does not keep a partial copy of a shard next to the new one.
+/// Call only while holding the blob's lock: a live writer of the same blob would hold it too.
+pub fn remove_stale_temps(repo_dir: &Path, etag: &str) {
+    let final_path = blob_path(repo_dir, etag);
+    let Some(dir) = final_path.parent() else {
+        return;
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{TEMP_PREFIX}{etag}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Starts writing a range of a file back to disk without waiting for it (Linux); elsewhere the
 /// final fsync does all the work.
 #[cfg(target_os = "linux")]
@@ -409,6 +430,29 @@ mod tests {
         w.write(b"hel").unwrap();
         assert!(matches!(w.finish(), Err(WriteError::Size { .. })));
         assert!(leftovers(&dir.path().join("blobs")).is_empty());
+    }
+
+    #[test]
+    fn stale_temps_of_one_blob_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs");
+        let other = "d".repeat(40);
+        // What killed runs leave: a writer that never finished, for this blob and another.
+        for etag in [HELLO_SHA1, &other] {
+            let w = BlobWriter::create(dir.path(), etag, 6).unwrap();
+            let (_, path) = w.tmp.keep().unwrap();
+            assert!(path.exists());
+        }
+        fs::write(blobs.join(HELLO_SHA1), b"hello\n").unwrap();
+        remove_stale_temps(dir.path(), HELLO_SHA1);
+        let mut left = leftovers(&blobs);
+        left.sort();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(
+            left[0].starts_with(&format!("{TEMP_PREFIX}{other}-")),
+            "{left:?}"
+        );
+        assert_eq!(left[1], HELLO_SHA1);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::{short, App, Failure, Outcome, TransferOptions};
 use crate::cache::write::{
-    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, sync_dir, write_ref, BlobWriter,
+    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, remove_stale_temps, sync_dir,
+    write_ref, BlobWriter,
 };
 use crate::cache::{
     blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType,
@@ -306,6 +307,8 @@ async fn fetch_one(
         Ok(l) => l,
         Err(e) => return JobResult::Failed(e.into()),
     };
+    // Under the lock, any temporary file for this blob belongs to a run that was killed.
+    remove_stale_temps(&job.repo_dir, &job.etag);
     if present(&job.repo_dir, &job.etag, job.size) {
         ctx.progress.add_bytes(job.size);
         return JobResult::AlreadyThere;

@@ -236,6 +236,7 @@ impl Remote {
                 bucket,
                 region.as_deref(),
                 &settings.credentials,
+                settings.transfer.timeout,
             )?)),
             RemoteSpec::Dir { root, .. } => Ok(Remote::Dir(dir::DirRemote::new(root.clone()))),
         }

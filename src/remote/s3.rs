@@ -16,7 +16,7 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Intercept, Region, RequestChecksumCalculation,
-    ResponseChecksumValidation, RuntimeComponents,
+    ResponseChecksumValidation, RuntimeComponents, StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -33,6 +33,8 @@ use super::{
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
 use crate::config::{ConfigError, CredentialSource, Credentials};
 
+/// How long a request may wait for the server's answer (`HF_CACHE_SYNC_TIMEOUT` sets both).
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// A body that delivers nothing for this long is treated as a dropped connection.
 const IDLE_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes gathered from the network before one write + hash.
@@ -44,6 +46,8 @@ pub struct S3Remote {
     bucket: String,
     endpoint: String,
     region: String,
+    /// A download body silent for this long is a dropped connection.
+    idle_timeout: Duration,
     /// The `Date` header of the latest response, for `doctor`'s clock check.
     server_date: Arc<Mutex<Option<String>>>,
     write_gate: Arc<WriteGate>,
@@ -191,6 +195,7 @@ impl S3Remote {
         bucket: &str,
         region: Option<&str>,
         credentials: &Credentials,
+        timeout: Option<Duration>,
     ) -> Result<S3Remote, ConfigError> {
         if credentials.source == CredentialSource::None {
             return Err(ConfigError::Invalid(
@@ -231,11 +236,20 @@ impl S3Remote {
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
-                    .read_timeout(Duration::from_secs(120))
+                    .read_timeout(timeout.unwrap_or(READ_TIMEOUT))
                     .build(),
             )
             .interceptor(UserAgent(user_agent(endpoint)))
             .interceptor(ServerDate(server_date.clone()));
+        if let Some(t) = timeout {
+            // The SDK's own watch on bodies that stop moving (5 s by default) covers the bodies
+            // it reads itself (listings, error answers): the setting applies to those too.
+            builder = builder.stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(t)
+                    .build(),
+            );
+        }
         if let Some(ep) = endpoint {
             builder = builder
                 .endpoint_url(ep.trim_end_matches('/'))
@@ -246,6 +260,7 @@ impl S3Remote {
             bucket: bucket.to_string(),
             endpoint: endpoint.unwrap_or("AWS S3").to_string(),
             region: signing_region,
+            idle_timeout: timeout.unwrap_or(IDLE_BODY_TIMEOUT),
             server_date,
             write_gate: Arc::default(),
         })
@@ -363,7 +378,11 @@ impl S3Remote {
                 ]
                 .iter()
                 .any(|m| full.contains(m));
-                if (failure.is_timeout() || failure.is_io()) && !refused {
+                // A connection the server closed before its answer was complete ("other",
+                // which the SDK marks transient) is a dropped connection like a reset, not an
+                // endpoint that cannot be reached: retry it and keep the run going.
+                let dropped = failure.is_timeout() || failure.is_io() || failure.is_other();
+                if dropped && !refused {
                     RemoteError::Transient {
                         detail: format!("{key}: connection failed: {detail}"),
                         code: "Dispatch".into(),
@@ -378,12 +397,12 @@ impl S3Remote {
             SdkError::ResponseError(_) => RemoteError::Transient {
                 detail: format!(
                     "{key}: malformed or cut-off response: {}",
-                    DisplayErrorContext(&err)
+                    error_chain(&err)
                 ),
                 code: "ResponseError".into(),
             },
             _ => RemoteError::Other {
-                detail: format!("{key}: {}", DisplayErrorContext(&err)),
+                detail: format!("{key}: {}", error_chain(&err)),
                 code: String::new(),
             },
         }
@@ -543,7 +562,7 @@ impl S3Remote {
                 }
                 let mut body = out.body;
                 let mut data = Vec::new();
-                while let Some(chunk) = next_chunk(&mut body, key).await? {
+                while let Some(chunk) = self.next_chunk(&mut body, key).await? {
                     data.extend_from_slice(&chunk);
                     if data.len() > max {
                         return Err(RemoteError::Other {
@@ -580,6 +599,28 @@ impl S3Remote {
         })
         .await
         .map(|_| ())
+    }
+
+    /// The size of the object at `key`, or `None` when there is none.
+    pub async fn object_size(&self, key: &str) -> Result<Option<u64>, RemoteError> {
+        let head = self
+            .call(
+                || {
+                    self.client
+                        .head_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                },
+                "read from",
+                key,
+            )
+            .await;
+        match head {
+            Ok(h) => Ok(Some(h.content_length().unwrap_or(0).max(0) as u64)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
@@ -674,11 +715,21 @@ impl S3Remote {
                         key,
                     )
                     .await;
-                if let Err(e) = completed {
-                    self.abort_upload(key, &upload_id).await;
-                    return Err(e.into());
+                match completed {
+                    Ok(_) => Ok(()),
+                    // A retry whose first attempt completed the upload but lost the answer: the
+                    // upload is gone because the object is there. The key is content-addressed
+                    // and only verified content is completed, so the right size settles it.
+                    Err(RemoteError::NotFound { .. })
+                        if self.object_size(key).await? == Some(src.size) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.abort_upload(key, &upload_id).await;
+                        Err(e.into())
+                    }
                 }
-                Ok(())
             }
             Err(e) => {
                 self.abort_upload(key, &upload_id).await;
@@ -858,7 +909,7 @@ impl S3Remote {
                 let mut body = out.body;
                 let mut batch = BytesMut::new();
                 loop {
-                    let chunk = next_chunk(&mut body, key).await;
+                    let chunk = self.next_chunk(&mut body, key).await;
                     let end = !matches!(chunk, Ok(Some(_)));
                     if let Ok(Some(c)) = &chunk {
                         batch.extend_from_slice(c);
@@ -941,7 +992,7 @@ impl S3Remote {
         let expected = (end - start + 1) as usize;
         let mut body = out.body;
         let mut data = BytesMut::with_capacity(expected);
-        while let Some(chunk) = next_chunk(&mut body, key).await? {
+        while let Some(chunk) = self.next_chunk(&mut body, key).await? {
             data.extend_from_slice(&chunk);
             if data.len() > expected {
                 break;
@@ -960,27 +1011,44 @@ impl S3Remote {
         }
         Ok(data.freeze())
     }
+
+    async fn next_chunk(
+        &self,
+        body: &mut ByteStream,
+        key: &str,
+    ) -> Result<Option<Bytes>, RemoteError> {
+        match tokio::time::timeout(self.idle_timeout, body.next()).await {
+            Err(_) => Err(RemoteError::Transient {
+                detail: format!(
+                    "{key}: download stalled for {}s",
+                    self.idle_timeout.as_secs_f64()
+                ),
+                code: "Stalled".into(),
+            }),
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(b))) => Ok(Some(b)),
+            Ok(Some(Err(e))) => Err(RemoteError::Transient {
+                detail: format!("{key}: connection dropped mid-body: {}", error_chain(&e)),
+                code: "BodyError".into(),
+            }),
+        }
+    }
 }
 
-async fn next_chunk(body: &mut ByteStream, key: &str) -> Result<Option<Bytes>, RemoteError> {
-    match tokio::time::timeout(IDLE_BODY_TIMEOUT, body.next()).await {
-        Err(_) => Err(RemoteError::Transient {
-            detail: format!(
-                "{key}: download stalled for {}s",
-                IDLE_BODY_TIMEOUT.as_secs()
-            ),
-            code: "Stalled".into(),
-        }),
-        Ok(None) => Ok(None),
-        Ok(Some(Ok(b))) => Ok(Some(b)),
-        Ok(Some(Err(e))) => Err(RemoteError::Transient {
-            detail: format!(
-                "{key}: connection dropped mid-body: {}",
-                DisplayErrorContext(&e)
-            ),
-            code: "BodyError".into(),
-        }),
+/// Each cause's message once, joined by ": ", for people: `DisplayErrorContext` would append
+/// the chain's Rust debug form.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        current = e.source();
     }
+    text
 }
 
 /// The innermost cause ("Connection refused (os error 111)") rather than the whole chain.
@@ -1011,7 +1079,7 @@ mod tests {
             secret_key: crate::config::Secret::new("s".into()),
             source: CredentialSource::Config,
         };
-        S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &creds).unwrap()
+        S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &creds, None).unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1090,6 +1158,46 @@ mod tests {
             format!("hf-cache-sync/{v}")
         );
         assert_eq!(user_agent(None), format!("hf-cache-sync/{v}"));
+    }
+
+    fn dispatch_failure(
+        e: aws_sdk_s3::error::ConnectorError,
+    ) -> SdkError<
+        aws_sdk_s3::operation::get_object::GetObjectError,
+        aws_sdk_s3::config::http::HttpResponse,
+    > {
+        SdkError::dispatch_failure(e)
+    }
+
+    #[test]
+    fn a_connection_closed_mid_answer_is_retried_without_stopping_the_run() {
+        use aws_sdk_s3::error::ConnectorError;
+        let r = offline_remote();
+        let closed =
+            ConnectorError::other("connection closed before message completed".into(), None);
+        let e = r.error(dispatch_failure(closed), "read from", "blobs/x");
+        assert!(matches!(e, RemoteError::Transient { .. }), "{e:?}");
+        assert!(e.is_retryable() && !e.is_fatal());
+        let reset = ConnectorError::io("Connection reset by peer (os error 104)".into());
+        let e = r.error(dispatch_failure(reset), "read from", "blobs/x");
+        assert!(matches!(e, RemoteError::Transient { .. }), "{e:?}");
+        // Nobody listening is a wrong endpoint, not a blip.
+        let refused = ConnectorError::io("Connection refused (os error 111)".into());
+        let e = r.error(dispatch_failure(refused), "read from", "blobs/x");
+        assert!(matches!(e, RemoteError::Unreachable { .. }), "{e:?}");
+        assert!(e.is_fatal());
+    }
+
+    #[test]
+    fn error_chains_read_as_text_without_debug_dumps() {
+        let inner = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "end of file");
+        let outer = aws_sdk_s3::primitives::ByteStreamError::from(inner);
+        let text = error_chain(&outer);
+        assert!(text.contains("end of file"), "{text}");
+        assert!(
+            !text.contains("Error {") && !text.contains("kind:"),
+            "{text}"
+        );
     }
 
     #[test]

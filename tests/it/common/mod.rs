@@ -4,10 +4,12 @@
 
 pub mod cache;
 pub mod cli;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod mixed;
 pub mod proxy;
 pub mod python;
+pub mod resilience;
 pub mod s3;
 
 use std::collections::hash_map::RandomState;

@@ -12,6 +12,16 @@ use tokio::runtime::Runtime;
 use super::cache::remote_name;
 use super::Garage;
 
+/// One object of a listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Relative to the bucket's prefix.
+    pub key: String,
+    pub size: u64,
+    /// The S3 ETag without quotes (MD5-based, `-<parts>` for multipart uploads).
+    pub etag: String,
+}
+
 /// The test bucket under one prefix; every key argument is relative to that prefix.
 pub struct Bucket {
     rt: Runtime,
@@ -153,12 +163,18 @@ impl Bucket {
     /// Every key under the prefix, relative to it, sorted.
     #[track_caller]
     pub fn keys(&self) -> Vec<String> {
+        self.objects().into_iter().map(|o| o.key).collect()
+    }
+
+    /// Every object under the prefix as listed (key relative to the prefix), sorted by key.
+    #[track_caller]
+    pub fn objects(&self) -> Vec<Listed> {
         let list_prefix = if self.prefix.is_empty() {
             String::new()
         } else {
             format!("{}/", self.prefix)
         };
-        let mut keys = Vec::new();
+        let mut objects = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let out = self
@@ -174,7 +190,15 @@ impl Bucket {
                 .unwrap_or_else(|e| panic!("list {list_prefix}: {e:?}"));
             for obj in out.contents() {
                 if let Some(k) = obj.key() {
-                    keys.push(k[list_prefix.len()..].to_string());
+                    objects.push(Listed {
+                        key: k[list_prefix.len()..].to_string(),
+                        size: obj.size().unwrap_or(0).max(0) as u64,
+                        etag: obj
+                            .e_tag()
+                            .unwrap_or_default()
+                            .trim_matches('"')
+                            .to_string(),
+                    });
                 }
             }
             match out.next_continuation_token() {
@@ -182,8 +206,8 @@ impl Bucket {
                 _ => break,
             }
         }
-        keys.sort();
-        keys
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        objects
     }
 
     /// Keys of multipart uploads still open under the prefix, relative to it.

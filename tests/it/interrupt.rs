@@ -1,0 +1,362 @@
+//! SIGKILL at many points of a push and of a pull of a multi-revision fixture with a
+//! multipart-sized blob. The points come from a seeded generator (`HFCS_TEST_KILL_SEED`
+//! overrides the seed) spread over the requests of an uninterrupted run; the proxy holds the
+//! chosen request and the test kills the binary there. After every kill the cache and the bucket
+//! must be sound, and a re-run must finish the job moving only what was missing.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
+use crate::common::resilience::{
+    assert_bucket_consistent_with, assert_no_wrong_blob, config_via, small_parts, Hashed, Sharded,
+};
+use crate::common::{
+    assert_cache_tidy, check_cache, count, files_under, Bucket, CacheView, Cli, Sandbox,
+};
+
+/// Kills per series (push, pull), each at a seeded point.
+const KILLS: u64 = 12;
+const DEFAULT_SEED: u64 = 0x5eed_4b11_2024_0001;
+
+/// SplitMix64: tiny, and the same sequence everywhere for a seed.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform enough in `0..n` for picking kill points.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The seed: `HFCS_TEST_KILL_SEED` (decimal or `0x` hex) or the fixed default.
+fn seed() -> u64 {
+    match std::env::var("HFCS_TEST_KILL_SEED") {
+        Ok(v) if !v.trim().is_empty() => {
+            let v = v.trim();
+            let parsed = match v.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => v.parse(),
+            };
+            parsed.unwrap_or_else(|_| panic!("HFCS_TEST_KILL_SEED={v} is not a number"))
+        }
+        _ => DEFAULT_SEED,
+    }
+}
+
+/// `kills` request numbers in `1..=total`, one in each of `kills` equal stretches of the run, so
+/// they cover its beginning, middle and end.
+fn kill_points(rng: &mut SplitMix64, total: u64, kills: u64) -> Vec<u64> {
+    assert!(
+        total >= kills,
+        "an uninterrupted run makes only {total} requests, fewer than {kills} kill points"
+    );
+    (0..kills)
+        .map(|i| {
+            let start = i * total / kills;
+            let end = (i + 1) * total / kills;
+            1 + start + rng.below(end - start)
+        })
+        .collect()
+}
+
+/// How a run under a hold ended.
+enum Ended {
+    /// Killed while the proxy held request `n`.
+    Killed(u64),
+    /// Finished on its own before the hold began.
+    Finished,
+}
+
+/// Runs `cli` until the proxy holds the request `at` picks, then SIGKILLs it there.
+fn run_until_held(cli: Cli, proxy: &FaultProxy, at: HoldAt) -> Ended {
+    let held = proxy.hold(at);
+    let mut child = cli.spawn();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ended = loop {
+        match held.recv_timeout(Duration::from_millis(5)) {
+            Ok(n) => {
+                child.kill().expect("SIGKILL the binary");
+                break Ended::Killed(n);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => unreachable!("the proxy keeps the sender"),
+        }
+        if child.try_wait().expect("poll the binary").is_some() {
+            break Ended::Finished;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run neither finished nor reached {at:?}"
+        );
+    };
+    let out = child.wait_with_output().expect("reap the binary");
+    proxy.release();
+    proxy.wait_idle();
+    if let Ended::Finished = ended {
+        assert!(
+            out.status.success(),
+            "the run failed before the kill point:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ended
+}
+
+/// The local cache is sound: `verify` passes and huggingface_hub scans it without a warning.
+#[track_caller]
+fn assert_cache_sound(t: &Sandbox, cache: &Path) {
+    assert_no_wrong_blob(cache);
+    t.hfcs().cache_dir(cache).arg("verify").run().success();
+    check_cache(cache, &[]);
+}
+
+#[test]
+fn push_killed_anywhere_is_finished_by_the_next_push() {
+    let t = Sandbox::new("kill_push");
+    let fx = Sharded::new();
+    let src = t.cache("src");
+    fx.write(&src);
+    let seed = seed();
+    let mut rng = SplitMix64(seed);
+    let proxy = FaultProxy::new(&[]);
+    let push = |prefix: &str| {
+        let config = config_via(&t, &format!("{prefix}.yaml"), proxy.url(), prefix);
+        small_parts(t.bare().config(&config))
+            .cache_dir(&src)
+            .args(["push", "--workers", "4"])
+    };
+
+    // An uninterrupted run sets the range the kill points are spread over.
+    let baseline = format!("{}-baseline", t.prefix);
+    push(&baseline).run().success();
+    let total = proxy.requests();
+    let mut points: Vec<HoldAt> = kill_points(&mut rng, total, KILLS)
+        .into_iter()
+        .map(HoldAt::Number)
+        .collect();
+    // And once while the big blob's parts are going up, so a multipart upload is surely open.
+    points.push(HoldAt::First(Target::Path("PUT", "partNumber=")));
+
+    let all_blobs = fx.etags().len() as u64;
+    let mut hashed = Hashed::default();
+    let (mut killed, mut survived, mut left_open, mut published_at_kill) = (0, 0, 0, 0);
+    for (i, at) in points.iter().enumerate() {
+        let prefix = format!("{}-k{i}", t.prefix);
+        let bucket = Bucket::new(t.garage(), &prefix);
+        proxy.reset(&[]);
+        let ended = run_until_held(push(&prefix), &proxy, *at);
+        let Ended::Killed(n) = ended else {
+            panic!("kill {i} at {at:?}: the push finished first (seed {seed:#x})");
+        };
+        killed += 1;
+        let context = format!("kill {i} at request {n} ({at:?}, seed {seed:#x})");
+
+        // What a reader relies on holds at every point; the source cache is untouched.
+        let state = assert_bucket_consistent_with(&bucket, &mut hashed);
+        published_at_kill += state.manifests;
+        let open = bucket.open_uploads();
+        if !open.is_empty() {
+            left_open += 1;
+        }
+        assert_cache_sound(&t, &src);
+
+        // The next push finishes the job, uploads only what the bucket lacks and aborts the
+        // upload the killed run left open.
+        proxy.reset(&[]);
+        let out = push(&prefix)
+            .json()
+            .env("HF_CACHE_SYNC_STALE_UPLOAD_AGE", "0s")
+            .run()
+            .success();
+        let s = out.json();
+        let lacked = all_blobs - state.blobs.len() as u64;
+        assert_eq!(count(&s, "uploaded"), lacked, "{context}\n{out}");
+        assert_eq!(
+            count(&s, "skipped_existing"),
+            state.blobs.len() as u64,
+            "{context}\n{out}"
+        );
+        if !open.is_empty() {
+            assert!(
+                out.stderr
+                    .contains(&format!("aborted {} multipart upload", open.len())),
+                "{context}: the stale upload was not aborted\n{out}"
+            );
+        }
+        assert_eq!(
+            bucket.open_uploads(),
+            Vec::<String>::new(),
+            "{context}: an upload is still open"
+        );
+        let after = assert_bucket_consistent_with(&bucket, &mut hashed);
+        let keys: BTreeSet<String> = bucket.keys().into_iter().collect();
+        assert_eq!(
+            keys,
+            fx.keys(),
+            "{context}: the re-run left the bucket incomplete"
+        );
+        assert_eq!(after.blobs, fx.etags(), "{context}");
+        survived += 1;
+    }
+    assert!(
+        left_open >= 1,
+        "no kill left a multipart upload open: the stale-upload check proved nothing"
+    );
+    eprintln!(
+        "push kills: {} tried, {killed} killed, {survived} survived, {left_open} left a multipart \
+         upload open, {published_at_kill} manifests already published at the kills; {total} \
+         requests uninterrupted (seed {seed:#x})",
+        points.len()
+    );
+}
+
+#[test]
+fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() {
+    let t = Sandbox::new("kill_pull");
+    let fx = Sharded::new();
+    let src = t.cache("src");
+    fx.write(&src);
+    small_parts(t.hfcs().cache_dir(&src))
+        .arg("push")
+        .run()
+        .success();
+    let seed = seed();
+    // A different stream from the push series' for the same seed.
+    let mut rng = SplitMix64(seed ^ 0x7075_6c6c);
+    let proxy = FaultProxy::new(&[]);
+    let config = config_via(&t, "proxied.yaml", proxy.url(), &t.prefix);
+    let pull = |dst: &Path, args: &[String]| {
+        small_parts(t.bare().config(&config))
+            .cache_dir(dst)
+            .args(args)
+            .args(["--workers", "4"])
+    };
+
+    let baseline = t.cache("baseline");
+    for args in fx.pulls() {
+        pull(&baseline, &args).run().success();
+    }
+    let total = proxy.requests();
+    fx.assert_pulled(&baseline);
+    let points = kill_points(&mut rng, total, KILLS);
+
+    let all_blobs = fx.etags();
+    let (mut killed, mut survived, mut temp_left, mut complete_revs) = (0, 0, 0, 0);
+    for (i, &at) in points.iter().enumerate() {
+        let dst = t.cache(&format!("dst{i}"));
+        proxy.reset(&[]);
+        // The pulls run one after another; the one that reaches the kill point dies there.
+        let hold = proxy.hold(HoldAt::Number(at));
+        let mut n = None;
+        for args in fx.pulls() {
+            let mut child = pull(&dst, &args).spawn();
+            let done = loop {
+                if let Ok(k) = hold.try_recv() {
+                    child.kill().expect("SIGKILL the binary");
+                    n = Some(k);
+                    break None;
+                }
+                if let Some(status) = child.try_wait().expect("poll the binary") {
+                    break Some(status);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            let out = child.wait_with_output().expect("reap the binary");
+            match done {
+                None => break,
+                Some(status) => assert!(
+                    status.success(),
+                    "pull {args:?} failed before the kill point\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            }
+        }
+        proxy.release();
+        proxy.wait_idle();
+        let Some(n) = n else {
+            panic!("kill {i} at request {at}: the pulls finished first (seed {seed:#x})");
+        };
+        killed += 1;
+        let context = format!("kill {i} at request {n} (seed {seed:#x})");
+
+        // A valid cache: right bytes under every blob name, every revision present complete,
+        // verify and huggingface_hub happy.
+        assert_cache_sound(&t, &dst);
+        for rev in &fx.revs {
+            let view = CacheView::new(&dst, rev.repo_type, rev.repo_id);
+            let present = view.dir.join("snapshots").join(&rev.commit).exists();
+            if present {
+                for f in &rev.files {
+                    view.assert_linked_file(&rev.commit, f.path, &f.etag(), &f.bytes);
+                }
+                complete_revs += 1;
+            }
+            for r in &rev.refs {
+                if let Some(commit) = view.ref_(r) {
+                    assert_eq!(commit, rev.commit, "{context}: refs/{r}");
+                    assert!(
+                        present,
+                        "{context}: refs/{r} names a revision not in the cache"
+                    );
+                }
+            }
+        }
+        if files_under(&dst)
+            .iter()
+            .any(|f| f.contains("/blobs/.hfcs-"))
+        {
+            temp_left += 1;
+        }
+        let had: BTreeSet<String> = all_blobs
+            .iter()
+            .filter(|e| {
+                fx.revs.iter().any(|r| {
+                    CacheView::new(&dst, r.repo_type, r.repo_id)
+                        .blob(e)
+                        .is_file()
+                })
+            })
+            .cloned()
+            .collect();
+
+        // Re-running finishes the job without fetching again what is already verified here.
+        proxy.reset(&[]);
+        let mut downloaded = 0;
+        for args in fx.pulls() {
+            let out = pull(&dst, &args).json().run().success();
+            downloaded += count(&out.json(), "downloaded");
+        }
+        assert_eq!(
+            downloaded,
+            (all_blobs.len() - had.len()) as u64,
+            "{context}: blobs already in the cache were downloaded again"
+        );
+        for seen in proxy.log().iter().filter(|s| s.is_blob_get()) {
+            assert!(
+                !had.iter().any(|e| seen.target.contains(e.as_str())),
+                "{context}: {} fetched a blob the cache already had",
+                seen.target
+            );
+        }
+        fx.assert_pulled(&dst);
+        assert_cache_tidy(&dst);
+        survived += 1;
+    }
+    eprintln!(
+        "pull kills: {} tried, {killed} killed, {survived} survived, {temp_left} left temporary \
+         files, {complete_revs} revisions complete at the kills; {total} requests uninterrupted \
+         (seed {seed:#x})",
+        points.len()
+    );
+}
