@@ -364,20 +364,30 @@ pub fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
 }
 
 /// Writes `refs/<name>` atomically, with no trailing newline (huggingface_hub reads it raw).
+///
+/// The temporary file lives in `blobs/`, not `refs/`: huggingface_hub reads every file under
+/// `refs/` as a ref, so a run killed before the rename must not leave one there. In `blobs/` it
+/// is a name no scanner takes for a blob, and the stale-partial cleanup removes it.
 pub fn write_ref(repo_dir: &Path, name: &str, commit: &str) -> Result<(), WriteError> {
     let path = ref_path(repo_dir, name);
-    write_atomic(&path, commit.as_bytes())
+    write_atomic_via(&path, &repo_dir.join("blobs"), commit.as_bytes())
 }
 
 /// Writes a small file via a temporary sibling and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_atomic_via(path, path.parent().expect("path has a parent"), bytes)
+}
+
+/// Writes a small file via a temporary file in `tmp_dir` (same filesystem) and a rename.
+fn write_atomic_via(path: &Path, tmp_dir: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let dir = path.parent().expect("path has a parent");
     fs::create_dir_all(dir).map_err(io_err(dir))?;
+    fs::create_dir_all(tmp_dir).map_err(io_err(tmp_dir))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
+        .tempfile_in(tmp_dir)
+        .map_err(io_err(tmp_dir))?;
     tmp.write_all(bytes).map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
     tmp.persist(path).map_err(|e| WriteError::Io {
@@ -497,6 +507,7 @@ mod tests {
         write_ref(dir.path(), "pr/1", "abc").unwrap();
         assert_eq!(fs::read(dir.path().join("refs/pr/1")).unwrap(), b"abc");
         assert_eq!(leftovers(&dir.path().join("refs/pr")), vec!["1"]);
+        assert!(leftovers(&dir.path().join("blobs")).is_empty());
     }
 
     #[test]

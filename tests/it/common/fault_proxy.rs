@@ -197,6 +197,16 @@ impl FaultProxy {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// `METHOD /path?query` of every request that writes or deletes (anything but GET/HEAD), in
+    /// order: what a read-only key must not send more than once.
+    pub fn writes(&self) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter(|r| r.method != "GET" && r.method != "HEAD")
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect()
+    }
+
     /// Requests seen so far.
     pub fn requests(&self) -> u64 {
         self.state().next_number

@@ -7,7 +7,6 @@ pub mod cli;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod mixed;
-pub mod proxy;
 pub mod python;
 pub mod resilience;
 pub mod s3;
