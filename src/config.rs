@@ -186,7 +186,13 @@ pub struct TransferSettings {
     pub multipart_threshold: u64,
     /// Fixed part size; `None` picks one per object (see `remote::part_size_for`).
     pub part_size: Option<u64>,
+    /// How long to wait for a lock another process holds (a blob huggingface_hub or another
+    /// pull is writing, a repo prune is cleaning) before giving up on it.
+    pub lock_timeout: std::time::Duration,
 }
+
+/// The default lock wait: the age at which prune considers a partial download abandoned.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = crate::cache::delete::PARTIAL_GRACE;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -281,7 +287,16 @@ impl Settings {
                 ),
                 None => None,
             },
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         };
+        if let Some(v) = env::var(EnvVars::LOCK_TIMEOUT) {
+            transfer.lock_timeout = humantime::parse_duration(v.trim()).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "{}: invalid duration {v:?}: {e} (expected e.g. 30s, 10m, 2h)",
+                    EnvVars::LOCK_TIMEOUT
+                ))
+            })?;
+        }
         if let Some(v) = env::var(EnvVars::MULTIPART_THRESHOLD) {
             transfer.multipart_threshold = parse_size(&v).map_err(|e| {
                 ConfigError::Invalid(format!("{}: {e}", EnvVars::MULTIPART_THRESHOLD))

@@ -520,6 +520,28 @@ impl S3Remote {
         }
     }
 
+    /// The size of the object at `key`, or `None` when there is none.
+    async fn object_size(&self, key: &str) -> Result<Option<u64>, RemoteError> {
+        let result = self
+            .call(
+                || {
+                    self.client
+                        .head_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .send()
+                },
+                "read from",
+                key,
+            )
+            .await;
+        match result {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(RemoteError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
         self.call(
             || {
@@ -595,7 +617,18 @@ impl S3Remote {
         let open = OpenUpload::register(self, key, &upload_id);
         let result = self.finish_multipart(src, key, &upload_id, ctx).await;
         open.close();
-        result
+        match result {
+            // Another push of the same blob finished first, and the server dropped this upload
+            // in its favour (Garage discards unfinished uploads older than a completed one). Blob
+            // keys are content-addressed and only verified content is ever completed: the
+            // object there now is this blob.
+            Err(TransferError::Remote(RemoteError::NotFound { .. }))
+                if self.object_size(key).await? == Some(src.size) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Uploads the parts and completes the upload, or aborts it on any failure.

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod concurrency;
 mod config;
 mod diff;
 mod dir_remote;
@@ -13,6 +14,7 @@ mod prune;
 mod pull;
 mod pull_all;
 mod push;
+mod resources;
 mod rm;
 mod status;
 mod verify;

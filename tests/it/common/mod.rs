@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod mixed;
 pub mod python;
 pub mod s3;
+pub mod spec;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
