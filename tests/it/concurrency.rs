@@ -534,3 +534,129 @@ fn prune_while_a_pull_writes_leaves_the_pull_whole() {
         "the pulls ended before prune could run against them ({prunes} prunes)"
     );
 }
+
+/// The lock a pull holds shared on a repo while it writes there, and prune or rm exclusively.
+fn repo_lock(cache: &Path, repo_id: &str) -> std::path::PathBuf {
+    cache.join(".locks").join(format!(
+        "models--{}.hf-cache-sync.lock",
+        repo_id.replace('/', "--")
+    ))
+}
+
+#[test]
+fn rm_and_prune_leave_a_repo_a_pull_is_writing_into_alone() {
+    let t = Sandbox::local("conc_busy_repo");
+    let cache = t.cache("hub");
+    let m = TwoRevisions::new("org/m");
+    m.write(&cache);
+    let detached = commit_hash("detached");
+    RepoSpec::new("org/m")
+        .rev(&detached, &[])
+        .file("config.json", b"{\"detached\": true}\n")
+        .write(&cache);
+    let before = crate::common::files_under(&cache);
+    // A pull writing into org/m.
+    let lock = repo_lock(&cache, "org/m");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let pull = std::fs::File::create(&lock).unwrap();
+    pull.lock_shared().unwrap();
+    let before_with_lock = crate::common::files_under(&cache);
+
+    t.bare()
+        .cache_dir(&cache)
+        .args(["rm", "org/m", "--yes"])
+        .run()
+        .code(1)
+        .stderr_has(&lock.display().to_string())
+        .stderr_has("nothing was deleted");
+    let out = t
+        .bare()
+        .json()
+        .cache_dir(&cache)
+        .args(["prune", "--detached", "--max-gb", "0", "--yes"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["revisions"], serde_json::json!([]), "{out}");
+    assert!(
+        s["kept"]
+            .to_string()
+            .contains("a pull is writing into this repo"),
+        "{out}"
+    );
+    assert_eq!(
+        crate::common::files_under(&cache),
+        before_with_lock,
+        "{out}"
+    );
+
+    // Once the pull is done, both go ahead.
+    drop(pull);
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::remove_dir(lock.parent().unwrap()).unwrap();
+    assert_eq!(crate::common::files_under(&cache), before);
+    let out = t
+        .bare()
+        .json()
+        .cache_dir(&cache)
+        .args(["prune", "--detached", "--yes"])
+        .run()
+        .success();
+    let s = out.json();
+    let removed: Vec<&str> = s["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, vec![detached.as_str()], "{out}");
+    assert!(
+        !lock.exists() && !cache.join(".locks").exists(),
+        "prune leaves no lock file of its own behind"
+    );
+    t.bare()
+        .cache_dir(&cache)
+        .args(["rm", "org/m", "--yes"])
+        .run()
+        .success();
+    assert!(!CacheView::model(&cache, "org/m").exists());
+    check_cache(&cache, &[]);
+}
+
+#[test]
+fn pull_waits_while_a_prune_holds_the_repo() {
+    let t = Sandbox::new("conc_pull_waits_prune");
+    let m = TwoRevisions::new("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+
+    let dst = t.cache("dst");
+    let lock = repo_lock(&dst, "org/m");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let prune = std::fs::File::create(&lock).unwrap();
+    prune.lock().unwrap();
+    let mut pull = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m"])
+        .start();
+    let Some(line) = pull.wait_for_stderr("waiting", Duration::from_secs(60)) else {
+        panic!("the pull never said it waits\n{}", pull.wait());
+    };
+    assert!(
+        line.contains(&lock.display().to_string()) && line.contains("prune"),
+        "{line}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(pull.is_running(), "the pull waits for the prune");
+    assert!(!CacheView::model(&dst, "org/m").has_blob(&m.weights_etag()));
+    // What prune does when it removed the repo: delete the lock file, then let go of it.
+    std::fs::remove_file(&lock).unwrap();
+    drop(prune);
+    let out = pull.wait().success();
+    assert_eq!(count(&out.json(), "downloaded"), 3, "{out}");
+    m.assert_pulled(&dst, &m.b);
+    check_cache(&dst, &m.downloads("main", &m.b));
+}
