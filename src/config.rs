@@ -189,7 +189,13 @@ pub struct TransferSettings {
     /// How long a request waits for the server and a download for data (`HF_CACHE_SYNC_TIMEOUT`);
     /// `None` keeps the remote's defaults.
     pub timeout: Option<std::time::Duration>,
+    /// How long to wait for a lock another process holds (a blob huggingface_hub or another
+    /// pull is writing, a repo prune is cleaning) before giving up on it.
+    pub lock_timeout: std::time::Duration,
 }
+
+/// The default lock wait: the age at which prune considers a partial download abandoned.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = crate::cache::delete::PARTIAL_GRACE;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -299,11 +305,17 @@ impl Settings {
                 None => None,
             },
             timeout: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         };
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
         // Values from the environment are checked under their own names: an error must point
         // at the variable, not at a config file that never set it.
         let from_env = |name: &str, e: String| ConfigError::Invalid(format!("{name}: {e}"));
+        if let Some(v) = env::var(EnvVars::LOCK_TIMEOUT) {
+            transfer.lock_timeout = humantime::parse_duration(v.trim())
+                .map_err(|e| format!("invalid duration {v:?}: {e} (expected e.g. 30s, 10m, 2h)"))
+                .map_err(|e| from_env(EnvVars::LOCK_TIMEOUT, e))?;
+        }
         if let Some(v) = env::var(EnvVars::MULTIPART_THRESHOLD) {
             let n = parse_size(&v)
                 .and_then(check_part_bound)
@@ -615,6 +627,7 @@ mod tests {
             multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
             part_size: None,
             timeout: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
         };
         let err = validate_transfer(&t).unwrap_err();
         assert!(err.starts_with("transfer.workers: "), "{err}");

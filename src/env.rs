@@ -22,6 +22,8 @@ impl EnvVars {
     pub const TIMEOUT: &'static str = "HF_CACHE_SYNC_TIMEOUT";
     /// Age after which another run's unfinished multipart upload counts as abandoned.
     pub const STALE_UPLOAD_AGE: &'static str = "HF_CACHE_SYNC_STALE_UPLOAD_AGE";
+    /// How long to wait for a lock another process holds before giving up.
+    pub const LOCK_TIMEOUT: &'static str = "HF_CACHE_SYNC_LOCK_TIMEOUT";
 }
 
 /// A set, non-empty environment variable (0.1 treats empty as unset, and so do we).

@@ -27,6 +27,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     limit_allocator_retention();
+    raise_open_file_limit();
     let cli = Cli::parse();
     let printer = Printer {
         json: cli.json,
@@ -98,6 +99,30 @@ fn limit_allocator_retention() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
         libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// A pull-all holds a lock per repo for its whole run and prune one per repo of the cache, on
+/// top of blob locks and connections: 1024 descriptors (a common soft limit) is not enough for a
+/// large cache. Raise the soft limit toward the hard one, as Go programs do on start.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit/setrlimit only read and write the rlimit struct passed in.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        // macOS refuses more than OPEN_MAX (10240) even with an unlimited hard limit.
+        let wanted = lim.rlim_max.min(if cfg!(target_os = "macos") {
+            10240
+        } else {
+            1 << 16
+        });
+        if lim.rlim_cur < wanted {
+            lim.rlim_cur = wanted;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 

@@ -122,6 +122,16 @@ impl Printer {
     pub fn warn(&self, progress: &dyn Progress, msg: &str) {
         progress.log(&format!("warning: {msg}"));
     }
+
+    /// An item that failed, on stderr; the run goes on and exits 1.
+    pub fn error(&self, progress: &dyn Progress, msg: &str) {
+        progress.log(&format!("error: {msg}"));
+    }
+
+    /// What to do about the errors just printed.
+    pub fn hint(&self, progress: &dyn Progress, msg: &str) {
+        progress.log(&format!("hint: {msg}"));
+    }
 }
 
 /// `1.5 GiB`-style sizes for people.

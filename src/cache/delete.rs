@@ -5,6 +5,9 @@
 //! does. Execution removes snapshots and refs before blobs (a ref never names a missing snapshot,
 //! a link never dangles), takes huggingface_hub's lock before each blob or partial and keeps it
 //! when the lock is held, and refuses any path that is not inside the cache dir.
+//!
+//! Commands take [`RepoLocks`] before they scan: a repo a pull is writing into is left alone, and
+//! no pull can start writing into the others until the deletion is done.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -14,13 +17,21 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::scan::{file_id, CacheScan, FileSource, Partial, Repo};
-use super::{lock_path, parse_repo_folder, ref_path, snapshot_path, RepoType};
+use super::scan::{file_id, Blob, CacheScan, FileSource, Partial, Repo};
+use super::{lock_path, parse_repo_folder, ref_path, repo_lock_path, snapshot_path, RepoType};
 
 /// A partial download is abandoned when nobody holds its lock and it has not changed for this
 /// long. huggingface_hub holds the blob's lock for a whole download and `pull` does too; the
 /// grace period also covers writers that take no lock and clock skew on network filesystems.
 pub const PARTIAL_GRACE: Duration = Duration::from_secs(60 * 60);
+
+/// An orphaned blob (no snapshot links it) is collected only once it has not changed for this
+/// long, as git gc spares recent unreachable objects: a blob a writer has just moved into place
+/// looks orphaned until that writer links it from a snapshot (huggingface_hub does both under the
+/// blob's lock, pulls under their repo lock, but not every writer takes one).
+pub const ORPHAN_GRACE: Duration = PARTIAL_GRACE;
+
+const BUSY: &str = "a pull is writing into this repo: left alone until it finishes";
 
 /// The cache-wide shared store huggingface_hub ≥ 1.x keeps at `<cache>/blobs/`, recognised by
 /// this marker file and its content. Without it, nothing in the store is touched.
@@ -90,6 +101,8 @@ struct Index<'a> {
     store_orphans: Vec<(PathBuf, u64)>,
     /// Lock files of each repo folder under `.locks/` (for removing a whole repo).
     repo_locks: HashMap<usize, Vec<PathBuf>>,
+    /// Repos a pull is writing into ([`RepoLocks::busy`]): nothing in them is touched.
+    busy: HashSet<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,13 +242,33 @@ impl<'a> Planner<'a> {
     /// Reads what planning needs (file identities, lock states, the shared store). Blocking.
     /// `orphans` and `stale_partials` add every repo's orphaned blobs and abandoned partial
     /// downloads to the plan.
+    #[cfg(test)]
     pub fn new(
         scan: &'a CacheScan,
         now: SystemTime,
         orphans: bool,
         stale_partials: bool,
     ) -> Planner<'a> {
-        let index = Index::build(scan, now);
+        Planner::with_busy(scan, now, orphans, stale_partials, &HashSet::new())
+    }
+
+    /// Like [`Planner::new`], leaving alone the repos whose folders are in `busy` (see
+    /// [`RepoLocks`]): nothing in them is planned, and each is reported as kept.
+    pub fn with_busy(
+        scan: &'a CacheScan,
+        now: SystemTime,
+        orphans: bool,
+        stale_partials: bool,
+        busy: &HashSet<String>,
+    ) -> Planner<'a> {
+        let mut index = Index::build(scan, now);
+        index.busy = scan
+            .repos
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| busy.contains(&r.folder))
+            .map(|(ri, _)| ri)
+            .collect();
         let selection = Selection {
             orphans,
             stale_partials,
@@ -554,6 +587,18 @@ fn live_store_refs(root: &Path, payload: &Path) -> Option<Vec<PathBuf>> {
     Some(live)
 }
 
+/// Has the file at `path` been left unchanged for `grace`? Unknown times count as recent.
+fn unchanged_for(modified: Option<SystemTime>, now: SystemTime, grace: Duration) -> bool {
+    modified
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age >= grace)
+}
+
+/// An orphan old enough to collect ([`ORPHAN_GRACE`]).
+fn orphan_settled(blob: &Blob, now: SystemTime) -> bool {
+    unchanged_for(blob.modified, now, ORPHAN_GRACE)
+}
+
 fn is_stale(partial: &Partial, now: SystemTime) -> bool {
     partial
         .modified
@@ -586,6 +631,7 @@ impl<'a> Index<'a> {
             store_manifest: HashSet::new(),
             store_orphans: Vec::new(),
             repo_locks: HashMap::new(),
+            busy: HashSet::new(),
         };
         let store_dir = index.root.join(STORE_DIR);
         index.store_marked = fs::symlink_metadata(store_dir.join(STORE_MARKER))
@@ -767,8 +813,9 @@ impl<'a> Index<'a> {
                     .iter()
                     .enumerate()
                     .filter(|(_, rev)| {
-                        sel.repos.contains_key(&ri)
-                            || sel.revisions.contains_key(&(ri, rev.commit.clone()))
+                        !self.busy.contains(&ri)
+                            && (sel.repos.contains_key(&ri)
+                                || sel.revisions.contains_key(&(ri, rev.commit.clone())))
                     })
                     .map(|(vi, _)| vi)
                     .collect()
@@ -779,6 +826,13 @@ impl<'a> Index<'a> {
         let mut candidates: BTreeMap<(usize, String), bool> = BTreeMap::new();
         let mut whole: BTreeSet<usize> = BTreeSet::new();
         for (ri, repo) in scan.repos.iter().enumerate() {
+            if self.busy.contains(&ri) {
+                plan.kept.push(KeptEntry {
+                    path: repo.dir.display().to_string(),
+                    reason: BUSY.into(),
+                });
+                continue;
+            }
             let gone = &removed[ri];
             let is_whole = sel.repos.contains_key(&ri)
                 || (!gone.is_empty() && gone.len() == repo.revisions.len());
@@ -803,7 +857,7 @@ impl<'a> Index<'a> {
                 }
             }
             let referenced = repo.referenced();
-            for etag in repo.blobs.keys() {
+            for (etag, blob) in &repo.blobs {
                 let id = self.blob_ids_by_etag.get(&(ri, etag.clone()));
                 let hard_linked = id.is_some_and(|id| all_copies.contains(id));
                 let orphan = !referenced.contains(etag.as_str()) && !hard_linked;
@@ -814,7 +868,7 @@ impl<'a> Index<'a> {
                     || (!in_use
                         && (used_by_gone.contains(etag.as_str())
                             || hard_linked
-                            || (sel.orphans && orphan)));
+                            || (sel.orphans && orphan && orphan_settled(blob, self.now))));
                 if wanted {
                     candidates.insert((ri, etag.clone()), orphan);
                 }
@@ -893,7 +947,7 @@ impl<'a> Index<'a> {
         }
         for (ri, repo) in scan.repos.iter().enumerate() {
             let is_whole = whole.contains(&ri);
-            if !is_whole && !sel.stale_partials {
+            if (!is_whole && !sel.stale_partials) || self.busy.contains(&ri) {
                 continue;
             }
             for p in &repo.partials {
@@ -1133,6 +1187,20 @@ impl<'a> Index<'a> {
                 }
                 let lock = lock_path(root, &repo.folder, etag);
                 match try_lock(&lock) {
+                    // Looked at again under the lock: a writer may have put a new file there
+                    // since the scan, to link it next.
+                    Ok(Some(_guard))
+                        if *orphan
+                            && fs::metadata(&blob.path)
+                                .and_then(|m| m.modified())
+                                .is_ok_and(|m| Some(m) != blob.modified) =>
+                    {
+                        done.keep(
+                            &blob.path,
+                            "changed since the scan: it may be about to be linked",
+                        );
+                        repo_clean = false;
+                    }
                     Ok(Some(_guard)) => match remove_file_in(root, &blob.path) {
                         Ok(()) => {
                             done.deleted.insert(blob.path.clone());
@@ -1248,6 +1316,9 @@ impl<'a> Index<'a> {
         }
         drop(guards);
         let _ = fs::remove_dir(&locks_dir);
+        // Held by the command ([`RepoLocks`]); a pull waiting on it sees the file go and locks
+        // the next one.
+        let _ = remove_file_in(&self.root, &repo_lock_path(&self.root, &repo.folder));
     }
 
     /// Deletes a store payload under its lock, if the manifest confirms no live link remains.
@@ -1286,6 +1357,64 @@ impl<'a> Index<'a> {
                 }
                 Err(e) => done.fail(payload, e),
             },
+        }
+    }
+}
+
+/// Exclusive locks on every repo of a cache ([`repo_lock_path`]), taken before the scan that
+/// plans a deletion and held until it is carried out. A pull holds its repo's lock shared while
+/// it writes there, so a repo locked here is one no pull changes meanwhile: the plan stays true.
+/// Repos whose lock is held are [`RepoLocks::busy`] and must be left alone.
+///
+/// Lock files (and `.locks/`) that taking the locks created are removed again on release.
+pub struct RepoLocks {
+    held: Vec<Held>,
+    busy: HashSet<String>,
+}
+
+impl RepoLocks {
+    /// Locks each repo folder in `cache_dir` without waiting. Blocking.
+    pub fn take(cache_dir: &Path) -> RepoLocks {
+        let mut locks = RepoLocks {
+            held: Vec::new(),
+            busy: HashSet::new(),
+        };
+        let Ok(entries) = fs::read_dir(cache_dir) else {
+            return locks;
+        };
+        let mut folders: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| parse_repo_folder(name).is_some())
+            .collect();
+        folders.sort();
+        for folder in folders {
+            match try_lock(&repo_lock_path(cache_dir, &folder)) {
+                Ok(Some(held)) => locks.held.push(held),
+                Ok(None) => {
+                    locks.busy.insert(folder);
+                }
+                // No lock file and no right to create one (a read-only cache): no pull can be
+                // writing there either.
+                Err(_) => {}
+            }
+        }
+        locks
+    }
+
+    /// Folders of the repos a pull is writing into.
+    pub fn busy(&self) -> &HashSet<String> {
+        &self.busy
+    }
+}
+
+impl Drop for RepoLocks {
+    fn drop(&mut self) {
+        // Newest first: the first lock may have created `.locks/`, which can go only once the
+        // others' files are gone.
+        while let Some(held) = self.held.pop() {
+            drop(held);
         }
     }
 }
@@ -1466,6 +1595,16 @@ mod tests {
         format!("{n:x}").repeat(64)
     }
 
+    /// Written long enough ago that an orphan would be collected.
+    fn age(path: &Path) {
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - ORPHAN_GRACE - Duration::from_secs(60))
+            .unwrap();
+    }
+
     /// A repo with two revisions: C1 uses blobs 1 and 2, C2 uses blobs 2 and 3; blob 4 is an
     /// orphan; `main` points at C2.
     fn fixture(root: &Path) -> PathBuf {
@@ -1474,7 +1613,9 @@ mod tests {
             fs::create_dir_all(repo.join(sub)).unwrap();
         }
         for (n, len) in [(1u8, 100usize), (2, 20), (3, 300), (4, 4)] {
-            fs::write(repo.join("blobs").join(etag(n)), vec![b'x'; len]).unwrap();
+            let path = repo.join("blobs").join(etag(n));
+            fs::write(&path, vec![b'x'; len]).unwrap();
+            age(&path);
         }
         for (commit, blobs) in [(C1, [1u8, 2]), (C2, [2, 3])] {
             let snap = repo.join("snapshots").join(commit);
@@ -1612,6 +1753,86 @@ mod tests {
         assert!(report.failures.is_empty());
         p.execute();
         assert!(!repo.exists());
+    }
+
+    #[test]
+    fn a_fresh_orphan_is_left_for_its_writer_to_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = fixture(dir.path());
+        // Just moved into place by a download that has not linked it yet.
+        let fresh = repo.join("blobs").join(etag(6));
+        fs::write(&fresh, b"new").unwrap();
+        let scan = scan(dir.path());
+        let p = Planner::new(&scan, SystemTime::now(), true, false);
+        let preview = p.preview();
+        assert_eq!(preview.orphans(), 1, "only the old orphan: {preview:?}");
+        assert!(
+            preview.kept.is_empty(),
+            "nothing worth reporting: {preview:?}"
+        );
+        p.execute();
+        assert!(fresh.exists());
+        assert!(!repo.join("blobs").join(etag(4)).exists());
+
+        // Rewritten after the scan that found it old: kept, whatever the plan said.
+        age(&fresh);
+        let scan = crate::cache::scan::scan(dir.path());
+        let p = Planner::new(&scan, SystemTime::now(), true, false);
+        assert_eq!(p.preview().orphans(), 1);
+        fs::write(&fresh, b"new").unwrap();
+        let report = p.execute();
+        assert!(fresh.exists(), "{report:?}");
+        assert_eq!(report.kept.len(), 1, "{report:?}");
+    }
+
+    #[test]
+    fn a_repo_a_pull_is_writing_into_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = fixture(dir.path());
+        let lock = repo_lock_path(dir.path(), "models--org--m");
+        fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        let pull = File::create(&lock).unwrap();
+        pull.lock_shared().unwrap();
+
+        let locks = RepoLocks::take(dir.path());
+        assert!(locks.busy().contains("models--org--m"));
+        let scan = scan(dir.path());
+        let mut p = Planner::with_busy(&scan, SystemTime::now(), true, true, locks.busy());
+        assert_eq!(p.add_revision(0, C1, "test"), 0);
+        let report = p.execute();
+        assert!(report.is_empty(), "{report:?}");
+        assert_eq!(report.kept.len(), 1, "{report:?}");
+        assert!(repo.join("snapshots").join(C1).exists());
+        assert!(repo.join("blobs").join(etag(4)).exists());
+        drop(locks);
+
+        // Once the pull is done, the same plan goes through, and only its lock file is left.
+        drop(pull);
+        let locks = RepoLocks::take(dir.path());
+        assert!(locks.busy().is_empty());
+        let scan = crate::cache::scan::scan(dir.path());
+        let mut p = Planner::with_busy(&scan, SystemTime::now(), true, true, locks.busy());
+        assert_eq!(p.add_revision(0, C1, "test"), 100);
+        p.execute();
+        assert!(!repo.join("snapshots").join(C1).exists());
+        assert!(!repo.join("blobs").join(etag(4)).exists());
+        drop(locks);
+        assert!(lock.exists(), "a lock file it did not create stays");
+    }
+
+    #[test]
+    fn repo_locks_leave_no_files_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        fixture(dir.path());
+        let other = dir.path().join("datasets--org--d");
+        fs::create_dir_all(other.join("snapshots")).unwrap();
+        let locks = RepoLocks::take(dir.path());
+        assert!(repo_lock_path(dir.path(), "models--org--m").exists());
+        assert!(repo_lock_path(dir.path(), "datasets--org--d").exists());
+        // A second taker sees every repo busy.
+        assert_eq!(RepoLocks::take(dir.path()).busy().len(), 2);
+        drop(locks);
+        assert!(!dir.path().join(".locks").exists());
     }
 
     #[test]

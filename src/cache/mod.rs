@@ -96,6 +96,15 @@ pub fn lock_path(cache_dir: &Path, repo_folder: &str, etag: &str) -> PathBuf {
         .join(format!("{etag}.lock"))
 }
 
+/// This tool's per-repo lock, beside huggingface_hub's per-repo lock folder: pulls hold it
+/// shared while they write into the repo, prune and rm take it exclusively before they look at
+/// the repo, so neither sees the other half-way.
+pub fn repo_lock_path(cache_dir: &Path, repo_folder: &str) -> PathBuf {
+    cache_dir
+        .join(".locks")
+        .join(format!("{repo_folder}.hf-cache-sync.lock"))
+}
+
 fn is_lower_hex(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -184,6 +193,10 @@ mod tests {
         assert_eq!(
             lock_path(Path::new("/c"), "models--a--b", "e1"),
             PathBuf::from("/c/.locks/models--a--b/e1.lock")
+        );
+        assert_eq!(
+            repo_lock_path(Path::new("/c"), "models--a--b"),
+            PathBuf::from("/c/.locks/models--a--b.hf-cache-sync.lock")
         );
     }
 

@@ -56,6 +56,33 @@ pub struct Failure {
     pub error: String,
 }
 
+/// Reports a wait for a lock another process holds: what is waited for and until when, then
+/// every so often that it is still waiting (the callback of `cache::write::lock_blob`).
+pub fn lock_waiter(
+    progress: Arc<dyn Progress>,
+    lock: std::path::PathBuf,
+    why: String,
+    timeout: std::time::Duration,
+) -> impl FnMut(std::time::Duration) {
+    let mut first = true;
+    move |waited| {
+        let line = if std::mem::take(&mut first) {
+            format!(
+                "waiting for {}: {why} (giving up after {})",
+                lock.display(),
+                humantime::format_duration(timeout)
+            )
+        } else {
+            format!(
+                "still waiting for {} after {}: {why}",
+                lock.display(),
+                humantime::format_duration(std::time::Duration::from_secs(waited.as_secs()))
+            )
+        };
+        progress.log(&line);
+    }
+}
+
 /// Transfer options shared by push and pull.
 #[derive(Debug, Clone, Default)]
 pub struct TransferOptions {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::rm::{ask, plural, refuse_without_consent, report_lines};
 use super::{missing_cache_dir, parse_age, App, Outcome};
-use crate::cache::delete::{Planner, Report};
+use crate::cache::delete::{Planner, RepoLocks, Report};
 use crate::cache::scan::{self, CacheScan};
 use crate::config::ConfigError;
 use crate::report::{human_bytes, NoProgress};
@@ -75,6 +75,9 @@ fn run_blocking(
     max_gb: f64,
     older_than: Option<Duration>,
 ) -> Result<Outcome> {
+    // Before the scan, so no pull changes a repo between the scan and the deletion; repos a
+    // pull is writing into are left alone.
+    let locks = RepoLocks::take(&app.settings.cache_dir);
     let scan = scan::scan(&app.settings.cache_dir);
     if !scan.exists {
         return Err(missing_cache_dir(&scan).into());
@@ -94,6 +97,9 @@ fn run_blocking(
     // Unreferenced revisions, least recently used first.
     let mut candidates: Vec<(SystemTime, usize, usize)> = Vec::new();
     for (ri, repo) in scan.repos.iter().enumerate() {
+        if locks.busy().contains(&repo.folder) {
+            continue;
+        }
         for (vi, rev) in repo.revisions.iter().enumerate() {
             let t = last_used(&scan, ri, vi);
             if repo.refs_to(&rev.commit).is_empty() && old_enough(t) {
@@ -109,7 +115,7 @@ fn run_blocking(
         key(a).cmp(&key(b))
     });
 
-    let mut planner = Planner::new(&scan, now, true, true);
+    let mut planner = Planner::with_busy(&scan, now, true, true, locks.busy());
     if opts.detached {
         for (_, ri, vi) in &candidates {
             planner.add_revision(*ri, &scan.repos[*ri].revisions[*vi].commit, "detached");

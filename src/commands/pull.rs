@@ -12,13 +12,14 @@ use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::{short, App, Failure, Outcome, TransferOptions};
+use super::{lock_waiter, short, App, Failure, Outcome, TransferOptions};
 use crate::cache::write::{
-    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, remove_stale_temps, sync_dir,
-    write_ref, BlobWriter,
+    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, lock_repo_shared,
+    remove_stale_temps, sync_dir, write_ref, BlobWriter, FileLock,
 };
 use crate::cache::{
-    blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, RepoType,
+    blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, repo_lock_path,
+    RepoType,
 };
 use crate::config::ConfigError;
 use crate::manifest::{
@@ -294,15 +295,16 @@ async fn fetch_one(
     job: &BlobJob,
 ) -> JobResult {
     let lock_file = lock_path(cache_dir, &job.folder, &job.etag);
-    let progress = ctx.progress.clone();
-    let etag = job.etag.clone();
-    let lock = tokio::task::spawn_blocking(move || {
-        lock_blob(&lock_file, || {
-            progress.log(&format!("waiting for another process writing blob {etag}"))
-        })
-    })
-    .await
-    .expect("lock task does not panic");
+    let timeout = ctx.lock_timeout;
+    let on_wait = lock_waiter(
+        ctx.progress.clone(),
+        lock_file.clone(),
+        format!("another process is writing blob {}", job.etag),
+        timeout,
+    );
+    let lock = tokio::task::spawn_blocking(move || lock_blob(&lock_file, timeout, on_wait))
+        .await
+        .expect("lock task does not panic");
     let _lock = match lock {
         Ok(l) => l,
         Err(e) => return JobResult::Failed(e.into()),
@@ -386,8 +388,59 @@ pub fn tally(
     fatal
 }
 
-/// Fetches what the plans lack through one pool (or only counts it, for a dry run). Returns
-/// per-plan counts and the failed items; a fatal remote error ends the run instead.
+/// The shared locks of the repos a pull writes into ([`repo_lock_path`]). While they are held,
+/// prune and rm leave those repos alone, so nothing they delete can be a blob the pull has just
+/// written but not yet linked, or a revision it is still building. Hold them until
+/// [`finish`] is done.
+pub struct RepoLocks {
+    _locks: Vec<FileLock>,
+}
+
+/// Takes the shared lock of each plan's repo, waiting (bounded) while a prune or rm holds one.
+/// Returns the locks and the plans that could not be locked, with why.
+async fn lock_repos(
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    plans: &[Plan],
+) -> (RepoLocks, Vec<(usize, Failure)>) {
+    let mut locks = Vec::new();
+    let mut failures = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let path = repo_lock_path(cache_dir, &plan.folder);
+        let timeout = ctx.lock_timeout;
+        let on_wait = lock_waiter(
+            ctx.progress.clone(),
+            path.clone(),
+            format!("a prune or rm of {} is running", plan.repo_id),
+            timeout,
+        );
+        let result = tokio::task::spawn_blocking(move || lock_repo_shared(&path, timeout, on_wait))
+            .await
+            .expect("lock task does not panic");
+        match result {
+            Ok(lock) => locks.push(lock),
+            Err(e) => failures.push((
+                i,
+                Failure {
+                    item: format!("{}@{}", plan.repo_id, short(&plan.commit)),
+                    error: e.to_string(),
+                },
+            )),
+        }
+    }
+    (RepoLocks { _locks: locks }, failures)
+}
+
+/// What [`fetch_plans`] did: per-plan counts, the failed items, and the repo locks to hold
+/// until the snapshots are built.
+pub struct Fetched {
+    pub counts: Vec<Counts>,
+    pub failures: Vec<(usize, Failure)>,
+    pub locks: RepoLocks,
+}
+
+/// Fetches what the plans lack through one pool (or only counts it, for a dry run), under the
+/// plans' repo locks. A fatal remote error ends the run instead.
 pub async fn fetch_plans(
     remote: &Remote,
     layout: &Layout,
@@ -395,33 +448,48 @@ pub async fn fetch_plans(
     ctx: &TransferCtx,
     plans: &[Plan],
     dry_run: bool,
-) -> Result<(Vec<Counts>, Vec<(usize, Failure)>)> {
+) -> Result<Fetched> {
     let mut counts = vec![Counts::default(); plans.len()];
+    if dry_run {
+        for (i, plan) in plans.iter().enumerate() {
+            for job in missing_blobs(i, plan, &mut counts[i]) {
+                counts[i].downloaded += 1;
+                counts[i].bytes_downloaded += job.size;
+            }
+        }
+        ctx.progress.finish();
+        return Ok(Fetched {
+            counts,
+            failures: Vec::new(),
+            locks: RepoLocks { _locks: Vec::new() },
+        });
+    }
+    std::fs::create_dir_all(cache_dir).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "cannot create cache dir {}: {e}",
+            cache_dir.display()
+        ))
+    })?;
+    let (locks, mut failures) = lock_repos(cache_dir, ctx, plans).await;
+    // What is missing is decided under the lock: a prune that ran just before may have removed
+    // blobs that were there when the plans were made.
     let mut jobs = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
-        jobs.extend(missing_blobs(i, plan, &mut counts[i]));
-    }
-    let mut failures = Vec::new();
-    if dry_run {
-        for job in &jobs {
-            counts[job.plan].downloaded += 1;
-            counts[job.plan].bytes_downloaded += job.size;
-        }
-    } else {
-        std::fs::create_dir_all(cache_dir).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "cannot create cache dir {}: {e}",
-                cache_dir.display()
-            ))
-        })?;
-        let results = download(remote, layout, cache_dir, ctx, jobs).await;
-        if let Some(fatal) = tally(results, &mut counts, &mut failures) {
-            ctx.progress.finish();
-            return Err(fatal.into());
+        if !failures.iter().any(|(p, _)| *p == i) {
+            jobs.extend(missing_blobs(i, plan, &mut counts[i]));
         }
     }
+    let results = download(remote, layout, cache_dir, ctx, jobs).await;
+    let fatal = tally(results, &mut counts, &mut failures);
     ctx.progress.finish();
-    Ok((counts, failures))
+    if let Some(fatal) = fatal {
+        return Err(fatal.into());
+    }
+    Ok(Fetched {
+        counts,
+        failures,
+        locks,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -462,8 +530,11 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     };
     let plans = std::slice::from_ref(&plan);
     let dry_run = opts.transfer.dry_run;
-    let (mut counts, mut failures) =
-        fetch_plans(&remote, &layout, cache_dir, &ctx, plans, dry_run).await?;
+    let Fetched {
+        mut counts,
+        mut failures,
+        locks,
+    } = fetch_plans(&remote, &layout, cache_dir, &ctx, plans, dry_run).await?;
     if !dry_run && failures.is_empty() {
         if let Err(e) = finish(cache_dir, &plan) {
             failures.push((
@@ -475,6 +546,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             ));
         }
     }
+    drop(locks);
     let summary = PullSummary {
         command: "pull",
         remote: remote.describe(),
@@ -497,26 +569,56 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         } else {
             "Failed to pull"
         };
-        let mut lines =
-            vec![format!(
+        format!(
             "{verb} {} {}@{}{}: {} files, {} blobs downloaded ({}), {} already present, in {:.1}s",
             summary.repo_type,
             summary.repo,
             short(&summary.revision),
-            summary.ref_name.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+            summary
+                .ref_name
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
             summary.files,
             summary.counts.downloaded,
             human_bytes(summary.counts.bytes_downloaded),
             summary.counts.skipped_existing,
             summary.seconds
-        )];
-        for f in &summary.failures {
-            lines.push(format!("  {}: {}", f.item, f.error));
-        }
-        if !summary.failures.is_empty() {
-            lines.push("Run the same command again to retry; verified blobs are kept.".into());
-        }
-        lines.join("\n")
+        )
     });
+    report_failures(app, &summary.failures, cache_dir);
     Ok(outcome)
+}
+
+/// Each failure on stderr, then what to do about it.
+fn report_failures(app: &App, failures: &[Failure], cache_dir: &Path) {
+    let quiet = crate::report::NoProgress;
+    for f in failures {
+        app.printer
+            .error(&quiet, &format!("{}: {}", f.item, f.error));
+    }
+    if failures.is_empty() {
+        return;
+    }
+    if failures.iter().any(|f| is_disk_full(&f.error)) {
+        app.printer.hint(
+            &quiet,
+            &format!(
+                "the disk holding {} is full: free space (hf-cache-sync prune) or pull into \
+                 another --cache-dir, then run the same command again",
+                cache_dir.display()
+            ),
+        );
+    } else {
+        app.printer.hint(
+            &quiet,
+            "run the same command again to retry; verified blobs are kept",
+        );
+    }
+}
+
+/// Failures are kept as text in summaries; a full disk shows in it as the OS says it.
+fn is_disk_full(error: &str) -> bool {
+    let text = error.to_lowercase();
+    text.contains("no space left on device") || text.contains("disk quota exceeded")
 }

@@ -118,8 +118,11 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     }
 
     let dry_run = opts.transfer.dry_run;
-    let (counts, failures) =
-        pull::fetch_plans(&remote, &layout, cache_dir, &ctx, &plans, dry_run).await?;
+    let pull::Fetched {
+        counts,
+        failures,
+        locks,
+    } = pull::fetch_plans(&remote, &layout, cache_dir, &ctx, &plans, dry_run).await?;
 
     for (i, plan) in plans.iter().enumerate() {
         let mut errors: Vec<String> = failures
@@ -141,6 +144,7 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             counts: counts[i].clone(),
         });
     }
+    drop(locks);
     repos.sort_by(|a, b| a.repo.cmp(&b.repo));
 
     let failed = repos.iter().filter(|r| r.status == "failed").count();

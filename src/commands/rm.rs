@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::{confirm, missing_cache_dir, short, App, Failure, Outcome, RepoRef};
-use crate::cache::delete::{KeptEntry, Planner, Report};
+use crate::cache::delete::{KeptEntry, Planner, RepoLocks, Report};
 use crate::cache::scan::{self, CacheScan};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
@@ -341,6 +341,8 @@ fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)
 }
 
 fn run_local(app: &App, opts: &RmOptions) -> Result<Outcome> {
+    // Before the scan, so no pull changes a repo between the scan and the deletion.
+    let locks = RepoLocks::take(&app.settings.cache_dir);
     let scan = scan::scan(&app.settings.cache_dir);
     if !scan.exists {
         return Err(missing_cache_dir(&scan).into());
@@ -351,9 +353,20 @@ fn run_local(app: &App, opts: &RmOptions) -> Result<Outcome> {
     // Every target resolves before anything is deleted.
     let mut resolved = Vec::new();
     for text in &opts.targets {
-        resolved.push((text, resolve_local(&scan, text)?));
+        let (ri, commit) = resolve_local(&scan, text)?;
+        let repo = &scan.repos[ri];
+        if locks.busy().contains(&repo.folder) {
+            anyhow::bail!(
+                "cannot remove {text}: a pull is writing into {} {} (it holds {}); nothing was \
+                 deleted, run rm again once the pull finishes",
+                repo.repo_type,
+                repo.repo_id,
+                crate::cache::repo_lock_path(&scan.root, &repo.folder).display()
+            );
+        }
+        resolved.push((text, (ri, commit)));
     }
-    let mut planner = Planner::new(&scan, SystemTime::now(), false, false);
+    let mut planner = Planner::with_busy(&scan, SystemTime::now(), false, false, locks.busy());
     let mut targets = Vec::new();
     for (text, (ri, commit)) in resolved {
         let repo = &scan.repos[ri];

@@ -16,7 +16,9 @@ use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::{require_repos, scan_existing, short, App, Outcome, RepoRef, TransferOptions};
+use super::{
+    lock_waiter, require_repos, scan_existing, short, App, Outcome, RepoRef, TransferOptions,
+};
 use crate::cache::hash::{hash_file_with, BlobHasher};
 use crate::cache::scan::{normalize_lexically, relative_slash_path, CacheScan, FileSource, Repo};
 use crate::cache::write::{ensure_repo_dirs, lock_blob, sync_dir, BlobWriter};
@@ -688,15 +690,17 @@ async fn repair_one(
     // The same lock huggingface_hub takes, so neither writes this blob while the other does.
     let lock_file = lock_path(cache_dir, &t.folder, &t.etag);
     let progress: Arc<dyn Progress> = ctx.progress.clone();
-    let etag = t.etag.clone();
-    let _lock = tokio::task::spawn_blocking(move || {
-        lock_blob(&lock_file, || {
-            progress.log(&format!("waiting for another process writing blob {etag}"))
-        })
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
+    let timeout = ctx.lock_timeout;
+    let on_wait = lock_waiter(
+        progress,
+        lock_file.clone(),
+        format!("another process is writing blob {}", t.etag),
+        timeout,
+    );
+    let _lock = tokio::task::spawn_blocking(move || lock_blob(&lock_file, timeout, on_wait))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     let writer = ensure_repo_dirs(&t.repo_dir)
         .and_then(|()| BlobWriter::create(&t.repo_dir, &t.etag, size))
         .map_err(|e| e.to_string())?;

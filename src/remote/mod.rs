@@ -78,6 +78,8 @@ pub struct TransferCtx {
     pub policy: RetryPolicy,
     pub multipart_threshold: u64,
     pub part_size: Option<u64>,
+    /// How long to wait for a lock another process holds.
+    pub lock_timeout: std::time::Duration,
     pub progress: Arc<dyn Progress>,
 }
 
@@ -97,6 +99,7 @@ impl TransferCtx {
             policy: RetryPolicy::default(),
             multipart_threshold: settings.transfer.multipart_threshold,
             part_size: settings.transfer.part_size,
+            lock_timeout: settings.transfer.lock_timeout,
             progress,
         }
     }

@@ -682,7 +682,19 @@ impl S3Remote {
         let open = OpenUpload::register(self, key, &upload_id);
         let result = self.finish_multipart(src, key, &upload_id, ctx).await;
         open.close();
-        result
+        match result {
+            // The upload is gone because the object is there: a retry whose first attempt
+            // completed it but lost the answer, or another push of the same blob that finished
+            // first (Garage discards unfinished uploads older than a completed one). Blob keys
+            // are content-addressed and only verified content is ever completed, so the right
+            // size settles it.
+            Err(TransferError::Remote(RemoteError::NotFound { .. }))
+                if self.object_size(key).await? == Some(src.size) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Uploads the parts and completes the upload, or aborts it on any failure.
@@ -717,14 +729,6 @@ impl S3Remote {
                     .await;
                 match completed {
                     Ok(_) => Ok(()),
-                    // A retry whose first attempt completed the upload but lost the answer: the
-                    // upload is gone because the object is there. The key is content-addressed
-                    // and only verified content is completed, so the right size settles it.
-                    Err(RemoteError::NotFound { .. })
-                        if self.object_size(key).await? == Some(src.size) =>
-                    {
-                        Ok(())
-                    }
                     Err(e) => {
                         self.abort_upload(key, &upload_id).await;
                         Err(e.into())

@@ -5,6 +5,7 @@
 mod common;
 
 mod cluster;
+mod concurrency;
 mod config;
 mod diff;
 mod dir_remote;
@@ -18,6 +19,7 @@ mod prune;
 mod pull;
 mod pull_all;
 mod push;
+mod resources;
 mod rm;
 mod secrets;
 mod status;

@@ -278,6 +278,10 @@ fn orphaned_blobs_go_even_within_the_budget() {
     let m = CacheView::model(&cache, "org/m");
     let orphan = b"left over from a revision deleted by hand\n".to_vec();
     fs::write(m.blob(&git_sha1_hex(&orphan)), &orphan).unwrap();
+    set_modified_ago(&m.blob(&git_sha1_hex(&orphan)), 2 * HOUR);
+    // Unlinked too, but written a moment ago: a download that links it next, so it stays.
+    let fresh = b"downloaded a moment ago\n".to_vec();
+    fs::write(m.blob(&git_sha1_hex(&fresh)), &fresh).unwrap();
     // A shared-store payload whose only repo is gone: its .refs manifest names no live link.
     let xet = pseudo_random("xet payload", 64 * 1024);
     CacheBuilder::new(&cache)
@@ -302,6 +306,10 @@ fn orphaned_blobs_go_even_within_the_budget() {
     assert_eq!(s["shared_blobs"].as_array().unwrap().len(), 1, "{out}");
     assert_eq!(s["bytes_freed"], orphan.len() + xet.len(), "{out}");
     assert!(!m.has_blob(&git_sha1_hex(&orphan)));
+    assert!(
+        m.has_blob(&git_sha1_hex(&fresh)),
+        "younger than the grace period"
+    );
     assert!(store_files(&cache).is_empty(), "{:?}", store_files(&cache));
     check_cache(
         &cache,
@@ -375,10 +383,12 @@ fn an_orphan_whose_lock_is_held_is_kept_until_released() {
         .ref_("main", &main);
     let m = CacheView::model(&cache, "org/m");
     // A blob written but not yet linked: what hf_hub_download has between moving the blob into
-    // place and creating the snapshot link, all under the blob's lock.
+    // place and creating the snapshot link, all under the blob's lock (here a stalled one, past
+    // the grace period that spares fresh orphans anyway).
     let blob = b"just downloaded\n".to_vec();
     let etag = git_sha1_hex(&blob);
     fs::write(m.blob(&etag), &blob).unwrap();
+    set_modified_ago(&m.blob(&etag), 2 * HOUR);
     let lock_path = cache
         .join(".locks")
         .join("models--org--m")
@@ -422,6 +432,7 @@ fn dry_run_deletes_nothing() {
         .lfs_file("w.bin", &pseudo_random("detached", 8192));
     let m = CacheView::model(&cache, "org/m");
     fs::write(m.blob(&git_sha1_hex(b"orphan")), b"orphan").unwrap();
+    set_modified_ago(&m.blob(&git_sha1_hex(b"orphan")), 3 * HOUR);
     let partial = m.blob(&format!("{}.incomplete", sha256_hex(b"p")));
     fs::write(&partial, b"partial").unwrap();
     set_modified_ago(&partial, 3 * HOUR);

@@ -101,6 +101,53 @@ impl Cli {
         cmd.spawn().expect("start hf-cache-sync")
     }
 
+    /// Starts the binary without waiting, keeping what it prints: for tests that run commands
+    /// side by side or watch one while it works.
+    #[track_caller]
+    pub fn start(self) -> Running {
+        let cmdline = self.cmdline();
+        let timeout = self.timeout;
+        let mut child = self.spawn();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stdout), &mut text);
+            text
+        });
+        let (lines_tx, lines) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut text = String::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                text.push_str(&line);
+                text.push('\n');
+                let _ = lines_tx.send(line);
+            }
+            text
+        });
+        Running {
+            child,
+            cmdline,
+            deadline: std::time::Instant::now() + timeout,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+            lines,
+            seen: Vec::new(),
+            exit: None,
+        }
+    }
+
+    fn cmdline(&self) -> String {
+        std::iter::once(OsStr::new("hf-cache-sync"))
+            .chain(self.global.iter().map(OsString::as_os_str))
+            .chain(self.args.iter().map(OsString::as_os_str))
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     #[track_caller]
     pub fn run(self) -> Output {
         let mut cmd =
@@ -118,12 +165,7 @@ impl Cli {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        let cmdline = std::iter::once(OsStr::new("hf-cache-sync"))
-            .chain(self.global.iter().map(OsString::as_os_str))
-            .chain(self.args.iter().map(OsString::as_os_str))
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let cmdline = self.cmdline();
         let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("run {cmdline}: {e}"));
@@ -133,6 +175,142 @@ impl Cli {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+}
+
+/// A run started by [`Cli::start`]: its stderr can be watched line by line while it works, and
+/// it is killed if it outlives its timeout.
+pub struct Running {
+    child: std::process::Child,
+    cmdline: String,
+    deadline: std::time::Instant,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// stderr lines already taken from `lines`.
+    seen: Vec<String>,
+    /// Exit status and resource usage, once reaped.
+    exit: Option<(libc::c_int, libc::rusage)>,
+}
+
+impl Drop for Running {
+    /// A test that fails half-way leaves no process behind.
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Peak memory and CPU time of a finished child, as the kernel counted them.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// Peak resident set size in bytes.
+    pub max_rss: u64,
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl Running {
+    /// Still running? Reaps the process once it has exited (keeping its status and usage).
+    pub fn is_running(&mut self) -> bool {
+        self.poll();
+        self.exit.is_none()
+    }
+
+    fn poll(&mut self) {
+        if self.exit.is_some() {
+            return;
+        }
+        let pid = self.child.id() as libc::pid_t;
+        let mut status: libc::c_int = 0;
+        // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our own child, not yet reaped; the pointers are to live locals.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            self.exit = Some((status, usage));
+        } else {
+            assert!(
+                r == 0,
+                "wait4 {}: {}",
+                self.cmdline,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// Waits until a stderr line contains `needle` (ignoring case) and returns it; `None` if the
+    /// process ends or `within` passes first.
+    pub fn wait_for_stderr(&mut self, needle: &str, within: Duration) -> Option<String> {
+        let needle = needle.to_lowercase();
+        if let Some(line) = self
+            .seen
+            .iter()
+            .find(|l| l.to_lowercase().contains(&needle))
+        {
+            return Some(line.clone());
+        }
+        let until = std::time::Instant::now() + within;
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.to_lowercase().contains(&needle) {
+                        return Some(line);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if left.is_zero() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits for the exit (killing the process at its deadline) and returns what it printed.
+    #[track_caller]
+    pub fn wait(self) -> Output {
+        self.wait_with_usage().0
+    }
+
+    /// Like [`Running::wait`], plus the child's peak memory and CPU time (`wait4`).
+    #[track_caller]
+    pub fn wait_with_usage(mut self) -> (Output, Usage) {
+        let mut timed_out = false;
+        loop {
+            self.poll();
+            if self.exit.is_some() {
+                break;
+            }
+            if !timed_out && std::time::Instant::now() > self.deadline {
+                let _ = self.child.kill();
+                timed_out = true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (status, usage) = self.exit.expect("exited");
+        let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        let out = Output {
+            cmdline: self.cmdline.clone(),
+            code,
+            stdout: self.stdout.take().unwrap().join().unwrap_or_default(),
+            stderr: self.stderr.take().unwrap().join().unwrap_or_default(),
+        };
+        assert!(!timed_out, "timed out and killed\n{out}");
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        let usage = Usage {
+            // Linux counts in KiB.
+            max_rss: usage.ru_maxrss as u64 * 1024,
+            user: time(usage.ru_utime),
+            system: time(usage.ru_stime),
+        };
+        (out, usage)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod mixed;
 pub mod python;
 pub mod resilience;
 pub mod s3;
+pub mod spec;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

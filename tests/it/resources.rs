@@ -1,0 +1,291 @@
+//! Running short of resources: a disk that fills up during a pull (a small tmpfs, mounted when
+//! the tests run as root), and the memory a pull or push of a 1 GiB blob takes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sha2::Digest;
+
+use crate::common::cache::{pseudo_random, snapshot_link_target, CacheView};
+use crate::common::spec::RepoSpec;
+use crate::common::{
+    assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, CacheBuilder,
+    Sandbox,
+};
+
+const MIB: usize = 1024 * 1024;
+
+/// A tmpfs of a fixed size mounted at a folder, unmounted when dropped.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts `size` (e.g. `8m`) at `dir`. Without root, or where mounting is not allowed (an
+    /// unprivileged container), prints why and returns `None`: the one case these tests skip.
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: filling a disk needs root to mount a {size} tmpfs; run as root to test it");
+            return None;
+        }
+        std::fs::create_dir_all(dir).expect("create mount point");
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Tmpfs {
+                dir: dir.to_path_buf(),
+            }),
+            Ok(o) => {
+                eprintln!(
+                    "skipped: mount -t tmpfs at {} failed ({}): {}",
+                    dir.display(),
+                    o.status,
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            // Still busy (a child not yet gone): detach it now, it goes once unused.
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+/// `org/fit`: v1.0 holds a config and two 2 MiB shards; main adds a 16 MiB shard, more than an
+/// 8 MiB disk holds.
+fn repo_too_big_for_8_mib(repo_id: &str) -> (RepoSpec, String, String) {
+    let [v1, main] = ["v1", "main"].map(|s| commit_hash(&format!("{repo_id} {s}")));
+    let s1 = pseudo_random(&format!("{repo_id} shard 1"), 2 * MIB);
+    let s2 = pseudo_random(&format!("{repo_id} shard 2"), 2 * MIB + 1);
+    let big = pseudo_random(&format!("{repo_id} big"), 16 * MIB);
+    let spec = RepoSpec::new(repo_id)
+        .rev(&v1, &["v1.0"])
+        .file("config.json", b"{\"rev\": 1}\n")
+        .lfs("a.safetensors", &s1)
+        .lfs("b.safetensors", &s2)
+        .rev(&main, &["main"])
+        .file("config.json", b"{\"rev\": 2}\n")
+        .lfs("a.safetensors", &s1)
+        .lfs("b.safetensors", &s2)
+        .lfs("big.safetensors", &big);
+    (spec, v1, main)
+}
+
+#[test]
+fn a_full_disk_fails_the_pull_clearly_and_leaves_nothing_half_written() {
+    let t = Sandbox::new("res_disk_full");
+    let (spec, _v1, main) = repo_too_big_for_8_mib("org/fit");
+    let src = t.cache("src");
+    spec.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let Some(_disk) = Tmpfs::mount(&t.path("small-disk"), "8m") else {
+        return;
+    };
+    let cache = t.path("small-disk/hub");
+
+    let out = t
+        .hfcs()
+        .cache_dir(&cache)
+        .args(["pull", "org/fit"])
+        .run()
+        .code(1)
+        .stderr_has_any(&["no space left on device"]);
+    let view = CacheView::model(&cache, "org/fit");
+    let blobs_dir = view.dir.join("blobs");
+    assert!(
+        out.stderr.contains(&blobs_dir.display().to_string()),
+        "the error names where it could not write ({})\n{out}",
+        blobs_dir.display()
+    );
+    let big = spec.revision(&main).files[3].etag();
+    assert!(!view.has_blob(&big), "{out}");
+    // No temporary file left, and everything under a blob name matches it.
+    assert_cache_tidy(&cache);
+    assert!(!view.snapshot(&main, "").exists(), "{out}");
+    assert_eq!(view.ref_("main"), None, "{out}");
+    t.hfcs().cache_dir(&cache).arg("verify").run().success();
+    check_cache(&cache, &[]);
+}
+
+#[test]
+fn what_fits_on_a_small_disk_is_complete_and_valid() {
+    let t = Sandbox::new("res_disk_partial");
+    let (spec, v1, main) = repo_too_big_for_8_mib("org/fit");
+    let src = t.cache("src");
+    spec.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let Some(_disk) = Tmpfs::mount(&t.path("small-disk"), "8m") else {
+        return;
+    };
+    let cache = t.path("small-disk/hub");
+
+    // One worker: the 16 MiB shard goes first (largest first), fails, and its temporary file
+    // is removed before the 2 MiB shards, which then fit.
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&cache)
+        .args(["pull", "org/fit", "--workers", "1"])
+        .run()
+        .code(1);
+    let s = out.json();
+    assert_eq!(count(&s, "failed"), 1, "{out}");
+    assert_eq!(count(&s, "downloaded"), 3, "{out}");
+    assert!(
+        s["failures"]
+            .to_string()
+            .to_lowercase()
+            .contains("no space left on device"),
+        "{out}"
+    );
+    let view = CacheView::model(&cache, "org/fit");
+    for f in &spec.revision(&main).files[1..3] {
+        assert!(view.has_blob(&f.etag()), "{} fits\n{out}", f.path);
+    }
+    assert_cache_tidy(&cache);
+    check_cache(&cache, &[]);
+
+    // The revision that fits is pulled from what is already there.
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&cache)
+        .args(["pull", "org/fit", "-r", "v1.0"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(count(&s, "downloaded"), 1, "only its config\n{out}");
+    assert_eq!(count(&s, "skipped_existing"), 2, "{out}");
+    spec.assert_pulled(&cache, &v1);
+    assert_cache_tidy(&cache);
+    t.hfcs().cache_dir(&cache).arg("verify").run().success();
+    check_cache(&cache, &spec.downloads("v1.0", &v1));
+}
+
+/// Writes `size` bytes, a 1 MiB pseudo-random block repeated, as an LFS blob of `repo_id` in
+/// `cache` (linked as `model.safetensors` from `commit`, ref main). Returns its sha256.
+fn write_big_blob(cache: &Path, repo_id: &str, commit: &str, size: usize) -> String {
+    CacheBuilder::new(cache)
+        .repo(repo_id)
+        .rev(commit)
+        .file("config.json", b"{\"big\": true}\n")
+        .ref_("main", commit);
+    let view = CacheView::model(cache, repo_id);
+    let block = pseudo_random("big blob block", MIB);
+    let tmp = view.dir.join("blobs").join("writing");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).expect("create big blob"));
+    let mut hasher = sha2::Sha256::new();
+    for _ in 0..size / MIB {
+        file.write_all(&block).expect("write big blob");
+        hasher.update(&block);
+    }
+    file.flush().expect("flush big blob");
+    let etag: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::rename(&tmp, view.blob(&etag)).expect("name big blob");
+    let link = view.snapshot(commit, "model.safetensors");
+    std::os::unix::fs::symlink(snapshot_link_target("model.safetensors", &etag), &link)
+        .expect("link big blob");
+    etag
+}
+
+#[test]
+fn memory_stays_bounded_moving_a_1_gib_blob() {
+    const SIZE: usize = 1024 * MIB;
+    const LIMIT: u64 = 100 * MIB as u64;
+    let t = Sandbox::new("res_memory");
+    let src = t.cache("src");
+    let commit = commit_hash("huge");
+    let started = Instant::now();
+    let etag = write_big_blob(&src, "org/huge", &commit, SIZE);
+    let generated = started.elapsed();
+
+    // Default transfer settings: only the timeout is longer than usual.
+    let long = Duration::from_secs(600);
+    let (out, push) = t
+        .hfcs()
+        .json()
+        .cache_dir(&src)
+        .arg("push")
+        .timeout(long)
+        .start()
+        .wait_with_usage();
+    let out = out.success();
+    assert_eq!(count(&out.json(), "uploaded"), 2, "{out}");
+    std::fs::remove_dir_all(&src).expect("remove the source cache");
+
+    let dst = t.cache("dst");
+    let (out, pull) = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/huge"])
+        .timeout(long)
+        .start()
+        .wait_with_usage();
+    let out = out.success();
+    assert_eq!(count(&out.json(), "downloaded"), 2, "{out}");
+    let view = CacheView::model(&dst, "org/huge");
+    assert_eq!(
+        std::fs::metadata(view.blob(&etag)).map(|m| m.len()).ok(),
+        Some(SIZE as u64),
+        "{out}"
+    );
+    assert_eq!(
+        files_under(&view.dir.join("blobs")).len(),
+        2,
+        "no temporary file left\n{out}"
+    );
+    std::fs::remove_dir_all(&dst).expect("remove the pulled cache");
+    t.bucket().delete(&blob_key(&etag));
+
+    let mib = |b: u64| b as f64 / MIB as f64;
+    eprintln!(
+        "1 GiB blob (generated in {generated:.1?}): push peak RSS {:.1} MiB (cpu {:.1?} user, {:.1?} sys); \
+         pull peak RSS {:.1} MiB (cpu {:.1?} user, {:.1?} sys)",
+        mib(push.max_rss),
+        push.user,
+        push.system,
+        mib(pull.max_rss),
+        pull.user,
+        pull.system
+    );
+    assert!(
+        push.max_rss < LIMIT,
+        "push peaked at {:.1} MiB",
+        mib(push.max_rss)
+    );
+    assert!(
+        pull.max_rss < LIMIT,
+        "pull peaked at {:.1} MiB",
+        mib(pull.max_rss)
+    );
+}
