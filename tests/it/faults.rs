@@ -386,7 +386,8 @@ fn pull_fails_cleanly_when_blob_downloads_keep_failing() {
         .code(1);
     assert_plain_message(&out);
     assert!(
-        out.stdout.contains("Failed to pull") && out.stdout.contains("Run the same command again"),
+        out.stdout.contains("Failed to pull")
+            && out.stderr.contains("hint: run the same command again"),
         "{out}"
     );
     assert_injected(&proxy, &[Fault::Truncate, Fault::Reset]);

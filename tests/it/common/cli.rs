@@ -136,6 +136,7 @@ impl Cli {
             lines,
             seen: Vec::new(),
             exit: None,
+            peak_rss: 0,
         }
     }
 
@@ -191,6 +192,8 @@ pub struct Running {
     seen: Vec<String>,
     /// Exit status and resource usage, once reaped.
     exit: Option<(libc::c_int, libc::rusage)>,
+    /// The highest `VmHWM` seen in `/proc/<pid>/status`, in bytes.
+    peak_rss: u64,
 }
 
 impl Drop for Running {
@@ -206,7 +209,10 @@ impl Drop for Running {
 /// Peak memory and CPU time of a finished child, as the kernel counted them.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
-    /// Peak resident set size in bytes.
+    /// Peak resident set size in bytes: the process's own high-water mark, sampled every 10 ms
+    /// while it runs. `wait4`'s `ru_maxrss` would not do: Linux folds the memory the process
+    /// had before `exec` into it, and a child spawned from this test process (vfork) starts with
+    /// the test process's memory, gigabytes of fixtures when tests run in parallel.
     pub max_rss: u64,
     pub user: Duration,
     pub system: Duration,
@@ -224,6 +230,9 @@ impl Running {
             return;
         }
         let pid = self.child.id() as libc::pid_t;
+        if let Some(hwm) = vm_hwm(pid) {
+            self.peak_rss = self.peak_rss.max(hwm);
+        }
         let mut status: libc::c_int = 0;
         // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -305,13 +314,20 @@ impl Running {
             Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
         };
         let usage = Usage {
-            // Linux counts in KiB.
-            max_rss: usage.ru_maxrss as u64 * 1024,
+            max_rss: self.peak_rss,
             user: time(usage.ru_utime),
             system: time(usage.ru_stime),
         };
         (out, usage)
     }
+}
+
+/// The peak resident set size (`VmHWM`) of a live process, in bytes.
+fn vm_hwm(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// What one run printed and how it exited.
