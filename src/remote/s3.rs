@@ -960,8 +960,8 @@ impl S3Remote {
             tokio::select! {
                 biased;
                 Some(done) = inflight.next(), if !inflight.is_empty() => {
-                    let (data, _permit): (Bytes, _) = done?;
-                    blocking(|| writer.write(&data))?;
+                    let (chunks, _permit): (Vec<Bytes>, _) = done?;
+                    blocking(|| chunks.iter().try_for_each(|c| writer.write(c)))?;
                 }
                 permit = ctx.reserve(part_size), if next < count && inflight.len() < ctx.workers => {
                     let start = next * part_size;
@@ -972,9 +972,9 @@ impl S3Remote {
                     let ctx2 = ctx.clone();
                     inflight.push_back(AbortOnDrop(tokio::spawn(async move {
                         let _slot = ctx2.slot().await;
-                        let data = ctx2.policy.run(|| remote.get_range(&key, start, end)).await?;
-                        ctx2.progress.add_bytes(data.len() as u64);
-                        Ok::<_, RemoteError>((data, permit))
+                        let chunks = ctx2.policy.run(|| remote.get_range(&key, start, end)).await?;
+                        ctx2.progress.add_bytes(end - start + 1);
+                        Ok::<_, RemoteError>((chunks, permit))
                     })));
                 }
                 else => break,
@@ -983,7 +983,14 @@ impl S3Remote {
         Ok(())
     }
 
-    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, RemoteError> {
+    /// The bytes `start..=end` of `key`, as the chunks they arrived in: joining them into one
+    /// buffer would cost a copy and a fresh part-sized allocation per part.
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Bytes>, RemoteError> {
         let out = self
             .client
             .get_object()
@@ -995,25 +1002,26 @@ impl S3Remote {
             .map_err(|e| self.error(e, "read from", key))?;
         let expected = (end - start + 1) as usize;
         let mut body = out.body;
-        let mut data = BytesMut::with_capacity(expected);
+        let mut chunks = Vec::new();
+        let mut received = 0;
         while let Some(chunk) = self.next_chunk(&mut body, key).await? {
-            data.extend_from_slice(&chunk);
-            if data.len() > expected {
+            received += chunk.len();
+            chunks.push(chunk);
+            if received > expected {
                 break;
             }
         }
-        if data.len() != expected {
+        if received != expected {
             // A short body is a cut connection; a long one means the object is not what the
             // manifest says. Either way this range is unusable.
             return Err(RemoteError::Transient {
                 detail: format!(
-                    "{key}: expected {expected} bytes in range {start}-{end}, got {}",
-                    data.len()
+                    "{key}: expected {expected} bytes in range {start}-{end}, got {received}"
                 ),
                 code: "ShortRead".into(),
             });
         }
-        Ok(data.freeze())
+        Ok(chunks)
     }
 
     async fn next_chunk(
