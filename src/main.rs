@@ -254,6 +254,7 @@ fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
             e,
             RemoteError::Credentials { .. }
                 | RemoteError::NoSuchBucket { .. }
+                | RemoteError::NoSuchDir { .. }
                 | RemoteError::WrongRegion { .. }
         ) {
             code = EXIT_USAGE;

@@ -346,16 +346,7 @@ async fn remote_checks(remote: &Remote, layout: &Layout, verbose: bool) -> Vec<C
     let mut checks = Vec::new();
     let reachable = match remote {
         Remote::S3(s3) => s3.probe_bucket().await,
-        Remote::Dir(dir) => {
-            if dir.root().is_dir() {
-                Ok(())
-            } else {
-                Err(RemoteError::NoSuchBucket {
-                    bucket: dir.root().display().to_string(),
-                    endpoint: "the local filesystem".into(),
-                })
-            }
-        }
+        Remote::Dir(dir) => dir.check_root(),
     };
     let name = match remote {
         Remote::S3(_) => "Bucket reachable",

@@ -33,10 +33,7 @@ impl DirRemote {
 
     fn error(&self, err: io::Error, action: &'static str, key: &str) -> RemoteError {
         match err.kind() {
-            io::ErrorKind::NotFound if !self.root.is_dir() => RemoteError::NoSuchBucket {
-                bucket: self.root.display().to_string(),
-                endpoint: "the local filesystem".into(),
-            },
+            io::ErrorKind::NotFound if !self.root.is_dir() => self.missing_root(),
             io::ErrorKind::NotFound => RemoteError::NotFound {
                 key: key.to_string(),
             },
@@ -54,14 +51,17 @@ impl DirRemote {
         }
     }
 
-    fn check_root(&self) -> Result<(), RemoteError> {
+    fn missing_root(&self) -> RemoteError {
+        RemoteError::NoSuchDir {
+            path: self.root.display().to_string(),
+        }
+    }
+
+    pub fn check_root(&self) -> Result<(), RemoteError> {
         if self.root.is_dir() {
             Ok(())
         } else {
-            Err(RemoteError::NoSuchBucket {
-                bucket: self.root.display().to_string(),
-                endpoint: "the local filesystem".into(),
-            })
+            Err(self.missing_root())
         }
     }
 

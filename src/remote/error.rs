@@ -17,6 +17,8 @@ pub enum RemoteError {
     },
     #[error("bucket {bucket} does not exist at {endpoint}")]
     NoSuchBucket { bucket: String, endpoint: String },
+    #[error("remote directory {path} does not exist")]
+    NoSuchDir { path: String },
     #[error("bucket {bucket} is not in region {region}")]
     WrongRegion {
         bucket: String,
@@ -48,6 +50,7 @@ impl RemoteError {
             self,
             RemoteError::Credentials { .. }
                 | RemoteError::NoSuchBucket { .. }
+                | RemoteError::NoSuchDir { .. }
                 | RemoteError::WrongRegion { .. }
                 | RemoteError::Unreachable { .. }
         ) || matches!(self, RemoteError::AccessDenied { action, .. } if *action == "write to")
@@ -93,6 +96,12 @@ impl RemoteError {
                  account and region holding it"
                     .into()
             }
+            // Not created on the fly: a shared mount that is not mounted would quietly fill
+            // the local disk under its mount point instead.
+            RemoteError::NoSuchDir { path } => format!(
+                "check the --remote path; if it is right, create it first: mkdir -p {}",
+                shell_word(path)
+            ),
             RemoteError::WrongRegion { .. } => {
                 "set storage.region (or B2_REGION) and storage.endpoint to the bucket's region"
                     .into()
@@ -102,6 +111,16 @@ impl RemoteError {
             }
             _ => return None,
         })
+    }
+}
+
+/// `text` as one word for a POSIX shell, for commands a hint tells people to run.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 
@@ -154,6 +173,15 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        use super::shell_word;
+        assert_eq!(shell_word("/mnt/hf-cache"), "/mnt/hf-cache");
+        assert_eq!(shell_word("/mnt/my cache"), "'/mnt/my cache'");
+        assert_eq!(shell_word("/mnt/it's"), r"'/mnt/it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
     use super::*;
 
     #[test]

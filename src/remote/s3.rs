@@ -985,12 +985,7 @@ impl S3Remote {
 
     /// The bytes `start..=end` of `key`, as the chunks they arrived in: joining them into one
     /// buffer would cost a copy and a fresh part-sized allocation per part.
-    async fn get_range(
-        &self,
-        key: &str,
-        start: u64,
-        end: u64,
-    ) -> Result<Vec<Bytes>, RemoteError> {
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Vec<Bytes>, RemoteError> {
         let out = self
             .client
             .get_object()

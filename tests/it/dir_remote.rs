@@ -222,3 +222,40 @@ fn hostile_manifest_in_a_directory_is_refused() {
         .collect();
     assert!(escaped.is_empty(), "written outside the cache: {escaped:?}");
 }
+
+#[test]
+fn a_missing_remote_directory_is_named_and_never_created() {
+    let t = Sandbox::local("dir_missing");
+    let m = TwoRevisions::new("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    // Perhaps a share that is not mounted: creating it would fill the local disk instead.
+    let remote = t.path("not mounted/hf");
+    let before = files_under(&src);
+    for args in [&["push"][..], &["pull", "org/m"], &["pull-all"]] {
+        let out = t
+            .bare()
+            .cache_dir(&src)
+            .args(args)
+            .arg("--remote")
+            .arg(&remote)
+            .run()
+            .code(2);
+        assert!(
+            out.stderr.contains(&format!(
+                "remote directory {} does not exist",
+                remote.display()
+            )),
+            "{out}"
+        );
+        assert!(
+            out.stderr.contains(&format!(
+                "hint: check the --remote path; if it is right, create it first: mkdir -p '{}'",
+                remote.display()
+            )),
+            "{out}"
+        );
+        assert!(!remote.parent().unwrap().exists(), "{out}");
+    }
+    assert_eq!(files_under(&src), before, "the cache is untouched");
+}

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest;
 
-use crate::common::cli::Usage;
 use crate::common::cache::{pseudo_random, snapshot_link_target, CacheView};
+use crate::common::cli::Usage;
 use crate::common::spec::RepoSpec;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, CacheBuilder,
