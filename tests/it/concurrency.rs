@@ -113,19 +113,30 @@ fn two_pulls_of_one_repo_at_once_download_each_blob_once() {
     }
 }
 
-#[test]
-fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
-    let t = Sandbox::new("conc_lock_wait");
+/// `org/m` with two revisions, pushed from the cache `src`.
+fn pushed_two_revisions(t: &Sandbox) -> TwoRevisions {
     let m = TwoRevisions::new("org/m");
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
+    m
+}
 
-    let dst = t.cache("dst");
-    let lock = dst
+/// huggingface_hub's lock for the weights blob of `m` in `cache`.
+fn weights_lock(cache: &Path, m: &TwoRevisions) -> std::path::PathBuf {
+    cache
         .join(".locks")
         .join("models--org--m")
-        .join(format!("{}.lock", m.weights_etag()));
+        .join(format!("{}.lock", m.weights_etag()))
+}
+
+#[test]
+fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
+    let t = Sandbox::new("conc_lock_wait");
+    let m = pushed_two_revisions(&t);
+
+    let dst = t.cache("dst");
+    let lock = weights_lock(&dst, &m);
     // hf_hub_download writing the weights in another process.
     let holder = hold_lock(&lock);
     let mut pull = t
@@ -169,16 +180,10 @@ fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
 #[test]
 fn pull_gives_up_on_a_lock_held_past_the_timeout_and_names_it() {
     let t = Sandbox::new("conc_lock_timeout");
-    let m = TwoRevisions::new("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let m = pushed_two_revisions(&t);
 
     let dst = t.cache("dst");
-    let lock = dst
-        .join(".locks")
-        .join("models--org--m")
-        .join(format!("{}.lock", m.weights_etag()));
+    let lock = weights_lock(&dst, &m);
     let holder = hold_lock(&lock);
     let started = Instant::now();
     let out = t
@@ -626,10 +631,7 @@ fn rm_and_prune_leave_a_repo_a_pull_is_writing_into_alone() {
 #[test]
 fn pull_waits_while_a_prune_holds_the_repo() {
     let t = Sandbox::new("conc_pull_waits_prune");
-    let m = TwoRevisions::new("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let m = pushed_two_revisions(&t);
 
     let dst = t.cache("dst");
     let lock = repo_lock(&dst, "org/m");

@@ -97,17 +97,47 @@ fn repo_too_big_for_8_mib(repo_id: &str) -> (RepoSpec, String, String) {
     (spec, v1, main)
 }
 
+/// [`repo_too_big_for_8_mib`] pushed, and an empty cache dir on an 8 MiB tmpfs to pull it into.
+struct SmallDisk {
+    spec: RepoSpec,
+    v1: String,
+    main: String,
+    cache: PathBuf,
+    _disk: Tmpfs,
+}
+
+impl SmallDisk {
+    /// `None` (having said why) where no tmpfs can be mounted.
+    fn pushed(t: &Sandbox) -> Option<SmallDisk> {
+        let (spec, v1, main) = repo_too_big_for_8_mib("org/fit");
+        let src = t.cache("src");
+        spec.write(&src);
+        t.hfcs().cache_dir(&src).arg("push").run().success();
+        let disk = Tmpfs::mount(&t.path("small-disk"), "8m")?;
+        Some(SmallDisk {
+            spec,
+            v1,
+            main,
+            cache: t.path("small-disk/hub"),
+            _disk: disk,
+        })
+    }
+}
+
 #[test]
 fn a_full_disk_fails_the_pull_clearly_and_leaves_nothing_half_written() {
     let t = Sandbox::new("res_disk_full");
-    let (spec, _v1, main) = repo_too_big_for_8_mib("org/fit");
-    let src = t.cache("src");
-    spec.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    let Some(_disk) = Tmpfs::mount(&t.path("small-disk"), "8m") else {
+    // `_disk` is bound, not left to `..`: the tmpfs stays mounted until the test ends.
+    let Some(SmallDisk {
+        spec,
+        main,
+        cache,
+        _disk,
+        ..
+    }) = SmallDisk::pushed(&t)
+    else {
         return;
     };
-    let cache = t.path("small-disk/hub");
 
     let out = t
         .hfcs()
@@ -136,14 +166,16 @@ fn a_full_disk_fails_the_pull_clearly_and_leaves_nothing_half_written() {
 #[test]
 fn what_fits_on_a_small_disk_is_complete_and_valid() {
     let t = Sandbox::new("res_disk_partial");
-    let (spec, v1, main) = repo_too_big_for_8_mib("org/fit");
-    let src = t.cache("src");
-    spec.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    let Some(_disk) = Tmpfs::mount(&t.path("small-disk"), "8m") else {
+    let Some(SmallDisk {
+        spec,
+        v1,
+        main,
+        cache,
+        _disk,
+    }) = SmallDisk::pushed(&t)
+    else {
         return;
     };
-    let cache = t.path("small-disk/hub");
 
     // One worker: the 16 MiB shard goes first (largest first), fails, and its temporary file
     // is removed before the 2 MiB shards, which then fit.
