@@ -19,6 +19,7 @@ import tempfile
 import time
 
 MIB = 1024 * 1024
+ANALYSIS_HEADING = "## Why rows miss their target"
 
 
 # ---------------------------------------------------------------- fixtures (huggingface_hub layout)
@@ -440,8 +441,16 @@ class Bench:
         text = "\n".join(lines) + "\n"
         print(text)
         if path:
+            # The hand-written analysis below the table (why rows miss, measured) is kept.
+            analysis = ""
+            if os.path.exists(path):
+                with open(path) as f:
+                    old = f.read()
+                at = old.find("\n" + ANALYSIS_HEADING)
+                if at >= 0:
+                    analysis = old[at:]
             with open(path, "w") as f:
-                f.write(text)
+                f.write(text + analysis)
 
 
 def main():

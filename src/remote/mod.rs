@@ -23,7 +23,7 @@ pub const MAX_PARTS: u64 = 10_000;
 const DEFAULT_PART_SIZE: u64 = 8 * MIB;
 /// Bytes in flight across all transfers of a run, whatever the number of workers: a few parts
 /// in flight already fill a fast link, and GPU nodes pulling 30 GB shards have no memory to spare.
-const MEMORY_BUDGET: u64 = 48 * MIB;
+const MEMORY_BUDGET: u64 = 40 * MIB;
 
 /// A listed object.
 #[derive(Debug, Clone)]
