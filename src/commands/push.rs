@@ -169,30 +169,30 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     summary.revisions = plans.len();
     summary.skipped_pointer = pointers.len();
 
-    // Multipart uploads a killed push left open cost storage until aborted.
-    if !opts.transfer.dry_run {
-        let grace = stale_upload_age()?;
-        match remote
-            .abort_stale_uploads(&layout.blobs_prefix(), grace)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => progress.log(&format!(
-                "aborted {n} multipart uploads left unfinished by an earlier run"
-            )),
-            Err(e) if e.is_fatal() => return Err(e.into()),
-            // A key allowed to write but not to list uploads: not worth failing the push.
-            Err(e) => app.printer.warn(
-                progress.as_ref(),
-                &format!("cannot list unfinished uploads: {e}"),
-            ),
+    // Multipart uploads a killed push left open cost storage until aborted. The sweep and the
+    // one LIST that answers which blobs exist (no HEAD per blob) go out together.
+    let blobs_prefix = layout.blobs_prefix();
+    let sweep = async {
+        if opts.transfer.dry_run {
+            return Ok(None);
         }
+        let grace = stale_upload_age()?;
+        anyhow::Ok(Some(remote.abort_stale_uploads(&blobs_prefix, grace).await))
+    };
+    let (swept, listed) = tokio::join!(sweep, remote.list(&blobs_prefix));
+    match swept? {
+        None | Some(Ok(0)) => {}
+        Some(Ok(n)) => progress.log(&format!(
+            "aborted {n} multipart uploads left unfinished by an earlier run"
+        )),
+        Some(Err(e)) if e.is_fatal() => return Err(e.into()),
+        // A key allowed to write but not to list uploads: not worth failing the push.
+        Some(Err(e)) => app.printer.warn(
+            progress.as_ref(),
+            &format!("cannot list unfinished uploads: {e}"),
+        ),
     }
-
-    // One LIST answers which blobs exist; no HEAD per blob.
-    let existing: HashMap<String, u64> = remote
-        .list(&layout.blobs_prefix())
-        .await?
+    let existing: HashMap<String, u64> = listed?
         .into_iter()
         .filter_map(|o| {
             layout
