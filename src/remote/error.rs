@@ -173,16 +173,15 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn shell_words_are_quoted_only_when_needed() {
-        use super::shell_word;
         assert_eq!(shell_word("/mnt/hf-cache"), "/mnt/hf-cache");
         assert_eq!(shell_word("/mnt/my cache"), "'/mnt/my cache'");
         assert_eq!(shell_word("/mnt/it's"), r"'/mnt/it'\''s'");
         assert_eq!(shell_word(""), "''");
     }
-
-    use super::*;
 
     #[test]
     fn auth_errors_are_never_retried() {
