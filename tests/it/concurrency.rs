@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::cache::{pseudo_random, set_modified_ago, set_revision_accessed_ago, CacheView};
+use crate::common::cli::Running;
 use crate::common::fixtures::TwoRevisions;
 use crate::common::spec::RepoSpec;
 use crate::common::{
@@ -122,6 +123,20 @@ fn pushed_two_revisions(t: &Sandbox) -> TwoRevisions {
     m
 }
 
+/// Starts `pull org/m` into `dst` and returns it once it says it waits for a lock, with that line.
+fn pull_until_it_waits(t: &Sandbox, dst: &Path) -> (Running, String) {
+    let mut pull = t
+        .hfcs()
+        .json()
+        .cache_dir(dst)
+        .args(["pull", "org/m"])
+        .start();
+    let Some(line) = pull.wait_for_stderr("waiting", Duration::from_secs(60)) else {
+        panic!("the pull never said it waits\n{}", pull.wait());
+    };
+    (pull, line)
+}
+
 /// huggingface_hub's lock for the weights blob of `m` in `cache`.
 fn weights_lock(cache: &Path, m: &TwoRevisions) -> std::path::PathBuf {
     cache
@@ -139,15 +154,7 @@ fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
     let lock = weights_lock(&dst, &m);
     // hf_hub_download writing the weights in another process.
     let holder = hold_lock(&lock);
-    let mut pull = t
-        .hfcs()
-        .json()
-        .cache_dir(&dst)
-        .args(["pull", "org/m"])
-        .start();
-    let Some(line) = pull.wait_for_stderr("waiting", Duration::from_secs(60)) else {
-        panic!("the pull never said it waits\n{}", pull.wait());
-    };
+    let (mut pull, line) = pull_until_it_waits(&t, &dst);
     assert!(
         line.contains(&lock.display().to_string()),
         "the message names the lock file: {line}"
@@ -638,15 +645,7 @@ fn pull_waits_while_a_prune_holds_the_repo() {
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     let prune = std::fs::File::create(&lock).unwrap();
     prune.lock().unwrap();
-    let mut pull = t
-        .hfcs()
-        .json()
-        .cache_dir(&dst)
-        .args(["pull", "org/m"])
-        .start();
-    let Some(line) = pull.wait_for_stderr("waiting", Duration::from_secs(60)) else {
-        panic!("the pull never said it waits\n{}", pull.wait());
-    };
+    let (mut pull, line) = pull_until_it_waits(&t, &dst);
     assert!(
         line.contains(&lock.display().to_string()) && line.contains("prune"),
         "{line}"
