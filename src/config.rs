@@ -662,16 +662,7 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
-        fn config() -> ProptestConfig {
-            ProptestConfig {
-                cases: std::env::var("PROPTEST_CASES")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1000),
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            }
-        }
+        use crate::fuzzing::config;
 
         const SECTIONS: [&str; 5] = ["storage", "cache", "team", "transfer", "retries"];
         const KEYS: [&str; 16] = [

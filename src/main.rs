@@ -6,6 +6,8 @@ mod cli;
 mod commands;
 mod config;
 mod env;
+#[cfg(test)]
+mod fuzzing;
 mod manifest;
 mod remote;
 mod report;

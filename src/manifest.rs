@@ -391,16 +391,7 @@ mod tests {
         use proptest::prelude::*;
         use serde_json::{json, Value};
 
-        fn config() -> ProptestConfig {
-            ProptestConfig {
-                cases: std::env::var("PROPTEST_CASES")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1000),
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            }
-        }
+        use crate::fuzzing::config;
 
         fn to_hex(bytes: &[u8]) -> String {
             bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -184,18 +184,12 @@ pub fn check_inside(root: &Path, dir: &Path) -> Result<(), WriteError> {
 }
 
 /// Is the open `file` still the file at `path`?
-#[cfg(unix)]
 fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
+    use super::scan::file_id;
     match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        (Ok(a), Ok(b)) => file_id(&a) == file_id(&b),
         _ => false,
     }
-}
-
-#[cfg(not(unix))]
-fn same_file(_file: &File, path: &Path) -> bool {
-    path.exists()
 }
 
 /// Creates `blobs/`, `snapshots/` and `refs/` together: huggingface_hub calls a repo folder

@@ -5,15 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::common::cache::repo_folder;
+use crate::common::cli::Running;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, git_sha1_hex, manifest_key,
-    ref_key, sha256_hex, Bucket, CacheBuilder, CacheView, Download, Garage, Sandbox,
+    ref_key, sha256_hex, Bucket, CacheBuilder, CacheView, Cli, Download, Garage, Sandbox,
 };
 
 /// Transfer settings that make every large blob a multipart transfer of several parts.
@@ -205,39 +204,6 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// A spawned command that is killed if the test fails before it exits.
-struct Running(Option<Child>);
-
-impl Running {
-    fn is_running(&mut self) -> bool {
-        let child = self.0.as_mut().expect("still owned");
-        child.try_wait().expect("poll the command").is_none()
-    }
-
-    fn wait(mut self) -> (Option<i32>, String, String) {
-        let out = self
-            .0
-            .take()
-            .expect("still owned")
-            .wait_with_output()
-            .expect("wait for the command");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// One revision of the fixture: its files as `(path, etag)`.
 struct Revision {
     repo_type: &'static str,
@@ -405,6 +371,47 @@ fn finished_blobs(repo_dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// `cli` with the transfer settings that keep a run going long enough to kill a node in it.
+fn with_transfer_env(mut cli: Cli) -> Cli {
+    for (k, v) in TRANSFER_ENV {
+        cli = cli.env(k, v);
+    }
+    // A run waits out requests to the dead node; the default deadline is too short for that.
+    cli.timeout(Duration::from_secs(600))
+}
+
+/// Waits until `done()` counts a first blob of `run` (out of `total`), kills `node`, checks that
+/// `run` is still going with blobs left to move, and returns how many were done by then.
+fn kill_node_midway(
+    cluster: &Cluster,
+    node: u32,
+    run: &mut Running,
+    what: &str,
+    total: usize,
+    done: impl Fn() -> usize,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let at_kill = loop {
+        let n = done();
+        if n > 0 {
+            break n;
+        }
+        assert!(run.is_running(), "{what} finished before any blob was seen");
+        assert!(Instant::now() < deadline, "{what} moved nothing in 60s");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    cluster.kill(node);
+    assert!(
+        run.is_running(),
+        "{what} finished before node {node} was down: the test proves nothing"
+    );
+    assert!(
+        at_kill < total,
+        "every blob was moved before node {node} died"
+    );
+    at_kill
+}
+
 #[test]
 fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
     let cluster = Cluster::start();
@@ -427,37 +434,12 @@ fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
     let total_blobs = fleet.blobs.len();
 
     // Push; node 3 dies once the first blobs are in the bucket.
-    let mut cli = t.hfcs().json().cache_dir(&src).arg("push");
-    for (k, v) in TRANSFER_ENV {
-        cli = cli.env(k, v);
-    }
-    let mut push = Running(Some(cli.spawn()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let at_kill = loop {
-        let done = bucket.keys_under("blobs").len();
-        if done > 0 {
-            break done;
-        }
-        assert!(push.is_running(), "push finished before any blob was seen");
-        assert!(Instant::now() < deadline, "push uploaded nothing in 60s");
-        std::thread::sleep(Duration::from_millis(25));
-    };
-    cluster.kill(3);
-    assert!(
-        push.is_running(),
-        "push finished before node 3 was down: the test proves nothing"
-    );
-    assert!(
-        at_kill < total_blobs,
-        "every blob was in the bucket before node 3 died"
-    );
-    let (code, stdout, stderr) = push.wait();
-    assert_eq!(
-        code,
-        Some(0),
-        "push with node 3 down\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-    );
-    let s: Value = serde_json::from_str(&stdout).expect("push --json prints one document");
+    let mut push = with_transfer_env(t.hfcs().json().cache_dir(&src).arg("push")).start();
+    let at_kill = kill_node_midway(&cluster, 3, &mut push, "push", total_blobs, || {
+        bucket.keys_under("blobs").len()
+    });
+    let out = push.wait().success();
+    let s = out.json();
     assert_eq!(count(&s, "uploaded"), total_blobs as u64, "{s}");
     assert_eq!(count(&s, "failed"), 0, "{s}");
     assert_eq!(count(&s, "manifests"), 3, "{s}");
@@ -514,37 +496,13 @@ fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
     let dst = t.cache("dst");
     let main = fleet.revision("org/big", "main");
     let big_dir = dst.join(repo_folder("model", "org/big"));
-    let mut cli = t.hfcs().json().cache_dir(&dst).args(["pull", "org/big"]);
-    for (k, v) in TRANSFER_ENV {
-        cli = cli.env(k, v);
-    }
-    let mut pull = Running(Some(cli.spawn()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let at_kill = loop {
-        let done = finished_blobs(&big_dir);
-        if done > 0 {
-            break done;
-        }
-        assert!(pull.is_running(), "pull finished before any blob was seen");
-        assert!(Instant::now() < deadline, "pull downloaded nothing in 60s");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    cluster.kill(2);
-    assert!(
-        pull.is_running(),
-        "pull finished before node 2 was down: the test proves nothing"
-    );
-    assert!(
-        at_kill < main.files.len(),
-        "every blob was in the cache before node 2 died"
-    );
-    let (code, stdout, stderr) = pull.wait();
-    assert_eq!(
-        code,
-        Some(0),
-        "pull with node 2 down\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-    );
-    let s: Value = serde_json::from_str(&stdout).expect("pull --json prints one document");
+    let mut pull =
+        with_transfer_env(t.hfcs().json().cache_dir(&dst).args(["pull", "org/big"])).start();
+    let at_kill = kill_node_midway(&cluster, 2, &mut pull, "pull", main.files.len(), || {
+        finished_blobs(&big_dir)
+    });
+    let out = pull.wait().success();
+    let s = out.json();
     assert_eq!(s["revision"], main.commit.as_str(), "{s}");
     assert_eq!(count(&s, "downloaded"), main.files.len() as u64, "{s}");
     assert_eq!(count(&s, "failed"), 0, "{s}");
