@@ -6,11 +6,14 @@ mod cli;
 mod commands;
 mod config;
 mod env;
+mod failure;
 #[cfg(test)]
 mod fuzzing;
 mod manifest;
 mod remote;
 mod report;
+mod text;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -158,7 +161,7 @@ async fn dispatch(
             commands::pull::run(
                 app,
                 commands::pull::PullOptions {
-                    target: commands::pull::Target {
+                    target: transfer::pull::Target {
                         repo_id: args.repo,
                         repo_type: args.repo_type.map(|t| match t {
                             RepoTypeArg::Model => cache::RepoType::Model,

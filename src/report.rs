@@ -135,6 +135,33 @@ impl Printer {
 }
 
 /// `1.5 GiB`-style sizes for people.
+/// Reports a wait for a lock another process holds: what is waited for and until when, then
+/// every so often that it is still waiting (the callback of the cache's lock waits).
+pub fn lock_waiter(
+    progress: Arc<dyn Progress>,
+    lock: std::path::PathBuf,
+    why: String,
+    timeout: std::time::Duration,
+) -> impl FnMut(std::time::Duration) {
+    let mut first = true;
+    move |waited| {
+        let line = if std::mem::take(&mut first) {
+            format!(
+                "waiting for {}: {why} (giving up after {})",
+                lock.display(),
+                humantime::format_duration(timeout)
+            )
+        } else {
+            format!(
+                "still waiting for {} after {}: {why}",
+                lock.display(),
+                humantime::format_duration(std::time::Duration::from_secs(waited.as_secs()))
+            )
+        };
+        progress.log(&line);
+    }
+}
+
 pub fn human_bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
 }

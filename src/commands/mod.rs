@@ -16,7 +16,6 @@ pub mod verify;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::Serialize;
 
 use crate::cache::scan::{self, CacheScan};
 use crate::cache::RepoType;
@@ -24,6 +23,9 @@ use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
 use crate::remote::{Remote, RemoteSpec, TransferCtx};
 use crate::report::{self, Printer, Progress};
+
+pub use crate::failure::Failure;
+pub use crate::text::short;
 
 /// What every command gets: resolved settings and the printer.
 pub struct App {
@@ -46,40 +48,6 @@ impl Outcome {
         } else {
             Outcome::Failed
         }
-    }
-}
-
-/// One failed item, named in the summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub item: String,
-    pub error: String,
-}
-
-/// Reports a wait for a lock another process holds: what is waited for and until when, then
-/// every so often that it is still waiting (the callback of `cache::write::lock_blob`).
-pub fn lock_waiter(
-    progress: Arc<dyn Progress>,
-    lock: std::path::PathBuf,
-    why: String,
-    timeout: std::time::Duration,
-) -> impl FnMut(std::time::Duration) {
-    let mut first = true;
-    move |waited| {
-        let line = if std::mem::take(&mut first) {
-            format!(
-                "waiting for {}: {why} (giving up after {})",
-                lock.display(),
-                humantime::format_duration(timeout)
-            )
-        } else {
-            format!(
-                "still waiting for {} after {}: {why}",
-                lock.display(),
-                humantime::format_duration(std::time::Duration::from_secs(waited.as_secs()))
-            )
-        };
-        progress.log(&line);
     }
 }
 
@@ -257,11 +225,6 @@ pub fn parse_age(text: &str) -> Result<std::time::Duration, ConfigError> {
             "invalid duration {text:?}: {e} (expected e.g. 30d, 12h, 90m)"
         ))
     })
-}
-
-/// `abcdef123456` for a 40-character commit, as people read them.
-pub fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }
 
 #[cfg(test)]

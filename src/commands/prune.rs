@@ -57,7 +57,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
     }
     let older_than = opts.older_than.as_deref().map(parse_age).transpose()?;
     refuse_without_consent(opts.yes, opts.dry_run)?;
-    crate::remote::blocking(|| run_blocking(app, &opts, max_gb, older_than))
+    tokio::task::block_in_place(|| run_blocking(app, &opts, max_gb, older_than))
 }
 
 /// When a revision was last used: its blobs' latest access, else its snapshot's modification.

@@ -9,11 +9,11 @@ use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::pull::{self, Counts, PullError, Target};
 use super::{short, App, Outcome, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
 use crate::manifest::{parse_ref_body, MAX_REF_BYTES};
 use crate::report::human_bytes;
+use crate::transfer::pull::{self, Counts, PullError, Target};
 
 pub struct PullAllOptions {
     pub include: Vec<String>,
@@ -121,14 +121,14 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     let pull::Fetched {
         counts,
         failures,
-        locks,
+        leases,
     } = pull::fetch_plans(&remote, &layout, cache_dir, &ctx, &plans, dry_run).await?;
 
     for (i, plan) in plans.iter().enumerate() {
         let mut errors: Vec<String> = failures
             .iter()
             .filter(|(p, _)| *p == i)
-            .map(|(_, f)| format!("{}: {}", f.item, f.error))
+            .map(|(_, f)| f.to_string())
             .collect();
         if errors.is_empty() && !opts.transfer.dry_run {
             if let Err(e) = pull::finish(cache_dir, plan) {
@@ -144,7 +144,7 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             counts: counts[i].clone(),
         });
     }
-    drop(locks);
+    drop(leases);
     repos.sort_by(|a, b| a.repo.cmp(&b.repo));
 
     let failed = repos.iter().filter(|r| r.status == "failed").count();

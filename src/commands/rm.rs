@@ -73,7 +73,7 @@ pub async fn run(app: &App, opts: RmOptions) -> Result<Outcome> {
     if opts.remote {
         return run_remote(app, &opts).await;
     }
-    crate::remote::blocking(|| run_local(app, &opts))
+    tokio::task::block_in_place(|| run_local(app, &opts))
 }
 
 /// Without `--yes`, a deletion needs someone at a terminal to say yes: refuse up front, before
@@ -621,10 +621,7 @@ async fn run_remote(app: &App, opts: &RmOptions) -> Result<Outcome> {
                             failed_commits.insert((r.safe.clone(), c.clone()));
                         }
                     }
-                    summary.failures.push(Failure {
-                        item: key,
-                        error: e.to_string(),
-                    });
+                    summary.failures.push(Failure::new(key, e));
                 }
             }
         }
@@ -642,10 +639,7 @@ async fn run_remote(app: &App, opts: &RmOptions) -> Result<Outcome> {
             match remote.delete(&m.key).await {
                 Ok(()) => summary.manifests.push(m.key.clone()),
                 Err(e) if stops_the_run(&e) => return Err(e.into()),
-                Err(e) => summary.failures.push(Failure {
-                    item: m.key.clone(),
-                    error: e.to_string(),
-                }),
+                Err(e) => summary.failures.push(Failure::new(m.key.clone(), e)),
             }
         }
     }

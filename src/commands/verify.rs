@@ -9,26 +9,26 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use super::{
-    lock_waiter, require_repos, scan_existing, short, App, Outcome, RepoRef, TransferOptions,
-};
+use super::{require_repos, scan_existing, short, App, Outcome, RepoRef, TransferOptions};
 use crate::cache::hash::{hash_file_with, BlobHasher};
+use crate::cache::is_blob_name;
 use crate::cache::scan::{normalize_lexically, relative_slash_path, CacheScan, FileSource, Repo};
-use crate::cache::write::{ensure_repo_dirs, lock_blob, sync_dir, BlobWriter};
-use crate::cache::{is_blob_name, lock_path};
 use crate::config::ConfigError;
 use crate::manifest::{
     parse_ref_body, safe_repo_key, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
 };
-use crate::remote::{Remote, RemoteError, TransferCtx};
+use crate::remote::{Remote, RemoteError};
 use crate::report::{human_bytes, Progress};
+use crate::text::{count, error_chain};
+use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, BlobJob};
+use crate::transfer::pool;
 
 #[derive(Debug)]
 pub struct VerifyOptions {
@@ -167,10 +167,6 @@ fn short_path(p: &str) -> String {
         Some((commit, rest)) if commit.len() == 40 => format!("{}/{rest}", short(commit)),
         _ => p.to_string(),
     }
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub async fn run(app: &App, opts: VerifyOptions) -> Result<Outcome> {
@@ -569,7 +565,7 @@ impl Fixer<'_> {
                 }
             })
             .collect();
-        let outcomes = self.repair(targets).await;
+        let outcomes = self.repair(targets).await?;
         let id = |p: &Problem| {
             (
                 p.repo.clone().unwrap_or_default(),
@@ -608,13 +604,14 @@ impl Fixer<'_> {
         Ok((remaining, repaired))
     }
 
-    /// Fetches each target's blob from the remote (sizes from one LIST of `blobs/`), verified
-    /// while it streams and renamed over the bad file only once it matches. Result per
-    /// (repo, etag).
+    /// Fetches each target's blob from the remote (sizes from one LIST of `blobs/`) through the
+    /// transfer engine: under the blob's lock, verified while it streams and renamed over the bad
+    /// file only once it matches. Result per (repo, etag). A fatal remote error (rejected
+    /// credentials, a missing bucket) ends the run with one message instead.
     async fn repair(
         &self,
         targets: Vec<RepairTarget>,
-    ) -> HashMap<(String, String), Result<(), String>> {
+    ) -> Result<HashMap<(String, String), Result<(), String>>> {
         let (remote, layout) = (self.remote, self.layout);
         let mut outcomes = HashMap::new();
         let sizes: HashMap<String, u64> = match remote.list(&layout.blobs_prefix()).await {
@@ -622,15 +619,13 @@ impl Fixer<'_> {
                 .iter()
                 .filter_map(|o| Some((layout.parse_blob_key(&o.key)?.to_string(), o.size)))
                 .collect(),
+            Err(e) if e.is_fatal() => return Err(e.into()),
             Err(e) => {
-                if let Some(h) = e.hint() {
-                    eprintln!("hint: {h}");
-                }
                 let msg = format!("cannot list {}: {e}", remote.describe());
                 for t in targets {
                     outcomes.insert((t.repo, t.etag), Err(msg.clone()));
                 }
-                return outcomes;
+                return Ok(outcomes);
             }
         };
         let transfer = TransferOptions {
@@ -655,20 +650,36 @@ impl Fixer<'_> {
         ctx.progress
             .add_total(ready.len() as u64, ready.iter().map(|(_, s)| s).sum());
         let ctx = &ctx;
-        let results: Vec<_> = stream::iter(ready)
-            .map(|(t, size)| async move {
-                let result = repair_one(remote, layout, self.cache_dir, ctx, &t, size).await;
-                ctx.progress.item_done();
-                (t, result)
+        let jobs: Vec<(String, BlobJob)> = ready
+            .into_iter()
+            .map(|(t, size)| {
+                let job = BlobJob {
+                    etag: t.etag,
+                    size,
+                    repo_dir: t.repo_dir,
+                    folder: t.folder,
+                    // The file under this name was found corrupt: its size proves nothing.
+                    replace: true,
+                };
+                (t.repo, job)
             })
-            .buffer_unordered(ctx.workers)
-            .collect()
-            .await;
+            .collect();
+        let mut ran = pool::run(jobs, ctx.workers, async |(_, job)| {
+            let result = fetch_blob(remote, layout, self.cache_dir, ctx, job).await;
+            ctx.progress.item_done();
+            result
+        })
+        .await;
+        sync_blob_dirs(ran.done.iter().map(|((_, job), _)| job)).await;
         ctx.progress.finish();
-        for (t, result) in results {
-            outcomes.insert((t.repo, t.etag), result);
+        if let Some(fatal) = ran.take_fatal() {
+            return Err(fatal.into());
         }
-        outcomes
+        for ((repo, job), result) in ran.done {
+            let result = result.map(|_| ()).map_err(|e| error_chain(&e));
+            outcomes.insert((repo, job.etag), result);
+        }
+        Ok(outcomes)
     }
 }
 
@@ -677,41 +688,6 @@ struct RepairTarget {
     repo_dir: PathBuf,
     folder: String,
     etag: String,
-}
-
-async fn repair_one(
-    remote: &Remote,
-    layout: &Layout,
-    cache_dir: &Path,
-    ctx: &TransferCtx,
-    t: &RepairTarget,
-    size: u64,
-) -> Result<(), String> {
-    // The same lock huggingface_hub takes, so neither writes this blob while the other does.
-    let lock_file = lock_path(cache_dir, &t.folder, &t.etag);
-    let progress: Arc<dyn Progress> = ctx.progress.clone();
-    let timeout = ctx.lock_timeout;
-    let on_wait = lock_waiter(
-        progress,
-        lock_file.clone(),
-        format!("another process is writing blob {}", t.etag),
-        timeout,
-    );
-    let _lock = tokio::task::spawn_blocking(move || lock_blob(&lock_file, timeout, on_wait))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let writer = ensure_repo_dirs(&t.repo_dir)
-        .and_then(|()| BlobWriter::create(&t.repo_dir, &t.etag, size))
-        .map_err(|e| e.to_string())?;
-    let path = remote
-        .download_blob(&layout.blob_key(&t.etag), writer, size, ctx)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir);
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,9 +70,13 @@ impl DirRemote {
         // Keys are `/`-separated; list the folder that holds the prefix and filter.
         let (dir_part, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
         let start = self.root.join(dir_part);
-        let mut out = Vec::new();
-        blocking(|| walk(&self.root, &start, &mut out))
-            .map_err(|e| self.error(e, "list", prefix))?;
+        let root = self.root.clone();
+        let mut out = blocking(move || {
+            let mut out = Vec::new();
+            walk(&root, &start, &mut out).map(|()| out)
+        })
+        .await
+        .map_err(|e| self.error(e, "list", prefix))?;
         out.retain(|o| o.key.starts_with(prefix));
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -83,7 +87,7 @@ impl DirRemote {
         let path = self.path(key);
         // `None`: larger than `max`, refused by its size before a byte is buffered (the capped
         // read also catches a file that grows meanwhile).
-        let result = blocking(|| -> io::Result<Option<Vec<u8>>> {
+        let result = blocking(move || -> io::Result<Option<Vec<u8>>> {
             let file = fs::File::open(&path)?;
             if file.metadata()?.len() > max as u64 {
                 return Ok(None);
@@ -91,7 +95,8 @@ impl DirRemote {
             let mut data = Vec::new();
             file.take(max as u64 + 1).read_to_end(&mut data)?;
             Ok((data.len() <= max).then_some(data))
-        });
+        })
+        .await;
         match result {
             Ok(Some(data)) => Ok(Some(data)),
             Ok(None) => Err(RemoteError::Other {
@@ -106,18 +111,21 @@ impl DirRemote {
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
         self.check_root()?;
         let path = self.path(key);
-        blocking(|| crate::cache::write::write_atomic(&path, &body)).map_err(|e| match e {
-            WriteError::Io { source, .. } => self.error(source, "write to", key),
-            other => RemoteError::Other {
-                detail: other.to_string(),
-                code: String::new(),
-            },
-        })
+        blocking(move || crate::cache::write::write_atomic(&path, &body))
+            .await
+            .map_err(|e| match e {
+                WriteError::Io { source, .. } => self.error(source, "write to", key),
+                other => RemoteError::Other {
+                    detail: other.to_string(),
+                    code: String::new(),
+                },
+            })
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         self.check_root()?;
-        match fs::remove_file(self.path(key)) {
+        let path = self.path(key);
+        match blocking(move || fs::remove_file(path)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.error(e, "delete from", key)),
@@ -135,13 +143,16 @@ impl DirRemote {
         let _slot = ctx.slot().await;
         let dest = self.path(key);
         let dir = dest.parent().expect("key has a folder").to_path_buf();
-        blocking(|| -> Result<(), TransferError> {
-            fs::create_dir_all(&dir).map_err(|e| self.error(e, "write to", key))?;
+        let (this, src, key, ctx) = (self.clone(), src.clone(), key.to_string(), ctx.clone());
+        blocking(move || -> Result<(), TransferError> {
+            let key = key.as_str();
+            let this = &this;
+            fs::create_dir_all(&dir).map_err(|e| this.error(e, "write to", key))?;
             let mut tmp = tempfile::Builder::new()
                 .prefix(TEMP_PREFIX)
                 .suffix(TEMP_SUFFIX)
                 .tempfile_in(&dir)
-                .map_err(|e| self.error(e, "write to", key))?;
+                .map_err(|e| this.error(e, "write to", key))?;
             let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
             let mut verifier = Verifier::new(&src.etag, src.size)?;
             let mut buf = vec![0u8; READ_CHUNK];
@@ -160,6 +171,7 @@ impl DirRemote {
             sync_dir(&dir);
             Ok(())
         })
+        .await
     }
 
     pub async fn download_blob(
@@ -172,13 +184,15 @@ impl DirRemote {
         self.check_root()?;
         let _slot = ctx.slot().await;
         let path = self.path(key);
-        blocking(|| -> Result<PathBuf, TransferError> {
-            let mut input = fs::File::open(&path).map_err(|e| self.error(e, "read from", key))?;
+        let (this, key, ctx) = (self.clone(), key.to_string(), ctx.clone());
+        blocking(move || -> Result<PathBuf, TransferError> {
+            let (this, key) = (&this, key.as_str());
+            let mut input = fs::File::open(&path).map_err(|e| this.error(e, "read from", key))?;
             let mut buf = vec![0u8; READ_CHUNK];
             loop {
                 let n = input
                     .read(&mut buf)
-                    .map_err(|e| self.error(e, "read from", key))?;
+                    .map_err(|e| this.error(e, "read from", key))?;
                 if n == 0 {
                     break;
                 }
@@ -187,6 +201,7 @@ impl DirRemote {
             }
             Ok(writer.finish()?)
         })
+        .await
     }
 }
 

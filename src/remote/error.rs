@@ -56,6 +56,22 @@ impl RemoteError {
         ) || matches!(self, RemoteError::AccessDenied { action, .. } if *action == "write to")
     }
 
+    /// The same failure, saying it persisted through `tries` attempts.
+    pub fn after_attempts(self, tries: u32) -> RemoteError {
+        let note = |detail: String| format!("{detail} (gave up after {tries} attempts)");
+        match self {
+            RemoteError::Transient { detail, code } => RemoteError::Transient {
+                detail: note(detail),
+                code,
+            },
+            RemoteError::Unreachable { endpoint, detail } => RemoteError::Unreachable {
+                endpoint,
+                detail: note(detail),
+            },
+            other => other,
+        }
+    }
+
     pub fn code(&self) -> Option<&str> {
         match self {
             RemoteError::Credentials { code, .. }
@@ -125,9 +141,17 @@ fn shell_word(text: &str) -> String {
 }
 
 /// How many tries and how long between them.
+///
+/// Throttling and server errors get ten retries, as s5cmd and rclone give them: Backblaze B2
+/// answers 503 under load as a matter of course. An endpoint that cannot be reached at all is
+/// more likely a wrong address than a busy one, so it gets fewer and fails sooner. With jittered
+/// backoff capped at 8 s, a persistent failure ends within about a minute.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// Tries in all for a throttled or failing server (the first one included).
     pub attempts: u32,
+    /// Tries in all for an endpoint that does not answer.
+    pub unreachable_attempts: u32,
     pub base: Duration,
     pub max: Duration,
 }
@@ -135,7 +159,8 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 6,
+            attempts: 11,
+            unreachable_attempts: 6,
             base: Duration::from_millis(200),
             max: Duration::from_secs(8),
         }
@@ -152,6 +177,28 @@ impl RetryPolicy {
         cap.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
 
+    /// Tries allowed for a failure like `err` (1 when it is not worth another).
+    pub fn attempts_for(&self, err: &RemoteError) -> u32 {
+        match err {
+            _ if !err.is_retryable() => 1,
+            RemoteError::Unreachable { .. } => self.unreachable_attempts,
+            _ => self.attempts,
+        }
+    }
+
+    /// After a failed try number `attempt` (0-based): how long to wait before the next one, or
+    /// the error to give up with, saying how many tries were made.
+    pub fn next_try(&self, attempt: u32, err: RemoteError) -> Result<Duration, RemoteError> {
+        let allowed = self.attempts_for(&err);
+        if attempt + 1 < allowed {
+            Ok(self.backoff(attempt))
+        } else if allowed > 1 {
+            Err(err.after_attempts(attempt + 1))
+        } else {
+            Err(err)
+        }
+    }
+
     /// Runs `op` until it succeeds, fails with a non-retryable error, or runs out of attempts.
     pub async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, RemoteError>
     where
@@ -161,12 +208,10 @@ impl RetryPolicy {
         let mut attempt = 0;
         loop {
             match op().await {
-                Err(e) if e.is_retryable() && attempt + 1 < self.attempts => {
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
+                Ok(v) => return Ok(v),
+                Err(e) => tokio::time::sleep(self.next_try(attempt, e)?).await,
             }
+            attempt += 1;
         }
     }
 }
@@ -221,9 +266,35 @@ mod tests {
         assert!(p.backoff(30) >= Duration::from_secs(4));
     }
 
+    #[test]
+    fn throttling_gets_ten_retries_and_the_error_says_so() {
+        let p = RetryPolicy::default();
+        let slow = || RemoteError::Transient {
+            detail: "503 SlowDown".into(),
+            code: "SlowDown".into(),
+        };
+        for attempt in 0..10 {
+            assert!(p.next_try(attempt, slow()).is_ok(), "attempt {attempt}");
+        }
+        let last = p.next_try(10, slow()).unwrap_err();
+        assert_eq!(last.to_string(), "503 SlowDown (gave up after 11 attempts)");
+        let worst: Duration = (0..10).map(|a| p.backoff(a).max(p.backoff(a))).sum();
+        assert!(worst <= Duration::from_secs(60), "{worst:?}");
+        let denied = RemoteError::AccessDenied {
+            bucket: "b".into(),
+            action: "read from",
+            code: "AccessDenied".into(),
+        };
+        assert_eq!(
+            p.next_try(0, denied).unwrap_err().to_string(),
+            "access denied: this key cannot read from bucket b"
+        );
+    }
+
     #[tokio::test]
     async fn run_retries_transient_then_succeeds() {
         let p = RetryPolicy {
+            unreachable_attempts: 3,
             attempts: 3,
             base: Duration::from_millis(1),
             max: Duration::from_millis(2),

@@ -333,9 +333,18 @@ pub fn too_large(key: &str, max: usize) -> String {
     )
 }
 
-/// Runs blocking file work (hashing, writing) without stalling the async workers.
-pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
+/// Runs blocking file work (hashing, reading, writing) on the runtime's blocking threads.
+///
+/// `block_in_place` would freeze every other future of the calling task: transfers polled
+/// together by one `buffer_unordered` would then move one blob at a time whatever the number
+/// of workers. The closure owns what it works on and hands it back.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Blocking tasks are only cancelled when the runtime shuts down.
+        Err(e) => panic!("blocking task did not finish: {e}"),
+    }
 }
 
 /// Aborts a spawned task when dropped, so a failed transfer stops its siblings.

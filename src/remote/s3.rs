@@ -32,6 +32,7 @@ use super::{
 };
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
 use crate::config::{ConfigError, CredentialSource, Credentials};
+use crate::text::error_chain;
 
 /// How long a request may wait for the server's answer (`HF_CACHE_SYNC_TIMEOUT` sets both).
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -650,7 +651,8 @@ impl S3Remote {
         }
         let _memory = ctx.reserve(src.size).await;
         let _slot = ctx.slot().await;
-        let data = blocking(|| read_verified(src))?;
+        let owned = src.clone();
+        let data = blocking(move || read_verified(&owned)).await?;
         let body = Bytes::from(data);
         self.put(key, body).await?;
         ctx.progress.add_bytes(src.size);
@@ -820,8 +822,12 @@ impl S3Remote {
     ) -> Result<Vec<CompletedPart>, TransferError> {
         let part_size = ctx.part_size_for(src.size);
         let count = src.size.div_ceil(part_size);
-        let mut file = std::fs::File::open(&src.path).map_err(io_err(&src.path))?;
-        let mut verifier = Verifier::new(&src.etag, src.size)?;
+        let file = std::fs::File::open(&src.path).map_err(io_err(&src.path))?;
+        let mut reader = Some(PartReader {
+            file,
+            path: src.path.clone(),
+            verifier: Verifier::new(&src.etag, src.size)?,
+        });
         let mut inflight = FuturesUnordered::new();
         let mut parts = Vec::with_capacity(count as usize);
         let mut next = 0u64;
@@ -833,11 +839,14 @@ impl S3Remote {
                 }
                 permit = ctx.reserve(part_size), if next < count => {
                     let len = part_size.min(src.size - next * part_size);
-                    let data = blocking(|| -> Result<Vec<u8>, WriteError> {
-                        let data = read_part(&mut file, &src.path, len)?;
-                        verifier.update(&data)?;
-                        Ok(data)
-                    })?;
+                    let mut r = reader.take().expect("reader is put back after each part");
+                    let (r, data) = blocking(move || {
+                        let data = r.next_part(len);
+                        (r, data)
+                    })
+                    .await;
+                    reader = Some(r);
+                    let data = data?;
                     let number = (next + 1) as i32;
                     next += 1;
                     let remote = self.clone();
@@ -871,36 +880,41 @@ impl S3Remote {
             }
         }
         // Only content that matches its name gets its upload completed.
-        verifier.check()?;
+        reader
+            .expect("reader is put back after each part")
+            .verifier
+            .check()?;
         Ok(parts)
     }
 
     pub async fn download_blob(
         &self,
         key: &str,
-        mut writer: BlobWriter,
+        writer: BlobWriter,
         size: u64,
         ctx: &TransferCtx,
     ) -> Result<PathBuf, TransferError> {
+        let mut writer = Some(writer);
         if size > ctx.multipart_threshold {
             self.download_ranged(key, &mut writer, size, ctx).await?;
         } else {
             let _slot = ctx.slot().await;
             self.download_stream(key, &mut writer, ctx).await?;
         }
-        Ok(blocking(|| writer.finish())?)
+        let writer = writer.expect("writer is put back after each write");
+        Ok(blocking(move || writer.finish()).await?)
     }
 
     /// One GET streamed into the writer; after a dropped connection it resumes where it stopped.
     async fn download_stream(
         &self,
         key: &str,
-        writer: &mut BlobWriter,
+        writer: &mut Option<BlobWriter>,
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
         let mut attempt = 0;
         loop {
-            let offset = writer.written();
+            let offset = writer.as_ref().map_or(0, BlobWriter::written);
             let result = async {
                 let mut req = self.client.get_object().bucket(&self.bucket).key(key);
                 if offset > 0 {
@@ -920,8 +934,7 @@ impl S3Remote {
                     }
                     if (end || batch.len() >= WRITE_BATCH) && !batch.is_empty() {
                         let n = batch.len() as u64;
-                        blocking(|| writer.write(&batch))?;
-                        batch.clear();
+                        write_off_thread(writer, vec![batch.split().freeze()]).await?;
                         ctx.progress.add_bytes(n);
                     }
                     match chunk {
@@ -933,10 +946,8 @@ impl S3Remote {
             }
             .await;
             match result {
-                Err(TransferError::Remote(e))
-                    if e.is_retryable() && attempt + 1 < ctx.policy.attempts =>
-                {
-                    tokio::time::sleep(ctx.policy.backoff(attempt)).await;
+                Err(TransferError::Remote(e)) => {
+                    tokio::time::sleep(ctx.policy.next_try(attempt, e)?).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -948,7 +959,7 @@ impl S3Remote {
     async fn download_ranged(
         &self,
         key: &str,
-        writer: &mut BlobWriter,
+        writer: &mut Option<BlobWriter>,
         size: u64,
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
@@ -961,7 +972,7 @@ impl S3Remote {
                 biased;
                 Some(done) = inflight.next(), if !inflight.is_empty() => {
                     let (chunks, _permit): (Vec<Bytes>, _) = done?;
-                    blocking(|| chunks.iter().try_for_each(|c| writer.write(c)))?;
+                    write_off_thread(writer, chunks).await?;
                 }
                 permit = ctx.reserve(part_size), if next < count && inflight.len() < ctx.workers => {
                     let start = next * part_size;
@@ -1042,22 +1053,6 @@ impl S3Remote {
     }
 }
 
-/// Each cause's message once, joined by ": ", for people: `DisplayErrorContext` would append
-/// the chain's Rust debug form.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        current = e.source();
-    }
-    text
-}
-
 /// The innermost cause ("Connection refused (os error 111)") rather than the whole chain.
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
@@ -1065,6 +1060,36 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
+}
+
+/// Writes `chunks` through the writer on a blocking thread; the writer travels there and back.
+async fn write_off_thread(
+    writer: &mut Option<BlobWriter>,
+    chunks: Vec<Bytes>,
+) -> Result<(), WriteError> {
+    let mut w = writer.take().expect("writer is put back after each write");
+    let (w, result) = blocking(move || {
+        let result = chunks.iter().try_for_each(|c| w.write(c));
+        (w, result)
+    })
+    .await;
+    *writer = Some(w);
+    result
+}
+
+/// The file a multipart upload reads, part after part, hashing each byte once.
+struct PartReader {
+    file: std::fs::File,
+    path: PathBuf,
+    verifier: Verifier,
+}
+
+impl PartReader {
+    fn next_part(&mut self, len: u64) -> Result<Vec<u8>, WriteError> {
+        let data = read_part(&mut self.file, &self.path, len)?;
+        self.verifier.update(&data)?;
+        Ok(data)
+    }
 }
 
 /// Reads a whole (small) blob, checking it against its name.

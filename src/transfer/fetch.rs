@@ -1,0 +1,99 @@
+//! Fetching one blob from the remote into the cache, the one way every command does it (pull,
+//! pull-all, `verify --repair`): under the lock huggingface_hub takes for that blob, after
+//! clearing what a killed run left, unless another process wrote it meanwhile, verified while
+//! it streams and renamed into place only when it matches its name.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::cache::write::{ensure_repo_dirs, lock_blob, remove_stale_temps, sync_dir, BlobWriter};
+use crate::cache::{blob_path, lock_path};
+use crate::manifest::Layout;
+use crate::remote::{blocking, Remote, TransferCtx, TransferError};
+use crate::report::lock_waiter;
+
+/// One blob to bring into one repo of the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobJob {
+    pub etag: String,
+    pub size: u64,
+    /// `<cache>/<repo folder>`.
+    pub repo_dir: PathBuf,
+    /// `models--org--name`: names the lock folder.
+    pub folder: String,
+    /// The file under the blob's name is known to be wrong (`verify` found it corrupt): fetch
+    /// even when one of the right size is there, and rename over it.
+    pub replace: bool,
+}
+
+/// How a fetch ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// Downloaded and verified: this many bytes.
+    Downloaded(u64),
+    /// Another process wrote it while we waited for its lock.
+    AlreadyThere,
+}
+
+/// Is the blob in the repo with the right size? A blob under its name is trusted: only
+/// verified bytes are ever given a blob name.
+pub fn present(repo_dir: &Path, etag: &str, size: u64) -> bool {
+    std::fs::metadata(blob_path(repo_dir, etag)).is_ok_and(|m| m.is_file() && m.len() == size)
+}
+
+/// Fetches `job` from the remote into the cache. The rename is not yet durable: call
+/// [`sync_blob_dirs`] once all fetches of a run are done.
+pub async fn fetch_blob(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    job: &BlobJob,
+) -> Result<Fetched, TransferError> {
+    let lock_file = lock_path(cache_dir, &job.folder, &job.etag);
+    let timeout = ctx.lock_timeout;
+    let on_wait = lock_waiter(
+        ctx.progress.clone(),
+        lock_file.clone(),
+        format!("another process is writing blob {}", job.etag),
+        timeout,
+    );
+    let (repo_dir, etag, size, replace) = (
+        job.repo_dir.clone(),
+        job.etag.clone(),
+        job.size,
+        job.replace,
+    );
+    // Lock, clean up and check on a blocking thread: waiting on another process's lock must
+    // not hold the transfers running beside this one.
+    let prepared = blocking(move || {
+        let lock = lock_blob(&lock_file, timeout, on_wait)?;
+        // Under the lock, any temporary file for this blob belongs to a run that was killed.
+        remove_stale_temps(&repo_dir, &etag);
+        if !replace && present(&repo_dir, &etag, size) {
+            return Ok((lock, None));
+        }
+        ensure_repo_dirs(&repo_dir)?;
+        let writer = BlobWriter::create(&repo_dir, &etag, size)?;
+        Ok::<_, crate::cache::write::WriteError>((lock, Some(writer)))
+    })
+    .await?;
+    let (_lock, writer) = prepared;
+    let Some(writer) = writer else {
+        ctx.progress.add_bytes(job.size);
+        return Ok(Fetched::AlreadyThere);
+    };
+    remote
+        .download_blob(&layout.blob_key(&job.etag), writer, job.size, ctx)
+        .await?;
+    Ok(Fetched::Downloaded(job.size))
+}
+
+/// Makes the renames of a run's fetches durable: one fsync per `blobs/` folder, not per blob.
+pub async fn sync_blob_dirs<'a>(jobs: impl IntoIterator<Item = &'a BlobJob>) {
+    let dirs: BTreeSet<PathBuf> = jobs
+        .into_iter()
+        .map(|job| job.repo_dir.join("blobs"))
+        .collect();
+    blocking(move || dirs.iter().for_each(|d| sync_dir(d))).await;
+}

@@ -1,0 +1,404 @@
+//! The pull engine: resolve a ref to a commit, fetch and vet its manifest, fetch the missing
+//! blobs of one or many revisions through one pool, then build each snapshot and ref. `pull`
+//! and `pull-all` drive it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::fetch::{fetch_blob, present, sync_blob_dirs, BlobJob, Fetched as BlobFetched};
+use super::pool;
+use crate::cache::write::{
+    check_inside, ensure_repo_dirs, link_snapshot_file, lock_repo_shared, write_ref, FileLock,
+    WriteError,
+};
+use crate::cache::{is_commit_hash, is_safe_ref_name, repo_folder_name, repo_lock_path, RepoType};
+use crate::config::ConfigError;
+use crate::failure::Failure;
+use crate::manifest::{
+    is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
+};
+use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
+use crate::report::lock_waiter;
+use crate::text::short;
+
+/// Why one repo could not be pulled. Remote errors that affect every repo end the run instead.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Missing(String),
+    /// Writing the snapshot or ref failed (a full disk, a read-only cache, a planted link).
+    #[error(transparent)]
+    Local(#[from] WriteError),
+}
+
+/// What to pull.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub repo_id: String,
+    pub repo_type: Option<RepoType>,
+    /// A ref name or commit; `main` when absent.
+    pub revision: Option<String>,
+}
+
+/// A resolved, vetted revision and where it goes.
+#[derive(Debug)]
+pub struct Plan {
+    pub repo_id: String,
+    pub repo_type: RepoType,
+    pub commit: String,
+    pub ref_name: Option<String>,
+    pub manifest: Manifest,
+    pub repo_dir: PathBuf,
+    pub folder: String,
+}
+
+/// A blob job of one of the plans.
+#[derive(Debug, Clone)]
+pub struct PlanJob {
+    pub plan: usize,
+    pub blob: BlobJob,
+}
+
+/// Per-plan transfer counts.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counts {
+    pub downloaded: usize,
+    pub skipped_existing: usize,
+    pub failed: usize,
+    pub bytes_downloaded: u64,
+}
+
+pub async fn get_manifest(
+    remote: &Remote,
+    layout: &Layout,
+    repo_id: &str,
+    commit: &str,
+) -> Result<Option<Manifest>, PullError> {
+    let key = layout.manifest_key(repo_id, commit);
+    match remote.get(&key, MAX_MANIFEST_BYTES).await? {
+        None => Ok(None),
+        Some(bytes) => Manifest::parse(&bytes)
+            .map(Some)
+            .map_err(|e| PullError::Refused(format!("{key}: {e}"))),
+    }
+}
+
+/// Resolves the revision and vets the manifest: nothing is written before this succeeds.
+pub async fn resolve(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &Path,
+    target: &Target,
+) -> Result<Plan, PullError> {
+    if !is_valid_repo_id(&target.repo_id) {
+        return Err(PullError::Refused(format!(
+            "invalid repo id {:?}",
+            target.repo_id
+        )));
+    }
+    let revision = target.revision.as_deref().unwrap_or("main");
+    let mut manifest = None;
+    let mut ref_name = None;
+    let commit = if is_commit_hash(revision) {
+        manifest = get_manifest(remote, layout, &target.repo_id, revision).await?;
+        revision.to_string()
+    } else {
+        if !is_safe_ref_name(revision) {
+            return Err(PullError::Refused(format!("invalid revision {revision:?}")));
+        }
+        let key = layout.ref_key(&target.repo_id, revision);
+        let body = remote.get(&key, MAX_REF_BYTES).await?.ok_or_else(|| {
+            PullError::Missing(format!(
+                "no ref {revision} for {} on the remote ({key}); push it first, or pass -r with a pushed commit",
+                target.repo_id
+            ))
+        })?;
+        ref_name = Some(revision.to_string());
+        parse_ref_body(&body)
+            .ok_or_else(|| PullError::Refused(format!("{key}: ref body is not a commit hash")))?
+    };
+    let manifest = match manifest {
+        Some(m) => m,
+        None => get_manifest(remote, layout, &target.repo_id, &commit)
+            .await?
+            .ok_or_else(|| {
+                PullError::Missing(format!(
+                    "no manifest for {}@{} on the remote ({})",
+                    target.repo_id,
+                    commit,
+                    layout.manifest_key(&target.repo_id, &commit)
+                ))
+            })?,
+    };
+    if manifest.repo != target.repo_id || manifest.revision != commit {
+        return Err(PullError::Refused(format!(
+            "manifest {} describes {}@{}, not {}@{}",
+            layout.manifest_key(&target.repo_id, &commit),
+            manifest.repo,
+            manifest.revision,
+            target.repo_id,
+            commit
+        )));
+    }
+    let repo_type = manifest.repo_type().expect("validated");
+    if let Some(wanted) = target.repo_type {
+        if wanted != repo_type {
+            return Err(PullError::Missing(format!(
+                "{} on the remote is a {repo_type}, not a {wanted} (manifest {})",
+                target.repo_id,
+                layout.manifest_key(&target.repo_id, &commit)
+            )));
+        }
+    }
+    let folder = repo_folder_name(repo_type, &target.repo_id);
+    let plan = Plan {
+        repo_id: target.repo_id.clone(),
+        repo_type,
+        commit,
+        ref_name,
+        manifest,
+        repo_dir: cache_dir.join(&folder),
+        folder,
+    };
+    check_plan_paths(cache_dir, &plan)?;
+    Ok(plan)
+}
+
+/// Every folder the plan writes into stays inside the cache dir: a link planted in the local
+/// cache (a snapshot folder pointing at `/etc`, say) refuses the pull before anything is written.
+fn check_plan_paths(cache_dir: &Path, plan: &Plan) -> Result<(), PullError> {
+    let snapshot = plan.repo_dir.join("snapshots").join(&plan.commit);
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    dirs.insert(plan.repo_dir.join("blobs"));
+    dirs.insert(cache_dir.join(".locks").join(&plan.folder));
+    dirs.insert(snapshot.clone());
+    for f in &plan.manifest.files {
+        if let Some(parent) = snapshot.join(&f.path).parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    let refs = plan.repo_dir.join("refs");
+    match plan
+        .ref_name
+        .as_deref()
+        .and_then(|n| refs.join(n).parent().map(Path::to_path_buf))
+    {
+        Some(parent) => dirs.insert(parent),
+        None => dirs.insert(refs),
+    };
+    for dir in &dirs {
+        check_inside(cache_dir, dir).map_err(|e| {
+            PullError::Refused(format!("{e} (pulling {}@{})", plan.repo_id, plan.commit))
+        })?;
+    }
+    Ok(())
+}
+
+/// Blobs the plan needs that are not already in the cache.
+pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<PlanJob> {
+    let mut unique: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &plan.manifest.files {
+        unique.insert(&f.blob, f.size);
+    }
+    let mut jobs = Vec::new();
+    for (etag, size) in unique {
+        if present(&plan.repo_dir, etag, size) {
+            counts.skipped_existing += 1;
+        } else {
+            jobs.push(PlanJob {
+                plan: index,
+                blob: BlobJob {
+                    etag: etag.to_string(),
+                    size,
+                    repo_dir: plan.repo_dir.clone(),
+                    folder: plan.folder.clone(),
+                    replace: false,
+                },
+            });
+        }
+    }
+    jobs
+}
+
+/// Fetches every job through one pool, largest first: they set the run's length, small ones
+/// fill the gaps. A fatal remote error stops the rest.
+pub async fn download(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    mut jobs: Vec<PlanJob>,
+) -> pool::Ran<PlanJob, BlobFetched, TransferError> {
+    ctx.progress
+        .add_total(jobs.len() as u64, jobs.iter().map(|j| j.blob.size).sum());
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.blob.size));
+    let ran = pool::run(jobs, ctx.workers, async |job| {
+        let result = fetch_blob(remote, layout, cache_dir, ctx, &job.blob).await;
+        ctx.progress.item_done();
+        result
+    })
+    .await;
+    let fetched = ran
+        .done
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(BlobFetched::Downloaded(_))))
+        .map(|(job, _)| &job.blob);
+    sync_blob_dirs(fetched).await;
+    ran
+}
+
+/// Builds the snapshot and writes the ref, once every blob of the revision is in place.
+pub fn finish(cache_dir: &Path, plan: &Plan) -> Result<usize, PullError> {
+    // Checked again: the cache may have changed while the blobs were downloading.
+    check_plan_paths(cache_dir, plan)?;
+    for f in &plan.manifest.files {
+        if !present(&plan.repo_dir, &f.blob, f.size) {
+            return Err(PullError::Missing(format!(
+                "blob {} for {} is missing",
+                f.blob, f.path
+            )));
+        }
+    }
+    for f in &plan.manifest.files {
+        link_snapshot_file(&plan.repo_dir, &plan.commit, &f.path, &f.blob)?;
+    }
+    ensure_repo_dirs(&plan.repo_dir)?;
+    if let Some(name) = &plan.ref_name {
+        write_ref(&plan.repo_dir, name, &plan.commit)?;
+    }
+    Ok(plan.manifest.files.len())
+}
+
+/// Folds job results into per-plan counts and failures; the first fatal error is the run's.
+pub fn tally(
+    mut ran: pool::Ran<PlanJob, BlobFetched, TransferError>,
+    counts: &mut [Counts],
+    failures: &mut Vec<(usize, Failure)>,
+) -> Option<TransferError> {
+    let fatal = ran.take_fatal();
+    for (job, result) in ran.done {
+        let c = &mut counts[job.plan];
+        match result {
+            Ok(BlobFetched::Downloaded(n)) => {
+                c.downloaded += 1;
+                c.bytes_downloaded += n;
+            }
+            Ok(BlobFetched::AlreadyThere) => c.skipped_existing += 1,
+            Err(e) => {
+                c.failed += 1;
+                failures.push((job.plan, Failure::new(format!("blob {}", job.blob.etag), e)));
+            }
+        }
+    }
+    for job in ran.not_started {
+        counts[job.plan].failed += 1;
+    }
+    fatal
+}
+
+/// The shared leases on the repos a pull writes into ([`repo_lock_path`]). While they are held,
+/// prune and rm leave those repos alone, so nothing they delete can be a blob the pull has just
+/// written but not yet linked, or a revision it is still building. Hold them until
+/// [`finish`] is done.
+pub struct RepoLeases {
+    _leases: Vec<FileLock>,
+}
+
+/// Takes the shared lock of each plan's repo, waiting (bounded) while a prune or rm holds one.
+/// Returns the locks and the plans that could not be locked, with why.
+async fn lease_repos(
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    plans: &[Plan],
+) -> (RepoLeases, Vec<(usize, Failure)>) {
+    let mut locks = Vec::new();
+    let mut failures = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let path = repo_lock_path(cache_dir, &plan.folder);
+        let timeout = ctx.lock_timeout;
+        let on_wait = lock_waiter(
+            ctx.progress.clone(),
+            path.clone(),
+            format!("a prune or rm of {} is running", plan.repo_id),
+            timeout,
+        );
+        match blocking(move || lock_repo_shared(&path, timeout, on_wait)).await {
+            Ok(lock) => locks.push(lock),
+            Err(e) => failures.push((
+                i,
+                Failure::new(format!("{}@{}", plan.repo_id, short(&plan.commit)), e),
+            )),
+        }
+    }
+    (RepoLeases { _leases: locks }, failures)
+}
+
+/// What [`fetch_plans`] did: per-plan counts, the failed items, and the repo locks to hold
+/// until the snapshots are built.
+pub struct Fetched {
+    pub counts: Vec<Counts>,
+    pub failures: Vec<(usize, Failure)>,
+    pub leases: RepoLeases,
+}
+
+/// Fetches what the plans lack through one pool (or only counts it, for a dry run), under the
+/// plans' repo locks. A fatal remote error ends the run instead.
+pub async fn fetch_plans(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    plans: &[Plan],
+    dry_run: bool,
+) -> Result<Fetched> {
+    let mut counts = vec![Counts::default(); plans.len()];
+    if dry_run {
+        for (i, plan) in plans.iter().enumerate() {
+            for job in missing_blobs(i, plan, &mut counts[i]) {
+                counts[i].downloaded += 1;
+                counts[i].bytes_downloaded += job.blob.size;
+            }
+        }
+        ctx.progress.finish();
+        return Ok(Fetched {
+            counts,
+            failures: Vec::new(),
+            leases: RepoLeases {
+                _leases: Vec::new(),
+            },
+        });
+    }
+    std::fs::create_dir_all(cache_dir).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "cannot create cache dir {}: {e}",
+            cache_dir.display()
+        ))
+    })?;
+    let (leases, mut failures) = lease_repos(cache_dir, ctx, plans).await;
+    // What is missing is decided under the lock: a prune that ran just before may have removed
+    // blobs that were there when the plans were made.
+    let mut jobs = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if !failures.iter().any(|(p, _)| *p == i) {
+            jobs.extend(missing_blobs(i, plan, &mut counts[i]));
+        }
+    }
+    let ran = download(remote, layout, cache_dir, ctx, jobs).await;
+    let fatal = tally(ran, &mut counts, &mut failures);
+    ctx.progress.finish();
+    if let Some(fatal) = fatal {
+        return Err(fatal.into());
+    }
+    Ok(Fetched {
+        counts,
+        failures,
+        leases,
+    })
+}
