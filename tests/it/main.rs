@@ -10,6 +10,7 @@ mod config;
 mod diff;
 mod dir_remote;
 mod doctor;
+mod engine;
 mod faults;
 mod hostile;
 mod init;
