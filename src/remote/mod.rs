@@ -3,6 +3,7 @@
 
 pub mod dir;
 pub mod error;
+pub mod payload;
 pub mod s3;
 
 use std::path::{Path, PathBuf};

@@ -26,6 +26,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::StreamExt;
 
+use super::payload::PayloadHash;
 use super::{
     blocking, read_part, AbortOnDrop, BlobSource, ObjectInfo, RemoteError, TransferCtx,
     TransferError,
@@ -583,16 +584,32 @@ impl S3Remote {
     }
 
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
+        self.put_signed(key, body, PayloadHash::Computed).await
+    }
+
+    async fn put_signed(
+        &self,
+        key: &str,
+        body: Bytes,
+        payload: PayloadHash,
+    ) -> Result<(), RemoteError> {
         self.gated(|| {
             self.call(
                 || {
-                    self.client
+                    let req = self
+                        .client
                         .put_object()
                         .bucket(&self.bucket)
                         .key(key)
                         .content_length(body.len() as i64)
-                        .body(ByteStream::from(body.clone()))
-                        .send()
+                        .body(ByteStream::from(body.clone()));
+                    let signing = payload.interceptor();
+                    async move {
+                        match signing {
+                            Some(i) => req.customize().interceptor(i).send().await,
+                            None => req.send().await,
+                        }
+                    }
                 },
                 "write to",
                 key,
@@ -600,6 +617,11 @@ impl S3Remote {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Over HTTPS the body needs no signed hash of its own.
+    fn https(&self) -> bool {
+        !self.endpoint.starts_with("http://")
     }
 
     /// The size of the object at `key`, or `None` when there is none.
@@ -654,7 +676,8 @@ impl S3Remote {
         let owned = src.clone();
         let data = blocking(move || read_verified(&owned)).await?;
         let body = Bytes::from(data);
-        self.put(key, body).await?;
+        let payload = PayloadHash::for_blob(&src.etag, true, self.https());
+        self.put_signed(key, body, payload).await?;
         ctx.progress.add_bytes(src.size);
         Ok(())
     }
@@ -854,19 +877,26 @@ impl S3Remote {
                     let upload_id = upload_id.to_string();
                     let ctx2 = ctx.clone();
                     let body = Bytes::from(data);
+                    let payload = PayloadHash::for_blob(&src.etag, false, self.https());
                     inflight.push(AbortOnDrop(tokio::spawn(async move {
                         let _permit = permit;
                         let _slot = ctx2.slot().await;
                         let out = remote.call(|| {
-                            remote.client
+                            let req = remote.client
                                 .upload_part()
                                 .bucket(&remote.bucket)
                                 .key(&key)
                                 .upload_id(&upload_id)
                                 .part_number(number)
                                 .content_length(body.len() as i64)
-                                .body(ByteStream::from(body.clone()))
-                                .send()
+                                .body(ByteStream::from(body.clone()));
+                            let signing = payload.interceptor();
+                            async move {
+                                match signing {
+                                    Some(i) => req.customize().interceptor(i).send().await,
+                                    None => req.send().await,
+                                }
+                            }
                         }, "write to", &key)
                         .await?;
                         ctx2.progress.add_bytes(body.len() as u64);
