@@ -134,7 +134,6 @@ impl Printer {
     }
 }
 
-/// `1.5 GiB`-style sizes for people.
 /// Reports a wait for a lock another process holds: what is waited for and until when, then
 /// every so often that it is still waiting (the callback of the cache's lock waits).
 pub fn lock_waiter(
@@ -162,6 +161,7 @@ pub fn lock_waiter(
     }
 }
 
+/// `1.5 GiB`-style sizes for people.
 pub fn human_bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
 }

@@ -287,12 +287,22 @@ impl BlobWriter {
         let verifier = Verifier::new(etag, expected_size)?;
         let final_path = blob_path(repo_dir, etag);
         let dir = final_path.parent().expect("blob path has a parent");
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!("{TEMP_PREFIX}{etag}-"))
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(dir)
-            .map_err(io_err(dir))?;
+        let temp = || {
+            tempfile::Builder::new()
+                .prefix(&format!("{TEMP_PREFIX}{etag}-"))
+                .suffix(TEMP_SUFFIX)
+                .tempfile_in(dir)
+        };
+        // The folder almost always exists: create it only when it does not (a pull of
+        // thousands of small blobs would otherwise pay a failed mkdir for each).
+        let tmp = match temp() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(dir).map_err(io_err(dir))?;
+                temp()
+            }
+            other => other,
+        }
+        .map_err(io_err(dir))?;
         Ok(BlobWriter {
             tmp,
             verifier,

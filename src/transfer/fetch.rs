@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::cache::write::{ensure_repo_dirs, lock_blob, remove_stale_temps, sync_dir, BlobWriter};
+use crate::cache::write::{lock_blob, remove_stale_temps, sync_dir, BlobWriter};
 use crate::cache::{blob_path, lock_path};
 use crate::manifest::Layout;
 use crate::remote::{blocking, Remote, TransferCtx, TransferError};
@@ -41,8 +41,9 @@ pub fn present(repo_dir: &Path, etag: &str, size: u64) -> bool {
     std::fs::metadata(blob_path(repo_dir, etag)).is_ok_and(|m| m.is_file() && m.len() == size)
 }
 
-/// Fetches `job` from the remote into the cache. The rename is not yet durable: call
-/// [`sync_blob_dirs`] once all fetches of a run are done.
+/// Fetches `job` from the remote into the cache, whose repo folder exists (with `snapshots/`:
+/// huggingface_hub calls a repo folder without it corrupted). The rename is not yet durable:
+/// call [`sync_blob_dirs`] once all fetches of a run are done.
 pub async fn fetch_blob(
     remote: &Remote,
     layout: &Layout,
@@ -73,7 +74,6 @@ pub async fn fetch_blob(
         if !replace && present(&repo_dir, &etag, size) {
             return Ok((lock, None));
         }
-        ensure_repo_dirs(&repo_dir)?;
         let writer = BlobWriter::create(&repo_dir, &etag, size)?;
         Ok::<_, crate::cache::write::WriteError>((lock, Some(writer)))
     })

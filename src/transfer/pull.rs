@@ -382,6 +382,25 @@ pub async fn fetch_plans(
         ))
     })?;
     let (leases, mut failures) = lease_repos(cache_dir, ctx, plans).await;
+    // The folders every blob of a repo goes into, once a repo rather than once a blob.
+    let repo_dirs: Vec<(usize, PathBuf)> = plans
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !failures.iter().any(|(p, _)| p == i))
+        .map(|(i, plan)| (i, plan.repo_dir.clone()))
+        .collect();
+    let made = blocking(move || {
+        repo_dirs
+            .into_iter()
+            .filter_map(|(i, dir)| ensure_repo_dirs(&dir).err().map(|e| (i, e)))
+            .collect::<Vec<_>>()
+    })
+    .await;
+    for (i, e) in made {
+        let plan = &plans[i];
+        let item = format!("{}@{}", plan.repo_id, short(&plan.commit));
+        failures.push((i, Failure::new(item, e)));
+    }
     // What is missing is decided under the lock: a prune that ran just before may have removed
     // blobs that were there when the plans were made.
     let mut jobs = Vec::new();
