@@ -347,7 +347,8 @@ fn every_request_refused_is_a_clear_error() {
     assert_plain_message(&out);
     let out = out
         .stderr_has("error: ")
-        .stderr_has_any(&["SlowDown", "503"]);
+        .stderr_has_any(&["SlowDown", "503"])
+        .stderr_has("gave up after 11 attempts");
     assert!(
         out.stderr.lines().count() <= 6,
         "a few lines, not a dump\n{out}"
@@ -364,9 +365,10 @@ fn every_request_refused_is_a_clear_error() {
     out.stderr_has("error: ")
         .stderr_has_any(&["SlowDown", "503"]);
     assert_eq!(crate::common::files_under(&dst), Vec::<String>::new());
-    // Each request was tried a bounded number of times.
+    // Each request was tried a bounded number of times: the blob LIST and the listing of
+    // unfinished uploads, 11 attempts each.
     assert!(
-        (2..=12).contains(&pushed_requests),
+        (2..=22).contains(&pushed_requests),
         "{pushed_requests} requests for a push that cannot even list"
     );
     eprintln!("every request refused: {}", proxy.summary());
