@@ -11,6 +11,7 @@ mod fuzzing;
 mod manifest;
 mod remote;
 mod report;
+mod text;
 
 use std::process::ExitCode;
 
