@@ -1,18 +1,21 @@
-//! Small text helpers every command's output uses.
+//! Small text helpers every command's human output uses: counted nouns and error chains read
+//! as one line. Kept in one place so "1 repo" / "2 repos" and "what: why: root cause" read the
+//! same in every command.
 
 /// `abcdef123456` for a 40-character commit, as people read them.
 pub fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 
-/// `1 repo`, `2 repos`.
-pub fn count(n: usize, one: &str, many: &str) -> String {
+/// `n` followed by the singular or plural form: `1 repo`, `0 repos`, `3 snapshot links are`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// An error with its causes, each message once, joined by ": ", for people (the debug form
-/// would dump Rust structures).
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+/// Each cause's message once, joined by ": ", for people. A cause whose text the message already
+/// holds is left out, so wrappers that repeat their source (`{0}` in a thiserror message) do not
+/// print it twice; `{:?}` forms (Rust debug dumps) never appear.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut current = err.source();
     while let Some(e) = current {
@@ -31,22 +34,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shorts_and_counts() {
-        assert_eq!(short(&"a".repeat(40)), "aaaaaaaaaaaa");
-        assert_eq!(short("abc"), "abc");
-        assert_eq!(count(1, "repo", "repos"), "1 repo");
-        assert_eq!(count(0, "repo", "repos"), "0 repos");
+    fn counts_take_the_singular_only_for_one() {
+        assert_eq!(plural(0, "repo", "repos"), "0 repos");
+        assert_eq!(plural(1, "repo", "repos"), "1 repo");
+        assert_eq!(plural(2, "repo", "repos"), "2 repos");
+        assert_eq!(
+            plural(1, "snapshot link is", "snapshot links are"),
+            "1 snapshot link is"
+        );
     }
 
     #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] std::io::Error);
+    #[error("{what}")]
+    struct Layer {
+        what: String,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layer(what: &str, source: Option<Layer>) -> Layer {
+        Layer {
+            what: what.into(),
+            source: source.map(Box::new),
+        }
+    }
 
     #[test]
-    fn chains_say_each_cause_once() {
-        let e = Outer(std::io::Error::other("inner"));
-        assert_eq!(error_chain(&e), "outer: inner");
-        let same = std::io::Error::other("x");
-        assert_eq!(error_chain(&same), "x");
+    fn error_chains_join_each_cause_once() {
+        let err = layer(
+            "cannot read manifests/a@c.json",
+            Some(layer("connection reset", Some(layer("os error 104", None)))),
+        );
+        assert_eq!(
+            error_chain(&err),
+            "cannot read manifests/a@c.json: connection reset: os error 104"
+        );
+        // A message that already quotes its cause does not get it twice.
+        let repeating = layer("upload failed: timed out", Some(layer("timed out", None)));
+        assert_eq!(error_chain(&repeating), "upload failed: timed out");
+        assert_eq!(error_chain(&layer("alone", None)), "alone");
     }
 }

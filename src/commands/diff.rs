@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::inventory::{self, repo_id_from_key, Inventory, RemoteRevision};
 use super::{short, App, Outcome, RepoRef};
 use crate::cache::heuristics::is_pointer_file;
 use crate::cache::scan::{self, FileSource, Repo, Revision};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
-use crate::manifest::{safe_repo_key, Manifest};
+use crate::manifest::Manifest;
+use crate::remote::catalog::{Catalog, Owner, ReadMode, Scope};
 use crate::report::{table, NoProgress};
 
 #[derive(Debug)]
@@ -126,28 +126,19 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
         .collect();
 
     // Only keys that can belong to the repos asked for are read.
-    let inv = Inventory::list(&remote, &layout, true).await?;
-    let safe_keys: Option<BTreeSet<String>> =
-        (!wanted.is_empty()).then(|| wanted.iter().map(|w| safe_repo_key(&w.repo_id)).collect());
-    let workers = app.settings.transfer.workers;
-    let (manifests, w) = inventory::read_manifests(
-        &remote,
-        &layout,
-        inv.manifest_keys(safe_keys.as_ref()),
-        workers,
-    )
-    .await?;
-    warnings.extend(w);
-    let (remote_refs, w) =
-        inventory::read_refs(&remote, &layout, inv.ref_keys(safe_keys.as_ref()), workers).await?;
-    warnings.extend(w);
+    let mut catalog = Catalog::list(&remote, &layout, true)
+        .await?
+        .reading(app.settings.transfer.workers, ReadMode::Warn);
+    catalog
+        .read(&Scope::repos(wanted.iter().map(|w| w.repo_id.as_str())))
+        .await?;
+    warnings.extend(catalog.warnings());
     for w in &warnings {
         app.printer.warn(&NoProgress, w);
     }
 
     let mut remote_revs: BTreeMap<(RepoKey, String), &Manifest> = BTreeMap::new();
-    for r in &manifests {
-        let m = &r.manifest;
+    for m in catalog.revisions() {
         let t = m.repo_type().expect("validated manifest");
         if in_scope(t, &m.repo) {
             remote_revs.insert(((m.repo.clone(), t), m.revision.clone()), m);
@@ -158,14 +149,20 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
         Some(t) => in_scope(t, &owner.0),
         None => wanted.is_empty() || wanted.iter().any(|w| w.repo_id == owner.0),
     };
-    let remote_refs = attribute_refs(&remote_refs, &manifests, &local, &remote_revs)
+    let remote_refs = attribute_refs(&catalog, &local, &remote_revs)
         .into_iter()
         .filter(|(owner, _)| in_scope_owner(owner))
         .collect();
     let sync_xet = app.settings.sync_xet;
     // Pointer-file checks read small local files.
     let revisions = tokio::task::block_in_place(|| {
-        revision_diffs(&local, &remote_revs, &remote_refs, &inv, sync_xet)
+        revision_diffs(
+            &local,
+            &remote_revs,
+            &remote_refs,
+            catalog.blobs(),
+            sync_xet,
+        )
     });
     let refs = ref_diffs(&local, &remote_refs);
 
@@ -211,39 +208,27 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
     })
 }
 
-/// A repo as a remote ref's owner: the type is unknown when only a key name says whose it is.
-type Owner = (String, Option<RepoType>);
-
-/// Whose is each remote ref (`(org__name, name)` → commit)? The manifest of the commit it names
-/// says; failing that, the one repo of that key name on either side; failing that, the key name.
+/// Whose is each remote ref that was read (owner → name → commit)? The catalog decides, the
+/// candidates for a dangling ref being the repos of either side.
 fn attribute_refs(
-    remote_refs: &BTreeMap<(String, String), String>,
-    manifests: &[RemoteRevision],
+    catalog: &Catalog,
     local: &BTreeMap<RepoKey, &Repo>,
     remote_revs: &BTreeMap<(RepoKey, String), &Manifest>,
 ) -> BTreeMap<Owner, BTreeMap<String, String>> {
+    let candidates: BTreeSet<&RepoKey> = local
+        .keys()
+        .chain(remote_revs.keys().map(|(k, _)| k))
+        .collect();
     let mut owned: BTreeMap<Owner, BTreeMap<String, String>> = BTreeMap::new();
-    for ((safe, name), commit) in remote_refs {
-        let from_manifest = manifests
-            .iter()
-            .find(|r| &r.safe == safe && &r.manifest.revision == commit)
-            .map(|r| (r.manifest.repo.clone(), r.manifest.repo_type()));
-        let owner = from_manifest.unwrap_or_else(|| {
-            let candidates: BTreeSet<Owner> = local
-                .keys()
-                .chain(remote_revs.keys().map(|(k, _)| k))
-                .filter(|(id, _)| safe_repo_key(id) == *safe)
-                .map(|(id, t)| (id.clone(), Some(*t)))
-                .collect();
-            match candidates.len() {
-                1 => candidates.into_iter().next().expect("one candidate"),
-                _ => (repo_id_from_key(safe), None),
-            }
-        });
+    for r in catalog.refs() {
+        let Some(commit) = r.commit() else {
+            continue;
+        };
+        let owner = catalog.ref_owner_among(r, candidates.iter().map(|&k| k.clone()));
         owned
             .entry(owner)
             .or_default()
-            .insert(name.clone(), commit.clone());
+            .insert(r.name.clone(), commit.to_string());
     }
     owned
 }
@@ -253,7 +238,7 @@ fn revision_diffs(
     local: &BTreeMap<RepoKey, &Repo>,
     remote_revs: &BTreeMap<(RepoKey, String), &Manifest>,
     remote_refs: &BTreeMap<Owner, BTreeMap<String, String>>,
-    inv: &Inventory,
+    blobs: &BTreeMap<String, u64>,
     sync_xet: bool,
 ) -> Vec<RevisionDiff> {
     let mut keys: BTreeSet<(RepoKey, String)> = remote_revs.keys().cloned().collect();
@@ -293,7 +278,7 @@ fn revision_diffs(
             (Some(_), None) => State::LocalOnly,
             (None, Some(_)) => State::RemoteOnly,
             (Some((repo, rev)), Some(m)) => {
-                compare(repo, rev, m, inv, sync_xet, &mut d);
+                compare(repo, rev, m, blobs, sync_xet, &mut d);
                 let complete = d.missing_locally.is_empty()
                     && d.missing_remotely.is_empty()
                     && d.different.is_empty();
@@ -358,7 +343,7 @@ fn compare(
     repo: &Repo,
     rev: &Revision,
     manifest: &Manifest,
-    inv: &Inventory,
+    blobs: &BTreeMap<String, u64>,
     sync_xet: bool,
     d: &mut RevisionDiff,
 ) {
@@ -367,7 +352,7 @@ fn compare(
     let mut named = BTreeSet::new();
     for mf in &manifest.files {
         named.insert(mf.path.as_str());
-        if !inv.blobs.contains_key(&mf.blob) {
+        if !blobs.contains_key(&mf.blob) {
             d.missing_remotely.push(mf.path.clone());
         }
         match local.get(mf.path.as_str()) {

@@ -3,7 +3,6 @@
 pub mod diff;
 pub mod doctor;
 pub mod init;
-pub mod inventory;
 pub mod list;
 pub mod prune;
 pub mod pull;

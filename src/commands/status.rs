@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::inventory::Inventory;
 use super::{App, Outcome};
 use crate::cache::scan::{self, file_id, CacheScan, FileSource};
 use crate::cache::{is_blob_name, RepoType};
+use crate::remote::catalog::Catalog;
 use crate::remote::RemoteSpec;
 use crate::report::{human_bytes, NoProgress};
 
@@ -124,20 +124,14 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
     };
     if with_remote {
         let (remote, layout) = app.open_remote(None)?;
-        let inv = Inventory::list(&remote, &layout, true).await?;
-        let repos = inv
-            .manifests
-            .keys()
-            .chain(inv.refs.keys())
-            .collect::<HashSet<_>>()
-            .len();
+        let catalog = Catalog::list(&remote, &layout, true).await?;
         if let Some(r) = summary.remote.as_mut() {
             r.contents = Some(RemoteContents {
-                repos,
-                revisions: inv.revision_count(),
-                refs: inv.ref_count(),
-                blobs: inv.blobs.len(),
-                bytes: inv.blob_bytes(),
+                repos: catalog.key_count(),
+                revisions: catalog.revision_count(),
+                refs: catalog.ref_count(),
+                blobs: catalog.blobs().len(),
+                bytes: catalog.blob_bytes(),
             });
         }
     }

@@ -1,6 +1,7 @@
 //! Where the shared cache lives: an S3-compatible bucket or a directory. Both speak the same keys
 //! and offer the same operations, including verified blob transfers.
 
+pub mod catalog;
 pub mod dir;
 pub mod error;
 pub mod payload;

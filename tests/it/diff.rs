@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::common::fixtures::TOKENIZER;
 use crate::common::mixed::MixedCache;
 use crate::common::{
-    blob_key, commit_hash, count, git_sha1_hex, manifest_key, CacheBuilder, Sandbox,
+    blob_key, commit_hash, count, git_sha1_hex, manifest_key, ref_key, CacheBuilder, Sandbox,
 };
 
 /// The revision `commit` in a `diff --json` document.
@@ -337,4 +337,57 @@ fn without_a_remote_it_is_a_usage_error() {
         .run()
         .code(2)
         .stderr_has("no remote configured");
+}
+
+#[test]
+fn remote_reads_that_fail_are_warnings_and_the_rest_is_compared() {
+    let t = Sandbox::local("diff_unreadable");
+    let cache = t.cache("hub");
+    MixedCache::write(&cache);
+    let remote = t.cache("shared");
+    t.write_config(&format!(
+        "storage:\n  endpoint: file://{}\n",
+        remote.display()
+    ));
+    t.hfcs().cache_dir(&cache).arg("push").run().success();
+    // Larger than any manifest or ref (sparse): reading them fails.
+    let bogus = manifest_key("org/m", &commit_hash("bogus"));
+    let big_ref = ref_key("org/m", "pr/9");
+    fs::File::create(remote.join(&bogus))
+        .unwrap()
+        .set_len(64 * 1024 * 1024 + 1)
+        .unwrap();
+    fs::create_dir_all(remote.join(&big_ref).parent().unwrap()).unwrap();
+    fs::File::create(remote.join(&big_ref))
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&cache)
+        .args(["diff", "--exit-code"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(count(&s, "in_sync"), 6, "{out}");
+    assert_eq!(count(&s, "differences"), 0, "{out}");
+    let warnings = s["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{out}");
+    for (w, key) in warnings.iter().zip([&bogus, &big_ref]) {
+        let w = w.as_str().unwrap();
+        assert!(w.starts_with(&format!("cannot read {key}: ")), "{out}");
+        assert!(out.stderr.contains(&format!("warning: {w}")), "{out}");
+    }
+
+    // Only the keys another repo could be stored under are read.
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&cache)
+        .args(["diff", "other/n", "--exit-code"])
+        .run()
+        .success();
+    assert_eq!(out.json()["warnings"], json!([]), "{out}");
 }

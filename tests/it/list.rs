@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use crate::common::fixtures::TwoRevisions;
 use crate::common::mixed::{days_ago, MixedCache};
 use crate::common::{
     blob_key, check_cache, commit_hash, git_sha1_hex, manifest_key, ref_key, Cli, Sandbox,
@@ -611,4 +612,76 @@ fn ambiguous_key_names_are_settled_by_manifest_bodies() {
     assert_eq!(strings(&dataset["refs"]), Vec::<String>::new(), "{out}");
     // One blob, counted once.
     assert_eq!(doc["total_size"], body.len(), "{out}");
+}
+
+#[test]
+fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
+    let t = Sandbox::local("list_remote_unreadable");
+    let remote = t.cache("remote");
+    t.write_config(&format!(
+        "storage:\n  endpoint: file://{}\n",
+        remote.display()
+    ));
+    let m = TwoRevisions::new("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    // Larger than any manifest or ref (sparse): reading them fails.
+    let bogus = manifest_key("org/m", &commit_hash("bogus"));
+    let big_ref = ref_key("org/m", "pr/1");
+    std::fs::File::create(remote.join(&bogus))
+        .unwrap()
+        .set_len(64 * 1024 * 1024 + 1)
+        .unwrap();
+    std::fs::create_dir_all(remote.join(&big_ref).parent().unwrap()).unwrap();
+    std::fs::File::create(remote.join(&big_ref))
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    // org/m's manifest of `a` copied under org/x's key: refused, it belongs elsewhere.
+    let misplaced = manifest_key("org/x", &m.a);
+    std::fs::copy(
+        remote.join(manifest_key("org/m", &m.a)),
+        remote.join(&misplaced),
+    )
+    .unwrap();
+
+    let out = t
+        .hfcs()
+        .json()
+        .args(["list", "--remote", "--manifests", "--revisions"])
+        .run()
+        .success();
+    let doc = out.json();
+    assert_eq!(doc["count"], 2, "the two readable revisions\n{out}");
+    assert_eq!(strings(&entry(&doc, &m.b)["refs"]), ["main"], "{out}");
+    assert_eq!(strings(&entry(&doc, &m.a)["refs"]), ["v1.0"], "{out}");
+    let warnings = strings(&doc["warnings"]);
+    assert_eq!(warnings.len(), 3, "{out}");
+    assert!(
+        warnings[0].starts_with(&format!("cannot read {bogus}: ")),
+        "{out}"
+    );
+    assert_eq!(
+        warnings[1],
+        format!(
+            "{misplaced} describes org/m@{}, which belongs under another key; ignored",
+            m.a
+        ),
+        "{out}"
+    );
+    assert!(
+        warnings[2].starts_with(&format!("cannot read {big_ref}: ")),
+        "{out}"
+    );
+    for w in &warnings {
+        assert!(out.stderr.contains(&format!("warning: {w}")), "{out}");
+    }
+
+    // From key names alone nothing is read, so nothing can fail.
+    let out = t.hfcs().json().args(["list", "--remote"]).run().success();
+    let doc = out.json();
+    assert_eq!(doc["warnings"], json!([]), "{out}");
+    assert_eq!(entry(&doc, "org/m")["revisions"], 3, "{out}");
+    assert_eq!(entry(&doc, "org/x")["revisions"], 1, "{out}");
 }

@@ -3,6 +3,7 @@
 //! bucket.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -33,13 +34,28 @@ fn only_problem<'a>(summary: &'a Value, kind: &str) -> &'a Value {
 }
 
 /// A sandbox with `org/m` (see [`TwoRevisions`]) in cache `src` and pushed to its prefix.
-fn pushed(name: &str) -> (Sandbox, TwoRevisions, std::path::PathBuf) {
+fn pushed(name: &str) -> (Sandbox, TwoRevisions, PathBuf) {
     let t = Sandbox::new(name);
     let m = TwoRevisions::new("org/m");
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
     (t, m, src)
+}
+
+/// Like [`pushed`], to a directory remote configured as `storage.endpoint`; also returns it.
+fn pushed_to_dir(name: &str) -> (Sandbox, TwoRevisions, PathBuf, PathBuf) {
+    let t = Sandbox::local(name);
+    let remote = t.cache("remote");
+    t.write_config(&format!(
+        "storage:\n  endpoint: file://{}\n",
+        remote.display()
+    ));
+    let m = TwoRevisions::new("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    (t, m, src, remote)
 }
 
 // ---- the local cache ----
@@ -294,16 +310,7 @@ fn shared_store_blob_is_hashed_through_its_link() {
 
 #[test]
 fn repair_from_a_directory_remote() {
-    let t = Sandbox::local("verify_repair_dir");
-    let remote = t.cache("remote");
-    t.write_config(&format!(
-        "storage:\n  endpoint: file://{}\n",
-        remote.display()
-    ));
-    let m = TwoRevisions::new("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let (t, m, src, _remote) = pushed_to_dir("verify_repair_dir");
     let config_b = git_sha1_hex(&m.config_b);
     let view = CacheView::model(&src, "org/m");
     fs::write(view.blob(&config_b), b"{}").unwrap();
@@ -526,4 +533,74 @@ fn remote_ref_without_manifest_and_bad_manifest_are_found() {
         "{out}"
     );
     assert_eq!(problems(&s).len(), 2, "{out}");
+}
+
+/// An object larger than any manifest or ref (sparse, so it costs no disk): reading it fails,
+/// refused by its size, while every other object of the remote reads fine.
+fn plant_oversized(path: &Path, len: u64) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+#[test]
+fn remote_reads_that_fail_are_problems_and_the_rest_is_checked() {
+    let (t, m, _src, remote) = pushed_to_dir("verify_remote_unreadable");
+    let bogus = commit_hash("bogus");
+    plant_oversized(
+        &remote.join(manifest_key("org/m", &bogus)),
+        64 * 1024 * 1024 + 1,
+    );
+    plant_oversized(&remote.join(ref_key("org/m", "pr/1")), 4096);
+    // Something only the readable manifests show, so the check is seen to go on past them.
+    fs::remove_file(remote.join(blob_key(&m.weights_etag()))).unwrap();
+
+    let out = t.hfcs().json().args(["verify", "--remote"]).run().code(1);
+    let s = out.json();
+    let bad = only_problem(&s, "bad_manifest");
+    assert!(
+        bad["key"]
+            .as_str()
+            .unwrap()
+            .ends_with(&manifest_key("org/m", &bogus)),
+        "{out}"
+    );
+    let detail = bad["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("cannot read: ") && detail.contains("larger than"),
+        "{out}"
+    );
+    let bad_ref = only_problem(&s, "bad_ref");
+    assert!(
+        bad_ref["key"]
+            .as_str()
+            .unwrap()
+            .ends_with(&ref_key("org/m", "pr/1")),
+        "{out}"
+    );
+    assert!(
+        bad_ref["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read: "),
+        "{out}"
+    );
+    // Both readable revisions were checked in full: each names the deleted blob.
+    assert_eq!(s["manifests"], 2, "{out}");
+    assert_eq!(s["refs"], 3, "{out}");
+    let missing = problems(&s)
+        .iter()
+        .filter(|p| p["kind"] == "missing_blob")
+        .count();
+    assert_eq!(missing, 2, "{out}");
+    assert_eq!(problems(&s).len(), 4, "{out}");
+
+    let out = t.hfcs().args(["verify", "--remote"]).run().code(1);
+    assert!(out.stdout.contains("4 problems:"), "{out}");
+    assert!(
+        out.stdout.contains(&format!(
+            "bad manifest {}: cannot read: ",
+            manifest_key("org/m", &bogus)
+        )),
+        "{out}"
+    );
 }
