@@ -1,19 +1,22 @@
-//! `pull-all`: every remote repo with a `main` ref. Refs and manifests are resolved concurrently,
-//! then all blobs of all repos go through one transfer pool; a repo that fails does not stop the
-//! others.
+//! `pull-all`: every remote repo with a `main` ref. The remote catalog reads the refs and the
+//! manifests they name concurrently, then all blobs of all repos go through one transfer pool;
+//! a repo that fails does not stop the others.
 
-use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::{short, App, Outcome, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
-use crate::manifest::{parse_ref_body, MAX_REF_BYTES};
+use crate::manifest::Layout;
+use crate::remote::catalog::{
+    repo_id_from_key, Body, Catalog, ManifestEntry, ReadFailure, ReadMode, RefEntry,
+};
+use crate::remote::{Remote, TransferCtx};
 use crate::report::human_bytes;
-use crate::transfer::pull::{self, Counts, PullError, Target};
+use crate::transfer::pull::{self, Counts, Plan, PullError, Target};
 
 pub struct PullAllOptions {
     pub include: Vec<String>,
@@ -53,66 +56,7 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull-all");
     let cache_dir = &app.settings.cache_dir;
-
-    // Every `refs/<repo>/main`; the manifest, not the key, says which repo it is.
-    let ref_keys: BTreeSet<String> = remote
-        .list(&layout.refs_prefix())
-        .await?
-        .into_iter()
-        .filter(|o| matches!(layout.parse_ref_key(&o.key), Some((_, "main"))))
-        .map(|o| o.key)
-        .collect();
-    let layout_ref = &layout;
-    let remote_ref = &remote;
-    let resolved: Vec<(String, Result<pull::Plan, PullError>)> = stream::iter(ref_keys)
-        .map(|key| async move {
-            let (safe, _) = layout_ref.parse_ref_key(&key).expect("filtered above");
-            let guess = safe.replacen("__", "/", 1);
-            let result = async {
-                let body = remote_ref
-                    .get(&key, MAX_REF_BYTES)
-                    .await?
-                    .ok_or_else(|| PullError::Missing(format!("{key} disappeared")))?;
-                let commit = parse_ref_body(&body).ok_or_else(|| {
-                    PullError::Refused(format!("{key}: ref body is not a commit hash"))
-                })?;
-                // The key cannot tell `a__b/c` from `a/b__c`; the manifest can.
-                let manifest = find_manifest(remote_ref, layout_ref, safe, &commit).await?;
-                let target = Target {
-                    repo_id: manifest.repo.clone(),
-                    repo_type: None,
-                    revision: Some("main".into()),
-                };
-                pull::resolve(remote_ref, layout_ref, cache_dir, &target).await
-            }
-            .await;
-            (guess, result)
-        })
-        .buffer_unordered(ctx.workers)
-        .collect()
-        .await;
-
-    let mut plans = Vec::new();
-    let mut repos = Vec::new();
-    let mut resolved = resolved;
-    resolved.sort_by(|a, b| a.0.cmp(&b.0));
-    for (guess, result) in resolved {
-        match result {
-            Ok(plan) if filter.matches(&plan.repo_id) => plans.push(plan),
-            Ok(_) => {}
-            Err(PullError::Remote(e)) if e.is_fatal() => return Err(e.into()),
-            Err(e) if filter.matches(&guess) => repos.push(RepoResult {
-                repo: guess,
-                repo_type: None,
-                revision: None,
-                status: "failed",
-                error: Some(e.to_string()),
-                counts: Counts::default(),
-            }),
-            Err(_) => {}
-        }
-    }
-    plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
+    let (mut plans, mut repos) = main_plans(&remote, &layout, cache_dir, &ctx, &filter).await?;
     if let Some(limit) = opts.limit {
         plans.truncate(limit);
     }
@@ -193,20 +137,87 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     Ok(Outcome::from_failures(failed))
 }
 
-/// The manifest a `refs/<safe>/main` points at; tries the decodings of an ambiguous key.
-async fn find_manifest(
-    remote: &crate::remote::Remote,
-    layout: &crate::manifest::Layout,
-    safe: &str,
-    commit: &str,
-) -> Result<crate::manifest::Manifest, PullError> {
-    // Any decoding gives the same manifest key, since encoding maps "/" back to "__".
-    let candidate = safe.replacen("__", "/", 1);
-    pull::get_manifest(remote, layout, &candidate, commit)
+/// A plan for every remote repo with a `main` ref that `filter` selects, sorted by repo, and a
+/// failed result for each selected one that cannot be pulled. The remote catalog reads the refs
+/// and the manifests they name once; a fatal remote error ends the run.
+async fn main_plans(
+    remote: &Remote,
+    layout: &Layout,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    filter: &RepoFilter,
+) -> Result<(Vec<Plan>, Vec<RepoResult>)> {
+    let mut catalog = Catalog::list(remote, layout, false)
         .await?
-        .ok_or_else(|| {
-            PullError::Missing(format!(
-                "no manifest for {candidate}@{commit} on the remote"
-            ))
-        })
+        .reading(ctx.workers, ReadMode::Warn);
+    catalog.read_ref_targets(|_, name| name == "main").await?;
+    let mut plans = Vec::new();
+    let mut failed = Vec::new();
+    for r in catalog.refs().filter(|r| r.name == "main") {
+        // The key cannot tell `a__b/c` from `a/b__c`; the manifest of the commit can.
+        let guess = repo_id_from_key(&r.safe);
+        match main_plan(&catalog, layout, cache_dir, r) {
+            Ok(plan) if filter.matches(&plan.repo_id) => plans.push(plan),
+            Ok(_) => {}
+            Err(PullError::Remote(e)) if e.is_fatal() => return Err(e.into()),
+            Err(e) if filter.matches(&guess) => failed.push(RepoResult {
+                repo: guess,
+                repo_type: None,
+                revision: None,
+                status: "failed",
+                error: Some(e.to_string()),
+                counts: Counts::default(),
+            }),
+            Err(_) => {}
+        }
+    }
+    plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
+    Ok((plans, failed))
+}
+
+/// The plan for the revision a `main` ref names, from the manifest the catalog read for it.
+fn main_plan(
+    catalog: &Catalog,
+    layout: &Layout,
+    cache_dir: &Path,
+    r: &RefEntry,
+) -> Result<Plan, PullError> {
+    let commit = match &r.body {
+        Body::Valid(commit) => commit,
+        Body::Failed(ReadFailure::Unreadable(e)) => return Err(PullError::Remote(e.clone())),
+        Body::Failed(f) => return Err(PullError::Refused(format!("{}: {f}", r.key))),
+        Body::Gone | Body::Unread => {
+            return Err(PullError::Missing(format!("{} disappeared", r.key)))
+        }
+    };
+    let Some(manifest) = catalog.manifest_named_by(r) else {
+        return Err(match catalog.manifest_entry(&r.safe, commit) {
+            Some(ManifestEntry {
+                body: Body::Failed(ReadFailure::Unreadable(e)),
+                ..
+            }) => PullError::Remote(e.clone()),
+            Some(ManifestEntry {
+                key,
+                body: Body::Failed(f),
+                ..
+            }) => PullError::Refused(format!("{key}: {f}")),
+            _ => PullError::Missing(format!(
+                "no manifest for {}@{commit} on the remote",
+                repo_id_from_key(&r.safe)
+            )),
+        });
+    };
+    let target = Target {
+        repo_id: manifest.repo.clone(),
+        repo_type: None,
+        revision: Some("main".into()),
+    };
+    pull::plan_for(
+        layout,
+        cache_dir,
+        &target,
+        manifest.clone(),
+        commit.clone(),
+        Some("main".into()),
+    )
 }

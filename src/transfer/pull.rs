@@ -137,6 +137,19 @@ pub async fn resolve(
                 ))
             })?,
     };
+    plan_for(layout, cache_dir, target, manifest, commit, ref_name)
+}
+
+/// The plan for a manifest already read (by [`resolve`], or from the remote catalog): checks it
+/// describes what was asked for and that everything it writes stays inside the cache dir.
+pub fn plan_for(
+    layout: &Layout,
+    cache_dir: &Path,
+    target: &Target,
+    manifest: Manifest,
+    commit: String,
+    ref_name: Option<String>,
+) -> Result<Plan, PullError> {
     if manifest.repo != target.repo_id || manifest.revision != commit {
         return Err(PullError::Refused(format!(
             "manifest {} describes {}@{}, not {}@{}",
