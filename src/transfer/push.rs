@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Result;
 use bytes::Bytes;
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::pool;
@@ -15,10 +14,9 @@ use crate::cache::heuristics::{is_likely_gated, is_pointer_file};
 use crate::cache::scan::{FileSource, Repo};
 use crate::config::ConfigError;
 use crate::failure::Failure;
-use crate::manifest::{
-    parse_ref_body, Layout, Manifest, ManifestFile, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
-};
-use crate::remote::{BlobSource, ObjectInfo, Remote, RemoteError, TransferCtx, TransferError};
+use crate::manifest::{safe_repo_key, Layout, Manifest, ManifestFile};
+use crate::remote::catalog::{Body, Catalog, ReadFailure, ReadMode};
+use crate::remote::{BlobSource, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::Progress;
 use crate::text::short;
 
@@ -238,13 +236,12 @@ pub async fn execute(
             "not published: some of its blobs failed to upload",
         ));
     }
-    let published = publish_manifests(remote, layout, ctx, &publishable, dry_run, summary).await?;
-    publish_refs(
+    publish_all(
         remote,
         layout,
         ctx,
         &plan.repos,
-        &published,
+        &publishable,
         dry_run,
         summary,
     )
@@ -311,19 +308,6 @@ async fn upload_all(
     Ok((uploaded, bytes, failures))
 }
 
-/// Listed objects by key.
-async fn listing(
-    remote: &Remote,
-    prefix: &str,
-) -> Result<HashMap<String, ObjectInfo>, RemoteError> {
-    Ok(remote
-        .list(prefix)
-        .await?
-        .into_iter()
-        .map(|o| (o.key.clone(), o))
-        .collect())
-}
-
 /// Why a manifest or ref was not written.
 enum PublishError {
     Remote(RemoteError),
@@ -336,20 +320,32 @@ impl From<RemoteError> for PublishError {
     }
 }
 
-/// Files publish failures in the summary; a fatal remote error ends the run instead.
-fn record(
+impl pool::Fatal for PublishError {
+    fn is_fatal(&self) -> bool {
+        matches!(self, PublishError::Remote(e) if e.is_fatal())
+    }
+}
+
+/// Files publish results in the summary; a fatal remote error ends the run instead.
+fn record<I>(
     summary: &mut PushSummary,
-    item: String,
-    result: Result<bool, PublishError>,
+    mut ran: pool::Ran<I, bool, PublishError>,
+    item: impl Fn(&I) -> String,
     unchanged: fn(&mut PushSummary) -> &mut usize,
     written: fn(&mut PushSummary) -> &mut usize,
 ) -> Result<(), RemoteError> {
-    match result {
-        Ok(true) => *written(summary) += 1,
-        Ok(false) => *unchanged(summary) += 1,
-        Err(PublishError::Remote(e)) if e.is_fatal() => return Err(e),
-        Err(PublishError::Remote(e)) => summary.failures.push(Failure::new(item, e)),
-        Err(PublishError::Refused(error)) => summary.failures.push(Failure::message(item, error)),
+    if let Some(PublishError::Remote(e)) = ran.take_fatal() {
+        return Err(e);
+    }
+    for (i, result) in ran.done {
+        match result {
+            Ok(true) => *written(summary) += 1,
+            Ok(false) => *unchanged(summary) += 1,
+            Err(PublishError::Remote(e)) => summary.failures.push(Failure::new(item(&i), e)),
+            Err(PublishError::Refused(error)) => {
+                summary.failures.push(Failure::message(item(&i), error))
+            }
+        }
     }
     Ok(())
 }
@@ -362,167 +358,178 @@ enum Existing {
     Foreign(String),
 }
 
-fn describe_owner(m: &Manifest) -> String {
-    format!("{} {}", m.repo_type, m.repo)
-}
+/// A ref to publish: the repo, its name and the commit it names.
+type RefJob<'a> = (&'a Repo, &'a String, &'a String);
 
-async fn check_manifest(
-    remote: &Remote,
-    key: &str,
-    ours: &Manifest,
-    body: &[u8],
-) -> Result<Existing, RemoteError> {
-    let Some(current) = remote.get(key, MAX_MANIFEST_BYTES).await? else {
-        return Ok(Existing::Absent);
-    };
-    if current == body {
-        return Ok(Existing::Same);
-    }
-    match serde_json::from_slice::<Manifest>(&current) {
-        Ok(m) if m.repo != ours.repo || m.repo_type != ours.repo_type => {
-            Ok(Existing::Foreign(describe_owner(&m)))
+/// The refs of the pushed repos that name one of the planned revisions, with the repo's index.
+fn ref_jobs<'a>(repos: &[&'a Repo], plans: &[&RevisionPlan]) -> Vec<(usize, RefJob<'a>)> {
+    let planned: BTreeSet<(usize, &str)> = plans
+        .iter()
+        .map(|p| (p.repo_index, p.manifest.revision.as_str()))
+        .collect();
+    let mut jobs = Vec::new();
+    for (index, repo) in repos.iter().enumerate() {
+        for (name, commit) in &repo.refs {
+            if planned.contains(&(index, commit.as_str())) {
+                jobs.push((index, (*repo, name, commit)));
+            }
         }
-        _ => Ok(Existing::Ours),
     }
+    jobs
 }
 
-/// Writes manifests; returns (repo index, commit) of every revision now published.
-async fn publish_manifests(
-    remote: &Remote,
+/// The remote's manifests and refs where the plans publish, read through the catalog: one LIST
+/// each, and a GET only of those whose listing does not already prove them ours byte for byte.
+async fn read_catalog<'r>(
+    remote: &'r Remote,
     layout: &Layout,
     ctx: &TransferCtx,
     plans: &[&RevisionPlan],
-    dry_run: bool,
-    summary: &mut PushSummary,
-) -> Result<BTreeSet<(usize, String)>> {
-    let existing = listing(remote, &layout.manifests_prefix()).await?;
-    let existing = &existing;
-    let results: Vec<(usize, String, Result<bool, PublishError>)> = stream::iter(plans.iter())
-        .map(|plan| async move {
-            let m = &plan.manifest;
-            let key = layout.manifest_key(&m.repo, &m.revision);
-            let body = m.to_json_bytes();
-            let state = match existing.get(&key) {
-                // The listing's checksum proves it is already there, byte for byte.
-                Some(o) if o.holds(&body) => Existing::Same,
-                Some(_) => match check_manifest(remote, &key, m, &body).await {
-                    Ok(s) => s,
-                    Err(e) => return (plan.repo_index, m.revision.clone(), Err(e.into())),
-                },
-                None => Existing::Absent,
-            };
-            let result = match state {
-                Existing::Same => Ok(false),
-                Existing::Foreign(owner) => Err(PublishError::Refused(format!(
-                    "remote manifest {key} belongs to {owner}; refusing to overwrite it"
-                ))),
-                Existing::Absent | Existing::Ours if dry_run => Ok(true),
-                Existing::Absent | Existing::Ours => remote
-                    .put(&key, Bytes::from(body))
-                    .await
-                    .map(|_| true)
-                    .map_err(PublishError::from),
-            };
-            (plan.repo_index, m.revision.clone(), result)
+    refs: &[(usize, RefJob<'_>)],
+) -> Result<Catalog<'r>, RemoteError> {
+    let mut catalog = Catalog::list(remote, layout, false)
+        .await?
+        .reading(ctx.workers, ReadMode::Warn);
+    let manifests: BTreeSet<(String, String)> = plans
+        .iter()
+        .map(|p| &p.manifest)
+        .filter_map(|m| {
+            let safe = safe_repo_key(&m.repo);
+            let e = catalog.manifest_entry(&safe, &m.revision)?;
+            (!e.object.holds(&m.to_json_bytes())).then(|| (safe, m.revision.clone()))
         })
-        .buffer_unordered(ctx.workers)
-        .collect()
-        .await;
-    let mut published = BTreeSet::new();
-    for (repo_index, commit, result) in results {
-        let repo_id = &plans
-            .iter()
-            .find(|p| p.repo_index == repo_index)
-            .expect("plan")
-            .manifest
-            .repo;
-        if result.is_ok() {
-            published.insert((repo_index, commit.clone()));
-        }
-        let item = format!("{repo_id}@{}", short(&commit));
-        record(
-            summary,
-            item,
-            result,
-            |s| &mut s.manifests_unchanged,
-            |s| &mut s.manifests,
-        )?;
-    }
-    Ok(published)
+        .collect();
+    catalog
+        .read_manifests(|safe, commit| manifests.contains(&(safe.to_string(), commit.to_string())))
+        .await?;
+    let refs: BTreeSet<(String, String)> = refs
+        .iter()
+        .filter_map(|(_, (repo, name, commit))| {
+            let safe = safe_repo_key(&repo.repo_id);
+            let e = catalog.ref_entry(&safe, name)?;
+            (!e.object.holds(commit.as_bytes())).then(|| (safe, name.to_string()))
+        })
+        .collect();
+    catalog
+        .read_ref_targets(|safe, name| refs.contains(&(safe.to_string(), name.to_string())))
+        .await?;
+    Ok(catalog)
 }
 
-async fn publish_refs(
+/// What the remote holds under the key manifest `m` would be written to.
+fn manifest_state(catalog: &Catalog, key: &str, m: &Manifest) -> Result<Existing, PublishError> {
+    let Some(e) = catalog.manifest_entry(&safe_repo_key(&m.repo), &m.revision) else {
+        return Ok(Existing::Absent);
+    };
+    if e.object.holds(&m.to_json_bytes()) {
+        return Ok(Existing::Same);
+    }
+    match &e.body {
+        Body::Valid(current) if current == m => Ok(Existing::Same),
+        Body::Failed(ReadFailure::Unreadable(err)) => Err(err.clone().into()),
+        Body::Gone => Ok(Existing::Absent),
+        _ => Ok(match catalog.owner_of_manifest_key(key) {
+            Some((t, id)) if id != m.repo || t.as_str() != m.repo_type => {
+                Existing::Foreign(format!("{t} {id}"))
+            }
+            _ => Existing::Ours,
+        }),
+    }
+}
+
+/// What the remote holds under the key a ref would be written to. Keys are ambiguous: the
+/// manifest of the commit a ref names says whose it is, and another repo's is never taken over.
+fn ref_state(catalog: &Catalog, key: &str, job: &RefJob) -> Result<Existing, PublishError> {
+    let (repo, name, commit) = *job;
+    let Some(e) = catalog.ref_entry(&safe_repo_key(&repo.repo_id), name) else {
+        return Ok(Existing::Absent);
+    };
+    if e.object.holds(commit.as_bytes()) || e.commit() == Some(commit.as_str()) {
+        return Ok(Existing::Same);
+    }
+    if let Body::Failed(ReadFailure::Unreadable(err)) = &e.body {
+        return Err(err.clone().into());
+    }
+    Ok(match catalog.owner_of_ref_key(key) {
+        Some((t, id)) if id != repo.repo_id || t != repo.repo_type => {
+            Existing::Foreign(format!("{t} {id}"))
+        }
+        _ => Existing::Ours,
+    })
+}
+
+/// Writes `body` at `key` unless the remote already holds it or another repo's data is there.
+/// `Ok(true)`: written (or would be, in a dry run); `Ok(false)`: already there.
+async fn publish(
+    remote: &Remote,
+    key: &str,
+    state: Result<Existing, PublishError>,
+    body: Vec<u8>,
+    dry_run: bool,
+) -> Result<bool, PublishError> {
+    match state? {
+        Existing::Same => Ok(false),
+        Existing::Foreign(owner) => Err(PublishError::Refused(format!(
+            "remote {key} belongs to {owner}; refusing to overwrite it"
+        ))),
+        Existing::Absent | Existing::Ours if dry_run => Ok(true),
+        Existing::Absent | Existing::Ours => {
+            remote.put(key, Bytes::from(body)).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// Writes the manifests, then the refs that name a revision now published: a reader that sees
+/// a ref can rely on its manifest, and on every blob the manifest names.
+async fn publish_all(
     remote: &Remote,
     layout: &Layout,
     ctx: &TransferCtx,
     repos: &[&Repo],
-    published: &BTreeSet<(usize, String)>,
+    plans: &[&RevisionPlan],
     dry_run: bool,
     summary: &mut PushSummary,
-) -> Result<()> {
-    let existing = listing(remote, &layout.refs_prefix()).await?;
-    let mut jobs: Vec<(&Repo, &String, &String)> = Vec::new();
-    for (index, repo) in repos.iter().enumerate() {
-        for (name, commit) in &repo.refs {
-            if published.contains(&(index, commit.clone())) {
-                jobs.push((repo, name, commit));
-            }
-        }
-    }
-    let existing = &existing;
-    let results: Vec<(String, Result<bool, PublishError>)> = stream::iter(jobs)
-        .map(|(repo, name, commit)| async move {
-            let key = layout.ref_key(&repo.repo_id, name);
-            let item = format!("{} ref {name}", repo.repo_id);
-            let result = async {
-                if let Some(listed) = existing.get(&key) {
-                    if listed.holds(commit.as_bytes()) {
-                        return Ok(false);
-                    }
-                    let current = remote.get(&key, MAX_REF_BYTES).await?;
-                    let current = current.as_deref().and_then(parse_ref_body);
-                    if current.as_deref() == Some(commit.as_str()) {
-                        return Ok(false);
-                    }
-                    // Never silently take over another repo's ref (keys are ambiguous).
-                    if let Some(old) = current {
-                        let mkey = layout.manifest_key(&repo.repo_id, &old);
-                        if let Ok(Some(bytes)) = remote.get(&mkey, MAX_MANIFEST_BYTES).await {
-                            if let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) {
-                                if m.repo != repo.repo_id || m.repo_type != repo.repo_type.as_str()
-                                {
-                                    return Err(PublishError::Refused(format!(
-                                        "remote ref {key} belongs to {}; refusing to overwrite it",
-                                        describe_owner(&m)
-                                    )));
-                                }
-                            }
-                        }
-                    }
-                }
-                if dry_run {
-                    return Ok(true);
-                }
-                remote
-                    .put(&key, Bytes::from(commit.clone().into_bytes()))
-                    .await
-                    .map(|_| true)
-                    .map_err(PublishError::from)
-            }
-            .await;
-            (item, result)
-        })
-        .buffer_unordered(ctx.workers)
-        .collect()
-        .await;
-    for (item, result) in results {
-        record(
-            summary,
-            item,
-            result,
-            |s| &mut s.refs_unchanged,
-            |s| &mut s.refs,
-        )?;
-    }
-    Ok(())
+) -> Result<(), RemoteError> {
+    let refs = ref_jobs(repos, plans);
+    let catalog = read_catalog(remote, layout, ctx, plans, &refs).await?;
+    let catalog = &catalog;
+    let ran = pool::run(plans.iter().copied(), ctx.workers, async |plan| {
+        let m = &plan.manifest;
+        let key = layout.manifest_key(&m.repo, &m.revision);
+        let state = manifest_state(catalog, &key, m);
+        publish(remote, &key, state, m.to_json_bytes(), dry_run).await
+    })
+    .await;
+    let published: BTreeSet<(usize, String)> = ran
+        .done
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(p, _)| (p.repo_index, p.manifest.revision.clone()))
+        .collect();
+    record(
+        summary,
+        ran,
+        |p| format!("{}@{}", p.manifest.repo, short(&p.manifest.revision)),
+        |s| &mut s.manifests_unchanged,
+        |s| &mut s.manifests,
+    )?;
+    let refs = refs
+        .into_iter()
+        .filter(|(i, (_, _, commit))| published.contains(&(*i, commit.to_string())))
+        .map(|(_, job)| job);
+    let ran = pool::run(refs, ctx.workers, async |job| {
+        let (repo, name, commit) = *job;
+        let key = layout.ref_key(&repo.repo_id, name);
+        let state = ref_state(catalog, &key, job);
+        publish(remote, &key, state, commit.clone().into_bytes(), dry_run).await
+    })
+    .await;
+    record(
+        summary,
+        ran,
+        |(repo, name, _)| format!("{} ref {name}", repo.repo_id),
+        |s| &mut s.refs_unchanged,
+        |s| &mut s.refs,
+    )
 }
