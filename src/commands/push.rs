@@ -68,6 +68,18 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "push");
     let progress = ctx.progress.clone();
+    if let Remote::Dir(dir) = &remote {
+        // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
+        if opts.transfer.remote.is_some() && !dir.root().exists() {
+            let root = dir.root().display();
+            if opts.transfer.dry_run {
+                progress.log(&format!("would create remote directory {root}"));
+            } else {
+                dir.create_root()?;
+                progress.log(&format!("created remote directory {root}"));
+            }
+        }
+    }
 
     let scan = scan_existing(&app.settings.cache_dir).await?;
     for w in &scan.warnings {

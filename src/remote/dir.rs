@@ -57,6 +57,18 @@ impl DirRemote {
         }
     }
 
+    /// Creates the remote's folder for a first push, as `cp -r` and rsync create their
+    /// destination: the last component only. A missing parent stays an error, so a shared
+    /// mount that is not mounted is not quietly replaced by a folder on the local disk.
+    pub fn create_root(&self) -> Result<(), RemoteError> {
+        match fs::create_dir(&self.root) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.root.is_dir() => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing_root()),
+            Err(e) => Err(self.error(e, "write to", "")),
+        }
+    }
+
     pub fn check_root(&self) -> Result<(), RemoteError> {
         if self.root.is_dir() {
             Ok(())
