@@ -15,6 +15,7 @@ use super::{App, Outcome};
 use crate::config::{ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME};
 use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
+use crate::remote::aws::CredentialChain;
 use crate::remote::s3::default_region;
 use crate::remote::{Remote, RemoteError, RemoteSpec};
 
@@ -123,6 +124,10 @@ pub async fn run(
     if !is_dir {
         let chain = match &opened {
             Ok((Remote::S3(s3), _)) => s3.resolve_chain().await,
+            // No remote to ask through (no bucket yet): the chain still says what it finds.
+            _ if settings.credentials.source == CredentialSource::AwsChain => {
+                Some(standalone_chain(settings).await)
+            }
             _ => None,
         };
         let check = credentials_check(settings, chain);
@@ -336,6 +341,22 @@ fn credentials_check(
             creds.secret_key.masked()
         ),
     )
+}
+
+/// The AWS credential chain run on its own, for a setup whose remote cannot be opened.
+async fn standalone_chain(settings: &Settings) -> Result<(String, String), RemoteError> {
+    let storage = &settings.storage;
+    let region = storage
+        .region
+        .clone()
+        .unwrap_or_else(|| default_region(storage.endpoint.as_deref()));
+    CredentialChain::new(&region, None)
+        .probe()
+        .await
+        .map_err(|detail| RemoteError::NoCredentials {
+            endpoint: storage.endpoint.clone().unwrap_or_else(|| "AWS S3".into()),
+            detail,
+        })
 }
 
 fn cache_dir_check(dir: &Path) -> Check {

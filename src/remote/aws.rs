@@ -148,6 +148,32 @@ impl CredentialChain {
         *self.outcome.lock().expect("not poisoned") = outcome;
     }
 
+    /// Runs the chain now, for `doctor`: the source that answered and the access key id, or
+    /// what was tried and why nothing answered.
+    pub async fn probe(&self) -> Result<(String, String), String> {
+        match self.resolve().await {
+            Ok(creds) => match self.outcome() {
+                ChainOutcome::Found(source) => Ok((source, creds.access_key_id().to_string())),
+                _ => Ok(("aws_chain".into(), creds.access_key_id().to_string())),
+            },
+            Err(_) => Err(self
+                .failure()
+                .unwrap_or_else(|| "the AWS credential chain found nothing".into())),
+        }
+    }
+
+    /// Why the latest resolution failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        match self.outcome() {
+            ChainOutcome::NotFound(tried) => Some(format!(
+                "none set in the environment or the config file, and none from {}",
+                tried.join(", ")
+            )),
+            ChainOutcome::Failed { source, detail } => Some(format!("{source}: {detail}")),
+            ChainOutcome::Untried | ChainOutcome::Found(_) => None,
+        }
+    }
+
     async fn resolve(&self) -> provider::Result {
         let mut tried = Vec::new();
         for (name, provider) in self.providers.iter() {
@@ -310,6 +336,20 @@ MFowETEPMA0GA1UEAwwGdGVzdGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
         assert!(read_bundle(&path).is_err());
         let err = read_bundle(&dir.path().join("missing.pem")).unwrap_err();
         assert!(err.contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn usable_certificates_are_kept_and_the_rest_dropped() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let good = params.self_signed(&key).unwrap().pem();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bundle.pem");
+        // A system-style bundle: comments, a broken entry, then a real CA.
+        std::fs::write(&path, format!("# company roots\n{CA}\n{good}")).unwrap();
+        let kept = String::from_utf8(read_bundle(&path).unwrap()).unwrap();
+        assert_eq!(kept.trim(), good.trim());
     }
 
     #[test]

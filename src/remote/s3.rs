@@ -26,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::StreamExt;
 
-use super::aws::{CaBundle, ChainOutcome, CredentialChain, HttpsClient};
+use super::aws::{CaBundle, CredentialChain, HttpsClient};
 use super::{
     blocking, read_part, AbortOnDrop, BlobSource, ObjectInfo, RemoteError, TransferCtx,
     TransferError,
@@ -281,33 +281,19 @@ impl S3Remote {
         })
     }
 
-    /// Runs the AWS credential chain now (a no-op for keys given directly), for `doctor` to
+    /// Runs the AWS credential chain now (`None` for keys given directly), for `doctor` to
     /// report the source before any request: the source's name and the access key id.
     pub async fn resolve_chain(&self) -> Option<Result<(String, String), RemoteError>> {
-        use aws_credential_types::provider::ProvideCredentials;
         let chain = self.chain.as_ref()?;
-        Some(match chain.provide_credentials().await {
-            Ok(creds) => match chain.outcome() {
-                ChainOutcome::Found(source) => Ok((source, creds.access_key_id().to_string())),
-                _ => Ok(("aws_chain".into(), creds.access_key_id().to_string())),
-            },
-            Err(_) => Err(self.no_credentials().unwrap_or_else(|| RemoteError::NoCredentials {
-                endpoint: self.endpoint.clone(),
-                detail: "the AWS credential chain found nothing".into(),
-            })),
-        })
+        Some(chain.probe().await.map_err(|detail| RemoteError::NoCredentials {
+            endpoint: self.endpoint.clone(),
+            detail,
+        }))
     }
 
     /// The chain's failure as an error a person can act on, when the chain is what failed.
     fn no_credentials(&self) -> Option<RemoteError> {
-        let detail = match self.chain.as_ref()?.outcome() {
-            ChainOutcome::NotFound(tried) => format!(
-                "none set in the environment or the config file, and none from {}",
-                tried.join(", ")
-            ),
-            ChainOutcome::Failed { source, detail } => format!("{source}: {detail}"),
-            ChainOutcome::Untried | ChainOutcome::Found(_) => return None,
-        };
+        let detail = self.chain.as_ref()?.failure()?;
         Some(RemoteError::NoCredentials {
             endpoint: self.endpoint.clone(),
             detail,
