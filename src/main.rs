@@ -225,9 +225,7 @@ async fn dispatch(
             };
             commands::verify::run(app, opts).await
         }
-        Command::Doctor(args) => {
-            commands::doctor::run(app, config_error, args.require_write).await
-        }
+        Command::Doctor(args) => commands::doctor::run(app, config_error, args.require_write).await,
         Command::Init(args) => commands::init::run(app, args.force).await,
         Command::PullAll(args) => {
             commands::pull_all::run(

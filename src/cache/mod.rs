@@ -79,7 +79,9 @@ pub fn unknown_repo_folder(name: &str) -> Option<&str> {
     let plausible = !prefix.is_empty()
         && !rest.is_empty()
         && !prefix.starts_with('.')
-        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-');
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-');
     (plausible && parse_repo_folder(name).is_none()).then_some(prefix)
 }
 
@@ -194,7 +196,10 @@ mod tests {
             parse_repo_folder("kernels--kernels-community--activation"),
             Some((RepoType::Kernel, "kernels-community/activation".into()))
         );
-        assert_eq!(repo_folder_name(RepoType::Kernel, "org/k"), "kernels--org--k");
+        assert_eq!(
+            repo_folder_name(RepoType::Kernel, "org/k"),
+            "kernels--org--k"
+        );
         assert_eq!(RepoType::parse("kernel"), Some(RepoType::Kernel));
         assert_eq!(unknown_repo_folder("widgets--org--w"), Some("widgets"));
         assert_eq!(unknown_repo_folder("kernels--org--k"), None);

@@ -318,11 +318,7 @@ fn credentials_check(
                         Secret::new(key_id).masked()
                     ),
                 ),
-                Some(Err(e)) => Check::failed(
-                    NAME,
-                    e.to_string(),
-                    e.hint().unwrap_or_default(),
-                ),
+                Some(Err(e)) => Check::failed(NAME, e.to_string(), e.hint().unwrap_or_default()),
                 None => Check::skipped(NAME, "the remote could not be opened"),
             };
         }
@@ -498,7 +494,8 @@ async fn write_check(
     let body = bytes::Bytes::from_static(b"hf-cache-sync doctor probe\n");
     if let Err(e) = remote.put(&key, body).await {
         // Read-only keys for developers, write keys for CI is a normal team setup.
-        let read_only = matches!(&e, RemoteError::AccessDenied { action, .. } if *action == "write to");
+        let read_only =
+            matches!(&e, RemoteError::AccessDenied { action, .. } if *action == "write to");
         if read_only && !require_write {
             return Check::warning(
                 NAME,

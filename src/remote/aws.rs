@@ -244,14 +244,12 @@ pub struct HttpsClient {
 
 impl HttpsClient {
     pub fn new(bundle: &CaBundle) -> Result<HttpsClient, ConfigError> {
-        let pem = read_bundle(&bundle.path).map_err(|why| {
-            ConfigError::Usage {
-                message: format!("{}: {why}", bundle.describe()),
-                hint: format!(
-                    "point {} at a PEM file holding your company's CA certificate(s), or unset it",
-                    bundle.var
-                ),
-            }
+        let pem = read_bundle(&bundle.path).map_err(|why| ConfigError::Usage {
+            message: format!("{}: {why}", bundle.describe()),
+            hint: format!(
+                "point {} at a PEM file holding your company's CA certificate(s), or unset it",
+                bundle.var
+            ),
         })?;
         let trust = TrustStore::default().with_pem_certificate(pem);
         let context = TlsContext::builder()
@@ -309,9 +307,13 @@ fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
 /// match its name): a setup problem, never worth a retry.
 pub fn is_certificate_error(chain: &str) -> bool {
     let lower = chain.to_lowercase();
-    ["invalid peer certificate", "certificate verify failed", "unknownissuer"]
-        .iter()
-        .any(|m| lower.contains(m))
+    [
+        "invalid peer certificate",
+        "certificate verify failed",
+        "unknownissuer",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
 }
 
 #[cfg(test)]
@@ -330,7 +332,9 @@ MFowETEPMA0GA1UEAwwGdGVzdGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate\n").unwrap();
-        assert!(read_bundle(&path).unwrap_err().contains("no PEM certificate"));
+        assert!(read_bundle(&path)
+            .unwrap_err()
+            .contains("no PEM certificate"));
         // A truncated certificate is skipped rather than handed to the TLS client.
         std::fs::write(&path, CA).unwrap();
         assert!(read_bundle(&path).is_err());

@@ -285,10 +285,15 @@ impl S3Remote {
     /// report the source before any request: the source's name and the access key id.
     pub async fn resolve_chain(&self) -> Option<Result<(String, String), RemoteError>> {
         let chain = self.chain.as_ref()?;
-        Some(chain.probe().await.map_err(|detail| RemoteError::NoCredentials {
-            endpoint: self.endpoint.clone(),
-            detail,
-        }))
+        Some(
+            chain
+                .probe()
+                .await
+                .map_err(|detail| RemoteError::NoCredentials {
+                    endpoint: self.endpoint.clone(),
+                    detail,
+                }),
+        )
     }
 
     /// The chain's failure as an error a person can act on, when the chain is what failed.

@@ -159,7 +159,10 @@ fn an_instance_role_from_the_metadata_service_pushes_and_pulls() {
     let row = doctor_credentials(&t, cli());
     assert!(row.contains("source instance_metadata"), "{row}");
     let seen = imds.seen();
-    assert!(seen.contains(&"PUT /latest/api/token".to_string()), "{seen:?}");
+    assert!(
+        seen.contains(&"PUT /latest/api/token".to_string()),
+        "{seen:?}"
+    );
     assert!(
         seen.contains(&format!(
             "GET /latest/meta-data/iam/security-credentials/{ROLE}"
@@ -185,7 +188,11 @@ fn container_credentials_from_a_loopback_url_push_and_pull() {
     round_trip(&t, cli);
     let row = doctor_credentials(&t, cli());
     assert!(row.contains("source container"), "{row}");
-    assert!(ecs.seen().iter().all(|r| r == "GET /creds"), "{:?}", ecs.seen());
+    assert!(
+        ecs.seen().iter().all(|r| r == "GET /creds"),
+        "{:?}",
+        ecs.seen()
+    );
 }
 
 #[test]
@@ -219,18 +226,17 @@ fn with_no_credentials_anywhere_the_error_names_every_place_looked() {
         .run()
         .code(2)
         .stderr_has("no credentials");
-    for source in ["profile:default", "web_identity", "container", "instance_metadata"] {
+    for source in [
+        "profile:default",
+        "web_identity",
+        "container",
+        "instance_metadata",
+    ] {
         assert!(out.stderr.contains(source), "{source}\n{out}");
     }
     assert!(out.stderr.contains("hint:"), "{out}");
 
-    let out = t
-        .hfcs()
-        .json()
-        .cache_dir(&src)
-        .arg("doctor")
-        .run()
-        .code(1);
+    let out = t.hfcs().json().cache_dir(&src).arg("doctor").run().code(1);
     let r = out.json();
     let checks = r["checks"].as_array().unwrap();
     let by_name = |n: &str| checks.iter().find(|c| c["name"] == n).unwrap().clone();

@@ -276,8 +276,10 @@ fn push_creates_a_new_remote_directory_as_cp_and_rsync_do_and_pull_does_not() {
         .run()
         .success();
     assert!(
-        out.stderr
-            .contains(&format!("would create remote directory {}", remote.display())),
+        out.stderr.contains(&format!(
+            "would create remote directory {}",
+            remote.display()
+        )),
         "{out}"
     );
     assert!(!remote.exists(), "a dry run creates nothing\n{out}");

@@ -100,7 +100,10 @@ fn a_read_only_key_is_reported_not_failed_unless_writes_are_required() {
 
     let out = t.hfcs().cache_dir(&cache).arg("doctor").run().success();
     assert!(out.stdout.contains("✓ Read permission"), "{out}");
-    assert!(out.stdout.contains("! Write permission  read-only key"), "{out}");
+    assert!(
+        out.stdout.contains("! Write permission  read-only key"),
+        "{out}"
+    );
     assert!(!out.stdout.contains('✗'), "{out}");
 
     // A CI job that pushes asks for writes, and then a read-only key fails.

@@ -36,7 +36,10 @@ fn kernel_repos_are_pushed_listed_and_pulled_like_the_others() {
         assert!(out.stdout.contains(id), "{id}\n{out}");
     }
     assert!(out.stderr.contains("widgets--org--w"), "{out}");
-    assert!(out.stderr.contains("unknown repo type \"widgets\""), "{out}");
+    assert!(
+        out.stderr.contains("unknown repo type \"widgets\""),
+        "{out}"
+    );
 
     let out = t
         .bare()
@@ -87,7 +90,10 @@ fn kernel_repos_are_pushed_listed_and_pulled_like_the_others() {
     }
 
     // The remote listing reads the manifests' types: the kernel is a kernel there too.
-    t.write_config(&format!("storage:\n  endpoint: file://{}\n", remote.display()));
+    t.write_config(&format!(
+        "storage:\n  endpoint: file://{}\n",
+        remote.display()
+    ));
     let out = t
         .hfcs()
         .json()

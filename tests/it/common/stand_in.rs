@@ -33,7 +33,9 @@ pub struct CredentialServer {
 impl CredentialServer {
     fn start(handler: Box<Handler>) -> CredentialServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let port = listener.local_addr().unwrap().port();
         let seen: Seen = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
