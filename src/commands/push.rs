@@ -65,15 +65,16 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     let started = Instant::now();
     let filter = RepoFilter::new(&opts.include, &opts.exclude)?;
     let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
-    let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
+    let (mut remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "push");
     let progress = ctx.progress.clone();
-    if let Remote::Dir(dir) = &remote {
+    if let Remote::Dir(dir) = &mut remote {
         // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
         if opts.transfer.remote.is_some() && !dir.root().exists() {
             let root = dir.root().display();
             if opts.transfer.dry_run {
                 progress.log(&format!("would create remote directory {root}"));
+                dir.plan_creation();
             } else {
                 dir.create_root()?;
                 progress.log(&format!("created remote directory {root}"));

@@ -16,11 +16,26 @@ use crate::cache::write::{
 #[derive(Clone)]
 pub struct DirRemote {
     root: PathBuf,
+    /// A destination a dry-run push would create: while it does not exist it reads as empty.
+    planned: bool,
 }
 
 impl DirRemote {
     pub fn new(root: PathBuf) -> DirRemote {
-        DirRemote { root }
+        DirRemote {
+            root,
+            planned: false,
+        }
+    }
+
+    /// For a dry run of a push that would create the folder: read it as an empty remote.
+    pub fn plan_creation(&mut self) {
+        self.planned = true;
+    }
+
+    /// True while a planned destination does not exist: nothing to read from it.
+    fn planned_and_absent(&self) -> bool {
+        self.planned && !self.root.exists()
     }
 
     pub fn root(&self) -> &Path {
@@ -78,6 +93,9 @@ impl DirRemote {
     }
 
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, RemoteError> {
+        if self.planned_and_absent() {
+            return Ok(Vec::new());
+        }
         self.check_root()?;
         // Keys are `/`-separated; list the folder that holds the prefix and filter.
         let (dir_part, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
@@ -91,6 +109,9 @@ impl DirRemote {
     }
 
     pub async fn get(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, RemoteError> {
+        if self.planned_and_absent() {
+            return Ok(None);
+        }
         self.check_root()?;
         let path = self.path(key);
         // `None`: larger than `max`, refused by its size before a byte is buffered (the capped

@@ -240,6 +240,10 @@ impl S3Remote {
         };
         if let Some(https) = &https {
             builder = builder.http_client(https.shared());
+        } else if endpoint.is_some_and(|e| e.starts_with("http://")) {
+            // Plain HTTP needs no TLS client: no system certificate store to load, and none
+            // of SSL_CERT_FILE's business.
+            builder = builder.http_client(aws_smithy_http_client::Builder::new().build_http());
         }
         builder = builder
             // B2 and R2 reject the CRC headers newer SDKs send by default.
