@@ -12,7 +12,6 @@ use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{self, future, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::config::Region;
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_types::os_shim_internal::{Env, Fs};
 use rustls::pki_types::pem::PemObject;
@@ -187,7 +186,7 @@ impl CredentialChain {
                 Err(e) => {
                     self.record(ChainOutcome::Failed {
                         source: name.clone(),
-                        detail: DisplayErrorContext(&e).to_string(),
+                        detail: readable_chain(&e),
                     });
                     return Err(e);
                 }
@@ -208,6 +207,21 @@ impl ProvideCredentials for CredentialChain {
     {
         future::ProvideCredentials::new(self.resolve())
     }
+}
+
+/// An error and its causes as one line of text: each distinct message once, no debug dump
+/// (the SDK's providers wrap one cause in several layers that repeat it).
+fn readable_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p == &text) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
 }
 
 /// An extra CA bundle to trust beside the system roots, and the variable that named it.
@@ -354,6 +368,28 @@ MFowETEPMA0GA1UEAwwGdGVzdGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
         std::fs::write(&path, format!("# company roots\n{CA}\n{good}")).unwrap();
         let kept = String::from_utf8(read_bundle(&path).unwrap()).unwrap();
         assert_eq!(kept.trim(), good.trim());
+    }
+
+    #[test]
+    fn error_chains_read_once_each() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Layer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let inner = Layer("no cached token", None);
+        let err = Layer(
+            "loading",
+            Some(Box::new(Layer("loading", Some(Box::new(inner))))),
+        );
+        assert_eq!(readable_chain(&err), "loading: no cached token");
     }
 
     #[test]

@@ -89,6 +89,11 @@ impl RemoteError {
                  AWS_SECRET_ACCESS_KEY) environment variables, or the AWS profile in use"
                     .into()
             }
+            RemoteError::NoCredentials { detail, .. } if detail.starts_with("sso:") => {
+                "the SSO session has not been started or has expired: run `aws sso login` for \
+                 the profile in AWS_PROFILE, then try again"
+                    .into()
+            }
             RemoteError::NoCredentials { .. } => {
                 "export B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID and \
                  AWS_SECRET_ACCESS_KEY), set storage.access_key and storage.secret_key in the \

@@ -244,3 +244,44 @@ fn with_no_credentials_anywhere_the_error_names_every_place_looked() {
     assert!(by_name("Credentials")["hint"].is_string(), "{out}");
     assert_eq!(by_name("Bucket reachable")["status"], "skipped", "{out}");
 }
+
+#[test]
+fn an_sso_profile_is_named_as_such_and_its_missing_login_explained() {
+    let t = Sandbox::new("aws_sso");
+    keyless_config(&t, true);
+    // An SSO profile whose `aws sso login` never happened: no cached token, so nothing is asked
+    // of any server, and the failure is the SSO source's own.
+    write_file(
+        &t.home().join(".aws/config"),
+        "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\n\
+         sso_role_name = ReadOnly\nregion = garage\n\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.invalid/start\n\
+         sso_region = us-east-1\n",
+    );
+    let out = t
+        .hfcs()
+        .env("AWS_PROFILE", "dev")
+        .cache_dir(&t.cache("src"))
+        .arg("push")
+        .run()
+        .code(2)
+        .stderr_has("no credentials")
+        .stderr_has("sso:")
+        .stderr_has(
+            "hint: the SSO session has not been started or has expired: run `aws sso login`",
+        );
+    assert!(
+        !out.stderr.contains("ProviderError {"),
+        "no debug dump\n{out}"
+    );
+    let out = t
+        .hfcs()
+        .json()
+        .env("AWS_PROFILE", "dev")
+        .cache_dir(&t.cache("src"))
+        .arg("doctor")
+        .run()
+        .code(1);
+    let text = out.stdout.clone();
+    assert!(text.contains("sso:"), "{out}");
+}
