@@ -275,7 +275,7 @@ impl Settings {
         let transfer_file = file.transfer.unwrap_or_default();
         let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
 
-        let storage = resolve_storage(
+        let storage = crate::remote::aws::with_aws_fallbacks(
             env::var(EnvVars::B2_ENDPOINT).or(nonempty(storage_file.endpoint)),
             env::var(EnvVars::B2_BUCKET).or(nonempty(storage_file.bucket)),
             env::var(EnvVars::B2_REGION).or(nonempty(storage_file.region)),
@@ -454,52 +454,6 @@ fn exposed_secret_warning(_path: &Path) -> Option<String> {
 /// `team.prefix` without surrounding slashes, as 0.1 builds keys.
 pub fn normalize_prefix(prefix: &str) -> String {
     prefix.trim().trim_matches('/').to_string()
-}
-
-/// Endpoint and region as hf-cache-sync 0.1 resolves them (`B2_*`, then the file), then, for
-/// what neither sets, the AWS SDK conventions: `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`;
-/// `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region.
-fn resolve_storage(
-    endpoint: Option<String>,
-    bucket: Option<String>,
-    region: Option<String>,
-) -> StorageSettings {
-    let from_env = |names: &[&'static str]| {
-        names
-            .iter()
-            .find_map(|n| env::var(n).map(|v| (v.trim().to_string(), *n)))
-    };
-    let (endpoint, endpoint_from) = match endpoint {
-        Some(e) => (Some(e), None),
-        None => match from_env(&[EnvVars::AWS_ENDPOINT_URL_S3, EnvVars::AWS_ENDPOINT_URL]) {
-            Some((e, name)) => (Some(e), Some(name)),
-            None => (None, None),
-        },
-    };
-    let (region, region_from) = match region {
-        Some(r) => (Some(r), None),
-        None => match from_env(&[EnvVars::AWS_REGION, EnvVars::AWS_DEFAULT_REGION]) {
-            Some((r, name)) => (Some(r), Some(name.to_string())),
-            None => match crate::remote::aws::profile_region() {
-                Some(r) => (
-                    Some(r),
-                    Some(format!(
-                        "the AWS profile {}",
-                        crate::remote::aws::profile_name()
-                    )),
-                ),
-                None => (None, None),
-            },
-        },
-    };
-    StorageSettings {
-        endpoint,
-        endpoint_from,
-        bucket,
-        region,
-        region_from,
-        ca_bundle: crate::remote::aws::CaBundle::from_env(),
-    }
 }
 
 fn resolve_credentials(access_key: Option<String>, secret_key: Option<String>) -> Credentials {

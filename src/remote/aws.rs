@@ -46,6 +46,46 @@ fn profile_value(key: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_string())
 }
 
+/// Endpoint and region as hf-cache-sync 0.1 resolves them (`B2_*`, then the file), then, for
+/// what neither sets, the AWS SDK conventions: `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`;
+/// `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region.
+pub fn with_aws_fallbacks(
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: Option<String>,
+) -> crate::config::StorageSettings {
+    let from_env = |names: &[&'static str]| {
+        names
+            .iter()
+            .find_map(|n| env::var(n).map(|v| (v.trim().to_string(), *n)))
+    };
+    let (endpoint, endpoint_from) = match endpoint {
+        Some(e) => (Some(e), None),
+        None => match from_env(&[EnvVars::AWS_ENDPOINT_URL_S3, EnvVars::AWS_ENDPOINT_URL]) {
+            Some((e, name)) => (Some(e), Some(name)),
+            None => (None, None),
+        },
+    };
+    let (region, region_from) = match region {
+        Some(r) => (Some(r), None),
+        None => match from_env(&[EnvVars::AWS_REGION, EnvVars::AWS_DEFAULT_REGION]) {
+            Some((r, name)) => (Some(r), Some(name.to_string())),
+            None => match profile_region() {
+                Some(r) => (Some(r), Some(format!("the AWS profile {}", profile_name()))),
+                None => (None, None),
+            },
+        },
+    };
+    crate::config::StorageSettings {
+        endpoint,
+        endpoint_from,
+        bucket,
+        region,
+        region_from,
+        ca_bundle: CaBundle::from_env(),
+    }
+}
+
 /// The selected profile's `region`, as the SDKs use it when nothing else names one.
 pub fn profile_region() -> Option<String> {
     profile_value("region")
