@@ -10,16 +10,17 @@ root="$(pwd)"
 
 step() { echo "==> $*" >&2; }
 
-# 1. Python with huggingface_hub, for checking that what we write is a cache huggingface_hub accepts.
+# 1. Python with huggingface_hub, for checking that what we write is a cache huggingface_hub accepts,
+#    and maturin, which builds the pip-installable wheel.
 venv="$root/.venv-test"
 python="$venv/bin/python"
-if [[ ! -x "$python" ]] || ! "$python" -c "import huggingface_hub, filelock" >/dev/null 2>&1; then
+if [[ ! -x "$python" ]] || ! "$python" -c "import huggingface_hub, filelock, maturin" >/dev/null 2>&1; then
     step "creating Python venv $venv with huggingface_hub"
     python3 -m venv "$venv" || {
         echo "error: cannot create a Python venv (on Debian/Ubuntu: apt-get install python3-venv)" >&2
         exit 1
     }
-    "$python" -m pip install --quiet huggingface_hub filelock
+    "$python" -m pip install --quiet huggingface_hub filelock maturin
 fi
 step "python: $("$python" -c 'import huggingface_hub; print("huggingface_hub", huggingface_hub.__version__)')"
 
@@ -44,6 +45,13 @@ export HFCS_TEST_PYTHON="$python"
 step "cargo test --all-targets $*"
 status=0
 cargo test --all-targets "$@" || status=$?
+
+# 4. The wheel pip installs: built, installed into a fresh venv, a round trip through the installed
+#    binary. Part of the whole suite; a filtered run (`scripts/test.sh -- pull::`) skips it.
+if [[ $status -eq 0 && $# -eq 0 ]]; then
+    step "the Python wheel"
+    bash scripts/wheel.sh "$python" || status=$?
+fi
 if [[ $status -eq 0 ]]; then
     step "all tests passed"
 else

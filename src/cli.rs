@@ -198,7 +198,12 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Fail when the key may not write (by default a read-only key is reported, not failed:
+    /// pulling needs no more)
+    #[arg(long)]
+    pub require_write: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -251,6 +256,7 @@ pub enum RepoTypeArg {
     Model,
     Dataset,
     Space,
+    Kernel,
 }
 
 #[derive(Debug, Args)]

@@ -152,7 +152,9 @@ pub enum CredentialSource {
     B2Env,
     AwsEnv,
     Config,
-    None,
+    /// No keys were set: the AWS SDK's default chain (profile, SSO, web identity, container,
+    /// instance metadata) finds them when the remote is first used.
+    AwsChain,
 }
 
 impl CredentialSource {
@@ -161,7 +163,7 @@ impl CredentialSource {
             CredentialSource::B2Env => "b2_env",
             CredentialSource::AwsEnv => "aws_env",
             CredentialSource::Config => "config",
-            CredentialSource::None => "none",
+            CredentialSource::AwsChain => "aws_chain",
         }
     }
 }
@@ -170,14 +172,22 @@ impl CredentialSource {
 pub struct Credentials {
     pub access_key: String,
     pub secret_key: Secret,
+    /// `AWS_SESSION_TOKEN` beside the AWS key pair (temporary credentials).
+    pub session_token: Option<Secret>,
     pub source: CredentialSource,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct StorageSettings {
     pub endpoint: Option<String>,
+    /// Where the endpoint came from when not from `B2_ENDPOINT` or the file (`AWS_ENDPOINT_URL_S3`).
+    pub endpoint_from: Option<&'static str>,
     pub bucket: Option<String>,
     pub region: Option<String>,
+    /// Where the region came from when not from `B2_REGION` or the file (`AWS_REGION`, the profile).
+    pub region_from: Option<String>,
+    /// Extra CAs to trust for an HTTPS endpoint (`AWS_CA_BUNDLE` or `SSL_CERT_FILE`).
+    pub ca_bundle: Option<crate::remote::aws::CaBundle>,
 }
 
 #[derive(Debug, Clone)]
@@ -265,11 +275,11 @@ impl Settings {
         let transfer_file = file.transfer.unwrap_or_default();
         let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
 
-        let storage = StorageSettings {
-            endpoint: env::var(EnvVars::B2_ENDPOINT).or(nonempty(storage_file.endpoint)),
-            bucket: env::var(EnvVars::B2_BUCKET).or(nonempty(storage_file.bucket)),
-            region: env::var(EnvVars::B2_REGION).or(nonempty(storage_file.region)),
-        };
+        let storage = crate::remote::aws::with_aws_fallbacks(
+            env::var(EnvVars::B2_ENDPOINT).or(nonempty(storage_file.endpoint)),
+            env::var(EnvVars::B2_BUCKET).or(nonempty(storage_file.bucket)),
+            env::var(EnvVars::B2_REGION).or(nonempty(storage_file.region)),
+        );
         let credentials = resolve_credentials(
             nonempty(storage_file.access_key),
             nonempty(storage_file.secret_key),
@@ -458,9 +468,14 @@ fn resolve_credentials(access_key: Option<String>, secret_key: Option<String>) -
     ];
     for (id_var, key_var, source) in pairs {
         if let (Some(id), Some(key)) = (env::var(id_var), env::var(key_var)) {
+            // A session token belongs to the AWS pair it was issued with, never to a B2 key.
+            let session_token = (source == CredentialSource::AwsEnv)
+                .then(|| env::var(EnvVars::AWS_SESSION_TOKEN).map(Secret::new))
+                .flatten();
             return Credentials {
                 access_key: id,
                 secret_key: Secret::new(key),
+                session_token,
                 source,
             };
         }
@@ -469,12 +484,14 @@ fn resolve_credentials(access_key: Option<String>, secret_key: Option<String>) -
         (Some(id), Some(key)) => Credentials {
             access_key: id,
             secret_key: Secret::new(key),
+            session_token: None,
             source: CredentialSource::Config,
         },
         _ => Credentials {
             access_key: String::new(),
             secret_key: Secret::default(),
-            source: CredentialSource::None,
+            session_token: None,
+            source: CredentialSource::AwsChain,
         },
     }
 }

@@ -13,6 +13,17 @@ impl EnvVars {
     pub const B2_REGION: &'static str = "B2_REGION";
     pub const AWS_ACCESS_KEY_ID: &'static str = "AWS_ACCESS_KEY_ID";
     pub const AWS_SECRET_ACCESS_KEY: &'static str = "AWS_SECRET_ACCESS_KEY";
+    /// Temporary credentials (STS, SSO exports) come as a key pair plus this token.
+    pub const AWS_SESSION_TOKEN: &'static str = "AWS_SESSION_TOKEN";
+    pub const AWS_PROFILE: &'static str = "AWS_PROFILE";
+    pub const AWS_REGION: &'static str = "AWS_REGION";
+    pub const AWS_DEFAULT_REGION: &'static str = "AWS_DEFAULT_REGION";
+    /// The S3 endpoint, then the endpoint of every AWS service (the SDKs' convention).
+    pub const AWS_ENDPOINT_URL_S3: &'static str = "AWS_ENDPOINT_URL_S3";
+    pub const AWS_ENDPOINT_URL: &'static str = "AWS_ENDPOINT_URL";
+    /// A PEM bundle of extra trusted CAs: the AWS CLI's and SDKs' name, then OpenSSL's.
+    pub const AWS_CA_BUNDLE: &'static str = "AWS_CA_BUNDLE";
+    pub const SSL_CERT_FILE: &'static str = "SSL_CERT_FILE";
     pub const HF_HUB_CACHE: &'static str = "HF_HUB_CACHE";
     pub const HF_HOME: &'static str = "HF_HOME";
     pub const MULTIPART_THRESHOLD: &'static str = "HF_CACHE_SYNC_MULTIPART_THRESHOLD";

@@ -167,6 +167,7 @@ async fn dispatch(
                             RepoTypeArg::Model => cache::RepoType::Model,
                             RepoTypeArg::Dataset => cache::RepoType::Dataset,
                             RepoTypeArg::Space => cache::RepoType::Space,
+                            RepoTypeArg::Kernel => cache::RepoType::Kernel,
                         }),
                         revision: args.revision,
                     },
@@ -227,7 +228,7 @@ async fn dispatch(
             };
             commands::verify::run(app, opts).await
         }
-        Command::Doctor(_) => commands::doctor::run(app, config_error).await,
+        Command::Doctor(args) => commands::doctor::run(app, config_error, args.require_write).await,
         Command::Init(args) => commands::init::run(app, args.force).await,
         Command::PullAll(args) => {
             commands::pull_all::run(
@@ -258,6 +259,8 @@ fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
         if matches!(
             e,
             RemoteError::Credentials { .. }
+                | RemoteError::NoCredentials { .. }
+                | RemoteError::Certificate { .. }
                 | RemoteError::NoSuchBucket { .. }
                 | RemoteError::NoSuchDir { .. }
                 | RemoteError::WrongRegion { .. }

@@ -19,16 +19,24 @@ pub enum RepoType {
     Model,
     Dataset,
     Space,
+    /// huggingface_hub 2.x: compute kernels, cached as `kernels--org--name`.
+    Kernel,
 }
 
 impl RepoType {
-    pub const ALL: [RepoType; 3] = [RepoType::Model, RepoType::Dataset, RepoType::Space];
+    pub const ALL: [RepoType; 4] = [
+        RepoType::Model,
+        RepoType::Dataset,
+        RepoType::Space,
+        RepoType::Kernel,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RepoType::Model => "model",
             RepoType::Dataset => "dataset",
             RepoType::Space => "space",
+            RepoType::Kernel => "kernel",
         }
     }
 
@@ -38,6 +46,7 @@ impl RepoType {
             RepoType::Model => "models",
             RepoType::Dataset => "datasets",
             RepoType::Space => "spaces",
+            RepoType::Kernel => "kernels",
         }
     }
 
@@ -61,6 +70,19 @@ pub fn repo_folder_name(repo_type: RepoType, repo_id: &str) -> String {
         repo_type.folder_prefix(),
         repo_id.replace('/', "--")
     )
+}
+
+/// A cache folder that looks like a repo (`<type>s--<id>`) of a type this tool does not know,
+/// from a newer huggingface_hub: reported, never silently skipped. Returns the type prefix.
+pub fn unknown_repo_folder(name: &str) -> Option<&str> {
+    let (prefix, rest) = name.split_once("--")?;
+    let plausible = !prefix.is_empty()
+        && !rest.is_empty()
+        && !prefix.starts_with('.')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-');
+    (plausible && parse_repo_folder(name).is_none()).then_some(prefix)
 }
 
 /// The inverse of [`repo_folder_name`]; `None` for folders that are not repos.
@@ -166,6 +188,25 @@ mod tests {
             repo_folder_name(RepoType::Dataset, "squad"),
             "datasets--squad"
         );
+        assert_eq!(
+            parse_repo_folder("spaces--a--b"),
+            Some((RepoType::Space, "a/b".into()))
+        );
+        assert_eq!(
+            parse_repo_folder("kernels--kernels-community--activation"),
+            Some((RepoType::Kernel, "kernels-community/activation".into()))
+        );
+        assert_eq!(
+            repo_folder_name(RepoType::Kernel, "org/k"),
+            "kernels--org--k"
+        );
+        assert_eq!(RepoType::parse("kernel"), Some(RepoType::Kernel));
+        assert_eq!(unknown_repo_folder("widgets--org--w"), Some("widgets"));
+        assert_eq!(unknown_repo_folder("kernels--org--k"), None);
+        assert_eq!(unknown_repo_folder("models--org--m"), None);
+        for not_a_repo in [".locks", "blobs", "CACHEDIR.TAG", "version.txt", ".x--y"] {
+            assert_eq!(unknown_repo_folder(not_a_repo), None, "{not_a_repo}");
+        }
         assert_eq!(
             parse_repo_folder("spaces--a--b"),
             Some((RepoType::Space, "a/b".into()))

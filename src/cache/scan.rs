@@ -284,6 +284,13 @@ pub fn scan(root: &Path) -> CacheScan {
             continue;
         };
         let Some((t, id)) = parse_repo_folder(&name) else {
+            if let Some(prefix) = super::unknown_repo_folder(&name).filter(|_| ft.is_dir()) {
+                scanner.warn(format!(
+                    "{}: unknown repo type {prefix:?} (known: models, datasets, spaces, \
+                     kernels); ignored",
+                    path.display()
+                ));
+            }
             continue;
         };
         if ft.is_symlink() {

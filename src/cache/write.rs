@@ -83,9 +83,11 @@ fn acquire(
     timeout: Duration,
     mut on_wait: impl FnMut(Duration),
 ) -> Result<FileLock, WriteError> {
-    if let Some(parent) = lock_path.parent() {
-        fs::create_dir_all(parent).map_err(io_err(parent))?;
-    }
+    let make_parent = || match lock_path.parent() {
+        Some(parent) => fs::create_dir_all(parent).map_err(io_err(parent)),
+        None => Ok(()),
+    };
+    make_parent()?;
     let started = Instant::now();
     let mut next_report = Duration::ZERO;
     loop {
@@ -96,6 +98,12 @@ fn acquire(
             .open(lock_path)
         {
             Ok(f) => f,
+            // A prune that removed the last repo's lock folder can take `.locks` with it
+            // between our mkdir and this open: make it again and retry.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && started.elapsed() < timeout => {
+                make_parent()?;
+                continue;
+            }
             // Another user's lock file: a read-only descriptor locks just as well.
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 File::open(lock_path).map_err(io_err(lock_path))?

@@ -15,6 +15,7 @@ use super::{App, Outcome};
 use crate::config::{ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME};
 use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
+use crate::remote::aws::CredentialChain;
 use crate::remote::s3::default_region;
 use crate::remote::{Remote, RemoteError, RemoteSpec};
 
@@ -26,6 +27,8 @@ const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
+    /// Worth knowing but not a failure: a read-only key, which is all pulling needs.
+    Warning,
     Failed,
     /// Could not run because a check it depends on failed.
     Skipped,
@@ -58,6 +61,15 @@ impl Check {
         }
     }
 
+    fn warning(name: &'static str, detail: impl Into<String>, hint: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Warning,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
     fn skipped(name: &'static str, why: &str) -> Check {
         Check {
             name,
@@ -76,7 +88,11 @@ struct DoctorReport {
     checks: Vec<Check>,
 }
 
-pub async fn run(app: &App, config_error: Option<ConfigError>) -> Result<Outcome> {
+pub async fn run(
+    app: &App,
+    config_error: Option<ConfigError>,
+    require_write: bool,
+) -> Result<Outcome> {
     let settings = &app.settings;
     let verbose = app.printer.verbose;
     let mut checks = vec![config_check(settings, config_error.as_ref())];
@@ -94,25 +110,40 @@ pub async fn run(app: &App, config_error: Option<ConfigError>) -> Result<Outcome
     }
     let cache = cache_dir_check(&settings.cache_dir);
     let cache_ok = cache.status == Status::Ok;
-    checks.push(cache);
 
-    // A remote we cannot even open (no bucket, no credentials) skips the network checks; the
-    // reason is already a failed row above.
+    // A remote we cannot even open (no bucket, an unreadable CA bundle) skips the network
+    // checks; the reason is already a failed row above.
     let opened = match &spec {
         Ok(spec) => Remote::open(spec, settings)
             .map(|r| (r, Layout::new(spec.prefix())))
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
+    // Keys from the AWS chain are only known once the chain has run.
+    let mut have_credentials = true;
+    if !is_dir {
+        let chain = match &opened {
+            Ok((Remote::S3(s3), _)) => s3.resolve_chain().await,
+            // No remote to ask through (no bucket yet): the chain still says what it finds.
+            _ if settings.credentials.source == CredentialSource::AwsChain => {
+                Some(standalone_chain(settings).await)
+            }
+            _ => None,
+        };
+        let check = credentials_check(settings, chain);
+        have_credentials = check.status == Status::Ok;
+        checks.push(check);
+    }
+    checks.push(cache);
     match opened {
-        Ok((remote, layout)) => checks.extend(remote_checks(&remote, &layout, verbose).await),
-        Err(why) => {
-            let why = if settings.storage.bucket.is_none() {
-                "no bucket configured".to_string()
-            } else if settings.credentials.source == CredentialSource::None {
-                "no credentials".to_string()
-            } else {
-                why
+        Ok((remote, layout)) if have_credentials => {
+            checks.extend(remote_checks(&remote, &layout, verbose, require_write).await)
+        }
+        other => {
+            let why = match other {
+                _ if settings.storage.bucket.is_none() => "no bucket configured".to_string(),
+                Ok(_) => "no credentials".to_string(),
+                Err(why) => why,
             };
             for name in [
                 "Bucket reachable",
@@ -153,6 +184,7 @@ fn human(report: &DoctorReport) -> String {
     for c in &report.checks {
         let mark = match c.status {
             Status::Ok => "✓",
+            Status::Warning => "!",
             Status::Failed => "✗",
             Status::Skipped => "-",
         };
@@ -162,7 +194,13 @@ fn human(report: &DoctorReport) -> String {
         }
     }
     lines.push(String::new());
+    let warnings = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Warning)
+        .count();
     lines.push(match report.failed {
+        0 if warnings > 0 => format!("All checks passed ({warnings} to note)."),
         0 => "All checks passed.".to_string(),
         1 => "1 check failed.".to_string(),
         n => format!("{n} checks failed."),
@@ -199,10 +237,19 @@ fn config_check(settings: &Settings, error: Option<&ConfigError>) -> Check {
 /// Endpoint, bucket, region and credentials as configured, before any request.
 fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
     let storage = &settings.storage;
+    let tls = match (&storage.ca_bundle, storage.endpoint.as_deref()) {
+        (_, Some(ep)) if ep.starts_with("http://") => String::new(),
+        (Some(bundle), _) => format!("; trusting system roots + {}", bundle.describe()),
+        (None, _) => String::new(),
+    };
+    let from = storage
+        .endpoint_from
+        .map(|name| format!(" (from {name})"))
+        .unwrap_or_default();
     let endpoint = match storage.endpoint.as_deref() {
-        None => Check::ok("Endpoint", "(not set: AWS S3)"),
+        None => Check::ok("Endpoint", format!("(not set: AWS S3){tls}")),
         Some(ep) if ep.starts_with("https://") || ep.starts_with("http://") => {
-            Check::ok("Endpoint", ep)
+            Check::ok("Endpoint", format!("{ep}{from}{tls}"))
         }
         Some(ep) => Check::failed(
             "Endpoint",
@@ -225,9 +272,10 @@ fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
             ),
         ),
     };
-    let region = match &storage.region {
-        Some(r) => Check::ok("Region", r.clone()),
-        None => Check::ok(
+    let region = match (&storage.region, &storage.region_from) {
+        (Some(r), Some(from)) => Check::ok("Region", format!("{r} (from {from})")),
+        (Some(r), None) => Check::ok("Region", r.clone()),
+        (None, _) => Check::ok(
             "Region",
             format!(
                 "{} (default; set storage.region or {} to change it)",
@@ -236,44 +284,75 @@ fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
             ),
         ),
     };
-    vec![endpoint, bucket, region, credentials_check(settings)]
+    vec![endpoint, bucket, region]
 }
 
-fn credentials_check(settings: &Settings) -> Check {
+/// Where the keys come from, never what they are: the key id masked, the secret and any
+/// session token never shown. `chain` is the AWS chain's answer when no key was set directly.
+fn credentials_check(
+    settings: &Settings,
+    chain: Option<Result<(String, String), RemoteError>>,
+) -> Check {
     const NAME: &str = "Credentials";
     let creds = &settings.credentials;
     let from = match creds.source {
         CredentialSource::B2Env => format!("{} / {}", EnvVars::B2_KEY_ID, EnvVars::B2_KEY),
+        CredentialSource::AwsEnv if creds.session_token.is_some() => format!(
+            "{} / {} / {}",
+            EnvVars::AWS_ACCESS_KEY_ID,
+            EnvVars::AWS_SECRET_ACCESS_KEY,
+            EnvVars::AWS_SESSION_TOKEN
+        ),
         CredentialSource::AwsEnv => format!(
             "{} / {}",
             EnvVars::AWS_ACCESS_KEY_ID,
             EnvVars::AWS_SECRET_ACCESS_KEY
         ),
         CredentialSource::Config => "storage.access_key / storage.secret_key".into(),
-        CredentialSource::None => {
-            return Check::failed(
-                NAME,
-                "none found in the environment or the config file",
-                format!(
-                    "export {} and {} (or {} and {}), or set storage.access_key and \
-                     storage.secret_key in the config file",
-                    EnvVars::B2_KEY_ID,
-                    EnvVars::B2_KEY,
-                    EnvVars::AWS_ACCESS_KEY_ID,
-                    EnvVars::AWS_SECRET_ACCESS_KEY
+        CredentialSource::AwsChain => {
+            return match chain {
+                Some(Ok((source, key_id))) => Check::ok(
+                    NAME,
+                    format!(
+                        "source {source} (AWS credential chain): key id {}",
+                        Secret::new(key_id).masked()
+                    ),
                 ),
-            )
+                Some(Err(e)) => Check::failed(NAME, e.to_string(), e.hint().unwrap_or_default()),
+                None => Check::skipped(NAME, "the remote could not be opened"),
+            };
         }
+    };
+    let token = if creds.session_token.is_some() {
+        ", session token set"
+    } else {
+        ""
     };
     Check::ok(
         NAME,
         format!(
-            "source {} ({from}): key id {}, secret {}",
+            "source {} ({from}): key id {}, secret {}{token}",
             creds.source.as_str(),
             Secret::new(creds.access_key.clone()).masked(),
             creds.secret_key.masked()
         ),
     )
+}
+
+/// The AWS credential chain run on its own, for a setup whose remote cannot be opened.
+async fn standalone_chain(settings: &Settings) -> Result<(String, String), RemoteError> {
+    let storage = &settings.storage;
+    let region = storage
+        .region
+        .clone()
+        .unwrap_or_else(|| default_region(storage.endpoint.as_deref()));
+    CredentialChain::new(&region, None)
+        .probe()
+        .await
+        .map_err(|detail| RemoteError::NoCredentials {
+            endpoint: storage.endpoint.clone().unwrap_or_else(|| "AWS S3".into()),
+            detail,
+        })
 }
 
 fn cache_dir_check(dir: &Path) -> Check {
@@ -342,7 +421,12 @@ fn remote_failure(name: &'static str, e: &RemoteError, fallback: &str, verbose: 
 }
 
 /// Reachability, read and write permission, and the server's clock.
-async fn remote_checks(remote: &Remote, layout: &Layout, verbose: bool) -> Vec<Check> {
+async fn remote_checks(
+    remote: &Remote,
+    layout: &Layout,
+    verbose: bool,
+    require_write: bool,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     let reachable = match remote {
         Remote::S3(s3) => s3.probe_bucket().await,
@@ -369,7 +453,7 @@ async fn remote_checks(remote: &Remote, layout: &Layout, verbose: bool) -> Vec<C
     };
     if go_on {
         checks.push(read_check(remote, layout, verbose).await);
-        checks.push(write_check(remote, layout, verbose).await);
+        checks.push(write_check(remote, layout, verbose, require_write).await);
     } else {
         let why = match remote {
             Remote::S3(_) => "the bucket is not reachable",
@@ -399,11 +483,26 @@ async fn read_check(remote: &Remote, layout: &Layout, verbose: bool) -> Check {
     }
 }
 
-async fn write_check(remote: &Remote, layout: &Layout, verbose: bool) -> Check {
+async fn write_check(
+    remote: &Remote,
+    layout: &Layout,
+    verbose: bool,
+    require_write: bool,
+) -> Check {
     const NAME: &str = "Write permission";
     let key = layout.doctor_probe_key(&token());
     let body = bytes::Bytes::from_static(b"hf-cache-sync doctor probe\n");
     if let Err(e) = remote.put(&key, body).await {
+        // Read-only keys for developers, write keys for CI is a normal team setup.
+        let read_only =
+            matches!(&e, RemoteError::AccessDenied { action, .. } if *action == "write to");
+        if read_only && !require_write {
+            return Check::warning(
+                NAME,
+                "read-only key: pull works; push needs a key with write access",
+                "nothing to fix for pulling; pass --require-write to make this a failure",
+            );
+        }
         return remote_failure(
             NAME,
             &e,

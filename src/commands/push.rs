@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use super::{require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions};
 use crate::cache::scan::Repo;
+use crate::remote::Remote;
 use crate::report::human_bytes;
 use crate::transfer::push::{self, PushPolicy, PushSummary};
 
@@ -21,9 +22,22 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     let started = Instant::now();
     let filter = RepoFilter::new(&opts.include, &opts.exclude)?;
     let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
-    let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
+    let (mut remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "push");
     let progress = ctx.progress.clone();
+    if let Remote::Dir(dir) = &mut remote {
+        // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
+        if opts.transfer.remote.is_some() && !dir.root().exists() {
+            let root = dir.root().display();
+            if opts.transfer.dry_run {
+                progress.log(&format!("would create remote directory {root}"));
+                dir.plan_creation();
+            } else {
+                dir.create_root()?;
+                progress.log(&format!("created remote directory {root}"));
+            }
+        }
+    }
 
     let scan = scan_existing(&app.settings.cache_dir).await?;
     for w in &scan.warnings {

@@ -16,11 +16,26 @@ use crate::cache::write::{
 #[derive(Clone)]
 pub struct DirRemote {
     root: PathBuf,
+    /// A destination a dry-run push would create: while it does not exist it reads as empty.
+    planned: bool,
 }
 
 impl DirRemote {
     pub fn new(root: PathBuf) -> DirRemote {
-        DirRemote { root }
+        DirRemote {
+            root,
+            planned: false,
+        }
+    }
+
+    /// For a dry run of a push that would create the folder: read it as an empty remote.
+    pub fn plan_creation(&mut self) {
+        self.planned = true;
+    }
+
+    /// True while a planned destination does not exist: nothing to read from it.
+    fn planned_and_absent(&self) -> bool {
+        self.planned && !self.root.exists()
     }
 
     pub fn root(&self) -> &Path {
@@ -57,6 +72,18 @@ impl DirRemote {
         }
     }
 
+    /// Creates the remote's folder for a first push, as `cp -r` and rsync create their
+    /// destination: the last component only. A missing parent stays an error, so a shared
+    /// mount that is not mounted is not quietly replaced by a folder on the local disk.
+    pub fn create_root(&self) -> Result<(), RemoteError> {
+        match fs::create_dir(&self.root) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.root.is_dir() => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing_root()),
+            Err(e) => Err(self.error(e, "write to", "")),
+        }
+    }
+
     pub fn check_root(&self) -> Result<(), RemoteError> {
         if self.root.is_dir() {
             Ok(())
@@ -66,6 +93,9 @@ impl DirRemote {
     }
 
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, RemoteError> {
+        if self.planned_and_absent() {
+            return Ok(Vec::new());
+        }
         self.check_root()?;
         // Keys are `/`-separated; list the folder that holds the prefix and filter.
         let (dir_part, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
@@ -83,6 +113,9 @@ impl DirRemote {
     }
 
     pub async fn get(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, RemoteError> {
+        if self.planned_and_absent() {
+            return Ok(None);
+        }
         self.check_root()?;
         let path = self.path(key);
         // `None`: larger than `max`, refused by its size before a byte is buffered (the capped

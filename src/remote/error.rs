@@ -25,6 +25,17 @@ pub enum RemoteError {
         region: String,
         code: String,
     },
+    /// No key was given and the AWS credential chain found none (or a source of it failed).
+    #[error("no credentials for {endpoint}: {detail}")]
+    NoCredentials { endpoint: String, detail: String },
+    /// The server's TLS certificate is not signed by a trusted CA (or does not match its name).
+    #[error("{endpoint}: TLS certificate not trusted ({detail}); trusted: {}", trusted(.bundle))]
+    Certificate {
+        endpoint: String,
+        detail: String,
+        /// The extra bundle that was tried, and the variable that named it.
+        bundle: Option<(&'static str, std::path::PathBuf)>,
+    },
     #[error("cannot reach {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
     /// Throttling, 5xx, timeouts, resets: worth another try.
@@ -49,6 +60,8 @@ impl RemoteError {
         matches!(
             self,
             RemoteError::Credentials { .. }
+                | RemoteError::NoCredentials { .. }
+                | RemoteError::Certificate { .. }
                 | RemoteError::NoSuchBucket { .. }
                 | RemoteError::NoSuchDir { .. }
                 | RemoteError::WrongRegion { .. }
@@ -89,9 +102,39 @@ impl RemoteError {
             RemoteError::Credentials { .. } => {
                 "check storage.access_key / storage.secret_key in the config file, or the \
                  B2_APPLICATION_KEY_ID / B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID / \
-                 AWS_SECRET_ACCESS_KEY) environment variables"
+                 AWS_SECRET_ACCESS_KEY) environment variables, or the AWS profile in use"
                     .into()
             }
+            RemoteError::NoCredentials { detail, .. } if detail.starts_with("sso:") => {
+                "the SSO session has not been started or has expired: run `aws sso login` for \
+                 the profile in AWS_PROFILE, then try again"
+                    .into()
+            }
+            RemoteError::NoCredentials { .. } => {
+                "export B2_APPLICATION_KEY_ID and B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY), set storage.access_key and storage.secret_key in the \
+                 config file, or use an AWS profile (AWS_PROFILE, `aws configure`, \
+                 `aws sso login`) or an instance, task or pod role"
+                    .into()
+            }
+            RemoteError::Certificate {
+                bundle: None,
+                endpoint,
+                ..
+            } => format!(
+                "if {endpoint} uses a company or self-signed CA, point AWS_CA_BUNDLE at a PEM \
+                 file holding it: export AWS_CA_BUNDLE=/path/to/company-ca.pem"
+            ),
+            RemoteError::Certificate {
+                bundle: Some((var, path)),
+                endpoint,
+                ..
+            } => format!(
+                "{var}={} does not hold the CA that signed {endpoint}'s certificate: add that \
+                 CA (PEM) to the file; `openssl s_client -connect HOST:PORT -showcerts` shows \
+                 the chain the server sends",
+                path.display()
+            ),
             RemoteError::AccessDenied { action, .. } if *action == "write to" => {
                 "this key looks read-only: pushing needs a key with write access; \
                  pulling works with a read-only key"
@@ -127,6 +170,14 @@ impl RemoteError {
             }
             _ => return None,
         })
+    }
+}
+
+/// The roots a TLS connection trusted, for a certificate error.
+fn trusted(bundle: &Option<(&'static str, std::path::PathBuf)>) -> String {
+    match bundle {
+        Some((var, path)) => format!("system roots + {var}={}", path.display()),
+        None => "system roots only (AWS_CA_BUNDLE and SSL_CERT_FILE are not set)".into(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Where the shared cache lives: an S3-compatible bucket or a directory. Both speak the same keys
 //! and offer the same operations, including verified blob transfers.
 
+pub mod aws;
 pub mod catalog;
 pub mod dir;
 pub mod error;
@@ -241,6 +242,7 @@ impl Remote {
                 bucket,
                 region.as_deref(),
                 &settings.credentials,
+                settings.storage.ca_bundle.as_ref(),
                 settings.transfer.timeout,
             )?)),
             RemoteSpec::Dir { root, .. } => Ok(Remote::Dir(dir::DirRemote::new(root.clone()))),

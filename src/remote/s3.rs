@@ -26,6 +26,7 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::StreamExt;
 
+use super::aws::{CaBundle, CredentialChain, HttpsClient};
 use super::payload::PayloadHash;
 use super::{
     blocking, read_part, AbortOnDrop, BlobSource, ObjectInfo, RemoteError, TransferCtx,
@@ -53,6 +54,10 @@ pub struct S3Remote {
     /// The `Date` header of the latest response, for `doctor`'s clock check.
     server_date: Arc<Mutex<Option<String>>>,
     write_gate: Arc<WriteGate>,
+    /// The AWS default chain, when no keys were given directly.
+    chain: Option<CredentialChain>,
+    /// The extra CAs trusted for this endpoint, named in certificate errors.
+    ca_bundle: Option<CaBundle>,
 }
 
 /// Until one write has gone through, writes are sent one at a time: a key that cannot write
@@ -197,16 +202,9 @@ impl S3Remote {
         bucket: &str,
         region: Option<&str>,
         credentials: &Credentials,
+        ca_bundle: Option<&CaBundle>,
         timeout: Option<Duration>,
     ) -> Result<S3Remote, ConfigError> {
-        if credentials.source == CredentialSource::None {
-            return Err(ConfigError::Invalid(
-                "no credentials for the S3 remote: set B2_APPLICATION_KEY_ID and \
-                 B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), \
-                 or storage.access_key and storage.secret_key in the config file"
-                    .into(),
-            ));
-        }
         if let Some(ep) = endpoint {
             if !(ep.starts_with("http://") || ep.starts_with("https://")) {
                 return Err(ConfigError::Invalid(format!(
@@ -215,22 +213,41 @@ impl S3Remote {
                 )));
             }
         }
+        // A plain-HTTP endpoint has no certificate to check: a bundle set for other tools
+        // (SSL_CERT_FILE) must not stop it.
+        let ca_bundle = ca_bundle.filter(|_| !endpoint.is_some_and(|e| e.starts_with("http://")));
+        let https = ca_bundle.map(HttpsClient::new).transpose()?;
         let region = region
             .map(str::to_string)
             .unwrap_or_else(|| default_region(endpoint));
         let signing_region = region.clone();
         let server_date = Arc::new(Mutex::new(None));
-        let creds = aws_sdk_s3::config::Credentials::new(
-            credentials.access_key.clone(),
-            credentials.secret_key.expose().to_string(),
-            None,
-            None,
-            "hf-cache-sync",
-        );
+        let chain = (credentials.source == CredentialSource::AwsChain)
+            .then(|| CredentialChain::new(&region, https.as_ref()));
         let mut builder = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(creds)
+            .region(Region::new(region));
+        builder = match &chain {
+            Some(chain) => builder.credentials_provider(chain.clone()),
+            None => builder.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                credentials.access_key.clone(),
+                credentials.secret_key.expose().to_string(),
+                credentials
+                    .session_token
+                    .as_ref()
+                    .map(|t| t.expose().to_string()),
+                None,
+                "hf-cache-sync",
+            )),
+        };
+        if let Some(https) = &https {
+            builder = builder.http_client(https.shared());
+        } else if endpoint.is_some_and(|e| e.starts_with("http://")) {
+            // Plain HTTP needs no TLS client: no system certificate store to load, and none
+            // of SSL_CERT_FILE's business.
+            builder = builder.http_client(aws_smithy_http_client::Builder::new().build_http());
+        }
+        builder = builder
             // B2 and R2 reject the CRC headers newer SDKs send by default.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
@@ -265,6 +282,32 @@ impl S3Remote {
             idle_timeout: timeout.unwrap_or(IDLE_BODY_TIMEOUT),
             server_date,
             write_gate: Arc::default(),
+            chain,
+            ca_bundle: ca_bundle.cloned(),
+        })
+    }
+
+    /// Runs the AWS credential chain now (`None` for keys given directly), for `doctor` to
+    /// report the source before any request: the source's name and the access key id.
+    pub async fn resolve_chain(&self) -> Option<Result<(String, String), RemoteError>> {
+        let chain = self.chain.as_ref()?;
+        Some(
+            chain
+                .probe()
+                .await
+                .map_err(|detail| RemoteError::NoCredentials {
+                    endpoint: self.endpoint.clone(),
+                    detail,
+                }),
+        )
+    }
+
+    /// The chain's failure as an error a person can act on, when the chain is what failed.
+    fn no_credentials(&self) -> Option<RemoteError> {
+        let detail = self.chain.as_ref()?.failure()?;
+        Some(RemoteError::NoCredentials {
+            endpoint: self.endpoint.clone(),
+            detail,
         })
     }
 
@@ -358,6 +401,9 @@ impl S3Remote {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if let Some(e) = self.no_credentials() {
+            return e;
+        }
         match &err {
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
@@ -371,6 +417,13 @@ impl S3Remote {
             },
             SdkError::DispatchFailure(failure) => {
                 let full = DisplayErrorContext(&err).to_string();
+                if super::aws::is_certificate_error(&full) {
+                    return RemoteError::Certificate {
+                        endpoint: self.endpoint.clone(),
+                        detail: root_cause(&err),
+                        bundle: self.ca_bundle.as_ref().map(|b| (b.var, b.path.clone())),
+                    };
+                }
                 let detail = root_cause(&err);
                 let refused = [
                     "Connection refused",
@@ -1139,9 +1192,10 @@ mod tests {
         let creds = Credentials {
             access_key: "GK0".into(),
             secret_key: crate::config::Secret::new("s".into()),
+            session_token: None,
             source: CredentialSource::Config,
         };
-        S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &creds, None).unwrap()
+        S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &creds, None, None).unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

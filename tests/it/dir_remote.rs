@@ -259,3 +259,60 @@ fn a_missing_remote_directory_is_named_and_never_created() {
     }
     assert_eq!(files_under(&src), before, "the cache is untouched");
 }
+
+#[test]
+fn push_creates_a_new_remote_directory_as_cp_and_rsync_do_and_pull_does_not() {
+    let t = Sandbox::local("dir_create");
+    let m = TwoRevisions::new("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    let remote = t.path("new-remote");
+
+    let out = t
+        .bare()
+        .cache_dir(&src)
+        .args(["push", "--dry-run", "--remote"])
+        .arg(&remote)
+        .run()
+        .success();
+    assert!(
+        out.stderr.contains(&format!(
+            "would create remote directory {}",
+            remote.display()
+        )),
+        "{out}"
+    );
+    assert!(!remote.exists(), "a dry run creates nothing\n{out}");
+
+    let out = t
+        .bare()
+        .cache_dir(&src)
+        .args(["push", "--remote"])
+        .arg(&remote)
+        .run()
+        .success();
+    assert!(
+        out.stderr
+            .contains(&format!("created remote directory {}", remote.display())),
+        "{out}"
+    );
+    let dst = t.cache("dst");
+    t.bare()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "--remote"])
+        .arg(&remote)
+        .run()
+        .success();
+    m.assert_pulled(&dst, &m.b);
+
+    // Pulling from a folder that does not exist is an error, and creates nothing.
+    let nowhere = t.path("no-such-remote");
+    t.bare()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "--remote"])
+        .arg(&nowhere)
+        .run()
+        .code(2)
+        .stderr_has("does not exist");
+    assert!(!nowhere.exists());
+}

@@ -76,29 +76,64 @@ fn every_check_passes_with_a_read_write_key() {
 }
 
 #[test]
-fn read_only_key_fails_the_write_check() {
+fn a_read_only_key_is_reported_not_failed_unless_writes_are_required() {
     let t = Sandbox::new("doctor_read_only");
     t.write_config(&t.garage_yaml(Key::ReadOnly));
     let cache = t.cache("hub");
+    // Read-only keys for developers, write keys for CI: a normal team setup.
     let out = t
         .hfcs()
         .json()
         .cache_dir(&cache)
         .arg("doctor")
         .run()
-        .code(1)
+        .success()
         .never_prints(&t.garage().ro_secret_key);
     let r = out.json();
-    assert_eq!(r["ok"], false, "{out}");
-    assert_eq!(r["failed"], 1, "{out}");
+    assert_eq!(r["ok"], true, "{out}");
+    assert_eq!(r["failed"], 0, "{out}");
     assert_eq!(status(&r, "Bucket reachable"), "ok", "{out}");
     assert_eq!(status(&r, "Read permission"), "ok", "{out}");
+    assert_eq!(status(&r, "Write permission"), "warning", "{out}");
+    let detail = check(&r, "Write permission")["detail"].as_str().unwrap();
+    assert!(detail.contains("read-only key"), "{out}");
+
+    let out = t.hfcs().cache_dir(&cache).arg("doctor").run().success();
+    assert!(out.stdout.contains("✓ Read permission"), "{out}");
+    assert!(
+        out.stdout.contains("! Write permission  read-only key"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains('✗'), "{out}");
+
+    // A CI job that pushes asks for writes, and then a read-only key fails.
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&cache)
+        .args(["doctor", "--require-write"])
+        .run()
+        .code(1);
+    let r = out.json();
+    assert_eq!(r["failed"], 1, "{out}");
     assert_eq!(status(&r, "Write permission"), "failed", "{out}");
     assert!(check(&r, "Write permission")["hint"].is_string(), "{out}");
-
-    let out = t.hfcs().cache_dir(&cache).arg("doctor").run().code(1);
+    let out = t
+        .hfcs()
+        .cache_dir(&cache)
+        .args(["doctor", "--require-write"])
+        .run()
+        .code(1);
     assert!(out.stdout.contains("✗ Write permission"), "{out}");
     assert!(out.stdout.contains("hint:"), "{out}");
+
+    // With the read-write key, --require-write passes.
+    t.write_config(&t.garage_yaml(Key::ReadWrite));
+    t.hfcs()
+        .cache_dir(&cache)
+        .args(["doctor", "--require-write"])
+        .run()
+        .success();
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod aws_credentials;
 mod cluster;
 mod concurrency;
 mod config;
@@ -20,8 +21,10 @@ mod prune;
 mod pull;
 mod pull_all;
 mod push;
+mod repo_types;
 mod resources;
 mod rm;
 mod secrets;
 mod status;
+mod tls;
 mod verify;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// One invocation of the binary. Nothing is inherited from the test's environment except `PATH`:
-/// no `HF_*`, `AWS_*` or `B2_*` can leak in from the developer's shell.
+/// no `HF_*`, `AWS_*` or `B2_*` can leak in from the developer's shell, and the AWS instance
+/// metadata service is off unless a test turns it on.
 pub struct Cli {
     global: Vec<OsString>,
     args: Vec<OsString>,
@@ -86,6 +87,9 @@ impl Cli {
         let mut cmd = std::process::Command::new(bin);
         cmd.env_clear()
             .env("HOME", &self.home)
+            // With no keys the AWS credential chain would ask the instance metadata service, at
+            // an address no test may reach; tests that mean to give it a stand-in override this.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .current_dir(&self.cwd)
             .args(&self.global)
             .args(&self.args)
@@ -155,6 +159,9 @@ impl Cli {
             assert_cmd::Command::cargo_bin("hf-cache-sync").expect("the hf-cache-sync binary");
         cmd.env_clear()
             .env("HOME", &self.home)
+            // With no keys the AWS credential chain would ask the instance metadata service, at
+            // an address no test may reach; tests that mean to give it a stand-in override this.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .current_dir(&self.cwd)
             .args(&self.global)
             .args(&self.args)

@@ -11,6 +11,8 @@ pub mod python;
 pub mod resilience;
 pub mod s3;
 pub mod spec;
+pub mod stand_in;
+pub mod tls;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
