@@ -5,7 +5,6 @@ pub mod aws;
 pub mod catalog;
 pub mod dir;
 pub mod error;
-pub mod payload;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
