@@ -1,0 +1,112 @@
+//! Credentials: which pair of keys wins (hf-cache-sync 0.1's order: the B2 pair, the AWS pair,
+//! the config file), secrets that never print, and the AWS default chain when none is set.
+
+use std::fmt;
+
+use crate::env::{self, EnvVars};
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A hint of which secret is in use: its first characters (4 at most, fewer for short
+    /// secrets, none for very short ones), then `****`.
+    pub fn masked(&self) -> String {
+        if self.0.is_empty() {
+            return "(empty)".into();
+        }
+        let len = self.0.chars().count();
+        let shown = (len / 4).min(4);
+        let head: String = self.0.chars().take(shown).collect();
+        format!("{head}****")
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Where the credentials in use came from; `doctor` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    B2Env,
+    AwsEnv,
+    Config,
+    /// No keys were set: the AWS SDK's default chain (profile, SSO, web identity, container,
+    /// instance metadata) finds them when the remote is first used.
+    AwsChain,
+}
+
+impl CredentialSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialSource::B2Env => "b2_env",
+            CredentialSource::AwsEnv => "aws_env",
+            CredentialSource::Config => "config",
+            CredentialSource::AwsChain => "aws_chain",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: Secret,
+    /// `AWS_SESSION_TOKEN` beside the AWS key pair (temporary credentials).
+    pub session_token: Option<Secret>,
+    pub source: CredentialSource,
+}
+
+pub(super) fn resolve_credentials(
+    access_key: Option<String>,
+    secret_key: Option<String>,
+) -> Credentials {
+    // Each pair counts only when whole: a B2 id never pairs with an AWS secret.
+    let pairs = [
+        (EnvVars::B2_KEY_ID, EnvVars::B2_KEY, CredentialSource::B2Env),
+        (
+            EnvVars::AWS_ACCESS_KEY_ID,
+            EnvVars::AWS_SECRET_ACCESS_KEY,
+            CredentialSource::AwsEnv,
+        ),
+    ];
+    for (id_var, key_var, source) in pairs {
+        if let (Some(id), Some(key)) = (env::var(id_var), env::var(key_var)) {
+            // A session token belongs to the AWS pair it was issued with, never to a B2 key.
+            let session_token = (source == CredentialSource::AwsEnv)
+                .then(|| env::var(EnvVars::AWS_SESSION_TOKEN).map(Secret::new))
+                .flatten();
+            return Credentials {
+                access_key: id,
+                secret_key: Secret::new(key),
+                session_token,
+                source,
+            };
+        }
+    }
+    match (access_key, secret_key) {
+        (Some(id), Some(key)) => Credentials {
+            access_key: id,
+            secret_key: Secret::new(key),
+            session_token: None,
+            source: CredentialSource::Config,
+        },
+        _ => Credentials {
+            access_key: String::new(),
+            secret_key: Secret::default(),
+            session_token: None,
+            source: CredentialSource::AwsChain,
+        },
+    }
+}
