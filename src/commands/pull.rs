@@ -13,9 +13,10 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::{lock_waiter, short, App, Failure, Outcome, TransferOptions};
+use crate::cache::lock::{lock_blob, RepoLease};
 use crate::cache::write::{
-    check_inside, ensure_repo_dirs, link_snapshot_file, lock_blob, lock_repo_shared,
-    remove_stale_temps, sync_dir, write_ref, BlobWriter, FileLock,
+    check_inside, ensure_repo_dirs, link_snapshot_file, remove_stale_temps, sync_dir, write_ref,
+    BlobWriter, WriteError,
 };
 use crate::cache::{
     blob_path, is_commit_hash, is_safe_ref_name, lock_path, repo_folder_name, repo_lock_path,
@@ -307,7 +308,7 @@ async fn fetch_one(
         .expect("lock task does not panic");
     let _lock = match lock {
         Ok(l) => l,
-        Err(e) => return JobResult::Failed(e.into()),
+        Err(e) => return JobResult::Failed(WriteError::from(e).into()),
     };
     // Under the lock, any temporary file for this blob belongs to a run that was killed.
     remove_stale_temps(&job.repo_dir, &job.etag);
@@ -388,21 +389,13 @@ pub fn tally(
     fatal
 }
 
-/// The shared locks of the repos a pull writes into ([`repo_lock_path`]). While they are held,
-/// prune and rm leave those repos alone, so nothing they delete can be a blob the pull has just
-/// written but not yet linked, or a revision it is still building. Hold them until
-/// [`finish`] is done.
-pub struct RepoLocks {
-    _locks: Vec<FileLock>,
-}
-
 /// Takes the shared lock of each plan's repo, waiting (bounded) while a prune or rm holds one.
 /// Returns the locks and the plans that could not be locked, with why.
 async fn lock_repos(
     cache_dir: &Path,
     ctx: &TransferCtx,
     plans: &[Plan],
-) -> (RepoLocks, Vec<(usize, Failure)>) {
+) -> (Vec<RepoLease>, Vec<(usize, Failure)>) {
     let mut locks = Vec::new();
     let mut failures = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
@@ -414,7 +407,7 @@ async fn lock_repos(
             format!("a prune or rm of {} is running", plan.repo_id),
             timeout,
         );
-        let result = tokio::task::spawn_blocking(move || lock_repo_shared(&path, timeout, on_wait))
+        let result = tokio::task::spawn_blocking(move || RepoLease::wait(&path, timeout, on_wait))
             .await
             .expect("lock task does not panic");
         match result {
@@ -428,15 +421,15 @@ async fn lock_repos(
             )),
         }
     }
-    (RepoLocks { _locks: locks }, failures)
+    (locks, failures)
 }
 
-/// What [`fetch_plans`] did: per-plan counts, the failed items, and the repo locks to hold
-/// until the snapshots are built.
+/// What [`fetch_plans`] did: per-plan counts, the failed items, and the repo leases to hold
+/// until the snapshots are built ([`finish`]).
 pub struct Fetched {
     pub counts: Vec<Counts>,
     pub failures: Vec<(usize, Failure)>,
-    pub locks: RepoLocks,
+    pub locks: Vec<RepoLease>,
 }
 
 /// Fetches what the plans lack through one pool (or only counts it, for a dry run), under the
@@ -461,7 +454,7 @@ pub async fn fetch_plans(
         return Ok(Fetched {
             counts,
             failures: Vec::new(),
-            locks: RepoLocks { _locks: Vec::new() },
+            locks: Vec::new(),
         });
     }
     std::fs::create_dir_all(cache_dir).map_err(|e| {

@@ -20,8 +20,9 @@ use super::{
     lock_waiter, require_repos, scan_existing, short, App, Outcome, RepoRef, TransferOptions,
 };
 use crate::cache::hash::{hash_file_with, BlobHasher};
+use crate::cache::lock::lock_blob;
 use crate::cache::scan::{normalize_lexically, relative_slash_path, CacheScan, FileSource, Repo};
-use crate::cache::write::{ensure_repo_dirs, lock_blob, sync_dir, BlobWriter};
+use crate::cache::write::{ensure_repo_dirs, sync_dir, BlobWriter};
 use crate::cache::{is_blob_name, lock_path};
 use crate::config::ConfigError;
 use crate::manifest::{
