@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
@@ -12,16 +12,15 @@ use serde::Serialize;
 
 use super::inventory::Inventory;
 use super::{App, Outcome};
+use crate::cache::delete::{is_stale, PARTIAL_GRACE};
 use crate::cache::scan::{self, file_id, CacheScan, FileSource};
-use crate::cache::{is_blob_name, RepoType};
+use crate::cache::store::{self, Payload};
+use crate::cache::RepoType;
 use crate::remote::RemoteSpec;
 use crate::report::{human_bytes, NoProgress};
 
-/// A partial download nobody has written to for this long is abandoned.
 /// `cache.max_local_gb` counts GB of 2^30 bytes.
 const GB: f64 = (1u64 << 30) as f64;
-/// huggingface_hub marks its cache-wide blob store with this file.
-const SHARED_STORE_MARKER: &str = ".huggingface-shared-blobs";
 
 #[derive(Debug, Serialize)]
 pub struct StatusSummary {
@@ -107,7 +106,7 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
     let cache_dir = app.settings.cache_dir.clone();
     let (scan, store) = tokio::task::spawn_blocking(move || {
         let scan = scan::scan(&cache_dir);
-        let store = shared_store_payloads(&cache_dir);
+        let store = store::payloads(&cache_dir);
         (scan, store)
     })
     .await?;
@@ -147,7 +146,7 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
 
 fn local_summary(
     scan: &CacheScan,
-    store: &[(PathBuf, (u64, u64), u64)],
+    store: &[Payload],
     max_local_gb: f64,
     now: SystemTime,
 ) -> StatusSummary {
@@ -206,10 +205,10 @@ fn local_summary(
         }
     }
     let mut unreferenced = Orphans::default();
-    for (_, id, size) in store {
-        if count_once(*id, *size, &mut seen) {
+    for payload in store {
+        if count_once(payload.file_id, payload.size, &mut seen) {
             unreferenced.blobs += 1;
-            unreferenced.bytes += size;
+            unreferenced.bytes += payload.size;
         }
     }
 
@@ -226,14 +225,14 @@ fn local_summary(
     }
 
     let mut partials = Partials {
-        stale_after_seconds: crate::cache::delete::PARTIAL_GRACE.as_secs(),
+        stale_after_seconds: PARTIAL_GRACE.as_secs(),
         ..Default::default()
     };
     for p in scan.repos.iter().flat_map(|r| &r.partials) {
         partials.count += 1;
         partials.bytes += p.size;
-        let age = p.modified.and_then(|m| now.duration_since(m).ok());
-        if age.is_some_and(|a| a >= crate::cache::delete::PARTIAL_GRACE) {
+        // The rule prune deletes by: what status calls stale, prune collects.
+        if is_stale(p, now) {
             partials.stale += 1;
             partials.stale_bytes += p.size;
         }
@@ -268,46 +267,6 @@ fn local_summary(
         warnings: scan.warnings.clone(),
         remote: None,
     }
-}
-
-/// Payloads in huggingface_hub's cache-wide store (`blobs/<2 hex>/<64 hex>`): path, file id, size.
-fn shared_store_payloads(root: &Path) -> Vec<(PathBuf, (u64, u64), u64)> {
-    let store = root.join("blobs");
-    if !store.join(SHARED_STORE_MARKER).is_file() {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let Ok(dirs) = fs::read_dir(&store) else {
-        return out;
-    };
-    for dir in dirs.filter_map(Result::ok) {
-        let Ok(prefix) = dir.file_name().into_string() else {
-            continue;
-        };
-        let is_prefix = prefix.len() == 2 && prefix.bytes().all(|b| b.is_ascii_hexdigit());
-        if !is_prefix || !dir.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let Ok(entries) = fs::read_dir(dir.path()) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if name.len() != 64 || !is_blob_name(&name) || !name.starts_with(&prefix) {
-                continue;
-            }
-            match fs::symlink_metadata(entry.path()) {
-                Ok(meta) if meta.is_file() => {
-                    out.push((entry.path(), file_id(&meta), meta.len()));
-                }
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Endpoint, bucket, region and prefix; an endpoint's `user:password@` part is hidden.
