@@ -178,6 +178,16 @@ pub fn report_lines(report: &Report, dry_run: bool, reasons: bool) -> Vec<String
             human_bytes(report.partials.iter().map(|p| p.size).sum())
         ));
     }
+    if !report.leftovers.is_empty() {
+        lines.push(format!(
+            "{verb} {} an interrupted run had set aside",
+            plural(
+                report.leftovers.len(),
+                "snapshot folder",
+                "snapshot folders"
+            )
+        ));
+    }
     for k in &report.kept {
         lines.push(format!("Kept {}: {}", k.path, k.reason));
     }

@@ -100,7 +100,12 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
             return Ok(Outcome::Failed);
         }
         let report = execute(planner, locks, &app.cancel).await?;
-        let after = tokio::task::spawn_blocking(move || scan::scan(&root).blob_bytes()).await?;
+        let after = if report.interrupted {
+            // Ctrl-C wants the run over: count rather than scan again.
+            size_before.saturating_sub(report.blob_bytes_freed)
+        } else {
+            tokio::task::spawn_blocking(move || scan::scan(&root).blob_bytes()).await?
+        };
         (report, after)
     };
     say_interrupted(&report);

@@ -7,10 +7,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use super::index::Index;
-use super::paths::{remove_dir_in, remove_empty_parents, remove_file_in};
+use super::paths::{
+    move_to_trash, remove_dir_in, remove_empty_parents, remove_file_in, remove_tree, trash_dir,
+};
 use super::plan::{Plan, RepoPlan};
 use super::report::Done;
 use super::{is_stale, LOCKED};
@@ -84,11 +87,13 @@ impl Index {
                 None => leftovers.push((etag.as_str(), *orphan)),
             }
         }
+        if !self.empty_trash(rp, stop, done) {
+            return false;
+        }
         for (i, commit) in rp.revisions.iter().enumerate() {
-            if stop() {
+            if stop() || !self.remove_revision(repo, &mut run, commit, stop, done) {
                 return false;
             }
-            self.remove_revision(repo, &mut run, commit, done);
             for (etag, orphan) in &with_revision[i] {
                 self.remove_blob(repo, &mut run, &users, etag, *orphan, done);
             }
@@ -121,39 +126,81 @@ impl Index {
         true
     }
 
-    /// A revision's snapshot (and its `.no_exist/` markers), then the refs that name it.
+    /// A revision's snapshot (and its `.no_exist/` markers), then the refs that name it. The
+    /// folders are moved aside in one rename each and deleted after the refs, entry by entry;
+    /// false when `stop` cut that short (the rest is left for a later run).
     fn remove_revision<'p>(
         &self,
         repo: &Repo,
         run: &mut RepoRun<'p>,
         commit: &'p str,
+        stop: &dyn Fn() -> bool,
         done: &mut Done,
-    ) {
-        let root = &self.root;
+    ) -> bool {
         let dir = snapshot_path(&repo.dir, commit);
-        if let Err(e) = remove_dir_in(root, &dir) {
-            done.fail(&dir, e);
-            run.failed.insert(commit);
-            run.clean = false;
-            return;
-        }
+        let snapshot = match self.set_aside(repo, &dir) {
+            Ok(moved) => moved,
+            Err(e) => {
+                done.fail(&dir, e);
+                run.failed.insert(commit);
+                run.clean = false;
+                return true;
+            }
+        };
         done.revisions.push((run.ri, commit.to_string()));
-        if let Some(vi) = repo.revisions.iter().position(|r| r.commit == commit) {
-            if let Some(copies) = self.copies.get(&(run.ri, vi)) {
-                done.deleted.extend(copies.iter().cloned());
-            }
-        }
         let no_exist = repo.dir.join(".no_exist").join(commit);
-        if fs::symlink_metadata(&no_exist).is_ok() {
-            if let Err(e) = remove_dir_in(root, &no_exist) {
+        let markers = match fs::symlink_metadata(&no_exist) {
+            Ok(_) => self.set_aside(repo, &no_exist).unwrap_or_else(|e| {
                 done.fail(&no_exist, e);
-            }
-        }
+                None
+            }),
+            Err(_) => None,
+        };
         for (name, c) in &run.rp.refs {
             if c == commit {
                 self.remove_ref(repo, run, name, c, done);
             }
         }
+        for moved in [snapshot, markers].into_iter().flatten() {
+            match remove_tree(&self.root, &moved, stop) {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(e) => done.fail(&moved, e),
+            }
+        }
+        let _ = fs::remove_dir(trash_dir(&repo.dir));
+        // Only now are a copied snapshot's bytes gone.
+        if let Some(vi) = repo.revisions.iter().position(|r| r.commit == commit) {
+            if let Some(copies) = self.copies.get(&(run.ri, vi)) {
+                done.deleted.extend(copies.iter().cloned());
+            }
+        }
+        true
+    }
+
+    /// Moves the folder `path` of `repo` into its trash (`Some`), or where that rename is not
+    /// possible, deletes it in place (`None`).
+    fn set_aside(&self, repo: &Repo, path: &Path) -> io::Result<Option<PathBuf>> {
+        match move_to_trash(&self.root, &repo.dir, path) {
+            Ok(moved) => Ok(Some(moved)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(_) => remove_dir_in(&self.root, path).map(|()| None),
+        }
+    }
+
+    /// Deletes what an interrupted run left in the repo's trash; false when stopped.
+    fn empty_trash(&self, rp: &RepoPlan, stop: &dyn Fn() -> bool, done: &mut Done) -> bool {
+        for left in &rp.trash {
+            match remove_tree(&self.root, left, stop) {
+                Ok(true) => done.leftovers.push(left.clone()),
+                Ok(false) => return false,
+                Err(e) => done.fail(left, e),
+            }
+        }
+        if let Some(trash) = rp.trash.first().and_then(|p| p.parent()) {
+            let _ = fs::remove_dir(trash);
+        }
+        true
     }
 
     fn remove_ref(

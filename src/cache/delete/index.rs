@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::paths::link_hops;
+use super::paths::{link_hops, trash_dir};
 use super::LOCKED;
 use crate::cache::lock::{self, Probe};
 use crate::cache::scan::{file_id, CacheScan, FileSource, Repo};
@@ -50,6 +50,8 @@ pub(super) struct Index {
     pub store_orphans: Vec<(PathBuf, u64)>,
     /// Lock files of each repo folder under `.locks/` (for removing a whole repo).
     pub repo_locks: HashMap<usize, Vec<PathBuf>>,
+    /// (repo) → folders an interrupted run left in the repo's trash, to delete.
+    pub trash: HashMap<usize, Vec<PathBuf>>,
     /// Repos a pull is writing into ([`crate::cache::lock::RepoLockSet::busy`]): nothing in
     /// them is touched.
     pub busy: HashSet<usize>,
@@ -99,6 +101,7 @@ impl Index {
             store_manifest: HashSet::new(),
             store_orphans: Vec::new(),
             repo_locks: HashMap::new(),
+            trash: HashMap::new(),
             busy: HashSet::new(),
             synthetic: 0,
         };
@@ -107,6 +110,7 @@ impl Index {
             index.index_blobs(ri, &mut linked_payloads);
             index.index_copies(ri);
             index.index_repo_locks(ri);
+            index.index_trash(ri);
         }
         for payload in &linked_payloads {
             if fs::symlink_metadata(store::refs_path(payload)).is_ok_and(|m| m.is_file()) {
@@ -226,6 +230,18 @@ impl Index {
             }
         }
         self.repo_locks.insert(ri, locks);
+    }
+
+    /// What an interrupted run left in the repo's trash.
+    fn index_trash(&mut self, ri: usize) {
+        let Ok(entries) = fs::read_dir(trash_dir(&self.scan.repos[ri].dir)) else {
+            return;
+        };
+        let mut left: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        left.sort();
+        if !left.is_empty() {
+            self.trash.insert(ri, left);
+        }
     }
 
     /// Payloads in the marked store that no scanned blob links to and whose manifest names no

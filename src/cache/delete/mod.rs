@@ -462,29 +462,40 @@ mod tests {
         fs::write(repo.join("refs/old"), C1).unwrap();
         let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, false);
         p.add_repo(0, "test");
-        let asked = std::cell::Cell::new(0);
-        let report = p.execute(&|| {
-            asked.set(asked.get() + 1);
-            asked.get() > 1
-        });
+        // Stops as soon as the first revision is out of sight, while its files are deleted.
+        let first_gone = || !repo.join("snapshots").join(C1).exists();
+        let report = p.execute(&first_gone);
         assert!(report.interrupted, "{report:?}");
         assert_eq!(report.revisions.len(), 1, "{report:?}");
         assert!(report.repos.is_empty(), "{report:?}");
-        // The first revision went whole: its snapshot, its ref, the blob only it used.
+        // The first revision went with its ref; its files wait in the trash.
         assert!(!repo.join("snapshots").join(C1).exists());
         assert!(!repo.join("refs/old").exists());
-        assert!(!repo.join("blobs").join(etag(1)).exists());
         assert_eq!(report.refs.len(), 1, "{report:?}");
-        assert_eq!(report.blobs.len(), 1, "{report:?}");
+        assert!(report.blobs.is_empty(), "{report:?}");
+        assert!(paths::trash_dir(&repo).exists());
         // The second is untouched, its ref included.
         assert!(repo.join("snapshots").join(C2).join("f2").exists());
         assert_eq!(fs::read_to_string(repo.join("refs/main")).unwrap(), C2);
-        assert!(repo.join("blobs").join(etag(2)).exists());
 
         let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, false);
         p.add_repo(0, "test");
+        assert_eq!(p.preview().leftovers.len(), 1);
         let report = p.execute(&|| false);
         assert!(!report.interrupted);
+        assert_eq!(report.leftovers.len(), 1, "{report:?}");
         assert!(!repo.exists(), "{report:?}");
+    }
+
+    #[test]
+    fn removing_a_revision_leaves_no_trash_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = fixture(dir.path());
+        let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, false);
+        p.add_revision(0, C1, "test");
+        let report = p.execute(&|| false);
+        assert_eq!(report.revisions.len(), 1, "{report:?}");
+        assert!(!paths::trash_dir(&repo).exists());
+        assert!(repo.join("snapshots").join(C2).exists());
     }
 }

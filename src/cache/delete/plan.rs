@@ -22,6 +22,8 @@ pub(super) struct RepoPlan {
     /// (etag, was an orphan before this run)
     pub blobs: Vec<(String, bool)>,
     pub partials: Vec<Partial>,
+    /// Folders an interrupted run left in the repo's trash.
+    pub trash: Vec<PathBuf>,
     /// Remove the whole folder once its contents are gone.
     pub whole: bool,
 }
@@ -236,7 +238,16 @@ impl Draft<'_> {
         let index = self.index;
         for (ri, repo) in index.scan.repos.iter().enumerate() {
             let is_whole = self.whole.contains(&ri);
-            if (!is_whole && !self.sel.stale_partials) || index.busy.contains(&ri) {
+            if index.busy.contains(&ri) {
+                continue;
+            }
+            // What an interrupted run left goes with any deletion in the repo.
+            if is_whole || !self.removed[ri].is_empty() || self.sel.stale_partials {
+                if let Some(left) = index.trash.get(&ri) {
+                    self.plan.repos.entry(ri).or_default().trash = left.clone();
+                }
+            }
+            if !is_whole && !self.sel.stale_partials {
                 continue;
             }
             for p in &repo.partials {

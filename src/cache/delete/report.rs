@@ -23,12 +23,17 @@ pub struct Report {
     /// Payloads of the cache-wide shared store.
     pub shared_blobs: Vec<FileEntry>,
     pub partials: Vec<FileEntry>,
+    /// Snapshot folders an interrupted run had set aside but not yet deleted.
+    pub leftovers: Vec<String>,
     /// Things that would have been deleted but were left alone, and why.
     pub kept: Vec<KeptEntry>,
     pub failures: Vec<FailureEntry>,
     /// Distinct bytes released: a file linked from several places counts once, and only when
     /// its last name goes.
     pub bytes_freed: u64,
+    /// The part of `bytes_freed` that [`crate::cache::scan::CacheScan::blob_bytes`] counts.
+    #[serde(skip)]
+    pub blob_bytes_freed: u64,
     /// Stopped by Ctrl-C between two items: the rest of the plan was not carried out (a re-run
     /// finishes it).
     pub interrupted: bool,
@@ -102,6 +107,7 @@ impl Report {
             && self.blobs.is_empty()
             && self.shared_blobs.is_empty()
             && self.partials.is_empty()
+            && self.leftovers.is_empty()
     }
 
     /// Blobs removed that were orphans before the run.
@@ -119,6 +125,7 @@ pub(super) struct Done {
     pub blobs: Vec<(usize, String, bool)>,
     pub store: Vec<(PathBuf, u64)>,
     pub partials: Vec<(PathBuf, u64)>,
+    pub leftovers: Vec<PathBuf>,
     pub kept: Vec<KeptEntry>,
     pub failures: Vec<FailureEntry>,
     /// Names deleted, for counting freed bytes.
@@ -153,6 +160,7 @@ impl Done {
             for p in &rp.partials {
                 done.partials.push((p.path.clone(), p.size));
             }
+            done.leftovers.extend(rp.trash.iter().cloned());
             if rp.whole {
                 done.repos.push(*ri);
             }
@@ -187,9 +195,10 @@ impl Done {
         self.revisions
             .sort_by_key(|(ri, commit)| (seq(*ri, commit), *ri, commit.clone()));
         let partial_bytes: u64 = self.partials.iter().map(|(_, s)| s).sum();
-        let bytes_freed = index.freed(&self.deleted).0 + partial_bytes;
+        let (all, blobs) = index.freed(&self.deleted);
         let mut report = Report {
-            bytes_freed,
+            bytes_freed: all + partial_bytes,
+            blob_bytes_freed: blobs,
             kept: self.kept,
             failures: self.failures,
             interrupted: self.interrupted,
@@ -262,6 +271,11 @@ impl Done {
                 path: p.display().to_string(),
                 size,
             })
+            .collect();
+        report.leftovers = self
+            .leftovers
+            .iter()
+            .map(|p| p.display().to_string())
             .collect();
         report.partials = self
             .partials
