@@ -2,6 +2,7 @@
 //! huggingface_hub half-wrote or a user half-deleted must still be listable and fixable.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
@@ -13,7 +14,7 @@ pub struct CacheScan {
     pub root: PathBuf,
     pub exists: bool,
     pub repos: Vec<Repo>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ScanWarning>,
 }
 
 #[derive(Debug)]
@@ -242,10 +243,28 @@ pub fn normalize_lexically(path: &Path) -> PathBuf {
     out
 }
 
+/// Something odd the scanner found and left out: the repo folder it is in (none for the cache
+/// dir's own entries), the file or folder concerned, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanWarning {
+    /// `models--org--name`, when the path is inside a repo folder.
+    pub repo: Option<String>,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for ScanWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
 struct Scanner {
     /// The root as given and canonicalized: links are checked against the latter.
     canonical_root: PathBuf,
-    warnings: Vec<String>,
+    /// The repo folder being scanned, if any: every warning names it.
+    repo: Option<String>,
+    warnings: Vec<ScanWarning>,
 }
 
 /// Scans the cache at `root`. A missing root is an empty cache (`exists == false`).
@@ -259,15 +278,18 @@ pub fn scan(root: &Path) -> CacheScan {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return result,
         Err(e) => {
             result.exists = true;
-            result
-                .warnings
-                .push(format!("cannot read cache dir {}: {e}", root.display()));
+            result.warnings.push(ScanWarning {
+                repo: None,
+                path: root.to_path_buf(),
+                message: format!("cannot read: {e}"),
+            });
             return result;
         }
     };
     result.exists = true;
     let mut scanner = Scanner {
         canonical_root: fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        repo: None,
         warnings: Vec::new(),
     };
     let mut folders: Vec<(String, RepoType, String)> = Vec::new();
@@ -276,10 +298,7 @@ pub fn scan(root: &Path) -> CacheScan {
         let path = entry.path();
         let Ok(name) = entry.file_name().into_string() else {
             if ft.is_dir() {
-                scanner.warn(format!(
-                    "{}: folder name is not UTF-8; ignored",
-                    path.display()
-                ));
+                scanner.warn(&path, "folder name is not UTF-8; ignored".into());
             }
             continue;
         };
@@ -289,10 +308,7 @@ pub fn scan(root: &Path) -> CacheScan {
         if ft.is_symlink() {
             // A repo folder is never followed through a link: what it holds is not this cache's.
             if !scanner.escapes(&path) {
-                scanner.warn(format!(
-                    "{}: repo folder is a link; ignored",
-                    path.display()
-                ));
+                scanner.warn(&path, "repo folder is a link; ignored".into());
             }
             continue;
         }
@@ -316,7 +332,7 @@ fn scan_repos(
     root: &Path,
     canonical_root: &Path,
     folders: Vec<(String, RepoType, String)>,
-) -> Vec<(Repo, Vec<String>)> {
+) -> Vec<(Repo, Vec<ScanWarning>)> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     const MAX_THREADS: usize = 8;
     let threads = std::thread::available_parallelism()
@@ -333,13 +349,14 @@ fn scan_repos(
             };
             let mut scanner = Scanner {
                 canonical_root: canonical_root.to_path_buf(),
+                repo: Some(folder.clone()),
                 warnings: Vec::new(),
             };
             let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
             done.push((i, repo, scanner.warnings));
         }
     };
-    let mut scanned: Vec<(usize, Repo, Vec<String>)> = if threads <= 1 {
+    let mut scanned: Vec<(usize, Repo, Vec<ScanWarning>)> = if threads <= 1 {
         work(0)
     } else {
         std::thread::scope(|s| {
@@ -355,8 +372,12 @@ fn scan_repos(
 }
 
 impl Scanner {
-    fn warn(&mut self, msg: String) {
-        self.warnings.push(msg);
+    fn warn(&mut self, path: &Path, message: String) {
+        self.warnings.push(ScanWarning {
+            repo: self.repo.clone(),
+            path: path.to_path_buf(),
+            message,
+        });
     }
 
     fn inside_cache(&self, canonical: &Path) -> bool {
@@ -372,11 +393,13 @@ impl Scanner {
         }
         match fs::canonicalize(path) {
             Ok(target) if !self.inside_cache(&target) => {
-                self.warn(format!(
-                    "{}: link points outside the cache dir (to {}); ignored",
-                    path.display(),
-                    target.display()
-                ));
+                self.warn(
+                    path,
+                    format!(
+                        "link points outside the cache dir (to {}); ignored",
+                        target.display()
+                    ),
+                );
                 true
             }
             _ => false,
@@ -433,15 +456,17 @@ impl Scanner {
                 match fs::canonicalize(&path) {
                     Ok(target) if self.inside_cache(&target) => target,
                     Ok(target) => {
-                        self.warn(format!(
-                            "{}: blob links outside the cache dir (to {}); ignored",
-                            path.display(),
-                            target.display()
-                        ));
+                        self.warn(
+                            &path,
+                            format!(
+                                "blob links outside the cache dir (to {}); ignored",
+                                target.display()
+                            ),
+                        );
                         continue;
                     }
                     Err(_) => {
-                        self.warn(format!("{}: broken blob link; ignored", path.display()));
+                        self.warn(&path, "broken blob link; ignored".into());
                         continue;
                     }
                 }
@@ -451,10 +476,7 @@ impl Scanner {
             let meta = match fs::metadata(&content_path) {
                 Ok(m) if m.is_file() => m,
                 _ => {
-                    self.warn(format!(
-                        "{}: blob is not a regular file; ignored",
-                        path.display()
-                    ));
+                    self.warn(&path, "blob is not a regular file; ignored".into());
                     continue;
                 }
             };
@@ -482,10 +504,7 @@ impl Scanner {
         let entries = match fs::read_dir(&snapshots) {
             Ok(e) => e,
             Err(_) => {
-                self.warn(format!(
-                    "{}: repo has no snapshots/ folder",
-                    repo.dir.display()
-                ));
+                self.warn(&repo.dir, "repo has no snapshots/ folder".into());
                 return;
             }
         };
@@ -498,16 +517,13 @@ impl Scanner {
             if path.is_dir() {
                 match entry.file_name().into_string() {
                     Ok(commit) => dirs.push((commit, path)),
-                    Err(_) => self.warn(format!(
-                        "{}: folder name is not UTF-8; ignored",
-                        path.display()
-                    )),
+                    Err(_) => self.warn(&path, "folder name is not UTF-8; ignored".into()),
                 }
             } else {
-                self.warn(format!(
-                    "{}: file directly in snapshots/ (expected a folder per revision)",
-                    path.display()
-                ));
+                self.warn(
+                    &path,
+                    "file directly in snapshots/ (expected a folder per revision)".into(),
+                );
             }
         }
         dirs.sort();
@@ -529,7 +545,7 @@ impl Scanner {
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
-                self.warn(format!("{}: cannot read: {e}", dir.display()));
+                self.warn(dir, format!("cannot read: {e}"));
                 return;
             }
         };
@@ -541,10 +557,7 @@ impl Scanner {
                 continue;
             }
             let Some(rel) = relative_slash_path(root, &path) else {
-                self.warn(format!(
-                    "{}: file name is not UTF-8; ignored",
-                    path.display()
-                ));
+                self.warn(&path, "file name is not UTF-8; ignored".into());
                 continue;
             };
             if ft.is_symlink() {
@@ -578,21 +591,20 @@ impl Scanner {
                     source: FileSource::Blob(name.to_string()),
                 }),
                 None => {
-                    self.warn(format!(
-                        "{}: broken link (blob {name} is missing)",
-                        link.display()
-                    ));
+                    self.warn(link, format!("broken link (blob {name} is missing)"));
                     None
                 }
             };
         }
         match fs::canonicalize(link) {
             Ok(canonical) if !self.inside_cache(&canonical) => {
-                self.warn(format!(
-                    "{}: link points outside the cache dir (to {}); ignored",
-                    link.display(),
-                    canonical.display()
-                ));
+                self.warn(
+                    link,
+                    format!(
+                        "link points outside the cache dir (to {}); ignored",
+                        canonical.display()
+                    ),
+                );
                 None
             }
             Ok(canonical) if canonical.is_file() => {
@@ -604,14 +616,11 @@ impl Scanner {
                 })
             }
             Ok(_) => {
-                self.warn(format!(
-                    "{}: link does not point at a file; ignored",
-                    link.display()
-                ));
+                self.warn(link, "link does not point at a file; ignored".into());
                 None
             }
             Err(_) => {
-                self.warn(format!("{}: broken link", link.display()));
+                self.warn(link, "broken link".into());
                 None
             }
         }
@@ -629,15 +638,15 @@ impl Scanner {
                 continue;
             };
             let Ok(body) = fs::read_to_string(&path) else {
-                self.warn(format!("{}: unreadable ref", path.display()));
+                self.warn(&path, "unreadable ref".into());
                 continue;
             };
             let commit = body.trim().to_string();
             if repo.revision(&commit).is_none() {
-                self.warn(format!(
-                    "{}: ref {name} points at {commit}, which has no snapshot",
-                    repo.dir.display()
-                ));
+                self.warn(
+                    &repo.dir,
+                    format!("ref {name} points at {commit}, which has no snapshot"),
+                );
             }
             repo.refs.insert(name, commit);
         }
@@ -780,7 +789,19 @@ mod tests {
         assert!(scan
             .warnings
             .iter()
-            .all(|w| w.contains("outside the cache dir")));
+            .all(|w| w.message.contains("outside the cache dir")));
+        // The linked repo folder is the cache dir's own entry; the others are inside a repo.
+        let linked = scan
+            .warnings
+            .iter()
+            .find(|w| w.path == dir.path().join("models--org--linked"))
+            .expect("a warning about the linked repo folder");
+        assert_eq!(linked.repo, None);
+        assert!(scan
+            .warnings
+            .iter()
+            .filter(|w| w.path != linked.path)
+            .all(|w| w.repo.is_some()));
         let ids: Vec<&str> = scan.repos.iter().map(|r| r.repo_id.as_str()).collect();
         assert_eq!(ids, ["org/m", "org/other"]);
         assert_eq!(
@@ -801,7 +822,7 @@ mod tests {
         let scan = scan(dir.path());
         assert_eq!(scan.repos.len(), 1);
         assert_eq!(scan.warnings.len(), 1, "{:?}", scan.warnings);
-        assert!(scan.warnings[0].contains("not UTF-8"));
+        assert!(scan.warnings[0].message.contains("not UTF-8"));
     }
 
     #[test]
@@ -813,6 +834,20 @@ mod tests {
         let scan = scan(dir.path());
         assert_eq!(scan.repos.len(), 2);
         assert_eq!(scan.warnings.len(), 3, "{:?}", scan.warnings);
+        let no_snapshots = scan
+            .warnings
+            .iter()
+            .find(|w| w.repo.as_deref() == Some("datasets--d"))
+            .expect("a warning about the dataset");
+        assert_eq!(no_snapshots.path, dir.path().join("datasets--d"));
+        // What is printed is the path, then what is wrong with it.
+        assert_eq!(
+            no_snapshots.to_string(),
+            format!(
+                "{}: repo has no snapshots/ folder",
+                dir.path().join("datasets--d").display()
+            )
+        );
     }
 
     #[test]

@@ -414,7 +414,7 @@ async fn local_listing(app: &App, revisions: bool) -> Result<Listing> {
             scan.root.display()
         ));
     }
-    warnings.extend(scan.warnings.iter().cloned());
+    warnings.extend(scan.warnings.iter().map(ToString::to_string));
     Ok(Listing {
         entries: local_entries(&scan, revisions),
         source: Source::Local {

@@ -73,7 +73,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
         return Err(missing_cache_dir(&scan).into());
     }
     for w in &scan.warnings {
-        app.printer.warn(&NoProgress, w);
+        app.printer.warn(&NoProgress, &w.to_string());
     }
     let budget = (max_gb * GIB) as u64;
     let size_before = scan.blob_bytes();

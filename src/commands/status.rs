@@ -111,7 +111,7 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
     })
     .await?;
     for w in &scan.warnings {
-        app.printer.warn(&NoProgress, w);
+        app.printer.warn(&NoProgress, &w.to_string());
     }
     let mut summary = local_summary(&scan, &store, app.settings.max_local_gb, SystemTime::now());
 
@@ -264,7 +264,7 @@ fn local_summary(
         orphans,
         shared_store_unreferenced: unreferenced,
         partials,
-        warnings: scan.warnings.clone(),
+        warnings: scan.warnings.iter().map(ToString::to_string).collect(),
         remote: None,
     }
 }

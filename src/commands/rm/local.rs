@@ -44,7 +44,7 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
         return Err(missing_cache_dir(&scan).into());
     }
     for w in &scan.warnings {
-        app.printer.warn(&NoProgress, w);
+        app.printer.warn(&NoProgress, &w.to_string());
     }
     let matches = resolve_all(&scan, locks.busy(), &opts.targets)?;
     let busy = locks.busy().clone();
