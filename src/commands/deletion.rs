@@ -7,13 +7,14 @@ use std::io::IsTerminal;
 
 use anyhow::Result;
 
-use super::{confirm, short};
+use super::{confirm, missing_cache_dir, short, App};
 use crate::cache::delete::{Planner, Report};
 use crate::cache::lock::RepoLockSet;
+use crate::cache::scan::{self, CacheScan};
 use crate::cache::RepoType;
 use crate::cancel::Cancel;
 use crate::config::ConfigError;
-use crate::report::human_bytes;
+use crate::report::{human_bytes, NoProgress};
 
 /// Without `--yes`, a deletion needs someone at a terminal to say yes: refuse up front, before
 /// any work, so a script learns on its first run rather than the day something is deletable.
@@ -53,6 +54,25 @@ pub async fn ask(lines: &[String], question: &str, yes: bool, cancel: &Cancel) -
         eprintln!("Nothing deleted.");
     }
     Ok(go)
+}
+
+/// Locks every repo of the cache, then scans it, on a blocking thread; prints the scan's
+/// warnings. Locks first, so no pull changes a repo between the scan and the deletion; repos a
+/// pull is writing into are [`RepoLockSet::busy`].
+pub async fn lock_and_scan(app: &App) -> Result<(RepoLockSet, CacheScan)> {
+    let cache_dir = app.settings.cache_dir.clone();
+    let (locks, scan) = tokio::task::spawn_blocking(move || {
+        let locks = RepoLockSet::take(&cache_dir);
+        (locks, scan::scan(&cache_dir))
+    })
+    .await?;
+    if !scan.exists {
+        return Err(missing_cache_dir(&scan).into());
+    }
+    for w in &scan.warnings {
+        app.printer.warn(&NoProgress, &w.to_string());
+    }
+    Ok((locks, scan))
 }
 
 /// Carries out a plan on a blocking thread, holding the repo locks until it is done. Ctrl-C

@@ -12,11 +12,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::deletion::{
-    ask, execute, plural, refuse_without_consent, report_lines, say_interrupted,
+    ask, execute, lock_and_scan, plural, refuse_without_consent, report_lines, say_interrupted,
 };
-use super::{missing_cache_dir, parse_age, App, Outcome};
+use super::{parse_age, App, Outcome};
 use crate::cache::delete::{Planner, Report};
-use crate::cache::lock::RepoLockSet;
 use crate::cache::scan::{self, CacheScan};
 use crate::config::ConfigError;
 use crate::report::{human_bytes, NoProgress};
@@ -61,20 +60,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
     }
     let older_than = opts.older_than.as_deref().map(parse_age).transpose()?;
     refuse_without_consent(opts.yes, opts.dry_run)?;
-    let cache_dir = app.settings.cache_dir.clone();
-    // Before the scan, so no pull changes a repo between the scan and the deletion; repos a
-    // pull is writing into are left alone.
-    let (locks, scan) = tokio::task::spawn_blocking(move || {
-        let locks = RepoLockSet::take(&cache_dir);
-        (locks, scan::scan(&cache_dir))
-    })
-    .await?;
-    if !scan.exists {
-        return Err(missing_cache_dir(&scan).into());
-    }
-    for w in &scan.warnings {
-        app.printer.warn(&NoProgress, &w.to_string());
-    }
+    let (locks, scan) = lock_and_scan(app).await?;
     let budget = (max_gb * GIB) as u64;
     let size_before = scan.blob_bytes();
     let root = scan.root.clone();

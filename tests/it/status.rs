@@ -115,18 +115,9 @@ fn shared_store_payloads_no_repo_links_still_count_on_disk() {
     // A marker that is not huggingface_hub's: prune leaves that store alone, and status does
     // not count it as reclaimable.
     fs::write(cache.join("blobs/.huggingface-shared-blobs"), "2\n").unwrap();
-    let out = t
-        .bare()
-        .json()
-        .cache_dir(&cache)
-        .arg("status")
-        .run()
-        .success();
-    assert_eq!(
-        out.json()["shared_store_unreferenced"],
-        json!({"blobs": 0, "bytes": 0}),
-        "{out}"
-    );
+    let s = t.bare().json().cache_dir(&cache).arg("status").run();
+    let unreferenced = &s.json()["shared_store_unreferenced"];
+    assert_eq!(unreferenced, &json!({"blobs": 0, "bytes": 0}), "{s}");
 }
 
 #[test]

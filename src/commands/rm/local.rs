@@ -12,12 +12,13 @@ use super::{
     Target, LOCAL_LIST_HINT, REVISION_HINT, TYPE_HINT,
 };
 use crate::cache::delete::{Planner, Report};
-use crate::cache::lock::RepoLockSet;
-use crate::cache::scan::{self, CacheScan};
-use crate::commands::deletion::{ask, execute, plural, report_lines, say_interrupted};
-use crate::commands::{missing_cache_dir, App, Outcome, RepoRef};
+use crate::cache::scan::CacheScan;
+use crate::commands::deletion::{
+    ask, execute, lock_and_scan, plural, report_lines, say_interrupted,
+};
+use crate::commands::{App, Outcome, RepoRef};
 use crate::config::ConfigError;
-use crate::report::{human_bytes, NoProgress};
+use crate::report::human_bytes;
 
 #[derive(Debug, Serialize)]
 pub struct RmSummary {
@@ -33,19 +34,7 @@ pub struct RmSummary {
 type Match = (String, usize, Option<String>);
 
 pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
-    let cache_dir = app.settings.cache_dir.clone();
-    // Locks before the scan, so no pull changes a repo between the scan and the deletion.
-    let (locks, scan) = tokio::task::spawn_blocking(move || {
-        let locks = RepoLockSet::take(&cache_dir);
-        (locks, scan::scan(&cache_dir))
-    })
-    .await?;
-    if !scan.exists {
-        return Err(missing_cache_dir(&scan).into());
-    }
-    for w in &scan.warnings {
-        app.printer.warn(&NoProgress, &w.to_string());
-    }
+    let (locks, scan) = lock_and_scan(app).await?;
     let matches = resolve_all(&scan, locks.busy(), &opts.targets)?;
     let busy = locks.busy().clone();
     let cache_dir = scan.root.display().to_string();
