@@ -212,32 +212,8 @@ fn local_summary(
         }
     }
 
-    let mut orphans = Orphans::default();
-    let mut orphan_ids = HashSet::new();
-    for repo in &scan.repos {
-        for blob in repo.orphans() {
-            // A shared-store blob another repo still uses frees nothing.
-            if !referenced.contains(&blob.file_id) && orphan_ids.insert(blob.file_id) {
-                orphans.blobs += 1;
-                orphans.bytes += blob.size;
-            }
-        }
-    }
-
-    let mut partials = Partials {
-        stale_after_seconds: PARTIAL_GRACE.as_secs(),
-        ..Default::default()
-    };
-    for p in scan.repos.iter().flat_map(|r| &r.partials) {
-        partials.count += 1;
-        partials.bytes += p.size;
-        // The rule prune deletes by: what status calls stale, prune collects.
-        if is_stale(p, now) {
-            partials.stale += 1;
-            partials.stale_bytes += p.size;
-        }
-    }
-
+    let orphans = orphans(scan, &referenced);
+    let partials = partials(scan, now);
     let budget_bytes = (max_local_gb * GB) as u64;
     StatusSummary {
         command: "status",
@@ -267,6 +243,40 @@ fn local_summary(
         warnings: scan.warnings.iter().map(ToString::to_string).collect(),
         remote: None,
     }
+}
+
+/// Blobs no revision uses, each file once; a shared-store blob another repo still uses frees
+/// nothing and is not one.
+fn orphans(scan: &CacheScan, referenced: &HashSet<(u64, u64)>) -> Orphans {
+    let mut orphans = Orphans::default();
+    let mut orphan_ids = HashSet::new();
+    for repo in &scan.repos {
+        for blob in repo.orphans() {
+            if !referenced.contains(&blob.file_id) && orphan_ids.insert(blob.file_id) {
+                orphans.blobs += 1;
+                orphans.bytes += blob.size;
+            }
+        }
+    }
+    orphans
+}
+
+/// Partial downloads, and which of them are stale by the rule prune deletes by: what status
+/// calls stale, prune collects.
+fn partials(scan: &CacheScan, now: SystemTime) -> Partials {
+    let mut partials = Partials {
+        stale_after_seconds: PARTIAL_GRACE.as_secs(),
+        ..Default::default()
+    };
+    for p in scan.repos.iter().flat_map(|r| &r.partials) {
+        partials.count += 1;
+        partials.bytes += p.size;
+        if is_stale(p, now) {
+            partials.stale += 1;
+            partials.stale_bytes += p.size;
+        }
+    }
+    partials
 }
 
 /// Endpoint, bucket, region and prefix; an endpoint's `user:password@` part is hidden.
@@ -311,6 +321,47 @@ fn without_userinfo(url: &str) -> String {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Where the remote is and, with `--remote`, what it holds.
+fn remote_lines(r: &RemoteStatus) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    let place = match r.kind {
+        "s3" => format!(
+            "s3://{} at {}{}",
+            r.bucket.as_deref().unwrap_or_default(),
+            r.endpoint.as_deref().unwrap_or("the AWS default endpoint"),
+            r.region
+                .as_deref()
+                .map(|g| format!(" (region {g})"))
+                .unwrap_or_default()
+        ),
+        _ => r
+            .path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
+    let prefix = if r.prefix.is_empty() {
+        "no prefix".to_string()
+    } else {
+        format!("prefix {}", r.prefix)
+    };
+    lines.push(("remote", format!("{place}, {prefix}")));
+    if let Some(c) = &r.contents {
+        lines.push((
+            "",
+            format!(
+                "holds {}, {}, {}, {}, {}",
+                plural(c.repos, "repo", "repos"),
+                plural(c.revisions, "revision", "revisions"),
+                plural(c.refs, "ref", "refs"),
+                plural(c.blobs, "blob", "blobs"),
+                human_bytes(c.bytes)
+            ),
+        ));
+    }
+    lines
 }
 
 fn human(s: &StatusSummary) -> String {
@@ -403,43 +454,7 @@ fn human(s: &StatusSummary) -> String {
             "remote",
             "not configured (set storage.bucket or storage.endpoint)".into(),
         )),
-        Some(r) => {
-            let place = match r.kind {
-                "s3" => format!(
-                    "s3://{} at {}{}",
-                    r.bucket.as_deref().unwrap_or_default(),
-                    r.endpoint.as_deref().unwrap_or("the AWS default endpoint"),
-                    r.region
-                        .as_deref()
-                        .map(|g| format!(" (region {g})"))
-                        .unwrap_or_default()
-                ),
-                _ => r
-                    .path
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            };
-            let prefix = if r.prefix.is_empty() {
-                "no prefix".to_string()
-            } else {
-                format!("prefix {}", r.prefix)
-            };
-            lines.push(("remote", format!("{place}, {prefix}")));
-            if let Some(c) = &r.contents {
-                lines.push((
-                    "",
-                    format!(
-                        "holds {}, {}, {}, {}, {}",
-                        plural(c.repos, "repo", "repos"),
-                        plural(c.revisions, "revision", "revisions"),
-                        plural(c.refs, "ref", "refs"),
-                        plural(c.blobs, "blob", "blobs"),
-                        human_bytes(c.bytes)
-                    ),
-                ));
-            }
-        }
+        Some(r) => lines.extend(remote_lines(r)),
     }
     if !s.warnings.is_empty() {
         lines.push((
