@@ -416,8 +416,8 @@ mod tests {
         assert!(try_lock(&path).unwrap().is_none(), "held by the first");
         drop(lock);
         assert!(!dir.path().join(".locks").exists());
-        // A lock file someone else made stays.
-        let _ = held_elsewhere(&path, Mode::Exclusive);
+        // A lock file someone else made (and released) stays.
+        drop(held_elsewhere(&path, Mode::Exclusive));
         drop(
             try_lock(&path)
                 .unwrap()

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use anyhow::Result;
 
-use super::{confirm, missing_cache_dir, short, App};
+use super::{confirm, missing_cache_dir, short, App, Outcome};
 use crate::cache::delete::{Planner, Report};
 use crate::cache::lock::RepoLockSet;
 use crate::cache::scan::{self, CacheScan};
@@ -46,7 +46,7 @@ pub async fn ask(lines: &[String], question: &str, yes: bool, cancel: &Cancel) -
         () = cancel.requested_async() => {
             // The prompt line is still open: end it before saying anything.
             eprintln!();
-            eprintln!("interrupted: nothing was deleted");
+            interrupted_before_deleting();
             return Ok(false);
         }
     };
@@ -73,6 +73,13 @@ pub async fn lock_and_scan(app: &App) -> Result<(RepoLockSet, CacheScan)> {
         app.printer.warn(&NoProgress, &w.to_string());
     }
     Ok((locks, scan))
+}
+
+/// Ctrl-C came before anything was deleted (while the cache was scanned or the deletion
+/// planned): say so, and end the run.
+pub fn interrupted_before_deleting() -> Outcome {
+    eprintln!("interrupted: nothing was deleted");
+    Outcome::Failed
 }
 
 /// Carries out a plan on a blocking thread, holding the repo locks until it is done. Ctrl-C

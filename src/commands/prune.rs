@@ -12,11 +12,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::deletion::{
-    ask, execute, lock_and_scan, plural, refuse_without_consent, report_lines, say_interrupted,
+    ask, execute, interrupted_before_deleting, lock_and_scan, plural, refuse_without_consent,
+    report_lines, say_interrupted,
 };
 use super::{parse_age, App, Outcome};
 use crate::cache::delete::{Planner, Report};
 use crate::cache::scan::{self, CacheScan};
+use crate::cancel::Cancel;
 use crate::config::ConfigError;
 use crate::report::{human_bytes, NoProgress};
 
@@ -65,11 +67,17 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
     let size_before = scan.blob_bytes();
     let root = scan.root.clone();
     let busy = locks.busy().clone();
-    let detached = opts.detached;
-    let planner = tokio::task::spawn_blocking(move || {
-        plan(scan, &busy, budget, detached, older_than, SystemTime::now())
-    })
-    .await?;
+    let choice = Choice {
+        budget,
+        detached: opts.detached,
+        older_than,
+        now: SystemTime::now(),
+    };
+    let cancel = app.cancel.clone();
+    let planner = tokio::task::spawn_blocking(move || plan(scan, &busy, &choice, &cancel)).await?;
+    if app.cancel.requested() {
+        return Ok(interrupted_before_deleting());
+    }
     let expected_after = size_before.saturating_sub(planner.blob_bytes_freed());
 
     let preview = planner.preview();
@@ -137,17 +145,25 @@ fn last_used(scan: &CacheScan, ri: usize, vi: usize) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-/// Plans the prune: orphans and stale partials always; with `detached`, every revision no ref
-/// points at; then unreferenced revisions least recently used first until the blobs fit
-/// `budget`. Revisions used more recently than `older_than` stay. Blocking.
-fn plan(
-    scan: CacheScan,
-    busy: &HashSet<String>,
+/// What a prune chooses by.
+struct Choice {
     budget: u64,
     detached: bool,
     older_than: Option<Duration>,
     now: SystemTime,
-) -> Planner {
+}
+
+/// Plans the prune: orphans and stale partials always; with `detached`, every revision no ref
+/// points at; then unreferenced revisions least recently used first until the blobs fit
+/// `budget`. Revisions used more recently than `older_than` stay. Ctrl-C (`cancel`) cuts it
+/// short. Blocking.
+fn plan(scan: CacheScan, busy: &HashSet<String>, choice: &Choice, cancel: &Cancel) -> Planner {
+    let &Choice {
+        budget,
+        detached,
+        older_than,
+        now,
+    } = choice;
     let size_before = scan.blob_bytes();
     // With --older-than, a revision may be evicted only if not used since the cutoff.
     let old_enough = |t: SystemTime| match older_than {
@@ -181,12 +197,12 @@ fn plan(
 
     let mut planner = Planner::with_busy(scan, now, true, true, busy);
     if detached {
-        for (ri, commit) in &commits {
+        for (ri, commit) in commits.iter().take_while(|_| !cancel.requested()) {
             planner.add_revision(*ri, commit, "detached");
         }
     }
     for (ri, commit) in &commits {
-        if size_before.saturating_sub(planner.blob_bytes_freed()) <= budget {
+        if cancel.requested() || size_before.saturating_sub(planner.blob_bytes_freed()) <= budget {
             break;
         }
         planner.add_revision(*ri, commit, "budget");

@@ -13,8 +13,9 @@ use super::{
 };
 use crate::cache::delete::{Planner, Report};
 use crate::cache::scan::CacheScan;
+use crate::cancel::Cancel;
 use crate::commands::deletion::{
-    ask, execute, lock_and_scan, plural, report_lines, say_interrupted,
+    ask, execute, interrupted_before_deleting, lock_and_scan, plural, report_lines, say_interrupted,
 };
 use crate::commands::{App, Outcome, RepoRef};
 use crate::config::ConfigError;
@@ -38,8 +39,12 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
     let matches = resolve_all(&scan, locks.busy(), &opts.targets)?;
     let busy = locks.busy().clone();
     let cache_dir = scan.root.display().to_string();
+    let cancel = app.cancel.clone();
     let (planner, targets) =
-        tokio::task::spawn_blocking(move || plan(scan, &busy, matches)).await?;
+        tokio::task::spawn_blocking(move || plan(scan, &busy, matches, &cancel)).await?;
+    if app.cancel.requested() {
+        return Ok(interrupted_before_deleting());
+    }
 
     let report = if opts.dry_run {
         planner.preview()
@@ -106,11 +111,12 @@ fn resolve_all(scan: &CacheScan, busy: &HashSet<String>, texts: &[String]) -> Re
     Ok(matches)
 }
 
-/// Plans the deletion of what the targets matched. Blocking.
+/// Plans the deletion of what the targets matched; cut short by Ctrl-C (`cancel`). Blocking.
 fn plan(
     scan: CacheScan,
     busy: &HashSet<String>,
     matches: Vec<Match>,
+    cancel: &Cancel,
 ) -> (Planner, Vec<ResolvedTarget>) {
     let mut planner = Planner::with_busy(scan, SystemTime::now(), false, false, busy);
     let mut targets = Vec::new();
@@ -121,7 +127,7 @@ fn plan(
             Some(c) => vec![c.clone()],
             None => repo.revisions.iter().map(|r| r.commit.clone()).collect(),
         };
-        for c in &commits {
+        for c in commits.iter().take_while(|_| !cancel.requested()) {
             planner.add_revision(ri, c, "rm");
         }
         if commit.is_none() {
