@@ -2,6 +2,7 @@
 //! an exit code (0 success, 1 runtime failure, 2 usage or configuration error).
 
 mod cache;
+mod cancel;
 mod cli;
 mod commands;
 mod config;
@@ -56,7 +57,11 @@ fn main() -> ExitCode {
     for w in &settings.warnings {
         eprintln!("warning: {w}");
     }
-    let app = App { settings, printer };
+    let app = App {
+        settings,
+        printer,
+        cancel: cancel::Cancel::default(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,11 +72,29 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
+    // A deletion stops between two items and reports what it did, rather than being dropped
+    // half-way through a revision.
+    let stops_on_request = match &cli.command {
+        Command::Prune(_) => true,
+        Command::Rm(args) => !args.remote,
+        _ => false,
+    };
     let result = runtime.block_on(async {
+        let work = dispatch(&app, cli.command, config_error);
+        tokio::pin!(work);
         tokio::select! {
-            result = dispatch(&app, cli.command, config_error) => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
+            result = &mut work => return Some(result),
+            _ = tokio::signal::ctrl_c() => {}
         }
+        app.cancel.request();
+        if stops_on_request {
+            // A second Ctrl-C does not wait for it.
+            tokio::select! {
+                _ = &mut work => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        None
     });
     match result {
         Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
@@ -79,8 +102,10 @@ fn main() -> ExitCode {
         Some(Err(e)) => report_error(&e, cli.verbose),
         None => {
             // The command's future is gone: its temporary files were removed as it dropped.
-            // Multipart uploads need a request each to go away.
-            eprintln!("interrupted: cleaning up");
+            // Multipart uploads need a request each to go away. A deletion said what it did.
+            if !stops_on_request {
+                eprintln!("interrupted: cleaning up");
+            }
             runtime.block_on(async {
                 let _ = tokio::time::timeout(
                     std::time::Duration::from_secs(10),

@@ -5,7 +5,9 @@
 pub mod delete;
 pub mod hash;
 pub mod heuristics;
+pub mod lock;
 pub mod scan;
+pub mod store;
 pub mod write;
 
 use std::fmt;

@@ -2,14 +2,14 @@
 //! temporary file beside the blobs, are verified and fsynced, then renamed into place, all
 //! under the same lock file huggingface_hub takes for that blob.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use tempfile::NamedTempFile;
 
 use super::hash::BlobHasher;
+use super::lock::LockError;
 use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
 
 /// Prefix and suffix of this tool's temporary files in `blobs/`; never a blob name.
@@ -29,123 +29,14 @@ pub enum WriteError {
     },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error(
-        "gave up after {} waiting for the lock {}: another process (an hf_hub_download, a pull, \
-         a prune) still holds it; set {} to wait longer",
-        humantime::format_duration(*waited),
-        path.display(),
-        crate::env::EnvVars::LOCK_TIMEOUT
-    )]
-    LockTimeout { path: PathBuf, waited: Duration },
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     move |source| WriteError::Io {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-/// An advisory lock on a lock file (huggingface_hub's `.locks/<repo>/<etag>.lock`, or a repo's
-/// [`super::repo_lock_path`]); released on drop.
-pub struct FileLock {
-    _file: File,
-}
-
-/// How often a wait for a lock says it is still waiting.
-const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
-
-/// Takes the exclusive lock huggingface_hub takes while it writes a blob, waiting while another
-/// process (an `hf_hub_download`, another pull) holds it, at most `timeout`. `on_wait` is called
-/// with the time waited so far when the wait starts, then every minute. Blocking: call from a
-/// blocking context.
-pub fn lock_blob(
-    lock_path: &Path,
-    timeout: Duration,
-    on_wait: impl FnMut(Duration),
-) -> Result<FileLock, WriteError> {
-    acquire(lock_path, false, timeout, on_wait)
-}
-
-/// Takes a repo's lock shared, as every pull writing into the repo does, waiting at most
-/// `timeout` while a prune or rm holds it exclusively. Blocking.
-pub fn lock_repo_shared(
-    lock_path: &Path,
-    timeout: Duration,
-    on_wait: impl FnMut(Duration),
-) -> Result<FileLock, WriteError> {
-    acquire(lock_path, true, timeout, on_wait)
-}
-
-fn acquire(
-    lock_path: &Path,
-    shared: bool,
-    timeout: Duration,
-    mut on_wait: impl FnMut(Duration),
-) -> Result<FileLock, WriteError> {
-    let make_parent = || match lock_path.parent() {
-        Some(parent) => fs::create_dir_all(parent).map_err(io_err(parent)),
-        None => Ok(()),
-    };
-    make_parent()?;
-    let started = Instant::now();
-    let mut next_report = Duration::ZERO;
-    loop {
-        let file = match OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path)
-        {
-            Ok(f) => f,
-            // A prune that removed the last repo's lock folder can take `.locks` with it
-            // between our mkdir and this open: make it again and retry.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && started.elapsed() < timeout => {
-                make_parent()?;
-                continue;
-            }
-            // Another user's lock file: a read-only descriptor locks just as well.
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                File::open(lock_path).map_err(io_err(lock_path))?
-            }
-            Err(e) => return Err(io_err(lock_path)(e)),
-        };
-        loop {
-            let attempt = if shared {
-                file.try_lock_shared()
-            } else {
-                file.try_lock()
-            };
-            match attempt {
-                Ok(()) => break,
-                Err(fs::TryLockError::WouldBlock) => {
-                    let waited = started.elapsed();
-                    if waited >= timeout {
-                        return Err(WriteError::LockTimeout {
-                            path: lock_path.to_path_buf(),
-                            waited,
-                        });
-                    }
-                    if waited >= next_report {
-                        on_wait(waited);
-                        next_report = waited + STILL_WAITING_EVERY;
-                    }
-                    // Poll rather than block, so the wait can end at the timeout.
-                    let pause = if waited < Duration::from_secs(2) {
-                        Duration::from_millis(20)
-                    } else {
-                        Duration::from_millis(200)
-                    };
-                    std::thread::sleep(pause.min(timeout - waited));
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(io_err(lock_path)(e)),
-            }
-        }
-        // A lock file deleted while we waited (prune removing a whole repo deletes its locks
-        // while holding them) no longer excludes anyone: lock the file now at that path.
-        if same_file(&file, lock_path) {
-            return Ok(FileLock { _file: file });
-        }
     }
 }
 
@@ -189,15 +80,6 @@ pub fn check_inside(root: &Path, dir: &Path) -> Result<(), WriteError> {
         }
     }
     Ok(())
-}
-
-/// Is the open `file` still the file at `path`?
-fn same_file(file: &File, path: &Path) -> bool {
-    use super::scan::file_id;
-    match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => file_id(&a) == file_id(&b),
-        _ => false,
-    }
 }
 
 /// Creates `blobs/`, `snapshots/` and `refs/` together: huggingface_hub calls a repo folder
@@ -643,67 +525,5 @@ mod tests {
             assert_eq!(leftovers(&snap), vec!["a"], "no temporary link left");
             assert_eq!(fs::read(snap.join("a/b.txt")).unwrap(), b"hello\n");
         }
-    }
-
-    #[test]
-    fn a_lock_held_too_long_is_given_up_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".locks/models--a--b/x.lock");
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let holder = File::create(&path).unwrap();
-        holder.lock().unwrap();
-        let mut waits = 0;
-        let started = Instant::now();
-        let err = lock_blob(&path, Duration::from_millis(300), |_| waits += 1)
-            .err()
-            .expect("times out");
-        assert!(started.elapsed() < Duration::from_secs(5));
-        assert_eq!(waits, 1, "says once that it waits");
-        assert!(matches!(err, WriteError::LockTimeout { .. }));
-        let text = err.to_string();
-        assert!(text.contains(&path.display().to_string()), "{text}");
-        assert!(text.contains("HF_CACHE_SYNC_LOCK_TIMEOUT"), "{text}");
-        // Pulls share a repo's lock; prune's exclusive hold keeps them out.
-        let a = lock_repo_shared(&path.with_file_name("r.lock"), Duration::ZERO, |_| {}).unwrap();
-        let b = lock_repo_shared(&path.with_file_name("r.lock"), Duration::ZERO, |_| {}).unwrap();
-        assert!(File::open(path.with_file_name("r.lock"))
-            .unwrap()
-            .try_lock()
-            .is_err());
-        drop((a, b));
-    }
-
-    #[test]
-    fn a_lock_file_deleted_while_waiting_is_not_trusted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".locks/models--a--b.hf-cache-sync.lock");
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let prune = File::create(&path).unwrap();
-        prune.lock().unwrap();
-        let waiter = std::thread::spawn({
-            let path = path.clone();
-            move || lock_repo_shared(&path, Duration::from_secs(30), |_| {}).unwrap()
-        });
-        std::thread::sleep(Duration::from_millis(100));
-        // What prune does when it removes the repo: delete the lock file, then release it.
-        fs::remove_file(&path).unwrap();
-        drop(prune);
-        let held = waiter.join().unwrap();
-        // The waiter holds the file now at the path, so a new prune is kept out.
-        let again = File::open(&path).expect("a new lock file");
-        assert!(again.try_lock().is_err());
-        drop(held);
-        assert!(again.try_lock().is_ok());
-    }
-
-    #[test]
-    fn lock_excludes_a_second_holder() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".locks/models--a--b/x.lock");
-        let held = lock_blob(&path, Duration::from_secs(1), |_| {}).unwrap();
-        let other = File::open(&path).unwrap();
-        assert!(other.try_lock().is_err());
-        drop(held);
-        assert!(other.try_lock().is_ok());
     }
 }

@@ -111,7 +111,7 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
 
     let cache_dir = app.settings.cache_dir.clone();
     let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;
-    let mut warnings = scan.warnings.clone();
+    let mut warnings: Vec<String> = scan.warnings.iter().map(ToString::to_string).collect();
     if !scan.exists {
         warnings.push(format!(
             "cache dir {} does not exist: nothing is cached yet",

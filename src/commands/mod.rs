@@ -1,5 +1,6 @@
 //! One file per subcommand, plus what they share: the run context, repo filters and the outcome.
 
+pub mod deletion;
 pub mod diff;
 pub mod doctor;
 pub mod init;
@@ -26,10 +27,11 @@ use crate::report::{self, Printer, Progress};
 pub use crate::failure::Failure;
 pub use crate::text::short;
 
-/// What every command gets: resolved settings and the printer.
+/// What every command gets: resolved settings, the printer, and the stop request Ctrl-C sets.
 pub struct App {
     pub settings: Settings,
     pub printer: Printer,
+    pub cancel: crate::cancel::Cancel,
 }
 
 /// How a command ended when it did not fail outright.

@@ -5,15 +5,20 @@
 //! revisions least recently accessed first until the cache's distinct blob bytes fit the budget,
 //! never one a ref points at. `--older-than` spares revisions accessed more recently.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use serde::Serialize;
 
-use super::rm::{ask, plural, refuse_without_consent, report_lines};
-use super::{missing_cache_dir, parse_age, App, Outcome};
-use crate::cache::delete::{Planner, RepoLocks, Report};
+use super::deletion::{
+    ask, execute, interrupted_before_deleting, lock_and_scan, plural, refuse_without_consent,
+    report_lines, say_interrupted,
+};
+use super::{parse_age, App, Outcome};
+use crate::cache::delete::{Planner, Report};
 use crate::cache::scan::{self, CacheScan};
+use crate::cancel::Cancel;
 use crate::config::ConfigError;
 use crate::report::{human_bytes, NoProgress};
 
@@ -57,100 +62,51 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
     }
     let older_than = opts.older_than.as_deref().map(parse_age).transpose()?;
     refuse_without_consent(opts.yes, opts.dry_run)?;
-    tokio::task::block_in_place(|| run_blocking(app, &opts, max_gb, older_than))
-}
-
-/// When a revision was last used: its blobs' latest access, else its snapshot's modification.
-fn last_used(scan: &CacheScan, ri: usize, vi: usize) -> SystemTime {
-    let repo = &scan.repos[ri];
-    let rev = &repo.revisions[vi];
-    rev.last_accessed(repo)
-        .or(rev.modified)
-        .unwrap_or(UNIX_EPOCH)
-}
-
-fn run_blocking(
-    app: &App,
-    opts: &PruneOptions,
-    max_gb: f64,
-    older_than: Option<Duration>,
-) -> Result<Outcome> {
-    // Before the scan, so no pull changes a repo between the scan and the deletion; repos a
-    // pull is writing into are left alone.
-    let locks = RepoLocks::take(&app.settings.cache_dir);
-    let scan = scan::scan(&app.settings.cache_dir);
-    if !scan.exists {
-        return Err(missing_cache_dir(&scan).into());
-    }
-    for w in &scan.warnings {
-        app.printer.warn(&NoProgress, w);
-    }
-    let now = SystemTime::now();
+    let (locks, scan) = lock_and_scan(app).await?;
     let budget = (max_gb * GIB) as u64;
     let size_before = scan.blob_bytes();
-    // With --older-than, a revision may be evicted only if not used since the cutoff.
-    let old_enough = |t: SystemTime| match older_than {
-        None => true,
-        Some(age) => now.checked_sub(age).is_some_and(|cutoff| t <= cutoff),
+    let root = scan.root.clone();
+    let busy = locks.busy().clone();
+    let choice = Choice {
+        budget,
+        detached: opts.detached,
+        older_than,
+        now: SystemTime::now(),
     };
-
-    // Unreferenced revisions, least recently used first.
-    let mut candidates: Vec<(SystemTime, usize, usize)> = Vec::new();
-    for (ri, repo) in scan.repos.iter().enumerate() {
-        if locks.busy().contains(&repo.folder) {
-            continue;
-        }
-        for (vi, rev) in repo.revisions.iter().enumerate() {
-            let t = last_used(&scan, ri, vi);
-            if repo.refs_to(&rev.commit).is_empty() && old_enough(t) {
-                candidates.push((t, ri, vi));
-            }
-        }
-    }
-    candidates.sort_by(|a, b| {
-        let key = |(t, ri, vi): &(SystemTime, usize, usize)| {
-            let repo = &scan.repos[*ri];
-            (*t, repo.qualified_id(), repo.revisions[*vi].commit.clone())
-        };
-        key(a).cmp(&key(b))
-    });
-
-    let mut planner = Planner::with_busy(&scan, now, true, true, locks.busy());
-    if opts.detached {
-        for (_, ri, vi) in &candidates {
-            planner.add_revision(*ri, &scan.repos[*ri].revisions[*vi].commit, "detached");
-        }
-    }
-    for (_, ri, vi) in &candidates {
-        if size_before.saturating_sub(planner.blob_bytes_freed()) <= budget {
-            break;
-        }
-        planner.add_revision(*ri, &scan.repos[*ri].revisions[*vi].commit, "budget");
+    let cancel = app.cancel.clone();
+    let planner = tokio::task::spawn_blocking(move || plan(scan, &busy, &choice, &cancel)).await?;
+    if app.cancel.requested() {
+        return Ok(interrupted_before_deleting());
     }
     let expected_after = size_before.saturating_sub(planner.blob_bytes_freed());
 
     let preview = planner.preview();
-    if !opts.dry_run && !preview.is_empty() {
+    let (report, size_after) = if opts.dry_run || preview.is_empty() {
+        (preview, expected_after)
+    } else {
         let question = format!(
             "Remove {}, freeing {}?",
             what(&preview),
             human_bytes(preview.bytes_freed)
         );
-        if !ask(&report_lines(&preview, true, true), &question, opts.yes)? {
+        let lines = report_lines(&preview, true, true);
+        if !ask(&lines, &question, opts.yes, &app.cancel).await? {
             return Ok(Outcome::Failed);
         }
-    }
-    let (report, size_after) = if opts.dry_run || preview.is_empty() {
-        (preview, expected_after)
-    } else {
-        let report = planner.execute();
-        let after = scan::scan(&scan.root).blob_bytes();
+        let report = execute(planner, locks, &app.cancel).await?;
+        let after = if report.interrupted {
+            // Ctrl-C wants the run over: count rather than scan again.
+            size_before.saturating_sub(report.blob_bytes_freed)
+        } else {
+            tokio::task::spawn_blocking(move || scan::scan(&root).blob_bytes()).await?
+        };
         (report, after)
     };
+    say_interrupted(&report);
     let outcome = Outcome::from_failures(report.failures.len());
     let summary = PruneSummary {
         command: "prune",
-        cache_dir: scan.root.display().to_string(),
+        cache_dir: app.settings.cache_dir.display().to_string(),
         dry_run: opts.dry_run,
         detached: opts.detached,
         older_than: opts.older_than.clone(),
@@ -160,7 +116,7 @@ fn run_blocking(
         within_budget: size_after <= budget,
         report,
     };
-    if !summary.within_budget {
+    if !summary.within_budget && !summary.report.interrupted {
         app.printer.warn(
             &NoProgress,
             &format!(
@@ -178,6 +134,80 @@ fn run_blocking(
     }
     app.printer.result(&summary, || human(&summary));
     Ok(outcome)
+}
+
+/// When a revision was last used: its blobs' latest access, else its snapshot's modification.
+fn last_used(scan: &CacheScan, ri: usize, vi: usize) -> SystemTime {
+    let repo = &scan.repos[ri];
+    let rev = &repo.revisions[vi];
+    rev.last_accessed(repo)
+        .or(rev.modified)
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// What a prune chooses by.
+struct Choice {
+    budget: u64,
+    detached: bool,
+    older_than: Option<Duration>,
+    now: SystemTime,
+}
+
+/// Plans the prune: orphans and stale partials always; with `detached`, every revision no ref
+/// points at; then unreferenced revisions least recently used first until the blobs fit
+/// `budget`. Revisions used more recently than `older_than` stay. Ctrl-C (`cancel`) cuts it
+/// short. Blocking.
+fn plan(scan: CacheScan, busy: &HashSet<String>, choice: &Choice, cancel: &Cancel) -> Planner {
+    let &Choice {
+        budget,
+        detached,
+        older_than,
+        now,
+    } = choice;
+    let size_before = scan.blob_bytes();
+    // With --older-than, a revision may be evicted only if not used since the cutoff.
+    let old_enough = |t: SystemTime| match older_than {
+        None => true,
+        Some(age) => now.checked_sub(age).is_some_and(|cutoff| t <= cutoff),
+    };
+    // Unreferenced revisions, least recently used first.
+    let mut candidates: Vec<(SystemTime, usize, usize)> = Vec::new();
+    for (ri, repo) in scan.repos.iter().enumerate() {
+        if busy.contains(&repo.folder) {
+            continue;
+        }
+        for (vi, rev) in repo.revisions.iter().enumerate() {
+            let t = last_used(&scan, ri, vi);
+            if repo.refs_to(&rev.commit).is_empty() && old_enough(t) {
+                candidates.push((t, ri, vi));
+            }
+        }
+    }
+    candidates.sort_by(|a, b| {
+        let key = |(t, ri, vi): &(SystemTime, usize, usize)| {
+            let repo = &scan.repos[*ri];
+            (*t, repo.qualified_id(), repo.revisions[*vi].commit.clone())
+        };
+        key(a).cmp(&key(b))
+    });
+    let commits: Vec<(usize, String)> = candidates
+        .iter()
+        .map(|(_, ri, vi)| (*ri, scan.repos[*ri].revisions[*vi].commit.clone()))
+        .collect();
+
+    let mut planner = Planner::with_busy(scan, now, true, true, busy);
+    if detached {
+        for (ri, commit) in commits.iter().take_while(|_| !cancel.requested()) {
+            planner.add_revision(*ri, commit, "detached");
+        }
+    }
+    for (ri, commit) in &commits {
+        if cancel.requested() || size_before.saturating_sub(planner.blob_bytes_freed()) <= budget {
+            break;
+        }
+        planner.add_revision(*ri, commit, "budget");
+    }
+    planner
 }
 
 /// "3 revisions, 2 orphaned blobs and 1 stale partial download"
@@ -239,5 +269,8 @@ fn human(s: &PruneSummary) -> String {
             human_bytes(s.size_after)
         )
     });
+    if s.report.interrupted {
+        lines.push("Interrupted before the end: run the same prune again to finish.".into());
+    }
     lines.join("\n")
 }

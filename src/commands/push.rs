@@ -41,7 +41,7 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
 
     let scan = scan_existing(&app.settings.cache_dir).await?;
     for w in &scan.warnings {
-        app.printer.warn(progress.as_ref(), w);
+        app.printer.warn(progress.as_ref(), &w.to_string());
     }
     require_repos(&scan, &wanted)?;
     let repos: Vec<&Repo> = scan

@@ -4,24 +4,23 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use serde::Serialize;
 
 use super::{App, Outcome};
+use crate::cache::delete::{is_stale, PARTIAL_GRACE};
 use crate::cache::scan::{self, file_id, CacheScan, FileSource};
-use crate::cache::{is_blob_name, RepoType};
+use crate::cache::store::{self, Payload};
+use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;
 use crate::remote::RemoteSpec;
 use crate::report::{human_bytes, NoProgress};
 
-/// A partial download nobody has written to for this long is abandoned.
 /// `cache.max_local_gb` counts GB of 2^30 bytes.
 const GB: f64 = (1u64 << 30) as f64;
-/// huggingface_hub marks its cache-wide blob store with this file.
-const SHARED_STORE_MARKER: &str = ".huggingface-shared-blobs";
 
 #[derive(Debug, Serialize)]
 pub struct StatusSummary {
@@ -107,12 +106,12 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
     let cache_dir = app.settings.cache_dir.clone();
     let (scan, store) = tokio::task::spawn_blocking(move || {
         let scan = scan::scan(&cache_dir);
-        let store = shared_store_payloads(&cache_dir);
+        let store = store::payloads(&cache_dir);
         (scan, store)
     })
     .await?;
     for w in &scan.warnings {
-        app.printer.warn(&NoProgress, w);
+        app.printer.warn(&NoProgress, &w.to_string());
     }
     let mut summary = local_summary(&scan, &store, app.settings.max_local_gb, SystemTime::now());
 
@@ -141,7 +140,7 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
 
 fn local_summary(
     scan: &CacheScan,
-    store: &[(PathBuf, (u64, u64), u64)],
+    store: &[Payload],
     max_local_gb: f64,
     now: SystemTime,
 ) -> StatusSummary {
@@ -200,39 +199,15 @@ fn local_summary(
         }
     }
     let mut unreferenced = Orphans::default();
-    for (_, id, size) in store {
-        if count_once(*id, *size, &mut seen) {
+    for payload in store {
+        if count_once(payload.file_id, payload.size, &mut seen) {
             unreferenced.blobs += 1;
-            unreferenced.bytes += size;
+            unreferenced.bytes += payload.size;
         }
     }
 
-    let mut orphans = Orphans::default();
-    let mut orphan_ids = HashSet::new();
-    for repo in &scan.repos {
-        for blob in repo.orphans() {
-            // A shared-store blob another repo still uses frees nothing.
-            if !referenced.contains(&blob.file_id) && orphan_ids.insert(blob.file_id) {
-                orphans.blobs += 1;
-                orphans.bytes += blob.size;
-            }
-        }
-    }
-
-    let mut partials = Partials {
-        stale_after_seconds: crate::cache::delete::PARTIAL_GRACE.as_secs(),
-        ..Default::default()
-    };
-    for p in scan.repos.iter().flat_map(|r| &r.partials) {
-        partials.count += 1;
-        partials.bytes += p.size;
-        let age = p.modified.and_then(|m| now.duration_since(m).ok());
-        if age.is_some_and(|a| a >= crate::cache::delete::PARTIAL_GRACE) {
-            partials.stale += 1;
-            partials.stale_bytes += p.size;
-        }
-    }
-
+    let orphans = orphans(scan, &referenced);
+    let partials = partials(scan, now);
     let budget_bytes = (max_local_gb * GB) as u64;
     StatusSummary {
         command: "status",
@@ -259,49 +234,43 @@ fn local_summary(
         orphans,
         shared_store_unreferenced: unreferenced,
         partials,
-        warnings: scan.warnings.clone(),
+        warnings: scan.warnings.iter().map(ToString::to_string).collect(),
         remote: None,
     }
 }
 
-/// Payloads in huggingface_hub's cache-wide store (`blobs/<2 hex>/<64 hex>`): path, file id, size.
-fn shared_store_payloads(root: &Path) -> Vec<(PathBuf, (u64, u64), u64)> {
-    let store = root.join("blobs");
-    if !store.join(SHARED_STORE_MARKER).is_file() {
-        return Vec::new();
+/// Blobs no revision uses, each file once; a shared-store blob another repo still uses frees
+/// nothing and is not one.
+fn orphans(scan: &CacheScan, referenced: &HashSet<(u64, u64)>) -> Orphans {
+    let mut orphans = Orphans::default();
+    let mut orphan_ids = HashSet::new();
+    for repo in &scan.repos {
+        for blob in repo.orphans() {
+            if !referenced.contains(&blob.file_id) && orphan_ids.insert(blob.file_id) {
+                orphans.blobs += 1;
+                orphans.bytes += blob.size;
+            }
+        }
     }
-    let mut out = Vec::new();
-    let Ok(dirs) = fs::read_dir(&store) else {
-        return out;
+    orphans
+}
+
+/// Partial downloads, and which of them are stale by the rule prune deletes by: what status
+/// calls stale, prune collects.
+fn partials(scan: &CacheScan, now: SystemTime) -> Partials {
+    let mut partials = Partials {
+        stale_after_seconds: PARTIAL_GRACE.as_secs(),
+        ..Default::default()
     };
-    for dir in dirs.filter_map(Result::ok) {
-        let Ok(prefix) = dir.file_name().into_string() else {
-            continue;
-        };
-        let is_prefix = prefix.len() == 2 && prefix.bytes().all(|b| b.is_ascii_hexdigit());
-        if !is_prefix || !dir.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let Ok(entries) = fs::read_dir(dir.path()) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if name.len() != 64 || !is_blob_name(&name) || !name.starts_with(&prefix) {
-                continue;
-            }
-            match fs::symlink_metadata(entry.path()) {
-                Ok(meta) if meta.is_file() => {
-                    out.push((entry.path(), file_id(&meta), meta.len()));
-                }
-                _ => {}
-            }
+    for p in scan.repos.iter().flat_map(|r| &r.partials) {
+        partials.count += 1;
+        partials.bytes += p.size;
+        if is_stale(p, now) {
+            partials.stale += 1;
+            partials.stale_bytes += p.size;
         }
     }
-    out.sort();
-    out
+    partials
 }
 
 /// Endpoint, bucket, region and prefix; an endpoint's `user:password@` part is hidden.
@@ -346,6 +315,47 @@ fn without_userinfo(url: &str) -> String {
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Where the remote is and, with `--remote`, what it holds.
+fn remote_lines(r: &RemoteStatus) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    let place = match r.kind {
+        "s3" => format!(
+            "s3://{} at {}{}",
+            r.bucket.as_deref().unwrap_or_default(),
+            r.endpoint.as_deref().unwrap_or("the AWS default endpoint"),
+            r.region
+                .as_deref()
+                .map(|g| format!(" (region {g})"))
+                .unwrap_or_default()
+        ),
+        _ => r
+            .path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
+    let prefix = if r.prefix.is_empty() {
+        "no prefix".to_string()
+    } else {
+        format!("prefix {}", r.prefix)
+    };
+    lines.push(("remote", format!("{place}, {prefix}")));
+    if let Some(c) = &r.contents {
+        lines.push((
+            "",
+            format!(
+                "holds {}, {}, {}, {}, {}",
+                plural(c.repos, "repo", "repos"),
+                plural(c.revisions, "revision", "revisions"),
+                plural(c.refs, "ref", "refs"),
+                plural(c.blobs, "blob", "blobs"),
+                human_bytes(c.bytes)
+            ),
+        ));
+    }
+    lines
 }
 
 fn human(s: &StatusSummary) -> String {
@@ -438,43 +448,7 @@ fn human(s: &StatusSummary) -> String {
             "remote",
             "not configured (set storage.bucket or storage.endpoint)".into(),
         )),
-        Some(r) => {
-            let place = match r.kind {
-                "s3" => format!(
-                    "s3://{} at {}{}",
-                    r.bucket.as_deref().unwrap_or_default(),
-                    r.endpoint.as_deref().unwrap_or("the AWS default endpoint"),
-                    r.region
-                        .as_deref()
-                        .map(|g| format!(" (region {g})"))
-                        .unwrap_or_default()
-                ),
-                _ => r
-                    .path
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            };
-            let prefix = if r.prefix.is_empty() {
-                "no prefix".to_string()
-            } else {
-                format!("prefix {}", r.prefix)
-            };
-            lines.push(("remote", format!("{place}, {prefix}")));
-            if let Some(c) = &r.contents {
-                lines.push((
-                    "",
-                    format!(
-                        "holds {}, {}, {}, {}, {}",
-                        plural(c.repos, "repo", "repos"),
-                        plural(c.revisions, "revision", "revisions"),
-                        plural(c.refs, "ref", "refs"),
-                        plural(c.blobs, "blob", "blobs"),
-                        human_bytes(c.bytes)
-                    ),
-                ));
-            }
-        }
+        Some(r) => lines.extend(remote_lines(r)),
     }
     if !s.warnings.is_empty() {
         lines.push((

@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::cache::write::{lock_blob, remove_stale_temps, sync_dir, BlobWriter};
+use crate::cache::lock::lock_blob;
+use crate::cache::write::{remove_stale_temps, sync_dir, BlobWriter, WriteError};
 use crate::cache::{blob_path, lock_path};
 use crate::manifest::Layout;
 use crate::remote::{blocking, Remote, TransferCtx, TransferError};
@@ -68,14 +69,14 @@ pub async fn fetch_blob(
     // Lock, clean up and check on a blocking thread: waiting on another process's lock must
     // not hold the transfers running beside this one.
     let prepared = blocking(move || {
-        let lock = lock_blob(&lock_file, timeout, on_wait)?;
+        let lock = lock_blob(&lock_file, timeout, on_wait).map_err(WriteError::from)?;
         // Under the lock, any temporary file for this blob belongs to a run that was killed.
         remove_stale_temps(&repo_dir, &etag);
         if !replace && present(&repo_dir, &etag, size) {
             return Ok((lock, None));
         }
         let writer = BlobWriter::create(&repo_dir, &etag, size)?;
-        Ok::<_, crate::cache::write::WriteError>((lock, Some(writer)))
+        Ok::<_, WriteError>((lock, Some(writer)))
     })
     .await?;
     let (_lock, writer) = prepared;

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::fetch::{fetch_blob, present, sync_blob_dirs, BlobJob, Fetched as BlobFetched};
 use super::pool;
+use crate::cache::lock::RepoLease;
 use crate::cache::write::{
-    check_inside, ensure_repo_dirs, link_snapshot_file, lock_repo_shared, write_ref, FileLock,
-    WriteError,
+    check_inside, ensure_repo_dirs, link_snapshot_file, write_ref, WriteError,
 };
 use crate::cache::{is_commit_hash, is_safe_ref_name, repo_folder_name, repo_lock_path, RepoType};
 use crate::config::ConfigError;
@@ -321,7 +321,7 @@ pub fn tally(
 /// written but not yet linked, or a revision it is still building. Hold them until
 /// [`finish`] is done.
 pub struct RepoLeases {
-    _leases: Vec<FileLock>,
+    _leases: Vec<RepoLease>,
 }
 
 /// Takes the shared lock of each plan's repo, waiting (bounded) while a prune or rm holds one.
@@ -342,7 +342,7 @@ async fn lease_repos(
             format!("a prune or rm of {} is running", plan.repo_id),
             timeout,
         );
-        match blocking(move || lock_repo_shared(&path, timeout, on_wait)).await {
+        match blocking(move || RepoLease::wait(&path, timeout, on_wait)).await {
             Ok(lock) => locks.push(lock),
             Err(e) => failures.push((
                 i,

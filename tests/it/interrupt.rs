@@ -3,12 +3,17 @@
 //! overrides the seed) spread over the requests of an uninterrupted run; the proxy holds the
 //! chosen request and the test kills the binary there. After every kill the cache and the bucket
 //! must be sound, and a re-run must finish the job moving only what was missing.
+//!
+//! Then Ctrl-C (SIGINT) during `rm` and `prune`, at the y/N prompt (on a pseudo-terminal) and in
+//! the middle of a deletion of many revisions: the run must end within a second, say what it
+//! removed, leave no revision half-deleted, and a re-run must finish the job.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use crate::common::cli::{Output, Running};
 use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
 use crate::common::resilience::{
     assert_bucket_consistent_with, assert_no_wrong_blob, config_via, small_parts, Hashed, Sharded,
@@ -359,4 +364,230 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
          (seed {seed:#x})",
         points.len()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ctrl-C during `rm` and `prune`: at the y/N prompt and in the middle of a deletion.
+
+/// How long a Ctrl-C may take to end a deletion.
+const CTRL_C_EXIT: Duration = Duration::from_secs(1);
+
+/// A pseudo-terminal: a run given its slave end as stdin sees a terminal and asks before it
+/// deletes. The master end must stay open while the run reads.
+struct Pty {
+    _master: std::fs::File,
+    slave: std::os::fd::OwnedFd,
+}
+
+fn pty() -> Pty {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: posix_openpt returns a new descriptor or -1; it is owned below exactly once.
+    let fd = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+    assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh descriptor nothing else owns.
+    let master = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: `fd` is a pty master; `name` is a live buffer of the length given.
+    unsafe {
+        assert_eq!(libc::grantpt(fd), 0, "grantpt");
+        assert_eq!(libc::unlockpt(fd), 0, "unlockpt");
+        assert_eq!(
+            libc::ptsname_r(fd, name.as_mut_ptr(), name.len()),
+            0,
+            "ptsname_r"
+        );
+    }
+    // SAFETY: ptsname_r wrote a NUL-terminated path into `name`.
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+        .to_str()
+        .expect("a UTF-8 pty path")
+        .to_string();
+    let slave = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    Pty {
+        _master: master,
+        slave: OwnedFd::from(slave),
+    }
+}
+
+/// `org/big` with `revisions` revisions of `files` files each (in folders of 100), linking to
+/// one blob all revisions share and one of their own. With `refs`, each revision has a ref
+/// `r<i>`; without, only the last has one (`main`) and the others are detached. Returns the
+/// commits, oldest first.
+fn many_revisions(cache: &Path, revisions: usize, files: usize, refs: bool) -> Vec<String> {
+    use crate::common::cache::snapshot_link_target;
+    use std::os::unix::fs::symlink;
+    let repo = cache.join("models--org--big");
+    for sub in ["blobs", "refs", "snapshots"] {
+        std::fs::create_dir_all(repo.join(sub)).unwrap();
+    }
+    let blob = |content: &str| {
+        let etag = crate::common::sha256_hex(content.as_bytes());
+        std::fs::write(repo.join("blobs").join(&etag), content).unwrap();
+        etag
+    };
+    let shared = blob("shared by every revision");
+    let mut commits = Vec::new();
+    for i in 0..revisions {
+        let commit = crate::common::commit_hash(&format!("big revision {i}"));
+        let own = blob(&format!("only revision {i} uses this"));
+        let snap = repo.join("snapshots").join(&commit);
+        for j in 0..files {
+            let path = format!("d{}/f{j}.txt", j / 100);
+            let etag = if j == 0 { &own } else { &shared };
+            let link = snap.join(&path);
+            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+            symlink(snapshot_link_target(&path, etag), &link).unwrap();
+        }
+        if refs {
+            std::fs::write(repo.join("refs").join(format!("r{i}")), &commit).unwrap();
+        }
+        commits.push(commit);
+    }
+    if !refs {
+        std::fs::write(repo.join("refs/main"), commits.last().unwrap()).unwrap();
+    }
+    commits
+}
+
+/// Snapshot folders left in `org/big`.
+fn snapshots_left(cache: &Path) -> usize {
+    std::fs::read_dir(cache.join("models--org--big/snapshots")).map_or(0, |d| d.count())
+}
+
+/// Sends SIGINT to a run and waits for it to end, which must take at most [`CTRL_C_EXIT`].
+#[track_caller]
+fn ctrl_c(mut run: Running) -> Output {
+    let pid = run.pid();
+    let sent = Instant::now();
+    // SAFETY: kill only sends a signal to our own child, still running.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
+    while run.is_running() && sent.elapsed() < CTRL_C_EXIT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = sent.elapsed();
+    let still_running = run.is_running();
+    if still_running {
+        // SAFETY: as above; the run ignored SIGINT, so it is stopped for good.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    let out = run.wait();
+    assert!(
+        !still_running && took <= CTRL_C_EXIT,
+        "Ctrl-C did not end the run within {CTRL_C_EXIT:?} (it was killed then)\n{out}"
+    );
+    out.code(130)
+}
+
+/// Ctrl-C at the y/N prompt of `args` ends the run at once and deletes nothing.
+fn ctrl_c_at_the_prompt(name: &str, args: &[&str]) {
+    let t = Sandbox::local(name);
+    let cache = t.cache("hub");
+    let commits = many_revisions(&cache, 3, 3, false);
+    let terminal = pty();
+    let mut run = t
+        .bare()
+        .cache_dir(&cache)
+        .args(args)
+        .stdin(terminal.slave.try_clone().unwrap())
+        .start();
+    // What would go is listed before the question.
+    assert!(
+        run.wait_for_stderr("would remove", Duration::from_secs(60))
+            .is_some(),
+        "no preview before the prompt"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(run.is_running(), "the run did not wait for an answer");
+    let out = ctrl_c(run);
+    assert!(out.stderr.contains("nothing was deleted"), "{out}");
+    assert_eq!(snapshots_left(&cache), commits.len(), "{out}");
+    check_cache(&cache, &[]);
+}
+
+#[test]
+fn ctrl_c_at_the_rm_prompt_exits_at_once_deleting_nothing() {
+    ctrl_c_at_the_prompt("rm_prompt_ctrl_c", &["rm", "org/big"]);
+}
+
+#[test]
+fn ctrl_c_at_the_prune_prompt_exits_at_once_deleting_nothing() {
+    ctrl_c_at_the_prompt("prune_prompt_ctrl_c", &["prune", "--detached"]);
+}
+
+/// Starts `args` on a cache of many large revisions, sends Ctrl-C once the first snapshot is
+/// gone, and checks the run stopped between two revisions and said what it had removed.
+/// Returns the commits and the revisions the summary says were removed.
+fn ctrl_c_mid_deletion(t: &Sandbox, cache: &Path, args: &[&str], refs: bool) -> Vec<String> {
+    const REVISIONS: usize = 20;
+    let commits = many_revisions(cache, REVISIONS, 3000, refs);
+    let mut run = t.bare().json().cache_dir(cache).args(args).start();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while snapshots_left(cache) == REVISIONS {
+        assert!(run.is_running(), "the run ended before deleting anything");
+        assert!(Instant::now() < deadline, "no revision was deleted");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let out = ctrl_c(run);
+    let s = out.json();
+    assert_eq!(s["interrupted"], true, "{out}");
+    let removed: Vec<String> = s["revisions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no revisions in the summary\n{out}"))
+        .iter()
+        .map(|r| r["commit"].as_str().unwrap().to_string())
+        .collect();
+    let left = snapshots_left(cache);
+    assert!(
+        left > 0,
+        "the deletion finished before Ctrl-C reached it: nothing was interrupted\n{out}"
+    );
+    assert_eq!(removed.len() + left, REVISIONS, "{out}");
+    assert!(out.stderr.contains("removed so far"), "{out}");
+    assert!(out.stderr.contains("run the same command again"), "{out}");
+    // No revision half-deleted: each snapshot is there with its ref, or gone with it.
+    let repo = cache.join("models--org--big");
+    for (i, commit) in commits.iter().enumerate() {
+        let snapshot = repo.join("snapshots").join(commit).exists();
+        assert_eq!(snapshot, !removed.contains(commit), "{commit}\n{out}");
+        if refs {
+            let ref_left = repo.join("refs").join(format!("r{i}")).exists();
+            assert_eq!(ref_left, snapshot, "ref r{i} of {commit}\n{out}");
+        }
+    }
+    check_cache(cache, &[]);
+    commits
+}
+
+#[test]
+fn ctrl_c_during_rm_stops_between_revisions_and_a_rerun_finishes() {
+    let t = Sandbox::local("rm_ctrl_c");
+    let cache = t.cache("hub");
+    ctrl_c_mid_deletion(&t, &cache, &["rm", "org/big", "--yes"], true);
+    t.bare()
+        .cache_dir(&cache)
+        .args(["rm", "org/big", "--yes"])
+        .run()
+        .success();
+    assert!(!cache.join("models--org--big").exists());
+    check_cache(&cache, &[]);
+}
+
+#[test]
+fn ctrl_c_during_prune_stops_between_revisions_and_a_rerun_finishes() {
+    let t = Sandbox::local("prune_ctrl_c");
+    let cache = t.cache("hub");
+    let args = ["prune", "--detached", "--yes"];
+    let commits = ctrl_c_mid_deletion(&t, &cache, &args, false);
+    t.bare().cache_dir(&cache).args(args).run().success();
+    assert_eq!(snapshots_left(&cache), 1, "only the revision main names");
+    let main = commits.last().unwrap();
+    let scan = check_cache(&cache, &[]);
+    let repo = crate::common::scanned_repo(&scan, "model", "org/big");
+    crate::common::scanned_revision(repo, main);
 }

@@ -111,6 +111,13 @@ fn shared_store_payloads_no_repo_links_still_count_on_disk() {
         Some(hf["size_on_disk"].as_u64().unwrap() + c.orphan.len() as u64),
         "{out}\n{hf}"
     );
+
+    // A marker that is not huggingface_hub's: prune leaves that store alone, and status does
+    // not count it as reclaimable.
+    fs::write(cache.join("blobs/.huggingface-shared-blobs"), "2\n").unwrap();
+    let s = t.bare().json().cache_dir(&cache).arg("status").run();
+    let unreferenced = &s.json()["shared_store_unreferenced"];
+    assert_eq!(unreferenced, &json!({"blobs": 0, "bytes": 0}), "{s}");
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub(super) async fn listing(app: &App, revisions: bool) -> Result<Listing> {
             scan.root.display()
         ));
     }
-    warnings.extend(scan.warnings.iter().cloned());
+    warnings.extend(scan.warnings.iter().map(ToString::to_string));
     Ok(Listing {
         entries: local_entries(&scan, revisions),
         source: Source::Local {

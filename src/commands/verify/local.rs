@@ -199,15 +199,6 @@ fn users_of(repo: &Repo, etag: &str) -> Vec<String> {
     out
 }
 
-/// True when the scanner's `warning` is about something inside `dir`: its warnings start with
-/// the path concerned.
-fn warning_is_about(warning: &str, dir: &Path) -> bool {
-    let d = dir.display().to_string();
-    warning
-        .strip_prefix(&d)
-        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':'))
-}
-
 /// Missing blobs (from broken snapshot links) and the scanner's other findings, for the chosen
 /// repos; warnings about no repo in particular only when the whole cache is checked.
 pub(super) fn structural_problems(
@@ -216,7 +207,8 @@ pub(super) fn structural_problems(
     whole_cache: bool,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut explained: Vec<String> = Vec::new();
+    // Links already reported as a missing blob: the scanner's warning about each says no more.
+    let mut explained: Vec<PathBuf> = Vec::new();
     for &i in chosen {
         let repo = &scan.repos[i];
         for (etag, uses) in missing_blobs(repo) {
@@ -232,26 +224,23 @@ pub(super) fn structural_problems(
             p.etag = Some(etag);
             for (path, link) in uses {
                 p.paths.push(path);
-                explained.push(format!("{}: ", link.display()));
+                explained.push(link);
             }
             problems.push(p);
         }
     }
     for w in &scan.warnings {
-        if explained
-            .iter()
-            .any(|prefix| w.starts_with(prefix.as_str()))
-        {
+        if explained.contains(&w.path) {
             continue;
         }
         let owner = chosen
             .iter()
             .map(|&i| &scan.repos[i])
-            .find(|r| warning_is_about(w, &r.dir));
+            .find(|r| w.repo.as_deref() == Some(r.folder.as_str()));
         if owner.is_none() && !whole_cache {
             continue;
         }
-        let mut p = Problem::new(ProblemKind::Cache, w.clone());
+        let mut p = Problem::new(ProblemKind::Cache, w.to_string());
         p.repo = owner.map(Repo::qualified_id);
         problems.push(p);
     }
@@ -446,13 +435,6 @@ mod tests {
         assert!(only_m[0].detail.contains("no snapshot"));
         let all = structural_problems(&scan, &[0, 1], true);
         assert_eq!(all.len(), 2, "{all:?}");
-        assert!(warning_is_about(
-            "/c/models--a--b: x",
-            Path::new("/c/models--a--b")
-        ));
-        assert!(!warning_is_about(
-            "/c/models--a--bc: x",
-            Path::new("/c/models--a--b")
-        ));
+        assert_eq!(all[1].repo.as_deref(), Some("model/org/m2"), "{all:?}");
     }
 }

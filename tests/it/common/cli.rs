@@ -17,6 +17,8 @@ pub struct Cli {
     home: PathBuf,
     cwd: PathBuf,
     timeout: Duration,
+    /// Standard input for [`Cli::spawn`] and [`Cli::start`]; `/dev/null` when unset.
+    stdin: Option<std::os::fd::OwnedFd>,
 }
 
 impl Cli {
@@ -28,6 +30,7 @@ impl Cli {
             home: home.to_path_buf(),
             cwd: cwd.to_path_buf(),
             timeout: Duration::from_secs(120),
+            stdin: None,
         }
     }
 
@@ -80,6 +83,12 @@ impl Cli {
         self
     }
 
+    /// Gives a started run this standard input (a terminal, for tests of prompts).
+    pub fn stdin(mut self, fd: std::os::fd::OwnedFd) -> Self {
+        self.stdin = Some(fd);
+        self
+    }
+
     /// Starts the binary without waiting, for tests that interrupt it.
     #[track_caller]
     pub fn spawn(self) -> std::process::Child {
@@ -93,7 +102,10 @@ impl Cli {
             .current_dir(&self.cwd)
             .args(&self.global)
             .args(&self.args)
-            .stdin(std::process::Stdio::null())
+            .stdin(match self.stdin {
+                Some(fd) => std::process::Stdio::from(fd),
+                None => std::process::Stdio::null(),
+            })
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         if let Some(path) = std::env::var_os("PATH") {
@@ -226,6 +238,11 @@ pub struct Usage {
 }
 
 impl Running {
+    /// The process id, for sending it a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Still running? Reaps the process once it has exited (keeping its status and usage).
     pub fn is_running(&mut self) -> bool {
         self.poll();

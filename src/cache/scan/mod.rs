@@ -2,9 +2,14 @@
 //! huggingface_hub half-wrote or a user half-deleted must still be listable and fixable.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
+
+mod walk;
+
+use walk::Scanner;
 
 use super::{is_blob_name, parse_repo_folder, RepoType};
 
@@ -13,7 +18,7 @@ pub struct CacheScan {
     pub root: PathBuf,
     pub exists: bool,
     pub repos: Vec<Repo>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ScanWarning>,
 }
 
 #[derive(Debug)]
@@ -242,10 +247,20 @@ pub fn normalize_lexically(path: &Path) -> PathBuf {
     out
 }
 
-struct Scanner {
-    /// The root as given and canonicalized: links are checked against the latter.
-    canonical_root: PathBuf,
-    warnings: Vec<String>,
+/// Something odd the scanner found and left out: the repo folder it is in (none for the cache
+/// dir's own entries), the file or folder concerned, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanWarning {
+    /// `models--org--name`, when the path is inside a repo folder.
+    pub repo: Option<String>,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for ScanWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
 }
 
 /// Scans the cache at `root`. A missing root is an empty cache (`exists == false`).
@@ -259,15 +274,18 @@ pub fn scan(root: &Path) -> CacheScan {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return result,
         Err(e) => {
             result.exists = true;
-            result
-                .warnings
-                .push(format!("cannot read cache dir {}: {e}", root.display()));
+            result.warnings.push(ScanWarning {
+                repo: None,
+                path: root.to_path_buf(),
+                message: format!("cannot read: {e}"),
+            });
             return result;
         }
     };
     result.exists = true;
     let mut scanner = Scanner {
         canonical_root: fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        repo: None,
         warnings: Vec::new(),
     };
     let mut folders: Vec<(String, RepoType, String)> = Vec::new();
@@ -276,30 +294,26 @@ pub fn scan(root: &Path) -> CacheScan {
         let path = entry.path();
         let Ok(name) = entry.file_name().into_string() else {
             if ft.is_dir() {
-                scanner.warn(format!(
-                    "{}: folder name is not UTF-8; ignored",
-                    path.display()
-                ));
+                scanner.warn(&path, "folder name is not UTF-8; ignored".into());
             }
             continue;
         };
         let Some((t, id)) = parse_repo_folder(&name) else {
             if let Some(prefix) = super::unknown_repo_folder(&name).filter(|_| ft.is_dir()) {
-                scanner.warn(format!(
-                    "{}: unknown repo type {prefix:?} (known: models, datasets, spaces, \
-                     kernels); ignored",
-                    path.display()
-                ));
+                scanner.warn(
+                    &path,
+                    format!(
+                        "unknown repo type {prefix:?} (known: models, datasets, spaces, \
+                         kernels); ignored"
+                    ),
+                );
             }
             continue;
         };
         if ft.is_symlink() {
             // A repo folder is never followed through a link: what it holds is not this cache's.
             if !scanner.escapes(&path) {
-                scanner.warn(format!(
-                    "{}: repo folder is a link; ignored",
-                    path.display()
-                ));
+                scanner.warn(&path, "repo folder is a link; ignored".into());
             }
             continue;
         }
@@ -323,7 +337,7 @@ fn scan_repos(
     root: &Path,
     canonical_root: &Path,
     folders: Vec<(String, RepoType, String)>,
-) -> Vec<(Repo, Vec<String>)> {
+) -> Vec<(Repo, Vec<ScanWarning>)> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     const MAX_THREADS: usize = 8;
     let threads = std::thread::available_parallelism()
@@ -340,13 +354,14 @@ fn scan_repos(
             };
             let mut scanner = Scanner {
                 canonical_root: canonical_root.to_path_buf(),
+                repo: Some(folder.clone()),
                 warnings: Vec::new(),
             };
             let repo = scanner.scan_repo(root.join(&folder), folder, repo_type, repo_id);
             done.push((i, repo, scanner.warnings));
         }
     };
-    let mut scanned: Vec<(usize, Repo, Vec<String>)> = if threads <= 1 {
+    let mut scanned: Vec<(usize, Repo, Vec<ScanWarning>)> = if threads <= 1 {
         work(0)
     } else {
         std::thread::scope(|s| {
@@ -359,296 +374,6 @@ fn scan_repos(
     };
     scanned.sort_by_key(|(i, _, _)| *i);
     scanned.into_iter().map(|(_, r, w)| (r, w)).collect()
-}
-
-impl Scanner {
-    fn warn(&mut self, msg: String) {
-        self.warnings.push(msg);
-    }
-
-    fn inside_cache(&self, canonical: &Path) -> bool {
-        canonical.starts_with(&self.canonical_root)
-    }
-
-    /// True (with a warning) when `path` is a link that resolves outside the cache dir: nothing
-    /// is read through it, so nothing outside can be uploaded, hashed or counted.
-    fn escapes(&mut self, path: &Path) -> bool {
-        let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-        if !is_link {
-            return false;
-        }
-        match fs::canonicalize(path) {
-            Ok(target) if !self.inside_cache(&target) => {
-                self.warn(format!(
-                    "{}: link points outside the cache dir (to {}); ignored",
-                    path.display(),
-                    target.display()
-                ));
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn scan_repo(
-        &mut self,
-        dir: PathBuf,
-        folder: String,
-        repo_type: RepoType,
-        repo_id: String,
-    ) -> Repo {
-        let mut repo = Repo {
-            repo_type,
-            repo_id,
-            folder,
-            partials: Vec::new(),
-            dir,
-            blobs: BTreeMap::new(),
-            revisions: Vec::new(),
-            refs: BTreeMap::new(),
-        };
-        self.scan_blobs(&mut repo);
-        self.scan_snapshots(&mut repo);
-        self.scan_refs(&mut repo);
-        repo
-    }
-
-    fn scan_blobs(&mut self, repo: &mut Repo) {
-        let blobs_dir = repo.dir.join("blobs");
-        if self.escapes(&blobs_dir) {
-            return;
-        }
-        let Ok(entries) = fs::read_dir(&blobs_dir) else {
-            return;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            // Partial downloads, locks and temporary files are not blobs.
-            if !is_blob_name(&name) {
-                if let Some(partial) = partial_of(&entry.path(), &name) {
-                    repo.partials.push(partial);
-                }
-                continue;
-            }
-            let path = entry.path();
-            let Ok(link_meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            let content_path = if link_meta.file_type().is_symlink() {
-                match fs::canonicalize(&path) {
-                    Ok(target) if self.inside_cache(&target) => target,
-                    Ok(target) => {
-                        self.warn(format!(
-                            "{}: blob links outside the cache dir (to {}); ignored",
-                            path.display(),
-                            target.display()
-                        ));
-                        continue;
-                    }
-                    Err(_) => {
-                        self.warn(format!("{}: broken blob link; ignored", path.display()));
-                        continue;
-                    }
-                }
-            } else {
-                path.clone()
-            };
-            let meta = match fs::metadata(&content_path) {
-                Ok(m) if m.is_file() => m,
-                _ => {
-                    self.warn(format!(
-                        "{}: blob is not a regular file; ignored",
-                        path.display()
-                    ));
-                    continue;
-                }
-            };
-            let shared = content_path.starts_with(self.canonical_root.join("blobs"));
-            repo.blobs.insert(
-                name,
-                Blob {
-                    path,
-                    content_path,
-                    size: meta.len(),
-                    shared,
-                    file_id: file_id(&meta),
-                    accessed: meta.accessed().ok(),
-                    modified: meta.modified().ok(),
-                },
-            );
-        }
-    }
-
-    fn scan_snapshots(&mut self, repo: &mut Repo) {
-        let snapshots = repo.dir.join("snapshots");
-        if self.escapes(&snapshots) {
-            return;
-        }
-        let entries = match fs::read_dir(&snapshots) {
-            Ok(e) => e,
-            Err(_) => {
-                self.warn(format!(
-                    "{}: repo has no snapshots/ folder",
-                    repo.dir.display()
-                ));
-                return;
-            }
-        };
-        let mut dirs = Vec::new();
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            if self.escapes(&path) {
-                continue;
-            }
-            if path.is_dir() {
-                match entry.file_name().into_string() {
-                    Ok(commit) => dirs.push((commit, path)),
-                    Err(_) => self.warn(format!(
-                        "{}: folder name is not UTF-8; ignored",
-                        path.display()
-                    )),
-                }
-            } else {
-                self.warn(format!(
-                    "{}: file directly in snapshots/ (expected a folder per revision)",
-                    path.display()
-                ));
-            }
-        }
-        dirs.sort();
-        for (commit, dir) in dirs {
-            let mut files = Vec::new();
-            self.walk_snapshot(repo, &dir, &dir, &mut files);
-            files.sort_by(|a, b| a.path.cmp(&b.path));
-            let modified = fs::metadata(&dir).and_then(|m| m.modified()).ok();
-            repo.revisions.push(Revision {
-                commit,
-                dir,
-                files,
-                modified,
-            });
-        }
-    }
-
-    fn walk_snapshot(&mut self, repo: &Repo, root: &Path, dir: &Path, out: &mut Vec<SnapshotFile>) {
-        let entries = match fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) => {
-                self.warn(format!("{}: cannot read: {e}", dir.display()));
-                return;
-            }
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let Ok(ft) = entry.file_type() else { continue };
-            if ft.is_dir() {
-                self.walk_snapshot(repo, root, &path, out);
-                continue;
-            }
-            let Some(rel) = relative_slash_path(root, &path) else {
-                self.warn(format!(
-                    "{}: file name is not UTF-8; ignored",
-                    path.display()
-                ));
-                continue;
-            };
-            if ft.is_symlink() {
-                if let Some(file) = self.resolve_link(repo, &path, rel) {
-                    out.push(file);
-                }
-            } else if ft.is_file() {
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                out.push(SnapshotFile {
-                    path: rel,
-                    size,
-                    source: FileSource::Copy(path),
-                });
-            }
-        }
-    }
-
-    fn resolve_link(&mut self, repo: &Repo, link: &Path, rel: String) -> Option<SnapshotFile> {
-        let target = fs::read_link(link).ok()?;
-        let joined = normalize_lexically(&link.parent()?.join(&target));
-        let blobs_dir = normalize_lexically(&repo.dir.join("blobs"));
-        let name = joined.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let points_at_repo_blob = (joined.parent() == Some(blobs_dir.as_path())
-            || same_dir(joined.parent(), &blobs_dir))
-            && is_blob_name(name);
-        if points_at_repo_blob {
-            return match repo.blobs.get(name) {
-                Some(blob) => Some(SnapshotFile {
-                    path: rel,
-                    size: blob.size,
-                    source: FileSource::Blob(name.to_string()),
-                }),
-                None => {
-                    self.warn(format!(
-                        "{}: broken link (blob {name} is missing)",
-                        link.display()
-                    ));
-                    None
-                }
-            };
-        }
-        match fs::canonicalize(link) {
-            Ok(canonical) if !self.inside_cache(&canonical) => {
-                self.warn(format!(
-                    "{}: link points outside the cache dir (to {}); ignored",
-                    link.display(),
-                    canonical.display()
-                ));
-                None
-            }
-            Ok(canonical) if canonical.is_file() => {
-                let size = fs::metadata(&canonical).map(|m| m.len()).unwrap_or(0);
-                Some(SnapshotFile {
-                    path: rel,
-                    size,
-                    source: FileSource::Copy(canonical),
-                })
-            }
-            Ok(_) => {
-                self.warn(format!(
-                    "{}: link does not point at a file; ignored",
-                    link.display()
-                ));
-                None
-            }
-            Err(_) => {
-                self.warn(format!("{}: broken link", link.display()));
-                None
-            }
-        }
-    }
-
-    fn scan_refs(&mut self, repo: &mut Repo) {
-        let refs_dir = repo.dir.join("refs");
-        if self.escapes(&refs_dir) {
-            return;
-        }
-        let mut files = Vec::new();
-        collect_files(&refs_dir, &mut files);
-        for path in files {
-            let Some(name) = relative_slash_path(&refs_dir, &path) else {
-                continue;
-            };
-            let Ok(body) = fs::read_to_string(&path) else {
-                self.warn(format!("{}: unreadable ref", path.display()));
-                continue;
-            };
-            let commit = body.trim().to_string();
-            if repo.revision(&commit).is_none() {
-                self.warn(format!(
-                    "{}: ref {name} points at {commit}, which has no snapshot",
-                    repo.dir.display()
-                ));
-            }
-            repo.refs.insert(name, commit);
-        }
-    }
 }
 
 /// `<etag>.incomplete`, `<etag>.<8 hex>.incomplete` or this tool's `.hfcs-<etag>-….tmp`.
@@ -787,7 +512,19 @@ mod tests {
         assert!(scan
             .warnings
             .iter()
-            .all(|w| w.contains("outside the cache dir")));
+            .all(|w| w.message.contains("outside the cache dir")));
+        // The linked repo folder is the cache dir's own entry; the others are inside a repo.
+        let linked = scan
+            .warnings
+            .iter()
+            .find(|w| w.path == dir.path().join("models--org--linked"))
+            .expect("a warning about the linked repo folder");
+        assert_eq!(linked.repo, None);
+        assert!(scan
+            .warnings
+            .iter()
+            .filter(|w| w.path != linked.path)
+            .all(|w| w.repo.is_some()));
         let ids: Vec<&str> = scan.repos.iter().map(|r| r.repo_id.as_str()).collect();
         assert_eq!(ids, ["org/m", "org/other"]);
         assert_eq!(
@@ -808,7 +545,7 @@ mod tests {
         let scan = scan(dir.path());
         assert_eq!(scan.repos.len(), 1);
         assert_eq!(scan.warnings.len(), 1, "{:?}", scan.warnings);
-        assert!(scan.warnings[0].contains("not UTF-8"));
+        assert!(scan.warnings[0].message.contains("not UTF-8"));
     }
 
     #[test]
@@ -820,6 +557,20 @@ mod tests {
         let scan = scan(dir.path());
         assert_eq!(scan.repos.len(), 2);
         assert_eq!(scan.warnings.len(), 3, "{:?}", scan.warnings);
+        let no_snapshots = scan
+            .warnings
+            .iter()
+            .find(|w| w.repo.as_deref() == Some("datasets--d"))
+            .expect("a warning about the dataset");
+        assert_eq!(no_snapshots.path, dir.path().join("datasets--d"));
+        // What is printed is the path, then what is wrong with it.
+        assert_eq!(
+            no_snapshots.to_string(),
+            format!(
+                "{}: repo has no snapshots/ folder",
+                dir.path().join("datasets--d").display()
+            )
+        );
     }
 
     #[test]

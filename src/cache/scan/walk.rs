@@ -1,0 +1,304 @@
+//! The walk of one repo folder (blobs, snapshots, refs) and of the cache dir's own entries:
+//! what it finds becomes data, anything odd a [`ScanWarning`], and no link is followed out of
+//! the cache dir.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{
+    collect_files, file_id, normalize_lexically, partial_of, relative_slash_path, same_dir, Blob,
+    FileSource, Repo, Revision, ScanWarning, SnapshotFile,
+};
+use crate::cache::{is_blob_name, RepoType};
+
+/// Scans with warnings kept: one for the cache dir's entries, one per repo folder.
+pub(super) struct Scanner {
+    /// The root as given and canonicalized: links are checked against the latter.
+    pub canonical_root: PathBuf,
+    /// The repo folder being scanned, if any: every warning names it.
+    pub repo: Option<String>,
+    pub warnings: Vec<ScanWarning>,
+}
+
+impl Scanner {
+    pub fn warn(&mut self, path: &Path, message: String) {
+        self.warnings.push(ScanWarning {
+            repo: self.repo.clone(),
+            path: path.to_path_buf(),
+            message,
+        });
+    }
+
+    fn inside_cache(&self, canonical: &Path) -> bool {
+        canonical.starts_with(&self.canonical_root)
+    }
+
+    /// True (with a warning) when `path` is a link that resolves outside the cache dir: nothing
+    /// is read through it, so nothing outside can be uploaded, hashed or counted.
+    pub fn escapes(&mut self, path: &Path) -> bool {
+        let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            return false;
+        }
+        match fs::canonicalize(path) {
+            Ok(target) if !self.inside_cache(&target) => {
+                self.warn(
+                    path,
+                    format!(
+                        "link points outside the cache dir (to {}); ignored",
+                        target.display()
+                    ),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn scan_repo(
+        &mut self,
+        dir: PathBuf,
+        folder: String,
+        repo_type: RepoType,
+        repo_id: String,
+    ) -> Repo {
+        let mut repo = Repo {
+            repo_type,
+            repo_id,
+            folder,
+            partials: Vec::new(),
+            dir,
+            blobs: BTreeMap::new(),
+            revisions: Vec::new(),
+            refs: BTreeMap::new(),
+        };
+        self.scan_blobs(&mut repo);
+        self.scan_snapshots(&mut repo);
+        self.scan_refs(&mut repo);
+        repo
+    }
+
+    fn scan_blobs(&mut self, repo: &mut Repo) {
+        let blobs_dir = repo.dir.join("blobs");
+        if self.escapes(&blobs_dir) {
+            return;
+        }
+        let Ok(entries) = fs::read_dir(&blobs_dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            // Partial downloads, locks and temporary files are not blobs.
+            if !is_blob_name(&name) {
+                if let Some(partial) = partial_of(&entry.path(), &name) {
+                    repo.partials.push(partial);
+                }
+                continue;
+            }
+            let path = entry.path();
+            let Ok(link_meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let content_path = if link_meta.file_type().is_symlink() {
+                match fs::canonicalize(&path) {
+                    Ok(target) if self.inside_cache(&target) => target,
+                    Ok(target) => {
+                        self.warn(
+                            &path,
+                            format!(
+                                "blob links outside the cache dir (to {}); ignored",
+                                target.display()
+                            ),
+                        );
+                        continue;
+                    }
+                    Err(_) => {
+                        self.warn(&path, "broken blob link; ignored".into());
+                        continue;
+                    }
+                }
+            } else {
+                path.clone()
+            };
+            let meta = match fs::metadata(&content_path) {
+                Ok(m) if m.is_file() => m,
+                _ => {
+                    self.warn(&path, "blob is not a regular file; ignored".into());
+                    continue;
+                }
+            };
+            let shared = content_path.starts_with(self.canonical_root.join("blobs"));
+            repo.blobs.insert(
+                name,
+                Blob {
+                    path,
+                    content_path,
+                    size: meta.len(),
+                    shared,
+                    file_id: file_id(&meta),
+                    accessed: meta.accessed().ok(),
+                    modified: meta.modified().ok(),
+                },
+            );
+        }
+    }
+
+    fn scan_snapshots(&mut self, repo: &mut Repo) {
+        let snapshots = repo.dir.join("snapshots");
+        if self.escapes(&snapshots) {
+            return;
+        }
+        let entries = match fs::read_dir(&snapshots) {
+            Ok(e) => e,
+            Err(_) => {
+                self.warn(&repo.dir, "repo has no snapshots/ folder".into());
+                return;
+            }
+        };
+        let mut dirs = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if self.escapes(&path) {
+                continue;
+            }
+            if path.is_dir() {
+                match entry.file_name().into_string() {
+                    Ok(commit) => dirs.push((commit, path)),
+                    Err(_) => self.warn(&path, "folder name is not UTF-8; ignored".into()),
+                }
+            } else {
+                self.warn(
+                    &path,
+                    "file directly in snapshots/ (expected a folder per revision)".into(),
+                );
+            }
+        }
+        dirs.sort();
+        for (commit, dir) in dirs {
+            let mut files = Vec::new();
+            self.walk_snapshot(repo, &dir, &dir, &mut files);
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            let modified = fs::metadata(&dir).and_then(|m| m.modified()).ok();
+            repo.revisions.push(Revision {
+                commit,
+                dir,
+                files,
+                modified,
+            });
+        }
+    }
+
+    fn walk_snapshot(&mut self, repo: &Repo, root: &Path, dir: &Path, out: &mut Vec<SnapshotFile>) {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.warn(dir, format!("cannot read: {e}"));
+                return;
+            }
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                self.walk_snapshot(repo, root, &path, out);
+                continue;
+            }
+            let Some(rel) = relative_slash_path(root, &path) else {
+                self.warn(&path, "file name is not UTF-8; ignored".into());
+                continue;
+            };
+            if ft.is_symlink() {
+                if let Some(file) = self.resolve_link(repo, &path, rel) {
+                    out.push(file);
+                }
+            } else if ft.is_file() {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                out.push(SnapshotFile {
+                    path: rel,
+                    size,
+                    source: FileSource::Copy(path),
+                });
+            }
+        }
+    }
+
+    fn resolve_link(&mut self, repo: &Repo, link: &Path, rel: String) -> Option<SnapshotFile> {
+        let target = fs::read_link(link).ok()?;
+        let joined = normalize_lexically(&link.parent()?.join(&target));
+        let blobs_dir = normalize_lexically(&repo.dir.join("blobs"));
+        let name = joined.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let points_at_repo_blob = (joined.parent() == Some(blobs_dir.as_path())
+            || same_dir(joined.parent(), &blobs_dir))
+            && is_blob_name(name);
+        if points_at_repo_blob {
+            return match repo.blobs.get(name) {
+                Some(blob) => Some(SnapshotFile {
+                    path: rel,
+                    size: blob.size,
+                    source: FileSource::Blob(name.to_string()),
+                }),
+                None => {
+                    self.warn(link, format!("broken link (blob {name} is missing)"));
+                    None
+                }
+            };
+        }
+        match fs::canonicalize(link) {
+            Ok(canonical) if !self.inside_cache(&canonical) => {
+                self.warn(
+                    link,
+                    format!(
+                        "link points outside the cache dir (to {}); ignored",
+                        canonical.display()
+                    ),
+                );
+                None
+            }
+            Ok(canonical) if canonical.is_file() => {
+                let size = fs::metadata(&canonical).map(|m| m.len()).unwrap_or(0);
+                Some(SnapshotFile {
+                    path: rel,
+                    size,
+                    source: FileSource::Copy(canonical),
+                })
+            }
+            Ok(_) => {
+                self.warn(link, "link does not point at a file; ignored".into());
+                None
+            }
+            Err(_) => {
+                self.warn(link, "broken link".into());
+                None
+            }
+        }
+    }
+
+    fn scan_refs(&mut self, repo: &mut Repo) {
+        let refs_dir = repo.dir.join("refs");
+        if self.escapes(&refs_dir) {
+            return;
+        }
+        let mut files = Vec::new();
+        collect_files(&refs_dir, &mut files);
+        for path in files {
+            let Some(name) = relative_slash_path(&refs_dir, &path) else {
+                continue;
+            };
+            let Ok(body) = fs::read_to_string(&path) else {
+                self.warn(&path, "unreadable ref".into());
+                continue;
+            };
+            let commit = body.trim().to_string();
+            if repo.revision(&commit).is_none() {
+                self.warn(
+                    &repo.dir,
+                    format!("ref {name} points at {commit}, which has no snapshot"),
+                );
+            }
+            repo.refs.insert(name, commit);
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `rm`: deletes repos or revisions from the local cache (snapshots, refs and the blobs only
+//! they used, through [`crate::cache::delete`]), or with `--remote` their manifests and refs from
+//! the bucket. Targets are resolved in full before anything is deleted: an unknown or ambiguous
+//! one is a usage error.
+//!
+//! What both places share lives here: options, target syntax and the errors for targets that
+//! match nothing or too much.
+
+mod local;
+mod remote;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::deletion::refuse_without_consent;
+use super::{App, Outcome, RepoRef};
+use crate::cache::RepoType;
+use crate::config::ConfigError;
+
+/// A revision hash prefix shorter than this is not taken as one (git's minimum).
+const MIN_PREFIX: usize = 4;
+
+#[derive(Debug)]
+pub struct RmOptions {
+    pub targets: Vec<String>,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub remote: bool,
+}
+
+/// One command-line target and what it resolved to.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedTarget {
+    pub target: String,
+    pub repo_type: RepoType,
+    pub repo: String,
+    /// The revisions it names; every revision of the repo for a repo id.
+    pub commits: Vec<String>,
+    /// True when the target is the whole repo.
+    pub whole_repo: bool,
+}
+
+pub async fn run(app: &App, opts: RmOptions) -> Result<Outcome> {
+    refuse_without_consent(opts.yes, opts.dry_run)?;
+    if opts.remote {
+        return remote::run(app, &opts).await;
+    }
+    local::run(app, &opts).await
+}
+
+/// A target as typed: `org/name`, `model/org/name`, a hash prefix, or `REPO@REVISION`.
+pub(super) enum Target<'a> {
+    /// Could be a repo id or a revision hash prefix; a repo wins.
+    Name(&'a str),
+    /// `REPO@REVISION`: a revision (ref name or hash prefix) of one repo.
+    RepoRevision(RepoRef, &'a str),
+}
+
+pub(super) fn parse_target(text: &str) -> Target<'_> {
+    match text.rsplit_once('@') {
+        Some((repo, rev)) if !repo.is_empty() && !rev.is_empty() => {
+            Target::RepoRevision(RepoRef::parse(repo), rev)
+        }
+        _ => Target::Name(text),
+    }
+}
+
+pub(super) fn looks_like_hash_prefix(s: &str) -> bool {
+    s.len() >= MIN_PREFIX && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+pub(super) fn unknown_target(target: &str, place: &str, list_hint: &str) -> ConfigError {
+    ConfigError::Usage {
+        message: format!("no repo or revision matches {target:?} in {place}"),
+        hint: format!(
+            "targets are repo ids (org/name, dataset/org/name), revision hashes (at least \
+             {MIN_PREFIX} characters) or REPO@REVISION; {list_hint}"
+        ),
+    }
+}
+
+pub(super) fn ambiguous(what: String, candidates: &[String], hint: &str) -> ConfigError {
+    ConfigError::Usage {
+        message: format!(
+            "{what} is ambiguous; it matches:\n  {}",
+            candidates.join("\n  ")
+        ),
+        hint: hint.to_string(),
+    }
+}
+
+pub(super) const LOCAL_LIST_HINT: &str = "`hf-cache-sync list --revisions` shows what is cached";
+pub(super) const REVISION_HINT: &str =
+    "give more characters of the hash, or name the repo as REPO@REVISION";
+pub(super) const TYPE_HINT: &str =
+    "put the repo type in front: model/org/name, dataset/org/name or space/org/name";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert!(matches!(parse_target("org/m"), Target::Name("org/m")));
+        assert!(matches!(
+            parse_target("dataset/org/d@abcd"),
+            Target::RepoRevision(
+                RepoRef {
+                    repo_type: Some(RepoType::Dataset),
+                    ..
+                },
+                "abcd"
+            )
+        ));
+        assert!(matches!(parse_target("org/m@"), Target::Name(_)));
+        assert!(looks_like_hash_prefix("abcd"));
+        assert!(looks_like_hash_prefix("ABCD12"));
+        assert!(!looks_like_hash_prefix("abc"));
+        assert!(!looks_like_hash_prefix("org/m"));
+    }
+}
