@@ -35,10 +35,7 @@ fn main() -> ExitCode {
     limit_allocator_retention();
     raise_open_file_limit();
     let cli = Cli::parse();
-    let printer = Printer {
-        json: cli.json,
-        verbose: cli.verbose,
-    };
+    let printer = Printer::new(cli.json, cli.verbose);
     let overrides = Overrides {
         config: cli.config.clone(),
         cache_dir: cli.cache_dir.clone(),

@@ -100,14 +100,33 @@ pub enum ListFormat {
     Csv,
 }
 
-/// Prints a command's result: one JSON document with `--json`, else human text.
-#[derive(Debug, Clone, Copy)]
+/// Prints a command's result (one JSON document with `--json`, else human text) on stdout, and
+/// every other line on stderr through the command's progress display, so lines never tear its
+/// bars: callers say what to print, never where.
 pub struct Printer {
     pub json: bool,
     pub verbose: bool,
+    /// The progress display lines go through: the latest one a command started, else none.
+    progress: std::sync::Mutex<Arc<dyn Progress>>,
 }
 
 impl Printer {
+    pub fn new(json: bool, verbose: bool) -> Printer {
+        Printer {
+            json,
+            verbose,
+            progress: std::sync::Mutex::new(Arc::new(NoProgress)),
+        }
+    }
+
+    /// Starts the progress display of a command's work (bars only when stderr is a terminal and
+    /// the output is not JSON); stderr lines go through it from now on.
+    pub fn start_progress(&self, label: &str) -> Arc<dyn Progress> {
+        let p = progress(label, self.json);
+        *self.progress.lock().expect("not poisoned") = p.clone();
+        p
+    }
+
     pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         let mut out = std::io::stdout().lock();
         let text = if self.json {
@@ -119,18 +138,24 @@ impl Printer {
         let _ = writeln!(out, "{text}");
     }
 
-    pub fn warn(&self, progress: &dyn Progress, msg: &str) {
-        progress.log(&format!("warning: {msg}"));
+    /// A line on stderr, as it is.
+    pub fn note(&self, msg: &str) {
+        let p = self.progress.lock().expect("not poisoned").clone();
+        p.log(msg);
+    }
+
+    pub fn warn(&self, msg: &str) {
+        self.note(&format!("warning: {msg}"));
     }
 
     /// An item that failed, on stderr; the run goes on and exits 1.
-    pub fn error(&self, progress: &dyn Progress, msg: &str) {
-        progress.log(&format!("error: {msg}"));
+    pub fn error(&self, msg: &str) {
+        self.note(&format!("error: {msg}"));
     }
 
     /// What to do about the errors just printed.
-    pub fn hint(&self, progress: &dyn Progress, msg: &str) {
-        progress.log(&format!("hint: {msg}"));
+    pub fn hint(&self, msg: &str) {
+        self.note(&format!("hint: {msg}"));
     }
 }
 

@@ -86,13 +86,18 @@ pub fn wait(
     };
     let started = Instant::now();
     let mut next_report = Duration::ZERO;
+    let mut made_parent = false;
     loop {
         let file = match open_lock_file(path) {
             Ok(f) => f,
             // The folder is made only when missing (a pull of thousands of blobs would pay a
             // failed mkdir for each), and again when a prune that removed the last repo's lock
             // folder took `.locks` with it between our mkdir and the open.
-            Err(e) if e.kind() == io::ErrorKind::NotFound && started.elapsed() < timeout => {
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && (!std::mem::replace(&mut made_parent, true)
+                        || started.elapsed() < timeout) =>
+            {
                 let parent = path.parent().unwrap_or(Path::new("."));
                 fs::create_dir_all(parent).map_err(|source| LockError::Io {
                     path: parent.to_path_buf(),

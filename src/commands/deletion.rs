@@ -14,7 +14,7 @@ use crate::cache::scan::{self, CacheScan};
 use crate::cache::RepoType;
 use crate::cancel::Cancel;
 use crate::config::ConfigError;
-use crate::report::{human_bytes, NoProgress};
+use crate::report::human_bytes;
 
 /// Without `--yes`, a deletion needs someone at a terminal to say yes: refuse up front, before
 /// any work, so a script learns on its first run rather than the day something is deletable.
@@ -27,12 +27,12 @@ pub fn refuse_without_consent(yes: bool, dry_run: bool) -> Result<(), ConfigErro
 
 /// Shows what is about to go (on stderr) and asks. True to go ahead; false when the answer is
 /// no or Ctrl-C comes first (`cancel`).
-pub async fn ask(lines: &[String], question: &str, yes: bool, cancel: &Cancel) -> Result<bool> {
+pub async fn ask(app: &App, lines: &[String], question: &str, yes: bool) -> Result<bool> {
     if yes {
         return Ok(true);
     }
     for line in lines {
-        eprintln!("{line}");
+        app.printer.note(line);
     }
     // The terminal is read on a thread of its own: a read cannot be abandoned, and a detached
     // thread does not hold up the exit once Ctrl-C ends the run.
@@ -43,15 +43,15 @@ pub async fn ask(lines: &[String], question: &str, yes: bool, cancel: &Cancel) -
     });
     let go = tokio::select! {
         answer = rx => answer.map_err(|_| anyhow::anyhow!("the prompt thread ended without an answer"))??,
-        () = cancel.requested_async() => {
+        () = app.cancel.requested_async() => {
             // The prompt line is still open: end it before saying anything.
-            eprintln!();
-            interrupted_before_deleting();
+            app.printer.note("");
+            interrupted_before_deleting(app);
             return Ok(false);
         }
     };
     if !go {
-        eprintln!("Nothing deleted.");
+        app.printer.note("Nothing deleted.");
     }
     Ok(go)
 }
@@ -70,15 +70,15 @@ pub async fn lock_and_scan(app: &App) -> Result<(RepoLockSet, CacheScan)> {
         return Err(missing_cache_dir(&scan).into());
     }
     for w in &scan.warnings {
-        app.printer.warn(&NoProgress, &w.to_string());
+        app.printer.warn(&w.to_string());
     }
     Ok((locks, scan))
 }
 
 /// Ctrl-C came before anything was deleted (while the cache was scanned or the deletion
 /// planned): say so, and end the run.
-pub fn interrupted_before_deleting() -> Outcome {
-    eprintln!("interrupted: nothing was deleted");
+pub fn interrupted_before_deleting(app: &App) -> Outcome {
+    app.printer.note("interrupted: nothing was deleted");
     Outcome::Failed
 }
 
@@ -96,24 +96,23 @@ pub async fn execute(planner: Planner, locks: RepoLockSet, cancel: &Cancel) -> R
 }
 
 /// After Ctrl-C stopped a deletion: what was removed so far, on stderr, and how to finish.
-pub fn say_interrupted(report: &Report) {
+pub fn say_interrupted(app: &App, report: &Report) {
     if !report.interrupted {
         return;
     }
-    eprintln!("interrupted: stopped between two items; removed so far:");
+    let p = &app.printer;
+    p.note("interrupted: stopped between two items; removed so far:");
     let lines = report_lines(report, false, false);
     if lines.is_empty() {
-        eprintln!("  nothing");
+        p.note("  nothing");
     }
     for line in lines {
-        eprintln!("  {line}");
+        p.note(&format!("  {line}"));
     }
-    eprintln!("run the same command again to finish");
+    p.note("run the same command again to finish");
 }
 
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use crate::text::plural;
 
 /// What a deletion removed (or would remove), for people: one line per repo or revision, one per
 /// kind of leftover, then what was kept and what failed. `reasons` adds why each revision goes.

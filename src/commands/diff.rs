@@ -16,7 +16,7 @@ use crate::cache::RepoType;
 use crate::config::ConfigError;
 use crate::manifest::Manifest;
 use crate::remote::catalog::{Catalog, Owner, ReadMode, Scope};
-use crate::report::{table, NoProgress};
+use crate::report::table;
 
 #[derive(Debug)]
 pub struct DiffOptions {
@@ -134,7 +134,7 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
         .await?;
     warnings.extend(catalog.warnings());
     for w in &warnings {
-        app.printer.warn(&NoProgress, w);
+        app.printer.warn(w);
     }
 
     let mut remote_revs: BTreeMap<(RepoKey, String), &Manifest> = BTreeMap::new();

@@ -22,7 +22,7 @@ use crate::cache::RepoType;
 use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
 use crate::remote::{Remote, RemoteSpec, TransferCtx};
-use crate::report::{self, Printer, Progress};
+use crate::report::{Printer, Progress};
 
 pub use crate::failure::Failure;
 pub use crate::text::short;
@@ -70,7 +70,7 @@ impl App {
         let remote = Remote::open(&spec, &self.settings)?;
         if self.printer.verbose {
             let s = &self.settings;
-            eprintln!(
+            self.printer.note(&format!(
                 "config: {}; cache: {}; remote: {} (prefix {:?}); credentials: {}",
                 s.config_path
                     .as_deref()
@@ -79,7 +79,7 @@ impl App {
                 remote.describe(),
                 spec.prefix(),
                 s.credentials.source.as_str()
-            );
+            ));
         }
         Ok((remote, Layout::new(spec.prefix())))
     }
@@ -90,7 +90,7 @@ impl App {
     }
 
     pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
-        report::progress(label, self.printer.json)
+        self.printer.start_progress(label)
     }
 }
 

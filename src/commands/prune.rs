@@ -20,7 +20,7 @@ use crate::cache::delete::{Planner, Report};
 use crate::cache::scan::{self, CacheScan};
 use crate::cancel::Cancel;
 use crate::config::ConfigError;
-use crate::report::{human_bytes, NoProgress};
+use crate::report::human_bytes;
 
 /// `--max-gb` and `cache.max_local_gb` count GB of 2^30 bytes, as 0.1 does.
 const GIB: f64 = (1u64 << 30) as f64;
@@ -76,7 +76,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
     let cancel = app.cancel.clone();
     let planner = tokio::task::spawn_blocking(move || plan(scan, &busy, &choice, &cancel)).await?;
     if app.cancel.requested() {
-        return Ok(interrupted_before_deleting());
+        return Ok(interrupted_before_deleting(app));
     }
     let expected_after = size_before.saturating_sub(planner.blob_bytes_freed());
 
@@ -90,7 +90,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
             human_bytes(preview.bytes_freed)
         );
         let lines = report_lines(&preview, true, true);
-        if !ask(&lines, &question, opts.yes, &app.cancel).await? {
+        if !ask(app, &lines, &question, opts.yes).await? {
             return Ok(Outcome::Failed);
         }
         let report = execute(planner, locks, &app.cancel).await?;
@@ -102,7 +102,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
         };
         (report, after)
     };
-    say_interrupted(&report);
+    say_interrupted(app, &report);
     let outcome = Outcome::from_failures(report.failures.len());
     let summary = PruneSummary {
         command: "prune",
@@ -117,20 +117,17 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
         report,
     };
     if !summary.within_budget && !summary.report.interrupted {
-        app.printer.warn(
-            &NoProgress,
-            &format!(
-                "the cache still takes {} of blobs, over the {} budget: what is left is pointed \
+        app.printer.warn(&format!(
+            "the cache still takes {} of blobs, over the {} budget: what is left is pointed \
                  at by refs{} (remove it with `hf-cache-sync rm`)",
-                human_bytes(summary.size_after),
-                human_bytes(budget),
-                if older_than.is_some() {
-                    " or was used too recently for --older-than"
-                } else {
-                    ""
-                }
-            ),
-        );
+            human_bytes(summary.size_after),
+            human_bytes(budget),
+            if older_than.is_some() {
+                " or was used too recently for --older-than"
+            } else {
+                ""
+            }
+        ));
     }
     app.printer.result(&summary, || human(&summary));
     Ok(outcome)

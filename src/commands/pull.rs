@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{short, App, Failure, Outcome, TransferOptions};
 use crate::cache::RepoType;
-use crate::report::{human_bytes, NoProgress};
+use crate::report::human_bytes;
 use crate::transfer::pull::{fetch_plans, finish, resolve, Counts, Fetched, PullError, Target};
 
 #[derive(Debug, Serialize)]
@@ -107,24 +107,19 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
 /// Each failure on stderr, then what to do about it.
 fn report_failures(app: &App, failures: &[Failure], cache_dir: &Path) {
     for f in failures {
-        app.printer.error(&NoProgress, &f.to_string());
+        app.printer.error(&f.to_string());
     }
     if failures.is_empty() {
         return;
     }
     if failures.iter().any(Failure::is_disk_full) {
-        app.printer.hint(
-            &NoProgress,
-            &format!(
-                "the disk holding {} is full: free space (hf-cache-sync prune) or pull into \
+        app.printer.hint(&format!(
+            "the disk holding {} is full: free space (hf-cache-sync prune) or pull into \
                  another --cache-dir, then run the same command again",
-                cache_dir.display()
-            ),
-        );
+            cache_dir.display()
+        ));
     } else {
-        app.printer.hint(
-            &NoProgress,
-            "run the same command again to retry; verified blobs are kept",
-        );
+        app.printer
+            .hint("run the same command again to retry; verified blobs are kept");
     }
 }

@@ -41,7 +41,7 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
 
     let scan = scan_existing(&app.settings.cache_dir).await?;
     for w in &scan.warnings {
-        app.printer.warn(progress.as_ref(), &w.to_string());
+        app.printer.warn(&w.to_string());
     }
     require_repos(&scan, &wanted)?;
     let repos: Vec<&Repo> = scan
@@ -62,7 +62,7 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         sync_xet: app.settings.sync_xet,
     };
     let plan = push::plan(repos, policy, progress.as_ref(), &mut summary).await?;
-    let warn = |msg: &str| app.printer.warn(progress.as_ref(), msg);
+    let warn = |msg: &str| app.printer.warn(msg);
     push::execute(
         &remote,
         &layout,

@@ -17,7 +17,7 @@ use crate::cache::store::{self, Payload};
 use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;
 use crate::remote::RemoteSpec;
-use crate::report::{human_bytes, NoProgress};
+use crate::report::human_bytes;
 
 /// `cache.max_local_gb` counts GB of 2^30 bytes.
 const GB: f64 = (1u64 << 30) as f64;
@@ -111,7 +111,7 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
     })
     .await?;
     for w in &scan.warnings {
-        app.printer.warn(&NoProgress, &w.to_string());
+        app.printer.warn(&w.to_string());
     }
     let mut summary = local_summary(&scan, &store, app.settings.max_local_gb, SystemTime::now());
 

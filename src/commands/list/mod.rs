@@ -22,7 +22,7 @@ use anyhow::Result;
 use super::{App, Outcome};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
-use crate::report::{print_data, ListFormat, NoProgress};
+use crate::report::{print_data, ListFormat};
 use filter::{parse_filter, parse_sort, sort_entries, Filter, Sort, SortKey, SORT_HINT};
 
 #[derive(Debug)]
@@ -139,7 +139,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
         local::listing(app, opts.revisions).await?
     };
     for w in &listing.warnings {
-        app.printer.warn(&NoProgress, w);
+        app.printer.warn(w);
     }
 
     let now = SystemTime::now();
@@ -164,7 +164,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
             }
         }
         ListFormat::Csv => print_data(&render::csv(&listing)),
-        ListFormat::Table => render::print_table(&listing, !filters.is_empty(), now),
+        ListFormat::Table => render::print_table(&app.printer, &listing, !filters.is_empty(), now),
     }
     Ok(Outcome::Success)
 }

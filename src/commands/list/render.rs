@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{total_size, Entry, Listing, Source};
 use crate::cache::RepoType;
+use crate::report::Printer;
 use crate::report::{ago, csv_record, human_bytes, print_data, table, timestamp};
 use crate::text::plural;
 
@@ -128,7 +129,7 @@ pub(super) fn csv(listing: &Listing) -> String {
 }
 
 /// The table on stdout, then a count and total; notes on stderr.
-pub(super) fn print_table(listing: &Listing, filtered: bool, now: SystemTime) {
+pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, now: SystemTime) {
     if matches!(
         listing.source,
         Source::Remote {
@@ -136,15 +137,15 @@ pub(super) fn print_table(listing: &Listing, filtered: bool, now: SystemTime) {
             ..
         }
     ) {
-        eprintln!(
+        printer.note(
             "note: repo ids are decoded from key names and may be ambiguous; --manifests reads \
-             each manifest for exact ids, types and sizes"
+             each manifest for exact ids, types and sizes",
         );
     }
     let entries = &listing.entries;
     if entries.is_empty() {
         let why = if filtered { " match the filters" } else { "" };
-        eprintln!("no {}{why}", kind(listing));
+        printer.note(&format!("no {}{why}", kind(listing)));
         return;
     }
     let columns: Vec<Column> = columns(listing)

@@ -43,7 +43,7 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
     let (planner, targets) =
         tokio::task::spawn_blocking(move || plan(scan, &busy, matches, &cancel)).await?;
     if app.cancel.requested() {
-        return Ok(interrupted_before_deleting());
+        return Ok(interrupted_before_deleting(app));
     }
 
     let report = if opts.dry_run {
@@ -56,12 +56,12 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
             human_bytes(preview.bytes_freed)
         );
         let lines = report_lines(&preview, true, false);
-        if !ask(&lines, &question, opts.yes, &app.cancel).await? {
+        if !ask(app, &lines, &question, opts.yes).await? {
             return Ok(Outcome::Failed);
         }
         execute(planner, locks, &app.cancel).await?
     };
-    say_interrupted(&report);
+    say_interrupted(app, &report);
     let outcome = Outcome::from_failures(report.failures.len());
     let summary = RmSummary {
         command: "rm",

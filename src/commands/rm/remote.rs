@@ -99,7 +99,7 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
             plural(ref_keys.len(), "ref", "refs"),
             plural(manifest_keys.len(), "manifest", "manifests")
         );
-        if !ask(&lines, &question, opts.yes, &app.cancel).await? {
+        if !ask(app, &lines, &question, opts.yes).await? {
             return Ok(Outcome::Failed);
         }
     }

@@ -122,8 +122,8 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     };
     app.printer.result(&summary, || human(&summary));
     if !opts.repair && summary.problems.iter().any(|p| p.kind.repairable()) {
-        eprintln!(
-            "hint: `hf-cache-sync verify --repair` fetches corrupt and missing blobs again from the remote"
+        app.printer.hint(
+            "`hf-cache-sync verify --repair` fetches corrupt and missing blobs again from the remote",
         );
     }
     Ok(Outcome::from_failures(summary.problems.len()))
