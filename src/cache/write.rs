@@ -2,6 +2,7 @@
 //! temporary file beside the blobs, are verified and fsynced, then renamed into place, all
 //! under the same lock file huggingface_hub takes for that blob.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -234,24 +235,37 @@ impl BlobWriter {
     }
 }
 
-/// Removes the temporary files a killed run left for `etag` beside the blob (a SIGKILL skips
-/// every cleanup), so a re-run does not keep a partial copy of a shard next to the new one.
-/// Call only while holding the blob's lock: a live writer of the same blob would hold it too.
-pub fn remove_stale_temps(repo_dir: &Path, etag: &str) {
-    let final_path = blob_path(repo_dir, etag);
-    let Some(dir) = final_path.parent() else {
-        return;
+/// The temporary files this tool left in a repo's `blobs/`, by the blob each was for: what
+/// killed runs left (a SIGKILL skips every cleanup), or a live writer's. One read of the folder
+/// serves every blob a run fetches into the repo: a read per blob would cost a run of thousands
+/// of blobs a quadratic number of entries.
+pub fn temps_by_blob(repo_dir: &Path) -> HashMap<String, Vec<PathBuf>> {
+    let mut out: HashMap<String, Vec<PathBuf>> = HashMap::new();
+    let Ok(entries) = fs::read_dir(repo_dir.join("blobs")) else {
+        return out;
     };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = format!("{TEMP_PREFIX}{etag}-");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX) {
-            let _ = fs::remove_file(entry.path());
+        let Some(rest) = name
+            .strip_prefix(TEMP_PREFIX)
+            .filter(|_| name.ends_with(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        if let Some((etag, _)) = rest.split_once('-').filter(|(e, _)| super::is_blob_name(e)) {
+            out.entry(etag.to_string()).or_default().push(entry.path());
         }
+    }
+    out
+}
+
+/// Removes temporary files found by [`temps_by_blob`] for one blob, so a re-run does not keep a
+/// partial copy of a shard next to the new one. Call only while holding the blob's lock: a
+/// writer of the same blob that was live when they were listed held it, so they are stale now.
+pub fn remove_stale_temps(temps: &[PathBuf]) {
+    for t in temps {
+        let _ = fs::remove_file(t);
     }
 }
 
@@ -437,7 +451,9 @@ mod tests {
             assert!(path.exists());
         }
         fs::write(blobs.join(HELLO_SHA1), b"hello\n").unwrap();
-        remove_stale_temps(dir.path(), HELLO_SHA1);
+        let temps = temps_by_blob(dir.path());
+        assert_eq!(temps.len(), 2, "{temps:?}");
+        remove_stale_temps(&temps[HELLO_SHA1]);
         let mut left = leftovers(&blobs);
         left.sort();
         assert_eq!(left.len(), 2, "{left:?}");

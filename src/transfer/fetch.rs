@@ -3,11 +3,11 @@
 //! clearing what a killed run left, unless another process wrote it meanwhile, verified while
 //! it streams and renamed into place only when it matches its name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::cache::lock::lock_blob;
-use crate::cache::write::{remove_stale_temps, sync_dir, BlobWriter, WriteError};
+use crate::cache::write::{remove_stale_temps, sync_dir, temps_by_blob, BlobWriter, WriteError};
 use crate::cache::{blob_path, lock_path};
 use crate::manifest::Layout;
 use crate::remote::{blocking, Remote, TransferCtx, TransferError};
@@ -25,6 +25,21 @@ pub struct BlobJob {
     /// The file under the blob's name is known to be wrong (`verify` found it corrupt): fetch
     /// even when one of the right size is there, and rename over it.
     pub replace: bool,
+    /// This tool's temporary files for the blob found in `blobs/` before the run
+    /// ([`temps_by_blob`]): removed under the blob's lock, where they can only be stale.
+    pub stale_temps: Vec<PathBuf>,
+}
+
+/// The jobs of one repo with the temporary files earlier runs left for each of their blobs: one
+/// read of the repo's `blobs/` for all of them. Blocking.
+pub fn with_stale_temps<'a>(jobs: impl IntoIterator<Item = &'a mut BlobJob>) {
+    let mut by_repo: HashMap<PathBuf, HashMap<String, Vec<PathBuf>>> = HashMap::new();
+    for job in jobs {
+        let temps = by_repo
+            .entry(job.repo_dir.clone())
+            .or_insert_with(|| temps_by_blob(&job.repo_dir));
+        job.stale_temps = temps.remove(&job.etag).unwrap_or_default();
+    }
 }
 
 /// How a fetch ended when it did not fail.
@@ -66,12 +81,13 @@ pub async fn fetch_blob(
         job.size,
         job.replace,
     );
+    let stale = job.stale_temps.clone();
     // Lock, clean up and check on a blocking thread: waiting on another process's lock must
     // not hold the transfers running beside this one.
     let prepared = blocking(move || {
         let lock = lock_blob(&lock_file, timeout, on_wait).map_err(WriteError::from)?;
         // Under the lock, any temporary file for this blob belongs to a run that was killed.
-        remove_stale_temps(&repo_dir, &etag);
+        remove_stale_temps(&stale);
         if !replace && present(&repo_dir, &etag, size) {
             return Ok((lock, None));
         }

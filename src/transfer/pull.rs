@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::fetch::{fetch_blob, present, sync_blob_dirs, BlobJob, Fetched as BlobFetched};
+use super::fetch::{
+    fetch_blob, present, sync_blob_dirs, with_stale_temps, BlobJob, Fetched as BlobFetched,
+};
 use super::pool;
 use crate::cache::lock::RepoLease;
 use crate::cache::write::{
@@ -233,6 +235,7 @@ pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<Plan
                     repo_dir: plan.repo_dir.clone(),
                     folder: plan.folder.clone(),
                     replace: false,
+                    stale_temps: Vec::new(),
                 },
             });
         }
@@ -422,6 +425,12 @@ pub async fn fetch_plans(
             jobs.extend(missing_blobs(i, plan, &mut counts[i]));
         }
     }
+    let jobs = blocking(move || {
+        let mut jobs = jobs;
+        with_stale_temps(jobs.iter_mut().map(|j| &mut j.blob));
+        jobs
+    })
+    .await;
     let ran = download(remote, layout, cache_dir, ctx, jobs).await;
     let fatal = tally(ran, &mut counts, &mut failures);
     ctx.progress.finish();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::cache::repo_folder;
+use crate::common::cache::{pseudo_random, repo_folder};
 use crate::common::cli::Running;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, git_sha1_hex, manifest_key,
@@ -21,22 +21,6 @@ const TRANSFER_ENV: [(&str, &str); 3] = [
     ("HF_CACHE_SYNC_PART_SIZE", "8MiB"),
     ("HF_CACHE_SYNC_WORKERS", "4"),
 ];
-
-/// `len` deterministic, incompressible bytes from `seed` (xorshift64*): tens of MiB in well under
-/// a second where `pseudo_random` would take seconds.
-fn noise(seed: &str, len: usize) -> Vec<u8> {
-    let digest = sha256_hex(seed.as_bytes());
-    let mut x = u64::from_str_radix(&digest[..16], 16).expect("hex") | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// The garage binary where `scripts/garage.sh` looks for it: on `PATH`, else in cargo's bin dir.
 fn garage_binary() -> Option<PathBuf> {
@@ -231,8 +215,8 @@ impl Fleet {
             blobs: BTreeMap::new(),
             revisions: Vec::new(),
         };
-        let shard1 = noise("cluster shard 1", 40 << 20);
-        let tokenizer = noise("cluster tokenizer", 64 << 10);
+        let shard1 = pseudo_random("cluster shard 1", 40 << 20);
+        let tokenizer = pseudo_random("cluster tokenizer", 64 << 10);
         for (rev, refs) in [("a", vec!["v1.0"]), ("b", vec!["main"])] {
             let mut files: Vec<(String, Vec<u8>, bool)> = vec![
                 (
@@ -247,7 +231,7 @@ impl Fleet {
                 ),
                 (
                     "model-00002-of-00002.safetensors".into(),
-                    noise(&format!("cluster shard 2 {rev}"), 24 << 20),
+                    pseudo_random(&format!("cluster shard 2 {rev}"), 24 << 20),
                     true,
                 ),
                 ("tokenizer.json".into(), tokenizer.clone(), false),
@@ -257,7 +241,7 @@ impl Fleet {
                 let seed = if i < 20 || rev == "a" { "a" } else { rev };
                 files.push((
                     format!("pieces/piece-{i:03}.bin"),
-                    noise(&format!("cluster piece {i} {seed}"), 256 << 10),
+                    pseudo_random(&format!("cluster piece {i} {seed}"), 256 << 10),
                     true,
                 ));
             }
@@ -267,7 +251,7 @@ impl Fleet {
             .map(|i| {
                 (
                     format!("data/part-{i:03}.jsonl"),
-                    noise(&format!("cluster corpus {i}"), 128 << 10),
+                    pseudo_random(&format!("cluster corpus {i}"), 128 << 10),
                     false,
                 )
             })

@@ -18,6 +18,7 @@ use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
 use crate::common::resilience::{
     assert_bucket_consistent_with, assert_no_wrong_blob, config_via, small_parts, Hashed, Sharded,
 };
+use crate::common::seeded::SplitMix64;
 use crate::common::{
     assert_cache_tidy, check_cache, count, files_under, Bucket, CacheView, Cli, Sandbox,
 };
@@ -25,24 +26,6 @@ use crate::common::{
 /// Kills per series (push, pull), each at a seeded point.
 const KILLS: u64 = 12;
 const DEFAULT_SEED: u64 = 0x5eed_4b11_2024_0001;
-
-/// SplitMix64: tiny, and the same sequence everywhere for a seed.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform enough in `0..n` for picking kill points.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The seed: `HFCS_TEST_KILL_SEED` (decimal or `0x` hex) or the fixed default.
 fn seed() -> u64 {

@@ -13,7 +13,7 @@ use crate::commands::{scan_existing, App, TransferOptions};
 use crate::manifest::Layout;
 use crate::remote::Remote;
 use crate::text::error_chain;
-use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, BlobJob};
+use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, with_stale_temps, BlobJob};
 use crate::transfer::pool;
 
 /// What `--repair` needs: the remote to fetch from and the cache to write to.
@@ -148,10 +148,17 @@ impl Fixer<'_> {
                     folder: t.folder,
                     // The file under this name was found corrupt: its size proves nothing.
                     replace: true,
+                    stale_temps: Vec::new(),
                 };
                 (t.repo, job)
             })
             .collect();
+        let jobs = crate::remote::blocking(move || {
+            let mut jobs = jobs;
+            with_stale_temps(jobs.iter_mut().map(|(_, job)| job));
+            jobs
+        })
+        .await;
         let mut ran = pool::run(jobs, ctx.workers, async |(_, job)| {
             let result = fetch_blob(remote, layout, self.cache_dir, ctx, job).await;
             ctx.progress.item_done();

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sha1::Digest as _;
 
+pub use super::seeded::pseudo_random;
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&sha2::Sha256::digest(bytes))
 }
@@ -303,18 +305,6 @@ impl CacheView {
             );
         }
     }
-}
-
-/// `len` deterministic, incompressible bytes derived from `seed`.
-pub fn pseudo_random(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 32);
-    let mut block = sha2::Sha256::digest(seed.as_bytes());
-    while out.len() < len {
-        out.extend_from_slice(&block);
-        block = sha2::Sha256::digest(block);
-    }
-    out.truncate(len);
-    out
 }
 
 /// Nothing in `cache` but what huggingface_hub itself would have there: repo folders holding only

@@ -10,6 +10,7 @@ pub mod mixed;
 pub mod python;
 pub mod resilience;
 pub mod s3;
+pub mod seeded;
 pub mod spec;
 pub mod stand_in;
 pub mod tls;

@@ -16,21 +16,7 @@ pub const PART: &str = "5MiB";
 /// The big blob: three parts of [`PART`] (the last one short).
 pub const BIG_SIZE: usize = 11 * 1024 * 1024 + 4321;
 
-/// `len` deterministic, incompressible bytes from `seed`; cheaper than hashing for megabytes.
-pub fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        // SplitMix64.
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use super::seeded::noise;
 
 /// One file of a revision.
 #[derive(Clone)]
