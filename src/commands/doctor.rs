@@ -4,6 +4,7 @@
 //! what someone debugging a setup needs. A check that cannot run without an earlier one (no
 //! bucket configured, say) is shown as skipped. Secrets are only ever shown masked.
 
+use crate::remote::Access;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -494,8 +495,13 @@ async fn write_check(
     let body = bytes::Bytes::from_static(b"hf-cache-sync doctor probe\n");
     if let Err(e) = remote.put(&key, body).await {
         // Read-only keys for developers, write keys for CI is a normal team setup.
-        let read_only =
-            matches!(&e, RemoteError::AccessDenied { action, .. } if *action == "write to");
+        let read_only = matches!(
+            &e,
+            RemoteError::AccessDenied {
+                action: Access::Write,
+                ..
+            }
+        );
         if read_only && !require_write {
             return Check::warning(
                 NAME,

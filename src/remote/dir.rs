@@ -1,6 +1,7 @@
 //! A directory remote (NFS, Lustre, a local disk): the bucket layout as files. Writes go through a
 //! temporary file and a rename, so readers never see half an object.
 
+use crate::remote::Access;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -46,7 +47,7 @@ impl DirRemote {
         self.root.join(key)
     }
 
-    fn error(&self, err: io::Error, action: &'static str, key: &str) -> RemoteError {
+    fn error(&self, err: io::Error, action: Access, key: &str) -> RemoteError {
         match err.kind() {
             io::ErrorKind::NotFound if !self.root.is_dir() => self.missing_root(),
             io::ErrorKind::NotFound => RemoteError::NotFound {
@@ -80,7 +81,7 @@ impl DirRemote {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.root.is_dir() => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing_root()),
-            Err(e) => Err(self.error(e, "write to", "")),
+            Err(e) => Err(self.error(e, Access::Write, "")),
         }
     }
 
@@ -106,7 +107,7 @@ impl DirRemote {
             walk(&root, &start, &mut out).map(|()| out)
         })
         .await
-        .map_err(|e| self.error(e, "list", prefix))?;
+        .map_err(|e| self.error(e, Access::List, prefix))?;
         out.retain(|o| o.key.starts_with(prefix));
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -137,7 +138,7 @@ impl DirRemote {
                 code: String::new(),
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error(e, "read from", key)),
+            Err(e) => Err(self.error(e, Access::Read, key)),
         }
     }
 
@@ -147,7 +148,7 @@ impl DirRemote {
         blocking(move || crate::cache::write::write_atomic(&path, &body))
             .await
             .map_err(|e| match e {
-                WriteError::Io { source, .. } => self.error(source, "write to", key),
+                WriteError::Io { source, .. } => self.error(source, Access::Write, key),
                 other => RemoteError::Other {
                     detail: other.to_string(),
                     code: String::new(),
@@ -161,7 +162,7 @@ impl DirRemote {
         match blocking(move || fs::remove_file(path)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.error(e, "delete from", key)),
+            Err(e) => Err(self.error(e, Access::Delete, key)),
         }
     }
 
@@ -180,12 +181,12 @@ impl DirRemote {
         blocking(move || -> Result<(), TransferError> {
             let key = key.as_str();
             let this = &this;
-            fs::create_dir_all(&dir).map_err(|e| this.error(e, "write to", key))?;
+            fs::create_dir_all(&dir).map_err(|e| this.error(e, Access::Write, key))?;
             let mut tmp = tempfile::Builder::new()
                 .prefix(TEMP_PREFIX)
                 .suffix(TEMP_SUFFIX)
                 .tempfile_in(&dir)
-                .map_err(|e| this.error(e, "write to", key))?;
+                .map_err(|e| this.error(e, Access::Write, key))?;
             let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
             let mut verifier = Verifier::new(&src.etag, src.size)?;
             let mut buf = vec![0u8; READ_CHUNK];
@@ -220,12 +221,12 @@ impl DirRemote {
         let (this, key, ctx) = (self.clone(), key.to_string(), ctx.clone());
         blocking(move || -> Result<PathBuf, TransferError> {
             let (this, key) = (&this, key.as_str());
-            let mut input = fs::File::open(&path).map_err(|e| this.error(e, "read from", key))?;
+            let mut input = fs::File::open(&path).map_err(|e| this.error(e, Access::Read, key))?;
             let mut buf = vec![0u8; READ_CHUNK];
             loop {
                 let n = input
                     .read(&mut buf)
-                    .map_err(|e| this.error(e, "read from", key))?;
+                    .map_err(|e| this.error(e, Access::Read, key))?;
                 if n == 0 {
                     break;
                 }

@@ -12,7 +12,7 @@ pub enum RemoteError {
     #[error("access denied: this key cannot {action} bucket {bucket}")]
     AccessDenied {
         bucket: String,
-        action: &'static str,
+        action: Access,
         code: String,
     },
     #[error("bucket {bucket} does not exist at {endpoint}")]
@@ -45,6 +45,27 @@ pub enum RemoteError {
     Other { detail: String, code: String },
 }
 
+/// What a request tried to do with a bucket (or a remote directory): a denied write means a
+/// read-only key, which stops a push at once; a denied delete names the missing permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    List,
+    Read,
+    Write,
+    Delete,
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Access::List => "list",
+            Access::Read => "read from",
+            Access::Write => "write to",
+            Access::Delete => "delete from",
+        })
+    }
+}
+
 impl RemoteError {
     /// The single retry decision: throttling, server errors, timeouts and dropped connections
     /// are retried; auth errors, a missing bucket or object, and anything else are not.
@@ -66,7 +87,13 @@ impl RemoteError {
                 | RemoteError::NoSuchDir { .. }
                 | RemoteError::WrongRegion { .. }
                 | RemoteError::Unreachable { .. }
-        ) || matches!(self, RemoteError::AccessDenied { action, .. } if *action == "write to")
+        ) || matches!(
+            self,
+            RemoteError::AccessDenied {
+                action: Access::Write,
+                ..
+            }
+        )
     }
 
     /// The same failure, saying it persisted through `tries` attempts.
@@ -135,17 +162,19 @@ impl RemoteError {
                  the chain the server sends",
                 path.display()
             ),
-            RemoteError::AccessDenied { action, .. } if *action == "write to" => {
-                "this key looks read-only: pushing needs a key with write access; \
+            RemoteError::AccessDenied {
+                action: Access::Write,
+                ..
+            } => "this key looks read-only: pushing needs a key with write access; \
                  pulling works with a read-only key"
-                    .into()
-            }
-            RemoteError::AccessDenied { action, .. } if *action == "delete from" => {
-                "this key may not delete: removing from the remote needs a key with delete \
+                .into(),
+            RemoteError::AccessDenied {
+                action: Access::Delete,
+                ..
+            } => "this key may not delete: removing from the remote needs a key with delete \
                  permission (on B2 the deleteFiles capability); listing and pulling work with a \
                  read-only key"
-                    .into()
-            }
+                .into(),
             RemoteError::AccessDenied { .. } => {
                 "check the key's bucket scope and capabilities (listFiles, readFiles, writeFiles)"
                     .into()
@@ -299,7 +328,7 @@ mod tests {
     fn a_denied_delete_says_the_key_may_not_delete() {
         let e = RemoteError::AccessDenied {
             bucket: "b".into(),
-            action: "delete from",
+            action: Access::Delete,
             code: "AccessDenied".into(),
         };
         assert_eq!(
@@ -333,7 +362,7 @@ mod tests {
         assert!(worst <= Duration::from_secs(60), "{worst:?}");
         let denied = RemoteError::AccessDenied {
             bucket: "b".into(),
-            action: "read from",
+            action: Access::Read,
             code: "AccessDenied".into(),
         };
         assert_eq!(

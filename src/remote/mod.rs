@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use error::{RemoteError, RetryPolicy};
+pub use error::{Access, RemoteError, RetryPolicy};
 
 use crate::cache::write::{BlobWriter, WriteError};
 use crate::config::{ConfigError, Settings, MAX_PART_SIZE};

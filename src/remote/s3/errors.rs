@@ -1,5 +1,6 @@
 //! The SDK's errors as [`RemoteError`] kinds a person can act on.
 
+use crate::remote::Access;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::S3Remote;
@@ -11,7 +12,7 @@ impl S3Remote {
     pub(super) fn error<E>(
         &self,
         err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-        action: &'static str,
+        action: Access,
         key: &str,
     ) -> RemoteError
     where
@@ -84,7 +85,7 @@ impl S3Remote {
         status: u16,
         code: String,
         message: String,
-        action: &'static str,
+        action: Access,
         key: &str,
     ) -> RemoteError {
         // Some servers (Garage) answer a bad key or signature with a plain AccessDenied.

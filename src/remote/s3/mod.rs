@@ -12,6 +12,7 @@ mod payload;
 mod tests;
 mod transfer;
 
+use crate::remote::Access;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -199,7 +200,7 @@ impl S3Remote {
                     .max_keys(1)
                     .send()
             },
-            "list",
+            Access::List,
             &self.bucket,
         )
         .await
@@ -210,7 +211,7 @@ impl S3Remote {
     async fn call<T, E, F, Fut>(
         &self,
         mut op: F,
-        action: &'static str,
+        action: Access,
         key: &str,
     ) -> Result<T, RemoteError>
     where
@@ -275,7 +276,7 @@ impl S3Remote {
                             .set_continuation_token(token.clone())
                             .send()
                     },
-                    "list",
+                    Access::List,
                     prefix,
                 )
                 .await?;
@@ -307,7 +308,7 @@ impl S3Remote {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| self.error(e, "read from", key))?;
+                    .map_err(|e| self.error(e, Access::Read, key))?;
                 if out.content_length().unwrap_or(0) as u64 > max as u64 {
                     return Err(RemoteError::Other {
                         detail: super::too_large(key, max),
@@ -363,7 +364,7 @@ impl S3Remote {
                         }
                     }
                 },
-                "write to",
+                Access::Write,
                 key,
             )
         })
@@ -387,7 +388,7 @@ impl S3Remote {
                         .key(key)
                         .send()
                 },
-                "read from",
+                Access::Read,
                 key,
             )
             .await;
@@ -407,7 +408,7 @@ impl S3Remote {
                     .key(key)
                     .send()
             },
-            "delete from",
+            Access::Delete,
             key,
         )
         .await

@@ -24,7 +24,7 @@ async fn a_refused_first_write_is_the_only_one_sent() {
             tokio::time::sleep(Duration::from_millis(20)).await;
             Err::<(), _>(RemoteError::AccessDenied {
                 bucket: "b".into(),
-                action: "write to",
+                action: Access::Write,
                 code: "AccessDenied".into(),
             })
         })
@@ -106,15 +106,15 @@ fn a_connection_closed_mid_answer_is_retried_without_stopping_the_run() {
     use aws_sdk_s3::error::ConnectorError;
     let r = offline_remote();
     let closed = ConnectorError::other("connection closed before message completed".into(), None);
-    let e = r.error(dispatch_failure(closed), "read from", "blobs/x");
+    let e = r.error(dispatch_failure(closed), Access::Read, "blobs/x");
     assert!(matches!(e, RemoteError::Transient { .. }), "{e:?}");
     assert!(e.is_retryable() && !e.is_fatal());
     let reset = ConnectorError::io("Connection reset by peer (os error 104)".into());
-    let e = r.error(dispatch_failure(reset), "read from", "blobs/x");
+    let e = r.error(dispatch_failure(reset), Access::Read, "blobs/x");
     assert!(matches!(e, RemoteError::Transient { .. }), "{e:?}");
     // Nobody listening is a wrong endpoint, not a blip.
     let refused = ConnectorError::io("Connection refused (os error 111)".into());
-    let e = r.error(dispatch_failure(refused), "read from", "blobs/x");
+    let e = r.error(dispatch_failure(refused), Access::Read, "blobs/x");
     assert!(matches!(e, RemoteError::Unreachable { .. }), "{e:?}");
     assert!(e.is_fatal());
 }

@@ -2,6 +2,7 @@
 //! or Ctrl-C) and streamed or ranged parallel downloads, with memory bounded by the transfer
 //! context and every byte hashed once, in order.
 
+use crate::remote::Access;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -94,7 +95,7 @@ impl S3Remote {
                             .key(key)
                             .send()
                     },
-                    "write to",
+                    Access::Write,
                     key,
                 )
             })
@@ -144,7 +145,7 @@ impl S3Remote {
                                 .multipart_upload(done.clone())
                                 .send()
                         },
-                        "write to",
+                        Access::Write,
                         key,
                     )
                     .await;
@@ -186,7 +187,7 @@ impl S3Remote {
                             .set_upload_id_marker(id_marker.clone())
                             .send()
                     },
-                    "list",
+                    Access::List,
                     prefix,
                 )
                 .await?;
@@ -224,7 +225,7 @@ impl S3Remote {
                         .upload_id(upload_id)
                         .send()
                 },
-                "write to",
+                Access::Write,
                 key,
             )
             .await;
@@ -293,7 +294,7 @@ impl S3Remote {
                                     None => req.send().await,
                                 }
                             }
-                        }, "write to", &key)
+                        }, Access::Write, &key)
                         .await?;
                         ctx2.progress.add_bytes(body.len() as u64);
                         Ok(CompletedPart::builder()
@@ -349,7 +350,7 @@ impl S3Remote {
                 let out = req
                     .send()
                     .await
-                    .map_err(|e| self.error(e, "read from", key))?;
+                    .map_err(|e| self.error(e, Access::Read, key))?;
                 let mut body = out.body;
                 let mut batch = BytesMut::new();
                 loop {
@@ -436,7 +437,7 @@ impl S3Remote {
             .range(format!("bytes={start}-{end}"))
             .send()
             .await
-            .map_err(|e| self.error(e, "read from", key))?;
+            .map_err(|e| self.error(e, Access::Read, key))?;
         let expected = (end - start + 1) as usize;
         let mut body = out.body;
         let mut chunks = Vec::new();
