@@ -278,15 +278,7 @@ fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
         }
     }
     if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<RemoteError>()) {
-        if matches!(
-            e,
-            RemoteError::Credentials { .. }
-                | RemoteError::NoCredentials { .. }
-                | RemoteError::Certificate { .. }
-                | RemoteError::NoSuchBucket { .. }
-                | RemoteError::NoSuchDir { .. }
-                | RemoteError::WrongRegion { .. }
-        ) {
+        if e.is_configuration() {
             code = EXIT_USAGE;
         }
         if let Some(h) = e.hint() {

@@ -76,8 +76,9 @@ impl RemoteError {
         )
     }
 
-    /// Errors that will fail every other request the same way: stop the run early.
-    pub fn is_fatal(&self) -> bool {
+    /// Errors of the set-up, not of the run: the credentials, the CA, the bucket, the directory
+    /// or the region is wrong. They exit 2 and name what to fix.
+    pub fn is_configuration(&self) -> bool {
         matches!(
             self,
             RemoteError::Credentials { .. }
@@ -86,14 +87,20 @@ impl RemoteError {
                 | RemoteError::NoSuchBucket { .. }
                 | RemoteError::NoSuchDir { .. }
                 | RemoteError::WrongRegion { .. }
-                | RemoteError::Unreachable { .. }
-        ) || matches!(
-            self,
-            RemoteError::AccessDenied {
-                action: Access::Write,
-                ..
-            }
         )
+    }
+
+    /// Errors that will fail every other request the same way: stop the run early.
+    pub fn is_fatal(&self) -> bool {
+        self.is_configuration()
+            || matches!(self, RemoteError::Unreachable { .. })
+            || matches!(
+                self,
+                RemoteError::AccessDenied {
+                    action: Access::Write,
+                    ..
+                }
+            )
     }
 
     /// The same failure, saying it persisted through `tries` attempts.
