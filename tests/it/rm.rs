@@ -522,3 +522,144 @@ fn remote_rm_with_a_read_only_key_is_refused() {
     assert!(out.stdout.is_empty(), "{out}");
     assert_eq!(bucket.keys(), before, "nothing deleted");
 }
+
+/// A directory remote holding `repos`, pushed from a fresh cache.
+fn pushed_to_dir(t: &Sandbox, repos: &[&TwoRevisions]) -> std::path::PathBuf {
+    let remote = t.cache("remote");
+    t.write_config(&format!(
+        "storage:\n  endpoint: file://{}\n",
+        remote.display()
+    ));
+    let src = t.cache("src");
+    for r in repos {
+        r.write(&src);
+    }
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    remote
+}
+
+/// An object larger than any manifest or ref (sparse, so it costs no disk): reading it fails,
+/// while every other object of the remote reads fine.
+fn plant_oversized(path: &std::path::Path, len: u64) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+fn keep_reason<'a>(s: &'a Value, path: &str) -> &'a str {
+    s["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not kept in {s}"))["reason"]
+        .as_str()
+        .unwrap()
+}
+
+#[test]
+fn remote_rm_keeps_what_it_cannot_read_and_deletes_the_rest() {
+    let t = Sandbox::local("rm_remote_unreadable");
+    let (m, other, r) = (
+        TwoRevisions::new("org/m"),
+        TwoRevisions::new("org/other"),
+        TwoRevisions::new("org/r"),
+    );
+    let remote = pushed_to_dir(&t, &[&m, &other, &r]);
+    // A third revision of org/m whose manifest cannot be read, and a ref naming it.
+    let bogus = commit_hash("bogus");
+    let bogus_key = manifest_key("org/m", &bogus);
+    plant_oversized(&remote.join(&bogus_key), 64 * 1024 * 1024 + 1);
+    let pr1 = remote.join(ref_key("org/m", "pr/1"));
+    fs::create_dir_all(pr1.parent().unwrap()).unwrap();
+    fs::write(&pr1, &bogus).unwrap();
+    // A ref of org/r that cannot be read: it may name any of org/r's revisions.
+    let big_ref = ref_key("org/r", "pr/2");
+    plant_oversized(&remote.join(&big_ref), 4096);
+
+    // Another repo is untouched by what cannot be read elsewhere.
+    let out = t
+        .hfcs()
+        .json()
+        .args(["rm", "--remote", "org/other", "--yes"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(strings(&s, "manifests").len(), 2, "{out}");
+    assert_eq!(s["failures"], json!([]), "{out}");
+    assert!(!out.stderr.contains("warning"), "{out}");
+
+    // org/m: its two readable revisions and their refs go; the unreadable one stays, with the
+    // ref naming it, and is named as a failure.
+    let out = t
+        .hfcs()
+        .json()
+        .args(["rm", "--remote", "org/m", "--yes"])
+        .run()
+        .code(1)
+        .stderr_has(&format!("warning: cannot read {bogus_key}: "));
+    let s = out.json();
+    assert_eq!(
+        strings(&s, "refs"),
+        [ref_key("org/m", "main"), ref_key("org/m", "v1.0")],
+        "{out}"
+    );
+    let mut gone = vec![manifest_key("org/m", &m.a), manifest_key("org/m", &m.b)];
+    gone.sort();
+    assert_eq!(strings(&s, "manifests"), gone, "{out}");
+    assert_eq!(
+        field_of(&s, "failures", "item"),
+        std::slice::from_ref(&bogus_key),
+        "{out}"
+    );
+    assert!(
+        s["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read: "),
+        "{out}"
+    );
+    assert!(
+        keep_reason(&s, &bogus_key).starts_with("cannot be read"),
+        "{out}"
+    );
+    assert!(
+        keep_reason(&s, &ref_key("org/m", "pr/1")).contains("cannot be read"),
+        "{out}"
+    );
+    for k in &gone {
+        assert!(!remote.join(k).exists(), "{k} left");
+    }
+    assert!(remote.join(&bogus_key).exists());
+    assert!(remote.join(ref_key("org/m", "pr/1")).exists());
+    assert!(
+        remote.join(ref_key("org/r", "main")).exists(),
+        "org/r untouched"
+    );
+
+    // org/r: the ref that cannot be read may name the revision asked for, so it stays; the
+    // human summary says why.
+    let out = t
+        .hfcs()
+        .args(["rm", "--remote", &format!("org/r@{}", &r.a[..8]), "--yes"])
+        .run()
+        .code(1)
+        .stderr_has(&format!("warning: cannot read {big_ref}: "));
+    assert!(
+        out.stdout.starts_with("Deleted 0 refs and 0 manifests"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "Kept {}: {big_ref} cannot be read and may name it; left in place",
+            manifest_key("org/r", &r.a)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("Failed to delete {big_ref}: cannot read: ")),
+        "{out}"
+    );
+    assert!(remote.join(manifest_key("org/r", &r.a)).exists());
+    assert!(remote.join(ref_key("org/r", "v1.0")).exists());
+}

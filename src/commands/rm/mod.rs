@@ -34,7 +34,8 @@ pub struct ResolvedTarget {
     pub target: String,
     pub repo_type: RepoType,
     pub repo: String,
-    /// The revisions it names; every revision of the repo for a repo id.
+    /// The revisions it names; every revision of the repo for a repo id. On the remote, less
+    /// those kept because a manifest or ref that may concern them cannot be read.
     pub commits: Vec<String>,
     /// True when the target is the whole repo.
     pub whole_repo: bool,
