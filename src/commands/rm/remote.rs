@@ -18,7 +18,6 @@ use crate::commands::{short, App, Failure, Outcome, RepoRef};
 use crate::manifest::safe_repo_key;
 use crate::remote::catalog::{Catalog, ManifestEntry, ReadMode, RefEntry, Scope};
 use crate::remote::{Remote, RemoteError};
-use crate::report::NoProgress;
 use select::{select, Selection};
 
 /// Manifests and refs read at once from the remote.
@@ -48,7 +47,7 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
     let wanted = wanted_keys(&opts.targets, &catalog);
     catalog.read(&Scope::Keys(wanted.clone())).await?;
     for w in catalog.warnings() {
-        app.printer.warn(&NoProgress, &w);
+        app.printer.warn(&w);
     }
     let Selection {
         targets,
