@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::scan::file_id;
+use super::file_id;
 use super::{parse_repo_folder, repo_lock_path};
 
 /// Why a lock could not be taken.

@@ -176,6 +176,22 @@ pub fn snapshot_link_target(file_path: &str, etag: &str) -> PathBuf {
     target.join("blobs").join(etag)
 }
 
+/// Prefix and suffix of this tool's temporary files in `blobs/`; never a blob name.
+pub const TEMP_PREFIX: &str = ".hfcs-";
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// What identifies a file on its device (a hardlink shares it): its device and inode.
+#[cfg(unix)]
+pub fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+pub fn file_id(_meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

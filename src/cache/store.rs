@@ -10,8 +10,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::file_id;
 use super::parse_repo_folder;
-use super::scan::{file_id, normalize_lexically};
+use super::scan::normalize_lexically;
 
 const STORE_DIR: &str = "blobs";
 const MARKER: &str = ".huggingface-shared-blobs";

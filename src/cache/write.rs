@@ -13,9 +13,7 @@ use super::hash::BlobHasher;
 use super::lock::LockError;
 use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
 
-/// Prefix and suffix of this tool's temporary files in `blobs/`; never a blob name.
-pub const TEMP_PREFIX: &str = ".hfcs-";
-pub const TEMP_SUFFIX: &str = ".tmp";
+pub use super::{TEMP_PREFIX, TEMP_SUFFIX};
 
 /// Why a blob could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use super::{App, Outcome};
 use crate::cache::delete::{is_stale, PARTIAL_GRACE};
-use crate::cache::scan::{self, file_id, CacheScan, FileSource};
+use crate::cache::file_id;
+use crate::cache::scan::{self, CacheScan, FileSource};
 use crate::cache::store::{self, Payload};
 use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;

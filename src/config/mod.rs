@@ -44,6 +44,7 @@ impl ConfigError {
     }
 }
 
+pub mod aws;
 mod credentials;
 mod file;
 #[cfg(test)]
@@ -64,7 +65,7 @@ pub struct StorageSettings {
     /// Where the region came from when not from `B2_REGION` or the file (`AWS_REGION`, the profile).
     pub region_from: Option<String>,
     /// Extra CAs to trust for an HTTPS endpoint (`AWS_CA_BUNDLE` or `SSL_CERT_FILE`).
-    pub ca_bundle: Option<crate::remote::aws::CaBundle>,
+    pub ca_bundle: Option<aws::CaBundle>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +153,7 @@ impl Settings {
         let transfer_file = file.transfer.unwrap_or_default();
         let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
 
-        let storage = crate::remote::aws::with_aws_fallbacks(
+        let storage = aws::with_aws_fallbacks(
             env::var(EnvVars::B2_ENDPOINT).or(nonempty(storage_file.endpoint)),
             env::var(EnvVars::B2_BUCKET).or(nonempty(storage_file.bucket)),
             env::var(EnvVars::B2_REGION).or(nonempty(storage_file.region)),

@@ -9,8 +9,9 @@ use std::time::SystemTime;
 
 use super::paths::{link_hops, trash_dir};
 use super::LOCKED;
+use crate::cache::file_id;
 use crate::cache::lock::{self, Probe};
-use crate::cache::scan::{file_id, CacheScan, FileSource, Repo};
+use crate::cache::scan::{CacheScan, FileSource, Repo};
 use crate::cache::{lock_path, store};
 
 pub(super) type FileId = (u64, u64);

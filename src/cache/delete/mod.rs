@@ -22,7 +22,6 @@ use std::time::{Duration, SystemTime};
 
 use index::Index;
 use plan::Plan;
-use report::Done;
 pub use report::{KeptEntry, Report};
 
 use super::scan::{Blob, CacheScan, Partial};
@@ -179,7 +178,7 @@ impl Planner {
 
     /// What a real run would delete, deleting nothing.
     pub fn preview(&self) -> Report {
-        let done = Done::planned(&self.index, &self.plan);
+        let done = self.plan.as_done(&self.index);
         done.into_report(&self.index, &self.selection)
     }
 

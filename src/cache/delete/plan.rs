@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::index::{repo_path, FileId, Index, Pinner};
-use super::report::KeptEntry;
+use super::report::{Done, KeptEntry};
 use super::{is_stale, orphan_settled, Selection, BUSY, PARTIAL_GRACE};
 use crate::cache::scan::Partial;
 use crate::cache::{lock_path, store};
@@ -38,6 +38,45 @@ pub(super) struct Plan {
     pub bytes_freed: u64,
     /// The part of `bytes_freed` that [`crate::cache::scan::CacheScan::blob_bytes`] counts.
     pub blob_bytes_freed: u64,
+}
+
+impl Plan {
+    /// What carrying out the plan in full would do: a preview, and the start of an execution.
+    pub fn as_done(&self, index: &Index) -> Done {
+        let mut done = Done {
+            kept: self.kept.clone(),
+            store: self.store.clone(),
+            ..Default::default()
+        };
+        for (ri, rp) in &self.repos {
+            let repo = &index.scan.repos[*ri];
+            for commit in &rp.revisions {
+                done.revisions.push((*ri, commit.clone()));
+                if let Some(vi) = repo.revisions.iter().position(|r| &r.commit == commit) {
+                    if let Some(copies) = index.copies.get(&(*ri, vi)) {
+                        done.deleted.extend(copies.iter().cloned());
+                    }
+                }
+            }
+            for (name, commit) in &rp.refs {
+                done.refs.push((*ri, name.clone(), commit.clone()));
+            }
+            for (etag, orphan) in &rp.blobs {
+                done.blobs.push((*ri, etag.clone(), *orphan));
+                done.deleted.insert(repo.blobs[etag].path.clone());
+            }
+            for p in &rp.partials {
+                done.partials.push((p.path.clone(), p.size));
+            }
+            done.leftovers.extend(rp.trash.iter().cloned());
+            if rp.whole {
+                done.repos.push(*ri);
+            }
+        }
+        done.deleted
+            .extend(self.store.iter().map(|(p, _)| p.clone()));
+        done
+    }
 }
 
 /// Blob candidates: (repo, etag) → was an orphan before the run.

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::index::Index;
-use super::plan::Plan;
 use super::Selection;
 use crate::cache::RepoType;
 
@@ -134,42 +133,6 @@ pub(super) struct Done {
 }
 
 impl Done {
-    pub fn planned(index: &Index, plan: &Plan) -> Done {
-        let mut done = Done {
-            kept: plan.kept.clone(),
-            store: plan.store.clone(),
-            ..Default::default()
-        };
-        for (ri, rp) in &plan.repos {
-            let repo = &index.scan.repos[*ri];
-            for commit in &rp.revisions {
-                done.revisions.push((*ri, commit.clone()));
-                if let Some(vi) = repo.revisions.iter().position(|r| &r.commit == commit) {
-                    if let Some(copies) = index.copies.get(&(*ri, vi)) {
-                        done.deleted.extend(copies.iter().cloned());
-                    }
-                }
-            }
-            for (name, commit) in &rp.refs {
-                done.refs.push((*ri, name.clone(), commit.clone()));
-            }
-            for (etag, orphan) in &rp.blobs {
-                done.blobs.push((*ri, etag.clone(), *orphan));
-                done.deleted.insert(repo.blobs[etag].path.clone());
-            }
-            for p in &rp.partials {
-                done.partials.push((p.path.clone(), p.size));
-            }
-            done.leftovers.extend(rp.trash.iter().cloned());
-            if rp.whole {
-                done.repos.push(*ri);
-            }
-        }
-        done.deleted
-            .extend(plan.store.iter().map(|(p, _)| p.clone()));
-        done
-    }
-
     pub fn fail(&mut self, path: &Path, err: io::Error) {
         self.failures.push(FailureEntry {
             item: path.display().to_string(),

@@ -1,6 +1,7 @@
 //! Reads a hub cache into plain data. Odd entries become warnings, never errors: a cache that
 //! huggingface_hub half-wrote or a user half-deleted must still be listable and fixable.
 
+use super::file_id;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::fs;
@@ -221,17 +222,6 @@ impl CacheScan {
     }
 }
 
-#[cfg(unix)]
-pub fn file_id(meta: &fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-pub fn file_id(_meta: &fs::Metadata) -> (u64, u64) {
-    (0, 0)
-}
-
 /// Removes `.` and `..` components without touching the filesystem.
 pub fn normalize_lexically(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -380,8 +370,8 @@ fn scan_repos(
 fn partial_of(path: &Path, name: &str) -> Option<Partial> {
     let etag = if let Some(stem) = name.strip_suffix(".incomplete") {
         stem.split('.').next().filter(|e| is_blob_name(e))
-    } else if let Some(rest) = name.strip_prefix(crate::cache::write::TEMP_PREFIX) {
-        if !name.ends_with(crate::cache::write::TEMP_SUFFIX) {
+    } else if let Some(rest) = name.strip_prefix(super::TEMP_PREFIX) {
+        if !name.ends_with(super::TEMP_SUFFIX) {
             return None;
         }
         rest.split('-').next().filter(|e| is_blob_name(e))

@@ -2,12 +2,13 @@
 //! what it finds becomes data, anything odd a [`ScanWarning`], and no link is followed out of
 //! the cache dir.
 
+use crate::cache::file_id;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{
-    collect_files, file_id, normalize_lexically, partial_of, relative_slash_path, same_dir, Blob,
+    collect_files, normalize_lexically, partial_of, relative_slash_path, same_dir, Blob,
     FileSource, Repo, Revision, ScanWarning, SnapshotFile,
 };
 use crate::cache::{is_blob_name, RepoType};

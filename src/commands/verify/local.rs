@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -14,10 +14,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::repair::Fixer;
+use super::structure::structural_problems;
 use super::{describe_problems, App, Outcome, Problem, ProblemKind, VerifyOptions};
 use crate::cache::hash::{hash_file_with, BlobHasher};
-use crate::cache::is_blob_name;
-use crate::cache::scan::{normalize_lexically, relative_slash_path, CacheScan, FileSource, Repo};
+use crate::cache::scan::{CacheScan, FileSource, Repo};
 use crate::commands::{require_repos, scan_existing, RepoRef};
 use crate::report::{human_bytes, Progress};
 use crate::text::plural;
@@ -199,111 +199,6 @@ fn users_of(repo: &Repo, etag: &str) -> Vec<String> {
     out
 }
 
-/// Missing blobs (from broken snapshot links) and the scanner's other findings, for the chosen
-/// repos; warnings about no repo in particular only when the whole cache is checked.
-pub(super) fn structural_problems(
-    scan: &CacheScan,
-    chosen: &[usize],
-    whole_cache: bool,
-) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    // Links already reported as a missing blob: the scanner's warning about each says no more.
-    let mut explained: Vec<PathBuf> = Vec::new();
-    for &i in chosen {
-        let repo = &scan.repos[i];
-        for (etag, uses) in missing_blobs(repo) {
-            let n = uses.len();
-            let mut p = Problem::new(
-                ProblemKind::MissingBlob,
-                format!(
-                    "blobs/{etag} is missing or unusable; {} broken",
-                    plural(n, "snapshot link is", "snapshot links are")
-                ),
-            );
-            p.repo = Some(repo.qualified_id());
-            p.etag = Some(etag);
-            for (path, link) in uses {
-                p.paths.push(path);
-                explained.push(link);
-            }
-            problems.push(p);
-        }
-    }
-    for w in &scan.warnings {
-        if explained.contains(&w.path) {
-            continue;
-        }
-        let owner = chosen
-            .iter()
-            .map(|&i| &scan.repos[i])
-            .find(|r| w.repo.as_deref() == Some(r.folder.as_str()));
-        if owner.is_none() && !whole_cache {
-            continue;
-        }
-        let mut p = Problem::new(ProblemKind::Cache, w.to_string());
-        p.repo = owner.map(Repo::qualified_id);
-        problems.push(p);
-    }
-    problems
-}
-
-/// Snapshot links into this repo's `blobs/` whose blob the scanner did not accept (absent, a
-/// broken link, a link out of the cache): etag → (`<commit>/<path>`, link).
-fn missing_blobs(repo: &Repo) -> BTreeMap<String, Vec<(String, PathBuf)>> {
-    let mut out: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
-    let blobs_dir = normalize_lexically(&repo.dir.join("blobs"));
-    let Ok(entries) = fs::read_dir(repo.dir.join("snapshots")) else {
-        return out;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let root = entry.path();
-        if !root.is_dir() {
-            continue;
-        }
-        let Ok(commit) = entry.file_name().into_string() else {
-            continue;
-        };
-        let mut links = Vec::new();
-        collect_links(&root, &mut links);
-        for link in links {
-            let Ok(target) = fs::read_link(&link) else {
-                continue;
-            };
-            let Some(parent) = link.parent() else {
-                continue;
-            };
-            let joined = normalize_lexically(&parent.join(target));
-            let name = joined.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if joined.parent() != Some(blobs_dir.as_path())
-                || !is_blob_name(name)
-                || repo.blobs.contains_key(name)
-            {
-                continue;
-            }
-            let Some(rel) = relative_slash_path(&root, &link) else {
-                continue;
-            };
-            out.entry(name.to_string())
-                .or_default()
-                .push((format!("{commit}/{rel}"), link));
-        }
-    }
-    out
-}
-
-fn collect_links(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => collect_links(&entry.path(), out),
-            Ok(t) if t.is_symlink() => out.push(entry.path()),
-            _ => {}
-        }
-    }
-}
-
 /// One job per distinct (content file, blob name), largest first so the pool ends together.
 fn hash_jobs(scan: &CacheScan, chosen: &[usize]) -> Vec<HashJob> {
     let mut by_file: BTreeMap<(PathBuf, String), HashJob> = BTreeMap::new();
@@ -370,6 +265,7 @@ mod tests {
     use super::*;
     use crate::report::NoProgress;
     use std::os::unix::fs::symlink;
+    use std::path::Path;
 
     const C1: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const HELLO_SHA1: &str = "ce013625030ba8dba906f756967f9e9ca394464a";

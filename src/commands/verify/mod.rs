@@ -8,6 +8,7 @@
 mod local;
 mod remote;
 mod repair;
+mod structure;
 
 use anyhow::Result;
 use serde::Serialize;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::local::structural_problems;
+use super::structure::structural_problems;
 use super::{Problem, ProblemKind, VerifyOptions};
 use crate::cache::scan::{CacheScan, Repo};
 use crate::commands::{scan_existing, App, TransferOptions};

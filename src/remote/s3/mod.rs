@@ -28,8 +28,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
-use super::aws::{CaBundle, CredentialChain, HttpsClient};
+use super::aws::{CredentialChain, HttpsClient};
 use super::{ObjectInfo, RemoteError};
+use crate::config::aws::CaBundle;
 use crate::config::{ConfigError, CredentialSource, Credentials};
 use payload::PayloadHash;
 
