@@ -19,6 +19,7 @@ use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;
 use crate::remote::RemoteSpec;
 use crate::report::human_bytes;
+use crate::text::plural;
 
 /// `cache.max_local_gb` counts GB of 2^30 bytes.
 const GB: f64 = (1u64 << 30) as f64;
@@ -312,10 +313,6 @@ fn without_userinfo(url: &str) -> String {
         Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
         None => url.to_string(),
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Where the remote is and, with `--remote`, what it holds.

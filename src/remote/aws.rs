@@ -18,6 +18,7 @@ use rustls::pki_types::CertificateDer;
 
 use crate::config::aws::{profile_source, CaBundle};
 use crate::config::ConfigError;
+use crate::text::error_chain;
 
 /// What the chain did on its latest resolution.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,7 +145,7 @@ impl CredentialChain {
                 Err(e) => {
                     self.record(ChainOutcome::Failed {
                         source: name.clone(),
-                        detail: readable_chain(&e),
+                        detail: error_chain(&e),
                     });
                     return Err(e);
                 }
@@ -165,21 +166,6 @@ impl ProvideCredentials for CredentialChain {
     {
         future::ProvideCredentials::new(self.resolve())
     }
-}
-
-/// An error and its causes as one line of text: each distinct message once, no debug dump
-/// (the SDK's providers wrap one cause in several layers that repeat it).
-fn readable_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p == &text) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 /// The SDK's HTTPS client with the bundle's certificates added to the system roots.
@@ -321,7 +307,7 @@ MFowETEPMA0GA1UEAwwGdGVzdGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE
             "loading",
             Some(Box::new(Layer("loading", Some(Box::new(inner))))),
         );
-        assert_eq!(readable_chain(&err), "loading: no cached token");
+        assert_eq!(crate::text::error_chain(&err), "loading: no cached token");
     }
 
     #[test]
