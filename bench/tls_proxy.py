@@ -19,6 +19,7 @@ import sys
 HIGH_WATER = 8 * 1024 * 1024
 LOW_WATER = 2 * 1024 * 1024
 READ_SIZE = 1024 * 1024
+NEGOTIATED = set()
 
 
 class Pipe(asyncio.BufferedProtocol):
@@ -37,6 +38,13 @@ class Pipe(asyncio.BufferedProtocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        tls = transport.get_extra_info("ssl_object")
+        if tls is not None:
+            # Each protocol and cipher once on stderr: the benchmark reports what was negotiated.
+            seen = (tls.version(), tls.cipher()[0])
+            if seen not in NEGOTIATED:
+                NEGOTIATED.add(seen)
+                print(f"negotiated {seen[0]} {seen[1]}", file=sys.stderr, flush=True)
         transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
         sock = transport.get_extra_info("socket")
         if sock is not None:
