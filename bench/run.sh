@@ -8,6 +8,8 @@
 #   bash bench/run.sh --baseline PATH      also run another hf-cache-sync binary (an older build) as
 #                                          the tool "before", alternating with ours in the same rounds
 #   bash bench/run.sh --ours PATH          measure this binary instead of building the release one
+#   bash bench/run.sh --profile SCENARIO   strace -c -f and perf record ours and the peer once each
+#                                          (pull-many, dir-pull, pull-big, push-big; bench/profile.py)
 #
 # Any other argument goes to bench/bench.py (e.g. --shard-mib 512, --runs 5, --skip-tools NAME,
 # --baseline-label TEXT, --ours-label TEXT, --out PATH). Writes bench/RESULTS.md unless --quick
@@ -17,6 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
 
 quick=0
+profile=""
 ours=""
 pass=()
 out="$root/bench/RESULTS.md"
@@ -26,6 +29,7 @@ while [[ $# -gt 0 ]]; do
         --ours) ours="$(realpath "$2")"; shift ;;
         --baseline) pass+=(--baseline "$(realpath "$2")"); shift ;;
         --out) out="$2"; shift ;;
+        --profile) profile="$2"; shift ;;
         --only | --shard-mib | --runs | --skip-tools | --baseline-label | --ours-label | --many-repos | \
             --many-files | --many-file-bytes | --wide-repos | --wide-files | --rss-gib)
             pass+=("$1" "$2"); shift ;;
@@ -64,6 +68,12 @@ mkdir -p "$work/garage"
 bash scripts/garage.sh start "$work/garage"
 # shellcheck disable=SC1091
 source "$work/garage/env.sh"
+
+if [[ -n "$profile" ]]; then
+    "$venv/bin/python" bench/profile.py --ours "$ours" --venv "$venv" --work "$work" --scenario "$profile" \
+        ${pass[@]+"${pass[@]}"}
+    exit 0
+fi
 
 "$venv/bin/python" bench/bench.py --ours "$ours" --venv "$venv" --work "$work" \
     "${args[@]}" ${out:+--out "$out"} ${pass[@]+"${pass[@]}"}
