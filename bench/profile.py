@@ -42,7 +42,8 @@ def main():
     ap.add_argument("--ours", required=True)
     ap.add_argument("--venv", required=True)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--scenario", required=True, choices=["pull-many", "dir-pull", "pull-big", "push-big"])
+    ap.add_argument("--scenario", required=True,
+                    choices=["pull-many", "dir-pull", "pull-big", "push-big", "https-push-big"])
     ap.add_argument("--shard-mib", type=int, default=512)
     ap.add_argument("--many-repos", type=int, default=50)
     ap.add_argument("--many-files", type=int, default=40)
@@ -55,6 +56,7 @@ def main():
     work = a.work
     commands = {}
     cleanups = []
+    envs = {}
 
     def dest(name):
         d = os.path.join(work, b.fresh(name))
@@ -82,7 +84,7 @@ def main():
                     f.write(f"cp s3://{b.bucket}/{prefix}/blobs/{e} {d}/{e}\n")
             return b.s5("run", cmds)
         commands = {"ours": ours, "s5cmd": peer}
-    elif a.scenario in ("dir-pull", "pull-big", "push-big"):
+    elif a.scenario in ("dir-pull", "pull-big", "push-big", "https-push-big"):
         cache = os.path.join(work, "big-cache")
         bench.make_big(cache, a.shard_mib * MIB)
         repo = os.path.join(cache, "models--bench--big")
@@ -120,20 +122,30 @@ def main():
                 return ["sh", "-c", " ".join(f"'{c}'" for c in b.s5("run", cmds)) + " && sync"]
             commands = {"ours": ours, "s5cmd + sync": peer}
         else:
+            endpoint = None
+            if a.scenario == "https-push-big":
+                front = bench.TlsFront(work, b.endpoint, sys.executable)
+                cleanups.append(front.stop)
+                endpoint = front.endpoint
+                for tool in ("ours", "s5cmd"):
+                    envs[tool], _ = b.tls_env(tool, front, cache)
+
             def ours():
-                return b.ours_cmd(b.config(cache, b.fresh("push")), "push")
+                return b.ours_cmd(b.config(cache, b.fresh("push"), endpoint), "push")
 
             def peer():
-                return b.s5("cp", os.path.join(repo, "blobs", "*"), f"s3://{b.bucket}/{b.fresh('s5push')}/blobs/")
+                return b.s5("cp", os.path.join(repo, "blobs", "*"), f"s3://{b.bucket}/{b.fresh('s5push')}/blobs/",
+                            endpoint=endpoint)
             commands = {"ours": ours, "s5cmd": peer}
 
     for name, make in commands.items():
+        env = envs.get(name, b.env)
         # Warm-up: page cache and server state as in the benchmark's counted rounds.
-        subprocess.run(make(), env=b.env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(make(), env=env, check=True, stdout=subprocess.DEVNULL)
         print(f"\n=== {a.scenario}: {name}: strace -c -f", flush=True)
-        print(strace_summary(make(), b.env, os.path.join(work, b.fresh("strace"))), flush=True)
+        print(strace_summary(make(), env, os.path.join(work, b.fresh("strace"))), flush=True)
         print(f"\n=== {a.scenario}: {name}: perf record -g (symbols over 1.5 %)", flush=True)
-        print(perf_summary(make(), b.env, os.path.join(work, b.fresh("perf"))), flush=True)
+        print(perf_summary(make(), env, os.path.join(work, b.fresh("perf"))), flush=True)
     for c in cleanups:
         c()
 
