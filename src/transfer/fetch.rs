@@ -86,7 +86,8 @@ pub async fn fetch_blob(
     // not hold the transfers running beside this one.
     let prepared = blocking(move || {
         let lock = lock_blob(&lock_file, timeout, on_wait).map_err(WriteError::from)?;
-        // Under the lock, any temporary file for this blob belongs to a run that was killed.
+        // Under the lock, the temporary files listed for this blob before the run are stale: a
+        // writer that was live then held this lock, and is done now.
         remove_stale_temps(&stale);
         if !replace && present(&repo_dir, &etag, size) {
             return Ok((lock, None));

@@ -416,12 +416,17 @@ async fn read_catalog<'r>(
     Ok(catalog)
 }
 
-/// What the remote holds under the key manifest `m` would be written to.
-fn manifest_state(catalog: &Catalog, key: &str, m: &Manifest) -> Result<Existing, PublishError> {
+/// What the remote holds under the key manifest `m` (serialized as `body`) would be written to.
+fn manifest_state(
+    catalog: &Catalog,
+    key: &str,
+    m: &Manifest,
+    body: &[u8],
+) -> Result<Existing, PublishError> {
     let Some(e) = catalog.manifest_entry(&safe_repo_key(&m.repo), &m.revision) else {
         return Ok(Existing::Absent);
     };
-    if e.object.holds(&m.to_json_bytes()) {
+    if e.object.holds(body) {
         return Ok(Existing::Same);
     }
     match &e.body {
@@ -497,8 +502,9 @@ async fn publish_all(
     let ran = pool::run(plans.iter().copied(), ctx.workers, async |plan| {
         let m = &plan.manifest;
         let key = layout.manifest_key(&m.repo, &m.revision);
-        let state = manifest_state(catalog, &key, m);
-        publish(remote, &key, state, m.to_json_bytes(), dry_run).await
+        let body = m.to_json_bytes();
+        let state = manifest_state(catalog, &key, m, &body);
+        publish(remote, &key, state, body, dry_run).await
     })
     .await;
     let published: BTreeSet<(usize, String)> = ran
