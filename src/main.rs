@@ -98,8 +98,9 @@ fn main() -> ExitCode {
         Some(Ok(Outcome::Failed)) => ExitCode::from(EXIT_FAILURE),
         Some(Err(e)) => report_error(&e, cli.verbose),
         None => {
-            // The command's future is gone: its temporary files were removed as it dropped.
-            // Multipart uploads need a request each to go away. A deletion said what it did.
+            // The command's future is gone. Multipart uploads need a request each to go away;
+            // temporary files still being written by a busy thread are removed from the record.
+            // A deletion said what it did.
             if !stops_on_request {
                 eprintln!("interrupted: cleaning up");
             }
@@ -110,6 +111,7 @@ fn main() -> ExitCode {
                 )
                 .await;
             });
+            cache::temp::remove_all();
             // Threads still waiting on another process's lock must not hold the exit.
             runtime.shutdown_background();
             ExitCode::from(EXIT_INTERRUPTED)

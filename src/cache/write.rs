@@ -7,10 +7,9 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
-
 use super::hash::BlobHasher;
 use super::lock::LockError;
+use super::temp::{self, TempFile};
 use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
 
 pub use super::{TEMP_PREFIX, TEMP_SUFFIX};
@@ -160,7 +159,7 @@ const WRITEBACK_CHUNK: u64 = 8 * 1024 * 1024;
 /// [`BlobWriter::finish`] fsyncs the file before the rename but not the folder: callers sync each
 /// `blobs/` folder once after all their renames ([`sync_dir`]), instead of once a blob.
 pub struct BlobWriter {
-    tmp: NamedTempFile,
+    tmp: TempFile,
     verifier: Verifier,
     final_path: PathBuf,
     /// Bytes already handed to writeback.
@@ -176,12 +175,7 @@ impl BlobWriter {
         let verifier = Verifier::new(etag, expected_size)?;
         let final_path = blob_path(repo_dir, etag);
         let dir = final_path.parent().expect("blob path has a parent");
-        let temp = || {
-            tempfile::Builder::new()
-                .prefix(&format!("{TEMP_PREFIX}{etag}-"))
-                .suffix(TEMP_SUFFIX)
-                .tempfile_in(dir)
-        };
+        let temp = || temp::create_in(dir, &format!("{TEMP_PREFIX}{etag}-"));
         // The folder almost always exists: create it only when it does not (a pull of
         // thousands of small blobs would otherwise pay a failed mkdir for each).
         let tmp = match temp() {
@@ -225,10 +219,7 @@ impl BlobWriter {
         self.tmp.as_file().sync_all().map_err(io_err(&tmp_path))?;
         self.tmp
             .persist(&self.final_path)
-            .map_err(|e| WriteError::Io {
-                path: self.final_path.clone(),
-                source: e.error,
-            })?;
+            .map_err(io_err(&self.final_path))?;
         Ok(self.final_path)
     }
 }
@@ -378,18 +369,10 @@ fn write_atomic_via(path: &Path, tmp_dir: &Path, bytes: &[u8]) -> Result<(), Wri
     let dir = path.parent().expect("path has a parent");
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     fs::create_dir_all(tmp_dir).map_err(io_err(tmp_dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(tmp_dir)
-        .map_err(io_err(tmp_dir))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
+    let mut tmp = temp::create_in(tmp_dir, TEMP_PREFIX).map_err(io_err(tmp_dir))?;
+    tmp.as_file_mut().write_all(bytes).map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| WriteError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    tmp.persist(path).map_err(io_err(path))
 }
 
 #[cfg(test)]
@@ -445,7 +428,9 @@ mod tests {
         // What killed runs leave: a writer that never finished, for this blob and another.
         for etag in [HELLO_SHA1, &other] {
             let w = BlobWriter::create(dir.path(), etag, 6).unwrap();
-            let (_, path) = w.tmp.keep().unwrap();
+            let path = w.tmp.path().to_path_buf();
+            // Killed: nothing runs the writer's cleanup.
+            std::mem::forget(w);
             assert!(path.exists());
         }
         fs::write(blobs.join(HELLO_SHA1), b"hello\n").unwrap();

@@ -10,9 +10,8 @@ use bytes::Bytes;
 
 use super::{blocking, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
 use crate::cache::hash::READ_CHUNK;
-use crate::cache::write::{
-    io_err, sync_dir, BlobWriter, Verifier, WriteError, TEMP_PREFIX, TEMP_SUFFIX,
-};
+use crate::cache::temp;
+use crate::cache::write::{io_err, sync_dir, BlobWriter, Verifier, WriteError, TEMP_PREFIX};
 
 #[derive(Clone)]
 pub struct DirRemote {
@@ -182,10 +181,7 @@ impl DirRemote {
             let key = key.as_str();
             let this = &this;
             fs::create_dir_all(&dir).map_err(|e| this.error(e, Access::Write, key))?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .suffix(TEMP_SUFFIX)
-                .tempfile_in(&dir)
+            let mut tmp = temp::create_in(&dir, TEMP_PREFIX)
                 .map_err(|e| this.error(e, Access::Write, key))?;
             let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
             let mut verifier = Verifier::new(&src.etag, src.size)?;
@@ -196,12 +192,14 @@ impl DirRemote {
                     break;
                 }
                 verifier.update(&buf[..n])?;
-                tmp.write_all(&buf[..n]).map_err(io_err(tmp.path()))?;
+                tmp.as_file_mut()
+                    .write_all(&buf[..n])
+                    .map_err(io_err(tmp.path()))?;
                 ctx.progress.add_bytes(n as u64);
             }
             verifier.check()?;
             tmp.as_file().sync_all().map_err(io_err(&dest))?;
-            tmp.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+            tmp.persist(&dest).map_err(io_err(&dest))?;
             sync_dir(&dir);
             Ok(())
         })

@@ -80,6 +80,7 @@ pub struct TransferCtx {
     pub policy: RetryPolicy,
     pub multipart_threshold: u64,
     pub part_size: Option<u64>,
+    pub buffers: Arc<PartBuffers>,
     /// How long to wait for a lock another process holds.
     pub lock_timeout: std::time::Duration,
     pub progress: Arc<dyn Progress>,
@@ -101,6 +102,7 @@ impl TransferCtx {
             policy: RetryPolicy::default(),
             multipart_threshold: settings.transfer.multipart_threshold,
             part_size: settings.transfer.part_size,
+            buffers: Arc::new(PartBuffers::new((units as u64 * MIB / part).max(1) as usize)),
             lock_timeout: settings.transfer.lock_timeout,
             progress,
         }
@@ -373,13 +375,72 @@ impl<T> std::future::Future for AbortOnDrop<T> {
     }
 }
 
-/// Reads `len` bytes at `offset` of `path`, feeding `hasher` in order.
-pub fn read_part(file: &mut std::fs::File, path: &Path, len: u64) -> Result<Vec<u8>, WriteError> {
+/// Reads the next `len` bytes of `file` into `buf` (whose old content is dropped, its memory
+/// kept): no zero-filling, and no fresh allocation when `buf` is large enough.
+pub fn read_part(
+    file: &mut std::fs::File,
+    path: &Path,
+    len: u64,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>, WriteError> {
     use std::io::Read;
-    let mut buf = vec![0u8; len as usize];
-    file.read_exact(&mut buf)
+    buf.clear();
+    buf.reserve_exact(len as usize);
+    let read = file
+        .take(len)
+        .read_to_end(&mut buf)
         .map_err(crate::cache::write::io_err(path))?;
+    if read as u64 != len {
+        let cut = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "the file ended after {read} of {len} bytes of a part: it changed while being read"
+            ),
+        );
+        return Err(crate::cache::write::io_err(path)(cut));
+    }
     Ok(buf)
+}
+
+/// Part buffers handed back after each upload: a multipart upload reads every part into a buffer
+/// an earlier part used, so a run allocates (and the kernel faults in) its part memory once, not
+/// once per part. Holds at most as many buffers as the memory budget has room for.
+pub struct PartBuffers {
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+}
+
+impl PartBuffers {
+    pub fn new(keep: usize) -> PartBuffers {
+        PartBuffers {
+            free: std::sync::Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// A buffer to read a part into: a used one when there is one.
+    pub fn take(&self) -> Vec<u8> {
+        self.lock().pop().unwrap_or_default()
+    }
+
+    /// Keeps `used` for the next part.
+    pub fn give_back(&self, used: Vec<u8>) {
+        let mut free = self.lock();
+        if free.len() < self.keep {
+            free.push(used);
+        }
+    }
+
+    /// Keeps the buffer of `used` for the next part, when nothing else still refers to it.
+    pub fn give_back_bytes(&self, used: Bytes) {
+        if let Ok(buf) = used.try_into_mut() {
+            self.give_back(Vec::from(buf));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -411,5 +472,42 @@ mod tests {
         let p = part_size_for(huge, None);
         assert!(huge.div_ceil(p) <= MAX_PARTS);
         assert_eq!(p % MIB, 0);
+    }
+
+    #[test]
+    fn parts_are_read_into_the_buffers_earlier_parts_used() {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&[7u8; 3000]).unwrap();
+        std::io::Seek::rewind(&mut f).unwrap();
+        let path = Path::new("blob");
+        let pool = PartBuffers::new(1);
+        let first = read_part(&mut f, path, 2000, pool.take()).unwrap();
+        assert_eq!(first, vec![7u8; 2000]);
+        let at = first.as_ptr();
+        pool.give_back_bytes(Bytes::from(first));
+        let second = read_part(&mut f, path, 1000, pool.take()).unwrap();
+        assert_eq!(
+            (second.len(), second.as_ptr()),
+            (1000, at),
+            "the buffer is reused"
+        );
+
+        // A buffer something else still reads from is not reused, and the pool keeps at most
+        // `keep` buffers.
+        let shared = Bytes::from(second);
+        let reader = shared.clone();
+        pool.give_back_bytes(shared);
+        assert!(pool.take().capacity() == 0 && reader.len() == 1000);
+        pool.give_back(vec![1u8; 10]);
+        pool.give_back(vec![2u8; 10]);
+        assert_eq!(pool.lock().len(), 1);
+
+        // A file shorter than the part is an error, not a short part.
+        let err = read_part(&mut f, path, 10, Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("changed while being read"),
+            "{err}"
+        );
     }
 }

@@ -338,7 +338,18 @@ fn pulled_blob_replaces_nothing_already_verified() {
 
 #[test]
 fn ctrl_c_during_pull_leaves_no_temporary_file_and_exits_130() {
-    let t = Sandbox::new("pull_ctrl_c");
+    interrupt_a_pull("pull_ctrl_c", false);
+}
+
+/// From a directory remote a blob is copied by one blocking thread, which is still busy with
+/// the file when the process exits: the temporary file must go all the same.
+#[test]
+fn ctrl_c_during_a_pull_from_a_directory_leaves_no_temporary_file() {
+    interrupt_a_pull("pull_ctrl_c_dir", true);
+}
+
+fn interrupt_a_pull(name: &str, from_dir: bool) {
+    let t = Sandbox::new(name);
     let src = t.cache("src");
     let commit = commit_hash("interrupted pull");
     let big = pseudo_random("interrupted pull shard", 96 * 1024 * 1024);
@@ -348,7 +359,18 @@ fn ctrl_c_during_pull_leaves_no_temporary_file_and_exits_130() {
         .rev(&commit)
         .lfs_file("model.safetensors", &big)
         .ref_("main", &commit);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let dir_remote = t.path("remote");
+    let remote: &[&str] = if from_dir {
+        &["--remote", dir_remote.to_str().unwrap()]
+    } else {
+        &[]
+    };
+    t.hfcs()
+        .cache_dir(&src)
+        .arg("push")
+        .args(remote)
+        .run()
+        .success();
 
     let dst = t.cache("dst");
     let blobs = dst.join("models--org--i").join("blobs");
@@ -356,6 +378,7 @@ fn ctrl_c_during_pull_leaves_no_temporary_file_and_exits_130() {
         .hfcs()
         .cache_dir(&dst)
         .args(["pull", "org/i", "--workers", "1"])
+        .args(remote)
         .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "5MiB")
         .env("HF_CACHE_SYNC_PART_SIZE", "5MiB")
         .spawn();
