@@ -84,7 +84,7 @@ fn two_pulls_of_one_repo_at_once_download_each_blob_once() {
         let (p1, p2) = (start(r1), start(r2));
         let (o1, o2) = (p1.wait().success(), p2.wait().success());
         let (c1, c2) = (commit_of(r1), commit_of(r2));
-        let needed = spec.etags(&[&c1, &c2]);
+        let needed = spec.etags_of(&[&c1, &c2]);
         let (d1, d2) = (
             count(&o1.json(), "downloaded"),
             count(&o2.json(), "downloaded"),
@@ -108,8 +108,8 @@ fn two_pulls_of_one_repo_at_once_download_each_blob_once() {
             assert_eq!(view.ref_("v1.0").as_deref(), Some(a.as_str()));
         }
         verify(&t, &dst);
-        let mut downloads = spec.downloads(r1, &c1);
-        downloads.extend(spec.downloads(r2, &c2));
+        let mut downloads = spec.downloads(r1);
+        downloads.extend(spec.downloads(r2));
         check_cache(&dst, &downloads);
     }
 }
@@ -334,7 +334,7 @@ fn two_pushes_of_overlapping_caches_at_once_leave_a_consistent_bucket() {
     repo_b.write(&cache_b);
     let all_blobs: BTreeSet<String> = [&shared_a, &repo_a, &shared_b, &repo_b]
         .iter()
-        .flat_map(|s| s.etags(&[]))
+        .flat_map(|s| s.etags())
         .collect();
 
     for round in 0..2 {
@@ -412,11 +412,11 @@ fn two_pushes_of_overlapping_caches_at_once_leave_a_consistent_bucket() {
         repo_b.assert_pulled(&dst, &b1);
         assert_cache_tidy(&dst);
         verify(&t, &dst);
-        let mut downloads: Vec<Download> = shared_a.downloads("v1.0", &s1);
-        downloads.extend(shared_a.downloads("main", &s2));
-        downloads.extend(shared_b.downloads("dev", &s3));
-        downloads.extend(repo_a.downloads("main", &a1));
-        downloads.extend(repo_b.downloads("main", &b1));
+        let mut downloads: Vec<Download> = shared_a.downloads("v1.0");
+        downloads.extend(shared_a.downloads("main"));
+        downloads.extend(shared_b.downloads("dev"));
+        downloads.extend(repo_a.downloads("main"));
+        downloads.extend(repo_b.downloads("main"));
         check_cache(&dst, &downloads);
     }
 }
@@ -469,7 +469,7 @@ fn prune_while_a_pull_writes_leaves_the_pull_whole() {
         let o_view = CacheView::model(&dst, "org/other");
         let orphan = b"left behind long ago\n".to_vec();
         std::fs::write(o_view.blob(&git_sha1_hex(&orphan)), &orphan).unwrap();
-        for (view, etags) in [(&p_view, old_rev.etags(&[])), (&o_view, other.etags(&[]))] {
+        for (view, etags) in [(&p_view, old_rev.etags()), (&o_view, other.etags())] {
             for etag in etags {
                 set_modified_ago(&view.blob(&etag), 2 * HOUR);
             }
@@ -536,8 +536,8 @@ fn prune_while_a_pull_writes_leaves_the_pull_whole() {
         );
         assert_cache_tidy(&dst);
         verify(&t, &dst);
-        let mut downloads = pulled.downloads("main", &new);
-        downloads.extend(other.downloads("main", &o_main));
+        let mut downloads = pulled.downloads("main");
+        downloads.extend(other.downloads("main"));
         check_cache(&dst, &downloads);
     }
     eprintln!("{prunes} prunes ran, {prunes_during_pull} of them while a pull was writing");
