@@ -1,13 +1,13 @@
 //! The one way tests describe a repo: [`RepoSpec`], its type, revisions, refs and files (git or
 //! LFS), written into a cache with [`CacheBuilder`] and checked wherever the binary put it.
-//! Ready-made repos are built on it (`resilience::sharded`); several repos are a slice of specs,
-//! for which the free functions at the end answer what concerns them all (every blob, every
-//! remote key, every pull).
+//! Ready-made repos are built on it (`RepoSpec::two_revisions`, `resilience::sharded`,
+//! `mixed::write`); several repos are a slice of specs, for which the free functions at the end
+//! answer what concerns them all (every blob, every remote key, every pull).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::cache::{git_sha1_hex, sha256_hex, CacheBuilder, CacheView};
+use super::cache::{git_sha1_hex, repo_folder, sha256_hex, CacheBuilder, CacheView};
 use super::python::{check_cache, Download};
 use super::s3::{blob_key, manifest_key, ref_key};
 
@@ -17,6 +17,8 @@ pub struct FileSpec {
     pub bytes: Vec<u8>,
     /// An LFS file (named by sha256) rather than a git file (named by git blob SHA-1).
     pub lfs: bool,
+    /// Its content lives in the cache-wide shared store, linked from the repo's `blobs/`.
+    pub shared: bool,
     /// Hashed once: fixtures hold blobs of tens of MiB and tests ask for their names often.
     etag: String,
 }
@@ -32,6 +34,7 @@ impl FileSpec {
             path: path.to_string(),
             bytes: bytes.to_vec(),
             lfs,
+            shared: false,
             etag,
         }
     }
@@ -47,6 +50,20 @@ pub struct RevSpec {
     pub commit: String,
     pub refs: Vec<String>,
     pub files: Vec<FileSpec>,
+    /// The snapshot holds copies instead of links and `blobs/` none of its files, as
+    /// huggingface_hub writes a revision where symlinks are unavailable.
+    pub copies: bool,
+}
+
+impl RevSpec {
+    /// The file at `path`.
+    #[track_caller]
+    pub fn file(&self, path: &str) -> &FileSpec {
+        self.files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("revision {} has no file {path}", self.commit))
+    }
 }
 
 /// A repo: `.rev()` starts a revision, `.file()` / `.lfs()` add files to it.
@@ -81,6 +98,7 @@ impl RepoSpec {
             commit: commit.to_string(),
             refs: refs.iter().map(|r| r.to_string()).collect(),
             files: Vec::new(),
+            copies: false,
         });
         self
     }
@@ -97,6 +115,20 @@ impl RepoSpec {
         self
     }
 
+    /// The last file added goes to the cache-wide shared store, as huggingface_hub ≥ 1.x keeps
+    /// Xet files.
+    pub fn shared_store(mut self) -> Self {
+        let file = self.current().files.last_mut();
+        file.expect("shared_store() needs a file first").shared = true;
+        self
+    }
+
+    /// The current revision is a snapshot of copies (see [`RevSpec::copies`]).
+    pub fn copies(mut self) -> Self {
+        self.current().copies = true;
+        self
+    }
+
     fn current(&mut self) -> &mut RevSpec {
         self.revisions.last_mut().expect("call .rev() first")
     }
@@ -106,17 +138,46 @@ impl RepoSpec {
         let mut b = CacheBuilder::new(cache).repo_of_type(self.repo_type, &self.repo_id);
         for rev in &self.revisions {
             b = b.rev(&rev.commit);
+            if rev.copies {
+                b = b.no_symlinks();
+            }
             for f in &rev.files {
                 b = if f.lfs {
                     b.lfs_file(&f.path, &f.bytes)
                 } else {
                     b.file(&f.path, &f.bytes)
                 };
+                if f.shared {
+                    b = b.shared_store();
+                }
             }
             for r in &rev.refs {
                 b = b.ref_(r, &rev.commit);
             }
         }
+        // Without symlinks huggingface_hub writes the files straight into the snapshot.
+        let linked: BTreeSet<&str> = self
+            .revisions
+            .iter()
+            .filter(|r| !r.copies)
+            .flat_map(|r| r.files.iter().map(FileSpec::etag))
+            .collect();
+        let view = self.view(cache);
+        for f in self
+            .revisions
+            .iter()
+            .filter(|r| r.copies)
+            .flat_map(|r| &r.files)
+        {
+            if !linked.contains(f.etag()) && view.has_blob(f.etag()) {
+                std::fs::remove_file(view.blob(f.etag())).expect("remove blob of a copy");
+            }
+        }
+    }
+
+    /// The repo's folder in `cache`.
+    pub fn dir(&self, cache: &Path) -> PathBuf {
+        cache.join(repo_folder(self.repo_type, &self.repo_id))
     }
 
     /// The repo as it is in `cache`.
@@ -140,6 +201,20 @@ impl RepoSpec {
         &self.revision(reference).commit
     }
 
+    /// The commit of the one revision no ref names.
+    #[track_caller]
+    pub fn detached(&self) -> &str {
+        let detached: Vec<&RevSpec> = self
+            .revisions
+            .iter()
+            .filter(|r| r.refs.is_empty())
+            .collect();
+        match detached[..] {
+            [rev] => &rev.commit,
+            _ => panic!("{} has {} detached revisions", self.repo_id, detached.len()),
+        }
+    }
+
     /// The distinct blob names of every revision, sorted.
     pub fn etags(&self) -> Vec<String> {
         self.etags_where(|_| true)
@@ -159,6 +234,11 @@ impl RepoSpec {
             .flat_map(|r| r.files.iter().map(FileSpec::etag))
             .collect();
         etags.into_iter().map(String::from).collect()
+    }
+
+    /// Bytes of all distinct blobs.
+    pub fn total_bytes(&self) -> u64 {
+        total_bytes(std::slice::from_ref(self))
     }
 
     /// Every remote key a complete push of the repo writes, relative to the prefix.
@@ -191,13 +271,17 @@ impl RepoSpec {
     }
 
     /// `cache` holds revision `revision` (a commit or a ref of this spec) with huggingface_hub's
-    /// links, each reading the right bytes.
+    /// links (or copies, see [`RevSpec::copies`]), each reading the right bytes.
     #[track_caller]
     pub fn assert_linked(&self, cache: &Path, revision: &str) {
         let view = self.view(cache);
         let rev = self.revision(revision);
         for f in &rev.files {
-            view.assert_linked_file(&rev.commit, &f.path, f.etag(), &f.bytes);
+            if rev.copies {
+                view.assert_file(&rev.commit, &f.path, &f.bytes);
+            } else {
+                view.assert_linked_file(&rev.commit, &f.path, f.etag(), &f.bytes);
+            }
         }
     }
 
