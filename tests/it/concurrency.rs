@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::common::cache::{pseudo_random, set_modified_ago, set_revision_accessed_ago, CacheView};
 use crate::common::cli::Running;
-use crate::common::fixtures::TwoRevisions;
+use crate::common::fixtures::WEIGHTS;
 use crate::common::spec::RepoSpec;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, git_sha1_hex, hold_lock,
@@ -115,8 +115,8 @@ fn two_pulls_of_one_repo_at_once_download_each_blob_once() {
 }
 
 /// `org/m` with two revisions, pushed from the cache `src`.
-fn pushed_two_revisions(t: &Sandbox) -> TwoRevisions {
-    let m = TwoRevisions::new("org/m");
+fn pushed_two_revisions(t: &Sandbox) -> RepoSpec {
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
@@ -138,11 +138,11 @@ fn pull_until_it_waits(t: &Sandbox, dst: &Path) -> (Running, String) {
 }
 
 /// huggingface_hub's lock for the weights blob of `m` in `cache`.
-fn weights_lock(cache: &Path, m: &TwoRevisions) -> std::path::PathBuf {
+fn weights_lock(cache: &Path, m: &RepoSpec) -> std::path::PathBuf {
     cache
         .join(".locks")
         .join("models--org--m")
-        .join(format!("{}.lock", m.weights_etag()))
+        .join(format!("{}.lock", m.revision("main").file(WEIGHTS).etag()))
 }
 
 #[test]
@@ -166,11 +166,11 @@ fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
     );
     let view = CacheView::model(&dst, "org/m");
     assert!(
-        !view.has_blob(&m.weights_etag()),
+        !view.has_blob(m.revision("main").file(WEIGHTS).etag()),
         "nothing is written under a lock another process holds"
     );
     assert!(
-        !view.snapshot(&m.b, "").exists(),
+        !view.snapshot(m.commit("main"), "").exists(),
         "no snapshot before every blob is in place"
     );
 
@@ -178,10 +178,10 @@ fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
     let out = pull.wait().success();
     let s = out.json();
     assert_eq!(count(&s, "downloaded"), 3, "{out}");
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
     assert_cache_tidy(&dst);
     verify(&t, &dst);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    check_cache(&dst, &m.downloads("main"));
 }
 
 #[test]
@@ -208,16 +208,18 @@ fn pull_gives_up_on_a_lock_held_past_the_timeout_and_names_it() {
         started.elapsed()
     );
     let view = CacheView::model(&dst, "org/m");
-    assert!(!view.has_blob(&m.weights_etag()), "{out}");
-    for (_, etag, _) in m.files(&m.b) {
-        if etag != m.weights_etag() {
+    let main = m.revision("main");
+    let weights = main.file(WEIGHTS).etag();
+    assert!(!view.has_blob(weights), "{out}");
+    for f in &main.files {
+        if f.etag() != weights {
             assert!(
-                view.has_blob(&etag),
+                view.has_blob(f.etag()),
                 "the other blobs are still fetched\n{out}"
             );
         }
     }
-    assert!(!view.snapshot(&m.b, "").exists(), "{out}");
+    assert!(!view.snapshot(m.commit("main"), "").exists(), "{out}");
     assert_cache_tidy(&dst);
     check_cache(&dst, &[]);
 
@@ -231,8 +233,8 @@ fn pull_gives_up_on_a_lock_held_past_the_timeout_and_names_it() {
         .run()
         .success();
     assert_eq!(count(&out.json(), "downloaded"), 1, "{out}");
-    m.assert_pulled(&dst, &m.b);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    m.assert_pulled(&dst, "main");
+    check_cache(&dst, &m.downloads("main"));
 }
 
 /// Checks every manifest in `bucket`: each blob it names is there, with the stated size and
@@ -559,7 +561,7 @@ fn repo_lock(cache: &Path, repo_id: &str) -> std::path::PathBuf {
 fn rm_and_prune_leave_a_repo_a_pull_is_writing_into_alone() {
     let t = Sandbox::local("conc_busy_repo");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
     let detached = commit_hash("detached");
     RepoSpec::new("org/m")
@@ -652,12 +654,12 @@ fn pull_waits_while_a_prune_holds_the_repo() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert!(pull.is_running(), "the pull waits for the prune");
-    assert!(!CacheView::model(&dst, "org/m").has_blob(&m.weights_etag()));
+    assert!(!CacheView::model(&dst, "org/m").has_blob(m.revision("main").file(WEIGHTS).etag()));
     // What prune does when it removed the repo: delete the lock file, then let go of it.
     std::fs::remove_file(&lock).unwrap();
     drop(prune);
     let out = pull.wait().success();
     assert_eq!(count(&out.json(), "downloaded"), 3, "{out}");
-    m.assert_pulled(&dst, &m.b);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    m.assert_pulled(&dst, "main");
+    check_cache(&dst, &m.downloads("main"));
 }

@@ -7,7 +7,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::common::fixtures::TwoRevisions;
 use crate::common::mixed::{self, days_ago};
 use crate::common::spec::RepoSpec;
 use crate::common::{
@@ -631,9 +630,10 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         "storage:\n  endpoint: file://{}\n",
         remote.display()
     ));
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
+    let (a, b) = (m.commit("v1.0"), m.commit("main"));
     t.hfcs().cache_dir(&src).arg("push").run().success();
     // Larger than any manifest or ref (sparse): reading them fails.
     let bogus = manifest_key("org/m", &commit_hash("bogus"));
@@ -648,9 +648,9 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         .set_len(4096)
         .unwrap();
     // org/m's manifest of `a` copied under org/x's key: refused, it belongs elsewhere.
-    let misplaced = manifest_key("org/x", &m.a);
+    let misplaced = manifest_key("org/x", a);
     std::fs::copy(
-        remote.join(manifest_key("org/m", &m.a)),
+        remote.join(manifest_key("org/m", a)),
         remote.join(&misplaced),
     )
     .unwrap();
@@ -663,8 +663,8 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         .success();
     let doc = out.json();
     assert_eq!(doc["count"], 2, "the two readable revisions\n{out}");
-    assert_eq!(strings(&entry(&doc, &m.b)["refs"]), ["main"], "{out}");
-    assert_eq!(strings(&entry(&doc, &m.a)["refs"]), ["v1.0"], "{out}");
+    assert_eq!(strings(&entry(&doc, b)["refs"]), ["main"], "{out}");
+    assert_eq!(strings(&entry(&doc, a)["refs"]), ["v1.0"], "{out}");
     let warnings = strings(&doc["warnings"]);
     assert_eq!(warnings.len(), 3, "{out}");
     assert!(
@@ -675,7 +675,7 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         warnings[1],
         format!(
             "{misplaced} describes org/m@{}, which belongs under another key; ignored",
-            m.a
+            a
         ),
         "{out}"
     );
