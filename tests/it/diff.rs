@@ -111,6 +111,10 @@ fn every_kind_of_difference_is_named_per_revision() {
     let t = Sandbox::new("diff_states");
     let cache = t.cache("hub");
     let [org_m, org_d, other_n] = mixed::write(&cache);
+    let (m_dir, d_dir, n_dir) = (org_m.dir(&cache), org_d.dir(&cache), other_n.dir(&cache));
+    let (rev_a, rev_b, rev_d) = (org_m.commit("v1.0"), org_m.commit("main"), org_m.detached());
+    let (rev_e, rev_f) = (org_d.commit("main"), org_d.commit("pr/1"));
+    let rev_g = other_n.commit("main");
     let (h, broken_blob) = mixed::add_repo_to_break(&cache);
     t.hfcs()
         .json()
@@ -127,39 +131,20 @@ fn every_kind_of_difference_is_named_per_revision() {
         .rev(&new)
         .file("new.txt", b"new\n");
     // Remote only: revision f and its ref are gone locally.
-    fs::remove_dir_all(
-        org_d
-            .dir(&cache)
-            .join("snapshots")
-            .join(org_d.commit("pr/1")),
-    )
-    .unwrap();
-    fs::remove_file(org_d.dir(&cache).join("refs/pr/1")).unwrap();
+    fs::remove_dir_all(d_dir.join("snapshots").join(rev_f)).unwrap();
+    fs::remove_file(d_dir.join("refs/pr/1")).unwrap();
     // Missing locally: a file of revision a, and a blob behind a now broken link.
-    fs::remove_file(
-        org_m
-            .dir(&cache)
-            .join("snapshots")
-            .join(org_m.commit("v1.0"))
-            .join(TOKENIZER),
-    )
-    .unwrap();
+    fs::remove_file(m_dir.join("snapshots").join(rev_a).join(TOKENIZER)).unwrap();
     fs::remove_file(&broken_blob).unwrap();
     // Missing remotely: a file added to a snapshot, and a blob deleted from the bucket.
     fs::write(
-        other_n
-            .dir(&cache)
-            .join("snapshots")
-            .join(other_n.commit("main"))
-            .join("added.txt"),
+        n_dir.join("snapshots").join(rev_g).join("added.txt"),
         b"+\n",
     )
     .unwrap();
-    bucket.delete(&blob_key(&git_sha1_hex(
-        &org_d.revision("main").file("README.md").bytes,
-    )));
+    bucket.delete(&blob_key(org_d.revision("main").file("README.md").etag()));
     // Different: the remote manifest of d names other content for config.json.
-    let key = manifest_key("org/m", org_m.detached());
+    let key = manifest_key("org/m", rev_d);
     let config_a = &org_m.revision("v1.0").file(CONFIG).bytes;
     let mut m: Value = serde_json::from_str(&bucket.get_text(&key)).unwrap();
     for f in m["files"].as_array_mut().unwrap() {
@@ -170,7 +155,7 @@ fn every_kind_of_difference_is_named_per_revision() {
     }
     bucket.put(&key, m.to_string());
     // A ref that moved locally.
-    fs::write(org_m.dir(&cache).join("refs/main"), org_m.commit("v1.0")).unwrap();
+    fs::write(m_dir.join("refs/main"), rev_a).unwrap();
 
     let out = t
         .hfcs()
@@ -181,21 +166,13 @@ fn every_kind_of_difference_is_named_per_revision() {
         .success();
     let s = out.json();
     let state = |commit: &str| revision(&s, commit)["state"].clone();
-    assert_eq!(state(org_m.commit("main")), "in_sync", "{out}");
+    assert_eq!(state(rev_b), "in_sync", "{out}");
     assert_eq!(state(&new), "local_only", "{out}");
-    assert_eq!(state(org_d.commit("pr/1")), "remote_only", "{out}");
-    assert_eq!(
-        revision(&s, org_d.commit("pr/1"))["repo"],
-        "dataset/org/d",
-        "{out}"
-    );
-    assert_eq!(
-        revision(&s, org_d.commit("pr/1"))["remote_refs"],
-        json!(["pr/1"]),
-        "{out}"
-    );
+    assert_eq!(state(rev_f), "remote_only", "{out}");
+    assert_eq!(revision(&s, rev_f)["repo"], "dataset/org/d", "{out}");
+    assert_eq!(revision(&s, rev_f)["remote_refs"], json!(["pr/1"]), "{out}");
 
-    let a = revision(&s, org_m.commit("v1.0"));
+    let a = revision(&s, rev_a);
     assert_eq!(a["state"], "incomplete", "{out}");
     assert_eq!(a["missing_locally"], json!([TOKENIZER]), "{out}");
     assert_eq!(a["missing_remotely"], json!([]), "{out}");
@@ -205,23 +182,23 @@ fn every_kind_of_difference_is_named_per_revision() {
         "{out}"
     );
     assert_eq!(
-        revision(&s, other_n.commit("main"))["missing_remotely"],
+        revision(&s, rev_g)["missing_remotely"],
         json!(["added.txt"]),
         "{out}"
     );
     assert_eq!(
-        revision(&s, org_d.commit("main"))["missing_remotely"],
+        revision(&s, rev_e)["missing_remotely"],
         json!(["README.md"]),
         "{out}"
     );
-    let d = revision(&s, org_m.detached());
+    let d = revision(&s, rev_d);
     assert_eq!(d["state"], "incomplete", "{out}");
     assert_eq!(d["different"], json!(["config.json"]), "{out}");
 
     let main = ref_of(&s, "model/org/m", "main");
     assert_eq!(main["state"], "differs", "{out}");
-    assert_eq!(main["local"], org_m.commit("v1.0"), "{out}");
-    assert_eq!(main["remote"], org_m.commit("main"), "{out}");
+    assert_eq!(main["local"], rev_a, "{out}");
+    assert_eq!(main["remote"], rev_b, "{out}");
     assert_eq!(
         ref_of(&s, "dataset/org/d", "pr/1")["state"],
         "remote_only",
@@ -265,8 +242,8 @@ fn every_kind_of_difference_is_named_per_revision() {
         "different content: config.json",
         &format!(
             "ref main of model/org/m: local {}, remote {}",
-            &org_m.commit("v1.0")[..12],
-            &org_m.commit("main")[..12]
+            &rev_a[..12],
+            &rev_b[..12]
         ),
         "1 in sync, 1 local only, 1 remote only, 5 incomplete; 2 refs differ",
     ] {
