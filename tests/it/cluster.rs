@@ -3,16 +3,16 @@
 //! dies in the middle of a push and another in the middle of a pull; both complete, and what they
 //! leave behind (the bucket, the cache) is whole.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::cache::{pseudo_random, repo_folder};
 use crate::common::cli::Running;
+use crate::common::spec::{self, RepoSpec};
 use crate::common::{
-    assert_cache_tidy, blob_key, check_cache, commit_hash, count, git_sha1_hex, manifest_key,
-    ref_key, sha256_hex, Bucket, CacheBuilder, CacheView, Cli, Download, Garage, Sandbox,
+    assert_cache_tidy, blob_key, commit_hash, count, ref_key, Bucket, Cli, Garage, Sandbox,
 };
 
 /// Transfer settings that make every large blob a multipart transfer of several parts.
@@ -188,15 +188,6 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// One revision of the fixture: its files as `(path, etag)`.
-struct Revision {
-    repo_type: &'static str,
-    repo_id: &'static str,
-    commit: String,
-    refs: Vec<&'static str>,
-    files: Vec<(String, String)>,
-}
-
 /// ```text
 /// model   org/big     a (v1.0): config, 40 MiB + 24 MiB shards, tokenizer, 40 x 256 KiB pieces
 ///                     b (main): its own config and second shard, 20 pieces of its own; shares
@@ -204,141 +195,40 @@ struct Revision {
 /// dataset org/corpus  c (main): 60 x 128 KiB files
 /// ```
 /// About 110 MiB in 126 distinct blobs: three multipart uploads and many small ones.
-struct Fleet {
-    blobs: BTreeMap<String, Vec<u8>>,
-    revisions: Vec<Revision>,
-}
-
-impl Fleet {
-    fn write(cache: &Path) -> Fleet {
-        let mut fleet = Fleet {
-            blobs: BTreeMap::new(),
-            revisions: Vec::new(),
-        };
-        let shard1 = pseudo_random("cluster shard 1", 40 << 20);
-        let tokenizer = pseudo_random("cluster tokenizer", 64 << 10);
-        for (rev, refs) in [("a", vec!["v1.0"]), ("b", vec!["main"])] {
-            let mut files: Vec<(String, Vec<u8>, bool)> = vec![
-                (
-                    "config.json".into(),
-                    format!("{{\"model\": \"org/big\", \"rev\": \"{rev}\"}}\n").into_bytes(),
-                    false,
-                ),
-                (
-                    "model-00001-of-00002.safetensors".into(),
-                    shard1.clone(),
-                    true,
-                ),
-                (
-                    "model-00002-of-00002.safetensors".into(),
-                    pseudo_random(&format!("cluster shard 2 {rev}"), 24 << 20),
-                    true,
-                ),
-                ("tokenizer.json".into(), tokenizer.clone(), false),
-            ];
-            for i in 0..40 {
-                // Revision b changes the second half of the pieces.
-                let seed = if i < 20 || rev == "a" { "a" } else { rev };
-                files.push((
-                    format!("pieces/piece-{i:03}.bin"),
-                    pseudo_random(&format!("cluster piece {i} {seed}"), 256 << 10),
-                    true,
-                ));
-            }
-            fleet.add("model", "org/big", &commit_hash(rev), refs, files, cache);
+fn fleet() -> [RepoSpec; 2] {
+    let shard1 = pseudo_random("cluster shard 1", 40 << 20);
+    let tokenizer = pseudo_random("cluster tokenizer", 64 << 10);
+    let mut big = RepoSpec::new("org/big");
+    for (rev, refs) in [("a", ["v1.0"]), ("b", ["main"])] {
+        big = big
+            .rev(&commit_hash(rev), &refs)
+            .file(
+                "config.json",
+                format!("{{\"model\": \"org/big\", \"rev\": \"{rev}\"}}\n").as_bytes(),
+            )
+            .lfs("model-00001-of-00002.safetensors", &shard1)
+            .lfs(
+                "model-00002-of-00002.safetensors",
+                &pseudo_random(&format!("cluster shard 2 {rev}"), 24 << 20),
+            )
+            .file("tokenizer.json", &tokenizer);
+        for i in 0..40 {
+            // Revision b changes the second half of the pieces.
+            let seed = if i < 20 || rev == "a" { "a" } else { rev };
+            big = big.lfs(
+                &format!("pieces/piece-{i:03}.bin"),
+                &pseudo_random(&format!("cluster piece {i} {seed}"), 256 << 10),
+            );
         }
-        let files = (0..60)
-            .map(|i| {
-                (
-                    format!("data/part-{i:03}.jsonl"),
-                    pseudo_random(&format!("cluster corpus {i}"), 128 << 10),
-                    false,
-                )
-            })
-            .collect();
-        fleet.add(
-            "dataset",
-            "org/corpus",
-            &commit_hash("c"),
-            vec!["main"],
-            files,
-            cache,
+    }
+    let mut corpus = RepoSpec::dataset("org/corpus").rev(&commit_hash("c"), &["main"]);
+    for i in 0..60 {
+        corpus = corpus.file(
+            &format!("data/part-{i:03}.jsonl"),
+            &pseudo_random(&format!("cluster corpus {i}"), 128 << 10),
         );
-        fleet
     }
-
-    /// Writes one revision into `cache` as huggingface_hub would, and records it.
-    fn add(
-        &mut self,
-        repo_type: &'static str,
-        repo_id: &'static str,
-        commit: &str,
-        refs: Vec<&'static str>,
-        files: Vec<(String, Vec<u8>, bool)>,
-        cache: &Path,
-    ) {
-        let mut b = CacheBuilder::new(cache)
-            .repo_of_type(repo_type, repo_id)
-            .rev(commit);
-        let mut listed = Vec::new();
-        for (path, bytes, lfs) in files {
-            let etag = if lfs {
-                b = b.lfs_file(&path, &bytes);
-                sha256_hex(&bytes)
-            } else {
-                b = b.file(&path, &bytes);
-                git_sha1_hex(&bytes)
-            };
-            listed.push((path, etag.clone()));
-            self.blobs.entry(etag).or_insert(bytes);
-        }
-        refs.iter().fold(b, |b, name| b.ref_(name, commit));
-        self.revisions.push(Revision {
-            repo_type,
-            repo_id,
-            commit: commit.to_string(),
-            refs,
-            files: listed,
-        });
-    }
-
-    fn revision(&self, repo_id: &str, reference: &str) -> &Revision {
-        self.revisions
-            .iter()
-            .find(|r| r.repo_id == repo_id && r.refs.contains(&reference))
-            .unwrap_or_else(|| panic!("no revision {repo_id}@{reference} in the fixture"))
-    }
-
-    /// Every key a complete push leaves under the prefix.
-    fn expected_keys(&self) -> Vec<String> {
-        let mut keys: BTreeSet<String> = self.blobs.keys().map(|e| blob_key(e)).collect();
-        for r in &self.revisions {
-            keys.insert(manifest_key(r.repo_id, &r.commit));
-            for name in &r.refs {
-                keys.insert(ref_key(r.repo_id, name));
-            }
-        }
-        keys.into_iter().collect()
-    }
-
-    /// huggingface_hub loads every file of every revision through each of its refs.
-    fn downloads(&self) -> Vec<Download<'_>> {
-        let mut out = Vec::new();
-        for r in &self.revisions {
-            for name in &r.refs {
-                for (path, etag) in &r.files {
-                    out.push(Download {
-                        repo_type: r.repo_type,
-                        repo_id: r.repo_id,
-                        revision: name,
-                        filename: path,
-                        bytes: &self.blobs[etag],
-                    });
-                }
-            }
-        }
-        out
-    }
+    [big, corpus]
 }
 
 /// Blob names (40 or 64 hex) finished in a cache's `blobs/` folder of `repo_dir`.
@@ -414,8 +304,10 @@ fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
     ));
     let bucket = Bucket::new(&garage, &t.prefix);
     let src = t.cache("src");
-    let fleet = Fleet::write(&src);
-    let total_blobs = fleet.blobs.len();
+    let fleet = fleet();
+    spec::write_all(&fleet, &src);
+    let blobs = spec::blobs(&fleet);
+    let total_blobs = blobs.len();
 
     // Push; node 3 dies once the first blobs are in the bucket.
     let mut push = with_transfer_env(t.hfcs().json().cache_dir(&src).arg("push")).start();
@@ -434,9 +326,9 @@ fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
     );
 
     // The bucket holds the whole v1 layout, every blob matching its name.
-    assert_eq!(bucket.keys(), fleet.expected_keys());
+    assert_eq!(bucket.keys(), Vec::from_iter(spec::remote_keys(&fleet)),);
     assert_eq!(bucket.open_uploads(), Vec::<String>::new());
-    let blobs: Vec<(&String, &Vec<u8>)> = fleet.blobs.iter().collect();
+    let blobs: Vec<(&str, &[u8])> = blobs.into_iter().collect();
     std::thread::scope(|scope| {
         for share in blobs.chunks(blobs.len().div_ceil(4)) {
             let (garage, prefix) = (&garage, &t.prefix);
@@ -453,10 +345,13 @@ fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
             });
         }
     });
-    for r in &fleet.revisions {
-        let manifest = bucket.manifest(r.repo_id, &r.commit);
-        assert_eq!(manifest["repo"], r.repo_id);
-        assert_eq!(manifest["repo_type"], r.repo_type);
+    for (repo, r) in fleet
+        .iter()
+        .flat_map(|repo| repo.revisions.iter().map(move |r| (repo, r)))
+    {
+        let manifest = bucket.manifest(&repo.repo_id, &r.commit);
+        assert_eq!(manifest["repo"], repo.repo_id.as_str());
+        assert_eq!(manifest["repo_type"], repo.repo_type);
         assert_eq!(manifest["revision"], r.commit.as_str());
         let files: BTreeSet<(String, String)> = manifest["files"]
             .as_array()
@@ -469,16 +364,20 @@ fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
                 )
             })
             .collect();
-        assert_eq!(files, r.files.iter().cloned().collect());
+        let expected = r
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.etag().to_string()));
+        assert_eq!(files, expected.collect());
         for name in &r.refs {
-            assert_eq!(bucket.get_text(&ref_key(r.repo_id, name)), r.commit);
+            assert_eq!(bucket.get_text(&ref_key(&repo.repo_id, name)), r.commit);
         }
     }
 
     // Node 3 comes back having missed the end of the push; node 2 dies in the middle of a pull.
     cluster.restart(3);
     let dst = t.cache("dst");
-    let main = fleet.revision("org/big", "main");
+    let main = fleet[0].revision("main");
     let big_dir = dst.join(repo_folder("model", "org/big"));
     let mut pull =
         with_transfer_env(t.hfcs().json().cache_dir(&dst).args(["pull", "org/big"])).start();
@@ -524,15 +423,6 @@ fn a_node_dies_during_push_and_another_during_pull_and_both_complete() {
     let v = out.json();
     assert_eq!(count(&v, "blobs"), total_blobs as u64, "{out}");
     assert_eq!(count(&v, "problems"), 0, "{out}");
-    for r in &fleet.revisions {
-        let view = CacheView::new(&dst, r.repo_type, r.repo_id);
-        for name in &r.refs {
-            assert_eq!(view.ref_(name).as_deref(), Some(r.commit.as_str()));
-        }
-        for (path, etag) in &r.files {
-            view.assert_linked_file(&r.commit, path, etag, &fleet.blobs[etag]);
-        }
-    }
+    spec::assert_all_pulled(&fleet, &dst);
     assert_cache_tidy(&dst);
-    check_cache(&dst, &fleet.downloads());
 }

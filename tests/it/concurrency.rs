@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::common::cache::{pseudo_random, set_modified_ago, set_revision_accessed_ago, CacheView};
 use crate::common::cli::Running;
-use crate::common::fixtures::TwoRevisions;
+use crate::common::fixtures::WEIGHTS;
 use crate::common::spec::RepoSpec;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, git_sha1_hex, hold_lock,
@@ -84,7 +84,7 @@ fn two_pulls_of_one_repo_at_once_download_each_blob_once() {
         let (p1, p2) = (start(r1), start(r2));
         let (o1, o2) = (p1.wait().success(), p2.wait().success());
         let (c1, c2) = (commit_of(r1), commit_of(r2));
-        let needed = spec.etags(&[&c1, &c2]);
+        let needed = spec.etags_of(&[&c1, &c2]);
         let (d1, d2) = (
             count(&o1.json(), "downloaded"),
             count(&o2.json(), "downloaded"),
@@ -108,15 +108,15 @@ fn two_pulls_of_one_repo_at_once_download_each_blob_once() {
             assert_eq!(view.ref_("v1.0").as_deref(), Some(a.as_str()));
         }
         verify(&t, &dst);
-        let mut downloads = spec.downloads(r1, &c1);
-        downloads.extend(spec.downloads(r2, &c2));
+        let mut downloads = spec.downloads(r1);
+        downloads.extend(spec.downloads(r2));
         check_cache(&dst, &downloads);
     }
 }
 
 /// `org/m` with two revisions, pushed from the cache `src`.
-fn pushed_two_revisions(t: &Sandbox) -> TwoRevisions {
-    let m = TwoRevisions::new("org/m");
+fn pushed_two_revisions(t: &Sandbox) -> RepoSpec {
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
@@ -138,11 +138,11 @@ fn pull_until_it_waits(t: &Sandbox, dst: &Path) -> (Running, String) {
 }
 
 /// huggingface_hub's lock for the weights blob of `m` in `cache`.
-fn weights_lock(cache: &Path, m: &TwoRevisions) -> std::path::PathBuf {
+fn weights_lock(cache: &Path, m: &RepoSpec) -> std::path::PathBuf {
     cache
         .join(".locks")
         .join("models--org--m")
-        .join(format!("{}.lock", m.weights_etag()))
+        .join(format!("{}.lock", m.revision("main").file(WEIGHTS).etag()))
 }
 
 #[test]
@@ -166,11 +166,11 @@ fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
     );
     let view = CacheView::model(&dst, "org/m");
     assert!(
-        !view.has_blob(&m.weights_etag()),
+        !view.has_blob(m.revision("main").file(WEIGHTS).etag()),
         "nothing is written under a lock another process holds"
     );
     assert!(
-        !view.snapshot(&m.b, "").exists(),
+        !view.snapshot(m.commit("main"), "").exists(),
         "no snapshot before every blob is in place"
     );
 
@@ -178,10 +178,10 @@ fn pull_waits_for_a_blob_lock_held_by_huggingface_hub_then_completes() {
     let out = pull.wait().success();
     let s = out.json();
     assert_eq!(count(&s, "downloaded"), 3, "{out}");
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
     assert_cache_tidy(&dst);
     verify(&t, &dst);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    check_cache(&dst, &m.downloads("main"));
 }
 
 #[test]
@@ -208,16 +208,18 @@ fn pull_gives_up_on_a_lock_held_past_the_timeout_and_names_it() {
         started.elapsed()
     );
     let view = CacheView::model(&dst, "org/m");
-    assert!(!view.has_blob(&m.weights_etag()), "{out}");
-    for (_, etag, _) in m.files(&m.b) {
-        if etag != m.weights_etag() {
+    let main = m.revision("main");
+    let weights = main.file(WEIGHTS).etag();
+    assert!(!view.has_blob(weights), "{out}");
+    for f in &main.files {
+        if f.etag() != weights {
             assert!(
-                view.has_blob(&etag),
+                view.has_blob(f.etag()),
                 "the other blobs are still fetched\n{out}"
             );
         }
     }
-    assert!(!view.snapshot(&m.b, "").exists(), "{out}");
+    assert!(!view.snapshot(m.commit("main"), "").exists(), "{out}");
     assert_cache_tidy(&dst);
     check_cache(&dst, &[]);
 
@@ -231,8 +233,8 @@ fn pull_gives_up_on_a_lock_held_past_the_timeout_and_names_it() {
         .run()
         .success();
     assert_eq!(count(&out.json(), "downloaded"), 1, "{out}");
-    m.assert_pulled(&dst, &m.b);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    m.assert_pulled(&dst, "main");
+    check_cache(&dst, &m.downloads("main"));
 }
 
 /// Checks every manifest in `bucket`: each blob it names is there, with the stated size and
@@ -334,7 +336,7 @@ fn two_pushes_of_overlapping_caches_at_once_leave_a_consistent_bucket() {
     repo_b.write(&cache_b);
     let all_blobs: BTreeSet<String> = [&shared_a, &repo_a, &shared_b, &repo_b]
         .iter()
-        .flat_map(|s| s.etags(&[]))
+        .flat_map(|s| s.etags())
         .collect();
 
     for round in 0..2 {
@@ -412,11 +414,11 @@ fn two_pushes_of_overlapping_caches_at_once_leave_a_consistent_bucket() {
         repo_b.assert_pulled(&dst, &b1);
         assert_cache_tidy(&dst);
         verify(&t, &dst);
-        let mut downloads: Vec<Download> = shared_a.downloads("v1.0", &s1);
-        downloads.extend(shared_a.downloads("main", &s2));
-        downloads.extend(shared_b.downloads("dev", &s3));
-        downloads.extend(repo_a.downloads("main", &a1));
-        downloads.extend(repo_b.downloads("main", &b1));
+        let mut downloads: Vec<Download> = shared_a.downloads("v1.0");
+        downloads.extend(shared_a.downloads("main"));
+        downloads.extend(shared_b.downloads("dev"));
+        downloads.extend(repo_a.downloads("main"));
+        downloads.extend(repo_b.downloads("main"));
         check_cache(&dst, &downloads);
     }
 }
@@ -469,7 +471,7 @@ fn prune_while_a_pull_writes_leaves_the_pull_whole() {
         let o_view = CacheView::model(&dst, "org/other");
         let orphan = b"left behind long ago\n".to_vec();
         std::fs::write(o_view.blob(&git_sha1_hex(&orphan)), &orphan).unwrap();
-        for (view, etags) in [(&p_view, old_rev.etags(&[])), (&o_view, other.etags(&[]))] {
+        for (view, etags) in [(&p_view, old_rev.etags()), (&o_view, other.etags())] {
             for etag in etags {
                 set_modified_ago(&view.blob(&etag), 2 * HOUR);
             }
@@ -536,8 +538,8 @@ fn prune_while_a_pull_writes_leaves_the_pull_whole() {
         );
         assert_cache_tidy(&dst);
         verify(&t, &dst);
-        let mut downloads = pulled.downloads("main", &new);
-        downloads.extend(other.downloads("main", &o_main));
+        let mut downloads = pulled.downloads("main");
+        downloads.extend(other.downloads("main"));
         check_cache(&dst, &downloads);
     }
     eprintln!("{prunes} prunes ran, {prunes_during_pull} of them while a pull was writing");
@@ -559,7 +561,7 @@ fn repo_lock(cache: &Path, repo_id: &str) -> std::path::PathBuf {
 fn rm_and_prune_leave_a_repo_a_pull_is_writing_into_alone() {
     let t = Sandbox::local("conc_busy_repo");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
     let detached = commit_hash("detached");
     RepoSpec::new("org/m")
@@ -652,12 +654,12 @@ fn pull_waits_while_a_prune_holds_the_repo() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert!(pull.is_running(), "the pull waits for the prune");
-    assert!(!CacheView::model(&dst, "org/m").has_blob(&m.weights_etag()));
+    assert!(!CacheView::model(&dst, "org/m").has_blob(m.revision("main").file(WEIGHTS).etag()));
     // What prune does when it removed the repo: delete the lock file, then let go of it.
     std::fs::remove_file(&lock).unwrap();
     drop(prune);
     let out = pull.wait().success();
     assert_eq!(count(&out.json(), "downloaded"), 3, "{out}");
-    m.assert_pulled(&dst, &m.b);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    m.assert_pulled(&dst, "main");
+    check_cache(&dst, &m.downloads("main"));
 }

@@ -5,8 +5,9 @@ use std::fs;
 
 use serde_json::{json, Value};
 
-use crate::common::fixtures::TOKENIZER;
-use crate::common::mixed::MixedCache;
+use crate::common::fixtures::{CONFIG, TOKENIZER};
+use crate::common::mixed;
+use crate::common::spec::RepoSpec;
 use crate::common::{
     blob_key, commit_hash, count, git_sha1_hex, manifest_key, ref_key, CacheBuilder, Sandbox,
 };
@@ -33,9 +34,9 @@ fn ref_of<'a>(doc: &'a Value, repo: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no ref {name} of {repo} in {doc}"))
 }
 
-fn pushed(t: &Sandbox) -> (std::path::PathBuf, MixedCache) {
+fn pushed(t: &Sandbox) -> (std::path::PathBuf, [RepoSpec; 3]) {
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let c = mixed::write(&cache);
     let out = t
         .hfcs()
         .json()
@@ -50,7 +51,7 @@ fn pushed(t: &Sandbox) -> (std::path::PathBuf, MixedCache) {
 #[test]
 fn a_freshly_pushed_cache_is_in_sync() {
     let t = Sandbox::new("diff_in_sync");
-    let (cache, c) = pushed(&t);
+    let (cache, [org_m, ..]) = pushed(&t);
 
     let out = t
         .hfcs()
@@ -81,11 +82,15 @@ fn a_freshly_pushed_cache_is_in_sync() {
             .all(|r| r["state"] == "same"),
         "{out}"
     );
-    let b = revision(&s, &c.m.b);
+    let b = revision(&s, org_m.commit("main"));
     assert_eq!(b["repo"], "model/org/m", "{out}");
     assert_eq!(b["local_refs"], json!(["main"]), "{out}");
     assert_eq!(b["remote_refs"], json!(["main"]), "{out}");
-    assert_eq!(revision(&s, &c.d)["local_refs"], json!([]), "{out}");
+    assert_eq!(
+        revision(&s, org_m.detached())["local_refs"],
+        json!([]),
+        "{out}"
+    );
     assert_eq!(s["warnings"], json!([]), "{out}");
 
     let out = t
@@ -105,8 +110,12 @@ fn a_freshly_pushed_cache_is_in_sync() {
 fn every_kind_of_difference_is_named_per_revision() {
     let t = Sandbox::new("diff_states");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
-    let (h, broken_blob) = c.add_repo_to_break();
+    let [org_m, org_d, other_n] = mixed::write(&cache);
+    let (m_dir, d_dir, n_dir) = (org_m.dir(&cache), org_d.dir(&cache), other_n.dir(&cache));
+    let (rev_a, rev_b, rev_d) = (org_m.commit("v1.0"), org_m.commit("main"), org_m.detached());
+    let (rev_e, rev_f) = (org_d.commit("main"), org_d.commit("pr/1"));
+    let rev_g = other_n.commit("main");
+    let (h, broken_blob) = mixed::add_repo_to_break(&cache);
     t.hfcs()
         .json()
         .cache_dir(&cache)
@@ -122,30 +131,31 @@ fn every_kind_of_difference_is_named_per_revision() {
         .rev(&new)
         .file("new.txt", b"new\n");
     // Remote only: revision f and its ref are gone locally.
-    fs::remove_dir_all(c.d_dir().join("snapshots").join(&c.f)).unwrap();
-    fs::remove_file(c.d_dir().join("refs/pr/1")).unwrap();
+    fs::remove_dir_all(d_dir.join("snapshots").join(rev_f)).unwrap();
+    fs::remove_file(d_dir.join("refs/pr/1")).unwrap();
     // Missing locally: a file of revision a, and a blob behind a now broken link.
-    fs::remove_file(c.m_dir().join("snapshots").join(&c.m.a).join(TOKENIZER)).unwrap();
+    fs::remove_file(m_dir.join("snapshots").join(rev_a).join(TOKENIZER)).unwrap();
     fs::remove_file(&broken_blob).unwrap();
     // Missing remotely: a file added to a snapshot, and a blob deleted from the bucket.
     fs::write(
-        c.n_dir().join("snapshots").join(&c.g).join("added.txt"),
+        n_dir.join("snapshots").join(rev_g).join("added.txt"),
         b"+\n",
     )
     .unwrap();
-    bucket.delete(&blob_key(&git_sha1_hex(&c.readme)));
+    bucket.delete(&blob_key(org_d.revision("main").file("README.md").etag()));
     // Different: the remote manifest of d names other content for config.json.
-    let key = manifest_key("org/m", &c.d);
+    let key = manifest_key("org/m", rev_d);
+    let config_a = &org_m.revision("v1.0").file(CONFIG).bytes;
     let mut m: Value = serde_json::from_str(&bucket.get_text(&key)).unwrap();
     for f in m["files"].as_array_mut().unwrap() {
         if f["path"] == "config.json" {
-            f["blob"] = json!(git_sha1_hex(&c.m.config_a));
-            f["size"] = json!(c.m.config_a.len());
+            f["blob"] = json!(git_sha1_hex(config_a));
+            f["size"] = json!(config_a.len());
         }
     }
     bucket.put(&key, m.to_string());
     // A ref that moved locally.
-    fs::write(c.m_dir().join("refs/main"), &c.m.a).unwrap();
+    fs::write(m_dir.join("refs/main"), rev_a).unwrap();
 
     let out = t
         .hfcs()
@@ -156,13 +166,13 @@ fn every_kind_of_difference_is_named_per_revision() {
         .success();
     let s = out.json();
     let state = |commit: &str| revision(&s, commit)["state"].clone();
-    assert_eq!(state(&c.m.b), "in_sync", "{out}");
+    assert_eq!(state(rev_b), "in_sync", "{out}");
     assert_eq!(state(&new), "local_only", "{out}");
-    assert_eq!(state(&c.f), "remote_only", "{out}");
-    assert_eq!(revision(&s, &c.f)["repo"], "dataset/org/d", "{out}");
-    assert_eq!(revision(&s, &c.f)["remote_refs"], json!(["pr/1"]), "{out}");
+    assert_eq!(state(rev_f), "remote_only", "{out}");
+    assert_eq!(revision(&s, rev_f)["repo"], "dataset/org/d", "{out}");
+    assert_eq!(revision(&s, rev_f)["remote_refs"], json!(["pr/1"]), "{out}");
 
-    let a = revision(&s, &c.m.a);
+    let a = revision(&s, rev_a);
     assert_eq!(a["state"], "incomplete", "{out}");
     assert_eq!(a["missing_locally"], json!([TOKENIZER]), "{out}");
     assert_eq!(a["missing_remotely"], json!([]), "{out}");
@@ -172,23 +182,23 @@ fn every_kind_of_difference_is_named_per_revision() {
         "{out}"
     );
     assert_eq!(
-        revision(&s, &c.g)["missing_remotely"],
+        revision(&s, rev_g)["missing_remotely"],
         json!(["added.txt"]),
         "{out}"
     );
     assert_eq!(
-        revision(&s, &c.e)["missing_remotely"],
+        revision(&s, rev_e)["missing_remotely"],
         json!(["README.md"]),
         "{out}"
     );
-    let d = revision(&s, &c.d);
+    let d = revision(&s, rev_d);
     assert_eq!(d["state"], "incomplete", "{out}");
     assert_eq!(d["different"], json!(["config.json"]), "{out}");
 
     let main = ref_of(&s, "model/org/m", "main");
     assert_eq!(main["state"], "differs", "{out}");
-    assert_eq!(main["local"], c.m.a.as_str(), "{out}");
-    assert_eq!(main["remote"], c.m.b.as_str(), "{out}");
+    assert_eq!(main["local"], rev_a, "{out}");
+    assert_eq!(main["remote"], rev_b, "{out}");
     assert_eq!(
         ref_of(&s, "dataset/org/d", "pr/1")["state"],
         "remote_only",
@@ -232,8 +242,8 @@ fn every_kind_of_difference_is_named_per_revision() {
         "different content: config.json",
         &format!(
             "ref main of model/org/m: local {}, remote {}",
-            &c.m.a[..12],
-            &c.m.b[..12]
+            &rev_a[..12],
+            &rev_b[..12]
         ),
         "1 in sync, 1 local only, 1 remote only, 5 incomplete; 2 refs differ",
     ] {
@@ -244,8 +254,8 @@ fn every_kind_of_difference_is_named_per_revision() {
 #[test]
 fn named_repos_limit_the_comparison() {
     let t = Sandbox::new("diff_named");
-    let (cache, c) = pushed(&t);
-    fs::remove_dir_all(c.m_dir()).unwrap();
+    let (cache, [org_m, ..]) = pushed(&t);
+    fs::remove_dir_all(org_m.dir(&cache)).unwrap();
 
     let out = t
         .hfcs()
@@ -291,7 +301,7 @@ fn named_repos_limit_the_comparison() {
 fn a_directory_remote_compares_the_same_way() {
     let t = Sandbox::local("diff_dir");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let [_, _, other_n] = mixed::write(&cache);
     let remote = t.cache("shared");
     t.write_config(&format!(
         "storage:\n  endpoint: file://{}\n",
@@ -309,7 +319,7 @@ fn a_directory_remote_compares_the_same_way() {
         .run()
         .success();
 
-    fs::remove_dir_all(c.n_dir()).unwrap();
+    fs::remove_dir_all(other_n.dir(&cache)).unwrap();
     let out = t
         .hfcs()
         .json()
@@ -318,7 +328,11 @@ fn a_directory_remote_compares_the_same_way() {
         .run()
         .code(1);
     let s = out.json();
-    assert_eq!(revision(&s, &c.g)["state"], "remote_only", "{out}");
+    assert_eq!(
+        revision(&s, other_n.commit("main"))["state"],
+        "remote_only",
+        "{out}"
+    );
     assert_eq!(
         ref_of(&s, "model/other/n", "main")["state"],
         "remote_only",
@@ -330,7 +344,7 @@ fn a_directory_remote_compares_the_same_way() {
 fn without_a_remote_it_is_a_usage_error() {
     let t = Sandbox::local("diff_no_remote");
     let cache = t.cache("hub");
-    MixedCache::write(&cache);
+    mixed::write(&cache);
     t.bare()
         .cache_dir(&cache)
         .arg("diff")
@@ -343,7 +357,7 @@ fn without_a_remote_it_is_a_usage_error() {
 fn remote_reads_that_fail_are_warnings_and_the_rest_is_compared() {
     let t = Sandbox::local("diff_unreadable");
     let cache = t.cache("hub");
-    MixedCache::write(&cache);
+    mixed::write(&cache);
     let remote = t.cache("shared");
     t.write_config(&format!(
         "storage:\n  endpoint: file://{}\n",

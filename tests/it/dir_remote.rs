@@ -7,7 +7,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::common::cache::pseudo_random;
-use crate::common::fixtures::TwoRevisions;
+use crate::common::fixtures::WEIGHTS;
+use crate::common::spec::RepoSpec;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, manifest_key,
     ref_key, sha256_hex, CacheView, Sandbox,
@@ -19,11 +20,11 @@ fn read_json(path: &Path) -> Value {
 }
 
 /// The keys a push of `m` writes, sorted.
-fn layout_of(m: &TwoRevisions) -> Vec<String> {
+fn layout_of(m: &RepoSpec) -> Vec<String> {
     let mut keys: Vec<String> = m.etags().iter().map(|e| blob_key(e)).collect();
     keys.extend([
-        manifest_key(&m.repo_id, &m.a),
-        manifest_key(&m.repo_id, &m.b),
+        manifest_key(&m.repo_id, m.commit("v1.0")),
+        manifest_key(&m.repo_id, m.commit("main")),
         ref_key(&m.repo_id, "main"),
         ref_key(&m.repo_id, "v1.0"),
     ]);
@@ -34,7 +35,7 @@ fn layout_of(m: &TwoRevisions) -> Vec<String> {
 #[test]
 fn round_trip_through_a_directory() {
     let t = Sandbox::local("dir_round_trip");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     let remote = t.cache("remote");
@@ -52,17 +53,18 @@ fn round_trip_through_a_directory() {
     assert_eq!(count(&s, "failed"), 0, "{out}");
     // Exactly the v1 layout: no temp files left behind.
     assert_eq!(files_under(&remote), layout_of(&m));
+    let weights = m.revision("main").file(WEIGHTS);
     assert_eq!(
-        fs::read(remote.join(blob_key(&m.weights_etag()))).unwrap(),
-        m.weights
+        fs::read(remote.join(blob_key(weights.etag()))).unwrap(),
+        weights.bytes
     );
     assert_eq!(
         fs::read_to_string(remote.join(ref_key(&m.repo_id, "main"))).unwrap(),
-        m.b
+        m.commit("main")
     );
-    let manifest = read_json(&remote.join(manifest_key(&m.repo_id, &m.b)));
+    let manifest = read_json(&remote.join(manifest_key(&m.repo_id, m.commit("main"))));
     assert_eq!(manifest["repo"], "org/m");
-    assert_eq!(manifest["revision"], m.b.as_str());
+    assert_eq!(manifest["revision"], m.commit("main"));
     assert_eq!(manifest["repo_type"], "model");
     assert_eq!(
         manifest["files"].as_array().map(Vec::len),
@@ -90,12 +92,12 @@ fn round_trip_through_a_directory() {
         .run()
         .success();
     assert_eq!(count(&out.json(), "downloaded"), 3, "{out}");
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
     assert_eq!(
         CacheView::model(&dst, "org/m").ref_("main").as_deref(),
-        Some(m.b.as_str())
+        Some(m.commit("main"))
     );
-    check_cache(&dst, &m.downloads("main", &m.b));
+    check_cache(&dst, &m.downloads("main"));
 
     let dst = t.cache("dst_all");
     let out = t
@@ -109,13 +111,13 @@ fn round_trip_through_a_directory() {
     let s = out.json();
     assert_eq!(s["repos"].as_array().map(Vec::len), Some(1), "{out}");
     assert_eq!(s["repos"][0]["status"], "ok", "{out}");
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
 }
 
 #[test]
 fn file_url_endpoint_with_prefix() {
     let t = Sandbox::local("dir_file_url");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     let remote = t.cache("remote");
@@ -137,14 +139,14 @@ fn file_url_endpoint_with_prefix() {
         .args(["pull", "org/m", "-r", "v1.0"])
         .run()
         .success();
-    m.assert_pulled(&dst, &m.a);
-    check_cache(&dst, &m.downloads("v1.0", &m.a));
+    m.assert_pulled(&dst, "v1.0");
+    check_cache(&dst, &m.downloads("v1.0"));
 }
 
 #[test]
 fn corrupted_blob_in_a_directory_is_refused() {
     let t = Sandbox::local("dir_corrupt");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     let remote = t.cache("remote");
@@ -154,8 +156,9 @@ fn corrupted_blob_in_a_directory_is_refused() {
         .arg(&remote)
         .run()
         .success();
-    let blob = remote.join(blob_key(&m.weights_etag()));
-    fs::write(&blob, pseudo_random("tampered", m.weights.len())).unwrap();
+    let weights = m.revision("main").file(WEIGHTS);
+    let blob = remote.join(blob_key(weights.etag()));
+    fs::write(&blob, pseudo_random("tampered", weights.bytes.len())).unwrap();
 
     let dst = t.cache("dst");
     let out = t
@@ -168,11 +171,11 @@ fn corrupted_blob_in_a_directory_is_refused() {
         .code(1);
     assert_eq!(count(&out.json(), "failed"), 1, "{out}");
     let view = CacheView::model(&dst, "org/m");
-    assert!(!view.has_blob(&m.weights_etag()));
+    assert!(!view.has_blob(weights.etag()));
     assert_cache_tidy(&dst);
     check_cache(&dst, &[]);
 
-    fs::write(&blob, &m.weights).unwrap();
+    fs::write(&blob, &weights.bytes).unwrap();
     let out = t
         .bare()
         .json()
@@ -182,7 +185,7 @@ fn corrupted_blob_in_a_directory_is_refused() {
         .run()
         .success();
     assert_eq!(count(&out.json(), "downloaded"), 1, "{out}");
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
 }
 
 #[test]
@@ -226,7 +229,7 @@ fn hostile_manifest_in_a_directory_is_refused() {
 #[test]
 fn a_missing_remote_directory_is_named_and_never_created() {
     let t = Sandbox::local("dir_missing");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     // Perhaps a share that is not mounted: creating it would fill the local disk instead.
@@ -263,7 +266,7 @@ fn a_missing_remote_directory_is_named_and_never_created() {
 #[test]
 fn push_creates_a_new_remote_directory_as_cp_and_rsync_do_and_pull_does_not() {
     let t = Sandbox::local("dir_create");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     let remote = t.path("new-remote");
@@ -303,7 +306,7 @@ fn push_creates_a_new_remote_directory_as_cp_and_rsync_do_and_pull_does_not() {
         .arg(&remote)
         .run()
         .success();
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
 
     // Pulling from a folder that does not exist is an error, and creates nothing.
     let nowhere = t.path("no-such-remote");

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use crate::common::cli::Output;
 use crate::common::fault_proxy::{Fault, FaultProxy, Rule, Schedule, Target};
 use crate::common::resilience::{
-    assert_bucket_consistent, assert_no_wrong_blob, config_via, small_parts, Sharded,
+    assert_bucket_consistent, assert_no_wrong_blob, config_via, sharded, small_parts,
 };
+use crate::common::spec::{self, RepoSpec};
 use crate::common::{assert_cache_tidy, check_cache, count, manifest_key, Cli, Sandbox};
 
 /// The binary against `proxy`, on this sandbox's prefix, moving the big blob in parts.
@@ -19,16 +20,16 @@ fn via(t: &Sandbox, proxy: &FaultProxy, cache: &Path) -> Cli {
 }
 
 /// A sandbox whose cache `src` holds the fixture.
-fn fixture(name: &str) -> (Sandbox, Sharded, PathBuf) {
+fn fixture(name: &str) -> (Sandbox, [RepoSpec; 2], PathBuf) {
     let t = Sandbox::new(name);
-    let fx = Sharded::new();
+    let fx = sharded();
     let src = t.cache("src");
-    fx.write(&src);
+    spec::write_all(&fx, &src);
     (t, fx, src)
 }
 
 /// A sandbox with the fixture pushed straight to Garage.
-fn pushed(name: &str) -> (Sandbox, Sharded) {
+fn pushed(name: &str) -> (Sandbox, [RepoSpec; 2]) {
     let (t, fx, src) = fixture(name);
     small_parts(t.hfcs().cache_dir(&src))
         .arg("push")
@@ -72,12 +73,16 @@ fn assert_plain_message(out: &Output) {
 
 /// A complete, correct push: every key, every blob matching its name.
 #[track_caller]
-fn assert_fully_pushed(t: &Sandbox, fx: &Sharded) {
+fn assert_fully_pushed(t: &Sandbox, fx: &[RepoSpec]) {
     let bucket = t.bucket();
     let state = assert_bucket_consistent(&bucket);
     let keys: std::collections::BTreeSet<String> = bucket.keys().into_iter().collect();
-    assert_eq!(keys, fx.keys(), "the bucket differs from a complete push");
-    assert_eq!(state.blobs, fx.etags());
+    assert_eq!(
+        keys,
+        spec::remote_keys(fx),
+        "the bucket differs from a complete push"
+    );
+    assert_eq!(state.blobs, spec::etags(fx));
     assert_eq!(
         bucket.open_uploads(),
         Vec::<String>::new(),
@@ -86,9 +91,9 @@ fn assert_fully_pushed(t: &Sandbox, fx: &Sharded) {
 }
 
 /// Runs every pull of the fixture through `proxy` into `dst`, each one succeeding.
-fn pull_all_revisions(t: &Sandbox, fx: &Sharded, proxy: &FaultProxy, dst: &Path) -> u64 {
+fn pull_all_revisions(t: &Sandbox, fx: &[RepoSpec], proxy: &FaultProxy, dst: &Path) -> u64 {
     let mut downloaded = 0;
-    for args in fx.pulls() {
+    for args in spec::pulls(fx) {
         let out = via(t, proxy, dst).json().args(&args).run().success();
         downloaded += count(&out.json(), "downloaded");
     }
@@ -113,13 +118,17 @@ fn push_retries_throttling_and_server_errors() {
     ]);
     let out = via(&t, &proxy, &src).json().arg("push").run().success();
     let s = out.json();
-    assert_eq!(count(&s, "uploaded"), fx.etags().len() as u64, "{out}");
+    assert_eq!(
+        count(&s, "uploaded"),
+        spec::etags(&fx).len() as u64,
+        "{out}"
+    );
     assert_eq!(count(&s, "failed"), 0, "{out}");
     assert_eq!(count(&s, "manifests"), 4, "{out}");
     assert_eq!(count(&s, "refs"), 4, "{out}");
     assert_eq!(
         s["bytes_uploaded"].as_u64(),
-        Some(fx.total_bytes()),
+        Some(spec::total_bytes(&fx)),
         "{out}"
     );
     assert_injected(&proxy, &[Fault::SlowDown, Fault::InternalError]);
@@ -160,7 +169,7 @@ fn push_survives_resets_stalls_and_cut_responses() {
     assert_eq!(count(&s, "failed"), 0, "{out}");
     assert_eq!(
         count(&s, "uploaded") + count(&s, "skipped_existing"),
-        fx.etags().len() as u64,
+        spec::etags(&fx).len() as u64,
         "{out}"
     );
     assert_injected(&proxy, &[Fault::Stall, Fault::Reset, Fault::Truncate]);
@@ -222,11 +231,11 @@ fn pull_retries_throttling_and_server_errors() {
     let downloaded = pull_all_revisions(&t, &fx, &proxy, &dst);
     assert_eq!(
         downloaded,
-        fx.etags().len() as u64,
+        spec::etags(&fx).len() as u64,
         "each blob downloaded once"
     );
     assert_injected(&proxy, &[Fault::SlowDown, Fault::InternalError]);
-    fx.assert_pulled(&dst);
+    spec::assert_all_pulled(&fx, &dst);
     assert_cache_tidy(&dst);
     t.hfcs().cache_dir(&dst).arg("verify").run().success();
     eprintln!("pull through 503/500: {}", proxy.summary());
@@ -257,11 +266,11 @@ fn pull_survives_resets_stalls_and_truncated_bodies() {
     let downloaded = pull_all_revisions(&t, &fx, &proxy, &dst);
     assert_eq!(
         downloaded,
-        fx.etags().len() as u64,
+        spec::etags(&fx).len() as u64,
         "each blob downloaded once"
     );
     assert_injected(&proxy, &[Fault::Stall, Fault::Reset, Fault::Truncate]);
-    fx.assert_pulled(&dst);
+    spec::assert_all_pulled(&fx, &dst);
     assert_cache_tidy(&dst);
     t.hfcs().cache_dir(&dst).arg("verify").run().success();
     eprintln!("pull through resets/stalls/cuts: {}", proxy.summary());
@@ -313,13 +322,13 @@ fn push_publishes_only_revisions_whose_blobs_made_it() {
     let state = assert_bucket_consistent(&bucket);
     assert_eq!(
         state.blobs.len(),
-        fx.etags().len() - 1,
+        spec::etags(&fx).len() - 1,
         "{:?}",
         bucket.keys()
     );
     assert_eq!((state.manifests, state.refs), (1, 1), "{:?}", bucket.keys());
-    let dataset = &fx.revs[3];
-    assert!(bucket.exists(&manifest_key(dataset.repo_id, &dataset.commit)));
+    let dataset = &fx[1];
+    assert!(bucket.exists(&manifest_key(&dataset.repo_id, dataset.commit("main"))));
     assert_eq!(
         bucket.open_uploads(),
         Vec::<String>::new(),
@@ -333,7 +342,7 @@ fn push_publishes_only_revisions_whose_blobs_made_it() {
     assert_eq!(count(&s, "uploaded"), 1, "{out}");
     assert_eq!(
         count(&s, "skipped_existing"),
-        fx.etags().len() as u64 - 1,
+        spec::etags(&fx).len() as u64 - 1,
         "{out}"
     );
     assert_fully_pushed(&t, &fx);
@@ -395,8 +404,7 @@ fn pull_fails_cleanly_when_blob_downloads_keep_failing() {
     assert_injected(&proxy, &[Fault::Truncate, Fault::Reset]);
     assert_no_wrong_blob(&dst);
     assert_cache_tidy(&dst);
-    let main = &fx.revs[1];
-    let view = crate::common::CacheView::model(&dst, main.repo_id);
+    let view = fx[0].view(&dst);
     assert_eq!(view.ref_("main"), None, "a ref to an incomplete revision");
     check_cache(&dst, &[]);
     t.hfcs().cache_dir(&dst).arg("verify").run().success();

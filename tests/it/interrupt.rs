@@ -16,12 +16,11 @@ use std::time::{Duration, Instant};
 use crate::common::cli::{Output, Running};
 use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
 use crate::common::resilience::{
-    assert_bucket_consistent_with, assert_no_wrong_blob, config_via, small_parts, Hashed, Sharded,
+    assert_bucket_consistent_with, assert_no_wrong_blob, config_via, sharded, small_parts, Hashed,
 };
 use crate::common::seeded::SplitMix64;
-use crate::common::{
-    assert_cache_tidy, check_cache, count, files_under, Bucket, CacheView, Cli, Sandbox,
-};
+use crate::common::spec;
+use crate::common::{assert_cache_tidy, check_cache, count, files_under, Bucket, Cli, Sandbox};
 
 /// Kills per series (push, pull), each at a seeded point.
 const KILLS: u64 = 12;
@@ -112,9 +111,9 @@ fn assert_cache_sound(t: &Sandbox, cache: &Path) {
 #[test]
 fn push_killed_anywhere_is_finished_by_the_next_push() {
     let t = Sandbox::new("kill_push");
-    let fx = Sharded::new();
+    let fx = sharded();
     let src = t.cache("src");
-    fx.write(&src);
+    spec::write_all(&fx, &src);
     let seed = seed();
     let mut rng = SplitMix64(seed);
     let proxy = FaultProxy::new(&[]);
@@ -136,7 +135,7 @@ fn push_killed_anywhere_is_finished_by_the_next_push() {
     // And once while the big blob's parts are going up, so a multipart upload is surely open.
     points.push(HoldAt::First(Target::Path("PUT", "partNumber=")));
 
-    let all_blobs = fx.etags().len() as u64;
+    let all_blobs = spec::etags(&fx).len() as u64;
     let mut hashed = Hashed::default();
     let (mut killed, mut survived, mut left_open, mut published_at_kill) = (0, 0, 0, 0);
     for (i, at) in points.iter().enumerate() {
@@ -191,10 +190,10 @@ fn push_killed_anywhere_is_finished_by_the_next_push() {
         let keys: BTreeSet<String> = bucket.keys().into_iter().collect();
         assert_eq!(
             keys,
-            fx.keys(),
+            spec::remote_keys(&fx),
             "{context}: the re-run left the bucket incomplete"
         );
-        assert_eq!(after.blobs, fx.etags(), "{context}");
+        assert_eq!(after.blobs, spec::etags(&fx), "{context}");
         survived += 1;
     }
     assert!(
@@ -212,9 +211,9 @@ fn push_killed_anywhere_is_finished_by_the_next_push() {
 #[test]
 fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() {
     let t = Sandbox::new("kill_pull");
-    let fx = Sharded::new();
+    let fx = sharded();
     let src = t.cache("src");
-    fx.write(&src);
+    spec::write_all(&fx, &src);
     small_parts(t.hfcs().cache_dir(&src))
         .arg("push")
         .run()
@@ -232,14 +231,14 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
     };
 
     let baseline = t.cache("baseline");
-    for args in fx.pulls() {
+    for args in spec::pulls(&fx) {
         pull(&baseline, &args).run().success();
     }
     let total = proxy.requests();
-    fx.assert_pulled(&baseline);
+    spec::assert_all_pulled(&fx, &baseline);
     let points = kill_points(&mut rng, total, KILLS);
 
-    let all_blobs = fx.etags();
+    let all_blobs = spec::etags(&fx);
     let (mut killed, mut survived, mut temp_left, mut complete_revs) = (0, 0, 0, 0);
     for (i, &at) in points.iter().enumerate() {
         let dst = t.cache(&format!("dst{i}"));
@@ -247,7 +246,7 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
         // The pulls run one after another; the one that reaches the kill point dies there.
         let hold = proxy.hold(HoldAt::Number(at));
         let mut n = None;
-        for args in fx.pulls() {
+        for args in spec::pulls(&fx) {
             let mut child = pull(&dst, &args).spawn();
             let done = loop {
                 if let Ok(k) = hold.try_recv() {
@@ -281,22 +280,22 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
         // A valid cache: right bytes under every blob name, every revision present complete,
         // verify and huggingface_hub happy.
         assert_cache_sound(&t, &dst);
-        for rev in &fx.revs {
-            let view = CacheView::new(&dst, rev.repo_type, rev.repo_id);
-            let present = view.dir.join("snapshots").join(&rev.commit).exists();
-            if present {
-                for f in &rev.files {
-                    view.assert_linked_file(&rev.commit, f.path, &f.etag(), &f.bytes);
+        for repo in &fx {
+            let view = repo.view(&dst);
+            for rev in &repo.revisions {
+                let present = view.dir.join("snapshots").join(&rev.commit).exists();
+                if present {
+                    repo.assert_linked(&dst, &rev.commit);
+                    complete_revs += 1;
                 }
-                complete_revs += 1;
-            }
-            for r in &rev.refs {
-                if let Some(commit) = view.ref_(r) {
-                    assert_eq!(commit, rev.commit, "{context}: refs/{r}");
-                    assert!(
-                        present,
-                        "{context}: refs/{r} names a revision not in the cache"
-                    );
+                for r in &rev.refs {
+                    if let Some(commit) = view.ref_(r) {
+                        assert_eq!(commit, rev.commit, "{context}: refs/{r}");
+                        assert!(
+                            present,
+                            "{context}: refs/{r} names a revision not in the cache"
+                        );
+                    }
                 }
             }
         }
@@ -308,20 +307,14 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
         }
         let had: BTreeSet<String> = all_blobs
             .iter()
-            .filter(|e| {
-                fx.revs.iter().any(|r| {
-                    CacheView::new(&dst, r.repo_type, r.repo_id)
-                        .blob(e)
-                        .is_file()
-                })
-            })
+            .filter(|e| fx.iter().any(|r| r.view(&dst).blob(e).is_file()))
             .cloned()
             .collect();
 
         // Re-running finishes the job without fetching again what is already verified here.
         proxy.reset(&[]);
         let mut downloaded = 0;
-        for args in fx.pulls() {
+        for args in spec::pulls(&fx) {
             let out = pull(&dst, &args).json().run().success();
             downloaded += count(&out.json(), "downloaded");
         }
@@ -337,7 +330,7 @@ fn pull_killed_anywhere_leaves_a_valid_cache_and_is_finished_by_the_next_pull() 
                 seen.target
             );
         }
-        fx.assert_pulled(&dst);
+        spec::assert_all_pulled(&fx, &dst);
         assert_cache_tidy(&dst);
         survived += 1;
     }

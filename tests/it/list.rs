@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::common::fixtures::TwoRevisions;
-use crate::common::mixed::{days_ago, MixedCache};
+use crate::common::mixed::{self, days_ago};
+use crate::common::spec::RepoSpec;
 use crate::common::{
     blob_key, check_cache, commit_hash, git_sha1_hex, manifest_key, ref_key, Cli, Sandbox,
 };
@@ -51,17 +51,17 @@ fn epoch_seconds(rfc3339: &Value) -> u64 {
 
 /// org/m last accessed 40 days ago, modified 60; org/d accessed 2 days ago, modified 3; other/n
 /// just now.
-fn aged(c: &MixedCache) {
-    c.age_m(days_ago(40), days_ago(60));
-    c.age_d(days_ago(2), days_ago(3));
-    c.age_n(SystemTime::now(), SystemTime::now());
+fn aged(cache: &Path, [m, d, n]: &[RepoSpec; 3]) {
+    mixed::age(cache, m, days_ago(40), days_ago(60));
+    mixed::age(cache, d, days_ago(2), days_ago(3));
+    mixed::age(cache, n, SystemTime::now(), SystemTime::now());
 }
 
 #[test]
 fn sizes_revisions_and_refs_match_scan_cache_dir() {
     let t = Sandbox::local("list_matches_hf");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let [org_m, org_d, _] = mixed::write(&cache);
     let hf = check_cache(&cache, &[]);
 
     let out = local(&t, &cache).json().arg("list").run().success();
@@ -124,8 +124,11 @@ fn sizes_revisions_and_refs_match_scan_cache_dir() {
         }
     }
     assert_eq!(revisions["count"], hf_revision_count, "{revisions}");
-    assert_eq!(entry(&revisions, &c.d)["detached"], true);
-    assert_eq!(strings(&entry(&revisions, &c.f)["refs"]), ["pr/1"]);
+    assert_eq!(entry(&revisions, org_m.detached())["detached"], true);
+    assert_eq!(
+        strings(&entry(&revisions, org_d.commit("pr/1"))["refs"]),
+        ["pr/1"]
+    );
 
     // Totals count each file once; blobs no revision uses are not listed.
     assert_eq!(repos["total_size"], hf["size_on_disk"], "{repos}");
@@ -133,7 +136,7 @@ fn sizes_revisions_and_refs_match_scan_cache_dir() {
     assert_eq!(repos["warnings"], json!([]));
     assert_eq!(
         entry(&repos, "model/org/m")["path"],
-        c.m_dir().to_str().unwrap()
+        org_m.dir(&cache).to_str().unwrap()
     );
 }
 
@@ -141,8 +144,9 @@ fn sizes_revisions_and_refs_match_scan_cache_dir() {
 fn filters_select_by_age_size_type_and_refs_and_combine() {
     let t = Sandbox::local("list_filters");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
-    aged(&c);
+    let c = mixed::write(&cache);
+    aged(&cache, &c);
+    let [org_m, org_d, other_n] = &c;
     let m = "model/org/m";
     let d = "dataset/org/d";
     let n = "model/other/n";
@@ -177,9 +181,13 @@ fn filters_select_by_age_size_type_and_refs_and_combine() {
     // Per revision: sizes, refs and detached revisions are the revision's own.
     assert_eq!(
         ids(local(&t, &cache), &["--revisions", "--filter", "refs=main"]),
-        [c.e.clone(), c.m.b.clone(), c.g.clone()]
+        [
+            org_d.commit("main"),
+            org_m.commit("main"),
+            other_n.commit("main")
+        ]
     );
-    let mut weighty_not_main = vec![c.m.a.clone(), c.d.clone()];
+    let mut weighty_not_main = vec![org_m.commit("v1.0"), org_m.detached()];
     weighty_not_main.sort();
     assert_eq!(
         ids(
@@ -200,8 +208,7 @@ fn filters_select_by_age_size_type_and_refs_and_combine() {
 fn sort_keys_in_both_directions() {
     let t = Sandbox::local("list_sort");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
-    aged(&c);
+    aged(&cache, &mixed::write(&cache));
     let m = "model/org/m";
     let d = "dataset/org/d";
     let n = "model/other/n";
@@ -228,7 +235,7 @@ fn sort_keys_in_both_directions() {
 fn quiet_prints_identifiers_rm_accepts() {
     let t = Sandbox::local("list_quiet");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let [org_m, org_d, other_n] = mixed::write(&cache);
 
     assert_eq!(
         ids(local(&t, &cache), &[]),
@@ -237,9 +244,9 @@ fn quiet_prints_identifiers_rm_accepts() {
     // By repo, then by commit.
     let mut commits = Vec::new();
     for mut group in [
-        vec![c.e, c.f],
-        vec![c.m.a.clone(), c.m.b.clone(), c.d.clone()],
-        vec![c.g],
+        vec![org_d.commit("main"), org_d.commit("pr/1")],
+        vec![org_m.commit("v1.0"), org_m.commit("main"), org_m.detached()],
+        vec![other_n.commit("main")],
     ] {
         group.sort();
         commits.extend(group);
@@ -251,7 +258,7 @@ fn quiet_prints_identifiers_rm_accepts() {
 fn csv_has_a_header_and_one_record_per_row() {
     let t = Sandbox::local("list_csv");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let [org_m, org_d, _] = mixed::write(&cache);
 
     let out = local(&t, &cache)
         .args(["list", "--format", "csv"])
@@ -270,7 +277,7 @@ fn csv_has_a_header_and_one_record_per_row() {
             "model/org/m",
             "model",
             "org/m",
-            &c.m_size().to_string(),
+            &org_m.total_bytes().to_string(),
             "3"
         ]
     );
@@ -279,7 +286,7 @@ fn csv_has_a_header_and_one_record_per_row() {
         "RFC 3339 times: {m:?}"
     );
     assert_eq!(m[7], "main v1.0");
-    assert_eq!(m[8], c.m_dir().to_str().unwrap());
+    assert_eq!(m[8], org_m.dir(&cache).to_str().unwrap());
 
     let out = local(&t, &cache)
         .args([
@@ -299,12 +306,13 @@ fn csv_has_a_header_and_one_record_per_row() {
         "{out}"
     );
     assert_eq!(lines.len(), 3, "{out}");
+    let pr = org_d.commit("pr/1");
     let f = lines
         .iter()
-        .find(|l| l.contains(&c.f))
+        .find(|l| l.contains(pr))
         .unwrap_or_else(|| panic!("no record for revision f\n{out}"));
     assert!(
-        f.starts_with(&format!("dataset/org/d,{},dataset,org/d,", c.f)),
+        f.starts_with(&format!("dataset/org/d,{pr},dataset,org/d,")),
         "{out}"
     );
     assert!(f.contains(",pr/1,"), "{out}");
@@ -314,8 +322,8 @@ fn csv_has_a_header_and_one_record_per_row() {
 fn table_aligns_columns_with_human_sizes_and_relative_times() {
     let t = Sandbox::local("list_table");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
-    aged(&c);
+    let c = mixed::write(&cache);
+    aged(&cache, &c);
 
     let out = local(&t, &cache).arg("list").run().success();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -355,7 +363,10 @@ fn table_aligns_columns_with_human_sizes_and_relative_times() {
         .success();
     assert!(out.stdout.starts_with("REPO "), "{out}");
     assert!(out.stdout.contains("(detached)"), "{out}");
-    assert!(out.stdout.contains(&c.d), "full commit hashes\n{out}");
+    assert!(
+        out.stdout.contains(c[0].detached()),
+        "full commit hashes\n{out}"
+    );
     assert!(out.stdout.contains("4 revisions of 2 repos"), "{out}");
 }
 
@@ -363,7 +374,7 @@ fn table_aligns_columns_with_human_sizes_and_relative_times() {
 fn json_flag_and_format_json_print_the_same_document() {
     let t = Sandbox::local("list_json");
     let cache = t.cache("hub");
-    MixedCache::write(&cache);
+    mixed::write(&cache);
 
     let a = local(&t, &cache).json().arg("list").run().success();
     let b = local(&t, &cache)
@@ -390,7 +401,7 @@ fn json_flag_and_format_json_print_the_same_document() {
 fn bad_filters_and_sort_keys_are_usage_errors_naming_them() {
     let t = Sandbox::local("list_bad_args");
     let cache = t.cache("hub");
-    MixedCache::write(&cache);
+    mixed::write(&cache);
 
     for expr in [
         "size>lots",
@@ -430,8 +441,8 @@ fn bad_filters_and_sort_keys_are_usage_errors_naming_them() {
 fn broken_links_and_a_missing_cache_are_reported_not_fatal() {
     let t = Sandbox::local("list_broken");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
-    c.add_broken_link();
+    mixed::write(&cache);
+    mixed::add_broken_link(&cache);
 
     let out = local(&t, &cache).json().arg("list").run().success();
     let doc = out.json();
@@ -465,7 +476,7 @@ fn broken_links_and_a_missing_cache_are_reported_not_fatal() {
 fn remote_is_listed_from_key_names_and_from_manifests_on_request() {
     let t = Sandbox::new("list_remote");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let [org_m, org_d, other_n] = mixed::write(&cache);
     t.hfcs()
         .json()
         .cache_dir(&cache)
@@ -515,14 +526,11 @@ fn remote_is_listed_from_key_names_and_from_manifests_on_request() {
     );
     assert!(out.stderr.contains(&junk), "{out}");
     bucket.delete(&junk);
-    assert_eq!(entry(&doc, "model/org/m")["size"], c.m_size(), "{out}");
-    assert_eq!(entry(&doc, "dataset/org/d")["size"], c.d_size(), "{out}");
-    assert_eq!(entry(&doc, "model/other/n")["size"], c.n_size(), "{out}");
-    assert_eq!(
-        doc["total_size"],
-        c.m_size() + c.d_size() + c.n_size(),
-        "{out}"
-    );
+    let sizes = [&org_m, &org_d, &other_n].map(RepoSpec::total_bytes);
+    assert_eq!(entry(&doc, "model/org/m")["size"], sizes[0], "{out}");
+    assert_eq!(entry(&doc, "dataset/org/d")["size"], sizes[1], "{out}");
+    assert_eq!(entry(&doc, "model/other/n")["size"], sizes[2], "{out}");
+    assert_eq!(doc["total_size"], sizes.iter().sum::<u64>(), "{out}");
 
     // Revisions match the local ones: sizes, file counts, refs.
     let remote = t
@@ -556,7 +564,7 @@ fn remote_is_listed_from_key_names_and_from_manifests_on_request() {
             t.hfcs(),
             &["--remote", "--revisions", "--filter", "refs=pr/1"]
         ),
-        std::slice::from_ref(&c.f)
+        [org_d.commit("pr/1")]
     );
 
     let out = t.hfcs().args(["list", "--remote"]).run().success();
@@ -622,9 +630,10 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         "storage:\n  endpoint: file://{}\n",
         remote.display()
     ));
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
+    let (a, b) = (m.commit("v1.0"), m.commit("main"));
     t.hfcs().cache_dir(&src).arg("push").run().success();
     // Larger than any manifest or ref (sparse): reading them fails.
     let bogus = manifest_key("org/m", &commit_hash("bogus"));
@@ -639,9 +648,9 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         .set_len(4096)
         .unwrap();
     // org/m's manifest of `a` copied under org/x's key: refused, it belongs elsewhere.
-    let misplaced = manifest_key("org/x", &m.a);
+    let misplaced = manifest_key("org/x", a);
     std::fs::copy(
-        remote.join(manifest_key("org/m", &m.a)),
+        remote.join(manifest_key("org/m", a)),
         remote.join(&misplaced),
     )
     .unwrap();
@@ -654,8 +663,8 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         .success();
     let doc = out.json();
     assert_eq!(doc["count"], 2, "the two readable revisions\n{out}");
-    assert_eq!(strings(&entry(&doc, &m.b)["refs"]), ["main"], "{out}");
-    assert_eq!(strings(&entry(&doc, &m.a)["refs"]), ["v1.0"], "{out}");
+    assert_eq!(strings(&entry(&doc, b)["refs"]), ["main"], "{out}");
+    assert_eq!(strings(&entry(&doc, a)["refs"]), ["v1.0"], "{out}");
     let warnings = strings(&doc["warnings"]);
     assert_eq!(warnings.len(), 3, "{out}");
     assert!(
@@ -666,7 +675,7 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         warnings[1],
         format!(
             "{misplaced} describes org/m@{}, which belongs under another key; ignored",
-            m.a
+            a
         ),
         "{out}"
     );

@@ -6,17 +6,18 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::cache::pseudo_random;
-use crate::common::fixtures::{TwoRevisions, WEIGHTS};
+use crate::common::fixtures::WEIGHTS;
+use crate::common::spec::RepoSpec;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, manifest_key,
     ref_key, scanned_repo, scanned_revision, sha256_hex, CacheBuilder, CacheView, Download,
     Sandbox,
 };
 
-/// A sandbox with `org/m` (see [`TwoRevisions`]) pushed to its prefix.
-fn pushed(name: &str) -> (Sandbox, TwoRevisions) {
+/// A sandbox with `org/m` (see [`RepoSpec::two_revisions`]) pushed to its prefix.
+fn pushed(name: &str) -> (Sandbox, RepoSpec) {
     let t = Sandbox::new(name);
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
@@ -31,18 +32,18 @@ fn pull_by_commit_writes_no_ref() {
         .hfcs()
         .json()
         .cache_dir(&dst)
-        .args(["pull", "org/m", "-r", &m.a])
+        .args(["pull", "org/m", "-r", m.commit("v1.0")])
         .run()
         .success();
     let s = out.json();
-    assert_eq!(s["revision"], m.a.as_str(), "{out}");
+    assert_eq!(s["revision"], m.commit("v1.0"), "{out}");
     assert!(s["ref"].is_null(), "no ref was resolved\n{out}");
-    m.assert_pulled(&dst, &m.a);
+    m.assert_pulled(&dst, "v1.0");
     assert_eq!(
         files_under(&CacheView::model(&dst, "org/m").dir.join("refs")),
         Vec::<String>::new()
     );
-    check_cache(&dst, &m.downloads(&m.a, &m.a));
+    check_cache(&dst, &m.downloads(m.commit("v1.0")));
 }
 
 #[test]
@@ -65,7 +66,7 @@ fn second_pull_downloads_nothing() {
     assert_eq!(count(&s, "downloaded"), 0, "{out}");
     assert_eq!(count(&s, "skipped_existing"), 3, "{out}");
     assert_eq!(s["bytes_downloaded"], 0, "{out}");
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
 }
 
 #[test]
@@ -126,9 +127,13 @@ fn pull_request_ref() {
 fn corrupted_remote_blob_is_never_installed() {
     let (t, m) = pushed("pull_corrupt_blob");
     let bucket = t.bucket();
-    let etag = m.weights_etag();
+    let weights = m.revision("main").file(WEIGHTS);
+    let etag = weights.etag();
     // Same length, different bytes: only hashing can tell.
-    bucket.put(&blob_key(&etag), pseudo_random("tampered", m.weights.len()));
+    bucket.put(
+        &blob_key(etag),
+        pseudo_random("tampered", weights.bytes.len()),
+    );
 
     let dst = t.cache("dst");
     let out = t
@@ -141,19 +146,19 @@ fn corrupted_remote_blob_is_never_installed() {
     let s = out.json();
     assert_eq!(count(&s, "failed"), 1, "{out}");
     assert!(
-        s["failures"].to_string().contains(&etag),
+        s["failures"].to_string().contains(etag),
         "the failure should name blob {etag}\n{out}"
     );
     let view = CacheView::model(&dst, "org/m");
     assert!(
-        !view.has_blob(&etag),
+        !view.has_blob(etag),
         "a blob that failed verification was installed"
     );
     // No temp files or partial downloads left, and what was written scans clean.
     assert_cache_tidy(&dst);
     check_cache(&dst, &[]);
 
-    bucket.put(&blob_key(&etag), m.weights.clone());
+    bucket.put(&blob_key(etag), weights.bytes.clone());
     let out = t
         .hfcs()
         .json()
@@ -168,17 +173,18 @@ fn corrupted_remote_blob_is_never_installed() {
         "only the blob that failed is fetched again\n{out}"
     );
     assert_eq!(count(&s, "skipped_existing"), 2, "{out}");
-    m.assert_pulled(&dst, &m.b);
-    assert_eq!(view.ref_("main").as_deref(), Some(m.b.as_str()));
-    check_cache(&dst, &m.downloads("main", &m.b));
+    m.assert_pulled(&dst, "main");
+    assert_eq!(view.ref_("main").as_deref(), Some(m.commit("main")));
+    check_cache(&dst, &m.downloads("main"));
 }
 
 #[test]
 fn rerun_after_partial_failure_downloads_only_what_is_missing() {
     let (t, m) = pushed("pull_partial");
     let bucket = t.bucket();
-    let etag = m.weights_etag();
-    bucket.delete(&blob_key(&etag));
+    let weights = m.revision("main").file(WEIGHTS);
+    let etag = weights.etag();
+    bucket.delete(&blob_key(etag));
 
     let dst = t.cache("dst");
     let out = t
@@ -195,13 +201,13 @@ fn rerun_after_partial_failure_downloads_only_what_is_missing() {
         "the other blobs are still fetched\n{out}"
     );
     assert_eq!(count(&s, "failed"), 1, "{out}");
-    assert!(s["failures"].to_string().contains(&etag), "{out}");
+    assert!(s["failures"].to_string().contains(etag), "{out}");
     let view = CacheView::model(&dst, "org/m");
-    assert!(!view.has_blob(&etag));
+    assert!(!view.has_blob(etag));
     assert_cache_tidy(&dst);
     check_cache(&dst, &[]);
 
-    bucket.put(&blob_key(&etag), m.weights.clone());
+    bucket.put(&blob_key(etag), weights.bytes.clone());
     let out = t
         .hfcs()
         .json()
@@ -213,12 +219,12 @@ fn rerun_after_partial_failure_downloads_only_what_is_missing() {
     assert_eq!(count(&s, "downloaded"), 1, "{out}");
     assert_eq!(
         s["bytes_downloaded"].as_u64(),
-        Some(m.weights.len() as u64),
+        Some(weights.bytes.len() as u64),
         "{out}"
     );
     assert_eq!(count(&s, "skipped_existing"), 2, "{out}");
-    m.assert_pulled(&dst, &m.b);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    m.assert_pulled(&dst, "main");
+    check_cache(&dst, &m.downloads("main"));
 }
 
 #[test]
@@ -316,11 +322,12 @@ fn pulled_blob_replaces_nothing_already_verified() {
     // A blob already in the cache is kept, not fetched again, even when the remote copy is gone.
     let (t, m) = pushed("pull_keeps_local");
     let dst = t.cache("dst");
+    let weights = m.revision("main").file(WEIGHTS);
     CacheBuilder::new(&dst)
         .repo("org/m")
-        .rev(&m.a)
-        .lfs_file(WEIGHTS, &m.weights);
-    t.bucket().delete(&blob_key(&m.weights_etag()));
+        .rev(m.commit("v1.0"))
+        .lfs_file(WEIGHTS, &weights.bytes);
+    t.bucket().delete(&blob_key(weights.etag()));
 
     let out = t
         .hfcs()
@@ -332,8 +339,8 @@ fn pulled_blob_replaces_nothing_already_verified() {
     let s = out.json();
     assert_eq!(count(&s, "downloaded"), 2, "{out}");
     assert_eq!(count(&s, "skipped_existing"), 1, "{out}");
-    m.assert_pulled(&dst, &m.b);
-    check_cache(&dst, &m.downloads("main", &m.b));
+    m.assert_pulled(&dst, "main");
+    check_cache(&dst, &m.downloads("main"));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::common::cache::{pseudo_random, remote_name};
 use crate::common::fault_proxy::FaultProxy;
-use crate::common::fixtures::TwoRevisions;
+use crate::common::spec::RepoSpec;
 use crate::common::{
     blob_key, check_cache, commit_hash, count, git_sha1_hex, manifest_key, random_hex, ref_key,
     scanned_repo, scanned_revision, sha256_hex, Bucket, CacheBuilder, CacheView, Cli, Download,
@@ -30,19 +30,21 @@ fn manifest_files(manifest: &Value) -> BTreeSet<(String, String, u64)> {
         .collect()
 }
 
-fn expected_files(files: &[(&str, String, &[u8])]) -> BTreeSet<(String, String, u64)> {
-    files
+fn expected_files(repo: &RepoSpec, commit: &str) -> BTreeSet<(String, String, u64)> {
+    repo.revision(commit)
+        .files
         .iter()
-        .map(|(path, etag, bytes)| (path.to_string(), etag.clone(), bytes.len() as u64))
+        .map(|f| (f.path.clone(), f.etag().to_string(), f.bytes.len() as u64))
         .collect()
 }
 
 #[test]
 fn round_trip_of_two_revisions_sharing_blobs() {
     let t = Sandbox::new("push_round_trip");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
+    let (a, b) = (m.commit("v1.0"), m.commit("main"));
     // The fixture itself must be a cache huggingface_hub accepts.
     check_cache(&src, &[]);
 
@@ -62,8 +64,8 @@ fn round_trip_of_two_revisions_sharing_blobs() {
     let bucket = t.bucket();
     let mut expected: Vec<String> = m.etags().iter().map(|e| blob_key(e)).collect();
     expected.extend([
-        manifest_key(&m.repo_id, &m.a),
-        manifest_key(&m.repo_id, &m.b),
+        manifest_key(&m.repo_id, a),
+        manifest_key(&m.repo_id, b),
         ref_key(&m.repo_id, "main"),
         ref_key(&m.repo_id, "v1.0"),
     ]);
@@ -79,15 +81,15 @@ fn round_trip_of_two_revisions_sharing_blobs() {
         };
         assert!(ok, "remote blob {etag} does not match its name");
     }
-    for commit in [&m.a, &m.b] {
+    for commit in [a, b] {
         let manifest = bucket.manifest(&m.repo_id, commit);
         assert_eq!(manifest["repo"], "org/m");
-        assert_eq!(manifest["revision"], commit.as_str());
+        assert_eq!(manifest["revision"], commit);
         assert_eq!(manifest["repo_type"], "model");
-        assert_eq!(manifest_files(&manifest), expected_files(&m.files(commit)));
+        assert_eq!(manifest_files(&manifest), expected_files(&m, commit));
     }
-    assert_eq!(bucket.get_text(&ref_key(&m.repo_id, "main")), m.b);
-    assert_eq!(bucket.get_text(&ref_key(&m.repo_id, "v1.0")), m.a);
+    assert_eq!(bucket.get_text(&ref_key(&m.repo_id, "main")), b);
+    assert_eq!(bucket.get_text(&ref_key(&m.repo_id, "v1.0")), a);
 
     // Pull main into an empty cache.
     let dst = t.cache("dst");
@@ -102,7 +104,7 @@ fn round_trip_of_two_revisions_sharing_blobs() {
     assert_eq!(s["command"], "pull", "{out}");
     assert_eq!(s["repo"], "org/m", "{out}");
     assert_eq!(s["repo_type"], "model", "{out}");
-    assert_eq!(s["revision"], m.b.as_str(), "{out}");
+    assert_eq!(s["revision"], b, "{out}");
     assert_eq!(s["ref"], "main", "{out}");
     assert_eq!(count(&s, "files"), 3, "{out}");
     assert_eq!(count(&s, "downloaded"), 3, "{out}");
@@ -111,10 +113,10 @@ fn round_trip_of_two_revisions_sharing_blobs() {
     let view = CacheView::model(&dst, &m.repo_id);
     assert_eq!(
         view.ref_("main").as_deref(),
-        Some(m.b.as_str()),
+        Some(b),
         "refs/main, no newline"
     );
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
 
     // The other revision through its tag: only the blob it does not share is downloaded.
     let out = t
@@ -125,28 +127,28 @@ fn round_trip_of_two_revisions_sharing_blobs() {
         .run()
         .success();
     let s = out.json();
-    assert_eq!(s["revision"], m.a.as_str(), "{out}");
+    assert_eq!(s["revision"], a, "{out}");
     assert_eq!(count(&s, "downloaded"), 1, "{out}");
     assert_eq!(count(&s, "skipped_existing"), 2, "{out}");
-    assert_eq!(view.ref_("v1.0").as_deref(), Some(m.a.as_str()));
-    m.assert_pulled(&dst, &m.a);
+    assert_eq!(view.ref_("v1.0").as_deref(), Some(a));
+    m.assert_pulled(&dst, "v1.0");
     assert_eq!(view.blob_names(), m.etags());
 
-    let mut downloads = m.downloads("main", &m.b);
-    downloads.extend(m.downloads("v1.0", &m.a));
-    downloads.extend(m.downloads(&m.a, &m.a));
+    let mut downloads = m.downloads("main");
+    downloads.extend(m.downloads("v1.0"));
+    downloads.extend(m.downloads(a));
     let scan = check_cache(&dst, &downloads);
     let repo = scanned_repo(&scan, "model", "org/m");
     assert_eq!(repo["nb_files"], 4, "{repo}");
-    assert_eq!(scanned_revision(repo, &m.b)["refs"], json!(["main"]));
-    assert_eq!(scanned_revision(repo, &m.a)["refs"], json!(["v1.0"]));
-    assert_eq!(scanned_revision(repo, &m.b)["nb_files"], 3);
+    assert_eq!(scanned_revision(repo, b)["refs"], json!(["main"]));
+    assert_eq!(scanned_revision(repo, a)["refs"], json!(["v1.0"]));
+    assert_eq!(scanned_revision(repo, b)["nb_files"], 3);
 }
 
 #[test]
 fn second_push_uploads_nothing() {
     let t = Sandbox::new("push_rerun");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
 
@@ -173,7 +175,7 @@ fn second_push_uploads_nothing() {
 #[test]
 fn dry_run_writes_nothing() {
     let t = Sandbox::new("push_dry_run");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
 
@@ -513,7 +515,7 @@ fn read_only_key_cannot_push() {
             .replace(&g.endpoint, proxy.url()),
     );
     let src = t.cache("src");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&src);
     // Large enough for a multipart upload: its first request is a write too.
     let big = pseudo_random("read-only big", 6 * 1024 * 1024);
@@ -549,8 +551,8 @@ fn read_only_key_cannot_push() {
     );
 
     // With every blob already there, the first manifest write is the one refused.
-    for (_, etag, bytes) in m.files(&m.a).into_iter().chain(m.files(&m.b)) {
-        bucket.put(&blob_key(&etag), bytes.to_vec());
+    for f in m.revisions.iter().flat_map(|r| &r.files) {
+        bucket.put(&blob_key(f.etag()), f.bytes.clone());
     }
     bucket.put(&blob_key(&sha256_hex(&big)), big.clone());
     bucket.put(&blob_key(&git_sha1_hex(b"{}")), b"{}".to_vec());
@@ -582,7 +584,7 @@ fn wrong_credentials_are_rejected_without_printing_the_secret() {
         .replace(&g.secret_key, &wrong_secret);
     t.write_config(&yaml);
     let src = t.cache("src");
-    TwoRevisions::new("org/m").write(&src);
+    RepoSpec::two_revisions("org/m").write(&src);
 
     t.hfcs()
         .cache_dir(&src)
@@ -624,7 +626,7 @@ fn missing_bucket_is_named() {
     );
     t.write_config(&yaml);
     let src = t.cache("src");
-    TwoRevisions::new("org/m").write(&src);
+    RepoSpec::two_revisions("org/m").write(&src);
 
     t.hfcs()
         .cache_dir(&src)
@@ -695,7 +697,7 @@ fn gated_repos_are_skipped_unless_allowed() {
 fn remote_flag_overrides_bucket_and_prefix() {
     let t = Sandbox::new("push_remote_flag");
     let src = t.cache("src");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&src);
     let other_prefix = format!("{}-alt", t.prefix);
     let remote = format!("s3://{}/{other_prefix}", t.garage().bucket);
@@ -711,7 +713,7 @@ fn remote_flag_overrides_bucket_and_prefix() {
         "team.prefix was used despite --remote"
     );
     let alt = Bucket::new(t.garage(), &other_prefix);
-    assert_eq!(alt.get_text(&ref_key("org/m", "main")), m.b);
+    assert_eq!(alt.get_text(&ref_key("org/m", "main")), m.commit("main"));
 
     let dst = t.cache("dst");
     t.hfcs()
@@ -719,7 +721,7 @@ fn remote_flag_overrides_bucket_and_prefix() {
         .args(["pull", "org/m", "--remote", &remote])
         .run()
         .success();
-    m.assert_pulled(&dst, &m.b);
+    m.assert_pulled(&dst, "main");
 }
 
 #[test]

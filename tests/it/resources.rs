@@ -154,7 +154,7 @@ fn a_full_disk_fails_the_pull_clearly_and_leaves_nothing_half_written() {
         blobs_dir.display()
     );
     let big = spec.revision(&main).files[3].etag();
-    assert!(!view.has_blob(&big), "{out}");
+    assert!(!view.has_blob(big), "{out}");
     // No temporary file left, and everything under a blob name matches it.
     assert_cache_tidy(&cache);
     assert!(!view.snapshot(&main, "").exists(), "{out}");
@@ -198,7 +198,7 @@ fn what_fits_on_a_small_disk_is_complete_and_valid() {
     );
     let view = CacheView::model(&cache, "org/fit");
     for f in &spec.revision(&main).files[1..3] {
-        assert!(view.has_blob(&f.etag()), "{} fits\n{out}", f.path);
+        assert!(view.has_blob(f.etag()), "{} fits\n{out}", f.path);
     }
     assert_cache_tidy(&cache);
     check_cache(&cache, &[]);
@@ -217,7 +217,7 @@ fn what_fits_on_a_small_disk_is_complete_and_valid() {
     spec.assert_pulled(&cache, &v1);
     assert_cache_tidy(&cache);
     t.hfcs().cache_dir(&cache).arg("verify").run().success();
-    check_cache(&cache, &spec.downloads("v1.0", &v1));
+    check_cache(&cache, &spec.downloads("v1.0"));
 }
 
 /// Writes `size` bytes, a 1 MiB pseudo-random block repeated, as an LFS blob of `repo_id` in

@@ -6,7 +6,8 @@ use std::fs;
 use serde_json::{json, Value};
 
 use crate::common::cache::{pseudo_random, set_modified_ago};
-use crate::common::fixtures::TwoRevisions;
+use crate::common::fixtures::{CONFIG, WEIGHTS};
+use crate::common::spec::RepoSpec;
 use crate::common::{
     check_cache, commit_hash, files_under, git_sha1_hex, hold_lock, manifest_key, ref_key,
     scanned_repo, sha256_hex, CacheBuilder, CacheView, Download, Key, Sandbox,
@@ -38,14 +39,18 @@ fn field_of(v: &Value, list: &str, field: &str) -> Vec<String> {
 fn removing_a_repo_takes_its_folder_refs_and_lock_files() {
     let t = Sandbox::local("rm_repo");
     let cache = t.cache("hub");
-    let a = TwoRevisions::new("org/a");
-    let b = TwoRevisions::new("org/b");
+    let a = RepoSpec::two_revisions("org/a");
+    let b = RepoSpec::two_revisions("org/b");
     a.write(&cache);
     b.write(&cache);
     // A lock file huggingface_hub left behind after a finished download.
     let locks = cache.join(".locks").join("models--org--a");
     fs::create_dir_all(&locks).unwrap();
-    fs::write(locks.join(format!("{}.lock", a.weights_etag())), b"").unwrap();
+    fs::write(
+        locks.join(format!("{}.lock", a.revision("main").file(WEIGHTS).etag())),
+        b"",
+    )
+    .unwrap();
 
     let out = t
         .bare()
@@ -62,7 +67,7 @@ fn removing_a_repo_takes_its_folder_refs_and_lock_files() {
     assert_eq!(
         strings(&s["targets"][0], "commits"),
         {
-            let mut c = vec![a.a.clone(), a.b.clone()];
+            let mut c = vec![a.commit("v1.0").to_string(), a.commit("main").to_string()];
             c.sort();
             c
         },
@@ -75,16 +80,16 @@ fn removing_a_repo_takes_its_folder_refs_and_lock_files() {
 
     assert!(!CacheView::model(&cache, "org/a").exists());
     assert!(!locks.exists(), "the repo's lock files go with it");
-    b.assert_pulled(&cache, &b.b);
-    b.assert_pulled(&cache, &b.a);
-    check_cache(&cache, &b.downloads("main", &b.b));
+    b.assert_pulled(&cache, "main");
+    b.assert_pulled(&cache, "v1.0");
+    check_cache(&cache, &b.downloads("main"));
 }
 
 #[test]
 fn a_repo_with_a_download_in_progress_keeps_its_folder() {
     let t = Sandbox::local("rm_downloading");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
     let view = CacheView::model(&cache, "org/m");
     let etag = sha256_hex(b"the next shard");
@@ -136,44 +141,48 @@ fn a_repo_with_a_download_in_progress_keeps_its_folder() {
 fn removing_a_revision_by_hash_prefix_keeps_blobs_other_revisions_use() {
     let t = Sandbox::local("rm_revision");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
 
     let out = t
         .bare()
         .json()
         .cache_dir(&cache)
-        .args(["rm", &m.a[..8], "--yes"])
+        .args(["rm", &m.commit("v1.0")[..8], "--yes"])
         .run()
         .success();
     let s = out.json();
     assert_eq!(
         strings(&s["targets"][0], "commits"),
-        vec![m.a.clone()],
+        vec![m.commit("v1.0").to_string()],
         "{out}"
     );
     assert_eq!(s["targets"][0]["whole_repo"], false, "{out}");
     assert_eq!(
         field_of(&s, "revisions", "commit"),
-        vec![m.a.clone()],
+        vec![m.commit("v1.0").to_string()],
         "{out}"
     );
     assert_eq!(field_of(&s, "refs", "name"), vec!["v1.0"], "{out}");
     // Only the config differs between the revisions; the weights and tokenizer stay.
     assert_eq!(
         field_of(&s, "blobs", "etag"),
-        vec![git_sha1_hex(&m.config_a)],
+        vec![git_sha1_hex(&m.revision("v1.0").file(CONFIG).bytes)],
         "{out}"
     );
-    assert_eq!(s["bytes_freed"], m.config_a.len(), "{out}");
+    assert_eq!(
+        s["bytes_freed"],
+        m.revision("v1.0").file(CONFIG).bytes.len(),
+        "{out}"
+    );
     assert_eq!(s["repos"], json!([]), "{out}");
 
     let view = CacheView::model(&cache, "org/m");
     assert_eq!(view.ref_("v1.0"), None);
-    assert_eq!(view.ref_("main").as_deref(), Some(m.b.as_str()));
-    assert!(!view.snapshot(&m.a, "").exists());
-    m.assert_pulled(&cache, &m.b);
-    let scan = check_cache(&cache, &m.downloads("main", &m.b));
+    assert_eq!(view.ref_("main").as_deref(), Some(m.commit("main")));
+    assert!(!view.snapshot(m.commit("v1.0"), "").exists());
+    m.assert_pulled(&cache, "main");
+    let scan = check_cache(&cache, &m.downloads("main"));
     let repo = scanned_repo(&scan, "model", "org/m");
     assert_eq!(repo["revisions"].as_array().unwrap().len(), 1, "{repo}");
 }
@@ -182,7 +191,7 @@ fn removing_a_revision_by_hash_prefix_keeps_blobs_other_revisions_use() {
 fn a_revision_can_be_named_by_repo_and_ref() {
     let t = Sandbox::local("rm_repo_at_ref");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
 
     let out = t
@@ -194,13 +203,17 @@ fn a_revision_can_be_named_by_repo_and_ref() {
         .success();
     assert_eq!(
         field_of(&out.json(), "revisions", "commit"),
-        vec![m.a.clone()],
+        vec![m.commit("v1.0").to_string()],
         "{out}"
     );
     let out = t
         .bare()
         .cache_dir(&cache)
-        .args(["rm", &format!("model/org/m@{}", &m.b[..6]), "--yes"])
+        .args([
+            "rm",
+            &format!("model/org/m@{}", &m.commit("main")[..6]),
+            "--yes",
+        ])
         .run()
         .success();
     assert!(out.stdout.contains("Removed model/org/m"), "{out}");
@@ -289,7 +302,7 @@ fn a_model_and_a_dataset_with_one_id_need_the_type() {
 fn an_unknown_target_is_a_usage_error() {
     let t = Sandbox::local("rm_unknown");
     let cache = t.cache("hub");
-    TwoRevisions::new("org/m").write(&cache);
+    RepoSpec::two_revisions("org/m").write(&cache);
     let before = files_under(&cache);
     for target in ["org/nope", "0000ffff", "x"] {
         t.bare()
@@ -375,7 +388,7 @@ fn a_shared_store_payload_goes_with_its_last_link() {
 fn without_yes_a_non_terminal_stdin_is_refused() {
     let t = Sandbox::local("rm_no_yes");
     let cache = t.cache("hub");
-    TwoRevisions::new("org/m").write(&cache);
+    RepoSpec::two_revisions("org/m").write(&cache);
     let before = files_under(&cache);
     for args in [&["rm", "org/m"][..], &["rm", "--remote", "org/m"]] {
         let out = t
@@ -410,8 +423,8 @@ fn full(t: &Sandbox, keys: &[String]) -> Vec<String> {
 fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
     let t = Sandbox::new("rm_remote");
     let src = t.cache("src");
-    let m = TwoRevisions::new("org/m");
-    let other = TwoRevisions::new("org/other");
+    let m = RepoSpec::two_revisions("org/m");
+    let other = RepoSpec::two_revisions("org/other");
     m.write(&src);
     other.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
@@ -449,7 +462,10 @@ fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
         strings(&s, "manifests"),
         full(
             &t,
-            &[manifest_key("org/m", &m.a), manifest_key("org/m", &m.b)]
+            &[
+                manifest_key("org/m", m.commit("v1.0")),
+                manifest_key("org/m", m.commit("main"))
+            ]
         ),
         "{out}"
     );
@@ -459,7 +475,7 @@ fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
     let out = t
         .hfcs()
         .json()
-        .args(["rm", "--remote", &m.a[..10], "--yes"])
+        .args(["rm", "--remote", &m.commit("v1.0")[..10], "--yes"])
         .run()
         .success();
     let s = out.json();
@@ -471,11 +487,11 @@ fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
     );
     assert_eq!(
         strings(&s, "manifests"),
-        full(&t, &[manifest_key("org/m", &m.a)]),
+        full(&t, &[manifest_key("org/m", m.commit("v1.0"))]),
         "{out}"
     );
-    assert!(!bucket.exists(&manifest_key("org/m", &m.a)));
-    assert!(bucket.exists(&manifest_key("org/m", &m.b)));
+    assert!(!bucket.exists(&manifest_key("org/m", m.commit("v1.0"))));
+    assert!(bucket.exists(&manifest_key("org/m", m.commit("main"))));
 
     // The rest of the repo.
     let out = t
@@ -485,8 +501,8 @@ fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
         .success();
     assert!(out.stdout.contains("Blobs stay on the remote"), "{out}");
     let gone = [
-        manifest_key("org/m", &m.a),
-        manifest_key("org/m", &m.b),
+        manifest_key("org/m", m.commit("v1.0")),
+        manifest_key("org/m", m.commit("main")),
         ref_key("org/m", "main"),
         ref_key("org/m", "v1.0"),
     ];
@@ -497,16 +513,22 @@ fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
         .collect();
     assert_eq!(bucket.keys(), expected);
     // Blobs, the other repo and the dataset that shares the key are untouched.
-    assert!(bucket.exists(&format!("blobs/{}", sha256_hex(&m.weights))));
+    assert!(bucket.exists(&format!(
+        "blobs/{}",
+        sha256_hex(&m.revision("main").file(WEIGHTS).bytes)
+    )));
     assert_eq!(bucket.get_text(&ref_key("org/m", "dataset-main")), ds);
-    assert_eq!(bucket.get_text(&ref_key("org/other", "main")), other.b);
+    assert_eq!(
+        bucket.get_text(&ref_key("org/other", "main")),
+        other.commit("main")
+    );
 }
 
 #[test]
 fn remote_rm_with_a_read_only_key_is_refused() {
     let t = Sandbox::new("rm_remote_ro");
     let src = t.cache("src");
-    TwoRevisions::new("org/m").write(&src);
+    RepoSpec::two_revisions("org/m").write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
     let bucket = t.bucket();
     let before = bucket.keys();
@@ -524,7 +546,7 @@ fn remote_rm_with_a_read_only_key_is_refused() {
 }
 
 /// A directory remote holding `repos`, pushed from a fresh cache.
-fn pushed_to_dir(t: &Sandbox, repos: &[&TwoRevisions]) -> std::path::PathBuf {
+fn pushed_to_dir(t: &Sandbox, repos: &[&RepoSpec]) -> std::path::PathBuf {
     let remote = t.cache("remote");
     t.write_config(&format!(
         "storage:\n  endpoint: file://{}\n",
@@ -560,9 +582,9 @@ fn keep_reason<'a>(s: &'a Value, path: &str) -> &'a str {
 fn remote_rm_keeps_what_it_cannot_read_and_deletes_the_rest() {
     let t = Sandbox::local("rm_remote_unreadable");
     let (m, other, r) = (
-        TwoRevisions::new("org/m"),
-        TwoRevisions::new("org/other"),
-        TwoRevisions::new("org/r"),
+        RepoSpec::two_revisions("org/m"),
+        RepoSpec::two_revisions("org/other"),
+        RepoSpec::two_revisions("org/r"),
     );
     let remote = pushed_to_dir(&t, &[&m, &other, &r]);
     // A third revision of org/m whose manifest cannot be read, and a ref naming it.
@@ -603,7 +625,10 @@ fn remote_rm_keeps_what_it_cannot_read_and_deletes_the_rest() {
         [ref_key("org/m", "main"), ref_key("org/m", "v1.0")],
         "{out}"
     );
-    let mut gone = vec![manifest_key("org/m", &m.a), manifest_key("org/m", &m.b)];
+    let mut gone = vec![
+        manifest_key("org/m", m.commit("v1.0")),
+        manifest_key("org/m", m.commit("main")),
+    ];
     gone.sort();
     assert_eq!(strings(&s, "manifests"), gone, "{out}");
     assert_eq!(
@@ -640,7 +665,12 @@ fn remote_rm_keeps_what_it_cannot_read_and_deletes_the_rest() {
     // human summary says why.
     let out = t
         .hfcs()
-        .args(["rm", "--remote", &format!("org/r@{}", &r.a[..8]), "--yes"])
+        .args([
+            "rm",
+            "--remote",
+            &format!("org/r@{}", &r.commit("v1.0")[..8]),
+            "--yes",
+        ])
         .run()
         .code(1)
         .stderr_has(&format!("warning: cannot read {big_ref}: "));
@@ -651,7 +681,7 @@ fn remote_rm_keeps_what_it_cannot_read_and_deletes_the_rest() {
     assert!(
         out.stdout.contains(&format!(
             "Kept {}: {big_ref} cannot be read and may name it; left in place",
-            manifest_key("org/r", &r.a)
+            manifest_key("org/r", r.commit("v1.0"))
         )),
         "{out}"
     );
@@ -660,6 +690,8 @@ fn remote_rm_keeps_what_it_cannot_read_and_deletes_the_rest() {
             .contains(&format!("Failed to delete {big_ref}: cannot read: ")),
         "{out}"
     );
-    assert!(remote.join(manifest_key("org/r", &r.a)).exists());
+    assert!(remote
+        .join(manifest_key("org/r", r.commit("v1.0")))
+        .exists());
     assert!(remote.join(ref_key("org/r", "v1.0")).exists());
 }

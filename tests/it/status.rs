@@ -6,14 +6,15 @@ use std::fs;
 use serde_json::json;
 
 use crate::common::cache::pseudo_random;
-use crate::common::mixed::{days_ago, set_times, MixedCache};
+use crate::common::mixed::{self, days_ago, set_times};
+use crate::common::spec::RepoSpec;
 use crate::common::{check_cache, count, sha256_hex, Sandbox};
 
 #[test]
 fn counts_the_cache_as_scan_cache_dir_does() {
     let t = Sandbox::local("status_counts");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let repos = mixed::write(&cache);
     let hf = check_cache(&cache, &[]);
 
     let out = t
@@ -45,7 +46,7 @@ fn counts_the_cache_as_scan_cache_dir_does() {
     assert_eq!(count(&s, "copied_files"), 2, "{out}");
 
     // huggingface_hub's physical size leaves out blobs no revision uses; ours counts them.
-    let orphan = c.orphan.len() as u64;
+    let orphan = mixed::ORPHAN.len() as u64;
     assert_eq!(
         s["bytes_on_disk"].as_u64(),
         Some(hf["size_on_disk"].as_u64().unwrap() + orphan),
@@ -53,7 +54,7 @@ fn counts_the_cache_as_scan_cache_dir_does() {
     );
     assert_eq!(
         s["bytes_on_disk"].as_u64(),
-        Some(c.m_size() + c.d_size() + c.n_size() + orphan),
+        Some(repos.iter().map(RepoSpec::total_bytes).sum::<u64>() + orphan),
         "{out}"
     );
     assert_eq!(s["orphans"], json!({"blobs": 1, "bytes": orphan}), "{out}");
@@ -67,7 +68,7 @@ fn counts_the_cache_as_scan_cache_dir_does() {
     assert_eq!(p["count"], hf["incomplete"]["count"], "{out}\n{hf}");
     assert_eq!(p["bytes"], hf["incomplete"]["size_on_disk"], "{out}\n{hf}");
     assert_eq!(p["stale"], 1, "the day-old partial\n{out}");
-    assert_eq!(p["stale_bytes"], c.stale_partial.len() as u64, "{out}");
+    assert_eq!(p["stale_bytes"], mixed::STALE_PARTIAL.len() as u64, "{out}");
     assert_eq!(p["stale_after_seconds"], 3600, "{out}");
 
     assert_eq!(
@@ -85,7 +86,7 @@ fn counts_the_cache_as_scan_cache_dir_does() {
 fn shared_store_payloads_no_repo_links_still_count_on_disk() {
     let t = Sandbox::local("status_store");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    mixed::write(&cache);
     let leftover = pseudo_random("left in the store", 4096);
     let hash = sha256_hex(&leftover);
     let dir = cache.join("blobs").join(&hash[..2]);
@@ -108,7 +109,7 @@ fn shared_store_payloads_no_repo_links_still_count_on_disk() {
     );
     assert_eq!(
         s["bytes_on_disk"].as_u64(),
-        Some(hf["size_on_disk"].as_u64().unwrap() + c.orphan.len() as u64),
+        Some(hf["size_on_disk"].as_u64().unwrap() + mixed::ORPHAN.len() as u64),
         "{out}\n{hf}"
     );
 
@@ -124,7 +125,7 @@ fn shared_store_payloads_no_repo_links_still_count_on_disk() {
 fn human_summary_names_every_figure() {
     let t = Sandbox::local("status_human");
     let cache = t.cache("hub");
-    MixedCache::write(&cache);
+    mixed::write(&cache);
 
     let out = t.bare().cache_dir(&cache).arg("status").run().success();
     for needle in [
@@ -172,7 +173,7 @@ fn a_missing_cache_dir_is_reported_as_empty_not_an_error() {
 fn over_budget_says_by_how_much() {
     let t = Sandbox::local("status_budget");
     let cache = t.cache("hub");
-    MixedCache::write(&cache);
+    mixed::write(&cache);
     // About 100 KiB: less than the fixture holds.
     t.write_config("cache:\n  max_local_gb: 0.0001\n");
 
@@ -196,8 +197,8 @@ fn over_budget_says_by_how_much() {
 fn broken_links_and_odd_entries_become_warnings() {
     let t = Sandbox::local("status_broken");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
-    c.add_broken_link();
+    mixed::write(&cache);
+    mixed::add_broken_link(&cache);
 
     let out = t
         .bare()
@@ -224,11 +225,10 @@ fn broken_links_and_odd_entries_become_warnings() {
 fn partials_become_stale_after_an_hour_untouched() {
     let t = Sandbox::local("status_partials");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
-    let fresh = c
-        .m_dir()
-        .join("blobs")
-        .join(format!("{}.incomplete", sha256_hex(b"fresh")));
+    let [org_m, ..] = mixed::write(&cache);
+    let fresh = org_m
+        .view(&cache)
+        .blob(&format!("{}.incomplete", sha256_hex(b"fresh")));
     let out = t
         .bare()
         .json()
@@ -254,7 +254,7 @@ fn partials_become_stale_after_an_hour_untouched() {
 fn the_remote_is_located_without_credentials_ever_showing() {
     let t = Sandbox::new("status_remote_where");
     let cache = t.cache("hub");
-    MixedCache::write(&cache);
+    mixed::write(&cache);
     let g = t.garage();
 
     let out = t
@@ -295,7 +295,7 @@ fn the_remote_is_located_without_credentials_ever_showing() {
 fn with_remote_it_counts_what_the_bucket_holds() {
     let t = Sandbox::new("status_remote_counts");
     let cache = t.cache("hub");
-    let c = MixedCache::write(&cache);
+    let repos = mixed::write(&cache);
     let out = t
         .hfcs()
         .json()
@@ -327,7 +327,7 @@ fn with_remote_it_counts_what_the_bucket_holds() {
     // Everything but the orphan, which no manifest names.
     assert_eq!(
         contents["bytes"],
-        c.m_size() + c.d_size() + c.n_size(),
+        repos.iter().map(RepoSpec::total_bytes).sum::<u64>(),
         "{out}"
     );
 

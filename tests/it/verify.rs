@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::common::cache::pseudo_random;
-use crate::common::fixtures::{TwoRevisions, CONFIG, WEIGHTS};
+use crate::common::fixtures::{CONFIG, TOKENIZER, WEIGHTS};
+use crate::common::spec::RepoSpec;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, git_sha1_hex, manifest_key, ref_key,
     CacheBuilder, CacheView, Sandbox,
@@ -33,10 +34,10 @@ fn only_problem<'a>(summary: &'a Value, kind: &str) -> &'a Value {
     found[0]
 }
 
-/// A sandbox with `org/m` (see [`TwoRevisions`]) in cache `src` and pushed to its prefix.
-fn pushed(name: &str) -> (Sandbox, TwoRevisions, PathBuf) {
+/// A sandbox with `org/m` (see [`RepoSpec::two_revisions`]) in cache `src` and pushed to its prefix.
+fn pushed(name: &str) -> (Sandbox, RepoSpec, PathBuf) {
     let t = Sandbox::new(name);
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
@@ -44,14 +45,14 @@ fn pushed(name: &str) -> (Sandbox, TwoRevisions, PathBuf) {
 }
 
 /// Like [`pushed`], to a directory remote configured as `storage.endpoint`; also returns it.
-fn pushed_to_dir(name: &str) -> (Sandbox, TwoRevisions, PathBuf, PathBuf) {
+fn pushed_to_dir(name: &str) -> (Sandbox, RepoSpec, PathBuf, PathBuf) {
     let t = Sandbox::local(name);
     let remote = t.cache("remote");
     t.write_config(&format!(
         "storage:\n  endpoint: file://{}\n",
         remote.display()
     ));
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();
@@ -64,7 +65,7 @@ fn pushed_to_dir(name: &str) -> (Sandbox, TwoRevisions, PathBuf, PathBuf) {
 fn clean_cache_verifies() {
     let t = Sandbox::local("verify_clean");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
     CacheBuilder::new(&cache)
         .dataset("org/d")
@@ -105,13 +106,14 @@ fn clean_cache_verifies() {
 fn corrupted_blob_is_named_with_the_files_using_it() {
     let t = Sandbox::local("verify_corrupt");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
-    let etag = m.weights_etag();
+    let weights = m.revision("main").file(WEIGHTS);
+    let etag = weights.etag();
     // Same length, different bytes: only hashing can tell.
     fs::write(
-        CacheView::model(&cache, "org/m").blob(&etag),
-        pseudo_random("bit rot", m.weights.len()),
+        CacheView::model(&cache, "org/m").blob(etag),
+        pseudo_random("bit rot", weights.bytes.len()),
     )
     .unwrap();
 
@@ -126,7 +128,7 @@ fn corrupted_blob_is_named_with_the_files_using_it() {
     assert_eq!(problems(&s).len(), 1, "{out}");
     let p = only_problem(&s, "corrupt_blob");
     assert_eq!(p["repo"], "model/org/m", "{out}");
-    assert_eq!(p["etag"], etag.as_str(), "{out}");
+    assert_eq!(p["etag"], etag, "{out}");
     let mut paths: Vec<&str> = p["paths"]
         .as_array()
         .unwrap()
@@ -134,12 +136,15 @@ fn corrupted_blob_is_named_with_the_files_using_it() {
         .map(|v| v.as_str().unwrap())
         .collect();
     paths.sort();
-    let mut expected = vec![format!("{}/{WEIGHTS}", m.a), format!("{}/{WEIGHTS}", m.b)];
+    let mut expected = vec![
+        format!("{}/{WEIGHTS}", m.commit("v1.0")),
+        format!("{}/{WEIGHTS}", m.commit("main")),
+    ];
     expected.sort();
     assert_eq!(paths, expected, "{out}");
 
     let out = t.bare().cache_dir(&cache).arg("verify").run().code(1);
-    assert!(out.stdout.contains(&etag), "{out}");
+    assert!(out.stdout.contains(etag), "{out}");
     assert!(out.stdout.contains("corrupt blob"), "{out}");
     out.stderr_has("--repair");
 }
@@ -148,9 +153,9 @@ fn corrupted_blob_is_named_with_the_files_using_it() {
 fn broken_link_names_the_missing_blob() {
     let t = Sandbox::local("verify_broken_link");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
-    let config_a = git_sha1_hex(&m.config_a);
+    let config_a = git_sha1_hex(&m.revision("v1.0").file(CONFIG).bytes);
     fs::remove_file(CacheView::model(&cache, "org/m").blob(&config_a)).unwrap();
 
     let out = t
@@ -165,14 +170,18 @@ fn broken_link_names_the_missing_blob() {
     assert_eq!(problems(&s).len(), 1, "{out}");
     let p = only_problem(&s, "missing_blob");
     assert_eq!(p["etag"], config_a.as_str(), "{out}");
-    assert_eq!(p["paths"][0], format!("{}/{CONFIG}", m.a), "{out}");
+    assert_eq!(
+        p["paths"][0],
+        format!("{}/{CONFIG}", m.commit("v1.0")),
+        "{out}"
+    );
 }
 
 #[test]
 fn ref_without_snapshot_is_a_problem() {
     let t = Sandbox::local("verify_dangling_ref");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
     let gone = commit_hash("deleted revision");
     CacheBuilder::new(&cache).repo("org/m").ref_("old", &gone);
@@ -198,13 +207,13 @@ fn ref_without_snapshot_is_a_problem() {
 fn link_out_of_the_cache_is_reported_not_followed() {
     let t = Sandbox::local("verify_escape");
     let cache = t.cache("hub");
-    let m = TwoRevisions::new("org/m");
+    let m = RepoSpec::two_revisions("org/m");
     m.write(&cache);
     let outside = t.path("outside.bin");
     fs::write(&outside, b"not part of any cache").unwrap();
     std::os::unix::fs::symlink(
         &outside,
-        CacheView::model(&cache, "org/m").snapshot(&m.a, "escape.bin"),
+        CacheView::model(&cache, "org/m").snapshot(m.commit("v1.0"), "escape.bin"),
     )
     .unwrap();
 
@@ -311,10 +320,10 @@ fn shared_store_blob_is_hashed_through_its_link() {
 #[test]
 fn repair_from_a_directory_remote() {
     let (t, m, src, _remote) = pushed_to_dir("verify_repair_dir");
-    let config_b = git_sha1_hex(&m.config_b);
+    let config_b = git_sha1_hex(&m.revision("main").file(CONFIG).bytes);
     let view = CacheView::model(&src, "org/m");
     fs::write(view.blob(&config_b), b"{}").unwrap();
-    fs::remove_file(view.blob(&m.weights_etag())).unwrap();
+    fs::remove_file(view.blob(m.revision("main").file(WEIGHTS).etag())).unwrap();
 
     let out = t
         .hfcs()
@@ -324,17 +333,22 @@ fn repair_from_a_directory_remote() {
         .run()
         .success();
     assert_eq!(out.json()["repaired"].as_array().unwrap().len(), 2, "{out}");
-    m.assert_pulled(&src, &m.a);
-    m.assert_pulled(&src, &m.b);
+    m.assert_pulled(&src, "v1.0");
+    m.assert_pulled(&src, "main");
     assert_cache_tidy(&src);
 }
 
 #[test]
 fn repair_restores_a_corrupted_blob() {
     let (t, m, src) = pushed("verify_repair_corrupt");
-    let etag = m.weights_etag();
+    let weights = m.revision("main").file(WEIGHTS);
+    let etag = weights.etag();
     let view = CacheView::model(&src, "org/m");
-    fs::write(view.blob(&etag), pseudo_random("bit rot", m.weights.len())).unwrap();
+    fs::write(
+        view.blob(etag),
+        pseudo_random("bit rot", weights.bytes.len()),
+    )
+    .unwrap();
 
     let out = t
         .hfcs()
@@ -348,19 +362,19 @@ fn repair_restores_a_corrupted_blob() {
     let repaired = s["repaired"].as_array().unwrap();
     assert_eq!(repaired.len(), 1, "{out}");
     assert_eq!(repaired[0]["kind"], "corrupt_blob", "{out}");
-    assert_eq!(repaired[0]["etag"], etag.as_str(), "{out}");
+    assert_eq!(repaired[0]["etag"], etag, "{out}");
 
-    assert_eq!(fs::read(view.blob(&etag)).unwrap(), m.weights);
+    assert_eq!(fs::read(view.blob(etag)).unwrap(), weights.bytes);
     t.bare().cache_dir(&src).arg("verify").run().success();
     assert_cache_tidy(&src);
-    check_cache(&src, &m.downloads("main", &m.b));
+    check_cache(&src, &m.downloads("main"));
 }
 
 #[test]
 fn repair_restores_the_blob_behind_broken_links() {
     let (t, m, src) = pushed("verify_repair_missing");
-    let etag = m.weights_etag();
-    fs::remove_file(CacheView::model(&src, "org/m").blob(&etag)).unwrap();
+    let etag = m.revision("main").file(WEIGHTS).etag();
+    fs::remove_file(CacheView::model(&src, "org/m").blob(etag)).unwrap();
     t.bare().cache_dir(&src).arg("verify").run().code(1);
 
     let out = t
@@ -372,22 +386,25 @@ fn repair_restores_the_blob_behind_broken_links() {
         .success();
     let s = out.json();
     assert_eq!(s["repaired"][0]["kind"], "missing_blob", "{out}");
-    assert_eq!(s["repaired"][0]["etag"], etag.as_str(), "{out}");
-    m.assert_pulled(&src, &m.a);
-    m.assert_pulled(&src, &m.b);
-    check_cache(&src, &m.downloads("v1.0", &m.a));
+    assert_eq!(s["repaired"][0]["etag"], etag, "{out}");
+    m.assert_pulled(&src, "v1.0");
+    m.assert_pulled(&src, "main");
+    check_cache(&src, &m.downloads("v1.0"));
 }
 
 #[test]
 fn repair_never_installs_what_the_remote_cannot_vouch_for() {
     let (t, m, src) = pushed("verify_repair_fails");
-    let etag = m.weights_etag();
+    let weights = m.revision("main").file(WEIGHTS);
+    let etag = weights.etag();
     let view = CacheView::model(&src, "org/m");
-    let rotten = pseudo_random("bit rot", m.weights.len());
-    fs::write(view.blob(&etag), &rotten).unwrap();
+    let rotten = pseudo_random("bit rot", weights.bytes.len());
+    fs::write(view.blob(etag), &rotten).unwrap();
     // The remote copy is corrupt too: it must be refused, and the local file left alone.
-    t.bucket()
-        .put(&blob_key(&etag), pseudo_random("tampered", m.weights.len()));
+    t.bucket().put(
+        &blob_key(etag),
+        pseudo_random("tampered", weights.bytes.len()),
+    );
 
     let out = t
         .hfcs()
@@ -400,10 +417,10 @@ fn repair_never_installs_what_the_remote_cannot_vouch_for() {
     let p = only_problem(&s, "corrupt_blob");
     assert!(p["repair_error"].is_string(), "{out}");
     assert_eq!(s["repaired"].as_array().unwrap().len(), 0, "{out}");
-    assert_eq!(fs::read(view.blob(&etag)).unwrap(), rotten);
+    assert_eq!(fs::read(view.blob(etag)).unwrap(), rotten);
 
     // Not on the remote at all.
-    t.bucket().delete(&blob_key(&etag));
+    t.bucket().delete(&blob_key(etag));
     let out = t
         .hfcs()
         .json()
@@ -422,14 +439,14 @@ fn repair_never_installs_what_the_remote_cannot_vouch_for() {
     );
     // No temporary files left beside the blobs, and the bad file still the only copy.
     assert_eq!(view.blob_names(), m.etags());
-    assert_eq!(fs::read(view.blob(&etag)).unwrap(), rotten);
+    assert_eq!(fs::read(view.blob(etag)).unwrap(), rotten);
 }
 
 #[test]
 fn repair_without_a_remote_is_a_configuration_error() {
     let t = Sandbox::local("verify_repair_no_remote");
     let cache = t.cache("hub");
-    TwoRevisions::new("org/m").write(&cache);
+    RepoSpec::two_revisions("org/m").write(&cache);
     t.bare()
         .cache_dir(&cache)
         .args(["verify", "--repair"])
@@ -461,9 +478,9 @@ fn remote_verifies_clean_after_push() {
 fn remote_missing_blob_and_size_mismatch_are_found() {
     let (t, m, _src) = pushed("verify_remote_blobs");
     let bucket = t.bucket();
-    let weights = m.weights_etag();
-    let tokenizer = git_sha1_hex(&m.tokenizer);
-    bucket.delete(&blob_key(&weights));
+    let weights = m.revision("main").file(WEIGHTS).etag();
+    let tokenizer = git_sha1_hex(&m.revision("main").file(TOKENIZER).bytes);
+    bucket.delete(&blob_key(weights));
     bucket.put(&blob_key(&tokenizer), b"short".to_vec());
 
     let out = t.hfcs().json().args(["verify", "--remote"]).run().code(1);
@@ -474,14 +491,11 @@ fn remote_missing_blob_and_size_mismatch_are_found() {
         .filter(|p| p["kind"] == "missing_blob")
         .collect();
     assert_eq!(missing.len(), 2, "{out}");
-    assert!(
-        missing.iter().all(|p| p["etag"] == weights.as_str()),
-        "{out}"
-    );
+    assert!(missing.iter().all(|p| p["etag"] == weights), "{out}");
     assert!(
         missing
             .iter()
-            .all(|p| p["key"].as_str().unwrap().ends_with(&blob_key(&weights))),
+            .all(|p| p["key"].as_str().unwrap().ends_with(&blob_key(weights))),
         "{out}"
     );
     let mismatched: Vec<&Value> = problems(&s)
@@ -496,7 +510,7 @@ fn remote_missing_blob_and_size_mismatch_are_found() {
     assert_eq!(problems(&s).len(), 4, "{out}");
 
     let out = t.hfcs().args(["verify", "--remote"]).run().code(1);
-    assert!(out.stdout.contains(&weights), "{out}");
+    assert!(out.stdout.contains(weights), "{out}");
     assert!(out.stdout.contains("size mismatch"), "{out}");
 }
 
@@ -504,7 +518,7 @@ fn remote_missing_blob_and_size_mismatch_are_found() {
 fn remote_ref_without_manifest_and_bad_manifest_are_found() {
     let (t, m, _src) = pushed("verify_remote_refs");
     let bucket = t.bucket();
-    bucket.delete(&manifest_key("org/m", &m.b));
+    bucket.delete(&manifest_key("org/m", m.commit("main")));
     let bogus = commit_hash("bogus");
     bucket.put(&manifest_key("org/m", &bogus), b"{ not json".to_vec());
 
@@ -523,7 +537,7 @@ fn remote_ref_without_manifest_and_bad_manifest_are_found() {
             .ends_with(&ref_key("org/m", "main")),
         "{out}"
     );
-    assert_eq!(dangling["revision"], m.b.as_str(), "{out}");
+    assert_eq!(dangling["revision"], m.commit("main"), "{out}");
     let bad = only_problem(&s, "bad_manifest");
     assert!(
         bad["key"]
@@ -552,7 +566,7 @@ fn remote_reads_that_fail_are_problems_and_the_rest_is_checked() {
     );
     plant_oversized(&remote.join(ref_key("org/m", "pr/1")), 4096);
     // Something only the readable manifests show, so the check is seen to go on past them.
-    fs::remove_file(remote.join(blob_key(&m.weights_etag()))).unwrap();
+    fs::remove_file(remote.join(blob_key(m.revision("main").file(WEIGHTS).etag()))).unwrap();
 
     let out = t.hfcs().json().args(["verify", "--remote"]).run().code(1);
     let s = out.json();

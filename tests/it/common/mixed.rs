@@ -6,10 +6,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::cache::{commit_hash, git_sha1_hex, pseudo_random, sha256_hex, CacheBuilder};
-use super::fixtures::{TwoRevisions, CONFIG, WEIGHTS};
+use super::cache::{commit_hash, git_sha1_hex, pseudo_random, sha256_hex};
+use super::fixtures::{CONFIG, WEIGHTS};
+use super::spec::{write_all, RepoSpec};
 
 pub const DAY: Duration = Duration::from_secs(86400);
+
+/// The bytes of a blob in org/m that no revision uses any more.
+pub const ORPHAN: &[u8] = b"bytes of a blob no revision uses any more";
+/// A partial download in org/m, a day old.
+pub const STALE_PARTIAL: [u8; 3000] = [7; 3000];
+/// A partial download in org/m, just written.
+pub const FRESH_PARTIAL: [u8; 500] = [8; 500];
 
 /// `days` days ago.
 pub fn days_ago(days: u64) -> SystemTime {
@@ -28,160 +36,85 @@ pub fn set_times(path: &Path, accessed: SystemTime, modified: SystemTime) {
     .unwrap_or_else(|e| panic!("set times of {}: {e}", path.display()));
 }
 
+/// Writes into `cache`, and returns, `[org/m, org/d, other/n]`:
+///
 /// ```text
-/// model   org/m    a (v1.0), b (main): TwoRevisions; d: detached, shares the weights
+/// model   org/m    a (v1.0), b (main): RepoSpec::two_revisions; d: detached, shares the weights
 ///                  + an orphaned blob, a stale partial download and a fresh one
 /// dataset org/d    e (main): data.csv in the shared store, README.md
 ///                  f (pr/1): data.csv, extra.txt
 /// model   other/n  g (main): a snapshot of copies (no symlinks, empty blobs/)
 /// ```
-pub struct MixedCache {
-    pub root: PathBuf,
-    pub m: TwoRevisions,
-    pub d: String,
-    pub config_d: Vec<u8>,
-    pub orphan: Vec<u8>,
-    pub stale_partial: Vec<u8>,
-    pub fresh_partial: Vec<u8>,
-    pub e: String,
-    pub f: String,
-    pub data: Vec<u8>,
-    pub readme: Vec<u8>,
-    pub extra: Vec<u8>,
-    pub g: String,
-    pub n_config: Vec<u8>,
-    pub n_model: Vec<u8>,
+pub fn write(cache: &Path) -> [RepoSpec; 3] {
+    let m = RepoSpec::two_revisions("org/m");
+    let weights = m.revision("main").file(WEIGHTS).bytes.clone();
+    let m = m
+        .rev(&commit_hash("org/m d"), &[])
+        .file(CONFIG, b"{\"model\": \"org/m\", \"hidden_size\": 256}\n")
+        .lfs(WEIGHTS, &weights);
+    let data = pseudo_random("org/d data", 50 * 1024);
+    let d = RepoSpec::dataset("org/d")
+        .rev(&commit_hash("org/d e"), &["main"])
+        .lfs("data.csv", &data)
+        .shared_store()
+        .file("README.md", b"# a dataset\n")
+        .rev(&commit_hash("org/d f"), &["pr/1"])
+        .lfs("data.csv", &data)
+        .file("extra.txt", b"one more file\n");
+    let n = RepoSpec::new("other/n")
+        .rev(&commit_hash("other/n g"), &["main"])
+        .copies()
+        .file("config.json", b"{\"model\": \"other/n\"}\n")
+        .lfs("model.bin", &pseudo_random("other/n model", 20 * 1024));
+    let repos = [m, d, n];
+    write_all(&repos, cache);
+
+    let view = repos[0].view(cache);
+    fs::write(view.blob(&git_sha1_hex(ORPHAN)), ORPHAN).unwrap();
+    let stale = view.blob(&format!("{}.0123abcd.incomplete", sha256_hex(b"stale")));
+    fs::write(&stale, STALE_PARTIAL).unwrap();
+    set_times(&stale, days_ago(1), days_ago(1));
+    let fresh = view.blob(&format!("{}.incomplete", sha256_hex(b"fresh")));
+    fs::write(&fresh, FRESH_PARTIAL).unwrap();
+    repos
 }
 
-impl MixedCache {
-    pub fn write(root: &Path) -> MixedCache {
-        let c = MixedCache {
-            root: root.to_path_buf(),
-            m: TwoRevisions::new("org/m"),
-            d: commit_hash("org/m d"),
-            config_d: b"{\"model\": \"org/m\", \"hidden_size\": 256}\n".to_vec(),
-            orphan: b"bytes of a blob no revision uses any more".to_vec(),
-            stale_partial: vec![7; 3000],
-            fresh_partial: vec![8; 500],
-            e: commit_hash("org/d e"),
-            f: commit_hash("org/d f"),
-            data: pseudo_random("org/d data", 50 * 1024),
-            readme: b"# a dataset\n".to_vec(),
-            extra: b"one more file\n".to_vec(),
-            g: commit_hash("other/n g"),
-            n_config: b"{\"model\": \"other/n\"}\n".to_vec(),
-            n_model: pseudo_random("other/n model", 20 * 1024),
-        };
-        c.m.write(root);
-        CacheBuilder::new(root)
-            .repo("org/m")
-            .rev(&c.d)
-            .file(CONFIG, &c.config_d)
-            .lfs_file(WEIGHTS, &c.m.weights)
-            .dataset("org/d")
-            .rev(&c.e)
-            .lfs_file("data.csv", &c.data)
-            .shared_store()
-            .file("README.md", &c.readme)
-            .ref_("main", &c.e)
-            .rev(&c.f)
-            .lfs_file("data.csv", &c.data)
-            .file("extra.txt", &c.extra)
-            .ref_("pr/1", &c.f)
-            .repo("other/n")
-            .rev(&c.g)
-            .no_symlinks()
-            .file("config.json", &c.n_config)
-            .lfs_file("model.bin", &c.n_model)
-            .ref_("main", &c.g);
-        // Without symlinks huggingface_hub writes the files straight into the snapshot.
-        let n_blobs = root.join("models--other--n/blobs");
-        for entry in fs::read_dir(&n_blobs).unwrap() {
-            fs::remove_file(entry.unwrap().path()).unwrap();
-        }
-
-        let blobs = c.m_dir().join("blobs");
-        fs::write(blobs.join(git_sha1_hex(&c.orphan)), &c.orphan).unwrap();
-        let stale = blobs.join(format!("{}.0123abcd.incomplete", sha256_hex(b"stale")));
-        fs::write(&stale, &c.stale_partial).unwrap();
-        set_times(&stale, days_ago(1), days_ago(1));
-        let fresh = blobs.join(format!("{}.incomplete", sha256_hex(b"fresh")));
-        fs::write(&fresh, &c.fresh_partial).unwrap();
-        c
-    }
-
-    pub fn m_dir(&self) -> PathBuf {
-        self.root.join("models--org--m")
-    }
-
-    pub fn d_dir(&self) -> PathBuf {
-        self.root.join("datasets--org--d")
-    }
-
-    pub fn n_dir(&self) -> PathBuf {
-        self.root.join("models--other--n")
-    }
-
-    /// Every blob org/m's revisions use, each once.
-    pub fn m_size(&self) -> u64 {
-        self.m.total_bytes() + self.config_d.len() as u64
-    }
-
-    pub fn d_size(&self) -> u64 {
-        (self.data.len() + self.readme.len() + self.extra.len()) as u64
-    }
-
-    pub fn n_size(&self) -> u64 {
-        (self.n_config.len() + self.n_model.len()) as u64
-    }
-
-    /// Gives every blob of org/m (including the orphan) these times: its last access and
-    /// modification as `list` reports them.
-    pub fn age_m(&self, accessed: SystemTime, modified: SystemTime) {
-        for entry in fs::read_dir(self.m_dir().join("blobs")).unwrap() {
-            let path = entry.unwrap().path();
-            if !path.to_string_lossy().ends_with(".incomplete") {
-                set_times(&path, accessed, modified);
-            }
+/// Gives every blob of `repo` in `cache` (orphans included, partial downloads not) and every copy
+/// in its snapshots these times: its last access and modification as `list` reports them. A
+/// shared-store blob is reached through its link.
+pub fn age(cache: &Path, repo: &RepoSpec, accessed: SystemTime, modified: SystemTime) {
+    let dir = repo.dir(cache);
+    for name in super::files_under(&dir.join("blobs")) {
+        if !name.ends_with(".incomplete") {
+            set_times(&dir.join("blobs").join(name), accessed, modified);
         }
     }
-
-    /// Same for org/d (the shared-store blob is reached through its link).
-    pub fn age_d(&self, accessed: SystemTime, modified: SystemTime) {
-        for entry in fs::read_dir(self.d_dir().join("blobs")).unwrap() {
-            set_times(&entry.unwrap().path(), accessed, modified);
+    let snapshots = dir.join("snapshots");
+    for rel in super::files_under(&snapshots) {
+        let path = snapshots.join(rel);
+        if path.symlink_metadata().unwrap().file_type().is_file() {
+            set_times(&path, accessed, modified);
         }
     }
+}
 
-    /// Same for other/n's copies.
-    pub fn age_n(&self, accessed: SystemTime, modified: SystemTime) {
-        let snapshot = self.n_dir().join("snapshots").join(&self.g);
-        for name in ["config.json", "model.bin"] {
-            set_times(&snapshot.join(name), accessed, modified);
-        }
-    }
+/// Adds `model org/broken` whose revision `h` (ref main) has one good file and one link whose
+/// blob is gone. huggingface_hub calls such a cache corrupted, so cross-checks come first.
+pub fn add_broken_link(cache: &Path) -> String {
+    let (h, blob) = add_repo_to_break(cache);
+    fs::remove_file(blob).unwrap();
+    h
+}
 
-    /// Adds `model org/broken` whose revision `h` (ref main) has one good file and one link whose
-    /// blob is gone. huggingface_hub calls such a cache corrupted, so cross-checks come first.
-    pub fn add_broken_link(&self) -> String {
-        let (h, blob) = self.add_repo_to_break();
-        fs::remove_file(blob).unwrap();
-        h
-    }
-
-    /// `model org/broken` intact: its revision `h` and the blob whose removal breaks a link.
-    pub fn add_repo_to_break(&self) -> (String, PathBuf) {
-        let h = commit_hash("org/broken h");
-        CacheBuilder::new(&self.root)
-            .repo("org/broken")
-            .rev(&h)
-            .file("ok.txt", b"fine\n")
-            .file("gone.bin", b"deleted by hand\n")
-            .ref_("main", &h);
-        let blob = self
-            .root
-            .join("models--org--broken/blobs")
-            .join(git_sha1_hex(b"deleted by hand\n"));
-        (h, blob)
-    }
+/// `model org/broken` intact: its revision `h` and the blob whose removal breaks a link.
+pub fn add_repo_to_break(cache: &Path) -> (String, PathBuf) {
+    let broken = RepoSpec::new("org/broken")
+        .rev(&commit_hash("org/broken h"), &["main"])
+        .file("ok.txt", b"fine\n")
+        .file("gone.bin", b"deleted by hand\n");
+    broken.write(cache);
+    let blob = broken
+        .view(cache)
+        .blob(broken.revision("main").file("gone.bin").etag());
+    (broken.commit("main").to_string(), blob)
 }

@@ -1,5 +1,5 @@
-//! Shared by the fault and interruption tests: a multi-revision fixture with a blob big enough
-//! for a multipart upload, the binary pointed at a proxy, and the checks a failed or killed run
+//! Shared by the fault and interruption tests: multi-revision repos with a blob big enough for a
+//! multipart upload, the binary pointed at a proxy, and the checks a failed or killed run
 //! must pass (a consistent bucket, a valid local cache).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::cache::{commit_hash, git_sha1_hex, sha256_hex, CacheBuilder, CacheView};
-use super::python::{check_cache, Download};
+use super::cache::{commit_hash, git_sha1_hex, sha256_hex};
+use super::spec::RepoSpec;
 use super::{Bucket, Cli, Key, Sandbox};
 
 /// Multipart threshold and part size the fixture's big blob is moved with: S3's minimum part.
@@ -17,45 +17,6 @@ pub const PART: &str = "5MiB";
 pub const BIG_SIZE: usize = 11 * 1024 * 1024 + 4321;
 
 pub use super::seeded::noise;
-
-/// One file of a revision.
-#[derive(Clone)]
-pub struct File {
-    pub path: &'static str,
-    pub bytes: Vec<u8>,
-    pub lfs: bool,
-    etag: String,
-}
-
-impl File {
-    /// A regular (git) file, or an LFS file when `lfs`.
-    pub fn new(path: &'static str, bytes: Vec<u8>, lfs: bool) -> File {
-        let etag = if lfs {
-            sha256_hex(&bytes)
-        } else {
-            git_sha1_hex(&bytes)
-        };
-        File {
-            path,
-            bytes,
-            lfs,
-            etag,
-        }
-    }
-
-    pub fn etag(&self) -> String {
-        self.etag.clone()
-    }
-}
-
-/// One revision and the refs pointing at it.
-pub struct Rev {
-    pub repo_type: &'static str,
-    pub repo_id: &'static str,
-    pub commit: String,
-    pub refs: Vec<&'static str>,
-    pub files: Vec<File>,
-}
 
 /// A model with three revisions sharing an 11 MiB shard (moved in three parts) and a dataset:
 ///
@@ -67,154 +28,31 @@ pub struct Rev {
 /// ```
 ///
 /// Eight distinct blobs, four manifests, four refs.
-pub struct Sharded {
-    pub revs: Vec<Rev>,
-}
-
-impl Default for Sharded {
-    fn default() -> Self {
-        Sharded::new()
-    }
-}
-
-impl Sharded {
-    pub fn new() -> Sharded {
-        let big = File::new("model.safetensors", noise(1, BIG_SIZE), true);
-        let config = |v: &str| {
-            let text = format!("{{\"model\": \"org/sharded\", \"version\": \"{v}\"}}\n");
-            File::new("config.json", text.into_bytes(), false)
-        };
-        let tokenizer = File::new(
-            "tokenizer.json",
-            b"{\"tokenizer\": \"org/sharded\"}\n".to_vec(),
-            false,
-        );
-        let extra = File::new("extra.bin", noise(2, 300 * 1024), true);
-        let model = |seed: &str, refs: Vec<&'static str>, files: Vec<File>| Rev {
-            repo_type: "model",
-            repo_id: "org/sharded",
-            commit: commit_hash(&format!("org/sharded {seed}")),
-            refs,
-            files,
-        };
-        Sharded {
-            revs: vec![
-                model(
-                    "a",
-                    vec!["v1.0"],
-                    vec![config("a"), big.clone(), tokenizer.clone()],
-                ),
-                model(
-                    "b",
-                    vec!["main"],
-                    vec![config("b"), big.clone(), tokenizer, extra.clone()],
-                ),
-                model("c", vec!["pr/1"], vec![config("c"), big, extra]),
-                Rev {
-                    repo_type: "dataset",
-                    repo_id: "org/data",
-                    commit: commit_hash("org/data d"),
-                    refs: vec!["main"],
-                    files: vec![
-                        File::new("README.md", b"# org/data\n".to_vec(), false),
-                        File::new("data/train.parquet", noise(3, 200 * 1024), true),
-                    ],
-                },
-            ],
-        }
-    }
-
-    /// Writes the repos into `cache` as huggingface_hub lays them out.
-    pub fn write(&self, cache: &Path) {
-        for rev in &self.revs {
-            let mut b = CacheBuilder::new(cache)
-                .repo_of_type(rev.repo_type, rev.repo_id)
-                .rev(&rev.commit);
-            for f in &rev.files {
-                b = if f.lfs {
-                    b.lfs_file(f.path, &f.bytes)
-                } else {
-                    b.file(f.path, &f.bytes)
-                };
-            }
-            for r in &rev.refs {
-                b = b.ref_(r, &rev.commit);
-            }
-        }
-    }
-
-    /// Every distinct blob name.
-    pub fn etags(&self) -> BTreeSet<String> {
-        self.revs
-            .iter()
-            .flat_map(|r| r.files.iter().map(File::etag))
-            .collect()
-    }
-
-    /// Bytes of all distinct blobs.
-    pub fn total_bytes(&self) -> u64 {
-        let mut seen = BTreeMap::new();
-        for f in self.revs.iter().flat_map(|r| &r.files) {
-            seen.insert(f.etag(), f.bytes.len() as u64);
-        }
-        seen.values().sum()
-    }
-
-    /// Every remote key a complete push writes, relative to the prefix.
-    pub fn keys(&self) -> BTreeSet<String> {
-        let mut keys: BTreeSet<String> = self.etags().iter().map(|e| super::blob_key(e)).collect();
-        for rev in &self.revs {
-            keys.insert(super::manifest_key(rev.repo_id, &rev.commit));
-            for r in &rev.refs {
-                keys.insert(super::ref_key(rev.repo_id, r));
-            }
-        }
-        keys
-    }
-
-    /// The arguments of the pulls that bring every revision over, one command each.
-    pub fn pulls(&self) -> Vec<Vec<String>> {
-        self.revs
-            .iter()
-            .map(|rev| {
-                let mut args = vec!["pull".to_string(), rev.repo_id.to_string()];
-                args.extend(["-r".to_string(), rev.refs[0].to_string()]);
-                if rev.repo_type != "model" {
-                    args.extend(["--repo-type".to_string(), rev.repo_type.to_string()]);
-                }
-                args
-            })
-            .collect()
-    }
-
-    /// Checks `cache` holds every revision, linked as huggingface_hub links them, with its refs,
-    /// and that huggingface_hub loads each file offline through its ref.
-    #[track_caller]
-    pub fn assert_pulled(&self, cache: &Path) {
-        let mut downloads = Vec::new();
-        for rev in &self.revs {
-            let view = CacheView::new(cache, rev.repo_type, rev.repo_id);
-            for f in &rev.files {
-                view.assert_linked_file(&rev.commit, f.path, &f.etag(), &f.bytes);
-                downloads.push(Download {
-                    repo_type: rev.repo_type,
-                    repo_id: rev.repo_id,
-                    revision: rev.refs[0],
-                    filename: f.path,
-                    bytes: &f.bytes,
-                });
-            }
-            for r in &rev.refs {
-                assert_eq!(
-                    view.ref_(r).as_deref(),
-                    Some(rev.commit.as_str()),
-                    "refs/{r} of {}",
-                    rev.repo_id
-                );
-            }
-        }
-        check_cache(cache, &downloads);
-    }
+pub fn sharded() -> [RepoSpec; 2] {
+    let big = noise(1, BIG_SIZE);
+    let config = |v: &str| format!("{{\"model\": \"org/sharded\", \"version\": \"{v}\"}}\n");
+    let tokenizer = b"{\"tokenizer\": \"org/sharded\"}\n";
+    let extra = noise(2, 300 * 1024);
+    let commit = |seed: &str| commit_hash(&format!("org/sharded {seed}"));
+    let model = RepoSpec::new("org/sharded")
+        .rev(&commit("a"), &["v1.0"])
+        .file("config.json", config("a").as_bytes())
+        .lfs("model.safetensors", &big)
+        .file("tokenizer.json", tokenizer)
+        .rev(&commit("b"), &["main"])
+        .file("config.json", config("b").as_bytes())
+        .lfs("model.safetensors", &big)
+        .file("tokenizer.json", tokenizer)
+        .lfs("extra.bin", &extra)
+        .rev(&commit("c"), &["pr/1"])
+        .file("config.json", config("c").as_bytes())
+        .lfs("model.safetensors", &big)
+        .lfs("extra.bin", &extra);
+    let dataset = RepoSpec::dataset("org/data")
+        .rev(&commit_hash("org/data d"), &["main"])
+        .file("README.md", b"# org/data\n")
+        .lfs("data/train.parquet", &noise(3, 200 * 1024));
+    [model, dataset]
 }
 
 /// Transfer settings that send the fixture's big blob in parts, and a short timeout so a stall
