@@ -10,6 +10,7 @@ mod env;
 mod failure;
 #[cfg(test)]
 mod fuzzing;
+mod hub;
 mod manifest;
 mod remote;
 mod report;

@@ -143,19 +143,7 @@ impl Manifest {
     /// Bytes exactly as hf-cache-sync 0.1 writes them (Python `json.dumps(indent=2)`, which
     /// escapes every non-ASCII character).
     pub fn to_json_bytes(&self) -> Vec<u8> {
-        let pretty = serde_json::to_string_pretty(self).expect("a manifest always serializes");
-        let mut out = String::with_capacity(pretty.len());
-        for c in pretty.chars() {
-            if c.is_ascii() {
-                out.push(c);
-            } else {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-        out.into_bytes()
+        crate::text::python_json(self, b"  ")
     }
 
     /// Parses and validates an untrusted manifest.

@@ -8,6 +8,7 @@ pub mod heuristics;
 pub mod lock;
 pub mod scan;
 pub mod store;
+pub mod trees;
 pub mod write;
 
 use std::fmt;

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::{Bytes, BytesMut};
-use futures::stream::{FuturesOrdered, FuturesUnordered};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use super::payload::PayloadHash;
 use super::S3Remote;
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
+use crate::remote::ranged::{download_ranged, write_stream};
 use crate::remote::{
     blocking, read_part, AbortOnDrop, BlobSource, RemoteError, TransferCtx, TransferError,
 };
@@ -54,9 +55,6 @@ pub async fn abort_open_uploads() {
         remote.abort_upload(&key, &upload_id).await;
     }
 }
-
-/// Bytes gathered from the network before one write + hash.
-const WRITE_BATCH: usize = 1024 * 1024;
 
 impl S3Remote {
     pub async fn upload_blob(
@@ -351,25 +349,14 @@ impl S3Remote {
                     .send()
                     .await
                     .map_err(|e| self.error(e, Access::Read, key))?;
-                let mut body = out.body;
-                let mut batch = BytesMut::new();
-                loop {
-                    let chunk = self.next_chunk(&mut body, key).await;
-                    let end = !matches!(chunk, Ok(Some(_)));
-                    if let Ok(Some(c)) = &chunk {
-                        batch.extend_from_slice(c);
+                let body = futures::stream::unfold(out.body, |mut body| async move {
+                    match self.next_chunk(&mut body, key).await {
+                        Ok(Some(chunk)) => Some((Ok(chunk), body)),
+                        Ok(None) => None,
+                        Err(e) => Some((Err(e), body)),
                     }
-                    if (end || batch.len() >= WRITE_BATCH) && !batch.is_empty() {
-                        let n = batch.len() as u64;
-                        write_off_thread(writer, vec![batch.split().freeze()]).await?;
-                        ctx.progress.add_bytes(n);
-                    }
-                    match chunk {
-                        Ok(Some(_)) => {}
-                        Ok(None) => return Ok::<(), TransferError>(()),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+                });
+                write_stream(writer, ctx, Box::pin(body)).await
             }
             .await;
             match result {
@@ -390,35 +377,13 @@ impl S3Remote {
         size: u64,
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
-        let part_size = ctx.part_size_for(size);
-        let count = size.div_ceil(part_size);
-        let mut inflight = FuturesOrdered::new();
-        let mut next = 0u64;
-        loop {
-            tokio::select! {
-                biased;
-                Some(done) = inflight.next(), if !inflight.is_empty() => {
-                    let (chunks, _permit): (Vec<Bytes>, _) = done?;
-                    write_off_thread(writer, chunks).await?;
-                }
-                permit = ctx.reserve(part_size), if next < count && inflight.len() < ctx.workers => {
-                    let start = next * part_size;
-                    let end = (start + part_size).min(size) - 1;
-                    next += 1;
-                    let remote = self.clone();
-                    let key = key.to_string();
-                    let ctx2 = ctx.clone();
-                    inflight.push_back(AbortOnDrop(tokio::spawn(async move {
-                        let _slot = ctx2.slot().await;
-                        let chunks = ctx2.policy.run(|| remote.get_range(&key, start, end)).await?;
-                        ctx2.progress.add_bytes(end - start + 1);
-                        Ok::<_, RemoteError>((chunks, permit))
-                    })));
-                }
-                else => break,
-            }
-        }
-        Ok(())
+        let remote = self.clone();
+        let key = key.to_string();
+        download_ranged(writer, size, ctx, move |start, end| {
+            let (remote, key) = (remote.clone(), key.clone());
+            async move { remote.get_range(&key, start, end).await }
+        })
+        .await
     }
 
     /// The bytes `start..=end` of `key`, as the chunks they arrived in: joining them into one
@@ -483,21 +448,6 @@ impl S3Remote {
             }),
         }
     }
-}
-
-/// Writes `chunks` through the writer on a blocking thread; the writer travels there and back.
-async fn write_off_thread(
-    writer: &mut Option<BlobWriter>,
-    chunks: Vec<Bytes>,
-) -> Result<(), WriteError> {
-    let mut w = writer.take().expect("writer is put back after each write");
-    let (w, result) = blocking(move || {
-        let result = chunks.iter().try_for_each(|c| w.write(c));
-        (w, result)
-    })
-    .await;
-    *writer = Some(w);
-    result
 }
 
 /// The file a multipart upload reads, part after part, hashing each byte once.
