@@ -157,6 +157,20 @@ pub fn tree_path(repo_dir: &Path, commit: &str) -> PathBuf {
     repo_dir.join(TREES_DIR).join(format!("{commit}.json"))
 }
 
+/// Writes the listing of `commit` (validated bytes) unless the cache already holds these bytes;
+/// atomically, so huggingface_hub never reads half a listing.
+pub fn write_listing(
+    repo_dir: &Path,
+    commit: &str,
+    bytes: &[u8],
+) -> Result<(), super::write::WriteError> {
+    let path = tree_path(repo_dir, commit);
+    if std::fs::read(&path).is_ok_and(|b| b == bytes) {
+        return Ok(());
+    }
+    super::write::write_atomic(&path, bytes)
+}
+
 /// The commit of a `<commit>.json` name in `trees/`, if it is one.
 pub fn parse_tree_file_name(name: &str) -> Option<&str> {
     name.strip_suffix(".json").filter(|c| is_commit_hash(c))

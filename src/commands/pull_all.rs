@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{short, App, Outcome, RepoFilter, TransferOptions};
+use super::{short, App, FallbackOptions, Outcome, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
 use crate::manifest::Layout;
 use crate::remote::catalog::{
@@ -23,6 +23,7 @@ pub struct PullAllOptions {
     pub exclude: Vec<String>,
     pub limit: Option<usize>,
     pub transfer: TransferOptions,
+    pub fallback: FallbackOptions,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,15 +49,18 @@ pub struct PullAllSummary {
     pub failed: usize,
     pub bytes_downloaded: u64,
     pub seconds: f64,
+    /// What made the pull turn to a later source (a corrupt blob by key, a missing revision).
+    pub warnings: Vec<String>,
 }
 
 pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     let started = Instant::now();
     let filter = RepoFilter::new(&opts.include, &opts.exclude)?;
-    let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
+    let sources = app.open_sources(opts.transfer.remote.as_deref(), &opts.fallback)?;
+    let (remote, layout) = sources.remote(0).expect("the first source is a remote");
     let ctx = app.transfer_ctx(&opts.transfer, "pull-all");
     let cache_dir = &app.settings.cache_dir;
-    let (mut plans, mut repos) = main_plans(&remote, &layout, cache_dir, &ctx, &filter).await?;
+    let (mut plans, mut repos) = main_plans(remote, layout, cache_dir, &ctx, &filter).await?;
     if let Some(limit) = opts.limit {
         plans.truncate(limit);
     }
@@ -66,7 +70,8 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         counts,
         failures,
         leases,
-    } = pull::fetch_plans(&remote, &layout, cache_dir, &ctx, &plans, dry_run).await?;
+        notes,
+    } = pull::fetch_plans(&sources, cache_dir, &ctx, &plans, dry_run).await?;
 
     for (i, plan) in plans.iter().enumerate() {
         let mut errors: Vec<String> = failures
@@ -96,6 +101,7 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         command: "pull-all",
         remote: remote.describe(),
         dry_run: opts.transfer.dry_run,
+        warnings: notes,
         downloaded: repos.iter().map(|r| r.counts.downloaded).sum(),
         skipped_existing: repos.iter().map(|r| r.counts.skipped_existing).sum(),
         bytes_downloaded: repos.iter().map(|r| r.counts.bytes_downloaded).sum(),

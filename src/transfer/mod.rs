@@ -5,3 +5,4 @@ pub mod fetch;
 pub mod pool;
 pub mod pull;
 pub mod push;
+pub mod source;

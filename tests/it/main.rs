@@ -14,6 +14,7 @@ mod doctor;
 mod engine;
 mod faults;
 mod hostile;
+mod hub_fallback;
 mod init;
 mod interrupt;
 mod list;

@@ -21,6 +21,7 @@ use crate::cache::scan::{CacheScan, FileSource, Repo};
 use crate::commands::{require_repos, scan_existing, RepoRef};
 use crate::report::{human_bytes, Progress};
 use crate::text::plural;
+use crate::transfer::source::Source;
 
 #[derive(Debug, Serialize)]
 struct LocalSummary {
@@ -96,11 +97,11 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let mut repaired = Vec::new();
     if let Some((remote, layout)) = remote {
         if problems.iter().any(|p| p.kind.repairable()) {
+            let source = Source::Remote { remote, layout };
             let fixer = Fixer {
                 app,
                 opts,
-                remote: &remote,
-                layout: &layout,
+                source: &source,
                 cache_dir: &cache_dir,
             };
             (problems, repaired) = fixer
