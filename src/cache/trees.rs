@@ -128,23 +128,26 @@ impl TreeListing {
         crate::text::python_json(self, b" ")
     }
 
-    /// Checks the listing against files a snapshot holds (path, blob name, size): it must list
-    /// each of them with the same content. A file stored under the sha256 of a non-LFS file (a
-    /// cache without symlinks) cannot be compared by name and is compared by size alone.
+    /// Checks the listing against files a snapshot holds (path, blob name if known, size): it
+    /// must list each of them with the same content. A file stored under the sha256 of a non-LFS
+    /// file (a cache without symlinks) or of unknown name is compared by size alone.
     pub fn check_covers<'a>(
         &self,
-        files: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+        files: impl IntoIterator<Item = (&'a str, Option<&'a str>, u64)>,
     ) -> Result<(), TreeError> {
         for (path, etag, size) in files {
             let Some(e) = self.files.get(path) else {
-                return Err(TreeError(format!("does not list {path:?}")));
+                return Err(TreeError(format!("does not list {path:?}, which it has")));
             };
-            let comparable = etag.len() == 40 || e.lfs_sha256.is_some();
-            if (comparable && e.etag() != etag) || e.content_size() != size {
+            let differs = etag
+                .filter(|t| t.len() == 40 || e.lfs_sha256.is_some())
+                .is_some_and(|t| t != e.etag());
+            if differs || e.content_size() != size {
                 return Err(TreeError(format!(
-                    "lists {path:?} as blob {} ({} bytes), not {etag} ({size} bytes)",
+                    "lists {path:?} as blob {} ({} bytes), not {} ({size} bytes)",
                     e.etag(),
-                    e.content_size()
+                    e.content_size(),
+                    etag.unwrap_or("a copy")
                 )));
             }
         }
@@ -253,17 +256,18 @@ mod tests {
     #[test]
     fn a_listing_must_cover_the_snapshot() {
         let l = sample();
-        l.check_covers([("config.json", SHA1, 6)]).unwrap();
-        l.check_covers([("w/model.safetensors", "b".repeat(64).as_str(), 1234)])
-            .unwrap();
-        assert!(l.check_covers([("other.txt", SHA1, 6)]).is_err());
-        assert!(l
-            .check_covers([("config.json", "c".repeat(40).as_str(), 6)])
-            .is_err());
-        assert!(l.check_covers([("config.json", SHA1, 7)]).is_err());
-        // A non-LFS file named by its sha256 (no-symlink cache) is compared by size.
-        l.check_covers([("config.json", "d".repeat(64).as_str(), 6)])
-            .unwrap();
+        let (b64, c40, d64) = ("b".repeat(64), "c".repeat(40), "d".repeat(64));
+        let covers = |path: &str, etag: Option<&str>, size: u64| {
+            l.check_covers([(path, etag, size)]).is_ok()
+        };
+        assert!(covers("config.json", Some(SHA1), 6));
+        assert!(covers("w/model.safetensors", Some(&b64), 1234));
+        assert!(!covers("other.txt", Some(SHA1), 6));
+        assert!(!covers("config.json", Some(&c40), 6));
+        assert!(!covers("config.json", Some(SHA1), 7));
+        // A non-LFS file named by its sha256 (no-symlink cache), or a copy, is compared by size.
+        assert!(covers("config.json", Some(&d64), 6));
+        assert!(covers("config.json", None, 6));
     }
 
     #[test]

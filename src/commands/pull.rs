@@ -70,13 +70,13 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         &mut warnings,
     )
     .await;
-    let plan = match resolved.map_err(|e| resolve_error(e, &opts.target.repo_id))? {
+    let mut plan = match resolved.map_err(|e| resolve_error(e, &opts.target.repo_id))? {
         Resolution::Plan(p) => p,
         Resolution::WouldFallBack { to, why } => {
             return Ok(would_fall_back(app, &sources, &opts.target, &to, &why));
         }
     };
-    let plans = std::slice::from_ref(&plan);
+    let plans = std::slice::from_mut(&mut plan);
     let Fetched {
         mut counts,
         mut failures,

@@ -71,7 +71,7 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         failures,
         leases,
         notes,
-    } = pull::fetch_plans(&sources, cache_dir, &ctx, &plans, dry_run).await?;
+    } = pull::fetch_plans(&sources, cache_dir, &ctx, &mut plans, dry_run).await?;
 
     for (i, plan) in plans.iter().enumerate() {
         let mut errors: Vec<String> = failures

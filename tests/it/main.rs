@@ -28,4 +28,5 @@ mod rm;
 mod secrets;
 mod status;
 mod tls;
+mod trees;
 mod verify;

@@ -19,6 +19,7 @@ use super::report::Done;
 use super::{is_stale, LOCKED};
 use crate::cache::lock::{self, TransientLock};
 use crate::cache::scan::{Partial, Repo};
+use crate::cache::trees::tree_path;
 use crate::cache::{lock_path, ref_path, repo_lock_path, snapshot_path, store};
 
 /// One repo's part of the run: what failed so far decides what must stay.
@@ -160,6 +161,16 @@ impl Index {
             if c == commit {
                 self.remove_ref(repo, run, name, c, done);
             }
+        }
+        // The commit's tree listing goes with it: kept, it would tell huggingface_hub which
+        // files to fetch for a snapshot that is gone, and keep the folder from looking unused.
+        let listing = tree_path(&repo.dir, commit);
+        match remove_file_in(&self.root, &listing) {
+            Ok(()) => {
+                let _ = fs::remove_dir(listing.parent().expect("a listing has a folder"));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => done.fail(&listing, e),
         }
         for moved in [snapshot, markers].into_iter().flatten() {
             match remove_tree(&self.root, &moved, stop) {
