@@ -116,6 +116,14 @@ impl App {
         Ok(sources)
     }
 
+    /// What write-through leaves out, as push does.
+    pub fn write_policy(&self) -> crate::transfer::write_through::Policy {
+        crate::transfer::write_through::Policy {
+            allow_gated: self.settings.allow_gated,
+            sync_xet: self.settings.sync_xet,
+        }
+    }
+
     /// Whether a pull writes what a fallback served through to the sources before it.
     pub fn write_through(&self, opts: &FallbackOptions) -> bool {
         opts.write_through || self.settings.pull.write_through

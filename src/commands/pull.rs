@@ -15,6 +15,7 @@ use crate::transfer::pull::{
     fetch_plans, finish, resolve_through, Counts, Fetched, PullError, Resolution, Target,
 };
 use crate::transfer::source::Sources;
+use crate::transfer::write_through::{write_through, Written};
 
 #[derive(Debug, Serialize)]
 pub struct PullSummary {
@@ -35,6 +36,9 @@ pub struct PullSummary {
     pub failures: Vec<Failure>,
     /// What made the pull turn to a later source (a missing revision, a corrupt blob by key).
     pub warnings: Vec<String>,
+    /// What a fallback served, written to the remotes before it (`--write-through`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub write_through: Vec<Written>,
 }
 
 pub struct PullOptions {
@@ -90,6 +94,13 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             failures.push((0, Failure::new(item, e)));
         }
     }
+    let mut written = Vec::new();
+    if !dry_run && failures.is_empty() && app.write_through(&opts.fallback) {
+        written = write_through(&sources, &plan, cache_dir, &app.write_policy(), || {
+            app.transfer_ctx(&opts.transfer, "write-through")
+        })
+        .await;
+    }
     drop(leases);
     let summary = PullSummary {
         command: "pull",
@@ -105,6 +116,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         seconds: started.elapsed().as_secs_f64(),
         failures: failures.into_iter().map(|(_, f)| f).collect(),
         warnings,
+        write_through: written,
     };
     let outcome = Outcome::from_failures(summary.failures.len());
     app.printer.result(&summary, || {
@@ -115,7 +127,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         } else {
             "Failed to pull"
         };
-        format!(
+        let mut text = format!(
             "{verb} {} {}@{}{}: {} files, {} blobs downloaded ({}{}), {} already present, in {:.1}s",
             summary.repo_type,
             summary.repo,
@@ -131,8 +143,15 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             by_source(&summary.counts),
             summary.counts.skipped_existing,
             summary.seconds
-        )
+        );
+        for w in summary.write_through.iter().filter(|w| w.is_written()) {
+            text.push_str(&format!("\n{}", w.describe()));
+        }
+        text
     });
+    for w in summary.write_through.iter().filter(|w| !w.is_written()) {
+        app.printer.warn(&w.describe());
+    }
     report_failures(app, &summary.failures, cache_dir);
     Ok(outcome)
 }

@@ -6,3 +6,4 @@ pub mod pool;
 pub mod pull;
 pub mod push;
 pub mod source;
+pub mod write_through;

@@ -415,3 +415,191 @@ fn the_hub_must_be_the_last_fallback() {
         .code(2)
         .stderr_has("hf-hub may come once, last");
 }
+
+/// Keys and contents (by MD5 etag) under a prefix of the test bucket.
+fn objects(t: &Sandbox, prefix: &str) -> Vec<(String, u64, String)> {
+    crate::common::Bucket::new(t.garage(), prefix)
+        .objects()
+        .into_iter()
+        .map(|o| (o.key, o.size, o.etag))
+        .collect()
+}
+
+#[test]
+fn write_through_lands_in_the_bucket_exactly_as_push_writes_it() {
+    let t = Sandbox::new("hub_write_through");
+    let m = HubModel::new("org/m", 100 * 1024);
+    let hub = HubStandIn::start(vec![m.repo()], 100);
+    let dst = t.cache("dst");
+    let out = via_hub(t.hfcs().json().cache_dir(&dst), &hub)
+        .args(["pull", "org/m", "--fallback", "hf-hub", "--write-through"])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["write_through"][0]["status"], "written", "{out}");
+    assert_eq!(s["write_through"][0]["uploaded"], 3, "{out}");
+    // The same cache pushed under another prefix: the same objects, byte for byte.
+    let pushed = format!("{}-push", t.prefix);
+    t.hfcs()
+        .cache_dir(&dst)
+        .args([
+            "push",
+            "--remote",
+            &format!("s3://{}/{pushed}", t.garage().bucket),
+        ])
+        .run()
+        .success();
+    let through = objects(&t, &t.prefix);
+    assert_eq!(through, objects(&t, &pushed));
+    let keys: Vec<&str> = through.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert!(
+        keys.contains(&format!("trees/org__m@{}.json", m.commit).as_str()),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&"refs/org__m/main"), "{keys:?}");
+    // The next machine gets it from the bucket, not the Hub.
+    let before = hub.seen().len();
+    let next = t.cache("next");
+    let out = via_hub(t.hfcs().json().cache_dir(&next), &hub)
+        .args(["pull", "org/m", "--fallback", "hf-hub"])
+        .run()
+        .success();
+    assert_eq!(count(&out.json(), "from_remote"), 3, "{out}");
+    assert_eq!(hub.seen().len(), before, "the Hub was asked again");
+    m.assert_pulled(&next);
+    check_cache(&next, &m.downloads("main"));
+}
+
+#[test]
+fn a_gated_repo_is_written_through_only_when_the_team_allows_it() {
+    let t = Sandbox::new("hub_write_through_gated");
+    let m = HubModel::new("org/gated", 1024);
+    let hub = HubStandIn::start(vec![m.repo().gated(TOKEN)], 100);
+    let dst = t.cache("dst");
+    via_hub(t.hfcs().cache_dir(&dst), &hub)
+        .env("HF_TOKEN", TOKEN)
+        .args([
+            "pull",
+            "org/gated",
+            "--fallback",
+            "hf-hub",
+            "--write-through",
+        ])
+        .run()
+        .success()
+        .stderr_has("is gated on the Hub")
+        .stderr_has("team.allow_gated");
+    assert!(t.bucket().keys().is_empty(), "{:?}", t.bucket().keys());
+    m.assert_pulled(&dst);
+
+    let yaml = t
+        .garage_yaml(Key::ReadWrite)
+        .replace("team:\n", "team:\n  allow_gated: true\n");
+    t.write_config(&yaml);
+    let again = t.cache("again");
+    via_hub(t.hfcs().cache_dir(&again), &hub)
+        .env("HF_TOKEN", TOKEN)
+        .args([
+            "pull",
+            "org/gated",
+            "--fallback",
+            "hf-hub",
+            "--write-through",
+        ])
+        .run()
+        .success();
+    assert!(
+        t.bucket().exists("refs/org__gated/main"),
+        "{:?}",
+        t.bucket().keys()
+    );
+}
+
+#[test]
+fn a_read_only_key_makes_write_through_a_warning() {
+    let t = Sandbox::new("hub_write_through_ro");
+    let m = HubModel::new("org/m", 1024);
+    let hub = HubStandIn::start(vec![m.repo()], 100);
+    t.write_config(&t.garage_yaml(Key::ReadOnly));
+    let dst = t.cache("dst");
+    let out = via_hub(t.hfcs().json().cache_dir(&dst), &hub)
+        .args(["pull", "org/m", "--fallback", "hf-hub", "--write-through"])
+        .run()
+        .success()
+        .stderr_has("warning: write-through to")
+        .stderr_has("read-only key");
+    assert_eq!(out.json()["write_through"][0]["status"], "failed", "{out}");
+    m.assert_pulled(&dst);
+    assert!(t.bucket().keys().is_empty(), "{:?}", t.bucket().keys());
+}
+
+#[test]
+fn fallback_and_write_through_come_from_the_config_file() {
+    let t = Sandbox::new("hub_fallback_config");
+    let m = HubModel::new("org/m", 1024);
+    let hub = HubStandIn::start(vec![m.repo()], 100);
+    let yaml = format!(
+        "{}pull:\n  fallback: [hf-hub]\n  write_through: true\n",
+        t.garage_yaml(Key::ReadWrite)
+    );
+    t.write_config(&yaml);
+    let dst = t.cache("dst");
+    via_hub(t.hfcs().cache_dir(&dst), &hub)
+        .args(["pull", "org/m"])
+        .run()
+        .success();
+    m.assert_pulled(&dst);
+    assert!(t.bucket().exists("refs/org__m/main"));
+}
+
+#[test]
+fn a_nearer_share_then_the_bucket_then_the_hub_is_configuration() {
+    let t = Sandbox::new("hub_fallback_tiers");
+    let m = HubModel::new("org/m", 1024);
+    let hub = HubStandIn::start(vec![m.repo()], 100);
+    let share = t.path("share");
+    std::fs::create_dir_all(&share).unwrap();
+    // The node-local share first, then the bucket, then the Hub; write-through fills both.
+    // (Directory remotes keep keys under the team prefix too.)
+    let dst = t.cache("dst");
+    let bucket = format!("s3://{}/{}", t.garage().bucket, t.prefix);
+    via_hub(t.hfcs().cache_dir(&dst), &hub)
+        .arg("pull")
+        .arg("org/m")
+        .arg("--remote")
+        .arg(&share)
+        .args([
+            "--fallback",
+            &bucket,
+            "--fallback",
+            "hf-hub",
+            "--write-through",
+        ])
+        .run()
+        .success();
+    assert!(t.bucket().exists("refs/org__m/main"));
+    assert!(share.join(&t.prefix).join("refs/org__m/main").exists());
+    // Another node with an empty share of its own: the bucket serves, and fills its share.
+    let share2 = t.path("share2");
+    std::fs::create_dir_all(&share2).unwrap();
+    let before = hub.seen().len();
+    let other = t.cache("other");
+    let out = via_hub(t.hfcs().json().cache_dir(&other), &hub)
+        .arg("pull")
+        .arg("org/m")
+        .arg("--remote")
+        .arg(&share2)
+        .args([
+            "--fallback",
+            &bucket,
+            "--fallback",
+            "hf-hub",
+            "--write-through",
+        ])
+        .run()
+        .success();
+    assert_eq!(count(&out.json(), "from_remote"), 3, "{out}");
+    assert_eq!(hub.seen().len(), before);
+    assert!(share2.join(&t.prefix).join("refs/org__m/main").exists());
+    m.assert_pulled(&other);
+}

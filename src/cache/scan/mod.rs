@@ -345,6 +345,18 @@ pub fn scan(root: &Path) -> CacheScan {
     result
 }
 
+/// Scans one repo folder of the cache at `root` (`models--org--name`), with its warnings.
+pub fn scan_repo(root: &Path, folder: &str) -> Option<(Repo, Vec<ScanWarning>)> {
+    let (repo_type, repo_id) = parse_repo_folder(folder)?;
+    let mut scanner = Scanner {
+        canonical_root: fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        repo: Some(folder.to_string()),
+        warnings: Vec::new(),
+    };
+    let repo = scanner.scan_repo(root.join(folder), folder.to_string(), repo_type, repo_id);
+    Some((repo, scanner.warnings))
+}
+
 /// Scans repo folders on several threads (a large cache is hundreds of thousands of `stat` and
 /// `readlink` calls), returning each repo with its warnings in the order of `folders`.
 fn scan_repos(
