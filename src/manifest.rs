@@ -105,6 +105,7 @@ impl Layout {
     }
 
     /// (`org__name`, commit) of a `trees/<org__name>@<commit>.json` key, if it is one.
+    #[cfg(test)]
     pub fn parse_tree_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
         self.parse_revision_key(key, TREES)
     }

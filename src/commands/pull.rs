@@ -67,6 +67,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     let mut warnings = Vec::new();
     let resolved = resolve_through(
         &sources,
+        0,
         cache_dir,
         &opts.target,
         dry_run,
@@ -75,7 +76,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     )
     .await;
     let mut plan = match resolved.map_err(|e| resolve_error(e, &opts.target.repo_id))? {
-        Resolution::Plan(p) => p,
+        Resolution::Plan(p) => *p,
         Resolution::WouldFallBack { to, why } => {
             return Ok(would_fall_back(app, &sources, &opts.target, &to, &why));
         }
@@ -140,7 +141,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             summary.files,
             summary.counts.downloaded,
             human_bytes(summary.counts.bytes_downloaded),
-            by_source(&summary.counts),
+            summary.counts.by_source(),
             summary.counts.skipped_existing,
             summary.seconds
         );
@@ -154,17 +155,6 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     }
     report_failures(app, &summary.failures, cache_dir);
     Ok(outcome)
-}
-
-/// `; 2 from the remote, 1 from the Hub` when the Hub served any blob.
-pub fn by_source(c: &Counts) -> String {
-    if c.from_hub == 0 {
-        return String::new();
-    }
-    format!(
-        "; {} from the remote, {} from the Hub",
-        c.from_remote, c.from_hub
-    )
 }
 
 /// A dry run whose remote lacks the revision: what a pull would fetch, and from where.

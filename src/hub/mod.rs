@@ -169,10 +169,6 @@ impl Hub {
         format!("the Hub at {}", self.inner.endpoint_text)
     }
 
-    pub fn endpoint(&self) -> &str {
-        &self.inner.endpoint_text
-    }
-
     /// The revision's commit and whether the repo is gated.
     pub async fn repo_info(
         &self,

@@ -97,6 +97,19 @@ pub struct Counts {
     pub from_hub: usize,
 }
 
+impl Counts {
+    /// `; 2 from the remote, 1 from the Hub` when the Hub served any blob, for summaries.
+    pub fn by_source(&self) -> String {
+        if self.from_hub == 0 {
+            return String::new();
+        }
+        format!(
+            "; {} from the remote, {} from the Hub",
+            self.from_remote, self.from_hub
+        )
+    }
+}
+
 pub async fn get_manifest(
     remote: &Remote,
     layout: &Layout,
@@ -203,7 +216,7 @@ pub async fn resolve_hub(hub: &Hub, cache_dir: &Path, target: &Target) -> Result
 
 /// How resolving through the source list ended.
 pub enum Resolution {
-    Plan(Plan),
+    Plan(Box<Plan>),
     /// A dry run whose first source lacks the revision: which source a pull would ask next,
     /// and why. Nothing later in the list is asked in a dry run.
     WouldFallBack {
@@ -212,12 +225,13 @@ pub enum Resolution {
     },
 }
 
-/// Resolves the revision from the first source that has it. A source that lacks it (or whose
+/// Resolves the revision from the first source from `first` on that has it. A source that lacks it (or whose
 /// manifest or ref is refused, or that keeps failing) hands over to the next, with a warning
 /// logged and kept in `notes`; a set-up error (rejected credentials, a missing bucket, a denied
 /// read) ends the pull, as does the last source's failure.
 pub async fn resolve_through(
     sources: &Sources,
+    first: usize,
     cache_dir: &Path,
     target: &Target,
     dry_run: bool,
@@ -225,7 +239,7 @@ pub async fn resolve_through(
     notes: &mut Vec<String>,
 ) -> Result<Resolution, PullError> {
     check_target(target)?;
-    let mut tier = 0;
+    let mut tier = first;
     loop {
         let source = sources.get(tier);
         let result = match source {
@@ -235,7 +249,7 @@ pub async fn resolve_through(
         let e = match result {
             Ok(mut plan) => {
                 plan.tier = tier;
-                return Ok(Resolution::Plan(plan));
+                return Ok(Resolution::Plan(Box::new(plan)));
             }
             Err(e) => e,
         };
@@ -437,16 +451,16 @@ pub async fn read_listings(
         })
         .collect();
     let plans_ref = &*plans;
-    let got: Vec<(usize, String, Result<Option<Vec<u8>>, RemoteError>)> =
-        futures::stream::iter(wanted)
-            .map(|(i, key)| async move {
-                let (remote, _) = sources.remote(plans_ref[i].tier).expect("a remote");
-                let got = remote.get(&key, MAX_LISTING_BYTES).await;
-                (i, key, got)
-            })
-            .buffer_unordered(ctx.workers.max(1))
-            .collect()
-            .await;
+    type Got = (usize, String, Result<Option<Vec<u8>>, RemoteError>);
+    let got: Vec<Got> = futures::stream::iter(wanted)
+        .map(|(i, key)| async move {
+            let (remote, _) = sources.remote(plans_ref[i].tier).expect("a remote");
+            let got = remote.get(&key, MAX_LISTING_BYTES).await;
+            (i, key, got)
+        })
+        .buffer_unordered(ctx.workers.max(1))
+        .collect()
+        .await;
     let mut warnings = Vec::new();
     for (i, key, got) in got {
         let plan = &mut plans[i];

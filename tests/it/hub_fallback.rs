@@ -603,3 +603,35 @@ fn a_nearer_share_then_the_bucket_then_the_hub_is_configuration() {
     assert!(share2.join(&t.prefix).join("refs/org__m/main").exists());
     m.assert_pulled(&other);
 }
+
+#[test]
+fn pull_all_fetches_from_the_hub_what_the_bucket_names_but_lacks() {
+    let t = Sandbox::new("hub_fallback_pull_all");
+    let m = HubModel::new("org/m", 1024);
+    let other = HubModel::new("org/other", 2048);
+    let hub = HubStandIn::start(vec![m.repo(), other.repo()], 100);
+    // org/m is in the bucket; org/other only has its ref there (a manifest lost or never written).
+    let src = t.cache("src");
+    via_hub(t.hfcs().cache_dir(&src), &hub)
+        .args(["pull", "org/m", "--fallback", "hf-hub"])
+        .run()
+        .success();
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    t.bucket().put("refs/org__other/main", other.commit.clone());
+    let before = hub.downloads();
+
+    let dst = t.cache("dst");
+    let out = via_hub(t.hfcs().json().cache_dir(&dst), &hub)
+        .args(["pull-all", "--fallback", "hf-hub"])
+        .run()
+        .success();
+    let s = out.json();
+    let repos = s["repos"].as_array().unwrap();
+    assert_eq!(repos.len(), 2, "{out}");
+    assert_eq!(count(&repos[0], "from_remote"), 3, "{out}");
+    assert_eq!(count(&repos[1], "from_hub"), 3, "{out}");
+    assert_eq!(hub.downloads() - before, 3);
+    m.assert_pulled(&dst);
+    other.assert_pulled(&dst);
+    check_cache(&dst, &[]);
+}

@@ -104,6 +104,13 @@ fn a_partial_snapshot_stays_partial_for_huggingface_hub_on_the_pulling_machine()
     assert!(there.starts_with("IncompleteSnapshotError"), "{there}");
     assert!(there.contains("README.md"), "{there}");
     check_cache(&dst, &[]);
+
+    // Removing the revision from the remote removes its listing too.
+    t.hfcs()
+        .args(["rm", "--remote", &p.commit, "--yes"])
+        .run()
+        .success();
+    assert_eq!(t.bucket().get(&tree_key(&p.commit)), None);
 }
 
 #[test]

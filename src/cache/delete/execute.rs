@@ -165,12 +165,13 @@ impl Index {
         // The commit's tree listing goes with it: kept, it would tell huggingface_hub which
         // files to fetch for a snapshot that is gone, and keep the folder from looking unused.
         let listing = tree_path(&repo.dir, commit);
-        match remove_file_in(&self.root, &listing) {
-            Ok(()) => {
-                let _ = fs::remove_dir(listing.parent().expect("a listing has a folder"));
+        if fs::symlink_metadata(&listing).is_ok() {
+            match remove_file_in(&self.root, &listing) {
+                Ok(()) => {
+                    let _ = fs::remove_dir(listing.parent().expect("a listing has a folder"));
+                }
+                Err(e) => done.fail(&listing, e),
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => done.fail(&listing, e),
         }
         for moved in [snapshot, markers].into_iter().flatten() {
             match remove_tree(&self.root, &moved, stop) {
