@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::error::Asked;
 use super::{Answer, CommitFile, Follow, Hub, HubError, Range};
 use crate::cache::write::BlobWriter;
-use crate::remote::ranged::{download_ranged, write_stream};
+use crate::remote::ranged::{download_ranged, stream_resuming};
 use crate::remote::{blocking, TransferCtx, TransferError};
 
 impl Hub {
@@ -97,33 +97,24 @@ impl Hub {
         writer: &mut Option<BlobWriter>,
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
-        let mut attempt = 0;
-        loop {
-            let offset = writer.as_ref().map_or(0, BlobWriter::written);
-            let result = async {
-                let range = (offset > 0).then_some(Range::From(offset));
-                let resp = self.response(Method::GET, url, range, asked(file)).await?;
-                if offset > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
-                    return Err(no_ranges(file).into());
-                }
-                let body = futures::stream::unfold(resp, |mut resp| async move {
+        stream_resuming(writer, ctx, |offset| async move {
+            let range = (offset > 0).then_some(Range::From(offset));
+            let resp = self.response(Method::GET, url, range, asked(file)).await?;
+            if offset > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
+                return Err(no_ranges(file));
+            }
+            Ok(Box::pin(futures::stream::unfold(
+                resp,
+                move |mut resp| async move {
                     match self.next_chunk(&mut resp).await {
                         Ok(Some(chunk)) => Some((Ok(chunk), resp)),
                         Ok(None) => None,
                         Err(e) => Some((Err(e), resp)),
                     }
-                });
-                write_stream(writer, ctx, Box::pin(body)).await
-            }
-            .await;
-            match result {
-                Err(TransferError::Hub(e)) => {
-                    tokio::time::sleep(ctx.policy.next_try(attempt, e)?).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+                },
+            )))
+        })
+        .await
     }
 }
 

@@ -14,16 +14,53 @@ use crate::cache::write::{BlobWriter, WriteError};
 /// Bytes gathered from the network before one write + hash.
 const WRITE_BATCH: usize = 1024 * 1024;
 
+/// Why a body stopped short: the source (worth asking again from where it stopped) or the
+/// local side (the bytes do not match their name, the disk is full).
+enum Stop<E> {
+    Source(E),
+    Local(WriteError),
+}
+
+/// One GET streamed into the writer: `open(offset)` asks for the body from `offset` on, and
+/// after a dropped connection or a stalled body it is asked again from where the writer
+/// stopped, as the context's retry policy allows.
+pub async fn stream_resuming<E, S, F, Fut>(
+    writer: &mut Option<BlobWriter>,
+    ctx: &TransferCtx,
+    open: F,
+) -> Result<(), TransferError>
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = Result<S, E>>,
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Retryable + Into<TransferError>,
+{
+    let mut attempt = 0;
+    loop {
+        let offset = writer.as_ref().map_or(0, BlobWriter::written);
+        let failed = match open(offset).await {
+            Err(e) => e,
+            Ok(body) => match write_body(writer, ctx, body).await {
+                Ok(()) => return Ok(()),
+                Err(Stop::Local(e)) => return Err(e.into()),
+                Err(Stop::Source(e)) => e,
+            },
+        };
+        let pause = ctx.policy.next_try(attempt, failed).map_err(Into::into)?;
+        tokio::time::sleep(pause).await;
+        attempt += 1;
+    }
+}
+
 /// Writes a response body through the writer, a batch at a time, counting progress. Ends at the
 /// body's end or its first error.
-pub async fn write_stream<S, E>(
+async fn write_body<S, E>(
     writer: &mut Option<BlobWriter>,
     ctx: &TransferCtx,
     mut body: S,
-) -> Result<(), TransferError>
+) -> Result<(), Stop<E>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: Into<TransferError>,
 {
     let mut batch = BytesMut::new();
     loop {
@@ -34,13 +71,15 @@ where
         }
         if (end || batch.len() >= WRITE_BATCH) && !batch.is_empty() {
             let n = batch.len() as u64;
-            write_off_thread(writer, vec![batch.split().freeze()]).await?;
+            write_off_thread(writer, vec![batch.split().freeze()])
+                .await
+                .map_err(Stop::Local)?;
             ctx.progress.add_bytes(n);
         }
         match chunk {
             Some(Ok(_)) => {}
             None => return Ok(()),
-            Some(Err(e)) => return Err(e.into()),
+            Some(Err(e)) => return Err(Stop::Source(e)),
         }
     }
 }

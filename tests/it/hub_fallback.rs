@@ -86,14 +86,48 @@ fn via_hub(cli: Cli, hub: &HubStandIn) -> Cli {
     cli.env("HF_ENDPOINT", hub.url())
 }
 
+/// A sandbox with an empty cache `dst`, and the Hub stand-in serving model `repo_id` with
+/// weights of `weights` bytes, its tree `page_size` entries a page.
+fn setup(name: &str, repo_id: &str, weights: usize, page_size: usize) -> Setup {
+    set_up(name, repo_id, weights, page_size, None)
+}
+
+/// [`setup`] with the repo gated: only [`TOKEN`] opens it.
+fn setup_gated(name: &str, repo_id: &str, weights: usize, page_size: usize) -> Setup {
+    set_up(name, repo_id, weights, page_size, Some(TOKEN))
+}
+
+type Setup = (Sandbox, HubModel, HubStandIn, std::path::PathBuf);
+
+fn set_up(
+    name: &str,
+    repo_id: &str,
+    weights: usize,
+    page_size: usize,
+    gated: Option<&str>,
+) -> Setup {
+    let t = Sandbox::new(name);
+    let m = HubModel::new(repo_id, weights);
+    let repo = match gated {
+        Some(token) => m.repo().gated(token),
+        None => m.repo(),
+    };
+    let hub = HubStandIn::start(vec![repo], page_size);
+    let dst = t.cache("dst");
+    (t, m, hub, dst)
+}
+
+/// `pull REPO --fallback hf-hub` and `extra`, with `HF_ENDPOINT` at the stand-in.
+fn pull_via(cli: Cli, hub: &HubStandIn, repo: &str, extra: &[&str]) -> Cli {
+    via_hub(cli, hub)
+        .args(["pull", repo, "--fallback", "hf-hub"])
+        .args(extra)
+}
+
 #[test]
 fn what_the_bucket_lacks_comes_from_the_hub_as_huggingface_hub_writes_it() {
-    let t = Sandbox::new("hub_fallback_basic");
-    let m = HubModel::new("org/m", 300 * 1024);
-    let hub = HubStandIn::start(vec![m.repo()], 2);
-    let dst = t.cache("dst");
-    let out = via_hub(t.hfcs().json().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    let (t, m, hub, dst) = setup("hub_fallback_basic", "org/m", 300 * 1024, 2);
+    let out = pull_via(t.hfcs().json().cache_dir(&dst), &hub, "org/m", &[])
         .run()
         .success()
         .stderr_has_any(&["not on the remote", "no ref main"]);
@@ -124,13 +158,9 @@ fn what_the_bucket_lacks_comes_from_the_hub_as_huggingface_hub_writes_it() {
 
 #[test]
 fn a_second_pull_finds_everything_in_the_cache() {
-    let t = Sandbox::new("hub_fallback_rerun");
-    let m = HubModel::new("org/m", 1024);
-    let hub = HubStandIn::start(vec![m.repo()], 100);
-    let dst = t.cache("dst");
+    let (t, m, hub, dst) = setup("hub_fallback_rerun", "org/m", 1024, 100);
     for _ in 0..2 {
-        via_hub(t.hfcs().cache_dir(&dst), &hub)
-            .args(["pull", "org/m", "--fallback", "hf-hub"])
+        pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
             .run()
             .success();
     }
@@ -152,8 +182,7 @@ fn an_unreachable_bucket_falls_back_to_the_hub() {
         .replace(&t.garage().endpoint, &format!("http://127.0.0.1:{port}"));
     t.write_config(&yaml);
     let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
         .run()
         .success()
         .stderr_has("cannot reach");
@@ -167,8 +196,7 @@ fn a_corrupt_bucket_blob_comes_from_the_hub_and_is_named_by_key() {
     let hub = HubStandIn::start(vec![m.repo()], 100);
     // The bucket has the revision (pulled once from the Hub, then pushed), with one bad blob.
     let src = t.cache("src");
-    via_hub(t.hfcs().cache_dir(&src), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    pull_via(t.hfcs().cache_dir(&src), &hub, "org/m", &[])
         .run()
         .success();
     t.hfcs().cache_dir(&src).arg("push").run().success();
@@ -179,8 +207,7 @@ fn a_corrupt_bucket_blob_comes_from_the_hub_and_is_named_by_key() {
     let before = hub.downloads();
 
     let dst = t.cache("dst");
-    let out = via_hub(t.hfcs().json().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    let out = pull_via(t.hfcs().json().cache_dir(&dst), &hub, "org/m", &[])
         .run()
         .success()
         .stderr_has(&blob_key(&weights));
@@ -205,10 +232,7 @@ fn a_corrupt_bucket_blob_comes_from_the_hub_and_is_named_by_key() {
 
 #[test]
 fn a_rejected_key_or_a_missing_bucket_never_falls_back() {
-    let t = Sandbox::new("hub_fallback_config_errors");
-    let m = HubModel::new("org/m", 1024);
-    let hub = HubStandIn::start(vec![m.repo()], 100);
-    let dst = t.cache("dst");
+    let (t, _m, hub, dst) = setup("hub_fallback_config_errors", "org/m", 1024, 100);
     let g = t.garage();
     let wrong_key = t
         .garage_yaml(Key::ReadWrite)
@@ -219,8 +243,7 @@ fn a_rejected_key_or_a_missing_bucket_never_falls_back() {
     );
     for yaml in [wrong_key, missing_bucket] {
         t.write_config(&yaml);
-        via_hub(t.hfcs().cache_dir(&dst), &hub)
-            .args(["pull", "org/m", "--fallback", "hf-hub"])
+        pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
             .run()
             .code(2);
     }
@@ -234,12 +257,8 @@ fn a_rejected_key_or_a_missing_bucket_never_falls_back() {
 
 #[test]
 fn a_dry_run_says_what_it_would_fetch_and_asks_nothing_of_the_hub() {
-    let t = Sandbox::new("hub_fallback_dry_run");
-    let m = HubModel::new("org/m", 1024);
-    let hub = HubStandIn::start(vec![m.repo()], 100);
-    let dst = t.cache("dst");
-    let out = via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub", "--dry-run"])
+    let (t, _m, hub, dst) = setup("hub_fallback_dry_run", "org/m", 1024, 100);
+    let out = pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &["--dry-run"])
         .run()
         .success();
     assert!(
@@ -253,13 +272,9 @@ fn a_dry_run_says_what_it_would_fetch_and_asks_nothing_of_the_hub() {
 
 #[test]
 fn hf_hub_offline_is_a_clear_error_naming_the_variable() {
-    let t = Sandbox::new("hub_fallback_offline");
-    let m = HubModel::new("org/m", 1024);
-    let hub = HubStandIn::start(vec![m.repo()], 100);
-    let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
+    let (t, _m, hub, dst) = setup("hub_fallback_offline", "org/m", 1024, 100);
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
         .env("HF_HUB_OFFLINE", "1")
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
         .run()
         .code(2)
         .stderr_has("HF_HUB_OFFLINE");
@@ -269,12 +284,8 @@ fn hf_hub_offline_is_a_clear_error_naming_the_variable() {
 
 #[test]
 fn a_gated_repo_needs_a_token_which_never_crosses_the_redirect() {
-    let t = Sandbox::new("hub_fallback_gated");
-    let m = HubModel::new("org/gated", 6 * 1024 * 1024);
-    let hub = HubStandIn::start(vec![m.repo().gated(TOKEN)], 100);
-    let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .args(["pull", "org/gated", "--fallback", "hf-hub"])
+    let (t, m, hub, dst) = setup_gated("hub_fallback_gated", "org/gated", 6 * 1024 * 1024, 100);
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/gated", &[])
         .run()
         .code(2)
         .stderr_has("set HF_TOKEN with access to org/gated; accept the terms on its page");
@@ -310,13 +321,9 @@ fn a_gated_repo_needs_a_token_which_never_crosses_the_redirect() {
 
 #[test]
 fn a_wrong_token_names_the_repo_and_what_to_do() {
-    let t = Sandbox::new("hub_fallback_wrong_token");
-    let m = HubModel::new("org/gated", 1024);
-    let hub = HubStandIn::start(vec![m.repo().gated(TOKEN)], 100);
-    let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
+    let (t, _m, hub, dst) = setup_gated("hub_fallback_wrong_token", "org/gated", 1024, 100);
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/gated", &[])
         .env("HF_TOKEN", "hf_someone_else")
-        .args(["pull", "org/gated", "--fallback", "hf-hub"])
         .run()
         .code(2)
         .stderr_has("HTTP 403")
@@ -326,12 +333,8 @@ fn a_wrong_token_names_the_repo_and_what_to_do() {
 
 #[test]
 fn unknown_repos_and_revisions_are_clear_errors() {
-    let t = Sandbox::new("hub_fallback_not_found");
-    let m = HubModel::new("org/m", 1024);
-    let hub = HubStandIn::start(vec![m.repo()], 100);
-    let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .args(["pull", "org/nope", "--fallback", "hf-hub"])
+    let (t, _m, hub, dst) = setup("hub_fallback_not_found", "org/m", 1024, 100);
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/nope", &[])
         .run()
         .code(1)
         .stderr_has("repo org/nope not found on")
@@ -351,8 +354,7 @@ fn rate_limiting_is_retried_with_backoff() {
     let hub = HubStandIn::start(vec![m.repo()], 100);
     hub.rate_limit(3);
     let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
         .run()
         .success();
     m.assert_pulled(&dst);
@@ -366,8 +368,7 @@ fn persistent_rate_limiting_ends_in_a_clear_error() {
     let hub = HubStandIn::start(vec![m.repo()], 100);
     hub.rate_limit(u64::MAX);
     let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
         .run()
         .failure()
         .stderr_has("rate limited by")
@@ -383,8 +384,7 @@ fn bytes_from_the_hub_that_do_not_match_their_name_are_never_stored() {
     let weights = m.file("model.safetensors").etag();
     hub.corrupt(&weights);
     let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
         .run()
         .code(1)
         .stderr_has(&format!("content does not match blob name {weights}"));
@@ -427,14 +427,15 @@ fn objects(t: &Sandbox, prefix: &str) -> Vec<(String, u64, String)> {
 
 #[test]
 fn write_through_lands_in_the_bucket_exactly_as_push_writes_it() {
-    let t = Sandbox::new("hub_write_through");
-    let m = HubModel::new("org/m", 100 * 1024);
-    let hub = HubStandIn::start(vec![m.repo()], 100);
-    let dst = t.cache("dst");
-    let out = via_hub(t.hfcs().json().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub", "--write-through"])
-        .run()
-        .success();
+    let (t, m, hub, dst) = setup("hub_write_through", "org/m", 100 * 1024, 100);
+    let out = pull_via(
+        t.hfcs().json().cache_dir(&dst),
+        &hub,
+        "org/m",
+        &["--write-through"],
+    )
+    .run()
+    .success();
     let s = out.json();
     assert_eq!(s["write_through"][0]["status"], "written", "{out}");
     assert_eq!(s["write_through"][0]["uploaded"], 3, "{out}");
@@ -460,8 +461,7 @@ fn write_through_lands_in_the_bucket_exactly_as_push_writes_it() {
     // The next machine gets it from the bucket, not the Hub.
     let before = hub.seen().len();
     let next = t.cache("next");
-    let out = via_hub(t.hfcs().json().cache_dir(&next), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    let out = pull_via(t.hfcs().json().cache_dir(&next), &hub, "org/m", &[])
         .run()
         .success();
     assert_eq!(count(&out.json(), "from_remote"), 3, "{out}");
@@ -472,23 +472,18 @@ fn write_through_lands_in_the_bucket_exactly_as_push_writes_it() {
 
 #[test]
 fn a_gated_repo_is_written_through_only_when_the_team_allows_it() {
-    let t = Sandbox::new("hub_write_through_gated");
-    let m = HubModel::new("org/gated", 1024);
-    let hub = HubStandIn::start(vec![m.repo().gated(TOKEN)], 100);
-    let dst = t.cache("dst");
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .env("HF_TOKEN", TOKEN)
-        .args([
-            "pull",
-            "org/gated",
-            "--fallback",
-            "hf-hub",
-            "--write-through",
-        ])
-        .run()
-        .success()
-        .stderr_has("is gated on the Hub")
-        .stderr_has("team.allow_gated");
+    let (t, m, hub, dst) = setup_gated("hub_write_through_gated", "org/gated", 1024, 100);
+    pull_via(
+        t.hfcs().cache_dir(&dst),
+        &hub,
+        "org/gated",
+        &["--write-through"],
+    )
+    .env("HF_TOKEN", TOKEN)
+    .run()
+    .success()
+    .stderr_has("is gated on the Hub")
+    .stderr_has("team.allow_gated");
     assert!(t.bucket().keys().is_empty(), "{:?}", t.bucket().keys());
     m.assert_pulled(&dst);
 
@@ -497,17 +492,15 @@ fn a_gated_repo_is_written_through_only_when_the_team_allows_it() {
         .replace("team:\n", "team:\n  allow_gated: true\n");
     t.write_config(&yaml);
     let again = t.cache("again");
-    via_hub(t.hfcs().cache_dir(&again), &hub)
-        .env("HF_TOKEN", TOKEN)
-        .args([
-            "pull",
-            "org/gated",
-            "--fallback",
-            "hf-hub",
-            "--write-through",
-        ])
-        .run()
-        .success();
+    pull_via(
+        t.hfcs().cache_dir(&again),
+        &hub,
+        "org/gated",
+        &["--write-through"],
+    )
+    .env("HF_TOKEN", TOKEN)
+    .run()
+    .success();
     assert!(
         t.bucket().exists("refs/org__gated/main"),
         "{:?}",
@@ -522,12 +515,16 @@ fn a_read_only_key_makes_write_through_a_warning() {
     let hub = HubStandIn::start(vec![m.repo()], 100);
     t.write_config(&t.garage_yaml(Key::ReadOnly));
     let dst = t.cache("dst");
-    let out = via_hub(t.hfcs().json().cache_dir(&dst), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub", "--write-through"])
-        .run()
-        .success()
-        .stderr_has("warning: write-through to")
-        .stderr_has("read-only key");
+    let out = pull_via(
+        t.hfcs().json().cache_dir(&dst),
+        &hub,
+        "org/m",
+        &["--write-through"],
+    )
+    .run()
+    .success()
+    .stderr_has("warning: write-through to")
+    .stderr_has("read-only key");
     assert_eq!(out.json()["write_through"][0]["status"], "failed", "{out}");
     m.assert_pulled(&dst);
     assert!(t.bucket().keys().is_empty(), "{:?}", t.bucket().keys());
@@ -563,20 +560,20 @@ fn a_nearer_share_then_the_bucket_then_the_hub_is_configuration() {
     // (Directory remotes keep keys under the team prefix too.)
     let dst = t.cache("dst");
     let bucket = format!("s3://{}/{}", t.garage().bucket, t.prefix);
-    via_hub(t.hfcs().cache_dir(&dst), &hub)
-        .arg("pull")
-        .arg("org/m")
-        .arg("--remote")
-        .arg(&share)
-        .args([
-            "--fallback",
-            &bucket,
-            "--fallback",
-            "hf-hub",
-            "--write-through",
-        ])
-        .run()
-        .success();
+    // `pull org/m --remote SHARE --fallback BUCKET --fallback hf-hub --write-through`.
+    let tiered = |cli: Cli, share: &Path| {
+        via_hub(cli, &hub)
+            .args(["pull", "org/m", "--remote"])
+            .arg(share)
+            .args([
+                "--fallback",
+                &bucket,
+                "--fallback",
+                "hf-hub",
+                "--write-through",
+            ])
+    };
+    tiered(t.hfcs().cache_dir(&dst), &share).run().success();
     assert!(t.bucket().exists("refs/org__m/main"));
     assert!(share.join(&t.prefix).join("refs/org__m/main").exists());
     // Another node with an empty share of its own: the bucket serves, and fills its share.
@@ -584,18 +581,7 @@ fn a_nearer_share_then_the_bucket_then_the_hub_is_configuration() {
     std::fs::create_dir_all(&share2).unwrap();
     let before = hub.seen().len();
     let other = t.cache("other");
-    let out = via_hub(t.hfcs().json().cache_dir(&other), &hub)
-        .arg("pull")
-        .arg("org/m")
-        .arg("--remote")
-        .arg(&share2)
-        .args([
-            "--fallback",
-            &bucket,
-            "--fallback",
-            "hf-hub",
-            "--write-through",
-        ])
+    let out = tiered(t.hfcs().json().cache_dir(&other), &share2)
         .run()
         .success();
     assert_eq!(count(&out.json(), "from_remote"), 3, "{out}");
@@ -612,8 +598,7 @@ fn pull_all_fetches_from_the_hub_what_the_bucket_names_but_lacks() {
     let hub = HubStandIn::start(vec![m.repo(), other.repo()], 100);
     // org/m is in the bucket; org/other only has its ref there (a manifest lost or never written).
     let src = t.cache("src");
-    via_hub(t.hfcs().cache_dir(&src), &hub)
-        .args(["pull", "org/m", "--fallback", "hf-hub"])
+    pull_via(t.hfcs().cache_dir(&src), &hub, "org/m", &[])
         .run()
         .success();
     t.hfcs().cache_dir(&src).arg("push").run().success();

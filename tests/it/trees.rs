@@ -91,11 +91,8 @@ fn a_partial_snapshot_stays_partial_for_huggingface_hub_on_the_pulling_machine()
     );
 
     let dst = t.cache("dst");
-    t.hfcs()
-        .cache_dir(&dst)
-        .args(["pull", "org/m"])
-        .run()
-        .success();
+    let pull = || t.hfcs().cache_dir(&dst).args(["pull", "org/m"]).run();
+    pull().success();
     assert_eq!(
         std::fs::read(listing_path(&dst, &p.commit)).unwrap(),
         p.listing

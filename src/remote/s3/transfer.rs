@@ -16,7 +16,7 @@ use futures::StreamExt;
 use super::payload::PayloadHash;
 use super::S3Remote;
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
-use crate::remote::ranged::{download_ranged, write_stream};
+use crate::remote::ranged::{download_ranged, stream_resuming};
 use crate::remote::{
     blocking, read_part, AbortOnDrop, BlobSource, RemoteError, TransferCtx, TransferError,
 };
@@ -337,36 +337,27 @@ impl S3Remote {
         writer: &mut Option<BlobWriter>,
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
-        let mut attempt = 0;
-        loop {
-            let offset = writer.as_ref().map_or(0, BlobWriter::written);
-            let result = async {
-                let mut req = self.client.get_object().bucket(&self.bucket).key(key);
-                if offset > 0 {
-                    req = req.range(format!("bytes={offset}-"));
-                }
-                let out = req
-                    .send()
-                    .await
-                    .map_err(|e| self.error(e, Access::Read, key))?;
-                let body = futures::stream::unfold(out.body, |mut body| async move {
+        stream_resuming(writer, ctx, |offset| async move {
+            let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+            if offset > 0 {
+                req = req.range(format!("bytes={offset}-"));
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| self.error(e, Access::Read, key))?;
+            Ok(Box::pin(futures::stream::unfold(
+                out.body,
+                move |mut body| async move {
                     match self.next_chunk(&mut body, key).await {
                         Ok(Some(chunk)) => Some((Ok(chunk), body)),
                         Ok(None) => None,
                         Err(e) => Some((Err(e), body)),
                     }
-                });
-                write_stream(writer, ctx, Box::pin(body)).await
-            }
-            .await;
-            match result {
-                Err(TransferError::Remote(e)) => {
-                    tokio::time::sleep(ctx.policy.next_try(attempt, e)?).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+                },
+            )))
+        })
+        .await
     }
 
     /// Parallel ranged GETs, consumed in order so the hash sees the bytes once, in sequence.
