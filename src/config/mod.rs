@@ -130,6 +130,22 @@ pub struct PullSettings {
     pub write_through: bool,
 }
 
+impl PullSettings {
+    fn from_file(file: file::FilePull) -> Result<PullSettings, String> {
+        let pull = PullSettings {
+            fallback: file
+                .fallback
+                .unwrap_or_default()
+                .iter()
+                .map(|f| FallbackSpec::parse(std::ffi::OsStr::new(f.trim())))
+                .collect(),
+            write_through: file.write_through.unwrap_or(false),
+        };
+        FallbackSpec::check_list(&pull.fallback, "pull.fallback")?;
+        Ok(pull)
+    }
+}
+
 /// The default lock wait: the age at which prune considers a partial download abandoned.
 pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = crate::cache::delete::PARTIAL_GRACE;
 
@@ -287,17 +303,7 @@ impl Settings {
             ));
         }
 
-        let pull = PullSettings {
-            fallback: pull_file
-                .fallback
-                .unwrap_or_default()
-                .iter()
-                .map(|f| FallbackSpec::parse(std::ffi::OsStr::new(f.trim())))
-                .collect(),
-            write_through: pull_file.write_through.unwrap_or(false),
-        };
-        FallbackSpec::check_list(&pull.fallback, "pull.fallback")
-            .map_err(|m| invalid(&config_path, m))?;
+        let pull = PullSettings::from_file(pull_file).map_err(|m| invalid(&config_path, m))?;
 
         Ok(Settings {
             config_path,
