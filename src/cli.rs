@@ -228,6 +228,25 @@ pub struct TransferArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct FallbackArgs {
+    /// Where to get what the remote lacks or keeps failing to serve: `hf-hub` (the Hugging Face
+    /// Hub at HF_ENDPOINT), s3://bucket[/prefix] or a directory; repeatable, tried in order, the
+    /// Hub last (default: pull.fallback)
+    ///
+    /// Never used when the remote rejects the credentials, denies access or does not exist (fix
+    /// those), nor under --dry-run (it says what it would fetch). Blobs from any source are
+    /// verified against their names.
+    #[arg(long, value_name = "SOURCE")]
+    pub fallback: Vec<std::ffi::OsString>,
+
+    /// After fetching from a fallback, push what was fetched to the sources before it (blobs,
+    /// then manifest, then refs, as `push` writes them); a key that may not write is a warning
+    /// (default: pull.write_through)
+    #[arg(long)]
+    pub write_through: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct FilterArgs {
     /// Only repos whose id matches this glob (repeatable), e.g. 'org/*'
     #[arg(long, value_name = "GLOB")]
@@ -269,12 +288,15 @@ pub struct PullArgs {
     #[arg(short, long, value_name = "REVISION")]
     pub revision: Option<String>,
 
-    /// Repo type (default: whatever the remote manifest says)
+    /// Repo type (default: whatever the remote manifest says; a model on the Hub)
     #[arg(long, value_enum, value_name = "TYPE")]
     pub repo_type: Option<RepoTypeArg>,
 
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    #[command(flatten)]
+    pub fallback: FallbackArgs,
 }
 
 #[derive(Debug, Args)]
@@ -288,4 +310,7 @@ pub struct PullAllArgs {
 
     #[command(flatten)]
     pub transfer: TransferArgs,
+
+    #[command(flatten)]
+    pub fallback: FallbackArgs,
 }

@@ -26,6 +26,15 @@ impl EnvVars {
     pub const SSL_CERT_FILE: &'static str = "SSL_CERT_FILE";
     pub const HF_HUB_CACHE: &'static str = "HF_HUB_CACHE";
     pub const HF_HOME: &'static str = "HF_HOME";
+    /// Where huggingface_hub puts `HF_HOME` when it is unset: `$XDG_CACHE_HOME/huggingface`.
+    pub const XDG_CACHE_HOME: &'static str = "XDG_CACHE_HOME";
+    /// The Hub to fall back to (default the public Hub).
+    pub const HF_ENDPOINT: &'static str = "HF_ENDPOINT";
+    /// The Hub token, then the file holding it (default `$HF_HOME/token`).
+    pub const HF_TOKEN: &'static str = "HF_TOKEN";
+    pub const HF_TOKEN_PATH: &'static str = "HF_TOKEN_PATH";
+    /// huggingface_hub's switch for never contacting the Hub.
+    pub const HF_HUB_OFFLINE: &'static str = "HF_HUB_OFFLINE";
     pub const MULTIPART_THRESHOLD: &'static str = "HF_CACHE_SYNC_MULTIPART_THRESHOLD";
     pub const PART_SIZE: &'static str = "HF_CACHE_SYNC_PART_SIZE";
     pub const WORKERS: &'static str = "HF_CACHE_SYNC_WORKERS";

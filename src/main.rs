@@ -10,6 +10,7 @@ mod env;
 mod failure;
 #[cfg(test)]
 mod fuzzing;
+mod hub;
 mod manifest;
 mod remote;
 mod report;
@@ -20,9 +21,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, RepoTypeArg, TransferArgs};
-use commands::{App, Outcome, TransferOptions};
+use cli::{Cli, Command, FallbackArgs, RepoTypeArg, TransferArgs};
+use commands::{App, FallbackOptions, Outcome, TransferOptions};
 use config::{ConfigError, Overrides, Settings};
+use hub::HubError;
 use remote::RemoteError;
 use report::Printer;
 
@@ -155,6 +157,17 @@ fn raise_open_file_limit() {
     }
 }
 
+fn fallback_options(args: FallbackArgs) -> FallbackOptions {
+    FallbackOptions {
+        fallback: args
+            .fallback
+            .iter()
+            .map(|f| config::FallbackSpec::parse(f))
+            .collect(),
+        write_through: args.write_through,
+    }
+}
+
 fn transfer_options(args: TransferArgs) -> TransferOptions {
     TransferOptions {
         dry_run: args.dry_run,
@@ -196,6 +209,7 @@ async fn dispatch(
                         revision: args.revision,
                     },
                     transfer: transfer_options(args.transfer),
+                    fallback: fallback_options(args.fallback),
                 },
             )
             .await
@@ -262,11 +276,30 @@ async fn dispatch(
                     exclude: args.filter.exclude,
                     limit: args.limit,
                     transfer: transfer_options(args.transfer),
+                    fallback: fallback_options(args.fallback),
                 },
             )
             .await
         }
     }
+}
+
+/// `E` in one link of an error chain, also when it is carried by a transfer error or a pull's.
+fn find<'a, E: std::error::Error + 'static>(
+    c: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    use remote::TransferError;
+    use transfer::pull::PullError;
+    let inner: &'a (dyn std::error::Error + 'static) = match c.downcast_ref::<TransferError>() {
+        Some(TransferError::Remote(e)) => e,
+        Some(TransferError::Hub(e)) => e,
+        _ => match c.downcast_ref::<PullError>() {
+            Some(PullError::Remote(e)) => e,
+            Some(PullError::Hub(e)) => e,
+            _ => c,
+        },
+    };
+    inner.downcast_ref::<E>()
 }
 
 /// `error: …` and, where we know what to do about it, `hint: …`. Configuration problems exit 2.
@@ -279,7 +312,15 @@ fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
             eprintln!("hint: {h}");
         }
     }
-    if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<RemoteError>()) {
+    if let Some(e) = err.chain().find_map(find::<HubError>) {
+        if e.is_configuration() {
+            code = EXIT_USAGE;
+        }
+        if let Some(h) = e.hint() {
+            eprintln!("hint: {h}");
+        }
+    }
+    if let Some(e) = err.chain().find_map(find::<RemoteError>) {
         if e.is_configuration() {
             code = EXIT_USAGE;
         }

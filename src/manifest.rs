@@ -1,7 +1,8 @@
 //! The remote layout shared with hf-cache-sync 0.1, and the manifest format.
 //!
 //! Keys: `[prefix/]blobs/<etag>`, `[prefix/]manifests/<org__name>@<commit>.json`,
-//! `[prefix/]refs/<org__name>/<ref>`. A manifest read from the remote is untrusted input and is
+//! `[prefix/]refs/<org__name>/<ref>`, and beside a manifest the commit's tree listing as
+//! huggingface_hub keeps it, `[prefix/]trees/<org__name>@<commit>.json` (0.1 ignores that family). A manifest read from the remote is untrusted input and is
 //! validated before anything is written.
 
 use std::collections::BTreeSet;
@@ -13,6 +14,7 @@ use crate::cache::{is_blob_name, is_safe_ref_name, is_safe_relative_path, RepoTy
 const BLOBS: &str = "blobs/";
 const MANIFESTS: &str = "manifests/";
 const REFS: &str = "refs/";
+const TREES: &str = "trees/";
 const MANIFEST_SUFFIX: &str = ".json";
 /// Where `doctor` writes its probe object: outside `blobs/`, which push trusts as an index.
 const DOCTOR_PROBES: &str = "_hf_cache_sync_doctor/";
@@ -57,6 +59,9 @@ impl Layout {
     pub fn refs_prefix(&self) -> String {
         format!("{}{REFS}", self.prefix)
     }
+    pub fn trees_prefix(&self) -> String {
+        format!("{}{TREES}", self.prefix)
+    }
 
     pub fn blob_key(&self, etag: &str) -> String {
         format!("{}{BLOBS}{etag}", self.prefix)
@@ -65,6 +70,15 @@ impl Layout {
     pub fn manifest_key(&self, repo_id: &str, revision: &str) -> String {
         format!(
             "{}{MANIFESTS}{}@{revision}{MANIFEST_SUFFIX}",
+            self.prefix,
+            safe_repo_key(repo_id)
+        )
+    }
+
+    /// The tree listing of a revision, beside its manifest.
+    pub fn tree_key(&self, repo_id: &str, revision: &str) -> String {
+        format!(
+            "{}{TREES}{}@{revision}{MANIFEST_SUFFIX}",
             self.prefix,
             safe_repo_key(repo_id)
         )
@@ -87,9 +101,20 @@ impl Layout {
 
     /// (`org__name`, commit) of a `manifests/<org__name>@<commit>.json` key, if it is one.
     pub fn parse_manifest_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        self.parse_revision_key(key, MANIFESTS)
+    }
+
+    /// (`org__name`, commit) of a `trees/<org__name>@<commit>.json` key, if it is one.
+    #[cfg(test)]
+    pub fn parse_tree_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        self.parse_revision_key(key, TREES)
+    }
+
+    /// (`org__name`, commit) of a `<dir><org__name>@<commit>.json` key.
+    fn parse_revision_key<'a>(&self, key: &'a str, dir: &str) -> Option<(&'a str, &'a str)> {
         let body = key
             .strip_prefix(&self.prefix)?
-            .strip_prefix(MANIFESTS)?
+            .strip_prefix(dir)?
             .strip_suffix(MANIFEST_SUFFIX)?;
         // Repo ids cannot hold `@`; the last one separates the commit.
         let (safe, commit) = body.rsplit_once('@')?;
@@ -143,19 +168,7 @@ impl Manifest {
     /// Bytes exactly as hf-cache-sync 0.1 writes them (Python `json.dumps(indent=2)`, which
     /// escapes every non-ASCII character).
     pub fn to_json_bytes(&self) -> Vec<u8> {
-        let pretty = serde_json::to_string_pretty(self).expect("a manifest always serializes");
-        let mut out = String::with_capacity(pretty.len());
-        for c in pretty.chars() {
-            if c.is_ascii() {
-                out.push(c);
-            } else {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-        out.into_bytes()
+        crate::text::python_json(self, b"  ")
     }
 
     /// Parses and validates an untrusted manifest.
@@ -297,6 +310,12 @@ mod tests {
         assert_eq!(t.parse_manifest_key("team/manifests/@c1.json"), None);
         assert_eq!(t.parse_manifest_key("team/manifests/x/y@c1.json"), None);
         assert_eq!(t.parse_manifest_key("manifests/org__name@c1.json"), None);
+        assert_eq!(t.tree_key("org/name", "c1"), "team/trees/org__name@c1.json");
+        assert_eq!(
+            t.parse_tree_key("team/trees/org__name@c1.json"),
+            Some(("org__name", "c1"))
+        );
+        assert_eq!(t.parse_tree_key("team/manifests/org__name@c1.json"), None);
     }
 
     #[test]

@@ -29,6 +29,31 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// `value` as Python's `json.dump(value, indent=…)` writes it: `indent` per level, `": "`
+/// between key and value, and every non-ASCII character escaped (`ensure_ascii`). The remote's
+/// manifests and huggingface_hub's tree listings are written this way.
+pub fn python_json(value: &impl serde::Serialize, indent: &[u8]) -> Vec<u8> {
+    let mut pretty = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent);
+    let mut ser = serde_json::Serializer::with_formatter(&mut pretty, formatter);
+    value
+        .serialize(&mut ser)
+        .expect("plain data always serializes");
+    let pretty = String::from_utf8(pretty).expect("serde_json writes UTF-8");
+    let mut out = String::with_capacity(pretty.len());
+    for c in pretty.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod lock;
 pub mod scan;
 pub mod store;
 pub mod temp;
+pub mod trees;
 pub mod write;
 
 use std::fmt;

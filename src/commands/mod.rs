@@ -19,10 +19,12 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cache::scan::{self, CacheScan};
 use crate::cache::RepoType;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, FallbackSpec, Settings};
+use crate::hub::Hub;
 use crate::manifest::Layout;
 use crate::remote::{Remote, RemoteSpec, TransferCtx};
 use crate::report::{Printer, Progress};
+use crate::transfer::source::{Source, Sources};
 
 pub use crate::failure::Failure;
 pub use crate::text::short;
@@ -61,7 +63,72 @@ pub struct TransferOptions {
     pub remote: Option<std::ffi::OsString>,
 }
 
+/// Where `pull` and `pull-all` fall back to, as the command line says (empty: the config's).
+#[derive(Debug, Clone, Default)]
+pub struct FallbackOptions {
+    pub fallback: Vec<FallbackSpec>,
+    pub write_through: bool,
+}
+
 impl App {
+    /// The pull's source list: the remote (`--remote` or the configured one), then the
+    /// fallbacks `--fallback` names, else those of `pull.fallback`, in order.
+    pub fn open_sources(
+        &self,
+        remote: Option<&std::ffi::OsStr>,
+        opts: &FallbackOptions,
+    ) -> Result<Sources, ConfigError> {
+        let (primary, layout) = self.open_remote(remote)?;
+        let fallback = if opts.fallback.is_empty() {
+            &self.settings.pull.fallback
+        } else {
+            FallbackSpec::check_list(&opts.fallback, "--fallback").map_err(|message| {
+                ConfigError::Usage {
+                    message,
+                    hint: "e.g. --fallback s3://team-bucket --fallback hf-hub".into(),
+                }
+            })?;
+            &opts.fallback
+        };
+        let mut sources = vec![Source::Remote {
+            remote: primary,
+            layout,
+        }];
+        for f in fallback {
+            sources.push(match f {
+                FallbackSpec::Hub => Source::Hub(Hub::open(&self.settings)?),
+                FallbackSpec::Remote(url) => {
+                    let spec = RemoteSpec::resolve(&self.settings, Some(url))?;
+                    Source::Remote {
+                        remote: Remote::open(&spec, &self.settings)?,
+                        layout: Layout::new(spec.prefix()),
+                    }
+                }
+            });
+        }
+        let sources = Sources::new(sources);
+        if self.printer.verbose && sources.len() > 1 {
+            self.printer.note(&format!(
+                "sources, in order: {}",
+                sources.describe().join(", then ")
+            ));
+        }
+        Ok(sources)
+    }
+
+    /// What write-through leaves out, as push does.
+    pub fn write_policy(&self) -> crate::transfer::write_through::Policy {
+        crate::transfer::write_through::Policy {
+            allow_gated: self.settings.allow_gated,
+            sync_xet: self.settings.sync_xet,
+        }
+    }
+
+    /// Whether a pull writes what a fallback served through to the sources before it.
+    pub fn write_through(&self, opts: &FallbackOptions) -> bool {
+        opts.write_through || self.settings.pull.write_through
+    }
+
     pub fn open_remote(
         &self,
         flag: Option<&std::ffi::OsStr>,

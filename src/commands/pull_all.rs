@@ -8,21 +8,24 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{short, App, Outcome, RepoFilter, TransferOptions};
+use super::{short, App, FallbackOptions, Outcome, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
 use crate::manifest::Layout;
 use crate::remote::catalog::{
     repo_id_from_key, Body, Catalog, ManifestEntry, ReadFailure, ReadMode, RefEntry,
 };
-use crate::remote::{Remote, TransferCtx};
+use crate::remote::{Remote, RemoteError, TransferCtx};
 use crate::report::human_bytes;
-use crate::transfer::pull::{self, Counts, Plan, PullError, Target};
+use crate::transfer::pull::{self, Counts, Plan, PullError, Resolution, Target};
+use crate::transfer::source::{Fallback, Sources};
+use crate::transfer::write_through::write_through;
 
 pub struct PullAllOptions {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub limit: Option<usize>,
     pub transfer: TransferOptions,
+    pub fallback: FallbackOptions,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,6 +38,9 @@ pub struct RepoResult {
     pub error: Option<String>,
     #[serde(flatten)]
     pub counts: Counts,
+    /// Where the revision came from: the remote, or the fallback that had it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,25 +54,45 @@ pub struct PullAllSummary {
     pub failed: usize,
     pub bytes_downloaded: u64,
     pub seconds: f64,
+    /// What made the pull turn to a later source (a corrupt blob by key, a missing revision).
+    pub warnings: Vec<String>,
 }
 
 pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     let started = Instant::now();
     let filter = RepoFilter::new(&opts.include, &opts.exclude)?;
-    let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
+    let sources = app.open_sources(opts.transfer.remote.as_deref(), &opts.fallback)?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull-all");
     let cache_dir = &app.settings.cache_dir;
-    let (mut plans, mut repos) = main_plans(&remote, &layout, cache_dir, &ctx, &filter).await?;
+    let dry_run = opts.transfer.dry_run;
+    let mut warnings = Vec::new();
+    let (listed_at, mut plans, mut repos) =
+        list_mains(&sources, cache_dir, &ctx, &filter, &mut warnings).await?;
+    if !dry_run {
+        // What the listed remote cannot give (no manifest, one refused), the sources after it may.
+        repos = fall_back(
+            &sources,
+            listed_at,
+            cache_dir,
+            &ctx,
+            repos,
+            &mut plans,
+            &mut warnings,
+        )
+        .await;
+    }
+    plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
     if let Some(limit) = opts.limit {
         plans.truncate(limit);
     }
 
-    let dry_run = opts.transfer.dry_run;
     let pull::Fetched {
         counts,
         failures,
         leases,
-    } = pull::fetch_plans(&remote, &layout, cache_dir, &ctx, &plans, dry_run).await?;
+        notes,
+    } = pull::fetch_plans(&sources, cache_dir, &ctx, &mut plans, dry_run).await?;
+    warnings.extend(notes);
 
     for (i, plan) in plans.iter().enumerate() {
         let mut errors: Vec<String> = failures
@@ -79,6 +105,16 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
                 errors.push(e.to_string());
             }
         }
+        if errors.is_empty() && !dry_run && app.write_through(&opts.fallback) {
+            let ctx = || app.transfer_ctx(&opts.transfer, "write-through");
+            for w in write_through(&sources, plan, cache_dir, &app.write_policy(), ctx).await {
+                if w.is_written() {
+                    app.printer.note(&w.describe());
+                } else {
+                    app.printer.warn(&w.describe());
+                }
+            }
+        }
         repos.push(RepoResult {
             repo: plan.repo_id.clone(),
             repo_type: Some(plan.repo_type),
@@ -86,6 +122,7 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             status: if errors.is_empty() { "ok" } else { "failed" },
             error: (!errors.is_empty()).then(|| errors.join("; ")),
             counts: counts[i].clone(),
+            source: Some(sources.get(plan.tier).describe()),
         });
     }
     drop(leases);
@@ -94,8 +131,9 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     let failed = repos.iter().filter(|r| r.status == "failed").count();
     let summary = PullAllSummary {
         command: "pull-all",
-        remote: remote.describe(),
+        remote: sources.primary().describe(),
         dry_run: opts.transfer.dry_run,
+        warnings,
         downloaded: repos.iter().map(|r| r.counts.downloaded).sum(),
         skipped_existing: repos.iter().map(|r| r.counts.skipped_existing).sum(),
         bytes_downloaded: repos.iter().map(|r| r.counts.bytes_downloaded).sum(),
@@ -111,8 +149,11 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
                 let rev = r.revision.as_deref().map(short).unwrap_or("-");
                 match &r.error {
                     None => format!(
-                        "  ok      {}@{rev}: {} downloaded, {} already present",
-                        r.repo, r.counts.downloaded, r.counts.skipped_existing
+                        "  ok      {}@{rev}: {} downloaded{}, {} already present",
+                        r.repo,
+                        r.counts.downloaded,
+                        r.counts.by_source(),
+                        r.counts.skipped_existing
                     ),
                     Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
                 }
@@ -135,6 +176,92 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         lines.join("\n")
     });
     Ok(Outcome::from_failures(failed))
+}
+
+/// The plans of the first remote that can be listed: one that cannot be reached or keeps
+/// failing hands over to the next remote in the list (never on a set-up error). Returns the
+/// index of the remote listed.
+async fn list_mains(
+    sources: &Sources,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    filter: &RepoFilter,
+    warnings: &mut Vec<String>,
+) -> Result<(usize, Vec<Plan>, Vec<RepoResult>)> {
+    let mut tier = 0;
+    loop {
+        let (remote, layout) = sources.remote(tier).expect("listed sources are remotes");
+        let e = match main_plans(remote, layout, cache_dir, ctx, filter).await {
+            Ok((mut plans, repos)) => {
+                plans.iter_mut().for_each(|p| p.tier = tier);
+                return Ok((tier, plans, repos));
+            }
+            Err(e) => e,
+        };
+        let next = tier + 1;
+        let listable = next < sources.len() && sources.remote(next).is_some();
+        let falls_back = e
+            .downcast_ref::<RemoteError>()
+            .and_then(Fallback::of_remote)
+            .is_some();
+        if !(listable && falls_back) {
+            return Err(e);
+        }
+        let note = format!(
+            "cannot list {}: {e:#}; listing {} instead",
+            remote.describe(),
+            sources.get(next).describe()
+        );
+        ctx.progress.log(&format!("warning: {note}"));
+        warnings.push(note);
+        sources.mark_down(tier);
+        tier = next;
+    }
+}
+
+/// Each repo the listed remote could not give (its manifest missing or refused) resolved
+/// through the sources after it instead; the repos still failed are returned.
+async fn fall_back(
+    sources: &Sources,
+    listed_at: usize,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    failed: Vec<RepoResult>,
+    plans: &mut Vec<Plan>,
+    warnings: &mut Vec<String>,
+) -> Vec<RepoResult> {
+    if listed_at + 1 >= sources.len() {
+        return failed;
+    }
+    let mut still = Vec::new();
+    for mut r in failed {
+        let target = Target {
+            repo_id: r.repo.clone(),
+            repo_type: None,
+            revision: Some("main".into()),
+        };
+        let first = listed_at + 1;
+        match pull::resolve_through(sources, first, cache_dir, &target, false, ctx, warnings).await
+        {
+            Ok(Resolution::Plan(plan)) => {
+                let note = format!(
+                    "{}: {}; fetching it from {}",
+                    r.repo,
+                    r.error.take().unwrap_or_default(),
+                    sources.get(plan.tier).describe()
+                );
+                ctx.progress.log(&format!("warning: {note}"));
+                warnings.push(note);
+                plans.push(*plan);
+            }
+            Ok(Resolution::WouldFallBack { .. }) => still.push(r),
+            Err(e) => {
+                r.error = Some(format!("{}; then: {e}", r.error.take().unwrap_or_default()));
+                still.push(r);
+            }
+        }
+    }
+    still
 }
 
 /// A plan for every remote repo with a `main` ref that `filter` selects, sorted by repo, and a
@@ -167,6 +294,7 @@ async fn main_plans(
                 status: "failed",
                 error: Some(e.to_string()),
                 counts: Counts::default(),
+                source: None,
             }),
             Err(_) => {}
         }

@@ -99,6 +99,14 @@ fn human_summary(s: &PushSummary) -> String {
         s.revisions,
         s.seconds
     )];
+    if s.trees + s.trees_unchanged > 0 {
+        lines.push(format!(
+            "{} tree listings {} ({} unchanged)",
+            s.trees,
+            if s.dry_run { "to write" } else { "written" },
+            s.trees_unchanged
+        ));
+    }
     if s.skipped_gated > 0 {
         lines.push(format!("Skipped {} likely-gated repos", s.skipped_gated));
     }

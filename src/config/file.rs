@@ -14,6 +14,7 @@ pub(super) struct FileConfig {
     pub(super) cache: Option<FileCache>,
     pub(super) team: Option<FileTeam>,
     pub(super) transfer: Option<FileTransfer>,
+    pub(super) pull: Option<FilePull>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +48,13 @@ pub(super) struct FileTransfer {
     pub(super) workers: Option<usize>,
     pub(super) multipart_threshold: Option<SizeValue>,
     pub(super) part_size: Option<SizeValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct FilePull {
+    pub(super) fallback: Option<Vec<String>>,
+    pub(super) write_through: Option<bool>,
 }
 
 /// A byte size written either as a number of bytes or as text such as `64MiB`.

@@ -35,7 +35,8 @@ impl ConfigError {
             ConfigError::Parse { .. } => Some(
                 "known keys are storage.{endpoint,bucket,region,access_key,secret_key}, \
                  cache.{max_local_gb,sync_xet,hf_cache_dir}, team.{prefix,allow_gated}, \
-                 transfer.{workers,multipart_threshold,part_size}; see .hf-cache-sync.yaml.example"
+                 transfer.{workers,multipart_threshold,part_size}, pull.{fallback,write_through}; \
+                 see .hf-cache-sync.yaml.example"
                     .into(),
             ),
             ConfigError::Usage { hint, .. } => Some(hint.clone()),
@@ -82,6 +83,69 @@ pub struct TransferSettings {
     pub lock_timeout: std::time::Duration,
 }
 
+/// A source a pull falls back to when the remote lacks a revision or blob, or keeps failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FallbackSpec {
+    /// `hf-hub`: the Hugging Face Hub at `HF_ENDPOINT`.
+    Hub,
+    /// `s3://bucket[/prefix]` (the configured endpoint and keys) or a directory.
+    Remote(std::ffi::OsString),
+}
+
+impl FallbackSpec {
+    pub const HUB: &'static str = "hf-hub";
+
+    pub fn parse(text: &std::ffi::OsStr) -> FallbackSpec {
+        if text == Self::HUB {
+            FallbackSpec::Hub
+        } else {
+            FallbackSpec::Remote(text.to_os_string())
+        }
+    }
+
+    /// Checks a list of fallbacks: the Hub at most once, and last (it is the source of last
+    /// resort, and write-through fills the remotes before it).
+    pub fn check_list(list: &[FallbackSpec], what: &str) -> Result<(), String> {
+        let hubs = list.iter().filter(|f| **f == FallbackSpec::Hub).count();
+        if hubs > 1 || (hubs == 1 && list.last() != Some(&FallbackSpec::Hub)) {
+            return Err(format!(
+                "{what}: {} may come once, last (the remotes are tried in order before it)",
+                Self::HUB
+            ));
+        }
+        if list
+            .iter()
+            .any(|f| matches!(f, FallbackSpec::Remote(r) if r.is_empty()))
+        {
+            return Err(format!("{what}: an empty source"));
+        }
+        Ok(())
+    }
+}
+
+/// What `pull` and `pull-all` fall back to, and whether they write through.
+#[derive(Debug, Clone, Default)]
+pub struct PullSettings {
+    pub fallback: Vec<FallbackSpec>,
+    pub write_through: bool,
+}
+
+impl PullSettings {
+    fn from_file(file: file::FilePull) -> Result<PullSettings, String> {
+        let pull = PullSettings {
+            fallback: file
+                .fallback
+                .unwrap_or_default()
+                .iter()
+                .map(|f| FallbackSpec::parse(std::ffi::OsStr::new(f.trim())))
+                .collect(),
+            write_through: file.write_through.unwrap_or(false),
+        };
+        FallbackSpec::check_list(&pull.fallback, "pull.fallback")?;
+        Ok(pull)
+    }
+}
+
 /// The default lock wait: the age at which prune considers a partial download abandoned.
 pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = crate::cache::delete::PARTIAL_GRACE;
 
@@ -98,6 +162,7 @@ pub struct Settings {
     /// Local disk budget for `prune`, in GB of 2^30 bytes, as 0.1 counts.
     pub max_local_gb: f64,
     pub transfer: TransferSettings,
+    pub pull: PullSettings,
     /// Problems worth a warning that do not stop the run (a readable file holding a secret).
     pub warnings: Vec<String>,
 }
@@ -151,6 +216,7 @@ impl Settings {
         let cache_file = file.cache.unwrap_or_default();
         let team_file = file.team.unwrap_or_default();
         let transfer_file = file.transfer.unwrap_or_default();
+        let pull_file = file.pull.unwrap_or_default();
         let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
 
         let storage = aws::with_aws_fallbacks(
@@ -237,6 +303,8 @@ impl Settings {
             ));
         }
 
+        let pull = PullSettings::from_file(pull_file).map_err(|m| invalid(&config_path, m))?;
+
         Ok(Settings {
             config_path,
             cache_dir,
@@ -247,6 +315,7 @@ impl Settings {
             sync_xet: cache_file.sync_xet.unwrap_or(false),
             max_local_gb,
             transfer,
+            pull,
             warnings: Vec::new(),
         })
     }

@@ -226,3 +226,24 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn pull_fallbacks_parse_and_the_hub_comes_last() {
+    let cfg =
+        parse_text("pull:\n  fallback: [/mnt/nfs, s3://team/hf, hf-hub]\n  write_through: true\n")
+            .unwrap();
+    let pull = cfg.pull.unwrap();
+    assert_eq!(pull.write_through, Some(true));
+    let list: Vec<FallbackSpec> = pull
+        .fallback
+        .unwrap()
+        .iter()
+        .map(|f| FallbackSpec::parse(std::ffi::OsStr::new(f)))
+        .collect();
+    assert_eq!(list[2], FallbackSpec::Hub);
+    assert!(FallbackSpec::check_list(&list, "pull.fallback").is_ok());
+    let first = [FallbackSpec::Hub, FallbackSpec::Remote("/x".into())];
+    let err = FallbackSpec::check_list(&first, "--fallback").unwrap_err();
+    assert!(err.contains("hf-hub may come once, last"), "{err}");
+    assert!(parse_text("pull:\n  fallbak: [hf-hub]\n").is_err());
+}

@@ -205,7 +205,7 @@ impl HttpsClient {
 /// The bundle's certificates that the TLS library accepts, as PEM. The HTTPS client panics on a
 /// certificate it cannot parse, so each one is checked here; a bundle without a single usable
 /// certificate is an error (a wrong path or a DER file would otherwise trust nothing new).
-fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_bundle(path: &Path) -> Result<Vec<u8>, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read the CA bundle: {e}"))?;
     let text = String::from_utf8_lossy(&text);
     const END: &str = "-----END CERTIFICATE-----";

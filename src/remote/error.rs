@@ -67,15 +67,6 @@ impl std::fmt::Display for Access {
 }
 
 impl RemoteError {
-    /// The single retry decision: throttling, server errors, timeouts and dropped connections
-    /// are retried; auth errors, a missing bucket or object, and anything else are not.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            RemoteError::Transient { .. } | RemoteError::Unreachable { .. }
-        )
-    }
-
     /// Errors of the set-up, not of the run: the credentials, the CA, the bucket, the directory
     /// or the region is wrong. They exit 2 and name what to fix.
     pub fn is_configuration(&self) -> bool {
@@ -104,7 +95,7 @@ impl RemoteError {
     }
 
     /// The same failure, saying it persisted through `tries` attempts.
-    pub fn after_attempts(self, tries: u32) -> RemoteError {
+    fn note_attempts(self, tries: u32) -> RemoteError {
         let note = |detail: String| format!("{detail} (gave up after {tries} attempts)");
         match self {
             RemoteError::Transient { detail, code } => RemoteError::Transient {
@@ -227,6 +218,41 @@ fn shell_word(text: &str) -> String {
     }
 }
 
+/// How a failure is retried: not at all, as a busy server, or as an endpoint that does not
+/// answer. Every client (the remote's, the Hub's) classifies its errors; [`RetryPolicy`] alone
+/// decides how many tries each class gets and how long to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryClass {
+    Never,
+    /// Throttling, server errors, timeouts, resets.
+    Busy,
+    /// Nothing answers at the address.
+    Unreachable,
+}
+
+/// An error [`RetryPolicy`] can retry.
+pub trait Retryable: Sized {
+    fn retry_class(&self) -> RetryClass;
+    /// The same failure, saying it persisted through `tries` attempts.
+    fn after_attempts(self, tries: u32) -> Self;
+}
+
+/// The single retry decision for the remote: throttling, server errors, timeouts and dropped
+/// connections are retried; auth errors, a missing bucket or object, and anything else are not.
+impl Retryable for RemoteError {
+    fn retry_class(&self) -> RetryClass {
+        match self {
+            RemoteError::Unreachable { .. } => RetryClass::Unreachable,
+            RemoteError::Transient { .. } => RetryClass::Busy,
+            _ => RetryClass::Never,
+        }
+    }
+
+    fn after_attempts(self, tries: u32) -> Self {
+        self.note_attempts(tries)
+    }
+}
+
 /// How many tries and how long between them.
 ///
 /// Throttling and server errors get ten retries, as s5cmd and rclone give them: Backblaze B2
@@ -265,17 +291,17 @@ impl RetryPolicy {
     }
 
     /// Tries allowed for a failure like `err` (1 when it is not worth another).
-    pub fn attempts_for(&self, err: &RemoteError) -> u32 {
-        match err {
-            _ if !err.is_retryable() => 1,
-            RemoteError::Unreachable { .. } => self.unreachable_attempts,
-            _ => self.attempts,
+    pub fn attempts_for(&self, err: &impl Retryable) -> u32 {
+        match err.retry_class() {
+            RetryClass::Never => 1,
+            RetryClass::Unreachable => self.unreachable_attempts,
+            RetryClass::Busy => self.attempts,
         }
     }
 
     /// After a failed try number `attempt` (0-based): how long to wait before the next one, or
     /// the error to give up with, saying how many tries were made.
-    pub fn next_try(&self, attempt: u32, err: RemoteError) -> Result<Duration, RemoteError> {
+    pub fn next_try<E: Retryable>(&self, attempt: u32, err: E) -> Result<Duration, E> {
         let allowed = self.attempts_for(&err);
         if attempt + 1 < allowed {
             Ok(self.backoff(attempt))
@@ -287,10 +313,11 @@ impl RetryPolicy {
     }
 
     /// Runs `op` until it succeeds, fails with a non-retryable error, or runs out of attempts.
-    pub async fn run<T, F, Fut>(&self, mut op: F) -> Result<T, RemoteError>
+    pub async fn run<T, E, F, Fut>(&self, mut op: F) -> Result<T, E>
     where
+        E: Retryable,
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, RemoteError>>,
+        Fut: std::future::Future<Output = Result<T, E>>,
     {
         let mut attempt = 0;
         loop {
@@ -321,13 +348,13 @@ mod tests {
             endpoint: "e".into(),
             code: "InvalidAccessKeyId".into(),
         };
-        assert!(!creds.is_retryable());
+        assert_eq!(creds.retry_class(), RetryClass::Never);
         assert!(creds.is_fatal());
         let t = RemoteError::Transient {
             detail: "503".into(),
             code: "SlowDown".into(),
         };
-        assert!(t.is_retryable());
+        assert_eq!(t.retry_class(), RetryClass::Busy);
         assert!(!t.is_fatal());
     }
 

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod catalog;
 pub mod dir;
 pub mod error;
+pub mod ranged;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use error::{Access, RemoteError, RetryPolicy};
+pub use error::{Access, RemoteError, RetryClass, RetryPolicy, Retryable};
 
 use crate::cache::write::{BlobWriter, WriteError};
 use crate::config::{ConfigError, Settings, MAX_PART_SIZE};
@@ -48,12 +49,14 @@ impl ObjectInfo {
     }
 }
 
-/// A failed blob transfer: the remote, or the local side (including content that does not match
+/// A failed blob transfer: the remote or the Hub, or the local side (including content that does not match
 /// its name).
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
     #[error(transparent)]
     Local(#[from] WriteError),
 }

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use crate::cache::lock::lock_blob;
 use crate::cache::write::{remove_stale_temps, sync_dir, temps_by_blob, BlobWriter, WriteError};
 use crate::cache::{blob_path, lock_path};
-use crate::manifest::Layout;
-use crate::remote::{blocking, Remote, TransferCtx, TransferError};
+use crate::hub::CommitFile;
+use crate::remote::{blocking, TransferCtx, TransferError};
 use crate::report::lock_waiter;
+use crate::text::error_chain;
+
+use super::source::{Fallback, Source, Sources, Wanted};
 
 /// One blob to bring into one repo of the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +31,18 @@ pub struct BlobJob {
     /// This tool's temporary files for the blob found in `blobs/` before the run
     /// ([`temps_by_blob`]): removed under the blob's lock, where they can only be stale.
     pub stale_temps: Vec<PathBuf>,
+    /// A file of a commit holding the blob: how the Hub is asked for it.
+    pub named_by: Option<CommitFile>,
+}
+
+impl BlobJob {
+    pub fn wanted(&self) -> Wanted<'_> {
+        Wanted {
+            etag: &self.etag,
+            size: self.size,
+            named_by: self.named_by.as_ref(),
+        }
+    }
 }
 
 /// The jobs of one repo with the temporary files earlier runs left for each of their blobs: one
@@ -57,12 +72,11 @@ pub fn present(repo_dir: &Path, etag: &str, size: u64) -> bool {
     std::fs::metadata(blob_path(repo_dir, etag)).is_ok_and(|m| m.is_file() && m.len() == size)
 }
 
-/// Fetches `job` from the remote into the cache, whose repo folder exists (with `snapshots/`:
+/// Fetches `job` from `source` into the cache, whose repo folder exists (with `snapshots/`:
 /// huggingface_hub calls a repo folder without it corrupted). The rename is not yet durable:
 /// call [`sync_blob_dirs`] once all fetches of a run are done.
 pub async fn fetch_blob(
-    remote: &Remote,
-    layout: &Layout,
+    source: &Source,
     cache_dir: &Path,
     ctx: &TransferCtx,
     job: &BlobJob,
@@ -101,10 +115,57 @@ pub async fn fetch_blob(
         ctx.progress.add_bytes(job.size);
         return Ok(Fetched::AlreadyThere);
     };
-    remote
-        .download_blob(&layout.blob_key(&job.etag), writer, job.size, ctx)
-        .await?;
+    source.download(job.wanted(), writer, ctx).await?;
     Ok(Fetched::Downloaded(job.size))
+}
+
+/// A blob fetched through the source list: which source served it, and what went wrong with
+/// the sources tried before it (a corrupt object named by its key, a missing one).
+pub struct Served {
+    pub tier: usize,
+    pub fetched: Fetched,
+}
+
+/// Fetches `job` from source `first`, and from the next sources that can serve it while a
+/// source lacks the blob, serves bytes that do not match its name, or keeps failing. Each
+/// fallback is logged and kept in `notes`. A set-up or local error ends the job at once.
+pub async fn fetch_through(
+    sources: &Sources,
+    first: usize,
+    cache_dir: &Path,
+    ctx: &TransferCtx,
+    job: &BlobJob,
+    notes: &std::sync::Mutex<Vec<String>>,
+) -> Result<Served, TransferError> {
+    let mut tier = first;
+    if sources.is_down(tier) {
+        tier = sources.next_for(tier, job.wanted()).unwrap_or(tier);
+    }
+    loop {
+        let source = sources.get(tier);
+        let e = match fetch_blob(source, cache_dir, ctx, job).await {
+            Ok(fetched) => return Ok(Served { tier, fetched }),
+            Err(e) => e,
+        };
+        let why = Fallback::of(&e);
+        let Some((why, next)) = why.zip(sources.next_for(tier, job.wanted())) else {
+            return Err(e);
+        };
+        if why == Fallback::Down {
+            sources.mark_down(tier);
+        }
+        let note = format!(
+            "blob {} from {} ({}): {}; fetching it from {}",
+            job.etag,
+            source.describe(),
+            source.locate(job.wanted()),
+            error_chain(&e),
+            sources.get(next).describe()
+        );
+        ctx.progress.log(&format!("warning: {note}"));
+        notes.lock().expect("not poisoned").push(note);
+        tier = next;
+    }
 }
 
 /// Makes the renames of a run's fetches durable: one fsync per `blobs/` folder, not per blob.

@@ -5,3 +5,5 @@ pub mod fetch;
 pub mod pool;
 pub mod pull;
 pub mod push;
+pub mod source;
+pub mod write_through;

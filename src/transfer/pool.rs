@@ -21,7 +21,11 @@ impl Fatal for RemoteError {
 
 impl Fatal for TransferError {
     fn is_fatal(&self) -> bool {
-        matches!(self, TransferError::Remote(e) if e.is_fatal())
+        match self {
+            TransferError::Remote(e) => e.is_fatal(),
+            TransferError::Hub(e) => e.is_fatal(),
+            TransferError::Local(_) => false,
+        }
     }
 }
 

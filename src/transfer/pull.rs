@@ -1,6 +1,8 @@
-//! The pull engine: resolve a ref to a commit, fetch and vet its manifest, fetch the missing
-//! blobs of one or many revisions through one pool, then build each snapshot and ref. `pull`
-//! and `pull-all` drive it.
+//! The pull engine: resolve a ref to a commit through the source list (the remotes in order,
+//! then optionally the Hub), fetch and vet its manifest, fetch the missing blobs of one or many
+//! revisions through one pool (each from the source its revision came from, a later source
+//! standing in for a blob an earlier one lacks or serves corrupt), then build each snapshot, its
+//! tree listing and ref. `pull` and `pull-all` drive it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -9,28 +11,35 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::fetch::{
-    fetch_blob, present, sync_blob_dirs, with_stale_temps, BlobJob, Fetched as BlobFetched,
+    fetch_through, present, sync_blob_dirs, with_stale_temps, BlobJob, Fetched as BlobFetched,
+    Served,
 };
 use super::pool;
+use super::source::{Fallback, Source, Sources};
 use crate::cache::lock::RepoLease;
+use crate::cache::trees::{write_listing, TreeListing, MAX_LISTING_BYTES};
 use crate::cache::write::{
     check_inside, ensure_repo_dirs, link_snapshot_file, write_ref, WriteError,
 };
 use crate::cache::{is_commit_hash, is_safe_ref_name, repo_folder_name, repo_lock_path, RepoType};
 use crate::config::ConfigError;
 use crate::failure::Failure;
+use crate::hub::{CommitFile, Hub, HubError};
 use crate::manifest::{
     is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
 };
 use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::lock_waiter;
 use crate::text::short;
+use futures::StreamExt;
 
 /// Why one repo could not be pulled. Remote errors that affect every repo end the run instead.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     #[error(transparent)]
     Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
     #[error("{0}")]
     Refused(String),
     #[error("{0}")]
@@ -59,6 +68,13 @@ pub struct Plan {
     pub manifest: Manifest,
     pub repo_dir: PathBuf,
     pub folder: String,
+    /// The source (index in the source list) the revision was resolved from.
+    pub tier: usize,
+    /// The commit's whole tree listing (`trees/<commit>.json`), validated, when the source has
+    /// one: the Hub always, a remote when it keeps one beside the manifest.
+    pub listing: Option<Vec<u8>>,
+    /// Whether the Hub says the repo is gated, when the revision came from the Hub.
+    pub gated: Option<bool>,
 }
 
 /// A blob job of one of the plans.
@@ -75,6 +91,23 @@ pub struct Counts {
     pub skipped_existing: usize,
     pub failed: usize,
     pub bytes_downloaded: u64,
+    /// Blobs downloaded from a remote (any of the remotes in the source list).
+    pub from_remote: usize,
+    /// Blobs downloaded from the Hub.
+    pub from_hub: usize,
+}
+
+impl Counts {
+    /// `; 2 from the remote, 1 from the Hub` when the Hub served any blob, for summaries.
+    pub fn by_source(&self) -> String {
+        if self.from_hub == 0 {
+            return String::new();
+        }
+        format!(
+            "; {} from the remote, {} from the Hub",
+            self.from_remote, self.from_hub
+        )
+    }
 }
 
 pub async fn get_manifest(
@@ -142,6 +175,123 @@ pub async fn resolve(
     plan_for(layout, cache_dir, target, manifest, commit, ref_name)
 }
 
+/// Resolves the revision on the Hub: its commit (and whether the repo is gated), then the
+/// commit's whole tree, which becomes both the manifest and the tree listing huggingface_hub
+/// keeps. A partial file set never makes a listing.
+pub async fn resolve_hub(hub: &Hub, cache_dir: &Path, target: &Target) -> Result<Plan, PullError> {
+    let repo_type = target.repo_type.unwrap_or(RepoType::Model);
+    let revision = target.revision.as_deref().unwrap_or("main");
+    let info = hub.repo_info(repo_type, &target.repo_id, revision).await?;
+    let listing = hub
+        .list_tree(repo_type, &target.repo_id, &info.commit)
+        .await?;
+    let manifest =
+        crate::hub::tree::manifest_from(&target.repo_id, repo_type, &info.commit, &listing)
+            .map_err(|e| {
+                PullError::Refused(format!(
+                    "{}'s tree of {}@{} is refused: {e}",
+                    hub.describe(),
+                    target.repo_id,
+                    info.commit
+                ))
+            })?;
+    // huggingface_hub writes `refs/<revision>` for whatever was asked that is not the commit.
+    let ref_name = (revision != info.commit).then(|| revision.to_string());
+    let target = Target {
+        repo_type: Some(repo_type),
+        ..target.clone()
+    };
+    let mut plan = plan_for(
+        &Layout::default(),
+        cache_dir,
+        &target,
+        manifest,
+        info.commit,
+        ref_name,
+    )?;
+    plan.listing = Some(listing.to_json_bytes());
+    plan.gated = Some(info.gated);
+    Ok(plan)
+}
+
+/// How resolving through the source list ended.
+pub enum Resolution {
+    Plan(Box<Plan>),
+    /// A dry run whose first source lacks the revision: which source a pull would ask next,
+    /// and why. Nothing later in the list is asked in a dry run.
+    WouldFallBack {
+        to: String,
+        why: String,
+    },
+}
+
+/// Resolves the revision from the first source from `first` on that has it. A source that lacks it (or whose
+/// manifest or ref is refused, or that keeps failing) hands over to the next, with a warning
+/// logged and kept in `notes`; a set-up error (rejected credentials, a missing bucket, a denied
+/// read) ends the pull, as does the last source's failure.
+pub async fn resolve_through(
+    sources: &Sources,
+    first: usize,
+    cache_dir: &Path,
+    target: &Target,
+    dry_run: bool,
+    ctx: &TransferCtx,
+    notes: &mut Vec<String>,
+) -> Result<Resolution, PullError> {
+    check_target(target)?;
+    let mut tier = first;
+    loop {
+        let source = sources.get(tier);
+        let result = match source {
+            Source::Remote { remote, layout } => resolve(remote, layout, cache_dir, target).await,
+            Source::Hub(hub) => resolve_hub(hub, cache_dir, target).await,
+        };
+        let e = match result {
+            Ok(mut plan) => {
+                plan.tier = tier;
+                return Ok(Resolution::Plan(Box::new(plan)));
+            }
+            Err(e) => e,
+        };
+        let why = match &e {
+            PullError::Missing(_) | PullError::Refused(_) => Some(Fallback::Missing),
+            PullError::Remote(re) => Fallback::of_remote(re),
+            PullError::Hub(_) | PullError::Local(_) => None,
+        };
+        let Some(why) = why.filter(|_| tier + 1 < sources.len()) else {
+            return Err(e);
+        };
+        if why == Fallback::Down {
+            sources.mark_down(tier);
+        }
+        let next = sources.get(tier + 1).describe();
+        let why = format!("{}: {}", source.describe(), crate::text::error_chain(&e));
+        if dry_run {
+            return Ok(Resolution::WouldFallBack { to: next, why });
+        }
+        let note = format!("{why}; trying {next}");
+        ctx.progress.log(&format!("warning: {note}"));
+        notes.push(note);
+        tier += 1;
+    }
+}
+
+/// The repo id and revision are safe to use in keys, URLs and paths.
+fn check_target(target: &Target) -> Result<(), PullError> {
+    if !is_valid_repo_id(&target.repo_id) {
+        return Err(PullError::Refused(format!(
+            "invalid repo id {:?}",
+            target.repo_id
+        )));
+    }
+    match target.revision.as_deref() {
+        Some(r) if !is_safe_ref_name(r) => {
+            Err(PullError::Refused(format!("invalid revision {r:?}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The plan for a manifest already read (by [`resolve`], or from the remote catalog): checks it
 /// describes what was asked for and that everything it writes stays inside the cache dir.
 pub fn plan_for(
@@ -181,6 +331,9 @@ pub fn plan_for(
         manifest,
         repo_dir: cache_dir.join(&folder),
         folder,
+        tier: 0,
+        listing: None,
+        gated: None,
     };
     check_plan_paths(cache_dir, &plan)?;
     Ok(plan)
@@ -216,14 +369,15 @@ fn check_plan_paths(cache_dir: &Path, plan: &Plan) -> Result<(), PullError> {
     Ok(())
 }
 
-/// Blobs the plan needs that are not already in the cache.
+/// Blobs the plan needs that are not already in the cache, each with a file of the revision
+/// that holds it (how the Hub is asked for it).
 pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<PlanJob> {
-    let mut unique: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut unique: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
     for f in &plan.manifest.files {
-        unique.insert(&f.blob, f.size);
+        unique.entry(&f.blob).or_insert((f.size, &f.path));
     }
     let mut jobs = Vec::new();
-    for (etag, size) in unique {
+    for (etag, (size, path)) in unique {
         if present(&plan.repo_dir, etag, size) {
             counts.skipped_existing += 1;
         } else {
@@ -236,6 +390,12 @@ pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<Plan
                     folder: plan.folder.clone(),
                     replace: false,
                     stale_temps: Vec::new(),
+                    named_by: Some(CommitFile {
+                        repo_type: plan.repo_type,
+                        repo_id: plan.repo_id.clone(),
+                        commit: plan.commit.clone(),
+                        path: path.to_string(),
+                    }),
                 },
             });
         }
@@ -244,19 +404,22 @@ pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<Plan
 }
 
 /// Fetches every job through one pool, largest first: they set the run's length, small ones
-/// fill the gaps. A fatal remote error stops the rest.
+/// fill the gaps. Each blob comes from its revision's source, or a later one standing in for
+/// it. A fatal error stops the rest.
 pub async fn download(
-    remote: &Remote,
-    layout: &Layout,
+    sources: &Sources,
     cache_dir: &Path,
     ctx: &TransferCtx,
+    plans: &[Plan],
     mut jobs: Vec<PlanJob>,
-) -> pool::Ran<PlanJob, BlobFetched, TransferError> {
+    notes: &std::sync::Mutex<Vec<String>>,
+) -> pool::Ran<PlanJob, Served, TransferError> {
     ctx.progress
         .add_total(jobs.len() as u64, jobs.iter().map(|j| j.blob.size).sum());
     jobs.sort_by_key(|j| std::cmp::Reverse(j.blob.size));
     let ran = pool::run(jobs, ctx.workers, async |job| {
-        let result = fetch_blob(remote, layout, cache_dir, ctx, &job.blob).await;
+        let first = plans[job.plan].tier;
+        let result = fetch_through(sources, first, cache_dir, ctx, &job.blob, notes).await;
         ctx.progress.item_done();
         result
     })
@@ -264,10 +427,75 @@ pub async fn download(
     let fetched = ran
         .done
         .iter()
-        .filter(|(_, r)| matches!(r, Ok(BlobFetched::Downloaded(_))))
+        .filter(|(_, r)| matches!(r, Ok(s) if matches!(s.fetched, BlobFetched::Downloaded(_))))
         .map(|(job, _)| &job.blob);
     sync_blob_dirs(fetched).await;
     ran
+}
+
+/// Reads the tree listing each plan's remote keeps beside its manifest, for the plans that have
+/// none yet: valid and covering the manifest's files, it is written back after the snapshot;
+/// malformed or contradicting the manifest, it is a warning and left out.
+pub async fn read_listings(
+    sources: &Sources,
+    ctx: &TransferCtx,
+    plans: &mut [Plan],
+) -> Vec<String> {
+    let wanted: Vec<(usize, String)> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.listing.is_none())
+        .filter_map(|(i, p)| {
+            let (_, layout) = sources.remote(p.tier)?;
+            Some((i, layout.tree_key(&p.repo_id, &p.commit)))
+        })
+        .collect();
+    let plans_ref = &*plans;
+    type Got = (usize, String, Result<Option<Vec<u8>>, RemoteError>);
+    let got: Vec<Got> = futures::stream::iter(wanted)
+        .map(|(i, key)| async move {
+            let (remote, _) = sources.remote(plans_ref[i].tier).expect("a remote");
+            let got = remote.get(&key, MAX_LISTING_BYTES).await;
+            (i, key, got)
+        })
+        .buffer_unordered(ctx.workers.max(1))
+        .collect()
+        .await;
+    let mut warnings = Vec::new();
+    for (i, key, got) in got {
+        let plan = &mut plans[i];
+        let checked = match got {
+            Ok(None) => continue,
+            Err(e) => Err(format!(
+                "cannot read {key}: {}",
+                crate::text::error_chain(&e)
+            )),
+            Ok(Some(bytes)) => TreeListing::parse(&bytes)
+                .and_then(|l| {
+                    l.check_covers(
+                        plan.manifest
+                            .files
+                            .iter()
+                            .map(|f| (f.path.as_str(), Some(f.blob.as_str()), f.size)),
+                    )
+                })
+                .map(|()| bytes)
+                .map_err(|e| format!("{key} is not trusted ({e})")),
+        };
+        match checked {
+            Ok(bytes) => plan.listing = Some(bytes),
+            Err(why) => {
+                let note = format!(
+                    "{why}; {}@{} is pulled without it",
+                    plan.repo_id,
+                    short(&plan.commit)
+                );
+                ctx.progress.log(&format!("warning: {note}"));
+                warnings.push(note);
+            }
+        }
+    }
+    warnings
 }
 
 /// Builds the snapshot and writes the ref, once every blob of the revision is in place.
@@ -286,6 +514,9 @@ pub fn finish(cache_dir: &Path, plan: &Plan) -> Result<usize, PullError> {
         link_snapshot_file(&plan.repo_dir, &plan.commit, &f.path, &f.blob)?;
     }
     ensure_repo_dirs(&plan.repo_dir)?;
+    if let Some(listing) = &plan.listing {
+        write_listing(&plan.repo_dir, &plan.commit, listing)?;
+    }
     if let Some(name) = &plan.ref_name {
         write_ref(&plan.repo_dir, name, &plan.commit)?;
     }
@@ -294,7 +525,8 @@ pub fn finish(cache_dir: &Path, plan: &Plan) -> Result<usize, PullError> {
 
 /// Folds job results into per-plan counts and failures; the first fatal error is the run's.
 pub fn tally(
-    mut ran: pool::Ran<PlanJob, BlobFetched, TransferError>,
+    mut ran: pool::Ran<PlanJob, Served, TransferError>,
+    sources: &Sources,
     counts: &mut [Counts],
     failures: &mut Vec<(usize, Failure)>,
 ) -> Option<TransferError> {
@@ -302,11 +534,22 @@ pub fn tally(
     for (job, result) in ran.done {
         let c = &mut counts[job.plan];
         match result {
-            Ok(BlobFetched::Downloaded(n)) => {
+            Ok(Served {
+                tier,
+                fetched: BlobFetched::Downloaded(n),
+            }) => {
                 c.downloaded += 1;
                 c.bytes_downloaded += n;
+                if sources.get(tier).is_hub() {
+                    c.from_hub += 1;
+                } else {
+                    c.from_remote += 1;
+                }
             }
-            Ok(BlobFetched::AlreadyThere) => c.skipped_existing += 1,
+            Ok(Served {
+                fetched: BlobFetched::AlreadyThere,
+                ..
+            }) => c.skipped_existing += 1,
             Err(e) => {
                 c.failed += 1;
                 failures.push((job.plan, Failure::new(format!("blob {}", job.blob.etag), e)));
@@ -362,16 +605,17 @@ pub struct Fetched {
     pub counts: Vec<Counts>,
     pub failures: Vec<(usize, Failure)>,
     pub leases: RepoLeases,
+    /// Blobs a later source stood in for, and why.
+    pub notes: Vec<String>,
 }
 
 /// Fetches what the plans lack through one pool (or only counts it, for a dry run), under the
 /// plans' repo locks. A fatal remote error ends the run instead.
 pub async fn fetch_plans(
-    remote: &Remote,
-    layout: &Layout,
+    sources: &Sources,
     cache_dir: &Path,
     ctx: &TransferCtx,
-    plans: &[Plan],
+    plans: &mut [Plan],
     dry_run: bool,
 ) -> Result<Fetched> {
     let mut counts = vec![Counts::default(); plans.len()];
@@ -389,6 +633,7 @@ pub async fn fetch_plans(
             leases: RepoLeases {
                 _leases: Vec::new(),
             },
+            notes: Vec::new(),
         });
     }
     std::fs::create_dir_all(cache_dir).map_err(|e| {
@@ -431,8 +676,10 @@ pub async fn fetch_plans(
         jobs
     })
     .await;
-    let ran = download(remote, layout, cache_dir, ctx, jobs).await;
-    let fatal = tally(ran, &mut counts, &mut failures);
+    let notes = std::sync::Mutex::new(read_listings(sources, ctx, plans).await);
+    let plans = &*plans;
+    let ran = download(sources, cache_dir, ctx, plans, jobs, &notes).await;
+    let fatal = tally(ran, sources, &mut counts, &mut failures);
     ctx.progress.finish();
     if let Some(fatal) = fatal {
         return Err(fatal.into());
@@ -441,5 +688,6 @@ pub async fn fetch_plans(
         counts,
         failures,
         leases,
+        notes: notes.into_inner().expect("not poisoned"),
     })
 }

@@ -1,6 +1,7 @@
 //! The push engine: build each revision's manifest from the cache scan, upload the blobs the
-//! remote lacks (verified as they are read) through the pool, then publish manifests, then refs.
-//! A revision is published only when every blob it names is on the remote. `push` drives it.
+//! remote lacks (verified as they are read) through the pool, then publish each revision's tree
+//! listing (when the cache has a trusted one), manifests, then refs. A revision is published
+//! only when every blob it names is on the remote. `push` and write-through drive it.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -11,7 +12,8 @@ use serde::Serialize;
 use super::pool;
 use crate::cache::hash::sha256_file;
 use crate::cache::heuristics::{is_likely_gated, is_pointer_file};
-use crate::cache::scan::{FileSource, Repo};
+use crate::cache::scan::{FileSource, Repo, TreeFile};
+use crate::cache::trees::TreeListing;
 use crate::config::ConfigError;
 use crate::failure::Failure;
 use crate::manifest::{safe_repo_key, Layout, Manifest, ManifestFile};
@@ -37,6 +39,9 @@ pub struct PushSummary {
     pub manifests_unchanged: usize,
     pub refs: usize,
     pub refs_unchanged: usize,
+    /// Tree listings (`trees/<org__name>@<commit>.json`) written, and already there.
+    pub trees: usize,
+    pub trees_unchanged: usize,
     pub seconds: f64,
     pub failures: Vec<Failure>,
 }
@@ -46,6 +51,8 @@ struct RevisionPlan {
     repo_index: usize,
     manifest: Manifest,
     blobs: BTreeSet<String>,
+    /// The cache's tree listing of the revision, as its file holds it, when trusted.
+    listing: Option<Vec<u8>>,
 }
 
 /// What to push, built from the scan before anything is sent.
@@ -137,8 +144,22 @@ pub async fn plan<'a>(
             if files.is_empty() || unreadable {
                 continue;
             }
+            let listing = match repo.trees.get(&rev.commit) {
+                Some(TreeFile {
+                    path,
+                    listing: Some(_),
+                }) => {
+                    let p = path.clone();
+                    crate::remote::blocking(move || std::fs::read(p))
+                        .await
+                        .ok()
+                        .filter(|b| TreeListing::parse(b).is_ok())
+                }
+                _ => None,
+            };
             revisions.push(RevisionPlan {
                 repo_index,
+                listing,
                 manifest: Manifest {
                     repo: repo.repo_id.clone(),
                     revision: rev.commit.clone(),
@@ -485,6 +506,47 @@ async fn publish(
     }
 }
 
+/// Writes each revision's tree listing the remote does not hold byte for byte (one LIST of
+/// `trees/` tells): the sidecar a puller writes back beside the snapshot.
+async fn publish_listings(
+    remote: &Remote,
+    layout: &Layout,
+    ctx: &TransferCtx,
+    plans: &[&RevisionPlan],
+    dry_run: bool,
+    summary: &mut PushSummary,
+) -> Result<(), RemoteError> {
+    if plans.iter().all(|p| p.listing.is_none()) {
+        return Ok(());
+    }
+    let listed: HashMap<String, crate::remote::ObjectInfo> = remote
+        .list(&layout.trees_prefix())
+        .await?
+        .into_iter()
+        .map(|o| (o.key.clone(), o))
+        .collect();
+    let jobs = plans
+        .iter()
+        .filter_map(|p| Some((&p.manifest, p.listing.as_ref()?)));
+    let ran = pool::run(jobs, ctx.workers, async |(m, body)| {
+        let key = layout.tree_key(&m.repo, &m.revision);
+        let state = match listed.get(&key) {
+            Some(o) if o.holds(body) => Existing::Same,
+            Some(_) => Existing::Ours,
+            None => Existing::Absent,
+        };
+        publish(remote, &key, Ok(state), body.to_vec(), dry_run).await
+    })
+    .await;
+    record(
+        summary,
+        ran,
+        |(m, _)| format!("{}@{} tree listing", m.repo, short(&m.revision)),
+        |s| &mut s.trees_unchanged,
+        |s| &mut s.trees,
+    )
+}
+
 /// Writes the manifests, then the refs that name a revision now published: a reader that sees
 /// a ref can rely on its manifest, and on every blob the manifest names.
 async fn publish_all(
@@ -499,6 +561,7 @@ async fn publish_all(
     let refs = ref_jobs(repos, plans);
     let catalog = read_catalog(remote, layout, ctx, plans, &refs).await?;
     let catalog = &catalog;
+    publish_listings(remote, layout, ctx, plans, dry_run, summary).await?;
     let ran = pool::run(plans.iter().copied(), ctx.workers, async |plan| {
         let m = &plan.manifest;
         let key = layout.manifest_key(&m.repo, &m.revision);

@@ -19,6 +19,7 @@ use super::report::Done;
 use super::{is_stale, LOCKED};
 use crate::cache::lock::{self, TransientLock};
 use crate::cache::scan::{Partial, Repo};
+use crate::cache::trees::tree_path;
 use crate::cache::{lock_path, ref_path, repo_lock_path, snapshot_path, store};
 
 /// One repo's part of the run: what failed so far decides what must stay.
@@ -159,6 +160,17 @@ impl Index {
         for (name, c) in &run.rp.refs {
             if c == commit {
                 self.remove_ref(repo, run, name, c, done);
+            }
+        }
+        // The commit's tree listing goes with it: kept, it would tell huggingface_hub which
+        // files to fetch for a snapshot that is gone, and keep the folder from looking unused.
+        let listing = tree_path(&repo.dir, commit);
+        if fs::symlink_metadata(&listing).is_ok() {
+            match remove_file_in(&self.root, &listing) {
+                Ok(()) => {
+                    let _ = fs::remove_dir(listing.parent().expect("a listing has a folder"));
+                }
+                Err(e) => done.fail(&listing, e),
             }
         }
         for moved in [snapshot, markers].into_iter().flatten() {

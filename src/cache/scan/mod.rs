@@ -36,6 +36,16 @@ pub struct Repo {
     /// Partial downloads in `blobs/`: huggingface_hub's `.incomplete` files and this tool's
     /// temporary files.
     pub partials: Vec<Partial>,
+    /// commit → its tree listing file, `trees/<commit>.json`.
+    pub trees: BTreeMap<String, TreeFile>,
+}
+
+/// A tree listing in `trees/`: the listing when it is valid and describes the commit's snapshot
+/// (if there is one), else `None` (with an advisory warning): never trusted.
+#[derive(Debug, Clone)]
+pub struct TreeFile {
+    pub path: PathBuf,
+    pub listing: Option<super::trees::TreeListing>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +96,16 @@ pub enum FileSource {
     /// A regular file (the no-symlink layout) or a link elsewhere inside the cache; its blob
     /// name is the sha256 of its content, computed when needed.
     Copy(PathBuf),
+}
+
+impl SnapshotFile {
+    /// The blob it links to, when it is a link to one (a copy's name is unknown unhashed).
+    pub fn etag(&self) -> Option<&str> {
+        match &self.source {
+            FileSource::Blob(e) => Some(e),
+            FileSource::Copy(_) => None,
+        }
+    }
 }
 
 impl Repo {
@@ -245,6 +265,9 @@ pub struct ScanWarning {
     pub repo: Option<String>,
     pub path: PathBuf,
     pub message: String,
+    /// Worth telling, but no fault of the cache: huggingface_hub ignores what it concerns (a
+    /// malformed tree listing), and so does every command.
+    pub advisory: bool,
 }
 
 impl fmt::Display for ScanWarning {
@@ -268,6 +291,7 @@ pub fn scan(root: &Path) -> CacheScan {
                 repo: None,
                 path: root.to_path_buf(),
                 message: format!("cannot read: {e}"),
+                advisory: false,
             });
             return result;
         }
@@ -319,6 +343,18 @@ pub fn scan(root: &Path) -> CacheScan {
     }
     result.warnings = warnings;
     result
+}
+
+/// Scans one repo folder of the cache at `root` (`models--org--name`), with its warnings.
+pub fn scan_repo(root: &Path, folder: &str) -> Option<(Repo, Vec<ScanWarning>)> {
+    let (repo_type, repo_id) = parse_repo_folder(folder)?;
+    let mut scanner = Scanner {
+        canonical_root: fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()),
+        repo: Some(folder.to_string()),
+        warnings: Vec::new(),
+    };
+    let repo = scanner.scan_repo(root.join(folder), folder.to_string(), repo_type, repo_id);
+    Some((repo, scanner.warnings))
 }
 
 /// Scans repo folders on several threads (a large cache is hundreds of thousands of `stat` and

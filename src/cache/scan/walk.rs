@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use super::{
     collect_files, normalize_lexically, partial_of, relative_slash_path, same_dir, Blob,
-    FileSource, Repo, Revision, ScanWarning, SnapshotFile,
+    FileSource, Repo, Revision, ScanWarning, SnapshotFile, TreeFile,
 };
+use crate::cache::trees::{parse_tree_file_name, TreeListing, TREES_DIR};
 use crate::cache::{is_blob_name, RepoType};
 
 /// Scans with warnings kept: one for the cache dir's entries, one per repo folder.
@@ -28,7 +29,16 @@ impl Scanner {
             repo: self.repo.clone(),
             path: path.to_path_buf(),
             message,
+            advisory: false,
         });
+    }
+
+    /// A warning about something huggingface_hub ignores too.
+    fn advise(&mut self, path: &Path, message: String) {
+        self.warn(path, message);
+        if let Some(w) = self.warnings.last_mut() {
+            w.advisory = true;
+        }
     }
 
     fn inside_cache(&self, canonical: &Path) -> bool {
@@ -73,11 +83,61 @@ impl Scanner {
             blobs: BTreeMap::new(),
             revisions: Vec::new(),
             refs: BTreeMap::new(),
+            trees: BTreeMap::new(),
         };
         self.scan_blobs(&mut repo);
         self.scan_snapshots(&mut repo);
         self.scan_refs(&mut repo);
+        self.scan_trees(&mut repo);
         repo
+    }
+
+    /// `trees/<commit>.json`: each listing parsed and checked against its snapshot; one that is
+    /// malformed or contradicts the snapshot is kept as a file (it goes with its revision) but
+    /// never trusted. Other names (huggingface_hub's temporary files) are not listings.
+    fn scan_trees(&mut self, repo: &mut Repo) {
+        let dir = repo.dir.join(TREES_DIR);
+        if self.escapes(&dir) {
+            return;
+        }
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some(commit) = parse_tree_file_name(&name) else {
+                continue;
+            };
+            let path = entry.path();
+            if self.escapes(&path) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let listing = fs::read(&path)
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|b| TreeListing::parse(&b).map_err(|e| e.to_string()))
+                .and_then(|l| match repo.revision(commit) {
+                    Some(rev) => l
+                        .check_covers(
+                            rev.files
+                                .iter()
+                                .map(|f| (f.path.as_str(), f.etag(), f.size)),
+                        )
+                        .map(|()| l)
+                        .map_err(|e| format!("contradicts the snapshot: {e}")),
+                    None => Ok(l),
+                });
+            let listing = match listing {
+                Ok(l) => Some(l),
+                Err(why) => {
+                    self.advise(&path, format!("tree listing not trusted: {why}"));
+                    None
+                }
+            };
+            repo.trees
+                .insert(commit.to_string(), TreeFile { path, listing });
+        }
     }
 
     fn scan_blobs(&mut self, repo: &mut Repo) {

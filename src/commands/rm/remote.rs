@@ -15,7 +15,7 @@ use super::{looks_like_hash_prefix, parse_target, ResolvedTarget, RmOptions, Tar
 use crate::cache::delete::KeptEntry;
 use crate::commands::deletion::{ask, plural};
 use crate::commands::{short, App, Failure, Outcome, RepoRef};
-use crate::manifest::safe_repo_key;
+use crate::manifest::{safe_repo_key, Layout};
 use crate::remote::catalog::{Catalog, ManifestEntry, ReadMode, RefEntry, Scope};
 use crate::remote::{Remote, RemoteError};
 use select::{select, Selection};
@@ -84,7 +84,7 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
         summary.refs = refs.iter().map(|r| r.key.clone()).collect();
         summary.manifests = manifests.iter().map(|m| m.key.clone()).collect();
     } else {
-        delete_keys(&remote, &refs, &manifests, &mut summary).await?;
+        delete_keys(&remote, &layout, &refs, &manifests, &mut summary).await?;
     }
     let outcome = Outcome::from_failures(summary.failures.len());
     app.printer.result(&summary, || human(&summary));
@@ -118,9 +118,11 @@ fn wanted_keys(texts: &[String], catalog: &Catalog) -> BTreeSet<String> {
     wanted
 }
 
-/// Deletes the refs, then the manifests no failed ref names.
+/// Deletes the refs, then the manifests no failed ref names, each with the tree listing kept
+/// beside it.
 async fn delete_keys(
     remote: &Remote,
+    layout: &Layout,
     refs: &[&RefEntry],
     manifests: &[&ManifestEntry],
     summary: &mut RemoteRmSummary,
@@ -150,7 +152,17 @@ async fn delete_keys(
         match remote.delete(&m.key).await {
             Ok(()) => summary.manifests.push(m.key.clone()),
             Err(e) if stops_the_run(&e) => return Err(e.into()),
-            Err(e) => summary.failures.push(Failure::new(m.key.clone(), e)),
+            Err(e) => {
+                summary.failures.push(Failure::new(m.key.clone(), e));
+                continue;
+            }
+        }
+        // `safe` holds no `/`: it encodes to itself.
+        let listing = layout.tree_key(&m.safe, &m.commit);
+        match remote.delete(&listing).await {
+            Ok(()) => {}
+            Err(e) if stops_the_run(&e) => return Err(e.into()),
+            Err(e) => summary.failures.push(Failure::new(listing, e)),
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ use crate::cache::scan::{CacheScan, FileSource, Repo};
 use crate::commands::{require_repos, scan_existing, RepoRef};
 use crate::report::{human_bytes, Progress};
 use crate::text::plural;
+use crate::transfer::source::Source;
 
 #[derive(Debug, Serialize)]
 struct LocalSummary {
@@ -72,6 +73,17 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
         .collect();
 
     let structural = structural_problems(&scan, &chosen, wanted.is_empty());
+    // A tree listing that is malformed or contradicts its snapshot is never trusted, by
+    // huggingface_hub or this tool: a warning, not a fault of the cache.
+    let folders: Vec<&str> = chosen
+        .iter()
+        .map(|&i| scan.repos[i].folder.as_str())
+        .collect();
+    for w in scan.warnings.iter().filter(|w| w.advisory) {
+        if w.repo.as_deref().is_some_and(|r| folders.contains(&r)) {
+            app.printer.warn(&w.to_string());
+        }
+    }
     let jobs = hash_jobs(&scan, &chosen);
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = app.progress("verify");
@@ -96,11 +108,11 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let mut repaired = Vec::new();
     if let Some((remote, layout)) = remote {
         if problems.iter().any(|p| p.kind.repairable()) {
+            let source = Source::Remote { remote, layout };
             let fixer = Fixer {
                 app,
                 opts,
-                remote: &remote,
-                layout: &layout,
+                source: &source,
                 cache_dir: &cache_dir,
             };
             (problems, repaired) = fixer

@@ -10,18 +10,17 @@ use super::structure::structural_problems;
 use super::{Problem, ProblemKind, VerifyOptions};
 use crate::cache::scan::{CacheScan, Repo};
 use crate::commands::{scan_existing, App, TransferOptions};
-use crate::manifest::Layout;
-use crate::remote::Remote;
 use crate::text::error_chain;
 use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, with_stale_temps, BlobJob};
 use crate::transfer::pool;
+use crate::transfer::source::Source;
 
 /// What `--repair` needs: the remote to fetch from and the cache to write to.
 pub(super) struct Fixer<'a> {
     pub(super) app: &'a App,
     pub(super) opts: &'a VerifyOptions,
-    pub(super) remote: &'a Remote,
-    pub(super) layout: &'a Layout,
+    /// The remote, as the source blobs are fetched from.
+    pub(super) source: &'a Source,
     pub(super) cache_dir: &'a Path,
 }
 
@@ -100,7 +99,9 @@ impl Fixer<'_> {
         &self,
         targets: Vec<RepairTarget>,
     ) -> Result<HashMap<(String, String), Result<(), String>>> {
-        let (remote, layout) = (self.remote, self.layout);
+        let Source::Remote { remote, layout } = self.source else {
+            unreachable!("verify repairs from the remote");
+        };
         let mut outcomes = HashMap::new();
         let sizes: HashMap<String, u64> = match remote.list(&layout.blobs_prefix()).await {
             Ok(objects) => objects
@@ -149,6 +150,7 @@ impl Fixer<'_> {
                     // The file under this name was found corrupt: its size proves nothing.
                     replace: true,
                     stale_temps: Vec::new(),
+                    named_by: None,
                 };
                 (t.repo, job)
             })
@@ -160,7 +162,7 @@ impl Fixer<'_> {
         })
         .await;
         let mut ran = pool::run(jobs, ctx.workers, async |(_, job)| {
-            let result = fetch_blob(remote, layout, self.cache_dir, ctx, job).await;
+            let result = fetch_blob(self.source, self.cache_dir, ctx, job).await;
             ctx.progress.item_done();
             result
         })

@@ -41,7 +41,7 @@ pub(super) fn structural_problems(
         }
     }
     for w in &scan.warnings {
-        if explained.contains(&w.path) {
+        if explained.contains(&w.path) || w.advisory {
             continue;
         }
         let owner = chosen

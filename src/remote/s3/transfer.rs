@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::{Bytes, BytesMut};
-use futures::stream::{FuturesOrdered, FuturesUnordered};
+use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use super::payload::PayloadHash;
 use super::S3Remote;
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
+use crate::remote::ranged::{download_ranged, gather, stream_resuming};
 use crate::remote::{
-    blocking, read_part, AbortOnDrop, BlobSource, PartBuffers, RemoteError, TransferCtx,
-    TransferError,
+    blocking, read_part, AbortOnDrop, BlobSource, RemoteError, TransferCtx, TransferError,
 };
 use crate::text::error_chain;
 
@@ -55,9 +55,6 @@ pub async fn abort_open_uploads() {
         remote.abort_upload(&key, &upload_id).await;
     }
 }
-
-/// Bytes gathered from the network before one write + hash.
-const WRITE_BATCH: usize = 1024 * 1024;
 
 impl S3Remote {
     pub async fn upload_blob(
@@ -342,47 +339,27 @@ impl S3Remote {
         writer: &mut Option<BlobWriter>,
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
-        let mut attempt = 0;
-        loop {
-            let offset = writer.as_ref().map_or(0, BlobWriter::written);
-            let result = async {
-                let mut req = self.client.get_object().bucket(&self.bucket).key(key);
-                if offset > 0 {
-                    req = req.range(format!("bytes={offset}-"));
-                }
-                let out = req
-                    .send()
-                    .await
-                    .map_err(|e| self.error(e, Access::Read, key))?;
-                let mut body = out.body;
-                let mut batch = BytesMut::new();
-                loop {
-                    let chunk = self.next_chunk(&mut body, key).await;
-                    let end = !matches!(chunk, Ok(Some(_)));
-                    if let Ok(Some(c)) = &chunk {
-                        batch.extend_from_slice(c);
-                    }
-                    if (end || batch.len() >= WRITE_BATCH) && !batch.is_empty() {
-                        let n = batch.len() as u64;
-                        write_off_thread(writer, batch.split().freeze()).await?;
-                        ctx.progress.add_bytes(n);
-                    }
-                    match chunk {
-                        Ok(Some(_)) => {}
-                        Ok(None) => return Ok::<(), TransferError>(()),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+        stream_resuming(writer, ctx, |offset| async move {
+            let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+            if offset > 0 {
+                req = req.range(format!("bytes={offset}-"));
             }
-            .await;
-            match result {
-                Err(TransferError::Remote(e)) => {
-                    tokio::time::sleep(ctx.policy.next_try(attempt, e)?).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| self.error(e, Access::Read, key))?;
+            Ok(Box::pin(futures::stream::unfold(
+                out.body,
+                move |mut body| async move {
+                    match self.next_chunk(&mut body, key).await {
+                        Ok(Some(chunk)) => Some((Ok(chunk), body)),
+                        Ok(None) => None,
+                        Err(e) => Some((Err(e), body)),
+                    }
+                },
+            )))
+        })
+        .await
     }
 
     /// Parallel ranged GETs, consumed in order so the hash sees the bytes once, in sequence.
@@ -393,51 +370,22 @@ impl S3Remote {
         size: u64,
         ctx: &TransferCtx,
     ) -> Result<(), TransferError> {
-        let part_size = ctx.part_size_for(size);
-        let count = size.div_ceil(part_size);
-        let mut inflight = FuturesOrdered::new();
-        let mut next = 0u64;
-        loop {
-            tokio::select! {
-                biased;
-                Some(done) = inflight.next(), if !inflight.is_empty() => {
-                    let (part, _permit): (Vec<u8>, _) = done?;
-                    let part = write_off_thread(writer, part).await?;
-                    ctx.buffers.give_back(part);
-                }
-                permit = ctx.reserve(part_size), if next < count && inflight.len() < ctx.workers => {
-                    let start = next * part_size;
-                    let end = (start + part_size).min(size) - 1;
-                    next += 1;
-                    let remote = self.clone();
-                    let key = key.to_string();
-                    let ctx2 = ctx.clone();
-                    inflight.push_back(AbortOnDrop(tokio::spawn(async move {
-                        let _slot = ctx2.slot().await;
-                        let part = ctx2
-                            .policy
-                            .run(|| remote.get_range(&key, start, end, &ctx2.buffers))
-                            .await?;
-                        ctx2.progress.add_bytes(end - start + 1);
-                        Ok::<_, RemoteError>((part, permit))
-                    })));
-                }
-                else => break,
-            }
-        }
-        Ok(())
+        let remote = self.clone();
+        let key = key.to_string();
+        download_ranged(writer, size, ctx, move |start, end, part| {
+            let (remote, key) = (remote.clone(), key.clone());
+            async move { remote.get_range(&key, start, end, part).await }
+        })
+        .await
     }
 
-    /// The bytes `start..=end` of `key`, gathered into a part buffer from `buffers`. Each chunk
-    /// is copied as it arrives, so the HTTP client's read buffer is free again at once and gets
-    /// reused: keeping the chunks would keep every read buffer they were cut from (measured: 76 MB
-    /// of them at the peak of a pull within a 40 MiB budget), each a fresh mapping.
+    /// The bytes `start..=end` of `key`, gathered into `part` (see [`download_ranged`]).
     pub(super) async fn get_range(
         &self,
         key: &str,
         start: u64,
         end: u64,
-        buffers: &PartBuffers,
+        mut part: Vec<u8>,
     ) -> Result<Vec<u8>, RemoteError> {
         let out = self
             .client
@@ -450,16 +398,13 @@ impl S3Remote {
             .map_err(|e| self.error(e, Access::Read, key))?;
         let expected = (end - start + 1) as usize;
         let mut body = out.body;
-        let mut part = buffers.take();
         part.clear();
-        part.reserve_exact(expected);
         let mut received = 0;
         while let Some(chunk) = self.next_chunk(&mut body, key).await? {
             received += chunk.len();
-            if received > expected {
+            if !gather(&mut part, expected, &chunk) {
                 break;
             }
-            part.extend_from_slice(&chunk);
         }
         if received != expected {
             // A short body is a cut connection; a long one means the object is not what the
@@ -495,22 +440,6 @@ impl S3Remote {
             }),
         }
     }
-}
-
-/// Writes `buf` through the writer on a blocking thread; the writer and the buffer travel there
-/// and back.
-async fn write_off_thread<B: AsRef<[u8]> + Send + 'static>(
-    writer: &mut Option<BlobWriter>,
-    buf: B,
-) -> Result<B, WriteError> {
-    let mut w = writer.take().expect("writer is put back after each write");
-    let (w, result) = blocking(move || {
-        let result = w.write(buf.as_ref());
-        (w, result.map(|()| buf))
-    })
-    .await;
-    *writer = Some(w);
-    result
 }
 
 /// The file a multipart upload reads, part after part, hashing each byte once.

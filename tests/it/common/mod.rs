@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod fault_proxy;
 pub mod fixtures;
+pub mod hub;
 pub mod mixed;
 pub mod python;
 pub mod resilience;

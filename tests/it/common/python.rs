@@ -147,3 +147,86 @@ impl Drop for LockHolder {
         let _ = self.child.wait();
     }
 }
+
+const SNAPSHOT_OFFLINE: &str = r#"
+import sys
+from huggingface_hub import snapshot_download
+try:
+    print(snapshot_download(repo_id=sys.argv[2], repo_type=sys.argv[3], revision=sys.argv[4],
+                            cache_dir=sys.argv[1], local_files_only=True))
+except Exception as e:
+    print(type(e).__name__ + ": " + str(e))
+    sys.exit(3)
+"#;
+
+/// `snapshot_download(..., local_files_only=True)` on `cache`: the snapshot folder it returns,
+/// or `ErrorType: message` when it raises.
+pub fn snapshot_download_offline(
+    cache: &Path,
+    repo_type: &str,
+    repo_id: &str,
+    revision: &str,
+) -> Result<String, String> {
+    let home = tempfile::tempdir().expect("temp home");
+    let out = Command::new(python())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .args(["-c", SNAPSHOT_OFFLINE])
+        .arg(cache)
+        .args([repo_id, repo_type, revision])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match out.status.code() {
+        Some(0) => Ok(stdout),
+        Some(3) => Err(stdout),
+        _ => panic!(
+            "snapshot_download crashed: {}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// `hf cache verify REPO --revision REV --cache-dir CACHE --fail-on-missing-files
+/// --fail-on-extra-files` against the Hub at `endpoint`: exit code and output.
+pub fn hf_cache_verify(
+    cache: &Path,
+    repo_id: &str,
+    revision: &str,
+    endpoint: &str,
+    token: Option<&str>,
+) -> (Option<i32>, String) {
+    let hf = python().with_file_name("hf");
+    let home = tempfile::tempdir().expect("temp home");
+    let mut cmd = Command::new(hf);
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .env("HF_ENDPOINT", endpoint)
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env("HF_HUB_DISABLE_UPDATE_CHECK", "1")
+        .args([
+            "cache",
+            "verify",
+            repo_id,
+            "--revision",
+            revision,
+            "--cache-dir",
+        ])
+        .arg(cache)
+        .args(["--fail-on-missing-files", "--fail-on-extra-files"]);
+    if let Some(t) = token {
+        cmd.env("HF_TOKEN", t);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().expect("run hf cache verify");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}

@@ -1,0 +1,136 @@
+//! Downloading one file of a commit into a verifying [`BlobWriter`]: large files in parallel
+//! ranged parts from wherever the Hub redirects them (located once, the token left behind when
+//! that is another host), small ones in one streamed GET that resumes after a dropped
+//! connection. The writer checks every byte against the blob's name.
+
+use std::path::PathBuf;
+
+use reqwest::{Method, StatusCode, Url};
+
+use super::error::Asked;
+use super::{Answer, CommitFile, Follow, Hub, HubError, Range};
+use crate::cache::write::BlobWriter;
+use crate::remote::ranged::{download_ranged, gather, stream_resuming};
+use crate::remote::{blocking, TransferCtx, TransferError};
+
+impl Hub {
+    /// Downloads `file` into `writer`, which verifies while it writes; returns the blob's path.
+    pub async fn download(
+        &self,
+        file: &CommitFile,
+        writer: BlobWriter,
+        size: u64,
+        ctx: &TransferCtx,
+    ) -> Result<PathBuf, TransferError> {
+        let url = self.file_url(file)?;
+        let mut writer = Some(writer);
+        if size > ctx.multipart_threshold {
+            let located = ctx.policy.run(|| self.locate(&url, file)).await?;
+            let hub = self.clone();
+            let file = file.clone();
+            download_ranged(&mut writer, size, ctx, move |start, end, part| {
+                let (hub, url, file) = (hub.clone(), located.clone(), file.clone());
+                async move { hub.get_range(&url, &file, start, end, part).await }
+            })
+            .await?;
+        } else {
+            let _slot = ctx.slot().await;
+            self.download_stream(&url, file, &mut writer, ctx).await?;
+        }
+        let writer = writer.expect("writer is put back after each write");
+        Ok(blocking(move || writer.finish()).await?)
+    }
+
+    /// Where the file's bytes are served from: the endpoint's redirects followed, stopping at
+    /// the first one to another host (the CDN), which is not asked anything yet.
+    async fn locate(&self, url: &Url, file: &CommitFile) -> Result<Url, HubError> {
+        match self
+            .send(Method::HEAD, url, None, asked(file), Follow::SameHost)
+            .await?
+        {
+            Answer::ElsewhereAt(cdn) => Ok(cdn),
+            Answer::Response(r) => Ok(r.url().clone()),
+        }
+    }
+
+    /// The bytes `start..=end` of the file at `url`, gathered into `part` (see
+    /// [`download_ranged`]).
+    async fn get_range(
+        &self,
+        url: &Url,
+        file: &CommitFile,
+        start: u64,
+        end: u64,
+        mut part: Vec<u8>,
+    ) -> Result<Vec<u8>, HubError> {
+        let mut resp = self
+            .response(Method::GET, url, Some(Range::Part(start, end)), asked(file))
+            .await?;
+        if resp.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(no_ranges(file));
+        }
+        let expected = (end - start + 1) as usize;
+        part.clear();
+        let mut received = 0;
+        while let Some(chunk) = self.next_chunk(&mut resp).await? {
+            received += chunk.len();
+            if !gather(&mut part, expected, &chunk) {
+                break;
+            }
+        }
+        if received != expected {
+            return Err(HubError::Transient {
+                detail: format!(
+                    "{}: expected {expected} bytes in range {start}-{end}, got {received}",
+                    file.path
+                ),
+            });
+        }
+        Ok(part)
+    }
+
+    /// One GET streamed into the writer; after a dropped connection it resumes where it stopped.
+    async fn download_stream(
+        &self,
+        url: &Url,
+        file: &CommitFile,
+        writer: &mut Option<BlobWriter>,
+        ctx: &TransferCtx,
+    ) -> Result<(), TransferError> {
+        stream_resuming(writer, ctx, |offset| async move {
+            let range = (offset > 0).then_some(Range::From(offset));
+            let resp = self.response(Method::GET, url, range, asked(file)).await?;
+            if offset > 0 && resp.status() != StatusCode::PARTIAL_CONTENT {
+                return Err(no_ranges(file));
+            }
+            Ok(Box::pin(futures::stream::unfold(
+                resp,
+                move |mut resp| async move {
+                    match self.next_chunk(&mut resp).await {
+                        Ok(Some(chunk)) => Some((Ok(chunk), resp)),
+                        Ok(None) => None,
+                        Err(e) => Some((Err(e), resp)),
+                    }
+                },
+            )))
+        })
+        .await
+    }
+}
+
+fn asked(file: &CommitFile) -> Asked<'_> {
+    Asked::File {
+        repo: &file.repo_id,
+        commit: &file.commit,
+        path: &file.path,
+    }
+}
+
+fn no_ranges(file: &CommitFile) -> HubError {
+    HubError::Other {
+        detail: format!(
+            "{}: the server ignored the Range header; cannot download in parts or resume",
+            file.path
+        ),
+    }
+}
