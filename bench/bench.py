@@ -182,7 +182,7 @@ def proc_cpu(pid):
 
 SCENARIOS = [
     "push-big", "pull-big", "push-many", "pull-many", "push-noop", "list", "status", "list-wide",
-    "verify", "rss", "dir-pull", "https-push-big",
+    "verify", "rss", "dir-pull", "https-push-big", "hub-pull",
 ]
 BASELINE = "before"
 
@@ -386,7 +386,8 @@ class Bench:
         big_cache = os.path.join(self.work, "big-cache")
         many_cache = os.path.join(self.work, "many-cache")
         print("building fixtures ...", file=sys.stderr)
-        need_big = self.wants("push-big", "pull-big", "verify", "dir-pull", "https-push-big")
+        need_big = self.wants("push-big", "pull-big", "verify", "dir-pull", "https-push-big",
+                              "hub-pull")
         need_many = self.wants("push-many", "pull-many", "push-noop", "list", "status")
         if need_big and not os.path.exists(big_cache):
             make_big(big_cache, a.shard_mib * MIB)
@@ -582,6 +583,10 @@ class Bench:
         if self.wants("dir-pull"):
             self.dir_pull(big_cache, big_repo)
 
+        # hub-pull: a pull that falls back to the Hub, against huggingface_hub's own download.
+        if self.wants("hub-pull"):
+            self.hub_pull(big_repo)
+
     def dir_pull(self, big_cache, big_repo):
         dir_remote = os.path.join(self.work, "dir-remote")
         if not os.path.exists(dir_remote):
@@ -614,6 +619,61 @@ class Bench:
         tools["cp + sync"] = cp_pull(True)
         self.run("dir-pull", tools, {"cp + sync": "<= 1.2"},
                  nbytes=sum(os.path.getsize(os.path.join(big_repo, "blobs", e)) for e in main_etags))
+
+    def hub_pull(self, big_repo):
+        """The main revision of the big fixture from a Hub stand-in (bench/hub_standin.py), into
+        an empty cache: ours falling back from an empty remote, huggingface_hub's
+        snapshot_download, both from the same stand-in."""
+        with open(os.path.join(big_repo, "refs", "main")) as f:
+            commit = f.read().strip()
+        port_file = os.path.join(self.work, "hub-url")
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(os.path.dirname(__file__), "hub_standin.py"),
+             big_repo, "bench/big", commit, port_file])
+        try:
+            for _ in range(100):
+                if os.path.exists(port_file):
+                    break
+                time.sleep(0.1)
+            with open(port_file) as f:
+                endpoint = f.read().strip()
+            empty = os.path.join(self.work, "empty-remote")
+            os.makedirs(empty, exist_ok=True)
+            env = dict(self.env, HF_ENDPOINT=endpoint, HF_HUB_DISABLE_PROGRESS_BARS="1",
+                       HF_HUB_DISABLE_TELEMETRY="1")
+
+            def ours(tool):
+                def setup():
+                    dest = os.path.join(self.work, self.fresh("hubdest"))
+                    return ([self.bin_of(tool), "--cache-dir", dest, "pull", "bench/big",
+                             "--remote", empty, "--fallback", "hf-hub"],
+                            lambda: shutil.rmtree(dest, ignore_errors=True))
+                return setup
+
+            def snapshot_download():
+                dest = os.path.join(self.work, self.fresh("hubdest"))
+                code = ("import sys; from huggingface_hub import snapshot_download; "
+                        "snapshot_download('bench/big', cache_dir=sys.argv[1])")
+                return ([os.path.join(self.venv_bin, "python"), "-c", code, dest],
+                        lambda: shutil.rmtree(dest, ignore_errors=True))
+
+            tools = self.ours_and_baseline(ours)
+            if BASELINE in tools:
+                del tools[BASELINE]  # the engine before the fallback has no Hub source
+            tools["snapshot_download"] = snapshot_download
+            main_etags = main_blobs(big_repo)
+            self.run("hub-pull", tools, {"snapshot_download": "<= 0.5"},
+                     nbytes=sum(os.path.getsize(os.path.join(big_repo, "blobs", e))
+                                for e in main_etags),
+                     env={name: env for name in tools})
+            self.notes.append(
+                "hub-pull: both tools download from bench/hub_standin.py (Python "
+                "ThreadingHTTPServer, bodies sent with sendfile, LFS files redirected to a second "
+                "listener as the Hub redirects them to its CDN) into an empty cache; ours falls back "
+                "from an empty directory remote and verifies every byte against its blob name.")
+        finally:
+            server.kill()
+            server.wait()
 
     def https_push_big(self, big_cache, big_blobs, nbytes, push, s5_push):
         """push-big through a TLS terminator in front of the S3 server: client CPU per GiB."""
