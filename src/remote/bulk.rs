@@ -48,9 +48,9 @@ impl Deletion {
     }
 
     /// Single deletes' answers; a refusal every other delete would meet too stops the run.
-    pub(super) fn record_singles<'k>(
+    pub(super) fn record_singles(
         &mut self,
-        answers: Vec<(&'k String, Result<(), RemoteError>)>,
+        answers: Vec<(&String, Result<(), RemoteError>)>,
     ) -> Result<(), RemoteError> {
         self.requests += answers.len();
         for (key, answer) in answers {
