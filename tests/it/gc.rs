@@ -43,6 +43,15 @@ fn plant_garbage(t: &Sandbox, n: usize) -> Vec<String> {
     keys
 }
 
+/// `gc --remote --grace 0s` with `extra` arguments, through `cli`, expecting exit `code`.
+#[track_caller]
+fn gc_now(cli: crate::common::Cli, extra: &[&str], code: i32) -> crate::common::cli::Output {
+    cli.args(["gc", "--remote", "--grace", "0s"])
+        .args(extra)
+        .run()
+        .code(code)
+}
+
 fn pushed(t: &Sandbox) -> RepoSpec {
     let src = t.cache("src");
     let m = RepoSpec::two_revisions("org/m");
@@ -72,24 +81,14 @@ fn gc_dry_run_lists_exactly_what_a_real_run_deletes() {
     assert_eq!(s["recent_blobs"], 3, "{out}");
     assert_eq!(bucket.keys(), before);
 
-    let out = t
-        .hfcs()
-        .json()
-        .args(["gc", "--remote", "--grace", "0s", "--dry-run"])
-        .run()
-        .success();
+    let out = gc_now(t.hfcs().json(), &["--dry-run"], 0);
     let dry = out.json();
     assert_eq!(deleted(&t, &dry), garbage, "{out}");
     assert_eq!(dry["uploads"].as_array().unwrap().len(), 1, "{out}");
     assert_eq!(bucket.keys(), before, "a dry run deleted something");
     assert_eq!(bucket.open_uploads().len(), 1);
 
-    let out = t
-        .hfcs()
-        .json()
-        .args(["gc", "--remote", "--grace", "0s", "--yes"])
-        .run()
-        .success();
+    let out = gc_now(t.hfcs().json(), &["--yes"], 0);
     let real = out.json();
     assert_eq!(deleted(&t, &real), deleted(&t, &dry), "{out}");
     assert_eq!(real["objects"], 3, "{out}");
@@ -121,11 +120,7 @@ fn gc_deletes_nothing_while_a_manifest_cannot_be_parsed() {
     let bad = manifest_key("org/broken", &"ab".repeat(20));
     bucket.put(&bad, "{not json");
     let before = bucket.keys();
-    let out = t
-        .hfcs()
-        .args(["gc", "--remote", "--grace", "0s", "--yes"])
-        .run()
-        .code(1)
+    let out = gc_now(t.hfcs(), &["--yes"], 1)
         .stderr_has("nothing deleted")
         .stderr_has(&bad);
     assert!(out.stdout.is_empty(), "{out}");
@@ -177,11 +172,7 @@ fn gc_with_a_read_only_key_is_refused_before_any_delete() {
     let bucket = t.bucket();
     let before = bucket.keys();
     t.write_config(&t.garage_yaml(Key::ReadOnly));
-    let out = t
-        .hfcs()
-        .args(["gc", "--remote", "--grace", "0s", "--yes"])
-        .run()
-        .code(1)
+    let out = gc_now(t.hfcs(), &["--yes"], 1)
         .stderr_has("error: access denied: this key cannot delete from bucket")
         .stderr_has("hint: ");
     assert!(out.stdout.is_empty(), "{out}");
@@ -214,12 +205,7 @@ fn gc_racing_a_push_keeps_the_blobs_of_the_manifest_being_written() {
     }
 
     // Unreferenced at this moment: a gc without grace would take them.
-    let out = t
-        .hfcs()
-        .json()
-        .args(["gc", "--remote", "--grace", "0s", "--dry-run"])
-        .run()
-        .success();
+    let out = gc_now(t.hfcs().json(), &["--dry-run"], 0);
     let would = deleted(&t, &out.json());
     for etag in late.etags() {
         assert!(would.contains(&blob_key(&etag)), "{out}");
@@ -287,12 +273,7 @@ fn prune_remote_detached_keeps_every_revision_a_ref_names() {
     }
 
     // gc then reclaims the blob only the detached revision used.
-    let out = t
-        .hfcs()
-        .json()
-        .args(["gc", "--remote", "--grace", "0s", "--yes"])
-        .run()
-        .success();
+    let out = gc_now(t.hfcs().json(), &["--yes"], 0);
     let old_config = crate::common::git_sha1_hex(b"{\"old\": true}\n");
     assert_eq!(
         deleted(&t, &out.json()),
@@ -328,20 +309,11 @@ fn gc_on_a_directory_remote() {
         .unwrap()
         .set_len(64 * 1024 * 1024 + 1)
         .unwrap();
-    t.hfcs()
-        .args(["gc", "--remote", "--grace", "0s", "--yes"])
-        .run()
-        .code(1)
-        .stderr_has("org__big");
+    gc_now(t.hfcs(), &["--yes"], 1).stderr_has("org__big");
     assert!(remote.join(&garbage).exists());
     std::fs::remove_file(&big).unwrap();
 
-    let out = t
-        .hfcs()
-        .json()
-        .args(["gc", "--remote", "--grace", "0s", "--yes"])
-        .run()
-        .success();
+    let out = gc_now(t.hfcs().json(), &["--yes"], 0);
     let s = out.json();
     let keys: Vec<&str> = s["deleted"]
         .as_array()
