@@ -55,6 +55,7 @@ pub enum Command {
     /// ref of the compared repos (one GET each) after LISTing manifests, refs and blobs.
     Diff(DiffArgs),
     /// Free disk space: LRU eviction to a budget, detached revisions, orphans, stale partials
+    /// (with --remote --detached: the remote's manifests no ref points at)
     Prune(PruneArgs),
     /// Delete repos or revisions, locally or from the remote
     Rm(RmArgs),
@@ -62,6 +63,14 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check the configuration, credentials, bucket access and cache dir
     Doctor(DoctorArgs),
+    /// Delete the remote's blobs no manifest names and its unfinished uploads
+    ///
+    /// Lists blobs/, manifests/ and unfinished multipart uploads once each, reads every manifest
+    /// (one GET each) and deletes, with DeleteObjects (1,000 keys a request; one DELETE a key
+    /// where the store refuses it), the blobs no manifest names and the uploads, once they are
+    /// older than --grace. A push uploads blobs before their manifest, so blobs younger than the
+    /// grace period are kept. If any manifest cannot be read or parsed, nothing is deleted.
+    Gc(GcArgs),
     /// Write a commented .hf-cache-sync.yaml in the current directory
     Init(InitArgs),
 }
@@ -150,6 +159,30 @@ pub struct PruneArgs {
     pub older_than: Option<String>,
 
     /// Show what would be removed without removing it
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+
+    /// With --detached: delete the remote's manifests no remote ref points at, written more
+    /// than --older-than ago (default 24h: a push writes a manifest before its refs)
+    #[arg(long)]
+    pub remote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Collect garbage on the remote (the only place gc works)
+    #[arg(long)]
+    pub remote: bool,
+
+    /// Keep anything younger than this, by its LastModified (e.g. 24h, 7d, 0s)
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub grace: String,
+
+    /// List exactly what a real run deletes, deleting nothing
     #[arg(long)]
     pub dry_run: bool,
 

@@ -74,7 +74,7 @@ fn main() -> ExitCode {
     // A deletion stops between two items and reports what it did, rather than being dropped
     // half-way through a revision.
     let stops_on_request = match &cli.command {
-        Command::Prune(_) => true,
+        Command::Prune(args) => !args.remote,
         Command::Rm(args) => !args.remote,
         _ => false,
     };
@@ -245,6 +245,7 @@ async fn dispatch(
                 older_than: args.older_than,
                 dry_run: args.dry_run,
                 yes: args.yes,
+                remote: args.remote,
             };
             commands::prune::run(app, opts).await
         }
@@ -268,6 +269,15 @@ async fn dispatch(
         }
         Command::Doctor(args) => commands::doctor::run(app, config_error, args.require_write).await,
         Command::Init(args) => commands::init::run(app, args.force).await,
+        Command::Gc(args) => {
+            let opts = commands::gc::GcOptions {
+                remote: args.remote,
+                grace: Some(args.grace),
+                dry_run: args.dry_run,
+                yes: args.yes,
+            };
+            commands::gc::run(app, opts).await
+        }
         Command::PullAll(args) => {
             commands::pull_all::run(
                 app,

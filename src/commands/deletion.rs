@@ -1,6 +1,9 @@
 //! What `prune` and `rm` share around a deletion: asking for consent (a prompt Ctrl-C can
 //! interrupt), carrying out the plan on a blocking thread that stops between items when asked,
-//! and describing what went for people.
+//! and describing what went for people. [`remote`] holds what deletions from the remote
+//! (`gc --remote`, `prune --remote`) share.
+
+pub mod remote;
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;

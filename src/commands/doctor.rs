@@ -18,7 +18,7 @@ use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
 use crate::remote::aws::CredentialChain;
 use crate::remote::s3::default_region;
-use crate::remote::{Remote, RemoteError, RemoteSpec};
+use crate::remote::{probe_token, Remote, RemoteError, RemoteSpec, WriteProbe};
 
 /// More than this between our clock and the server's is reported; S3 refuses requests signed
 /// 15 minutes off.
@@ -477,7 +477,7 @@ async fn read_check(remote: &Remote, layout: &Layout, verbose: bool) -> Check {
         return remote_failure(NAME, &e, HINT, verbose);
     }
     // A key that does not exist answers "not found" only to a key allowed to read.
-    let absent = layout.doctor_probe_key(&format!("absent-{}", token()));
+    let absent = layout.doctor_probe_key(&format!("absent-{}", probe_token()));
     match remote.get(&absent, MAX_REF_BYTES).await {
         Ok(_) => Check::ok(NAME, "list and get allowed"),
         Err(e) => remote_failure(NAME, &e, HINT, verbose),
@@ -491,41 +491,33 @@ async fn write_check(
     require_write: bool,
 ) -> Check {
     const NAME: &str = "Write permission";
-    let key = layout.doctor_probe_key(&token());
-    let body = bytes::Bytes::from_static(b"hf-cache-sync doctor probe\n");
-    if let Err(e) = remote.put(&key, body).await {
-        // Read-only keys for developers, write keys for CI is a normal team setup.
-        let read_only = matches!(
-            &e,
-            RemoteError::AccessDenied {
-                action: Access::Write,
-                ..
-            }
-        );
-        if read_only && !require_write {
-            return Check::warning(
-                NAME,
-                "read-only key: pull works; push needs a key with write access",
-                "nothing to fix for pulling; pass --require-write to make this a failure",
+    let key = layout.doctor_probe_key(&probe_token());
+    match remote.probe_write(&key).await {
+        WriteProbe::Deleted => Check::ok(NAME, format!("wrote and deleted {key}")),
+        WriteProbe::WriteFailed(e) => {
+            // Read-only keys for developers, write keys for CI is a normal team setup.
+            let read_only = matches!(
+                &e,
+                RemoteError::AccessDenied {
+                    action: Access::Write,
+                    ..
+                }
             );
+            if read_only && !require_write {
+                return Check::warning(
+                    NAME,
+                    "read-only key: pull works; push needs a key with write access",
+                    "nothing to fix for pulling; pass --require-write to make this a failure",
+                );
+            }
+            remote_failure(
+                NAME,
+                &e,
+                "the key needs write access to push (pull works with a read-only key)",
+                verbose,
+            )
         }
-        return remote_failure(
-            NAME,
-            &e,
-            "the key needs write access to push (pull works with a read-only key)",
-            verbose,
-        );
-    }
-    let deleted = remote.delete(&key).await;
-    if let Remote::Dir(dir) = remote {
-        // The probe's folder is ours alone; leave the remote as it was.
-        if let Some(parent) = dir.root().join(&key).parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
-    match deleted {
-        Ok(()) => Check::ok(NAME, format!("wrote and deleted {key}")),
-        Err(e) => Check::failed(
+        WriteProbe::DeleteFailed(e) => Check::failed(
             NAME,
             format!("wrote {key} but could not delete it: {e}"),
             format!("push works, but `rm --remote` needs delete permission; remove {key} by hand"),
@@ -564,10 +556,6 @@ fn describe_skew(skew: i64) -> String {
         s if s > 0 => format!("this machine's clock is {s}s ahead of the server's"),
         s => format!("this machine's clock is {}s behind the server's", -s),
     }
-}
-
-fn token() -> String {
-    format!("{:016x}", fastrand::u64(..))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod deletion;
 pub mod diff;
 pub mod doctor;
+pub mod gc;
 pub mod init;
 pub mod list;
 pub mod prune;

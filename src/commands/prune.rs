@@ -4,6 +4,9 @@
 //! revision no ref points at (as `hf cache prune` does). Then, as hf-cache-sync 0.1 does, evicts
 //! revisions least recently accessed first until the cache's distinct blob bytes fit the budget,
 //! never one a ref points at. `--older-than` spares revisions accessed more recently.
+//! `--remote --detached` prunes the remote's detached manifests instead ([`remote`]).
+
+mod remote;
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,6 +35,8 @@ pub struct PruneOptions {
     pub older_than: Option<String>,
     pub dry_run: bool,
     pub yes: bool,
+    /// Prune the remote's detached manifests instead of the local cache.
+    pub remote: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +58,10 @@ pub struct PruneSummary {
 }
 
 pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
+    if opts.remote {
+        refuse_without_consent(opts.yes, opts.dry_run)?;
+        return remote::run(app, &opts).await;
+    }
     let max_gb = opts.max_gb.unwrap_or(app.settings.max_local_gb);
     if !(max_gb.is_finite() && max_gb >= 0.0) {
         return Err(ConfigError::Invalid(format!(

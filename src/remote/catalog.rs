@@ -165,6 +165,8 @@ pub struct Catalog<'r> {
     mode: ReadMode,
     /// etag → size; empty unless blobs were listed.
     blobs: BTreeMap<String, u64>,
+    /// The listed blobs as objects (with their ages), in key order; empty unless listed.
+    blob_objects: Vec<ObjectInfo>,
     /// By key, so iteration follows the bucket's order.
     manifests: BTreeMap<String, ManifestEntry>,
     refs: BTreeMap<String, RefEntry>,
@@ -200,12 +202,14 @@ impl<'r> Catalog<'r> {
             workers: DEFAULT_READS,
             mode: ReadMode::Warn,
             blobs: BTreeMap::new(),
+            blob_objects: Vec::new(),
             manifests: BTreeMap::new(),
             refs: BTreeMap::new(),
         };
         for o in blob_objects {
             if let Some(etag) = layout.parse_blob_key(&o.key) {
                 catalog.blobs.insert(etag.to_string(), o.size);
+                catalog.blob_objects.push(o);
             }
         }
         for o in manifest_objects {
@@ -315,6 +319,11 @@ impl<'r> Catalog<'r> {
     /// etag → size of every listed blob; empty unless blobs were listed.
     pub fn blobs(&self) -> &BTreeMap<String, u64> {
         &self.blobs
+    }
+
+    /// Every listed blob object, with its size and age; empty unless blobs were listed.
+    pub fn blob_objects(&self) -> &[ObjectInfo] {
+        &self.blob_objects
     }
 
     pub fn blob_bytes(&self) -> u64 {

@@ -259,10 +259,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
             let Some(key) = crate::cache::scan::relative_slash_path(root, &path) else {
                 continue;
             };
+            let meta = entry.metadata()?;
             out.push(ObjectInfo {
                 key,
-                size: entry.metadata()?.len(),
+                size: meta.len(),
                 etag: None,
+                last_modified: meta.modified().ok(),
             });
         }
     }

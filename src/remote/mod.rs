@@ -2,6 +2,7 @@
 //! and offer the same operations, including verified blob transfers.
 
 pub mod aws;
+mod bulk;
 pub mod catalog;
 pub mod dir;
 pub mod error;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use bulk::{probe_token, stops_deleting, OpenUploadInfo, WriteProbe};
 pub use error::{Access, RemoteError, RetryClass, RetryPolicy, Retryable};
 
 use crate::cache::write::{BlobWriter, WriteError};
@@ -35,6 +37,8 @@ pub struct ObjectInfo {
     pub size: u64,
     /// The server's ETag without quotes (the MD5 of a single-part object), when it has one.
     pub etag: Option<String>,
+    /// When the object was written (S3 LastModified; a file's modification time).
+    pub last_modified: Option<std::time::SystemTime>,
 }
 
 impl ObjectInfo {
@@ -456,6 +460,7 @@ mod tests {
             key: "k".into(),
             size: 3,
             etag: Some("900150983cd24fb0d6963f7d28e17f72".into()),
+            last_modified: None,
         };
         assert!(o.holds(b"abc"));
         assert!(!o.holds(b"abd"));

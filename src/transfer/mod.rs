@@ -2,6 +2,7 @@
 //! fetching one blob into the cache, and the push and pull engines the commands call.
 
 pub mod fetch;
+pub mod lifecycle;
 pub mod pool;
 pub mod pull;
 pub mod push;

@@ -13,6 +13,7 @@ mod dir_remote;
 mod doctor;
 mod engine;
 mod faults;
+mod gc;
 mod hostile;
 mod hub_fallback;
 mod init;

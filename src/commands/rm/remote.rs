@@ -17,7 +17,7 @@ use crate::commands::deletion::{ask, plural};
 use crate::commands::{short, App, Failure, Outcome, RepoRef};
 use crate::manifest::{safe_repo_key, Layout};
 use crate::remote::catalog::{Catalog, ManifestEntry, ReadMode, RefEntry, Scope};
-use crate::remote::{Remote, RemoteError};
+use crate::remote::{stops_deleting, Remote};
 use select::{select, Selection};
 
 /// Manifests and refs read at once from the remote.
@@ -132,7 +132,7 @@ async fn delete_keys(
     for r in refs {
         match remote.delete(&r.key).await {
             Ok(()) => summary.refs.push(r.key.clone()),
-            Err(e) if stops_the_run(&e) => return Err(e.into()),
+            Err(e) if stops_deleting(&e) => return Err(e.into()),
             Err(e) => {
                 if let Some(c) = r.commit() {
                     failed_commits.insert((&r.safe, c));
@@ -151,7 +151,7 @@ async fn delete_keys(
         }
         match remote.delete(&m.key).await {
             Ok(()) => summary.manifests.push(m.key.clone()),
-            Err(e) if stops_the_run(&e) => return Err(e.into()),
+            Err(e) if stops_deleting(&e) => return Err(e.into()),
             Err(e) => {
                 summary.failures.push(Failure::new(m.key.clone(), e));
                 continue;
@@ -161,7 +161,7 @@ async fn delete_keys(
         let listing = layout.tree_key(&m.safe, &m.commit);
         match remote.delete(&listing).await {
             Ok(()) => {}
-            Err(e) if stops_the_run(&e) => return Err(e.into()),
+            Err(e) if stops_deleting(&e) => return Err(e.into()),
             Err(e) => summary.failures.push(Failure::new(listing, e)),
         }
     }
@@ -210,12 +210,4 @@ fn human(summary: &RemoteRmSummary) -> String {
             .into(),
     );
     lines.join("\n")
-}
-
-/// A denied delete fails every other delete the same way: stop at the first.
-fn stops_the_run(e: &RemoteError) -> bool {
-    matches!(
-        e,
-        RemoteError::AccessDenied { .. } | RemoteError::Credentials { .. }
-    ) || e.is_fatal()
 }

@@ -141,6 +141,12 @@ impl S3Remote {
                 region: self.region.clone(),
                 code,
             },
+            // A request the store does not offer (DeleteObjects on some servers): asking again
+            // will not help, the caller falls back to another way.
+            "NotImplemented" => RemoteError::Other {
+                detail: format!("{key}: server answered {status} {code}"),
+                code,
+            },
             "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => {
                 RemoteError::Transient {
                     detail: format!("{key}: server answered {status} {code}"),

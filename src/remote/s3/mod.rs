@@ -5,6 +5,7 @@
 //! request failures follow the same rule. Blob transfers live in [`transfer`], the translation
 //! of the SDK's errors in [`errors`], what every request carries in [`interceptors`].
 
+mod delete;
 mod errors;
 mod interceptors;
 mod payload;
@@ -287,6 +288,9 @@ impl S3Remote {
                         key: key.to_string(),
                         size: obj.size().unwrap_or(0).max(0) as u64,
                         etag: obj.e_tag().map(|e| e.trim_matches('"').to_string()),
+                        last_modified: obj
+                            .last_modified()
+                            .and_then(|t| std::time::SystemTime::try_from(*t).ok()),
                     });
                 }
             }

@@ -18,7 +18,8 @@ use super::S3Remote;
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
 use crate::remote::ranged::{download_ranged, gather, stream_resuming};
 use crate::remote::{
-    blocking, read_part, AbortOnDrop, BlobSource, RemoteError, TransferCtx, TransferError,
+    blocking, read_part, AbortOnDrop, BlobSource, OpenUploadInfo, RemoteError, TransferCtx,
+    TransferError,
 };
 use crate::text::error_chain;
 
@@ -169,8 +170,21 @@ impl S3Remote {
         prefix: &str,
         older_than: Duration,
     ) -> Result<usize, RemoteError> {
+        let stale = self.stale_uploads(prefix, older_than).await?;
+        for upload in &stale {
+            self.abort_upload(&upload.key, &upload.upload_id).await;
+        }
+        Ok(stale.len())
+    }
+
+    /// The multipart uploads under `prefix` started more than `older_than` ago.
+    pub async fn stale_uploads(
+        &self,
+        prefix: &str,
+        older_than: Duration,
+    ) -> Result<Vec<OpenUploadInfo>, RemoteError> {
         let cutoff = std::time::SystemTime::now() - older_than;
-        let mut aborted = 0;
+        let mut stale = Vec::new();
         let mut key_marker: Option<String> = None;
         let mut id_marker: Option<String> = None;
         loop {
@@ -197,8 +211,11 @@ impl S3Remote {
                     (upload.key(), upload.upload_id(), started)
                 {
                     if started <= cutoff {
-                        self.abort_upload(key, id).await;
-                        aborted += 1;
+                        stale.push(OpenUploadInfo {
+                            key: key.to_string(),
+                            upload_id: id.to_string(),
+                            initiated: started,
+                        });
                     }
                 }
             }
@@ -208,25 +225,30 @@ impl S3Remote {
                 break;
             }
         }
-        Ok(aborted)
+        Ok(stale)
+    }
+
+    /// Aborts one multipart upload, saying whether the server did.
+    pub async fn try_abort_upload(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
+        self.call(
+            || {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+            },
+            Access::Write,
+            key,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Best effort: a multipart upload is never left open on purpose.
     pub async fn abort_upload(&self, key: &str, upload_id: &str) {
-        let _ = self
-            .call(
-                || {
-                    self.client
-                        .abort_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(key)
-                        .upload_id(upload_id)
-                        .send()
-                },
-                Access::Write,
-                key,
-            )
-            .await;
+        let _ = self.try_abort_upload(key, upload_id).await;
     }
 
     /// Reads parts in order (hashing each), uploads them in parallel, and checks the hash before

@@ -24,6 +24,9 @@ pub enum Fault {
     SlowDown,
     /// `500 InternalError` with an S3 XML error body; the request never reaches the server.
     InternalError,
+    /// `501 NotImplemented` with an S3 XML error body: a store that does not offer the request
+    /// (DeleteObjects on some S3-compatible servers); it never reaches the server.
+    NotImplemented,
     /// Forwards, then sends the response head and half the body and resets the connection.
     Reset,
     /// Forwards, then sends the response head and half the body and goes silent, keeping the
@@ -534,6 +537,7 @@ fn pick_fault(state: &mut State, method: &str, path: &str) -> Option<Fault> {
 fn error_response(status: u16, code: &str, message: &str, path: &str, number: u64) -> Vec<u8> {
     let reason = match status {
         503 => "Service Unavailable",
+        501 => "Not Implemented",
         _ => "Internal Server Error",
     };
     let body = format!(
@@ -755,6 +759,11 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
                 500,
                 "InternalError",
                 "We encountered an internal error. Please try again.",
+            )),
+            Some(Fault::NotImplemented) => Some((
+                501,
+                "NotImplemented",
+                "A header you provided implies functionality that is not implemented.",
             )),
             _ => None,
         };
