@@ -269,12 +269,17 @@ fn verified(c: &Copy) -> bool {
 /// One blob: find a keeper that verifies (under its lock), then replace the other files.
 fn run_group(g: &Group, no_reflink: &mut HashMap<u64, bool>, report: &mut Report) {
     let mut keeper = None;
+    // Files passed over as keepers stay as they are: one that does not match its name is for
+    // `verify --repair` to deal with, and one that is busy is someone else's.
+    let mut passed_over = Vec::new();
     for (i, file) in g.files.iter().enumerate() {
         let c = &file[0];
+        passed_over.push(i);
         let Some(guard) = lock_copy(c, report) else {
             continue;
         };
         if unchanged(c) && verified(c) {
+            passed_over.pop();
             keeper = Some((i, guard));
             break;
         }
@@ -289,7 +294,7 @@ fn run_group(g: &Group, no_reflink: &mut HashMap<u64, bool>, report: &mut Report
     let keeper = &g.files[k][0];
     let dev = keeper.id.0;
     for (i, file) in g.files.iter().enumerate() {
-        if i == k {
+        if i == k || passed_over.contains(&i) {
             continue;
         }
         if let Err(reason) = replaceable(file) {

@@ -147,3 +147,71 @@ impl Drop for LockHolder {
         let _ = self.child.wait();
     }
 }
+
+/// `hf cache verify` (huggingface_hub's own checksum check) passes for every revision of `repos`
+/// in `cache`: each file of the snapshot hashes to what the Hub lists, none is missing, none is
+/// extra. A stand-in serves the Hub's tree listing from the specs (`tests/it/hf_verify.py`).
+#[track_caller]
+pub fn hf_cache_verify(cache: &Path, repos: &[&super::spec::RepoSpec]) {
+    use super::cache::{git_sha1_hex, sha256_hex};
+    let mut trees = serde_json::Map::new();
+    for repo in repos {
+        let mut commits = serde_json::Map::new();
+        for rev in &repo.revisions {
+            let files: Vec<Value> = rev
+                .files
+                .iter()
+                .map(|f| {
+                    let mut entry = serde_json::json!({
+                        "type": "file",
+                        "path": f.path,
+                        "size": f.bytes.len(),
+                        "oid": git_sha1_hex(&f.bytes),
+                    });
+                    if f.lfs {
+                        entry["lfs"] = serde_json::json!({
+                            "oid": sha256_hex(&f.bytes),
+                            "size": f.bytes.len(),
+                            "pointerSize": 134,
+                        });
+                    }
+                    entry
+                })
+                .collect();
+            commits.insert(rev.commit.clone(), Value::Array(files));
+        }
+        trees.insert(
+            format!("{}s/{}", repo.repo_type, repo.repo_id),
+            Value::Object(commits),
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trees_path = dir.path().join("trees.json");
+    std::fs::write(&trees_path, Value::Object(trees).to_string()).expect("write trees");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/hf_verify.py");
+    let mut cmd = Command::new(python());
+    cmd.env_clear()
+        .env("HOME", dir.path())
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .arg(&script)
+        .arg(cache)
+        .arg(&trees_path);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().expect("run hf_verify.py");
+    assert!(
+        out.status.success(),
+        "`hf cache verify` fails on {}:\n{}",
+        cache.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The test venv's `bin/` folder: `hf`, `actionlint`, `shellcheck`.
+pub fn venv_bin() -> PathBuf {
+    python()
+        .parent()
+        .expect("the venv python is in bin/")
+        .to_path_buf()
+}
