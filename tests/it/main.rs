@@ -22,6 +22,7 @@ mod prune;
 mod pull;
 mod pull_all;
 mod push;
+mod recipes;
 mod repo_types;
 mod resources;
 mod rm;
