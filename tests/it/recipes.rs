@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use crate::common::cache::set_modified_ago;
 use crate::common::spec::{self, RepoSpec};
 use crate::common::{
-    assert_cache_tidy, check_cache, commit_hash, files_under, venv_bin, Garage, Sandbox,
+    assert_cache_tidy, check_cache, commit_hash, files_under, venv_bin, Garage, Key, Sandbox,
 };
 
 fn root() -> &'static Path {
@@ -192,6 +192,21 @@ struct Ran {
     output: String,
 }
 
+impl Ran {
+    /// The steps ended with exit `code` (0: all of them ran), their log saying each of `needles`.
+    #[track_caller]
+    fn ended(&self, code: i32, needles: &[&str]) {
+        assert_eq!(self.code, code, "{}", self.log);
+        for needle in needles {
+            assert!(
+                self.log.contains(needle),
+                "expected {needle:?} in\n{}",
+                self.log
+            );
+        }
+    }
+}
+
 impl Runner {
     fn new(dir: PathBuf, job_env: &[(&str, &str)]) -> Runner {
         for sub in ["workspace", "temp", "tool-cache", "home"] {
@@ -271,6 +286,23 @@ impl Runner {
     }
 }
 
+/// A runner whose job passes `key` as AWS_* secrets and whose workspace holds a keyless config;
+/// with the hub cache the tests give the action (`.hf-cache` in the workspace).
+fn runner_with(t: &Sandbox, key: Key) -> (Runner, PathBuf) {
+    let g = Garage::get();
+    let (id, secret) = match key {
+        Key::ReadWrite => (&g.access_key, &g.secret_key),
+        Key::ReadOnly => (&g.ro_access_key, &g.ro_secret_key),
+    };
+    let runner = Runner::new(
+        t.path("runner"),
+        &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
+    );
+    keyless_config(t, &runner.workspace());
+    let cache = runner.workspace().join(".hf-cache");
+    (runner, cache)
+}
+
 #[test]
 fn the_action_and_the_workflow_pass_actionlint_and_shellcheck() {
     let repo = tempfile::tempdir().unwrap();
@@ -314,15 +346,7 @@ fn the_action_pulls_with_a_read_only_key_as_a_runner_runs_it() {
     let t = Sandbox::new("recipes_action");
     let repos = published(&t);
     let g = Garage::get();
-    let runner = Runner::new(
-        t.path("runner"),
-        &[
-            ("AWS_ACCESS_KEY_ID", g.ro_access_key.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", g.ro_secret_key.as_str()),
-        ],
-    );
-    keyless_config(&t, &runner.workspace());
-    let cache = runner.workspace().join(".hf-cache");
+    let (runner, cache) = runner_with(&t, Key::ReadOnly);
     let models = pinned(&repos);
     let wheel = wheel().display().to_string();
     let cache_input = cache.display().to_string();
@@ -334,17 +358,8 @@ fn the_action_pulls_with_a_read_only_key_as_a_runner_runs_it() {
         ("verify", "true"),
     ];
     let ran = runner.run_action(&inputs);
-    assert_eq!(ran.code, 0, "{}", ran.log);
-    assert!(
-        ran.log.contains("installed hf-cache-sync 0.2.0"),
-        "{}",
-        ran.log
-    );
-    assert!(
-        ran.log.contains("read-only"),
-        "doctor passes a read-only key\n{}",
-        ran.log
-    );
+    // doctor passes a read-only key: pulling needs no more.
+    ran.ended(0, &["installed hf-cache-sync 0.2.0", "read-only"]);
     repos[0].assert_pulled(&cache, "main");
     repos[1].assert_pulled(&cache, "main");
     check_cache(&cache, &repos[1].downloads("main"));
@@ -371,40 +386,19 @@ fn the_action_pulls_with_a_read_only_key_as_a_runner_runs_it() {
 
     // The next job on this runner: the tool comes from the tool cache, the models are there.
     let again = runner.run_action(&inputs);
-    assert_eq!(again.code, 0, "{}", again.log);
-    assert!(
-        again.log.contains("from the tool cache"),
-        "pip runs once\n{}",
-        again.log
-    );
-    assert!(again.log.contains("0 blobs downloaded"), "{}", again.log);
+    again.ended(0, &["from the tool cache", "0 blobs downloaded"]);
 
     // Bad inputs fail the step, saying which input and what to give.
     let bad = runner.run_action(&[("workers", "many"), ("package", wheel.as_str())]);
-    assert_eq!(bad.code, 2, "{}", bad.log);
-    assert!(
-        bad.log.contains("::error::input workers is 'many'"),
-        "{}",
-        bad.log
-    );
+    bad.ended(2, &["::error::input workers is 'many'"]);
     let bad = runner.run_action(&[("verify", "yes"), ("package", wheel.as_str())]);
-    assert_eq!(bad.code, 2, "{}", bad.log);
-    assert!(
-        bad.log.contains("input verify is 'yes': use true or false"),
-        "{}",
-        bad.log
-    );
+    bad.ended(2, &["input verify is 'yes': use true or false"]);
     let missing = runner.run_action(&[
         ("models", "org/missing"),
         ("cache-dir", cache_input.as_str()),
         ("package", wheel.as_str()),
     ]);
-    assert_eq!(missing.code, 1, "{}", missing.log);
-    assert!(
-        missing.log.contains("::error::could not pull: org/missing"),
-        "{}",
-        missing.log
-    );
+    missing.ended(1, &["::error::could not pull: org/missing"]);
     // Writing through needs a key that may write: doctor says so before anything moves.
     let denied = runner.run_action(&[
         ("models", models.as_str()),
@@ -422,17 +416,8 @@ fn the_action_pulls_with_a_read_only_key_as_a_runner_runs_it() {
 #[test]
 fn the_action_writes_through_with_a_key_that_may_write() {
     let t = Sandbox::new("recipes_write_through");
-    let g = Garage::get();
-    let runner = Runner::new(
-        t.path("runner"),
-        &[
-            ("AWS_ACCESS_KEY_ID", g.access_key.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", g.secret_key.as_str()),
-        ],
-    );
-    keyless_config(&t, &runner.workspace());
+    let (runner, cache) = runner_with(&t, Key::ReadWrite);
     // A model this runner's cache has and the remote lacks.
-    let cache = runner.workspace().join(".hf-cache");
     let local = RepoSpec::new("org/local")
         .rev(&commit_hash("org/local main"), &["main"])
         .file("config.json", b"{}\n");

@@ -4,7 +4,7 @@
 //! push waits for the watch's push; SIGINT and SIGTERM end it cleanly.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::common::cli::Running;
@@ -157,19 +157,45 @@ fn a_download_reaches_the_bucket_and_a_partial_one_never_does() {
     assert_cache_tidy(&cache);
 }
 
-#[test]
-fn a_push_waits_for_the_watch_and_signals_let_the_push_in_flight_finish() {
-    let t = Sandbox::new("watch_push_waits");
+/// A watch of a cache holding [`repo`], talking to the bucket through a proxy that holds its
+/// first upload: the watch is in the middle of its first push when this returns.
+struct HeldWatch {
+    t: Sandbox,
+    cache: PathBuf,
+    m: RepoSpec,
+    proxy: FaultProxy,
+    watch: Running,
+}
+
+fn watch_held_at_first_upload(name: &str) -> HeldWatch {
+    let t = Sandbox::new(name);
     let cache = t.cache("hub");
     let m = repo();
     spec::write_all(std::slice::from_ref(&m), &cache);
     let proxy = FaultProxy::new(&[]);
     let via = config_via(&t, "via.yaml", proxy.url(), &t.prefix);
-    // The watch's first push is held at its first upload.
     let held = proxy.hold(HoldAt::First(Target::BlobPut));
-    let mut watch = start_watch(&t, &via, &cache);
+    let watch = start_watch(&t, &via, &cache);
     held.recv_timeout(Duration::from_secs(60))
         .expect("the watch pushes what the bucket lacks");
+    HeldWatch {
+        t,
+        cache,
+        m,
+        proxy,
+        watch,
+    }
+}
+
+#[test]
+fn a_push_waits_for_the_watch_and_signals_let_the_push_in_flight_finish() {
+    let HeldWatch {
+        t,
+        cache,
+        m,
+        proxy,
+        mut watch,
+    } = watch_held_at_first_upload("watch_push_waits");
 
     let mut push = t.hfcs().json().cache_dir(&cache).arg("push").start();
     assert!(
@@ -199,15 +225,13 @@ fn a_push_waits_for_the_watch_and_signals_let_the_push_in_flight_finish() {
 
 #[test]
 fn a_second_signal_abandons_the_push_in_flight_cleanly() {
-    let t = Sandbox::new("watch_abandon");
-    let cache = t.cache("hub");
-    let m = repo();
-    spec::write_all(std::slice::from_ref(&m), &cache);
-    let proxy = FaultProxy::new(&[]);
-    let via = config_via(&t, "via.yaml", proxy.url(), &t.prefix);
-    let held = proxy.hold(HoldAt::First(Target::BlobPut));
-    let watch = start_watch(&t, &via, &cache);
-    held.recv_timeout(Duration::from_secs(60)).expect("held");
+    let HeldWatch {
+        t,
+        cache,
+        proxy,
+        watch,
+        ..
+    } = watch_held_at_first_upload("watch_abandon");
     signal(&watch, libc::SIGINT);
     std::thread::sleep(Duration::from_millis(300));
     signal(&watch, libc::SIGINT);
