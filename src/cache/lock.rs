@@ -281,12 +281,16 @@ pub struct PushLock {
 impl PushLock {
     /// Takes the push lock of `cache_dir`, waiting at most `timeout` while another push holds
     /// it. A cache this user may not write to (a read-only or another user's cache) has no lock
-    /// to take: the push goes ahead without one. Blocking.
+    /// to take: the push goes ahead without one. Neither has a cache dir that does not exist,
+    /// which taking the lock must not create (the scan refuses it, naming it). Blocking.
     pub fn wait(
         cache_dir: &Path,
         timeout: Duration,
         on_wait: impl FnMut(Duration),
     ) -> Result<PushLock, LockError> {
+        if !cache_dir.is_dir() {
+            return Ok(PushLock { _lock: None });
+        }
         match wait(
             &push_lock_path(cache_dir),
             Mode::Exclusive,
@@ -522,6 +526,15 @@ mod tests {
         assert!(PushLock::wait(dir.path(), Duration::ZERO, |_| {})
             .unwrap()
             .is_held());
+    }
+
+    #[test]
+    fn taking_the_push_lock_never_creates_the_cache_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("typo");
+        let lock = PushLock::wait(&missing, Duration::ZERO, |_| {}).unwrap();
+        assert!(!lock.is_held());
+        assert!(!missing.exists());
     }
 
     #[test]
