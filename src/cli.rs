@@ -18,9 +18,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Hub cache directory (default: cache.hf_cache_dir, $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)
+    /// Hub cache directory (default: cache.hf_cache_dir, $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub);
+    /// dedupe takes it several times
     #[arg(long, global = true, value_name = "PATH")]
-    pub cache_dir: Option<PathBuf>,
+    pub cache_dir: Vec<PathBuf>,
 
     /// More detail on stderr, including the server's error codes
     #[arg(short, long, global = true)]
@@ -73,6 +74,72 @@ pub enum Command {
     Gc(GcArgs),
     /// Write a commented .hf-cache-sync.yaml in the current directory
     Init(InitArgs),
+    /// Push what huggingface_hub downloads, as it lands
+    ///
+    /// Starts with a push of whatever the remote lacks, then watches the cache: a finished blob
+    /// (renamed into blobs/), a snapshot link or a ref marks its repo, and once the cache has been
+    /// quiet for the debounce the marked repos are pushed. Partial downloads are never pushed,
+    /// and a repo with a download in progress waits. A manual push waits for a push of the watch
+    /// and the other way round. Ctrl-C or SIGTERM: a push in flight finishes, then exit 0; a
+    /// second one abandons it (exit 130).
+    Watch(WatchArgs),
+    /// Store each blob once across repos and cache dirs (reflinks or hard links)
+    ///
+    /// Finds blobs with the same name in several repos, and in the cache dirs given with
+    /// --cache-dir (repeat it), verifies the copy kept against its name, and replaces the other
+    /// copies with reflinks where the file system supports them, hard links otherwise. Never
+    /// links across file systems. Reports the bytes saved.
+    Dedupe(DedupeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Push once the cache has been quiet for this many seconds
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub debounce: std::time::Duration,
+
+    /// Concurrent transfers (default: transfer.workers, or 64)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Remote to use instead of the configured one: s3://bucket[/prefix] or a directory path
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<std::ffi::OsString>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// A number of seconds, 0 or more (`2`, `0.5`).
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds (e.g. 5 or 0.5)"))?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{text:?} is not a number of seconds from 0 up (e.g. 5 or 0.5)"))
+}
+
+#[derive(Debug, Args)]
+pub struct DedupeArgs {
+    /// Show what would be linked and saved without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debounce_takes_seconds() {
+        assert_eq!(parse_seconds("2").unwrap().as_millis(), 2000);
+        assert_eq!(parse_seconds("0.5").unwrap().as_millis(), 500);
+        assert_eq!(parse_seconds("0").unwrap(), std::time::Duration::ZERO);
+        for bad in ["-1", "soon", "", "inf", "NaN"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 #[derive(Debug, Args)]

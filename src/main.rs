@@ -38,9 +38,19 @@ fn main() -> ExitCode {
     raise_open_file_limit();
     let cli = Cli::parse();
     let printer = Printer::new(cli.json, cli.verbose);
+    if cli.cache_dir.len() > 1 && !matches!(cli.command, Command::Dedupe(_)) {
+        let err = ConfigError::Usage {
+            message: format!(
+                "--cache-dir is given {} times; only dedupe works on several caches",
+                cli.cache_dir.len()
+            ),
+            hint: "give --cache-dir once (or run the command once per cache)".into(),
+        };
+        return report_error(&anyhow::Error::new(err), cli.verbose);
+    }
     let overrides = Overrides {
         config: cli.config.clone(),
-        cache_dir: cli.cache_dir.clone(),
+        cache_dir: cli.cache_dir.first().cloned(),
     };
     let (settings, config_error) = match Settings::load(&overrides) {
         Ok(s) => (s, None),
@@ -71,26 +81,33 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    // A deletion stops between two items and reports what it did, rather than being dropped
-    // half-way through a revision.
+    // A deletion or a dedupe stops between two items and reports what it did, rather than
+    // being dropped half-way through a revision; a watch lets the push in flight finish and
+    // ends as it should (exit 0).
     let stops_on_request = match &cli.command {
         Command::Prune(args) => !args.remote,
+        Command::Dedupe(_) | Command::Watch(_) => true,
         Command::Rm(args) => !args.remote,
         _ => false,
     };
+    let stopping_is_success = matches!(cli.command, Command::Watch(_));
+    let cache_dirs = cli.cache_dir.clone();
     let result = runtime.block_on(async {
-        let work = dispatch(&app, cli.command, config_error);
+        let work = dispatch(&app, cli.command, config_error, cache_dirs);
         tokio::pin!(work);
+        let mut stop = StopSignals::new();
         tokio::select! {
             result = &mut work => return Some(result),
-            _ = tokio::signal::ctrl_c() => {}
+            _ = stop.next() => {}
         }
         app.cancel.request();
         if stops_on_request {
-            // A second Ctrl-C does not wait for it.
+            // A second signal does not wait for it.
             tokio::select! {
-                _ = &mut work => {}
-                _ = tokio::signal::ctrl_c() => {}
+                result = &mut work => if stopping_is_success {
+                    return Some(result);
+                },
+                _ = stop.next() => {}
             }
         }
         None
@@ -103,7 +120,7 @@ fn main() -> ExitCode {
             // The command's future is gone. Multipart uploads need a request each to go away;
             // temporary files still being written by a busy thread are removed from the record.
             // A deletion said what it did.
-            if !stops_on_request {
+            if !stops_on_request || stopping_is_success {
                 eprintln!("interrupted: cleaning up");
             }
             runtime.block_on(async {
@@ -168,6 +185,34 @@ fn fallback_options(args: FallbackArgs) -> FallbackOptions {
     }
 }
 
+/// Ctrl-C (SIGINT) and SIGTERM (a service manager, `timeout`, a CI runner cancelling a job): a
+/// request to stop, handled alike.
+struct StopSignals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        StopSignals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 fn transfer_options(args: TransferArgs) -> TransferOptions {
     TransferOptions {
         dry_run: args.dry_run,
@@ -180,6 +225,7 @@ async fn dispatch(
     app: &App,
     command: Command,
     config_error: Option<ConfigError>,
+    cache_dirs: Vec<std::path::PathBuf>,
 ) -> anyhow::Result<Outcome> {
     match command {
         Command::Push(args) => {
@@ -277,6 +323,31 @@ async fn dispatch(
                 yes: args.yes,
             };
             commands::gc::run(app, opts).await
+        }
+        Command::Watch(args) => {
+            let opts = commands::watch::WatchOptions {
+                debounce: args.debounce,
+                include: args.filter.include,
+                exclude: args.filter.exclude,
+                transfer: TransferOptions {
+                    dry_run: false,
+                    workers: args.workers.map(usize::from),
+                    remote: args.remote,
+                },
+            };
+            commands::watch::run(app, opts).await
+        }
+        Command::Dedupe(args) => {
+            let cache_dirs = if cache_dirs.is_empty() {
+                vec![app.settings.cache_dir.clone()]
+            } else {
+                cache_dirs
+            };
+            let opts = commands::dedupe::DedupeOptions {
+                cache_dirs,
+                dry_run: args.dry_run,
+            };
+            commands::dedupe::run(app, opts).await
         }
         Command::PullAll(args) => {
             commands::pull_all::run(

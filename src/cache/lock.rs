@@ -1,7 +1,8 @@
 //! File locks on the hub cache, in one place: huggingface_hub's blob lock
 //! (`.locks/<repo folder>/<etag>.lock`), the shared-store payload locks, and this tool's repo
 //! lock (`.locks/<repo folder>.hf-cache-sync.lock`), which a pull holds shared ([`RepoLease`])
-//! and prune and rm take exclusively ([`RepoLock`], [`RepoLockSet`]).
+//! and prune and rm take exclusively ([`RepoLock`], [`RepoLockSet`]); the cache-root locks a push
+//! holds while it runs ([`PushLock`]) and a `watch` for as long as it watches ([`WatchLock`]).
 //!
 //! Three ways to take a lock: [`wait`] (bounded, for writers), [`try_lock`] (never waits, and
 //! leaves no new file behind, for deleters) and [`probe`] (looks without creating anything, for
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::file_id;
-use super::{parse_repo_folder, repo_lock_path};
+use super::{parse_repo_folder, push_lock_path, repo_lock_path, watch_lock_path};
 
 /// Why a lock could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +271,65 @@ impl RepoLock {
     }
 }
 
+/// The cache-root lock ([`push_lock_path`]) a push holds from before its scan until its last
+/// ref is written, whether a person ran it or `watch` did: the two wait for each other instead
+/// of planning from the same scan and uploading the same blobs twice.
+pub struct PushLock {
+    _lock: Option<FileLock>,
+}
+
+impl PushLock {
+    /// Takes the push lock of `cache_dir`, waiting at most `timeout` while another push holds
+    /// it. A cache this user may not write to (a read-only or another user's cache) has no lock
+    /// to take: the push goes ahead without one. Neither has a cache dir that does not exist,
+    /// which taking the lock must not create (the scan refuses it, naming it). Blocking.
+    pub fn wait(
+        cache_dir: &Path,
+        timeout: Duration,
+        on_wait: impl FnMut(Duration),
+    ) -> Result<PushLock, LockError> {
+        if !cache_dir.is_dir() {
+            return Ok(PushLock { _lock: None });
+        }
+        match wait(
+            &push_lock_path(cache_dir),
+            Mode::Exclusive,
+            timeout,
+            on_wait,
+        ) {
+            Ok(lock) => Ok(PushLock { _lock: Some(lock) }),
+            Err(LockError::Io { source, .. }) if cannot_write(&source) => {
+                Ok(PushLock { _lock: None })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// False when the cache could not be locked because this user may not write to it.
+    #[cfg(test)]
+    pub fn is_held(&self) -> bool {
+        self._lock.is_some()
+    }
+}
+
+/// Permission denied or a read-only filesystem: nothing this user does can write there.
+fn cannot_write(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(libc::EROFS)
+}
+
+/// Held by `watch` for as long as it runs ([`watch_lock_path`]): a second watch of the same
+/// cache would only push everything twice.
+pub struct WatchLock {
+    _lock: TransientLock,
+}
+
+impl WatchLock {
+    /// Takes the watch lock of `cache_dir` without waiting; `Ok(None)` when another watch holds it.
+    pub fn try_take(cache_dir: &Path) -> io::Result<Option<WatchLock>> {
+        Ok(try_lock(&watch_lock_path(cache_dir))?.map(|lock| WatchLock { _lock: lock }))
+    }
+}
+
 /// Exclusive locks on every repo of a cache, taken before the scan that plans a deletion and
 /// held until it is carried out. A repo locked here is one no pull changes meanwhile, so the
 /// plan stays true; repos a pull holds are [`RepoLockSet::busy`] and must be left alone.
@@ -449,6 +509,51 @@ mod tests {
         let _pull = held_elsewhere(&path, Mode::Shared);
         drop(lock);
         assert!(path.exists(), "the pull's lock file stays");
+    }
+
+    #[test]
+    fn pushes_of_one_cache_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = PushLock::wait(dir.path(), Duration::ZERO, |_| {}).unwrap();
+        assert!(first.is_held());
+        let mut waits = 0;
+        let err = PushLock::wait(dir.path(), Duration::from_millis(100), |_| waits += 1)
+            .err()
+            .expect("the second push waits, then gives up");
+        assert!(matches!(err, LockError::Timeout { .. }));
+        assert_eq!(waits, 1);
+        drop(first);
+        assert!(PushLock::wait(dir.path(), Duration::ZERO, |_| {})
+            .unwrap()
+            .is_held());
+    }
+
+    #[test]
+    fn taking_the_push_lock_never_creates_the_cache_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("typo");
+        let lock = PushLock::wait(&missing, Duration::ZERO, |_| {}).unwrap();
+        assert!(!lock.is_held());
+        assert!(!missing.exists());
+    }
+
+    #[test]
+    fn a_cache_nobody_may_write_is_pushed_without_its_lock() {
+        assert!(cannot_write(&io::Error::from_raw_os_error(libc::EROFS)));
+        assert!(cannot_write(&io::Error::from(
+            io::ErrorKind::PermissionDenied
+        )));
+        assert!(!cannot_write(&io::Error::from(io::ErrorKind::NotFound)));
+    }
+
+    #[test]
+    fn one_watch_a_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = WatchLock::try_take(dir.path()).unwrap().expect("free");
+        assert!(WatchLock::try_take(dir.path()).unwrap().is_none());
+        drop(first);
+        assert!(!dir.path().join(".locks").exists(), "leaves nothing behind");
+        assert!(WatchLock::try_take(dir.path()).unwrap().is_some());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! Path helpers are pure functions mirroring huggingface_hub's layout, tested inline.
 
+pub mod dedupe;
 pub mod delete;
 pub mod hash;
 pub mod heuristics;
@@ -10,6 +11,7 @@ pub mod scan;
 pub mod store;
 pub mod temp;
 pub mod trees;
+pub mod watch;
 pub mod write;
 
 use std::fmt;
@@ -131,6 +133,17 @@ pub fn repo_lock_path(cache_dir: &Path, repo_folder: &str) -> PathBuf {
         .join(format!("{repo_folder}.hf-cache-sync.lock"))
 }
 
+/// The cache-root lock every push of the cache holds while it runs, `watch`'s pushes included:
+/// a manual push and a watch never push one cache at once.
+pub fn push_lock_path(cache_dir: &Path) -> PathBuf {
+    cache_dir.join(".locks").join("hf-cache-sync.push.lock")
+}
+
+/// The lock a `watch` holds for as long as it watches the cache: one watcher a cache.
+pub fn watch_lock_path(cache_dir: &Path) -> PathBuf {
+    cache_dir.join(".locks").join("hf-cache-sync.watch.lock")
+}
+
 fn is_lower_hex(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -192,6 +205,18 @@ pub fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
 #[cfg(not(unix))]
 pub fn file_id(_meta: &std::fs::Metadata) -> (u64, u64) {
     (0, 0)
+}
+
+/// How many names (hard links) the file has.
+#[cfg(unix)]
+pub fn link_count(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.nlink()
+}
+
+#[cfg(not(unix))]
+pub fn link_count(_meta: &std::fs::Metadata) -> u64 {
+    1
 }
 
 #[cfg(test)]
@@ -259,6 +284,18 @@ mod tests {
             repo_lock_path(Path::new("/c"), "models--a--b"),
             PathBuf::from("/c/.locks/models--a--b.hf-cache-sync.lock")
         );
+        assert_eq!(
+            push_lock_path(Path::new("/c")),
+            PathBuf::from("/c/.locks/hf-cache-sync.push.lock")
+        );
+        assert_eq!(
+            watch_lock_path(Path::new("/c")),
+            PathBuf::from("/c/.locks/hf-cache-sync.watch.lock")
+        );
+        // Neither can be mistaken for a repo's lock file or folder.
+        for name in ["hf-cache-sync.push.lock", "hf-cache-sync.watch.lock"] {
+            assert_eq!(parse_repo_folder(name), None);
+        }
     }
 
     #[test]

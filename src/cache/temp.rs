@@ -29,6 +29,11 @@ pub fn create_in(dir: &Path, prefix: &str) -> io::Result<TempFile> {
     LIVE.create_in(dir, prefix)
 }
 
+/// Makes `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>` a hard link to `original`, on the process's record.
+pub fn link_in(dir: &Path, prefix: &str, original: &Path) -> io::Result<TempLink> {
+    LIVE.link_in(dir, prefix, original)
+}
+
 /// Removes every temporary file still on the process's record and refuses new ones: the last
 /// step of an interrupted run. Returns how many were removed.
 pub fn remove_all() -> usize {
@@ -68,6 +73,40 @@ impl Registry {
             path,
             registry: self,
         })
+    }
+
+    /// A new hard link to `original` under a temporary name in `dir`, refused once the run is
+    /// ending.
+    pub fn link_in(
+        &'static self,
+        dir: &Path,
+        prefix: &str,
+        original: &Path,
+    ) -> io::Result<TempLink> {
+        loop {
+            let path = dir.join(format!(
+                "{prefix}{:06x}{TEMP_SUFFIX}",
+                fastrand::u32(..1 << 24)
+            ));
+            let mut record = self.record();
+            if record.closed {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "interrupted: no new temporary files",
+                ));
+            }
+            match std::fs::hard_link(original, &path) {
+                Ok(()) => {
+                    record.paths.insert(path.clone());
+                    return Ok(TempLink {
+                        path: Some(path),
+                        registry: self,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn remove_all(&self) -> usize {
@@ -120,6 +159,35 @@ impl Drop for TempFile {
     }
 }
 
+/// A hard link under a temporary name, on record; dropping it removes the name.
+pub struct TempLink {
+    /// `None` once renamed into place.
+    path: Option<PathBuf>,
+    registry: &'static Registry,
+}
+
+impl TempLink {
+    /// Renames the link to `dest`, replacing what is there in one step.
+    pub fn persist(mut self, dest: &Path) -> io::Result<()> {
+        let path = self.path.take().expect("present until persisted");
+        let renamed = std::fs::rename(&path, dest);
+        self.registry.record().paths.remove(&path);
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        renamed
+    }
+}
+
+impl Drop for TempLink {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(&path);
+            self.registry.record().paths.remove(&path);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +217,34 @@ mod tests {
             .collect();
         assert_eq!(left, vec![std::ffi::OsString::from("final")]);
         drop(kept);
+    }
+
+    #[test]
+    fn temporary_links_go_on_record_and_replace_in_one_step() {
+        let live: &'static Registry = Box::leak(Box::new(Registry::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let original = dir.path().join("original");
+        let dest = dir.path().join("dest");
+        std::fs::write(&original, b"same bytes").unwrap();
+        std::fs::write(&dest, b"same bytes").unwrap();
+        let link = live.link_in(dir.path(), ".t-", &original).unwrap();
+        link.persist(&dest).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(&dest), ino(&original));
+        let dropped = live.link_in(dir.path(), ".t-", &original).unwrap();
+        drop(dropped);
+        let interrupted = live.link_in(dir.path(), ".t-", &original).unwrap();
+        assert_eq!(live.remove_all(), 1);
+        drop(interrupted);
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("dest"), "original".into()]
+        );
     }
 }

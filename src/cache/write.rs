@@ -354,8 +354,14 @@ pub fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
 /// The temporary file lives in `blobs/`, not `refs/`: huggingface_hub reads every file under
 /// `refs/` as a ref, so a run killed before the rename must not leave one there. In `blobs/` it
 /// is a name no scanner takes for a blob, and the stale-partial cleanup removes it.
+///
+/// A ref that already names `commit` is left as it is: a pull of what the cache holds changes
+/// nothing on disk.
 pub fn write_ref(repo_dir: &Path, name: &str, commit: &str) -> Result<(), WriteError> {
     let path = ref_path(repo_dir, name);
+    if fs::read(&path).is_ok_and(|body| body == commit.as_bytes()) {
+        return Ok(());
+    }
     write_atomic_via(&path, &repo_dir.join("blobs"), commit.as_bytes())
 }
 
@@ -490,6 +496,14 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("refs/pr/1")).unwrap(), b"abc");
         assert_eq!(leftovers(&dir.path().join("refs/pr")), vec!["1"]);
         assert!(leftovers(&dir.path().join("blobs")).is_empty());
+        // Written again with the same commit: the file is not touched; with another, replaced.
+        use std::os::unix::fs::MetadataExt;
+        let inode = || fs::metadata(dir.path().join("refs/pr/1")).unwrap().ino();
+        let before = inode();
+        write_ref(dir.path(), "pr/1", "abc").unwrap();
+        assert_eq!(inode(), before);
+        write_ref(dir.path(), "pr/1", "abd").unwrap();
+        assert_eq!(fs::read(dir.path().join("refs/pr/1")).unwrap(), b"abd");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One file per subcommand, plus what they share: the run context, repo filters and the outcome.
 
+pub mod dedupe;
 pub mod deletion;
 pub mod diff;
 pub mod doctor;
@@ -13,6 +14,7 @@ pub mod push;
 pub mod rm;
 pub mod status;
 pub mod verify;
+pub mod watch;
 
 use std::sync::Arc;
 

@@ -8,7 +8,6 @@ use anyhow::Result;
 use super::{require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions};
 use crate::cache::scan::Repo;
 use crate::remote::Remote;
-use crate::report::human_bytes;
 use crate::transfer::push::{self, PushPolicy, PushSummary};
 
 pub struct PushOptions {
@@ -39,6 +38,7 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         }
     }
 
+    let _lock = push::lock_cache(&app.settings.cache_dir, &ctx).await?;
     let scan = scan_existing(&app.settings.cache_dir).await?;
     for w in &scan.warnings {
         app.printer.warn(&w.to_string());
@@ -61,13 +61,13 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         allow_gated: app.settings.allow_gated,
         sync_xet: app.settings.sync_xet,
     };
-    let plan = push::plan(repos, policy, progress.as_ref(), &mut summary).await?;
     let warn = |msg: &str| app.printer.warn(msg);
-    push::execute(
+    push::push_repos(
         &remote,
         &layout,
         &ctx,
-        plan,
+        repos,
+        policy,
         opts.transfer.dry_run,
         &mut summary,
         &warn,
@@ -75,52 +75,6 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     .await?;
     summary.seconds = started.elapsed().as_secs_f64();
     let outcome = Outcome::from_failures(summary.failures.len());
-    app.printer.result(&summary, || human_summary(&summary));
+    app.printer.result(&summary, || summary.text());
     Ok(outcome)
-}
-
-fn human_summary(s: &PushSummary) -> String {
-    let verb = if s.dry_run {
-        "Would upload"
-    } else {
-        "Uploaded"
-    };
-    let mut lines = vec![format!(
-        "{verb} {} blobs ({}), skipped {} already on the remote; {} manifests and {} refs {} ({} and {} unchanged); {} repos, {} revisions in {:.1}s",
-        s.uploaded,
-        human_bytes(s.bytes_uploaded),
-        s.skipped_existing,
-        s.manifests,
-        s.refs,
-        if s.dry_run { "to write" } else { "written" },
-        s.manifests_unchanged,
-        s.refs_unchanged,
-        s.repos,
-        s.revisions,
-        s.seconds
-    )];
-    if s.trees + s.trees_unchanged > 0 {
-        lines.push(format!(
-            "{} tree listings {} ({} unchanged)",
-            s.trees,
-            if s.dry_run { "to write" } else { "written" },
-            s.trees_unchanged
-        ));
-    }
-    if s.skipped_gated > 0 {
-        lines.push(format!("Skipped {} likely-gated repos", s.skipped_gated));
-    }
-    if s.skipped_pointer > 0 {
-        lines.push(format!(
-            "Skipped {} LFS/Xet pointer files (set cache.sync_xet: true to push them)",
-            s.skipped_pointer
-        ));
-    }
-    if !s.failures.is_empty() {
-        lines.push(format!("{} failed:", s.failures.len()));
-        for f in &s.failures {
-            lines.push(format!("  {f}"));
-        }
-    }
-    lines.join("\n")
 }

@@ -1,9 +1,11 @@
 //! The push engine: build each revision's manifest from the cache scan, upload the blobs the
 //! remote lacks (verified as they are read) through the pool, then publish each revision's tree
 //! listing (when the cache has a trusted one), manifests, then refs. A revision is published
-//! only when every blob it names is on the remote. `push` and write-through drive it.
+//! only when every blob it names is on the remote. `push`, `watch` and write-through drive it;
+//! `push` and `watch` each under the cache's push lock ([`lock_cache`]).
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -12,6 +14,8 @@ use serde::Serialize;
 use super::pool;
 use crate::cache::hash::sha256_file;
 use crate::cache::heuristics::{is_likely_gated, is_pointer_file};
+use crate::cache::lock::{LockError, PushLock};
+use crate::cache::push_lock_path;
 use crate::cache::scan::{FileSource, Repo, TreeFile};
 use crate::cache::trees::TreeListing;
 use crate::config::ConfigError;
@@ -19,7 +23,7 @@ use crate::failure::Failure;
 use crate::manifest::{safe_repo_key, Layout, Manifest, ManifestFile};
 use crate::remote::catalog::{Body, Catalog, ReadFailure, ReadMode};
 use crate::remote::{BlobSource, Remote, RemoteError, TransferCtx, TransferError};
-use crate::report::Progress;
+use crate::report::{human_bytes, lock_waiter, Progress};
 use crate::text::short;
 
 #[derive(Debug, Default, Serialize)]
@@ -46,6 +50,56 @@ pub struct PushSummary {
     pub failures: Vec<Failure>,
 }
 
+impl PushSummary {
+    /// What the push did, for people: a line of counts, then what was skipped and what failed.
+    pub fn text(&self) -> String {
+        let s = self;
+        let verb = if s.dry_run {
+            "Would upload"
+        } else {
+            "Uploaded"
+        };
+        let mut lines = vec![format!(
+            "{verb} {} blobs ({}), skipped {} already on the remote; {} manifests and {} refs {} ({} and {} unchanged); {} repos, {} revisions in {:.1}s",
+            s.uploaded,
+            human_bytes(s.bytes_uploaded),
+            s.skipped_existing,
+            s.manifests,
+            s.refs,
+            if s.dry_run { "to write" } else { "written" },
+            s.manifests_unchanged,
+            s.refs_unchanged,
+            s.repos,
+            s.revisions,
+            s.seconds
+        )];
+        if s.trees + s.trees_unchanged > 0 {
+            lines.push(format!(
+                "{} tree listings {} ({} unchanged)",
+                s.trees,
+                if s.dry_run { "to write" } else { "written" },
+                s.trees_unchanged
+            ));
+        }
+        if s.skipped_gated > 0 {
+            lines.push(format!("Skipped {} likely-gated repos", s.skipped_gated));
+        }
+        if s.skipped_pointer > 0 {
+            lines.push(format!(
+                "Skipped {} LFS/Xet pointer files (set cache.sync_xet: true to push them)",
+                s.skipped_pointer
+            ));
+        }
+        if !s.failures.is_empty() {
+            lines.push(format!("{} failed:", s.failures.len()));
+            for f in &s.failures {
+                lines.push(format!("  {f}"));
+            }
+        }
+        lines.join("\n")
+    }
+}
+
 /// A revision ready to publish: its manifest and the blobs it needs.
 struct RevisionPlan {
     repo_index: usize,
@@ -69,6 +123,36 @@ pub struct PushPlan<'a> {
 pub struct PushPolicy {
     pub allow_gated: bool,
     pub sync_xet: bool,
+}
+
+/// Takes the push lock of `cache_dir`, saying so while another push of it (a `watch`, a push in
+/// another terminal) holds it. Take it before the scan the push is planned from.
+pub async fn lock_cache(cache_dir: &Path, ctx: &TransferCtx) -> Result<PushLock, LockError> {
+    let timeout = ctx.lock_timeout;
+    let on_wait = lock_waiter(
+        ctx.progress.clone(),
+        push_lock_path(cache_dir),
+        "another push of this cache (a watch, or a push elsewhere) is running".into(),
+        timeout,
+    );
+    let dir = cache_dir.to_path_buf();
+    crate::remote::blocking(move || PushLock::wait(&dir, timeout, on_wait)).await
+}
+
+/// Plans and pushes `repos` (from a scan taken under [`lock_cache`]): [`plan`], then [`execute`].
+#[allow(clippy::too_many_arguments)]
+pub async fn push_repos(
+    remote: &Remote,
+    layout: &Layout,
+    ctx: &TransferCtx,
+    repos: Vec<&Repo>,
+    policy: PushPolicy,
+    dry_run: bool,
+    summary: &mut PushSummary,
+    warn: &dyn Fn(&str),
+) -> Result<()> {
+    let plan = plan(repos, policy, ctx.progress.as_ref(), summary).await?;
+    execute(remote, layout, ctx, plan, dry_run, summary, warn).await
 }
 
 /// Builds every revision's manifest from the scanned repos. Files that cannot be read are

@@ -150,7 +150,7 @@ fn what_the_bucket_lacks_comes_from_the_hub_as_huggingface_hub_writes_it() {
     check_cache(&dst, &m.downloads("main"));
     let snapshot = snapshot_download_offline(&dst, "model", "org/m", "main").unwrap();
     assert!(snapshot.ends_with(&m.commit), "{snapshot}");
-    let (code, text) = hf_cache_verify(&dst, "org/m", "main", &hub.url(), None);
+    let (code, text) = hf_cache_verify(&dst, "model", "org/m", "main", &hub.url(), None);
     assert_eq!(code, Some(0), "{text}");
     // Nothing was written to the bucket without --write-through.
     assert!(t.bucket().keys().is_empty());

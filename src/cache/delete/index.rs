@@ -9,9 +9,9 @@ use std::time::SystemTime;
 
 use super::paths::{link_hops, trash_dir};
 use super::LOCKED;
-use crate::cache::file_id;
 use crate::cache::lock::{self, Probe};
 use crate::cache::scan::{CacheScan, FileSource, Repo};
+use crate::cache::{file_id, link_count};
 use crate::cache::{lock_path, store};
 
 pub(super) type FileId = (u64, u64);
@@ -56,6 +56,9 @@ pub(super) struct Index {
     /// Repos a pull is writing into ([`crate::cache::lock::RepoLockSet::busy`]): nothing in
     /// them is touched.
     pub busy: HashSet<usize>,
+    /// Files with hard links outside what the scan saw (another cache dir `dedupe` linked them
+    /// into): deleting every name here frees none of their bytes.
+    pub linked_elsewhere: HashSet<FileId>,
     /// Identities handed out to files the platform cannot tell apart.
     synthetic: u64,
 }
@@ -104,6 +107,7 @@ impl Index {
             repo_locks: HashMap::new(),
             trash: HashMap::new(),
             busy: HashSet::new(),
+            linked_elsewhere: HashSet::new(),
             synthetic: 0,
         };
         let mut linked_payloads = HashSet::new();
@@ -122,7 +126,27 @@ impl Index {
         if index.store_marked {
             index.find_store_orphans(&linked_payloads);
         }
+        index.find_links_elsewhere();
         index
+    }
+
+    /// Files whose link count is higher than the names of them the scan found.
+    fn find_links_elsewhere(&mut self) {
+        for (id, names) in &self.names {
+            let mut known = 0;
+            let mut links = 0;
+            for name in names {
+                if let Ok(meta) = fs::symlink_metadata(name) {
+                    if !meta.file_type().is_symlink() {
+                        known += 1;
+                        links = link_count(&meta);
+                    }
+                }
+            }
+            if links > known {
+                self.linked_elsewhere.insert(*id);
+            }
+        }
     }
 
     /// Files without an identity (no inode numbers on this platform) each get their own.
@@ -284,7 +308,10 @@ impl Index {
         for (id, names) in &self.names {
             if names.iter().all(|n| deleted.contains(n)) {
                 let size = self.sizes.get(id).copied().unwrap_or(0);
-                all += size;
+                // Gone from this cache, still on disk through a name elsewhere.
+                if !self.linked_elsewhere.contains(id) {
+                    all += size;
+                }
                 if self.blob_ids.contains(id) {
                     blobs += size;
                 }

@@ -30,7 +30,8 @@ pub struct Report {
     /// Distinct bytes released: a file linked from several places counts once, and only when
     /// its last name goes.
     pub bytes_freed: u64,
-    /// The part of `bytes_freed` that [`crate::cache::scan::CacheScan::blob_bytes`] counts.
+    /// What [`crate::cache::scan::CacheScan::blob_bytes`] counts of what went: a blob linked
+    /// from another cache dir too leaves this cache, but frees nothing on disk.
     #[serde(skip)]
     pub blob_bytes_freed: u64,
     /// Stopped by Ctrl-C between two items: the rest of the plan was not carried out (a re-run

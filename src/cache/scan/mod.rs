@@ -68,6 +68,8 @@ pub struct Blob {
     pub shared: bool,
     /// (device, inode) of the content: a blob linked from several repos is counted once.
     pub file_id: (u64, u64),
+    /// Hard links to the content (more than one once `dedupe` linked copies together).
+    pub links: u64,
     pub accessed: Option<SystemTime>,
     pub modified: Option<SystemTime>,
 }

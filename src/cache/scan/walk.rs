@@ -200,6 +200,7 @@ impl Scanner {
                     size: meta.len(),
                     shared,
                     file_id: file_id(&meta),
+                    links: crate::cache::link_count(&meta),
                     accessed: meta.accessed().ok(),
                     modified: meta.modified().ok(),
                 },

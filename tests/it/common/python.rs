@@ -189,10 +189,11 @@ pub fn snapshot_download_offline(
     }
 }
 
-/// `hf cache verify REPO --revision REV --cache-dir CACHE --fail-on-missing-files
+/// `hf cache verify REPO --repo-type TYPE --revision REV --cache-dir CACHE --fail-on-missing-files
 /// --fail-on-extra-files` against the Hub at `endpoint`: exit code and output.
 pub fn hf_cache_verify(
     cache: &Path,
+    repo_type: &str,
     repo_id: &str,
     revision: &str,
     endpoint: &str,
@@ -210,6 +211,8 @@ pub fn hf_cache_verify(
             "cache",
             "verify",
             repo_id,
+            "--repo-type",
+            repo_type,
             "--revision",
             revision,
             "--cache-dir",
@@ -229,4 +232,60 @@ pub fn hf_cache_verify(
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code(), text)
+}
+
+/// `hf cache verify` (huggingface_hub's own checksum check) passes for every revision of `repos`
+/// in `cache`: each file of the snapshot hashes to what the Hub lists, none is missing, none is
+/// extra. The Hub stand-in serves the specs' tree listings.
+#[track_caller]
+pub fn hf_cache_verify_specs(cache: &Path, repos: &[&super::spec::RepoSpec]) {
+    use super::hub::{HubFile, HubRepo, HubStandIn};
+    let hub_repos: Vec<HubRepo> = repos
+        .iter()
+        .map(|repo| {
+            let mut h = HubRepo::model(&repo.repo_id);
+            h.repo_type = repo.repo_type.to_string();
+            for rev in &repo.revisions {
+                let files = rev
+                    .files
+                    .iter()
+                    .map(|f| HubFile {
+                        path: f.path.clone(),
+                        bytes: f.bytes.clone(),
+                        lfs: f.lfs,
+                    })
+                    .collect();
+                h = h.commit(&rev.commit, &rev.commit, files);
+            }
+            h
+        })
+        .collect();
+    let hub = HubStandIn::start(hub_repos, 100);
+    for repo in repos {
+        for rev in &repo.revisions {
+            let (code, text) = hf_cache_verify(
+                cache,
+                repo.repo_type,
+                &repo.repo_id,
+                &rev.commit,
+                &hub.url(),
+                None,
+            );
+            assert_eq!(
+                code,
+                Some(0),
+                "`hf cache verify` fails on {} in {}:\n{text}",
+                repo.repo_id,
+                cache.display()
+            );
+        }
+    }
+}
+
+/// The test venv's `bin/` folder: `hf`, `actionlint`, `shellcheck`.
+pub fn venv_bin() -> PathBuf {
+    python()
+        .parent()
+        .expect("the venv python is in bin/")
+        .to_path_buf()
 }
