@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::common::cache::set_modified_ago;
+use crate::common::hub::{HubRepo, HubStandIn};
 use crate::common::spec::{self, RepoSpec};
 use crate::common::{
     assert_cache_tidy, check_cache, commit_hash, files_under, venv_bin, Garage, Key, Sandbox,
@@ -440,6 +441,48 @@ fn the_action_writes_through_with_a_key_that_may_write() {
     let bucket = t.bucket();
     for key in local.remote_keys() {
         assert!(bucket.exists(&key), "{key} was not pushed\n{}", ran.log);
+    }
+}
+
+#[test]
+fn the_action_falls_back_to_the_hub_and_writes_through() {
+    let t = Sandbox::new("recipes_fallback");
+    // A model only the Hub has.
+    let hub_only = RepoSpec::new("org/hub-only")
+        .rev(&commit_hash("org/hub-only main"), &["main"])
+        .file("config.json", b"{\"from\": \"hub\"}\n");
+    let hub = HubStandIn::start(vec![HubRepo::from_spec(&hub_only)], 100);
+    let g = Garage::get();
+    let hub_url = hub.url();
+    let runner = Runner::new(
+        t.path("runner"),
+        &[
+            ("AWS_ACCESS_KEY_ID", &g.access_key),
+            ("AWS_SECRET_ACCESS_KEY", &g.secret_key),
+            ("HF_ENDPOINT", &hub_url),
+        ],
+    );
+    keyless_config(&t, &runner.workspace());
+    let cache = runner.workspace().join(".hf-cache");
+    let cache_input = cache.display().to_string();
+    let wheel = wheel().display().to_string();
+    let ran = runner.run_action(&[
+        ("models", "org/hub-only@main"),
+        ("cache-dir", cache_input.as_str()),
+        ("package", wheel.as_str()),
+        ("fallback", "hf-hub"),
+        ("write-through", "true"),
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.log);
+    assert!(!ran.log.contains("not on the remote yet"), "{}", ran.log);
+    hub_only.assert_pulled(&cache, "main");
+    let bucket = t.bucket();
+    for key in hub_only.remote_keys() {
+        assert!(
+            bucket.exists(&key),
+            "{key} was not written through\n{}",
+            ran.log
+        );
     }
 }
 

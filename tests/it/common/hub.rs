@@ -67,6 +67,28 @@ impl HubRepo {
         self
     }
 
+    /// The repo a spec describes, each revision a commit named by itself and by its refs.
+    pub fn from_spec(spec: &super::spec::RepoSpec) -> HubRepo {
+        let mut h = HubRepo::model(&spec.repo_id);
+        h.repo_type = spec.repo_type.to_string();
+        for rev in &spec.revisions {
+            let files = rev
+                .files
+                .iter()
+                .map(|f| HubFile {
+                    path: f.path.clone(),
+                    bytes: f.bytes.clone(),
+                    lfs: f.lfs,
+                })
+                .collect();
+            h = h.commit(&rev.commit, &rev.commit, files);
+            for r in &rev.refs {
+                h.refs.insert(r.clone(), rev.commit.clone());
+            }
+        }
+        h
+    }
+
     pub fn gated(mut self, token: &str) -> HubRepo {
         self.gated_token = Some(token.into());
         self

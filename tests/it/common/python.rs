@@ -239,27 +239,8 @@ pub fn hf_cache_verify(
 /// extra. The Hub stand-in serves the specs' tree listings.
 #[track_caller]
 pub fn hf_cache_verify_specs(cache: &Path, repos: &[&super::spec::RepoSpec]) {
-    use super::hub::{HubFile, HubRepo, HubStandIn};
-    let hub_repos: Vec<HubRepo> = repos
-        .iter()
-        .map(|repo| {
-            let mut h = HubRepo::model(&repo.repo_id);
-            h.repo_type = repo.repo_type.to_string();
-            for rev in &repo.revisions {
-                let files = rev
-                    .files
-                    .iter()
-                    .map(|f| HubFile {
-                        path: f.path.clone(),
-                        bytes: f.bytes.clone(),
-                        lfs: f.lfs,
-                    })
-                    .collect();
-                h = h.commit(&rev.commit, &rev.commit, files);
-            }
-            h
-        })
-        .collect();
+    use super::hub::{HubRepo, HubStandIn};
+    let hub_repos: Vec<HubRepo> = repos.iter().map(|r| HubRepo::from_spec(r)).collect();
     let hub = HubStandIn::start(hub_repos, 100);
     for repo in repos {
         for rev in &repo.revisions {
