@@ -430,7 +430,7 @@ fn manifest_state(
         return Ok(Existing::Same);
     }
     match &e.body {
-        Body::Valid(current) if current == m => Ok(Existing::Same),
+        Body::Valid(current) if current.same_content(m) => Ok(Existing::Same),
         Body::Failed(ReadFailure::Unreadable(err)) => Err(err.clone().into()),
         Body::Gone => Ok(Existing::Absent),
         _ => Ok(match catalog.owner_of_manifest_key(key) {
