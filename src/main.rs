@@ -269,7 +269,8 @@ async fn dispatch(
     }
 }
 
-/// `error: …` and, where we know what to do about it, `hint: …`. Configuration problems exit 2.
+/// `error: …` and, where we know what to do about it, `hint: …`. Configuration problems exit 2;
+/// a repo that is not there exits 1, as any other failure.
 fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
     eprintln!("error: {err:#}");
     let mut code = EXIT_FAILURE;
@@ -278,6 +279,9 @@ fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
         if let Some(h) = e.hint() {
             eprintln!("hint: {h}");
         }
+    }
+    if let Some(e) = err.downcast_ref::<commands::repos::NotFound>() {
+        eprintln!("hint: {}", e.hint());
     }
     if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<RemoteError>()) {
         if e.is_configuration() {

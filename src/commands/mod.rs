@@ -9,6 +9,7 @@ pub mod prune;
 pub mod pull;
 pub mod pull_all;
 pub mod push;
+pub mod repos;
 pub mod rm;
 pub mod status;
 pub mod verify;
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cache::scan::{self, CacheScan};
-use crate::cache::RepoType;
 use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
 use crate::remote::{Remote, RemoteSpec, TransferCtx};
@@ -26,6 +26,7 @@ use crate::report::{Printer, Progress};
 
 pub use crate::failure::Failure;
 pub use crate::text::short;
+pub use repos::{require_repos, RepoRef};
 
 /// What every command gets: resolved settings, the printer, and the stop request Ctrl-C sets.
 pub struct App {
@@ -112,24 +113,6 @@ pub fn missing_cache_dir(scan: &CacheScan) -> ConfigError {
     ))
 }
 
-/// Every repo named on the command line must be in the scan.
-pub fn require_repos(scan: &CacheScan, wanted: &[RepoRef]) -> Result<(), ConfigError> {
-    for w in wanted {
-        if !scan
-            .repos
-            .iter()
-            .any(|r| w.matches(r.repo_type, &r.repo_id))
-        {
-            return Err(ConfigError::Invalid(format!(
-                "repo {} is not in the cache at {}",
-                w.repo_id,
-                scan.root.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Include/exclude globs over repo ids (`org/name`).
 #[derive(Debug, Default)]
 pub struct RepoFilter {
@@ -165,35 +148,6 @@ fn build_globs(patterns: &[String], flag: &str) -> Result<Option<GlobSet>, Confi
         .build()
         .map(Some)
         .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))
-}
-
-/// A repo named on the command line: `org/name`, or `model/org/name`, `dataset/org/name`, …
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoRef {
-    pub repo_type: Option<RepoType>,
-    pub repo_id: String,
-}
-
-impl RepoRef {
-    pub fn parse(text: &str) -> RepoRef {
-        let parts: Vec<&str> = text.splitn(2, '/').collect();
-        if parts.len() == 2 && parts[1].contains('/') {
-            if let Some(t) = RepoType::parse(parts[0]) {
-                return RepoRef {
-                    repo_type: Some(t),
-                    repo_id: parts[1].to_string(),
-                };
-            }
-        }
-        RepoRef {
-            repo_type: None,
-            repo_id: text.to_string(),
-        }
-    }
-
-    pub fn matches(&self, repo_type: RepoType, repo_id: &str) -> bool {
-        self.repo_id == repo_id && self.repo_type.is_none_or(|t| t == repo_type)
-    }
 }
 
 /// Asks before deleting. `--yes` skips the question; without it, a non-terminal stdin is refused
@@ -247,19 +201,5 @@ mod tests {
         assert_eq!(parse_age("30d").unwrap().as_secs(), 30 * 86400);
         assert_eq!(parse_age("12h").unwrap().as_secs(), 12 * 3600);
         assert!(parse_age("soon").is_err());
-    }
-
-    #[test]
-    fn repo_refs() {
-        assert_eq!(
-            RepoRef::parse("dataset/org/d"),
-            RepoRef {
-                repo_type: Some(RepoType::Dataset),
-                repo_id: "org/d".into()
-            }
-        );
-        assert_eq!(RepoRef::parse("org/m").repo_type, None);
-        assert!(RepoRef::parse("org/m").matches(RepoType::Space, "org/m"));
-        assert!(!RepoRef::parse("model/org/m").matches(RepoType::Dataset, "org/m"));
     }
 }

@@ -6,8 +6,10 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{short, App, Failure, Outcome, TransferOptions};
+use super::repos::require_on_remote;
+use super::{short, App, Failure, Outcome, RepoRef, TransferOptions};
 use crate::cache::RepoType;
+use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
 use crate::transfer::pull::{fetch_plans, finish, resolve, Counts, Fetched, PullError, Target};
 
@@ -35,16 +37,25 @@ pub struct PullOptions {
 
 pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     let started = Instant::now();
+    let named = RepoRef::parse(&opts.target.repo_id)?.with_type_flag(opts.target.repo_type)?;
+    let target = Target {
+        repo_id: named.repo_id.clone(),
+        repo_type: named.repo_type,
+        revision: opts.target.revision,
+    };
     let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull");
     let cache_dir = &app.settings.cache_dir;
-    let plan = match resolve(&remote, &layout, cache_dir, &opts.target).await {
+    let plan = match resolve(&remote, &layout, cache_dir, &target).await {
         Ok(p) => p,
         Err(PullError::Remote(e)) => return Err(e.into()),
         Err(e) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("cannot pull {}", opts.target.repo_id))
-            )
+            if matches!(e, PullError::Missing(_)) {
+                // Nothing at all under the repo's key: say so as every command does.
+                let catalog = Catalog::list(&remote, &layout, false).await?;
+                require_on_remote(&catalog, &[named], &remote.describe())?;
+            }
+            return Err(anyhow::Error::new(e).context(format!("cannot pull {}", target.repo_id)));
         }
     };
     let plans = std::slice::from_ref(&plan);

@@ -299,7 +299,7 @@ fn a_model_and_a_dataset_with_one_id_need_the_type() {
 }
 
 #[test]
-fn an_unknown_target_is_a_usage_error() {
+fn an_unknown_target_fails_and_deletes_nothing() {
     let t = Sandbox::local("rm_unknown");
     let cache = t.cache("hub");
     RepoSpec::two_revisions("org/m").write(&cache);
@@ -309,7 +309,7 @@ fn an_unknown_target_is_a_usage_error() {
             .cache_dir(&cache)
             .args(["rm", "org/m", target, "--yes"])
             .run()
-            .code(2)
+            .code(1)
             .stderr_has("no repo or revision matches")
             .stderr_has("hint: ");
     }

@@ -13,6 +13,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::deletion::refuse_without_consent;
+use super::repos::{not_found, NotFound};
 use super::{App, Outcome, RepoRef};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
@@ -57,27 +58,40 @@ pub(super) enum Target<'a> {
     RepoRevision(RepoRef, &'a str),
 }
 
-pub(super) fn parse_target(text: &str) -> Target<'_> {
-    match text.rsplit_once('@') {
+pub(super) fn parse_target(text: &str) -> Result<Target<'_>, ConfigError> {
+    Ok(match text.rsplit_once('@') {
         Some((repo, rev)) if !repo.is_empty() && !rev.is_empty() => {
-            Target::RepoRevision(RepoRef::parse(repo), rev)
+            Target::RepoRevision(RepoRef::parse(repo)?, rev)
         }
         _ => Target::Name(text),
-    }
+    })
 }
 
 pub(super) fn looks_like_hash_prefix(s: &str) -> bool {
     s.len() >= MIN_PREFIX && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-pub(super) fn unknown_target(target: &str, place: &str, list_hint: &str) -> ConfigError {
-    ConfigError::Usage {
-        message: format!("no repo or revision matches {target:?} in {place}"),
-        hint: format!(
-            "targets are repo ids (org/name, dataset/org/name), revision hashes (at least \
-             {MIN_PREFIX} characters) or REPO@REVISION; {list_hint}"
-        ),
-    }
+/// A target that names nothing `place` holds: the repos there (`names`, as (id, shown)) that
+/// are close to it are named.
+pub(super) fn unknown_target(
+    target: &str,
+    place: &str,
+    names: &[(String, String)],
+    list_hint: &str,
+) -> NotFound {
+    let repo = target.rsplit_once('@').map_or(target, |(repo, _)| repo);
+    let wanted = RepoRef::parse(repo).map_or(repo.to_string(), |r| r.repo_id);
+    let mut e = not_found(
+        &wanted,
+        format!("no repo or revision matches {target:?} in {place}"),
+        names,
+        list_hint,
+    );
+    e.list_hint = format!(
+        "targets are repo ids (org/name, dataset/org/name), revision hashes (at least \
+         {MIN_PREFIX} characters) or REPO@REVISION; {list_hint}"
+    );
+    e
 }
 
 pub(super) fn ambiguous(what: String, candidates: &[String], hint: &str) -> ConfigError {
@@ -91,6 +105,7 @@ pub(super) fn ambiguous(what: String, candidates: &[String], hint: &str) -> Conf
 }
 
 pub(super) const LOCAL_LIST_HINT: &str = "`hf-cache-sync list --revisions` shows what is cached";
+
 pub(super) const REVISION_HINT: &str =
     "give more characters of the hash, or name the repo as REPO@REVISION";
 pub(super) const TYPE_HINT: &str =
@@ -102,9 +117,9 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert!(matches!(parse_target("org/m"), Target::Name("org/m")));
+        assert!(matches!(parse_target("org/m"), Ok(Target::Name("org/m"))));
         assert!(matches!(
-            parse_target("dataset/org/d@abcd"),
+            parse_target("dataset/org/d@abcd").unwrap(),
             Target::RepoRevision(
                 RepoRef {
                     repo_type: Some(RepoType::Dataset),
@@ -113,7 +128,8 @@ mod tests {
                 "abcd"
             )
         ));
-        assert!(matches!(parse_target("org/m@"), Target::Name(_)));
+        assert!(matches!(parse_target("org/m@"), Ok(Target::Name(_))));
+        assert!(parse_target("a/b/c/d@abcd").is_err());
         assert!(looks_like_hash_prefix("abcd"));
         assert!(looks_like_hash_prefix("ABCD12"));
         assert!(!looks_like_hash_prefix("abc"));

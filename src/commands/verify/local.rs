@@ -55,7 +55,7 @@ enum Verdict {
 
 pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let started = Instant::now();
-    let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
+    let wanted = RepoRef::parse_all(&opts.repos)?;
     // Before hours of hashing, so a configuration problem shows at once.
     let remote = if opts.repair {
         Some(app.open_remote(None)?)

@@ -10,7 +10,6 @@ use crate::cache::delete::KeptEntry;
 use crate::cache::RepoType;
 use crate::commands::rm::ResolvedTarget;
 use crate::commands::Failure;
-use crate::config::ConfigError;
 use crate::manifest::safe_repo_key;
 use crate::remote::catalog::{Catalog, ManifestEntry, ReadFailure, RefEntry};
 
@@ -35,7 +34,7 @@ pub(super) fn select<'c>(
     texts: &[String],
     wanted: &'c BTreeSet<String>,
     place: &'c str,
-) -> Result<Selection<'c>, ConfigError> {
+) -> anyhow::Result<Selection<'c>> {
     let resolver = Resolver { catalog, place };
     let mut s = Selecting {
         catalog,
