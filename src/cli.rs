@@ -66,11 +66,25 @@ pub enum Command {
     Init(InitArgs),
 }
 
+/// `--remote`, the same on every command that talks to a remote.
+#[derive(Debug, Args)]
+pub struct RemoteArg {
+    /// The remote: the configured one, or the one given as --remote=s3://bucket[/prefix] or
+    /// --remote=DIR (endpoint and credentials from the configuration)
+    ///
+    /// Bare, it names the configured remote. A value may also follow after a space
+    /// (`--remote /mnt/share`); on commands that take repo ids, a value that reads as a repo id
+    /// and is not an existing directory is taken as a repo id instead.
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Also count what the remote holds (LIST requests only; repos counted by key name)
-    #[arg(long)]
-    pub remote: bool,
+    /// Also count what the remote holds (LIST requests only; repos counted by key name): the
+    /// configured remote, or the one given as --remote=URL
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,7 +96,8 @@ pub enum ListFormat {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// List what the remote holds instead of the local cache
+    /// List what the remote holds instead of the local cache: the configured remote, or the
+    /// one given as --remote=URL (s3://bucket[/prefix] or a directory)
     ///
     /// The remote is listed with LIST requests only, no object is read: repo ids are decoded from
     /// key names (`org__name` becomes `org/name`, the first `__` taken as the `/`), and types,
@@ -90,8 +105,8 @@ pub struct ListArgs {
     /// (one GET each) for exact ids, types, sizes and ref targets; a filter or sort on size or
     /// type, or a refs filter with --revisions, reads them too. The remote keeps no access or
     /// modification times.
-    #[arg(long)]
-    pub remote: bool,
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 
     /// With --remote: read every manifest and ref for exact repo ids, types, sizes and ref targets
     #[arg(long, requires = "remote")]
@@ -133,6 +148,9 @@ pub struct DiffArgs {
     /// Exit 1 when anything differs: a revision not in sync or a ref that differs (for CI gates)
     #[arg(long)]
     pub exit_code: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArg,
 }
 
 #[derive(Debug, Args)]
@@ -162,7 +180,7 @@ pub struct PruneArgs {
 pub struct RmArgs {
     /// Repo ids (`org/name`, `model/org/name`, `dataset/org/name`) or revision hashes (a unique
     /// prefix is enough)
-    #[arg(value_name = "TARGET", required = true)]
+    #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
     /// Show what would be removed without removing it
@@ -173,9 +191,10 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub yes: bool,
 
-    /// Delete manifests and refs from the remote instead of the local cache
-    #[arg(long)]
-    pub remote: bool,
+    /// Delete manifests and refs from the remote instead of the local cache: the configured
+    /// remote, or the one given as --remote=URL
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 }
 
 #[derive(Debug, Args)]
@@ -184,11 +203,13 @@ pub struct VerifyArgs {
     #[arg(value_name = "REPO_ID")]
     pub repos: Vec<String>,
 
-    /// Verify the remote: every manifest's blobs exist with the stated sizes
-    #[arg(long)]
-    pub remote: bool,
+    /// Verify the remote (the configured one, or the one given as --remote=URL): every
+    /// manifest's blobs exist with the stated sizes; with --repair, the remote to repair from
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 
-    /// Re-fetch corrupt or missing local blobs from the remote
+    /// Re-fetch corrupt or missing local blobs from the remote (the configured one, or
+    /// --remote=URL) and verify the local cache
     #[arg(long)]
     pub repair: bool,
 
@@ -203,6 +224,9 @@ pub struct DoctorArgs {
     /// pulling needs no more)
     #[arg(long)]
     pub require_write: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArg,
 }
 
 #[derive(Debug, Args)]
@@ -222,9 +246,8 @@ pub struct TransferArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
-    /// Remote to use instead of the configured one: s3://bucket[/prefix] or a directory path
-    #[arg(long, value_name = "URL")]
-    pub remote: Option<std::ffi::OsString>,
+    #[command(flatten)]
+    pub remote: RemoteArg,
 }
 
 #[derive(Debug, Args)]
@@ -288,4 +311,15 @@ pub struct PullAllArgs {
 
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

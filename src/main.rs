@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command, RepoTypeArg, TransferArgs};
-use commands::{App, Outcome, TransferOptions};
+use commands::{App, Outcome, RemoteChoice, TransferOptions};
 use config::{ConfigError, Overrides, Settings};
 use remote::RemoteError;
 use report::Printer;
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     // half-way through a revision.
     let stops_on_request = match &cli.command {
         Command::Prune(_) => true,
-        Command::Rm(args) => !args.remote,
+        Command::Rm(args) => args.remote.is_none(),
         _ => false,
     };
     let result = runtime.block_on(async {
@@ -159,7 +159,8 @@ fn transfer_options(args: TransferArgs) -> TransferOptions {
     TransferOptions {
         dry_run: args.dry_run,
         workers: args.workers.map(usize::from),
-        remote: args.remote,
+        // Bare, it is the configured remote, as no flag is.
+        remote: args.remote.remote.flatten(),
     }
 }
 
@@ -200,10 +201,12 @@ async fn dispatch(
             )
             .await
         }
-        Command::Status(args) => commands::status::run(app, args.remote).await,
+        Command::Status(args) => {
+            commands::status::run(app, RemoteChoice::from_flag(args.remote, None)).await
+        }
         Command::List(args) => {
             let opts = commands::list::ListOptions {
-                remote: args.remote,
+                remote: RemoteChoice::from_flag(args.remote, None),
                 manifests: args.manifests,
                 revisions: args.revisions,
                 filter: args.filter,
@@ -217,8 +220,9 @@ async fn dispatch(
             };
             commands::list::run(app, opts).await
         }
-        Command::Diff(args) => {
+        Command::Diff(mut args) => {
             let opts = commands::diff::DiffOptions {
+                remote: RemoteChoice::from_flag(args.remote.remote, Some(&mut args.repos)),
                 repos: args.repos,
                 exit_code: args.exit_code,
             };
@@ -234,25 +238,28 @@ async fn dispatch(
             };
             commands::prune::run(app, opts).await
         }
-        Command::Rm(args) => {
+        Command::Rm(mut args) => {
             let opts = commands::rm::RmOptions {
+                remote: RemoteChoice::from_flag(args.remote, Some(&mut args.targets)),
                 targets: args.targets,
                 dry_run: args.dry_run,
                 yes: args.yes,
-                remote: args.remote,
             };
             commands::rm::run(app, opts).await
         }
-        Command::Verify(args) => {
+        Command::Verify(mut args) => {
             let opts = commands::verify::VerifyOptions {
+                remote: RemoteChoice::from_flag(args.remote, Some(&mut args.repos)),
                 repos: args.repos,
-                remote: args.remote,
                 repair: args.repair,
                 workers: args.workers.map(usize::from),
             };
             commands::verify::run(app, opts).await
         }
-        Command::Doctor(args) => commands::doctor::run(app, config_error, args.require_write).await,
+        Command::Doctor(args) => {
+            let remote = RemoteChoice::from_flag(args.remote.remote, None);
+            commands::doctor::run(app, config_error, args.require_write, remote).await
+        }
         Command::Init(args) => commands::init::run(app, args.force).await,
         Command::PullAll(args) => {
             commands::pull_all::run(

@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::repos::{cached_names, not_found, remote_names};
-use super::{short, App, Outcome, RepoRef};
+use super::{short, App, Outcome, RemoteChoice, RepoRef};
 use crate::cache::heuristics::is_pointer_file;
 use crate::cache::scan::{self, FileSource, Repo, Revision};
 use crate::cache::RepoType;
@@ -21,6 +21,7 @@ use crate::report::table;
 #[derive(Debug)]
 pub struct DiffOptions {
     pub repos: Vec<String>,
+    pub remote: RemoteChoice,
     pub exit_code: bool,
 }
 
@@ -107,7 +108,7 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
     let wanted = RepoRef::parse_all(&opts.repos)?;
     let in_scope =
         |t: RepoType, id: &str| wanted.is_empty() || wanted.iter().any(|w| w.matches(t, id));
-    let (remote, layout) = app.open_remote(None)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
 
     let cache_dir = app.settings.cache_dir.clone();
     let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;

@@ -12,7 +12,7 @@ use anyhow::Result;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
-use super::{App, Outcome};
+use super::{App, Outcome, RemoteChoice};
 use crate::config::{ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME};
 use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
@@ -93,12 +93,13 @@ pub async fn run(
     app: &App,
     config_error: Option<ConfigError>,
     require_write: bool,
+    remote: RemoteChoice,
 ) -> Result<Outcome> {
     let settings = &app.settings;
     let verbose = app.printer.verbose;
     let mut checks = vec![config_check(settings, config_error.as_ref())];
 
-    let spec = RemoteSpec::resolve(settings, None);
+    let spec = RemoteSpec::resolve(settings, remote.url());
     let is_dir = matches!(spec, Ok(RemoteSpec::Dir { .. }));
     if is_dir {
         let root = match &spec {
@@ -107,7 +108,11 @@ pub async fn run(
         };
         checks.push(Check::ok("Endpoint", format!("directory remote at {root}")));
     } else {
-        checks.extend(s3_settings_checks(settings));
+        let bucket = match &spec {
+            Ok(RemoteSpec::S3 { bucket, .. }) => Some(bucket.as_str()),
+            _ => None,
+        };
+        checks.extend(s3_settings_checks(settings, bucket));
     }
     let cache = cache_dir_check(&settings.cache_dir);
     let cache_ok = cache.status == Status::Ok;
@@ -142,7 +147,7 @@ pub async fn run(
         }
         other => {
             let why = match other {
-                _ if settings.storage.bucket.is_none() => "no bucket configured".to_string(),
+                _ if spec.is_err() => "no bucket configured".to_string(),
                 Ok(_) => "no credentials".to_string(),
                 Err(why) => why,
             };
@@ -236,7 +241,7 @@ fn config_check(settings: &Settings, error: Option<&ConfigError>) -> Check {
 }
 
 /// Endpoint, bucket, region and credentials as configured, before any request.
-fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
+fn s3_settings_checks(settings: &Settings, bucket: Option<&str>) -> Vec<Check> {
     let storage = &settings.storage;
     let tls = match (&storage.ca_bundle, storage.endpoint.as_deref()) {
         (_, Some(ep)) if ep.starts_with("http://") => String::new(),
@@ -261,8 +266,8 @@ fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
             ),
         ),
     };
-    let bucket = match &storage.bucket {
-        Some(b) => Check::ok("Bucket", b.clone()),
+    let bucket = match bucket {
+        Some(b) => Check::ok("Bucket", b),
         None => Check::failed(
             "Bucket",
             "not set",

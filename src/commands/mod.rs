@@ -62,6 +62,60 @@ pub struct TransferOptions {
     pub remote: Option<std::ffi::OsString>,
 }
 
+/// `--remote` as given: not at all, bare (the configured remote), or naming a remote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RemoteChoice {
+    #[default]
+    NotAsked,
+    Configured,
+    /// `s3://bucket[/prefix]` or a directory, whose path need not be UTF-8.
+    Given(std::ffi::OsString),
+}
+
+impl RemoteChoice {
+    /// `--remote` as clap read it. A value that reads as one of `positionals` (a repo id, an
+    /// `rm` target) and is not an existing directory is one: `verify --remote org/m` verifies
+    /// `org/m` on the configured remote, as it always did, and `--remote /mnt/share` or
+    /// `--remote=DIR` names a remote.
+    pub fn from_flag(
+        flag: Option<Option<std::ffi::OsString>>,
+        positionals: Option<&mut Vec<String>>,
+    ) -> RemoteChoice {
+        match (flag, positionals) {
+            (None, _) => RemoteChoice::NotAsked,
+            (Some(None), _) => RemoteChoice::Configured,
+            (Some(Some(value)), Some(positionals)) if !names_a_remote(&value) => {
+                let text = value.to_string_lossy().into_owned();
+                positionals.insert(0, text);
+                RemoteChoice::Configured
+            }
+            (Some(Some(value)), _) => RemoteChoice::Given(value),
+        }
+    }
+
+    pub fn asked(&self) -> bool {
+        *self != RemoteChoice::NotAsked
+    }
+
+    /// The remote named on the command line; `None` for the configured one.
+    pub fn url(&self) -> Option<&std::ffi::OsStr> {
+        match self {
+            RemoteChoice::Given(url) => Some(url),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a value after `--remote` names a remote rather than a repo id or `rm` target: a URL,
+/// a path that no repo id can be (`/…`, `./…`, `~/…`), or an existing directory.
+fn names_a_remote(value: &std::ffi::OsStr) -> bool {
+    let Some(text) = value.to_str() else {
+        return true;
+    };
+    let repo = text.rsplit_once('@').map_or(text, |(repo, _)| repo);
+    RepoRef::parse(repo).is_err() || std::path::Path::new(value).is_dir()
+}
+
 impl App {
     pub fn open_remote(
         &self,
@@ -194,6 +248,51 @@ mod tests {
         assert!(!f.matches("other/a"));
         assert!(RepoFilter::new(&[], &[]).unwrap().matches("x"));
         assert!(RepoFilter::new(&["[".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn a_value_after_remote_is_a_remote_unless_it_reads_as_a_repo() {
+        use std::ffi::OsString;
+        let choice = |value: &str| {
+            let mut repos = vec!["org/b".to_string()];
+            let c = RemoteChoice::from_flag(Some(Some(OsString::from(value))), Some(&mut repos));
+            (c, repos)
+        };
+        assert_eq!(
+            choice("org/a"),
+            (
+                RemoteChoice::Configured,
+                vec!["org/a".into(), "org/b".into()]
+            )
+        );
+        assert_eq!(choice("org/a@main").0, RemoteChoice::Configured);
+        for remote in [
+            "/mnt/share",
+            "./share",
+            "s3://bucket/p",
+            "s3:/typo",
+            "~/x",
+            ".",
+        ] {
+            assert_eq!(
+                choice(remote),
+                (RemoteChoice::Given(remote.into()), vec!["org/b".into()]),
+                "{remote}"
+            );
+        }
+        let existing = tempfile::tempdir().unwrap();
+        let name = existing.path().to_str().unwrap();
+        assert_eq!(choice(name).0, RemoteChoice::Given(name.into()));
+        // Without repo ids to take, a value is always the remote.
+        assert_eq!(
+            RemoteChoice::from_flag(Some(Some("share".into())), None),
+            RemoteChoice::Given("share".into())
+        );
+        assert_eq!(
+            RemoteChoice::from_flag(Some(None), None),
+            RemoteChoice::Configured
+        );
+        assert!(!RemoteChoice::from_flag(None, None).asked());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{App, Outcome};
+use super::{App, Outcome, RemoteChoice};
 use crate::cache::delete::{is_stale, PARTIAL_GRACE};
 use crate::cache::file_id;
 use crate::cache::scan::{self, CacheScan, FileSource};
@@ -104,7 +104,8 @@ pub struct RemoteContents {
     pub bytes: u64,
 }
 
-pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
+pub async fn run(app: &App, remote: RemoteChoice) -> Result<Outcome> {
+    let with_remote = remote.asked();
     let cache_dir = app.settings.cache_dir.clone();
     let (scan, store) = tokio::task::spawn_blocking(move || {
         let scan = scan::scan(&cache_dir);
@@ -118,13 +119,13 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
     let mut summary = local_summary(&scan, &store, app.settings.max_local_gb, SystemTime::now());
 
     // Without --remote the remote is described, not contacted: no credentials needed.
-    summary.remote = match RemoteSpec::resolve(&app.settings, None) {
+    summary.remote = match RemoteSpec::resolve(&app.settings, remote.url()) {
         Ok(spec) => Some(describe(&spec)),
         Err(e) if with_remote => return Err(e.into()),
         Err(_) => None,
     };
     if with_remote {
-        let (remote, layout) = app.open_remote(None)?;
+        let (remote, layout) = app.open_remote(remote.url())?;
         let catalog = Catalog::list(&remote, &layout, true).await?;
         if let Some(r) = summary.remote.as_mut() {
             r.contents = Some(RemoteContents {

@@ -21,6 +21,7 @@ mod prune;
 mod pull;
 mod pull_all;
 mod push;
+mod remote_flag;
 mod repo_ids;
 mod repo_types;
 mod resources;

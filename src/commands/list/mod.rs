@@ -19,7 +19,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use super::{App, Outcome};
+use super::{App, Outcome, RemoteChoice};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
 use crate::report::{print_data, ListFormat};
@@ -27,7 +27,7 @@ use filter::{parse_filter, parse_sort, sort_entries, Filter, Sort, SortKey, SORT
 
 #[derive(Debug)]
 pub struct ListOptions {
-    pub remote: bool,
+    pub remote: RemoteChoice,
     /// With `remote`: read manifest and ref bodies.
     pub manifests: bool,
     pub revisions: bool,
@@ -118,7 +118,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
         opts.format.unwrap_or(ListFormat::Table)
     };
 
-    let mut listing = if opts.remote {
+    let mut listing = if opts.remote.asked() {
         // The remote keeps no times: refuse rather than match nothing.
         if let Some((text, _)) = opts
             .filter
@@ -134,7 +134,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
         let read = opts.manifests
             || filters.iter().any(|f| f.needs_manifests(opts.revisions))
             || sort.is_some_and(|s| s.key == SortKey::Size);
-        remote::listing(app, opts.revisions, read).await?
+        remote::listing(app, opts.remote.url(), opts.revisions, read).await?
     } else {
         local::listing(app, opts.revisions).await?
     };

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::deletion::refuse_without_consent;
 use super::repos::{not_found, NotFound};
-use super::{App, Outcome, RepoRef};
+use super::{App, Outcome, RemoteChoice, RepoRef};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
 
@@ -26,7 +26,7 @@ pub struct RmOptions {
     pub targets: Vec<String>,
     pub dry_run: bool,
     pub yes: bool,
-    pub remote: bool,
+    pub remote: RemoteChoice,
 }
 
 /// One command-line target and what it resolved to.
@@ -43,8 +43,18 @@ pub struct ResolvedTarget {
 }
 
 pub async fn run(app: &App, opts: RmOptions) -> Result<Outcome> {
+    // Checked here rather than by clap: `rm --remote org/m` gives clap `org/m` as the remote.
+    if opts.targets.is_empty() {
+        return Err(ConfigError::Usage {
+            message: "rm needs at least one TARGET".into(),
+            hint: "targets are repo ids (org/name, dataset/org/name), revision hashes or \
+                   REPO@REVISION; `hf-cache-sync list -q` prints them"
+                .into(),
+        }
+        .into());
+    }
     refuse_without_consent(opts.yes, opts.dry_run)?;
-    if opts.remote {
+    if opts.remote.asked() {
         return remote::run(app, &opts).await;
     }
     local::run(app, &opts).await

@@ -38,7 +38,7 @@ pub struct RemoteRmSummary {
 }
 
 pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
-    let (remote, layout) = app.open_remote(None)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
     let place = remote.describe();
     // One LIST each of manifests/ and refs/; bodies only under the keys the targets concern.
     let mut catalog = Catalog::list(&remote, &layout, false)

@@ -58,7 +58,7 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let wanted = RepoRef::parse_all(&opts.repos)?;
     // Before hours of hashing, so a configuration problem shows at once.
     let remote = if opts.repair {
-        Some(app.open_remote(None)?)
+        Some(app.open_remote(opts.remote.url())?)
     } else {
         None
     };

@@ -34,7 +34,7 @@ struct RemoteSummary {
 pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let started = Instant::now();
     let wanted = RepoRef::parse_all(&opts.repos)?;
-    let (remote, layout) = app.open_remote(None)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
     let workers = opts.workers.unwrap_or(app.settings.transfer.workers);
 
     // One LIST each: blobs with their sizes, manifests, refs.
