@@ -379,6 +379,10 @@ fn cache_dir_check(dir: &Path) -> Check {
         .prefix(".hfcs-doctor-")
         .tempfile_in(dir)
     {
+        Ok(_probe) if !crate::cache::holds_repo_folders(dir) => Check::ok(
+            NAME,
+            format!("{} (writable; no repos in it yet)", dir.display()),
+        ),
         Ok(_probe) => Check::ok(NAME, format!("{} (writable)", dir.display())),
         Err(e) => Check::failed(
             NAME,

@@ -44,6 +44,12 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         app.printer.warn(&w.to_string());
     }
     require_repos(&scan, &wanted)?;
+    if scan.repos.is_empty() {
+        app.printer.note(&format!(
+            "no repos in {}: nothing to push",
+            scan.root.display()
+        ));
+    }
     let repos: Vec<&Repo> = scan
         .repos
         .iter()

@@ -129,7 +129,7 @@ impl Settings {
             }
         }
         let mut settings = Self::resolve(file, config_path, overrides)?;
-        settings.warnings = warnings;
+        settings.warnings.extend(warnings);
         Ok(settings)
     }
 
@@ -138,7 +138,7 @@ impl Settings {
     pub fn load_without_file(overrides: &Overrides) -> Result<Settings, ConfigError> {
         let warnings = load_env_file();
         let mut settings = Self::resolve(FileConfig::default(), None, overrides)?;
-        settings.warnings = warnings;
+        settings.warnings.extend(warnings);
         Ok(settings)
     }
 
@@ -163,11 +163,21 @@ impl Settings {
             nonempty(storage_file.secret_key),
         );
 
-        let cache_dir = overrides
+        let mut cache_dir = overrides
             .cache_dir
             .clone()
             .or(nonempty(cache_file.hf_cache_dir).map(|d| expand_home(&d)))
             .unwrap_or_else(default_hub_cache);
+        let mut warnings = Vec::new();
+        if let Some(hub) = crate::cache::hub_inside_home(&cache_dir) {
+            warnings.push(format!(
+                "{} is a Hugging Face home folder (HF_HOME), not a hub cache: its repos are in \
+                 {}; using that (set the cache dir to it to silence this warning)",
+                cache_dir.display(),
+                hub.display()
+            ));
+            cache_dir = hub;
+        }
 
         let invalid = |path: &Option<PathBuf>, message: String| match path {
             Some(path) => ConfigError::Parse {
@@ -247,7 +257,7 @@ impl Settings {
             sync_xet: cache_file.sync_xet.unwrap_or(false),
             max_local_gb,
             transfer,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 mod aws_credentials;
+mod cache_dir;
 mod cluster;
 mod concurrency;
 mod config;

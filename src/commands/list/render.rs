@@ -144,7 +144,15 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, 
     }
     let entries = &listing.entries;
     if entries.is_empty() {
-        let why = if filtered { " match the filters" } else { "" };
+        let place = match &listing.source {
+            Source::Local { cache_dir } => format!("the cache at {}", cache_dir.display()),
+            Source::Remote { describe, .. } => describe.clone(),
+        };
+        let why = if filtered {
+            format!(" in {place} match the filters")
+        } else {
+            format!(" in {place}")
+        };
         printer.note(&format!("no {}{why}", kind(listing)));
         return;
     }

@@ -65,6 +65,12 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let cache_dir = app.settings.cache_dir.clone();
     let scan = scan_existing(&cache_dir).await?;
     require_repos(&scan, &wanted)?;
+    if scan.repos.is_empty() {
+        app.printer.note(&format!(
+            "no repos in {}: nothing to verify",
+            scan.root.display()
+        ));
+    }
     let selected =
         |r: &Repo| wanted.is_empty() || wanted.iter().any(|w| w.matches(r.repo_type, &r.repo_id));
     let chosen: Vec<usize> = (0..scan.repos.len())
