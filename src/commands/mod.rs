@@ -23,10 +23,11 @@ use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
 use crate::remote::{Remote, RemoteSpec, TransferCtx};
 use crate::report::{Printer, Progress};
+use crate::text;
 
 pub use crate::failure::Failure;
 pub use crate::text::short;
-pub use repos::{require_repos, RepoRef};
+pub use repos::{require_repos, NotFound, RepoRef};
 
 /// What every command gets: resolved settings, the printer, and the stop request Ctrl-C sets.
 pub struct App {
@@ -172,6 +173,8 @@ pub fn missing_cache_dir(scan: &CacheScan) -> ConfigError {
 pub struct RepoFilter {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
+    /// The `--include` globs as given, in the set's order.
+    include_patterns: Vec<String>,
 }
 
 impl RepoFilter {
@@ -179,12 +182,65 @@ impl RepoFilter {
         Ok(RepoFilter {
             include: build_globs(include, "--include")?,
             exclude: build_globs(exclude, "--exclude")?,
+            include_patterns: include.to_vec(),
         })
     }
 
     pub fn matches(&self, repo_id: &str) -> bool {
         self.include.as_ref().is_none_or(|g| g.is_match(repo_id))
             && !self.exclude.as_ref().is_some_and(|g| g.is_match(repo_id))
+    }
+
+    /// Says what the filter did when it leaves something out for nothing: each `--include` that
+    /// matches none of `ids` (the repos in `place`) is named on stderr, and a selection left
+    /// empty is a failure when `--include` named what was wanted (just said, when `--exclude`
+    /// took everything). `selected` is how many repos the filter kept.
+    pub fn check(
+        &self,
+        printer: &Printer,
+        ids: &[&str],
+        selected: usize,
+        place: &str,
+        list_hint: &str,
+    ) -> Result<(), NotFound> {
+        let mut matched = vec![false; self.include_patterns.len()];
+        if let Some(set) = &self.include {
+            for id in ids {
+                for i in set.matches(id) {
+                    matched[i] = true;
+                }
+            }
+        }
+        let unmatched: Vec<String> = self
+            .include_patterns
+            .iter()
+            .zip(&matched)
+            .filter(|(_, m)| !**m)
+            .map(|(p, _)| format!("--include {p:?}"))
+            .collect();
+        if selected > 0 || ids.is_empty() {
+            for flag in &unmatched {
+                printer.note(&format!("{flag} matches no repo in {place}"));
+            }
+            return Ok(());
+        }
+        if self.include.is_some() {
+            let message = if unmatched.len() == self.include_patterns.len() {
+                format!("no repo in {place} matches {}", unmatched.join(" or "))
+            } else {
+                format!("--include and --exclude leave no repo in {place}")
+            };
+            return Err(NotFound {
+                message,
+                close: Vec::new(),
+                list_hint: list_hint.into(),
+            });
+        }
+        printer.note(&format!(
+            "--exclude leaves none of the {} in {place}",
+            text::plural(ids.len(), "repo", "repos")
+        ));
+        Ok(())
     }
 }
 

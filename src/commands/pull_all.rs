@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::repos::REMOTE_LIST_HINT;
 use super::{short, App, Outcome, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
 use crate::manifest::Layout;
@@ -56,7 +57,22 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull-all");
     let cache_dir = &app.settings.cache_dir;
-    let (mut plans, mut repos) = main_plans(&remote, &layout, cache_dir, &ctx, &filter).await?;
+    let (mut plans, mut repos, ids) =
+        main_plans(&remote, &layout, cache_dir, &ctx, &filter).await?;
+    let place = remote.describe();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    filter.check(
+        &app.printer,
+        &ids,
+        plans.len() + repos.len(),
+        &place,
+        REMOTE_LIST_HINT,
+    )?;
+    if ids.is_empty() {
+        app.printer.note(&format!(
+            "no repo on {place} has a main ref: nothing to pull"
+        ));
+    }
     if let Some(limit) = opts.limit {
         plans.truncate(limit);
     }
@@ -137,26 +153,30 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     Ok(Outcome::from_failures(failed))
 }
 
-/// A plan for every remote repo with a `main` ref that `filter` selects, sorted by repo, and a
-/// failed result for each selected one that cannot be pulled. The remote catalog reads the refs
-/// and the manifests they name once; a fatal remote error ends the run.
+/// A plan for every remote repo with a `main` ref that `filter` selects, sorted by repo, a
+/// failed result for each selected one that cannot be pulled, and the ids of every repo with a
+/// `main` ref, selected or not. The remote catalog reads the refs and the manifests they name
+/// once; a fatal remote error ends the run.
 async fn main_plans(
     remote: &Remote,
     layout: &Layout,
     cache_dir: &Path,
     ctx: &TransferCtx,
     filter: &RepoFilter,
-) -> Result<(Vec<Plan>, Vec<RepoResult>)> {
+) -> Result<(Vec<Plan>, Vec<RepoResult>, Vec<String>)> {
     let mut catalog = Catalog::list(remote, layout, false)
         .await?
         .reading(ctx.workers, ReadMode::Warn);
     catalog.read_ref_targets(|_, name| name == "main").await?;
     let mut plans = Vec::new();
     let mut failed = Vec::new();
+    let mut ids = Vec::new();
     for r in catalog.refs().filter(|r| r.name == "main") {
         // The key cannot tell `a__b/c` from `a/b__c`; the manifest of the commit can.
         let guess = repo_id_from_key(&r.safe);
-        match main_plan(&catalog, layout, cache_dir, r) {
+        let plan = main_plan(&catalog, layout, cache_dir, r);
+        ids.push(plan.as_ref().map_or(guess.clone(), |p| p.repo_id.clone()));
+        match plan {
             Ok(plan) if filter.matches(&plan.repo_id) => plans.push(plan),
             Ok(_) => {}
             Err(PullError::Remote(e)) if e.is_fatal() => return Err(e.into()),
@@ -172,7 +192,7 @@ async fn main_plans(
         }
     }
     plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
-    Ok((plans, failed))
+    Ok((plans, failed, ids))
 }
 
 /// The plan for the revision a `main` ref names, from the manifest the catalog read for it.

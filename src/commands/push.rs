@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use super::repos::LOCAL_LIST_HINT;
 use super::{require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions};
 use crate::cache::scan::Repo;
 use crate::remote::Remote;
@@ -50,12 +51,19 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
             scan.root.display()
         ));
     }
-    let repos: Vec<&Repo> = scan
+    let named: Vec<&Repo> = scan
         .repos
         .iter()
         .filter(|r| wanted.is_empty() || wanted.iter().any(|w| w.matches(r.repo_type, &r.repo_id)))
+        .collect();
+    let repos: Vec<&Repo> = named
+        .iter()
+        .copied()
         .filter(|r| filter.matches(&r.repo_id))
         .collect();
+    let ids: Vec<&str> = named.iter().map(|r| r.repo_id.as_str()).collect();
+    let place = format!("the cache at {}", scan.root.display());
+    filter.check(&app.printer, &ids, repos.len(), &place, LOCAL_LIST_HINT)?;
 
     let mut summary = PushSummary {
         command: "push",

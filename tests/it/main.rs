@@ -18,6 +18,7 @@ mod hostile;
 mod init;
 mod interrupt;
 mod list;
+mod nothing_matches;
 mod prune;
 mod pull;
 mod pull_all;

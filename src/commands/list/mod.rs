@@ -157,14 +157,18 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
     match format {
         // `--format json` asks for JSON whether or not `--json` was given.
         ListFormat::Json => print_data(&render::json(&listing)?),
-        _ if opts.quiet => {
-            if !listing.entries.is_empty() {
-                let ids: Vec<&str> = listing.entries.iter().map(|e| e.id.as_str()).collect();
-                print_data(&ids.join("\n"));
+        _ if listing.entries.is_empty() => {
+            render::say_empty(&app.printer, &listing, !filters.is_empty());
+            if format == ListFormat::Csv && !opts.quiet {
+                print_data(&render::csv(&listing));
             }
         }
+        _ if opts.quiet => {
+            let ids: Vec<&str> = listing.entries.iter().map(|e| e.id.as_str()).collect();
+            print_data(&ids.join("\n"));
+        }
         ListFormat::Csv => print_data(&render::csv(&listing)),
-        ListFormat::Table => render::print_table(&app.printer, &listing, !filters.is_empty(), now),
+        ListFormat::Table => render::print_table(&app.printer, &listing, now),
     }
     Ok(Outcome::Success)
 }

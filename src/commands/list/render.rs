@@ -128,8 +128,9 @@ pub(super) fn csv(listing: &Listing) -> String {
     lines.join("\n")
 }
 
-/// The table on stdout, then a count and total; notes on stderr.
-pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, now: SystemTime) {
+/// The table on stdout, then a count and total; notes on stderr. Never empty: see
+/// [`say_empty`].
+pub(super) fn print_table(printer: &Printer, listing: &Listing, now: SystemTime) {
     if matches!(
         listing.source,
         Source::Remote {
@@ -143,19 +144,6 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, 
         );
     }
     let entries = &listing.entries;
-    if entries.is_empty() {
-        let place = match &listing.source {
-            Source::Local { cache_dir } => format!("the cache at {}", cache_dir.display()),
-            Source::Remote { describe, .. } => describe.clone(),
-        };
-        let why = if filtered {
-            format!(" in {place} match the filters")
-        } else {
-            format!(" in {place}")
-        };
-        printer.note(&format!("no {}{why}", kind(listing)));
-        return;
-    }
     let columns: Vec<Column> = columns(listing)
         .into_iter()
         .filter(|c| c.in_table)
@@ -185,6 +173,20 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, 
         footer.push_str(&format!(", {}", human_bytes(total_size(entries))));
     }
     print_data(&format!("{}\n\n{footer}", table(&header, &rows, &right)));
+}
+
+/// On stderr: nothing to list, and whether the filters are why.
+pub(super) fn say_empty(printer: &Printer, listing: &Listing, filtered: bool) {
+    let place = match &listing.source {
+        Source::Local { cache_dir } => format!("the cache at {}", cache_dir.display()),
+        Source::Remote { describe, .. } => describe.clone(),
+    };
+    let why = if filtered {
+        format!(" in {place} match the filters")
+    } else {
+        format!(" in {place}")
+    };
+    printer.note(&format!("no {}{why}", kind(listing)));
 }
 
 fn entry_json(e: &Entry, revisions: bool) -> EntryJson<'_> {
