@@ -79,6 +79,25 @@ pub struct RemoteArg {
     pub remote: Option<Option<std::ffi::OsString>>,
 }
 
+impl Command {
+    /// The subcommand as typed, for the JSON document of a failed run.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Push(_) => "push",
+            Command::Pull(_) => "pull",
+            Command::PullAll(_) => "pull-all",
+            Command::Status(_) => "status",
+            Command::List(_) => "list",
+            Command::Diff(_) => "diff",
+            Command::Prune(_) => "prune",
+            Command::Rm(_) => "rm",
+            Command::Verify(_) => "verify",
+            Command::Doctor(_) => "doctor",
+            Command::Init(_) => "init",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Also count what the remote holds (LIST requests only; repos counted by key name): the
@@ -321,5 +340,19 @@ mod tests {
     fn definitions_are_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_names_itself_as_typed() {
+        use clap::CommandFactory;
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            let args: Vec<&str> = match name {
+                "pull" => vec!["hf-cache-sync", name, "org/m"],
+                _ => vec!["hf-cache-sync", name],
+            };
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.command.name(), name);
+        }
     }
 }

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command, RepoTypeArg, TransferArgs};
+use commands::NotFound;
 use commands::{App, Outcome, RemoteChoice, TransferOptions};
 use config::{ConfigError, Overrides, Settings};
 use remote::RemoteError;
@@ -34,8 +35,12 @@ const EXIT_INTERRUPTED: u8 = 130;
 fn main() -> ExitCode {
     limit_allocator_retention();
     raise_open_file_limit();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => refuse_command_line(e),
+    };
     let printer = Printer::new(cli.json, cli.verbose);
+    let name = cli.command.name();
     let overrides = Overrides {
         config: cli.config.clone(),
         cache_dir: cli.cache_dir.clone(),
@@ -46,13 +51,13 @@ fn main() -> ExitCode {
         Err(e) if matches!(cli.command, Command::Doctor(_) | Command::Init(_)) => {
             match Settings::load_without_file(&overrides) {
                 Ok(s) => (s, Some(e)),
-                Err(_) => return report_error(&anyhow::Error::new(e), cli.verbose),
+                Err(_) => return report_error(&anyhow::Error::new(e), &printer, name),
             }
         }
-        Err(e) => return report_error(&anyhow::Error::new(e), cli.verbose),
+        Err(e) => return report_error(&anyhow::Error::new(e), &printer, name),
     };
     for w in &settings.warnings {
-        eprintln!("warning: {w}");
+        printer.warn(w);
     }
     let app = App {
         settings,
@@ -96,7 +101,7 @@ fn main() -> ExitCode {
     match result {
         Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
         Some(Ok(Outcome::Failed)) => ExitCode::from(EXIT_FAILURE),
-        Some(Err(e)) => report_error(&e, cli.verbose),
+        Some(Err(e)) => report_error(&e, &app.printer, name),
         None => {
             // The command's future is gone. Multipart uploads need a request each to go away;
             // temporary files still being written by a busy thread are removed from the record.
@@ -276,32 +281,75 @@ async fn dispatch(
     }
 }
 
-/// `error: …` and, where we know what to do about it, `hint: …`. Configuration problems exit 2;
-/// a repo that is not there exits 1, as any other failure.
-fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
-    eprintln!("error: {err:#}");
+/// How a run that failed outright ends: `error: …` and, where we know what to do about it,
+/// `hint: …` on stderr, and with `--json` one JSON document on stdout saying so. Configuration
+/// problems exit 2; a repo that is not there exits 1, as any other failure.
+fn report_error(err: &anyhow::Error, printer: &Printer, command: &str) -> ExitCode {
     let mut code = EXIT_FAILURE;
-    if let Some(e) = err.downcast_ref::<ConfigError>() {
+    let mut hints = Vec::new();
+    let mut server_code = None;
+    if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<ConfigError>()) {
         code = EXIT_USAGE;
-        if let Some(h) = e.hint() {
-            eprintln!("hint: {h}");
-        }
+        hints.extend(e.hint());
     }
-    if let Some(e) = err.downcast_ref::<commands::repos::NotFound>() {
-        eprintln!("hint: {}", e.hint());
+    if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<NotFound>()) {
+        hints.push(e.hint());
     }
     if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<RemoteError>()) {
         if e.is_configuration() {
             code = EXIT_USAGE;
         }
-        if let Some(h) = e.hint() {
-            eprintln!("hint: {h}");
-        }
-        if verbose {
-            if let Some(c) = e.code() {
-                eprintln!("server error code: {c}");
-            }
-        }
+        hints.extend(e.hint());
+        server_code = e.code().map(String::from);
+    }
+    // Each cause once: a message that already quotes its cause does not repeat it.
+    let message = text::error_chain(err.as_ref());
+    printer.error(&message);
+    if let Some(c) = server_code.filter(|_| printer.verbose) {
+        printer.note(&format!("server error code: {c}"));
+    }
+    for h in &hints {
+        printer.hint(h);
+    }
+    if printer.json {
+        let doc = serde_json::json!({
+            "command": command,
+            "ok": false,
+            "exit_code": code,
+            "error": message,
+            "hint": hints.first(),
+        });
+        report::print_data(&serde_json::to_string_pretty(&doc).expect("serializes"));
     }
     ExitCode::from(code)
+}
+
+/// A command line clap refuses (or `--help`, `--version`): clap says why and exits; with
+/// `--json` on it, a JSON document on stdout says so first.
+fn refuse_command_line(e: clap::Error) -> ! {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if e.use_stderr() && args.iter().any(|a| a == "--json") {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let command = args
+            .iter()
+            .skip(1)
+            .filter_map(|a| a.to_str())
+            .find(|a| cli.find_subcommand(a).is_some());
+        let text = e.to_string();
+        let error = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        let doc = serde_json::json!({
+            "command": command,
+            "ok": false,
+            "exit_code": e.exit_code(),
+            "error": error,
+            "hint": "run the command with --help for its usage",
+        });
+        report::print_data(&serde_json::to_string_pretty(&doc).expect("serializes"));
+    }
+    e.exit()
 }

@@ -127,13 +127,12 @@ impl App {
         if self.printer.verbose {
             let s = &self.settings;
             self.printer.note(&format!(
-                "config: {}; cache: {}; remote: {} (prefix {:?}); credentials: {}",
+                "config: {}; cache: {}; remote: {}; credentials: {}",
                 s.config_path
                     .as_deref()
                     .map_or("none".into(), |p| p.display().to_string()),
                 s.cache_dir.display(),
                 remote.describe(),
-                spec.prefix(),
                 s.credentials.source.as_str()
             ));
         }

@@ -18,8 +18,10 @@ pub struct PullSummary {
     pub command: &'static str,
     pub remote: String,
     pub dry_run: bool,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
     pub repo_type: RepoType,
+    pub repo_id: String,
     pub revision: String,
     #[serde(rename = "ref")]
     pub ref_name: Option<String>,
@@ -76,8 +78,9 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         command: "pull",
         remote: remote.describe(),
         dry_run: opts.transfer.dry_run,
-        repo: plan.repo_id.clone(),
+        repo: format!("{}/{}", plan.repo_type, plan.repo_id),
         repo_type: plan.repo_type,
+        repo_id: plan.repo_id.clone(),
         revision: plan.commit.clone(),
         ref_name: plan.ref_name.clone(),
         files: plan.manifest.files.len(),
@@ -95,8 +98,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             "Failed to pull"
         };
         format!(
-            "{verb} {} {}@{}{}: {} files, {} blobs downloaded ({}), {} already present, in {:.1}s",
-            summary.repo_type,
+            "{verb} {}@{}{}: {} files, {} blobs downloaded ({}), {} already present, in {:.1}s",
             summary.repo,
             short(&summary.revision),
             summary

@@ -28,8 +28,11 @@ pub struct PullAllOptions {
 
 #[derive(Debug, Serialize)]
 pub struct RepoResult {
+    /// `type/org/name`, as every JSON document names a repo; `org/name` when only a key name
+    /// says which repo it is (its manifest could not be read).
     pub repo: String,
     pub repo_type: Option<RepoType>,
+    pub repo_id: String,
     pub revision: Option<String>,
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,8 +99,9 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             }
         }
         repos.push(RepoResult {
-            repo: plan.repo_id.clone(),
+            repo: format!("{}/{}", plan.repo_type, plan.repo_id),
             repo_type: Some(plan.repo_type),
+            repo_id: plan.repo_id.clone(),
             revision: Some(plan.commit.clone()),
             status: if errors.is_empty() { "ok" } else { "failed" },
             error: (!errors.is_empty()).then(|| errors.join("; ")),
@@ -181,8 +185,9 @@ async fn main_plans(
             Ok(_) => {}
             Err(PullError::Remote(e)) if e.is_fatal() => return Err(e.into()),
             Err(e) if filter.matches(&guess) => failed.push(RepoResult {
-                repo: guess,
+                repo: guess.clone(),
                 repo_type: None,
+                repo_id: guess,
                 revision: None,
                 status: "failed",
                 error: Some(e.to_string()),

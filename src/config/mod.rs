@@ -35,7 +35,13 @@ impl ConfigError {
             ConfigError::Parse { .. } => Some(
                 "known keys are storage.{endpoint,bucket,region,access_key,secret_key}, \
                  cache.{max_local_gb,sync_xet,hf_cache_dir}, team.{prefix,allow_gated}, \
-                 transfer.{workers,multipart_threshold,part_size}; see .hf-cache-sync.yaml.example"
+                 transfer.{workers,multipart_threshold,part_size}; `hf-cache-sync init` writes \
+                 a commented template of them all"
+                    .into(),
+            ),
+            ConfigError::Read { .. } => Some(
+                "check the --config path (without --config, ./.hf-cache-sync.yaml and then \
+                 ~/.hf-cache-sync.yaml are read); `hf-cache-sync init` writes a config file"
                     .into(),
             ),
             ConfigError::Usage { hint, .. } => Some(hint.clone()),

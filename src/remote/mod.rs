@@ -197,13 +197,17 @@ impl RemoteSpec {
                 });
             }
         }
-        let bucket = settings.storage.bucket.clone().ok_or_else(|| {
-            ConfigError::Invalid(
-                "no remote configured: set storage.bucket (or B2_BUCKET), storage.endpoint: \
-                 file:///shared/dir, or pass --remote s3://bucket[/prefix] or --remote /path"
+        let bucket = settings
+            .storage
+            .bucket
+            .clone()
+            .ok_or_else(|| ConfigError::Usage {
+                message: "no remote configured".into(),
+                hint: "set storage.bucket (or B2_BUCKET) or storage.endpoint: file:///shared/dir \
+                       (`hf-cache-sync init` writes a config file to fill in), or pass \
+                       --remote=s3://bucket[/prefix] or --remote=/path"
                     .into(),
-            )
-        })?;
+            })?;
         Ok(RemoteSpec::S3 {
             endpoint: settings.storage.endpoint.clone(),
             bucket,
@@ -237,24 +241,29 @@ impl Remote {
                 endpoint,
                 bucket,
                 region,
-                ..
-            } => Ok(Remote::S3(s3::S3Remote::new(
-                endpoint.as_deref(),
-                bucket,
-                region.as_deref(),
-                &settings.credentials,
-                settings.storage.ca_bundle.as_ref(),
-                settings.transfer.timeout,
-            )?)),
-            RemoteSpec::Dir { root, .. } => Ok(Remote::Dir(dir::DirRemote::new(root.clone()))),
+                prefix,
+            } => Ok(Remote::S3(
+                s3::S3Remote::new(
+                    endpoint.as_deref(),
+                    bucket,
+                    region.as_deref(),
+                    &settings.credentials,
+                    settings.storage.ca_bundle.as_ref(),
+                    settings.transfer.timeout,
+                )?
+                .with_prefix(prefix),
+            )),
+            RemoteSpec::Dir { root, prefix } => Ok(Remote::Dir(
+                dir::DirRemote::new(root.clone()).with_prefix(prefix),
+            )),
         }
     }
 
-    /// `s3://bucket at https://endpoint` or `/shared/dir`: never a secret.
+    /// `s3://bucket/prefix at https://endpoint` or `/shared/dir (prefix team)`: never a secret.
     pub fn describe(&self) -> String {
         match self {
             Remote::S3(r) => r.describe(),
-            Remote::Dir(r) => r.root().display().to_string(),
+            Remote::Dir(r) => r.describe(),
         }
     }
 

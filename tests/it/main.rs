@@ -17,6 +17,7 @@ mod faults;
 mod hostile;
 mod init;
 mod interrupt;
+mod json_output;
 mod list;
 mod nothing_matches;
 mod prune;

@@ -108,7 +108,7 @@ fn budget_eviction_takes_unreferenced_revisions_least_recently_used_first() {
     assert_eq!(s["dry_run"], false, "{out}");
     assert_eq!(commits(&s), vec![a_old.clone()], "{out}");
     assert_eq!(s["revisions"][0]["reason"], "budget", "{out}");
-    assert_eq!(s["revisions"][0]["repo"], "org/a", "{out}");
+    assert_eq!(s["revisions"][0]["repo"], "model/org/a", "{out}");
     assert_eq!(s["revisions"][0]["bytes"], w_old.len(), "{out}");
     assert_eq!(s["bytes_freed"], w_old.len(), "{out}");
     assert_eq!(s["size_before"], total, "{out}");
@@ -175,7 +175,7 @@ fn a_blob_shared_by_evicted_revisions_is_counted_once() {
     );
     assert_eq!(s["size_after"], 0, "{out}");
     // No revision left: the repo folder goes too.
-    assert_eq!(s["repos"][0]["repo"], "org/c", "{out}");
+    assert_eq!(s["repos"][0]["repo"], "model/org/c", "{out}");
     assert!(!c.exists());
     assert!(
         !cache.join(".locks").join("models--org--c").exists(),

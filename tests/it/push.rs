@@ -102,8 +102,9 @@ fn round_trip_of_two_revisions_sharing_blobs() {
         .success();
     let s = out.json();
     assert_eq!(s["command"], "pull", "{out}");
-    assert_eq!(s["repo"], "org/m", "{out}");
+    assert_eq!(s["repo"], "model/org/m", "{out}");
     assert_eq!(s["repo_type"], "model", "{out}");
+    assert_eq!(s["repo_id"], "org/m", "{out}");
     assert_eq!(s["revision"], b, "{out}");
     assert_eq!(s["ref"], "main", "{out}");
     assert_eq!(count(&s, "files"), 3, "{out}");

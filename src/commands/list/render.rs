@@ -16,6 +16,7 @@ use crate::text::plural;
 #[derive(Serialize)]
 struct RepoJson<'a> {
     id: &'a str,
+    repo: &'a str,
     repo_type: Option<RepoType>,
     repo_id: &'a str,
     size: Option<u64>,
@@ -210,6 +211,7 @@ fn entry_json(e: &Entry, revisions: bool) -> EntryJson<'_> {
     } else {
         EntryJson::Repo(RepoJson {
             id: &e.id,
+            repo: &e.repo,
             repo_type: e.repo_type,
             repo_id: &e.repo_id,
             size: e.size,

@@ -134,13 +134,10 @@ fn plan(
         if commit.is_none() {
             planner.add_repo(ri, "rm");
         }
-        targets.push(ResolvedTarget {
-            target: text,
-            repo_type,
-            repo: repo_id,
-            commits,
-            whole_repo: commit.is_none(),
-        });
+        let whole = commit.is_none();
+        targets.push(ResolvedTarget::new(
+            text, repo_type, repo_id, commits, whole,
+        ));
     }
     (planner, targets)
 }

@@ -33,8 +33,10 @@ pub struct RmOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedTarget {
     pub target: String,
-    pub repo_type: RepoType,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
+    pub repo_type: RepoType,
+    pub repo_id: String,
     /// The revisions it names; every revision of the repo for a repo id. On the remote, less
     /// those kept because a manifest or ref that may concern them cannot be read.
     pub commits: Vec<String>,
@@ -58,6 +60,25 @@ pub async fn run(app: &App, opts: RmOptions) -> Result<Outcome> {
         return remote::run(app, &opts).await;
     }
     local::run(app, &opts).await
+}
+
+impl ResolvedTarget {
+    pub(super) fn new(
+        target: String,
+        repo_type: RepoType,
+        repo_id: String,
+        commits: Vec<String>,
+        whole_repo: bool,
+    ) -> ResolvedTarget {
+        ResolvedTarget {
+            target,
+            repo: format!("{repo_type}/{repo_id}"),
+            repo_type,
+            repo_id,
+            commits,
+            whole_repo,
+        }
+    }
 }
 
 /// A target as typed: `org/name`, `model/org/name`, a hash prefix, or `REPO@REVISION`.

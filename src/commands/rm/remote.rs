@@ -175,8 +175,7 @@ fn human(summary: &RemoteRmSummary) -> String {
         .filter(|t| t.whole_repo || !t.commits.is_empty())
     {
         lines.push(format!(
-            "{verb} {}/{}: {}",
-            t.repo_type,
+            "{verb} {}: {}",
             t.repo,
             t.commits
                 .iter()

@@ -58,6 +58,8 @@ pub struct S3Remote {
     chain: Option<CredentialChain>,
     /// The extra CAs trusted for this endpoint, named in certificate errors.
     ca_bundle: Option<CaBundle>,
+    /// The team prefix keys go under, for [`S3Remote::describe`] only.
+    prefix: String,
 }
 
 /// Until one write has gone through, writes are sent one at a time: a key that cannot write
@@ -157,7 +159,14 @@ impl S3Remote {
             write_gate: Arc::default(),
             chain,
             ca_bundle: ca_bundle.cloned(),
+            prefix: String::new(),
         })
+    }
+
+    /// Names `prefix` (the team prefix keys go under) when the remote is described.
+    pub fn with_prefix(mut self, prefix: &str) -> S3Remote {
+        self.prefix = prefix.trim_matches('/').to_string();
+        self
     }
 
     /// Runs the AWS credential chain now (`None` for keys given directly), for `doctor` to
@@ -230,8 +239,14 @@ impl S3Remote {
             .await
     }
 
+    /// `s3://bucket/prefix at https://endpoint`: the URL `--remote` takes, and where it is.
     pub fn describe(&self) -> String {
-        format!("s3://{} at {}", self.bucket, self.endpoint)
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", self.prefix)
+        };
+        format!("s3://{}{prefix} at {}", self.bucket, self.endpoint)
     }
 
     /// Runs a request that creates an object through the [`WriteGate`]. Once a write was

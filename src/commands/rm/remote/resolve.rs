@@ -200,13 +200,13 @@ fn found(
     commits: Vec<String>,
     whole: bool,
 ) -> Resolution<'static> {
-    Resolution::Found(ResolvedTarget {
-        target: text.to_string(),
+    Resolution::Found(ResolvedTarget::new(
+        text.to_string(),
         repo_type,
         repo,
         commits,
-        whole_repo: whole,
-    })
+        whole,
+    ))
 }
 
 fn found_revision(text: &str, t: RepoType, id: String, commit: &str) -> Resolution<'static> {

@@ -51,13 +51,13 @@ pub(super) fn select<'c>(
     for text in texts {
         match resolver.resolve(text)? {
             Resolution::Found(target) => {
-                let safe = safe_repo_key(&target.repo);
+                let safe = safe_repo_key(&target.repo_id);
                 for c in &target.commits {
                     s.doomed.insert((safe.clone(), c.clone()));
                 }
                 if target.whole_repo {
                     s.whole
-                        .insert(safe, (target.repo_type, target.repo.clone()));
+                        .insert(safe, (target.repo_type, target.repo_id.clone()));
                 }
                 targets.push(target);
             }
@@ -69,7 +69,7 @@ pub(super) fn select<'c>(
     s.hold_unreadable_manifests();
     s.hold_for_unreadable_refs();
     for t in &mut targets {
-        let safe = safe_repo_key(&t.repo);
+        let safe = safe_repo_key(&t.repo_id);
         t.commits
             .retain(|c| s.doomed.contains(&(safe.clone(), c.clone())));
     }
