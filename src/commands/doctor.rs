@@ -13,7 +13,9 @@ use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
 use super::{App, Outcome, RemoteChoice};
-use crate::config::{ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME};
+use crate::config::{
+    ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME, TEMPLATE_BUCKET,
+};
 use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
 use crate::remote::aws::CredentialChain;
@@ -267,6 +269,14 @@ fn s3_settings_checks(settings: &Settings, bucket: Option<&str>) -> Vec<Check> {
         ),
     };
     let bucket = match bucket {
+        Some(TEMPLATE_BUCKET) => Check::failed(
+            "Bucket",
+            format!("{TEMPLATE_BUCKET} is the placeholder `hf-cache-sync init` writes"),
+            format!(
+                "set storage.bucket in the config file (or {}) to your bucket's name",
+                EnvVars::B2_BUCKET
+            ),
+        ),
         Some(b) => Check::ok("Bucket", b),
         None => Check::failed(
             "Bucket",
@@ -473,7 +483,12 @@ async fn remote_checks(
         checks.push(Check::skipped("Write permission", why));
     }
     if let Remote::S3(s3) = remote {
-        checks.push(clock_check(s3.last_server_date().as_deref()));
+        // A server that never answered (a refused connection) sent no clock to compare with.
+        let date = s3.last_server_date();
+        checks.push(match (&date, &reachable) {
+            (None, Err(_)) => Check::skipped("Clock", "the server did not answer"),
+            _ => clock_check(date.as_deref()),
+        });
     }
     checks
 }

@@ -99,6 +99,7 @@ mod tests {
         for section in ["storage:", "cache:", "team:", "transfer:"] {
             assert!(TEMPLATE.contains(section), "{section} missing");
         }
+        assert!(TEMPLATE.contains(&format!("bucket: {}\n", crate::config::TEMPLATE_BUCKET)));
         for key in [
             "endpoint:",
             "bucket:",

@@ -284,10 +284,9 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, ConfigError> {
 
 /// `30d`, `12h`, `1w 2d`: an age for `--older-than` and list filters.
 pub fn parse_age(text: &str) -> Result<std::time::Duration, ConfigError> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        ConfigError::Invalid(format!(
-            "invalid duration {text:?}: {e} (expected e.g. 30d, 12h, 90m)"
-        ))
+    crate::config::parse_duration(text).map_err(|message| ConfigError::Usage {
+        message,
+        hint: crate::config::DURATION_HINT.into(),
     })
 }
 
@@ -354,6 +353,9 @@ mod tests {
     fn ages() {
         assert_eq!(parse_age("30d").unwrap().as_secs(), 30 * 86400);
         assert_eq!(parse_age("12h").unwrap().as_secs(), 12 * 3600);
-        assert!(parse_age("soon").is_err());
+        let err = parse_age("3x").unwrap_err();
+        assert_eq!(err.to_string(), "invalid duration \"3x\"");
+        // One syntax is offered: the parser's own list (`sec`, `min`, …) is not.
+        assert!(!err.hint().unwrap().contains("sec"), "{:?}", err.hint());
     }
 }

@@ -11,6 +11,7 @@ use super::{short, App, Failure, Outcome, RepoRef, TransferOptions};
 use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
+use crate::text::plural;
 use crate::transfer::pull::{fetch_plans, finish, resolve, Counts, Fetched, PullError, Target};
 
 #[derive(Debug, Serialize)]
@@ -98,7 +99,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             "Failed to pull"
         };
         format!(
-            "{verb} {}@{}{}: {} files, {} blobs downloaded ({}), {} already present, in {:.1}s",
+            "{verb} {}@{}{}: {}, {} downloaded ({}), {} already present, in {:.1}s",
             summary.repo,
             short(&summary.revision),
             summary
@@ -106,8 +107,8 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default(),
-            summary.files,
-            summary.counts.downloaded,
+            plural(summary.files, "file", "files"),
+            plural(summary.counts.downloaded, "blob", "blobs"),
             human_bytes(summary.counts.bytes_downloaded),
             summary.counts.skipped_existing,
             summary.seconds

@@ -17,6 +17,7 @@ use crate::remote::catalog::{
 };
 use crate::remote::{Remote, TransferCtx};
 use crate::report::human_bytes;
+use crate::text::plural;
 use crate::transfer::pull::{self, Counts, Plan, PullError, Target};
 
 pub struct PullAllOptions {
@@ -139,15 +140,15 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             })
             .collect();
         lines.push(format!(
-            "{} {} repos ({} failed): {} blobs downloaded ({}), {} already present, in {:.1}s",
+            "{} {} ({} failed): {} downloaded ({}), {} already present, in {:.1}s",
             if summary.dry_run {
                 "Would pull"
             } else {
                 "Pulled"
             },
-            summary.repos.len(),
+            plural(summary.repos.len(), "repo", "repos"),
             summary.failed,
-            summary.downloaded,
+            plural(summary.downloaded, "blob", "blobs"),
             human_bytes(summary.bytes_downloaded),
             summary.skipped_existing,
             summary.seconds

@@ -10,6 +10,7 @@ use super::{require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, Tra
 use crate::cache::scan::Repo;
 use crate::remote::Remote;
 use crate::report::human_bytes;
+use crate::text::plural;
 use crate::transfer::push::{self, PushPolicy, PushSummary};
 
 pub struct PushOptions {
@@ -100,26 +101,33 @@ fn human_summary(s: &PushSummary) -> String {
         "Uploaded"
     };
     let mut lines = vec![format!(
-        "{verb} {} blobs ({}), skipped {} already on the remote; {} manifests and {} refs {} ({} and {} unchanged); {} repos, {} revisions in {:.1}s",
-        s.uploaded,
+        "{verb} {} ({}), skipped {} already on the remote; {} and {} {} ({} and {} unchanged); {}, {} in {:.1}s",
+        plural(s.uploaded, "blob", "blobs"),
         human_bytes(s.bytes_uploaded),
         s.skipped_existing,
-        s.manifests,
-        s.refs,
+        plural(s.manifests, "manifest", "manifests"),
+        plural(s.refs, "ref", "refs"),
         if s.dry_run { "to write" } else { "written" },
         s.manifests_unchanged,
         s.refs_unchanged,
-        s.repos,
-        s.revisions,
+        plural(s.repos, "repo", "repos"),
+        plural(s.revisions, "revision", "revisions"),
         s.seconds
     )];
     if s.skipped_gated > 0 {
-        lines.push(format!("Skipped {} likely-gated repos", s.skipped_gated));
+        lines.push(format!(
+            "Skipped {}",
+            plural(s.skipped_gated, "likely-gated repo", "likely-gated repos")
+        ));
     }
     if s.skipped_pointer > 0 {
         lines.push(format!(
-            "Skipped {} LFS/Xet pointer files (set cache.sync_xet: true to push them)",
-            s.skipped_pointer
+            "Skipped {} (set cache.sync_xet: true to push them)",
+            plural(
+                s.skipped_pointer,
+                "LFS/Xet pointer file",
+                "LFS/Xet pointer files"
+            )
         ));
     }
     if !s.failures.is_empty() {

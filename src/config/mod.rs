@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::env::{self, EnvVars};
 
 pub const CONFIG_FILE_NAME: &str = ".hf-cache-sync.yaml";
+/// The bucket name in the template `init` writes: a placeholder, never a real bucket.
+pub const TEMPLATE_BUCKET: &str = "my-hf-cache";
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_WORKERS: usize = 64;
 const DEFAULT_MAX_LOCAL_GB: f64 = 50.0;
@@ -214,11 +216,15 @@ impl Settings {
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
         // Values from the environment are checked under their own names: an error must point
         // at the variable, not at a config file that never set it.
-        let from_env = |name: &str, e: String| ConfigError::Invalid(format!("{name}: {e}"));
+        let from_env = |name: &str, e: String| ConfigError::Usage {
+            message: format!("{name}: {e}"),
+            hint: format!("fix or unset {name}"),
+        };
         if let Some(v) = env::var(EnvVars::LOCK_TIMEOUT) {
-            transfer.lock_timeout = humantime::parse_duration(v.trim())
-                .map_err(|e| format!("invalid duration {v:?}: {e} (expected e.g. 30s, 10m, 2h)"))
-                .map_err(|e| from_env(EnvVars::LOCK_TIMEOUT, e))?;
+            transfer.lock_timeout = parse_duration(&v).map_err(|e| ConfigError::Usage {
+                message: format!("{}: {e}", EnvVars::LOCK_TIMEOUT),
+                hint: DURATION_HINT.into(),
+            })?;
         }
         if let Some(v) = env::var(EnvVars::MULTIPART_THRESHOLD) {
             let n = parse_size(&v)
@@ -266,6 +272,16 @@ impl Settings {
             warnings,
         })
     }
+}
+
+/// How durations are written, for errors about one.
+pub const DURATION_HINT: &str =
+    "a duration is a number and a unit, e.g. 30d, 12h, 90m or 45s (`1w 2d` adds up)";
+
+/// `30d`, `12h`, `1w 2d`. The error names the text only: the parser's own message lists
+/// spellings (`30sec`) beside the ones people use, as if they were one syntax.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|_| format!("invalid duration {text:?}"))
 }
 
 /// A positive number of seconds (`30`, `2.5`).

@@ -170,12 +170,16 @@ impl RemoteSpec {
                 });
             };
             let flag = text;
+            if let Some(e) = misspelled_url(flag) {
+                return Err(e);
+            }
             if let Some(rest) = flag.strip_prefix("s3://") {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {
-                    return Err(ConfigError::Invalid(format!(
-                        "--remote {flag}: no bucket name (expected s3://bucket[/prefix])"
-                    )));
+                    return Err(ConfigError::Usage {
+                        message: format!("--remote {flag}: no bucket name"),
+                        hint: "write --remote=s3://bucket[/prefix]".into(),
+                    });
                 }
                 return Ok(RemoteSpec::S3 {
                     endpoint: settings.storage.endpoint.clone(),
@@ -221,6 +225,41 @@ impl RemoteSpec {
             RemoteSpec::S3 { prefix, .. } | RemoteSpec::Dir { prefix, .. } => prefix,
         }
     }
+}
+
+/// URL-like text `--remote` does not take (`s3:/kit`, `S3://kit`, `gs://kit`, `https://host`),
+/// refused rather than taken for a directory of that name.
+fn misspelled_url(text: &str) -> Option<ConfigError> {
+    let (scheme, rest) = text.split_once(':')?;
+    let scheme_like = scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    if !scheme_like || text.starts_with("s3://") || text.starts_with("file://") {
+        return None;
+    }
+    let hint = match scheme.to_ascii_lowercase().as_str() {
+        "s3" => format!(
+            "did you mean --remote=s3://{}?",
+            rest.trim_start_matches('/')
+        ),
+        "file" => format!(
+            "did you mean --remote=file:///{}?",
+            rest.trim_start_matches('/')
+        ),
+        "http" | "https" => "the S3 endpoint goes in storage.endpoint (or B2_ENDPOINT); pass the \
+                             bucket as --remote=s3://bucket[/prefix]"
+            .into(),
+        _ => format!(
+            "--remote takes s3://bucket[/prefix] or a directory; write ./{text} for a directory \
+             by that name"
+        ),
+    };
+    Some(ConfigError::Usage {
+        message: format!("--remote {text}: not an s3:// URL or a directory"),
+        hint,
+    })
 }
 
 fn dir_from_url(s: &str) -> PathBuf {
@@ -455,6 +494,30 @@ impl PartBuffers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_that_are_not_remotes_are_refused_not_taken_for_directories() {
+        let settings = crate::config::Settings::load_without_file(&Default::default()).unwrap();
+        let resolve = |text: &str| RemoteSpec::resolve(&settings, Some(std::ffi::OsStr::new(text)));
+        for (text, hint) in [
+            ("s3:/kit", "did you mean --remote=s3://kit?"),
+            ("S3://kit/p", "did you mean --remote=s3://kit/p?"),
+            ("https://s3.example.com/b", "storage.endpoint"),
+            ("gs://kit", "./gs://kit"),
+            ("s3://", "s3://bucket"),
+        ] {
+            let err = resolve(text).unwrap_err();
+            assert!(
+                err.hint().unwrap().contains(hint),
+                "{text}: {:?}",
+                err.hint()
+            );
+        }
+        assert!(matches!(resolve("s3://kit/p"), Ok(RemoteSpec::S3 { .. })));
+        for dir in ["/mnt/share", "./a:b", "share", "C:\\share", "file:///mnt/x"] {
+            assert!(matches!(resolve(dir), Ok(RemoteSpec::Dir { .. })), "{dir}");
+        }
+    }
 
     #[test]
     fn a_listing_proves_content_by_its_md5() {

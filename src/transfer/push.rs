@@ -255,11 +255,9 @@ const DEFAULT_STALE_UPLOAD_AGE: std::time::Duration = std::time::Duration::from_
 
 fn stale_upload_age() -> Result<std::time::Duration, ConfigError> {
     match crate::env::var(crate::env::EnvVars::STALE_UPLOAD_AGE) {
-        Some(v) => humantime::parse_duration(v.trim()).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "{}: invalid duration {v:?}: {e}",
-                crate::env::EnvVars::STALE_UPLOAD_AGE
-            ))
+        Some(v) => crate::config::parse_duration(&v).map_err(|e| ConfigError::Usage {
+            message: format!("{}: {e}", crate::env::EnvVars::STALE_UPLOAD_AGE),
+            hint: crate::config::DURATION_HINT.into(),
         }),
         None => Ok(DEFAULT_STALE_UPLOAD_AGE),
     }

@@ -33,3 +33,4 @@ mod secrets;
 mod status;
 mod tls;
 mod verify;
+mod wording;

@@ -65,6 +65,10 @@ pub(super) fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
         message: format!("invalid --filter {expr:?}: {why}"),
         hint: FILTER_HINT.into(),
     };
+    let bad_age = |why: String| ConfigError::Usage {
+        message: format!("invalid --filter {expr:?}: {why}"),
+        hint: format!("{FILTER_HINT}; {}", crate::config::DURATION_HINT),
+    };
     let text = expr.trim();
     let key_end = text
         .find(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
@@ -92,11 +96,11 @@ pub(super) fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
         "size" => Ok(Filter::Size(op, parse_size(value).map_err(bad)?)),
         "accessed" => Ok(Filter::Accessed(
             op,
-            parse_age(value).map_err(|e| bad(e.to_string()))?,
+            parse_age(value).map_err(|e| bad_age(e.to_string()))?,
         )),
         "modified" => Ok(Filter::Modified(
             op,
-            parse_age(value).map_err(|e| bad(e.to_string()))?,
+            parse_age(value).map_err(|e| bad_age(e.to_string()))?,
         )),
         "type" => {
             equality_only("type")?;
