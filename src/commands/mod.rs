@@ -24,6 +24,8 @@ use crate::manifest::Layout;
 use crate::remote::{Remote, RemoteSpec, TransferCtx};
 use crate::report::{Printer, Progress};
 use crate::text;
+use crate::transfer::pull::Plan;
+use crate::transfer::{fetch, PlannedRevision};
 
 pub use crate::failure::Failure;
 pub use crate::text::short;
@@ -147,6 +149,65 @@ impl App {
     pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
         self.printer.start_progress(label)
     }
+}
+
+/// A dry run's list, for people: a line per revision (unless `per_revision` is false, when
+/// the summary already says it), and with `verbose` one per blob under it. `verb` is what would
+/// happen to the blobs (`would upload`), `present` says where the others already are.
+pub fn planned_lines(
+    planned: &[PlannedRevision],
+    (verb, present): (&str, &str),
+    per_revision: bool,
+    verbose: bool,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in planned {
+        if per_revision {
+            let refs = if p.refs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.refs.join(", "))
+            };
+            let mut line = format!(
+                "{verb} {}@{}{refs}: {} ({})",
+                p.repo,
+                short(&p.revision),
+                text::plural(p.blobs.len(), "blob", "blobs"),
+                crate::report::human_bytes(p.bytes)
+            );
+            if p.present > 0 {
+                line.push_str(&format!(", {} {present}", p.present));
+            }
+            lines.push(line);
+        }
+        if verbose {
+            for b in &p.blobs {
+                lines.push(format!(
+                    "  {}  {}  {}",
+                    b.etag,
+                    crate::report::human_bytes(b.size),
+                    b.paths.join(", ")
+                ));
+            }
+        }
+    }
+    lines
+}
+
+/// What pulling `plans` would download, revision by revision: the blobs the cache lacks.
+pub fn planned_downloads(plans: &[Plan]) -> Vec<PlannedRevision> {
+    plans
+        .iter()
+        .map(|plan| {
+            PlannedRevision::new(
+                &plan.manifest,
+                plan.repo_type,
+                plan.ref_name.iter().cloned().collect(),
+                |_, _| true,
+                |etag, size| fetch::present(&plan.repo_dir, etag, size),
+            )
+        })
+        .collect()
 }
 
 /// Scans the cache, refusing a cache dir that does not exist (a typo must not look like an

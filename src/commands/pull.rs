@@ -7,12 +7,15 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::repos::require_on_remote;
-use super::{short, App, Failure, Outcome, RepoRef, TransferOptions};
+use super::{
+    planned_downloads, planned_lines, short, App, Failure, Outcome, RepoRef, TransferOptions,
+};
 use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
 use crate::text::plural;
 use crate::transfer::pull::{fetch_plans, finish, resolve, Counts, Fetched, PullError, Target};
+use crate::transfer::PlannedRevision;
 
 #[derive(Debug, Serialize)]
 pub struct PullSummary {
@@ -31,6 +34,9 @@ pub struct PullSummary {
     pub counts: Counts,
     pub seconds: f64,
     pub failures: Vec<Failure>,
+    /// Dry run only: what the revision would download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Vec<PlannedRevision>>,
 }
 
 pub struct PullOptions {
@@ -88,9 +94,14 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         counts: counts.remove(0),
         seconds: started.elapsed().as_secs_f64(),
         failures: failures.into_iter().map(|(_, f)| f).collect(),
+        planned: dry_run.then(|| planned_downloads(plans)),
     };
     let outcome = Outcome::from_failures(summary.failures.len());
     app.printer.result(&summary, || {
+        let planned = summary.planned.as_deref().unwrap_or_default();
+        // The summary line is the revision's: only the blobs, with -v.
+        let words = ("would download", "already present");
+        let mut lines = planned_lines(planned, words, false, app.printer.verbose);
         let verb = if summary.dry_run {
             "Would pull"
         } else if outcome == Outcome::Success {
@@ -98,7 +109,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         } else {
             "Failed to pull"
         };
-        format!(
+        lines.push(format!(
             "{verb} {}@{}{}: {}, {} downloaded ({}), {} already present, in {:.1}s",
             summary.repo,
             short(&summary.revision),
@@ -112,7 +123,8 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             human_bytes(summary.counts.bytes_downloaded),
             summary.counts.skipped_existing,
             summary.seconds
-        )
+        ));
+        lines.join("\n")
     });
     report_failures(app, &summary.failures, cache_dir);
     Ok(outcome)

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::repos::REMOTE_LIST_HINT;
-use super::{short, App, Outcome, RepoFilter, TransferOptions};
+use super::{planned_downloads, planned_lines, short, App, Outcome, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
 use crate::manifest::Layout;
 use crate::remote::catalog::{
@@ -19,6 +19,7 @@ use crate::remote::{Remote, TransferCtx};
 use crate::report::human_bytes;
 use crate::text::plural;
 use crate::transfer::pull::{self, Counts, Plan, PullError, Target};
+use crate::transfer::PlannedRevision;
 
 pub struct PullAllOptions {
     pub include: Vec<String>,
@@ -53,6 +54,9 @@ pub struct PullAllSummary {
     pub failed: usize,
     pub bytes_downloaded: u64,
     pub seconds: f64,
+    /// Dry run only: what each repo would download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Vec<PlannedRevision>>,
 }
 
 pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
@@ -123,22 +127,26 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         failed,
         repos,
         seconds: started.elapsed().as_secs_f64(),
+        planned: dry_run.then(|| planned_downloads(&plans)),
     };
     app.printer.result(&summary, || {
-        let mut lines: Vec<String> = summary
+        let planned = summary.planned.as_deref().unwrap_or_default();
+        let words = ("  would download", "already present");
+        let mut lines = planned_lines(planned, words, true, app.printer.verbose);
+        let failures = summary
             .repos
             .iter()
-            .map(|r| {
-                let rev = r.revision.as_deref().map(short).unwrap_or("-");
-                match &r.error {
-                    None => format!(
-                        "  ok      {}@{rev}: {} downloaded, {} already present",
-                        r.repo, r.counts.downloaded, r.counts.skipped_existing
-                    ),
-                    Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
-                }
-            })
-            .collect();
+            .filter(|r| !dry_run || r.error.is_some());
+        lines.extend(failures.map(|r| {
+            let rev = r.revision.as_deref().map(short).unwrap_or("-");
+            match &r.error {
+                None => format!(
+                    "  ok      {}@{rev}: {} downloaded, {} already present",
+                    r.repo, r.counts.downloaded, r.counts.skipped_existing
+                ),
+                Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
+            }
+        }));
         lines.push(format!(
             "{} {} ({} failed): {} downloaded ({}), {} already present, in {:.1}s",
             if summary.dry_run {

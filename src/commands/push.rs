@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::repos::LOCAL_LIST_HINT;
-use super::{require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions};
+use super::{
+    planned_lines, require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions,
+};
 use crate::cache::scan::Repo;
 use crate::remote::Remote;
 use crate::report::human_bytes;
@@ -90,17 +92,22 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     .await?;
     summary.seconds = started.elapsed().as_secs_f64();
     let outcome = Outcome::from_failures(summary.failures.len());
-    app.printer.result(&summary, || human_summary(&summary));
+    let verbose = app.printer.verbose;
+    app.printer
+        .result(&summary, || human_summary(&summary, verbose));
     Ok(outcome)
 }
 
-fn human_summary(s: &PushSummary) -> String {
+fn human_summary(s: &PushSummary, verbose: bool) -> String {
     let verb = if s.dry_run {
         "Would upload"
     } else {
         "Uploaded"
     };
-    let mut lines = vec![format!(
+    let planned = s.planned.as_deref().unwrap_or_default();
+    let words = ("would upload", "already on the remote");
+    let mut lines = planned_lines(planned, words, true, verbose);
+    lines.push(format!(
         "{verb} {} ({}), skipped {} already on the remote; {} and {} {} ({} and {} unchanged); {}, {} in {:.1}s",
         plural(s.uploaded, "blob", "blobs"),
         human_bytes(s.bytes_uploaded),
@@ -113,7 +120,7 @@ fn human_summary(s: &PushSummary) -> String {
         plural(s.repos, "repo", "repos"),
         plural(s.revisions, "revision", "revisions"),
         s.seconds
-    )];
+    ));
     if s.skipped_gated > 0 {
         lines.push(format!(
             "Skipped {}",

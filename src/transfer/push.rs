@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::pool;
+use super::PlannedRevision;
 use crate::cache::hash::sha256_file;
 use crate::cache::heuristics::{is_likely_gated, is_pointer_file};
 use crate::cache::scan::{FileSource, Repo};
@@ -39,6 +40,9 @@ pub struct PushSummary {
     pub refs_unchanged: usize,
     pub seconds: f64,
     pub failures: Vec<Failure>,
+    /// Dry run only: what each revision would upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Vec<PlannedRevision>>,
 }
 
 /// A revision ready to publish: its manifest and the blobs it needs.
@@ -214,6 +218,7 @@ pub async fn execute(
     if dry_run {
         summary.uploaded = to_upload.len();
         summary.bytes_uploaded = to_upload.iter().map(|s| s.size).sum();
+        summary.planned = Some(planned(&plan.repos, &plan.revisions, &to_upload, &existing));
     } else {
         let (uploaded, bytes, failures) = upload_all(remote, layout, ctx, to_upload).await?;
         summary.uploaded = uploaded;
@@ -248,6 +253,31 @@ pub async fn execute(
     .await?;
     progress.finish();
     Ok(())
+}
+
+/// What each revision of the plan would upload, in plan order; a blob several revisions need
+/// is listed under the first.
+fn planned(
+    repos: &[&Repo],
+    revisions: &[RevisionPlan],
+    to_upload: &[BlobSource],
+    existing: &HashMap<String, u64>,
+) -> Vec<PlannedRevision> {
+    let mut unlisted: BTreeSet<&str> = to_upload.iter().map(|s| s.etag.as_str()).collect();
+    revisions
+        .iter()
+        .map(|p| {
+            let repo = repos[p.repo_index];
+            let refs = repo.refs_to(&p.manifest.revision);
+            PlannedRevision::new(
+                &p.manifest,
+                repo.repo_type,
+                refs.into_iter().map(String::from).collect(),
+                |etag, _| unlisted.remove(etag),
+                |etag, _| existing.contains_key(etag),
+            )
+        })
+        .collect()
 }
 
 /// Unfinished uploads younger than this may belong to a push still running elsewhere.

@@ -12,6 +12,7 @@ mod config;
 mod diff;
 mod dir_remote;
 mod doctor;
+mod dry_run;
 mod engine;
 mod faults;
 mod hostile;
