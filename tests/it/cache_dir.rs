@@ -6,16 +6,6 @@ use std::path::Path;
 use crate::common::spec::RepoSpec;
 use crate::common::{files_under, Sandbox};
 
-/// A config naming a directory remote, and that remote.
-fn dir_remote(t: &Sandbox) -> std::path::PathBuf {
-    let remote = t.cache("remote");
-    t.write_config(&format!(
-        "storage:\n  endpoint: file://{}\n",
-        remote.display()
-    ));
-    remote
-}
-
 fn warns_of_home(out: &crate::common::cli::Output, home: &Path) {
     let line = out
         .stderr
@@ -31,8 +21,7 @@ fn warns_of_home(out: &crate::common::cli::Output, home: &Path) {
 
 #[test]
 fn a_hugging_face_home_given_as_the_cache_dir_means_its_hub() {
-    let t = Sandbox::local("cache_dir_home");
-    dir_remote(&t);
+    let (t, _remote) = Sandbox::with_dir_remote("cache_dir_home");
     let home = t.cache("hf-home");
     let m = RepoSpec::two_revisions("org/m");
     m.write(&home.join("hub"));
@@ -89,8 +78,7 @@ fn a_hugging_face_home_given_as_the_cache_dir_means_its_hub() {
 
 #[test]
 fn an_empty_cache_is_named() {
-    let t = Sandbox::local("cache_dir_empty");
-    let remote = dir_remote(&t);
+    let (t, remote) = Sandbox::with_dir_remote("cache_dir_empty");
     let empty = t.cache("empty");
     let place = empty.display().to_string();
     for (args, says) in [

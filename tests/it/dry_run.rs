@@ -37,12 +37,7 @@ fn lines_starting<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
 }
 
 fn sandbox(name: &str) -> (Sandbox, RepoSpec, std::path::PathBuf, std::path::PathBuf) {
-    let t = Sandbox::local(name);
-    let remote = t.cache("remote");
-    t.write_config(&format!(
-        "storage:\n  endpoint: file://{}\n",
-        remote.display()
-    ));
+    let (t, remote) = Sandbox::with_dir_remote(name);
     let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);

@@ -125,12 +125,7 @@ fn the_remote_field_names_the_prefix() {
 
 #[test]
 fn repo_is_type_org_name_in_every_document() {
-    let t = Sandbox::local("json_repo");
-    let remote = t.cache("remote");
-    t.write_config(&format!(
-        "storage:\n  endpoint: file://{}\n",
-        remote.display()
-    ));
+    let (t, _remote) = Sandbox::with_dir_remote("json_repo");
     let m = RepoSpec::two_revisions("org/m");
     let src = t.cache("src");
     m.write(&src);

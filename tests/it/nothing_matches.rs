@@ -6,12 +6,7 @@ use crate::common::{commit_hash, files_under, Sandbox};
 
 /// org/m in cache `src`, a directory remote configured (empty unless pushed to).
 fn setup(name: &str) -> (Sandbox, std::path::PathBuf, std::path::PathBuf) {
-    let t = Sandbox::local(name);
-    let remote = t.cache("remote");
-    t.write_config(&format!(
-        "storage:\n  endpoint: file://{}\n",
-        remote.display()
-    ));
+    let (t, remote) = Sandbox::with_dir_remote(name);
     let src = t.cache("src");
     let c = commit_hash("org/m");
     RepoSpec::new("org/m")

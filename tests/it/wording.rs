@@ -8,12 +8,7 @@ use crate::common::{commit_hash, Sandbox};
 
 #[test]
 fn counts_of_one_take_the_singular() {
-    let t = Sandbox::local("wording_plurals");
-    let remote = t.cache("remote");
-    t.write_config(&format!(
-        "storage:\n  endpoint: file://{}\n",
-        remote.display()
-    ));
+    let (t, _remote) = Sandbox::with_dir_remote("wording_plurals");
     let src = t.cache("src");
     let c = commit_hash("org/one");
     RepoSpec::new("org/one")

@@ -117,6 +117,18 @@ impl Sandbox {
         Sandbox { dir, prefix }
     }
 
+    /// A sandbox without the test server whose config names a directory remote (empty), and
+    /// that directory.
+    pub fn with_dir_remote(name: &str) -> (Sandbox, PathBuf) {
+        let t = Sandbox::local(name);
+        let remote = t.cache("remote");
+        t.write_config(&format!(
+            "storage:\n  endpoint: file://{}\n",
+            remote.display()
+        ));
+        (t, remote)
+    }
+
     pub fn garage(&self) -> &'static Garage {
         Garage::get()
     }
