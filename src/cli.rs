@@ -174,7 +174,8 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Disk budget in GB (default: cache.max_local_gb)
+    /// Disk budget in GiB of 2^30 bytes, as cache.max_local_gb and hf-cache-sync 0.1 count
+    /// (default: cache.max_local_gb)
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_gb: Option<f64>,
 

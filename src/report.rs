@@ -191,6 +191,16 @@ pub fn human_bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
+/// A disk budget in GiB as configured (`cache.max_local_gb`, `--max-gb`: GiB of 2^30 bytes, as
+/// 0.1 counts): `50.0 GiB`, `0.5 GiB`, `0.25 GiB`.
+pub fn gib(gb: f64) -> String {
+    if (gb * 10.0).fract() == 0.0 {
+        format!("{gb:.1} GiB")
+    } else {
+        format!("{gb} GiB")
+    }
+}
+
 /// `3 days ago`: how long before `now` something happened; `-` when unknown.
 pub fn ago(time: Option<std::time::SystemTime>, now: std::time::SystemTime) -> String {
     const MINUTE: u64 = 60;
@@ -279,6 +289,14 @@ pub fn print_data(text: &str) {
 mod tests {
     use super::*;
     use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn budgets_are_printed_in_gib() {
+        assert_eq!(gib(50.0), "50.0 GiB");
+        assert_eq!(gib(0.5), "0.5 GiB");
+        assert_eq!(gib(0.25), "0.25 GiB");
+        assert_eq!(gib(0.0), "0.0 GiB");
+    }
 
     #[test]
     fn relative_times() {

@@ -18,10 +18,10 @@ use crate::cache::store::{self, Payload};
 use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;
 use crate::remote::RemoteSpec;
-use crate::report::human_bytes;
+use crate::report::{gib, human_bytes};
 use crate::text::plural;
 
-/// `cache.max_local_gb` counts GB of 2^30 bytes.
+/// `cache.max_local_gb` counts GiB (2^30 bytes), as 0.1 does.
 const GB: f64 = (1u64 << 30) as f64;
 
 #[derive(Debug, Serialize)]
@@ -400,10 +400,9 @@ fn human(s: &StatusSummary) -> String {
     lines.push(("blobs", blobs));
     let b = &s.budget;
     let mut disk = format!(
-        "{} of a {} budget (cache.max_local_gb: {}), {}% used",
+        "{} of a {} budget (cache.max_local_gb), {}% used",
         human_bytes(s.bytes_on_disk),
-        human_bytes(b.bytes),
-        b.max_local_gb,
+        gib(b.max_local_gb),
         b.used_percent
     );
     if b.over_budget {
