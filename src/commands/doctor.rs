@@ -311,34 +311,20 @@ fn credentials_check(
 ) -> Check {
     const NAME: &str = "Credentials";
     let creds = &settings.credentials;
-    let from = match creds.source {
-        CredentialSource::B2Env => format!("{} / {}", EnvVars::B2_KEY_ID, EnvVars::B2_KEY),
-        CredentialSource::AwsEnv if creds.session_token.is_some() => format!(
-            "{} / {} / {}",
-            EnvVars::AWS_ACCESS_KEY_ID,
-            EnvVars::AWS_SECRET_ACCESS_KEY,
-            EnvVars::AWS_SESSION_TOKEN
-        ),
-        CredentialSource::AwsEnv => format!(
-            "{} / {}",
-            EnvVars::AWS_ACCESS_KEY_ID,
-            EnvVars::AWS_SECRET_ACCESS_KEY
-        ),
-        CredentialSource::Config => "storage.access_key / storage.secret_key".into(),
-        CredentialSource::AwsChain => {
-            return match chain {
-                Some(Ok((source, key_id))) => Check::ok(
-                    NAME,
-                    format!(
-                        "source {source} (AWS credential chain): key id {}",
-                        Secret::new(key_id).masked()
-                    ),
+    if creds.source == CredentialSource::AwsChain {
+        return match chain {
+            Some(Ok((source, key_id))) => Check::ok(
+                NAME,
+                format!(
+                    "source {source} (AWS credential chain): key id {}",
+                    Secret::new(key_id).masked()
                 ),
-                Some(Err(e)) => Check::failed(NAME, e.to_string(), e.hint().unwrap_or_default()),
-                None => Check::skipped(NAME, "the remote could not be opened"),
-            };
-        }
-    };
+            ),
+            Some(Err(e)) => Check::failed(NAME, e.to_string(), e.hint().unwrap_or_default()),
+            None => Check::skipped(NAME, "the remote could not be opened"),
+        };
+    }
+    let from = creds.names();
     let token = if creds.session_token.is_some() {
         ", session token set"
     } else {

@@ -75,6 +75,7 @@ impl DirRemote {
                     bucket: self.root.display().to_string(),
                     action,
                     code: err.to_string(),
+                    key: key.to_string(),
                 }
             }
             _ => RemoteError::Other {

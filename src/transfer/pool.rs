@@ -94,6 +94,8 @@ mod tests {
         RemoteError::Credentials {
             endpoint: "e".into(),
             code: "InvalidAccessKeyId".into(),
+            origin: String::new(),
+            fix: String::new(),
         }
     }
 

@@ -14,6 +14,7 @@ mod dir_remote;
 mod doctor;
 mod dry_run;
 mod engine;
+mod failure_sources;
 mod faults;
 mod hostile;
 mod init;

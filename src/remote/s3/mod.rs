@@ -60,6 +60,10 @@ pub struct S3Remote {
     ca_bundle: Option<CaBundle>,
     /// The team prefix keys go under, for [`S3Remote::describe`] only.
     prefix: String,
+    /// Which keys are in use and where they come from, and what to check when they are
+    /// rejected: named in the error.
+    credential_origin: String,
+    credential_fix: String,
 }
 
 /// Until one write has gone through, writes are sent one at a time: a key that cannot write
@@ -160,6 +164,8 @@ impl S3Remote {
             chain,
             ca_bundle: ca_bundle.cloned(),
             prefix: String::new(),
+            credential_origin: credentials.origin(),
+            credential_fix: credentials.fix(),
         })
     }
 
