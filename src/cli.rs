@@ -141,12 +141,22 @@ pub struct ListArgs {
     /// Keys: size (1GB, 500MiB, bytes), accessed and modified (an age: `accessed>30d` means last
     /// accessed more than 30 days ago), type (model, dataset, space), refs (a ref name). Operators:
     /// = != > >= < <= (type and refs take = and != only).
-    #[arg(long, value_name = "EXPR")]
+    #[arg(short = 'f', long, value_name = "EXPR")]
     pub filter: Vec<String>,
 
-    /// Sort by: name, size, accessed, modified, revisions (prefix with - for descending)
+    /// Sort by: name, size, accessed, modified, revisions; `KEY:asc` or `KEY:desc` sets the
+    /// order (as `hf cache ls`: size, accessed, modified and revisions descend unless told,
+    /// name ascends; a leading - descends)
     #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub sort: Option<String>,
+
+    /// Print at most N rows, after filtering and sorting
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Do not cut table cells to fit the terminal (as `hf cache ls --no-truncate`)
+    #[arg(long)]
+    pub no_truncate: bool,
 
     /// Output format (default: table; --json implies json)
     #[arg(long, value_enum)]

@@ -216,6 +216,8 @@ async fn dispatch(
                 revisions: args.revisions,
                 filter: args.filter,
                 sort: args.sort,
+                limit: args.limit,
+                truncate: !args.no_truncate,
                 format: args.format.map(|f| match f {
                     cli::ListFormat::Table => report::ListFormat::Table,
                     cli::ListFormat::Json => report::ListFormat::Json,

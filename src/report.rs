@@ -191,6 +191,82 @@ pub fn human_bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
+/// A size as `hf cache ls` prints it (`1.2G`, `41.0K`, `512.0`: powers of 1000, one decimal),
+/// so the two listings can be read side by side.
+pub fn hf_size(n: u64) -> String {
+    let mut num = n as f64;
+    for unit in ["", "K", "M", "G", "T", "P", "E", "Z"] {
+        if num.abs() < 1000.0 {
+            return format!("{num:3.1}{unit}");
+        }
+        num /= 1000.0;
+    }
+    format!("{num:.1}Y")
+}
+
+/// The width table output may take: `COLUMNS` when set, else the terminal's when stdout is
+/// one; `None` (no limit) for a pipe or a file.
+pub fn output_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    #[cfg(unix)]
+    // SAFETY: TIOCGWINSZ only fills in the winsize struct passed to it.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_col > 0 {
+            return Some(size.ws_col as usize);
+        }
+    }
+    None
+}
+
+/// Cuts cells (`abc...`) so a table with `separator` characters between columns fits `width`,
+/// as `hf cache ls` does: the widest column shrinks first, never below its header (or 4).
+/// True when a cell was cut.
+pub fn fit_columns(
+    header: &[&str],
+    rows: &mut [Vec<String>],
+    width: usize,
+    separator: usize,
+) -> bool {
+    let n = header.len();
+    let mut caps: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows.iter() {
+        for (cap, cell) in caps.iter_mut().zip(row) {
+            *cap = (*cap).max(cell.chars().count());
+        }
+    }
+    let floors: Vec<usize> = header.iter().map(|h| h.chars().count().max(4)).collect();
+    let budget = width.saturating_sub(separator * n.saturating_sub(1));
+    while caps.iter().sum::<usize>() > budget {
+        let widest = (0..n)
+            .filter(|&i| caps[i] > floors[i])
+            .max_by_key(|&i| (caps[i], std::cmp::Reverse(i)));
+        match widest {
+            Some(i) => caps[i] -= 1,
+            None => break,
+        }
+    }
+    let mut cut = false;
+    for row in rows.iter_mut() {
+        for (cell, &cap) in row.iter_mut().zip(&caps) {
+            if cell.chars().count() > cap {
+                *cell = cell.chars().take(cap.saturating_sub(3)).collect::<String>() + "...";
+                cut = true;
+            }
+        }
+    }
+    cut
+}
+
 /// A disk budget in GiB as configured (`cache.max_local_gb`, `--max-gb`: GiB of 2^30 bytes, as
 /// 0.1 counts): `50.0 GiB`, `0.5 GiB`, `0.25 GiB`.
 pub fn gib(gb: f64) -> String {
@@ -289,6 +365,30 @@ pub fn print_data(text: &str) {
 mod tests {
     use super::*;
     use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn sizes_as_hf_cache_ls_prints_them() {
+        assert_eq!(hf_size(0), "0.0");
+        assert_eq!(hf_size(41), "41.0");
+        assert_eq!(hf_size(999), "999.0");
+        assert_eq!(hf_size(1000), "1.0K");
+        assert_eq!(hf_size(204_800), "204.8K");
+        assert_eq!(hf_size(1_234_567_890), "1.2G");
+    }
+
+    #[test]
+    fn wide_tables_are_cut_widest_column_first() {
+        let mut rows = vec![vec![
+            "model/org/a-very-long-name".to_string(),
+            "1.2G".into(),
+        ]];
+        let cut = fit_columns(&["ID", "SIZE"], &mut rows, 20, 2);
+        assert!(cut);
+        assert_eq!(rows[0], ["model/org/a...", "1.2G"]);
+        let mut rows = vec![vec!["short".to_string(), "1.2G".into()]];
+        assert!(!fit_columns(&["ID", "SIZE"], &mut rows, 20, 2));
+        assert_eq!(rows[0][0], "short");
+    }
 
     #[test]
     fn budgets_are_printed_in_gib() {

@@ -33,6 +33,10 @@ pub struct ListOptions {
     pub revisions: bool,
     pub filter: Vec<String>,
     pub sort: Option<String>,
+    /// At most this many rows, after filtering and sorting.
+    pub limit: Option<usize>,
+    /// Cut table cells to fit the terminal.
+    pub truncate: bool,
     pub format: Option<ListFormat>,
     pub quiet: bool,
 }
@@ -153,12 +157,19 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
             descending: false,
         }),
     );
+    // `--limit 0` empties a listing that had rows: nothing to say about it.
+    let matched = !listing.entries.is_empty();
+    if let Some(limit) = opts.limit {
+        listing.entries.truncate(limit);
+    }
 
     match format {
         // `--format json` asks for JSON whether or not `--json` was given.
         ListFormat::Json => print_data(&render::json(&listing)?),
         _ if listing.entries.is_empty() => {
-            render::say_empty(&app.printer, &listing, !filters.is_empty());
+            if !matched {
+                render::say_empty(&app.printer, &listing, !filters.is_empty());
+            }
             if format == ListFormat::Csv && !opts.quiet {
                 print_data(&render::csv(&listing));
             }
@@ -168,7 +179,10 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
             print_data(&ids.join("\n"));
         }
         ListFormat::Csv => print_data(&render::csv(&listing)),
-        ListFormat::Table => render::print_table(&app.printer, &listing, now),
+        ListFormat::Table => {
+            let width = opts.truncate.then(crate::report::output_width).flatten();
+            render::print_table(&app.printer, &listing, now, width)
+        }
     }
     Ok(Outcome::Success)
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{total_size, Entry, Listing, Source};
 use crate::cache::RepoType;
 use crate::report::Printer;
-use crate::report::{ago, csv_record, human_bytes, print_data, table, timestamp};
+use crate::report::{ago, csv_record, fit_columns, hf_size, print_data, table, timestamp};
 use crate::text::plural;
 
 #[derive(Serialize)]
@@ -131,7 +131,12 @@ pub(super) fn csv(listing: &Listing) -> String {
 
 /// The table on stdout, then a count and total; notes on stderr. Never empty: see
 /// [`say_empty`].
-pub(super) fn print_table(printer: &Printer, listing: &Listing, now: SystemTime) {
+pub(super) fn print_table(
+    printer: &Printer,
+    listing: &Listing,
+    now: SystemTime,
+    width: Option<usize>,
+) {
     if matches!(
         listing.source,
         Source::Remote {
@@ -156,10 +161,15 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, now: SystemTime)
         .filter(|(_, c)| c.right)
         .map(|(i, _)| i)
         .collect();
-    let rows: Vec<Vec<String>> = entries
+    let mut rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| columns.iter().map(|c| (c.cell)(e, now)).collect())
         .collect();
+    if width.is_some_and(|w| fit_columns(&header, &mut rows, w, 2)) {
+        printer.hint(
+            "values were cut to fit the terminal: --no-truncate or --format json shows them whole",
+        );
+    }
     let mut footer = if listing.revisions {
         let repos: HashSet<&str> = entries.iter().map(|e| e.repo.as_str()).collect();
         format!(
@@ -171,7 +181,7 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, now: SystemTime)
         plural(entries.len(), "repo", "repos")
     };
     if listing.sized {
-        footer.push_str(&format!(", {}", human_bytes(total_size(entries))));
+        footer.push_str(&format!(", {}", hf_size(total_size(entries))));
     }
     print_data(&format!("{}\n\n{footer}", table(&header, &rows, &right)));
 }
@@ -311,7 +321,7 @@ fn detail_columns(listing: &Listing) -> Vec<Column> {
             csv: "size",
             in_table: true,
             right: true,
-            cell: |e, _| e.size.map(human_bytes).unwrap_or_else(|| "-".into()),
+            cell: |e, _| e.size.map(hf_size).unwrap_or_else(|| "-".into()),
             csv_cell: |e| opt_to_string(e.size),
         });
     }

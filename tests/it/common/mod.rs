@@ -26,7 +26,7 @@ pub use cache::{
     assert_cache_tidy, commit_hash, git_sha1_hex, sha256_hex, CacheBuilder, CacheView,
 };
 pub use cli::{count, Cli};
-pub use python::{check_cache, hold_lock, scanned_repo, scanned_revision, Download};
+pub use python::{check_cache, hf_cache_ls, hold_lock, scanned_repo, scanned_revision, Download};
 pub use s3::{blob_key, manifest_key, ref_key, Bucket};
 
 /// The Garage server started by `scripts/test.sh`, as described by its `HFCS_TEST_*` variables.
