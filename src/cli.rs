@@ -5,13 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::examples;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hf-cache-sync",
     version,
     about = "Share and manage the Hugging Face hub cache through an S3-compatible bucket or a shared directory",
     long_about = None,
-    after_help = "Exit codes: 0 success, 1 a runtime failure (some item failed), 2 a usage or configuration error."
+    after_help = examples::TOP
 )]
 pub struct Cli {
     /// Config file (default: ./.hf-cache-sync.yaml, then ~/.hf-cache-sync.yaml)
@@ -37,14 +39,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Upload the local cache (blobs, then manifests, then refs) to the remote
+    #[command(after_help = examples::PUSH)]
     Push(PushArgs),
     /// Download one repo revision from the remote into the local cache
+    #[command(after_help = examples::PULL)]
     Pull(PullArgs),
     /// Download every repo that has a `main` ref on the remote
+    #[command(after_help = examples::PULL_ALL)]
     PullAll(PullAllArgs),
     /// Summarize the local cache (and, with --remote, the remote)
+    #[command(after_help = examples::STATUS)]
     Status(StatusArgs),
     /// List repos or revisions, locally or on the remote
+    #[command(after_help = examples::LIST)]
     List(ListArgs),
     /// Compare local and remote revisions
     ///
@@ -53,17 +60,42 @@ pub enum Command {
     /// stored as copies (caches without symlinks) are compared by size; LFS/Xet pointer files that
     /// push leaves out are not counted as missing. Refs are compared too. Reads each manifest and
     /// ref of the compared repos (one GET each) after LISTing manifests, refs and blobs.
+    #[command(after_help = examples::DIFF)]
     Diff(DiffArgs),
     /// Free disk space: LRU eviction to a budget, detached revisions, orphans, stale partials
+    #[command(after_help = examples::PRUNE)]
     Prune(PruneArgs),
     /// Delete repos or revisions, locally or from the remote
+    #[command(after_help = examples::RM)]
     Rm(RmArgs),
     /// Check every blob against its name, every link and ref (locally or on the remote)
+    #[command(after_help = examples::VERIFY)]
     Verify(VerifyArgs),
     /// Check the configuration, credentials, bucket access and cache dir
+    #[command(after_help = examples::DOCTOR)]
     Doctor(DoctorArgs),
     /// Write a commented .hf-cache-sync.yaml in the current directory
+    #[command(after_help = examples::INIT)]
     Init(InitArgs),
+    /// Print the shell completion script for SHELL on stdout
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write a page per command into --out DIR
+    #[command(after_help = examples::MAN)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write hf-cache-sync.1 and a page per command (hf-cache-sync-push.1, …) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `--remote`, the same on every command that talks to a remote.
@@ -94,6 +126,8 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Doctor(_) => "doctor",
             Command::Init(_) => "init",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -343,6 +377,34 @@ pub struct PullAllArgs {
     pub transfer: TransferArgs,
 }
 
+/// The completion script for `shell` on `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    const BIN: &str = "hf-cache-sync";
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut script);
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete names the bash cases of a subcommand's options after the binary with
+        // every `-` made `__subcmd__`, but dispatches to them with every `-` made `__`: with a
+        // hyphen in the binary's name no subcommand's flags would complete.
+        script = script.replace(&BIN.replace('-', "__subcmd__"), &BIN.replace('-', "__"));
+    }
+    let _ = out.write_all(script.as_bytes());
+}
+
+/// The man page on `out`, or with `dir` a page per command written there.
+pub fn write_man(
+    dir: Option<&std::path::Path>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    match dir {
+        Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
+        None => clap_mangen::Man::new(Cli::command()).render(out),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,10 +422,29 @@ mod tests {
             let name = sub.get_name();
             let args: Vec<&str> = match name {
                 "pull" => vec!["hf-cache-sync", name, "org/m"],
+                "completions" => vec!["hf-cache-sync", name, "bash"],
                 _ => vec!["hf-cache-sync", name],
             };
             let cli = Cli::try_parse_from(args).unwrap();
             assert_eq!(cli.command.name(), name);
+        }
+    }
+
+    #[test]
+    fn every_help_ends_with_examples() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        for sub in cli.get_subcommands_mut() {
+            let help = sub.render_help().to_string();
+            let tail = help.trim_end().rsplit("Examples:").next().unwrap();
+            assert!(help.contains("Examples:"), "{}", sub.get_name());
+            for line in tail.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(
+                    line.starts_with("  hf-cache-sync "),
+                    "{}: {line}",
+                    sub.get_name()
+                );
+            }
         }
     }
 }

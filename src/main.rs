@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod env;
+mod examples;
 mod failure;
 #[cfg(test)]
 mod fuzzing;
@@ -41,6 +42,9 @@ fn main() -> ExitCode {
     };
     let printer = Printer::new(cli.json, cli.verbose);
     let name = cli.command.name();
+    if let Some(code) = answer_without_settings(&cli.command, &printer) {
+        return code;
+    }
     let overrides = Overrides {
         config: cli.config.clone(),
         cache_dir: cli.cache_dir.clone(),
@@ -169,12 +173,49 @@ fn transfer_options(args: TransferArgs) -> TransferOptions {
     }
 }
 
+/// Commands about the command line itself (completions, the man page): no settings needed, so
+/// a broken config file never stands in their way.
+fn answer_without_settings(command: &Command, printer: &Printer) -> Option<ExitCode> {
+    match command {
+        // Written whole into memory first: a closed pipe (`| head`) is not an error.
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            cli::write_completions(args.shell, &mut script);
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &script);
+            Some(ExitCode::SUCCESS)
+        }
+        Command::Man(args) => Some({
+            let mut page = Vec::new();
+            match cli::write_man(args.out.as_deref(), &mut page) {
+                Ok(()) => {
+                    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &page);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let place = args
+                        .out
+                        .as_deref()
+                        .map_or("stdout".into(), |d| d.display().to_string());
+                    let err = ConfigError::Usage {
+                        message: format!("cannot write the man page to {place}: {e}"),
+                        hint: "--out takes an existing folder you may write to".into(),
+                    };
+                    report_error(&anyhow::Error::new(err), printer, command.name())
+                }
+            }
+        }),
+        _ => None,
+    }
+}
+
 async fn dispatch(
     app: &App,
     command: Command,
     config_error: Option<ConfigError>,
 ) -> anyhow::Result<Outcome> {
     match command {
+        // Answered before the settings were loaded.
+        Command::Completions(_) | Command::Man(_) => Ok(Outcome::Success),
         Command::Push(args) => {
             commands::push::run(
                 app,

@@ -33,6 +33,7 @@ mod resources;
 mod rm;
 mod secrets;
 mod status;
+mod terminal;
 mod tls;
 mod verify;
 mod wording;
