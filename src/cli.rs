@@ -32,6 +32,15 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Print nothing but errors (and their hints); `list -q` prints only identifiers, one a
+    /// line, for piping into pull or rm (`--json` still prints its document)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Colour on stderr: auto (when stderr is a terminal and NO_COLOR is not set), always or never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -141,6 +150,24 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorArg {
+    /// `Some` when the choice is made, `None` for auto.
+    pub fn forced(self) -> Option<bool> {
+        match self {
+            ColorArg::Auto => None,
+            ColorArg::Always => Some(true),
+            ColorArg::Never => Some(false),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     Table,
     Json,
@@ -195,11 +222,6 @@ pub struct ListArgs {
     /// Output format (default: table; --json implies json)
     #[arg(long, value_enum)]
     pub format: Option<ListFormat>,
-
-    /// Print only identifiers, one a line, for piping into `rm`: `model/org/name` for repos,
-    /// commit hashes with --revisions (JSON output is unchanged)
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,8 +19,6 @@ mod transfer;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Command, RepoTypeArg, TransferArgs};
 use commands::NotFound;
 use commands::{App, Outcome, RemoteChoice, TransferOptions};
@@ -36,11 +34,16 @@ const EXIT_INTERRUPTED: u8 = 130;
 fn main() -> ExitCode {
     limit_allocator_retention();
     raise_open_file_limit();
-    let cli = match Cli::try_parse() {
+    let cli = match parse_command_line() {
         Ok(cli) => cli,
         Err(e) => refuse_command_line(e),
     };
-    let printer = Printer::new(cli.json, cli.verbose);
+    let printer = Printer::new(report::Style {
+        json: cli.json,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+        color: report::Style::color_wanted(cli.color.forced()),
+    });
     let name = cli.command.name();
     if let Some(code) = answer_without_settings(&cli.command, &printer) {
         return code;
@@ -213,6 +216,7 @@ async fn dispatch(
     command: Command,
     config_error: Option<ConfigError>,
 ) -> anyhow::Result<Outcome> {
+    let quiet = app.printer.quiet;
     match command {
         // Answered before the settings were loaded.
         Command::Completions(_) | Command::Man(_) => Ok(Outcome::Success),
@@ -264,7 +268,7 @@ async fn dispatch(
                     cli::ListFormat::Json => report::ListFormat::Json,
                     cli::ListFormat::Csv => report::ListFormat::Csv,
                 }),
-                quiet: args.quiet,
+                quiet,
             };
             commands::list::run(app, opts).await
         }
@@ -365,6 +369,30 @@ fn report_error(err: &anyhow::Error, printer: &Printer, command: &str) -> ExitCo
         report::print_data(&serde_json::to_string_pretty(&doc).expect("serializes"));
     }
     ExitCode::from(code)
+}
+
+/// The command line, with clap's own messages (help, usage errors) coloured as `--color` says
+/// (clap honours `NO_COLOR` by itself).
+fn parse_command_line() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let choice = words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--color") {
+            Some(v) if v.starts_with('=') => Some(&v[1..]),
+            Some("") => words.get(i + 1).copied(),
+            _ => None,
+        });
+    let mut command = Cli::command();
+    match choice {
+        Some("always") => command = command.color(clap::ColorChoice::Always),
+        Some("never") => command = command.color(clap::ColorChoice::Never),
+        _ => {}
+    }
+    let matches = command.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// A command line clap refuses (or `--help`, `--version`): clap says why and exits; with

@@ -32,6 +32,17 @@ impl Progress for NoProgress {
     fn finish(&self) {}
 }
 
+/// For `--quiet`: no bars, and the engine's lines (waits, skipped repos) are not said.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn add_total(&self, _: u64, _: u64) {}
+    fn add_bytes(&self, _: u64) {}
+    fn item_done(&self) {}
+    fn log(&self, _: &str) {}
+    fn finish(&self) {}
+}
+
 /// One byte-based bar with an item count in its message.
 pub struct TerminalProgress {
     bar: ProgressBar,
@@ -39,12 +50,13 @@ pub struct TerminalProgress {
 }
 
 impl TerminalProgress {
-    pub fn new(label: &str) -> TerminalProgress {
+    pub fn new(label: &str, color: bool) -> TerminalProgress {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let prefix = if color { "{prefix:.bold}" } else { "{prefix}" };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
-            )
+            ProgressStyle::with_template(&format!(
+                "{prefix} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} eta {{eta}} {{msg}}"
+            ))
             .expect("valid template")
             .progress_chars("=> "),
         );
@@ -83,10 +95,34 @@ impl Progress for TerminalProgress {
     }
 }
 
-/// Bars only when stderr is a terminal (and not for `--json` consumers).
-pub fn progress(label: &str, quiet: bool) -> Arc<dyn Progress> {
-    if !quiet && std::io::stderr().is_terminal() {
-        Arc::new(TerminalProgress::new(label))
+/// How a command shows itself on stderr: bars only when stderr is a terminal (and not for
+/// `--json` consumers), nothing at all but errors with `--quiet`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub json: bool,
+    pub verbose: bool,
+    /// `--quiet`: errors (and their hints) only.
+    pub quiet: bool,
+    /// ANSI colour on stderr (`--color`, `NO_COLOR`).
+    pub color: bool,
+}
+
+impl Style {
+    /// Whether to colour stderr: `always`, `never`, or (`auto`) when stderr is a terminal and
+    /// `NO_COLOR` is not set to anything (no-color.org).
+    pub fn color_wanted(choice: Option<bool>) -> bool {
+        choice.unwrap_or_else(|| {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        })
+    }
+}
+
+fn progress(label: &str, style: Style) -> Arc<dyn Progress> {
+    if style.quiet {
+        Arc::new(Silent)
+    } else if !style.json && std::io::stderr().is_terminal() {
+        Arc::new(TerminalProgress::new(label, style.color))
     } else {
         Arc::new(NoProgress)
     }
@@ -106,56 +142,92 @@ pub enum ListFormat {
 pub struct Printer {
     pub json: bool,
     pub verbose: bool,
+    /// `--quiet`: only errors and their hints are printed (and `--json`'s document).
+    pub quiet: bool,
+    color: bool,
     /// The progress display lines go through: the latest one a command started, else none.
     progress: std::sync::Mutex<Arc<dyn Progress>>,
 }
 
 impl Printer {
-    pub fn new(json: bool, verbose: bool) -> Printer {
+    pub fn new(style: Style) -> Printer {
         Printer {
-            json,
-            verbose,
+            json: style.json,
+            verbose: style.verbose,
+            quiet: style.quiet,
+            color: style.color,
             progress: std::sync::Mutex::new(Arc::new(NoProgress)),
+        }
+    }
+
+    fn style(&self) -> Style {
+        Style {
+            json: self.json,
+            verbose: self.verbose,
+            quiet: self.quiet,
+            color: self.color,
         }
     }
 
     /// Starts the progress display of a command's work (bars only when stderr is a terminal and
     /// the output is not JSON); stderr lines go through it from now on.
     pub fn start_progress(&self, label: &str) -> Arc<dyn Progress> {
-        let p = progress(label, self.json);
+        let p = progress(label, self.style());
         *self.progress.lock().expect("not poisoned") = p.clone();
         p
     }
 
+    /// The command's result on stdout: its JSON document, or (unless `--quiet`) its text.
     pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
-        let mut out = std::io::stdout().lock();
         let text = if self.json {
             serde_json::to_string_pretty(value).expect("results serialize")
+        } else if self.quiet {
+            return;
         } else {
             human()
         };
         // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = writeln!(out, "{text}");
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
 
-    /// A line on stderr, as it is.
+    /// A line on stderr whatever `--quiet` says, through the bars when there are some.
+    fn line(&self, msg: &str) {
+        if self.quiet {
+            eprintln!("{msg}");
+        } else {
+            let p = self.progress.lock().expect("not poisoned").clone();
+            p.log(msg);
+        }
+    }
+
+    /// `label:` in bold `color` (an ANSI code) when colour is on.
+    fn label(&self, label: &str, color: u8) -> String {
+        if self.color {
+            format!("\x1b[1;{color}m{label}:\x1b[0m")
+        } else {
+            format!("{label}:")
+        }
+    }
+
+    /// A line on stderr, as it is; not with `--quiet`.
     pub fn note(&self, msg: &str) {
-        let p = self.progress.lock().expect("not poisoned").clone();
-        p.log(msg);
+        if !self.quiet {
+            self.line(msg);
+        }
     }
 
     pub fn warn(&self, msg: &str) {
-        self.note(&format!("warning: {msg}"));
+        self.note(&format!("{} {msg}", self.label("warning", 33)));
     }
 
     /// An item that failed, on stderr; the run goes on and exits 1.
     pub fn error(&self, msg: &str) {
-        self.note(&format!("error: {msg}"));
+        self.line(&format!("{} {msg}", self.label("error", 31)));
     }
 
     /// What to do about the errors just printed.
     pub fn hint(&self, msg: &str) {
-        self.note(&format!("hint: {msg}"));
+        self.line(&format!("{} {msg}", self.label("hint", 36)));
     }
 }
 

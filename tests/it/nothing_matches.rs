@@ -92,7 +92,7 @@ fn pull_all_fails_when_its_include_matches_nothing() {
 #[test]
 fn list_says_when_its_filters_match_nothing_in_every_format() {
     let (t, src, _remote) = setup("nothing_list");
-    for args in [&["-q"][..], &[], &["--format", "csv"]] {
+    for args in [&[][..], &["--format", "csv"]] {
         let out = t
             .hfcs()
             .cache_dir(&src)
@@ -108,4 +108,16 @@ fn list_says_when_its_filters_match_nothing_in_every_format() {
         let expected = if args.contains(&"csv") { 1 } else { 0 };
         assert_eq!(out.stdout.lines().count(), expected, "{args:?}\n{out}");
     }
+    // --quiet: nothing printed, on either side.
+    let out = t
+        .hfcs()
+        .cache_dir(&src)
+        .args(["list", "-q", "--filter", "size>1TB"])
+        .run()
+        .success();
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("", ""),
+        "{out}"
+    );
 }

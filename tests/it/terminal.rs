@@ -117,3 +117,121 @@ fn every_help_ends_with_examples() {
         }
     }
 }
+
+/// Runs the binary with stdout and stderr on a terminal (through `script`), returning what the
+/// terminal showed.
+fn on_a_terminal(t: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("hf-cache-sync");
+    let mut line = bin.display().to_string();
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let mut cmd = std::process::Command::new("script");
+    cmd.env_clear()
+        .env("HOME", t.home())
+        .env("TERM", "xterm")
+        .current_dir(t.work())
+        .args(["-qec", &line, "/dev/null"]);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run script");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn colour_follows_the_terminal_color_and_no_color() {
+    let t = Sandbox::local("term_colour");
+    let cache = t.cache("hub");
+    let cache = cache.to_str().unwrap();
+    // No remote configured: an error and its hint.
+    let failing = ["--cache-dir", cache, "status", "--remote"];
+    let red = "\x1b[1;31merror:\x1b[0m";
+    let cyan = "\x1b[1;36mhint:\x1b[0m";
+
+    let shown = on_a_terminal(&t, &failing, &[]);
+    assert!(shown.contains(red) && shown.contains(cyan), "{shown:?}");
+    let shown = on_a_terminal(&t, &failing, &[("NO_COLOR", "1")]);
+    assert!(shown.contains("error: no remote configured"), "{shown:?}");
+    assert!(!shown.contains("\x1b[1;3"), "{shown:?}");
+    let mut never = failing.to_vec();
+    never.push("--color=never");
+    assert!(!on_a_terminal(&t, &never, &[]).contains("\x1b[1;3"));
+
+    // Piped: no colour unless asked for; --color always wins over NO_COLOR.
+    let out = t.bare().args(failing).run().code(2);
+    assert!(!out.stderr.contains('\x1b'), "{out}");
+    let out = t
+        .bare()
+        .args(failing)
+        .args(["--color", "always"])
+        .env("NO_COLOR", "1")
+        .run()
+        .code(2);
+    assert!(out.stderr.contains(red), "{out}");
+}
+
+#[test]
+fn quiet_prints_errors_only() {
+    let (t, remote) = Sandbox::with_dir_remote("term_quiet");
+    let home = t.cache("hf-home");
+    let m = crate::common::spec::RepoSpec::two_revisions("org/m");
+    m.write(&home.join("hub"));
+    // Pushing from a Hugging Face home warns, unless quiet; the summary is not printed either.
+    let out = t
+        .hfcs()
+        .cache_dir(&home)
+        .args(["push", "-q"])
+        .run()
+        .success();
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("", ""),
+        "{out}"
+    );
+    assert!(!files_under(&remote).is_empty(), "it pushed");
+    let out = t
+        .hfcs()
+        .cache_dir(&home)
+        .args(["-q", "status"])
+        .run()
+        .success();
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("", ""),
+        "{out}"
+    );
+    // --json still prints its document; list -q its identifiers.
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&home)
+        .args(["-q", "status"])
+        .run()
+        .success();
+    assert_eq!(out.json()["repos"], 1, "{out}");
+    let out = t
+        .hfcs()
+        .cache_dir(&home)
+        .args(["list", "-q"])
+        .run()
+        .success();
+    assert_eq!(out.stdout, "model/org/m\n", "{out}");
+    // Errors and their hints are still said.
+    let out = t
+        .hfcs()
+        .cache_dir(&home)
+        .args(["push", "--quiet", "--include", "nomatch/*"])
+        .run()
+        .code(1);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[1].starts_with("hint: "),
+        "{out}"
+    );
+}
