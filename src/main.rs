@@ -395,18 +395,25 @@ fn parse_command_line() -> Result<Cli, clap::Error> {
     Cli::from_arg_matches(&matches)
 }
 
-/// A command line clap refuses (or `--help`, `--version`): clap says why and exits; with
-/// `--json` on it, a JSON document on stdout says so first.
+/// A command line clap refuses (or `--help`, `--version`): clap says why, then a `hint:` line
+/// points at the command's help; with `--json` on it, a JSON document on stdout says so too.
 fn refuse_command_line(e: clap::Error) -> ! {
+    use clap::CommandFactory;
+    if !e.use_stderr() {
+        e.exit();
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if e.use_stderr() && args.iter().any(|a| a == "--json") {
-        use clap::CommandFactory;
-        let cli = Cli::command();
-        let command = args
-            .iter()
-            .skip(1)
-            .filter_map(|a| a.to_str())
-            .find(|a| cli.find_subcommand(a).is_some());
+    let cli = Cli::command();
+    let command = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| cli.find_subcommand(a).is_some());
+    let hint = format!(
+        "`hf-cache-sync {}--help` shows the usage and examples",
+        command.map(|c| format!("{c} ")).unwrap_or_default()
+    );
+    if args.iter().any(|a| a == "--json") {
         let text = e.to_string();
         let error = text
             .lines()
@@ -418,9 +425,11 @@ fn refuse_command_line(e: clap::Error) -> ! {
             "ok": false,
             "exit_code": e.exit_code(),
             "error": error,
-            "hint": "run the command with --help for its usage",
+            "hint": hint,
         });
         report::print_data(&serde_json::to_string_pretty(&doc).expect("serializes"));
     }
-    e.exit()
+    let _ = e.print();
+    eprintln!("hint: {hint}");
+    std::process::exit(e.exit_code())
 }

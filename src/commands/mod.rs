@@ -222,10 +222,12 @@ pub async fn scan_existing(cache_dir: &std::path::Path) -> anyhow::Result<CacheS
 }
 
 pub fn missing_cache_dir(scan: &CacheScan) -> ConfigError {
-    ConfigError::Invalid(format!(
-        "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
-        scan.root.display()
-    ))
+    ConfigError::Usage {
+        message: format!("cache dir {} does not exist", scan.root.display()),
+        hint: "set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE to the hub cache \
+               (huggingface_hub's default is ~/.cache/huggingface/hub)"
+            .into(),
+    }
 }
 
 /// Include/exclude globs over repo ids (`org/name`).
@@ -310,14 +312,16 @@ fn build_globs(patterns: &[String], flag: &str) -> Result<Option<GlobSet>, Confi
     }
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
-        let glob = Glob::new(p)
-            .map_err(|e| ConfigError::Invalid(format!("{flag} {p:?}: invalid glob: {e}")))?;
+        let glob = Glob::new(p).map_err(|e| ConfigError::Usage {
+            message: format!("{flag} {p:?}: invalid glob: {e}"),
+            hint: "globs match repo ids: 'org/*', 'org/model-*', '*/bert-*'".into(),
+        })?;
         builder.add(glob);
     }
-    builder
-        .build()
-        .map(Some)
-        .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))
+    builder.build().map(Some).map_err(|e| ConfigError::Usage {
+        message: format!("{flag}: {e}"),
+        hint: "globs match repo ids: 'org/*', 'org/model-*', '*/bert-*'".into(),
+    })
 }
 
 /// Asks before deleting. `--yes` skips the question; without it, a non-terminal stdin is refused
@@ -328,10 +332,10 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, ConfigError> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(ConfigError::Invalid(
-            "refusing to delete without --yes when stdin is not a terminal (use --dry-run to preview)"
-                .into(),
-        ));
+        return Err(ConfigError::Usage {
+            message: "refusing to delete without --yes when stdin is not a terminal".into(),
+            hint: "pass --yes to delete, or --dry-run to see what would go".into(),
+        });
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
@@ -339,7 +343,10 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, ConfigError> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| ConfigError::Invalid(format!("cannot read the answer: {e}")))?;
+        .map_err(|e| ConfigError::Usage {
+            message: format!("cannot read the answer: {e}"),
+            hint: "pass --yes to delete without being asked".into(),
+        })?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 

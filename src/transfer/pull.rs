@@ -391,11 +391,9 @@ pub async fn fetch_plans(
             },
         });
     }
-    std::fs::create_dir_all(cache_dir).map_err(|e| {
-        ConfigError::Invalid(format!(
-            "cannot create cache dir {}: {e}",
-            cache_dir.display()
-        ))
+    std::fs::create_dir_all(cache_dir).map_err(|e| ConfigError::Usage {
+        message: format!("cannot create cache dir {}: {e}", cache_dir.display()),
+        hint: "point --cache-dir (or HF_HUB_CACHE) at a folder you may write to".into(),
     })?;
     let (leases, mut failures) = lease_repos(cache_dir, ctx, plans).await;
     // The folders every blob of a repo goes into, once a repo rather than once a blob.

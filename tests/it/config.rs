@@ -489,6 +489,11 @@ fn bad_config_files_exit_2_naming_file_key_and_line() {
             out = out.stderr_has(needle);
         }
         assert!(out.stderr.contains("error:"), "{what}\n{out}");
+        let last = out.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("hint: "),
+            "{what}: ends with what to do\n{out}"
+        );
         checked += 1;
     }
     // Bytes that are not UTF-8, and a folder where the file should be.
@@ -653,6 +658,8 @@ fn bad_flags_and_environment_exit_2_naming_the_culprit() {
             out = out.stderr_has(needle);
         }
         assert_eq!(out.stdout, "", "errors go to stderr\n{out}");
+        let last = out.stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("hint: "), "ends with what to do\n{out}");
     }
     // Nothing was pushed, pulled or pruned by any of them.
     assert!(files_under(&remote).is_empty());

@@ -86,10 +86,12 @@ impl S3Remote {
     ) -> Result<S3Remote, ConfigError> {
         if let Some(ep) = endpoint {
             if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!(
-                    "storage.endpoint {ep:?} must start with https:// (or http://, or file:// \
-                     for a directory remote)"
-                )));
+                return Err(ConfigError::Usage {
+                    message: format!("storage.endpoint {ep:?} is not a URL"),
+                    hint: "set storage.endpoint (or B2_ENDPOINT) to https://… (or http://…, or \
+                           file:///path for a directory remote)"
+                        .into(),
+                });
             }
         }
         // A plain-HTTP endpoint has no certificate to check: a bundle set for other tools

@@ -125,10 +125,15 @@ impl<'c> Resolver<'c> {
             [m] if unreadable(&m.body) => Ok(Resolution::Unreadable(&m.key)),
             [m] => {
                 let Some(body) = m.body.valid() else {
-                    return Err(ConfigError::Invalid(format!(
-                        "{}: manifest could not be read; cannot tell whose it is",
-                        m.key
-                    ))
+                    return Err(ConfigError::Usage {
+                        message: format!(
+                            "{}: manifest could not be read; cannot tell whose it is",
+                            m.key
+                        ),
+                        hint: "`hf-cache-sync verify --remote` says what is wrong with it; name \
+                               the revision as REPO@REVISION to remove it anyway"
+                            .into(),
+                    }
                     .into());
                 };
                 let t = body.repo_type().unwrap_or(RepoType::Model);
