@@ -121,19 +121,32 @@ pub async fn run(
 
     // A remote we cannot even open (no bucket, an unreadable CA bundle) skips the network
     // checks; the reason is already a failed row above.
+    // Offline (HF_HUB_OFFLINE), a bucket is not contacted: its checks are skipped, saying why.
     let opened = match &spec {
-        Ok(spec) => Remote::open(spec, settings)
+        Ok(spec) => super::refuse_offline(spec)
+            .and_then(|()| Remote::open(spec, settings))
             .map(|r| (r, Layout::new(spec.prefix())))
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
+    let offline = !is_dir && crate::env::offline().is_some();
+    if offline {
+        checks.push(Check::warning(
+            "Offline",
+            format!(
+                "{} is set: the bucket is not contacted",
+                crate::env::offline().unwrap_or_default()
+            ),
+            "unset it (or set it to 0) to check the bucket",
+        ));
+    }
     // Keys from the AWS chain are only known once the chain has run.
     let mut have_credentials = true;
     if !is_dir {
         let chain = match &opened {
             Ok((Remote::S3(s3), _)) => s3.resolve_chain().await,
             // No remote to ask through (no bucket yet): the chain still says what it finds.
-            _ if settings.credentials.source == CredentialSource::AwsChain => {
+            _ if settings.credentials.source == CredentialSource::AwsChain && !offline => {
                 Some(standalone_chain(settings).await)
             }
             _ => None,

@@ -125,6 +125,7 @@ impl App {
         flag: Option<&std::ffi::OsStr>,
     ) -> Result<(Remote, Layout), ConfigError> {
         let spec = RemoteSpec::resolve(&self.settings, flag)?;
+        refuse_offline(&spec)?;
         let remote = Remote::open(&spec, &self.settings)?;
         if self.printer.verbose {
             let s = &self.settings;
@@ -148,6 +149,23 @@ impl App {
 
     pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
         self.printer.start_progress(label)
+    }
+}
+
+/// With huggingface_hub's offline switch set, a bucket is not contacted: the command stops at
+/// once, naming the switch. A directory remote is a filesystem, read offline too.
+pub fn refuse_offline(spec: &RemoteSpec) -> Result<(), ConfigError> {
+    match (spec, crate::env::offline()) {
+        (RemoteSpec::S3 { bucket, .. }, Some(switch)) => Err(ConfigError::Usage {
+            message: format!(
+                "{switch} is set: the remote (bucket {bucket}) is not contacted offline"
+            ),
+            hint: "unset it (or set it to 0) to reach the bucket; list, status, verify, prune and \
+                   rm work offline on the local cache, and a directory remote (--remote=/path) \
+                   is read offline too"
+                .into(),
+        }),
+        _ => Ok(()),
     }
 }
 

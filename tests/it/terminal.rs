@@ -235,3 +235,105 @@ fn quiet_prints_errors_only() {
         "{out}"
     );
 }
+
+#[test]
+fn offline_the_remote_is_refused_at_once_and_local_commands_work() {
+    let t = Sandbox::local("term_offline");
+    // A bucket at an address nothing answers: a command that tried would fail after retries.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    t.write_config(&format!(
+        "storage:\n  endpoint: http://127.0.0.1:{port}\n  bucket: team-cache\n  \
+         access_key: GK0123456789abcdef01234567\n  secret_key: s3cr3t\n"
+    ));
+    let cache = t.cache("hub");
+    let m = crate::common::spec::RepoSpec::two_revisions("org/m");
+    m.write(&cache);
+    let remote_commands: [&[&str]; 8] = [
+        &["push"],
+        &["pull", "org/m"],
+        &["pull-all"],
+        &["list", "--remote"],
+        &["status", "--remote"],
+        &["verify", "--remote"],
+        &["diff"],
+        &["rm", "--remote", "org/m", "--yes"],
+    ];
+    for args in remote_commands {
+        let started = std::time::Instant::now();
+        let out = t
+            .hfcs()
+            .cache_dir(&cache)
+            .args(args)
+            .env("HF_HUB_OFFLINE", "1")
+            .run()
+            .code(2)
+            .stderr_has("error: HF_HUB_OFFLINE=1 is set")
+            .stderr_has("hint: ");
+        assert!(!out.stderr.contains("cannot reach"), "{out}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "at once\n{out}"
+        );
+    }
+    t.hfcs()
+        .cache_dir(&cache)
+        .arg("push")
+        .env("TRANSFORMERS_OFFLINE", "yes")
+        .run()
+        .code(2)
+        .stderr_has("TRANSFORMERS_OFFLINE=yes is set");
+
+    // The local cache needs no network; a directory remote is read offline too.
+    for args in [
+        &["list"][..],
+        &["status"],
+        &["verify"],
+        &["prune", "--dry-run"],
+    ] {
+        t.hfcs()
+            .cache_dir(&cache)
+            .args(args)
+            .env("HF_HUB_OFFLINE", "1")
+            .run()
+            .success();
+    }
+    let share = t.path("share");
+    t.hfcs()
+        .cache_dir(&cache)
+        .args(["push", "--remote"])
+        .arg(&share)
+        .env("HF_HUB_OFFLINE", "1")
+        .run()
+        .success();
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&cache)
+        .arg("doctor")
+        .env("HF_HUB_OFFLINE", "1")
+        .run()
+        .success();
+    let checks = out.json()["checks"].clone();
+    let check = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}\n{out}"))
+            .clone()
+    };
+    assert_eq!(check("Offline")["status"], "warning", "{out}");
+    assert_eq!(check("Bucket reachable")["status"], "skipped", "{out}");
+    assert!(
+        check("Bucket reachable")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HF_HUB_OFFLINE=1"),
+        "{out}"
+    );
+}
