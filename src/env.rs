@@ -29,6 +29,8 @@ impl EnvVars {
     /// huggingface_hub's offline switches: no request leaves the machine.
     pub const HF_HUB_OFFLINE: &'static str = "HF_HUB_OFFLINE";
     pub const TRANSFORMERS_OFFLINE: &'static str = "TRANSFORMERS_OFFLINE";
+    /// huggingface_hub writes snapshots as plain files, without symlinks to `blobs/`.
+    pub const HF_HUB_DISABLE_SYMLINKS: &'static str = "HF_HUB_DISABLE_SYMLINKS";
     pub const MULTIPART_THRESHOLD: &'static str = "HF_CACHE_SYNC_MULTIPART_THRESHOLD";
     pub const PART_SIZE: &'static str = "HF_CACHE_SYNC_PART_SIZE";
     pub const WORKERS: &'static str = "HF_CACHE_SYNC_WORKERS";

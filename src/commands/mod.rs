@@ -25,7 +25,7 @@ use crate::remote::{Remote, RemoteSpec, TransferCtx};
 use crate::report::{Printer, Progress};
 use crate::text;
 use crate::transfer::pull::Plan;
-use crate::transfer::{fetch, PlannedRevision};
+use crate::transfer::PlannedRevision;
 
 pub use crate::failure::Failure;
 pub use crate::text::short;
@@ -222,7 +222,7 @@ pub fn planned_downloads(plans: &[Plan]) -> Vec<PlannedRevision> {
                 plan.repo_type,
                 plan.ref_name.iter().cloned().collect(),
                 |_, _| true,
-                |etag, size| fetch::present(&plan.repo_dir, etag, size),
+                |etag, size| crate::transfer::pull::in_cache(plan, etag, size),
             )
         })
         .collect()

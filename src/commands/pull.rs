@@ -55,7 +55,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull");
     let cache_dir = &app.settings.cache_dir;
-    let plan = match resolve(&remote, &layout, cache_dir, &target).await {
+    let mut plan = match resolve(&remote, &layout, cache_dir, &target).await {
         Ok(p) => p,
         Err(PullError::Remote(e)) => return Err(e.into()),
         Err(e) => {
@@ -67,6 +67,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             return Err(anyhow::Error::new(e).context(format!("cannot pull {}", target.repo_id)));
         }
     };
+    plan.copies = app.settings.disable_symlinks;
     let plans = std::slice::from_ref(&plan);
     let dry_run = opts.transfer.dry_run;
     let Fetched {

@@ -84,6 +84,9 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     if let Some(limit) = opts.limit {
         plans.truncate(limit);
     }
+    for plan in &mut plans {
+        plan.copies = app.settings.disable_symlinks;
+    }
 
     let dry_run = opts.transfer.dry_run;
     let pull::Fetched {

@@ -105,6 +105,9 @@ pub struct Settings {
     pub sync_xet: bool,
     /// Local disk budget for `prune`, in GB of 2^30 bytes, as 0.1 counts.
     pub max_local_gb: f64,
+    /// `HF_HUB_DISABLE_SYMLINKS`: pulls write snapshot files as plain files, as huggingface_hub
+    /// then does.
+    pub disable_symlinks: bool,
     pub transfer: TransferSettings,
     /// Problems worth a warning that do not stop the run (a readable file holding a secret).
     pub warnings: Vec<String>,
@@ -268,6 +271,7 @@ impl Settings {
             allow_gated: team_file.allow_gated.unwrap_or(false),
             sync_xet: cache_file.sync_xet.unwrap_or(false),
             max_local_gb,
+            disable_symlinks: env::is_true(EnvVars::HF_HUB_DISABLE_SYMLINKS),
             transfer,
             warnings,
         })

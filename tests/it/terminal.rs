@@ -337,3 +337,74 @@ fn offline_the_remote_is_refused_at_once_and_local_commands_work() {
         "{out}"
     );
 }
+
+/// Every file of revision `rev` of `m` in `cache` is a plain file with its bytes.
+#[track_caller]
+fn assert_plain_files(m: &crate::common::spec::RepoSpec, cache: &std::path::Path, rev: &str) {
+    let view = m.view(cache);
+    let commit = m.commit(rev);
+    for f in &m.revision(rev).files {
+        let path = view.snapshot(commit, &f.path);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "{} is not a plain file", path.display());
+        view.assert_file(commit, &f.path, &f.bytes);
+    }
+}
+
+#[test]
+fn without_symlinks_pull_writes_the_layout_huggingface_hub_writes() {
+    use crate::common::{check_cache, count};
+    let (t, _remote) = Sandbox::with_dir_remote("term_no_symlinks");
+    let m = crate::common::spec::RepoSpec::two_revisions("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+
+    let dst = t.cache("dst");
+    let pull = |rev: &str, off: bool| {
+        let mut cli = t
+            .hfcs()
+            .json()
+            .cache_dir(&dst)
+            .args(["pull", "org/m", "-r", rev]);
+        if off {
+            cli = cli.env("HF_HUB_DISABLE_SYMLINKS", "1");
+        }
+        cli.run().success().json()
+    };
+    let s = pull("main", true);
+    assert_eq!(count(&s, "downloaded"), 3, "{s}");
+    assert_plain_files(&m, &dst, "main");
+    // As huggingface_hub with symlinks off: the blobs moved into the snapshot.
+    assert!(
+        m.view(&dst).blob_names().is_empty(),
+        "{:?}",
+        m.view(&dst).blob_names()
+    );
+    check_cache(&dst, &m.downloads("main"));
+    t.hfcs().cache_dir(&dst).arg("verify").run().success();
+    // Pulled again: the snapshot is complete, nothing is fetched.
+    let s = pull("main", true);
+    assert_eq!(count(&s, "downloaded"), 0, "{s}");
+    assert_eq!(count(&s, "skipped_existing"), 3, "{s}");
+
+    // Beside a snapshot of links, a blob another revision links to is copied and stays.
+    let mixed = t.cache("mixed");
+    t.hfcs()
+        .cache_dir(&mixed)
+        .args(["pull", "org/m", "-r", "v1.0"])
+        .run()
+        .success();
+    t.hfcs()
+        .cache_dir(&mixed)
+        .args(["pull", "org/m"])
+        .env("HF_HUB_DISABLE_SYMLINKS", "1")
+        .run()
+        .success();
+    assert_plain_files(&m, &mixed, "main");
+    m.assert_linked(&mixed, "v1.0");
+    check_cache(
+        &mixed,
+        &crate::common::spec::downloads(std::slice::from_ref(&m)),
+    );
+}
