@@ -174,21 +174,13 @@ impl Settings {
             nonempty(storage_file.secret_key),
         );
 
-        let mut cache_dir = overrides
-            .cache_dir
-            .clone()
-            .or(nonempty(cache_file.hf_cache_dir).map(|d| expand_home(&d)))
-            .unwrap_or_else(default_hub_cache);
-        let mut warnings = Vec::new();
-        if let Some(hub) = crate::cache::hub_inside_home(&cache_dir) {
-            warnings.push(format!(
-                "{} is a Hugging Face home folder (HF_HOME), not a hub cache: its repos are in \
-                 {}; using that (set the cache dir to it to silence this warning)",
-                cache_dir.display(),
-                hub.display()
-            ));
-            cache_dir = hub;
-        }
+        let (cache_dir, warnings) = hub_cache_dir(
+            overrides
+                .cache_dir
+                .clone()
+                .or(nonempty(cache_file.hf_cache_dir).map(|d| expand_home(&d)))
+                .unwrap_or_else(default_hub_cache),
+        );
 
         let invalid = |path: &Option<PathBuf>, message: String| match path {
             Some(path) => ConfigError::Parse {
@@ -286,6 +278,23 @@ pub const DURATION_HINT: &str =
 /// spellings (`30sec`) beside the ones people use, as if they were one syntax.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|_| format!("invalid duration {text:?}"))
+}
+
+/// The hub cache `dir` names: itself, or the `hub/` inside when `dir` is a Hugging Face home
+/// given where a hub cache was meant, with a warning saying so.
+fn hub_cache_dir(dir: PathBuf) -> (PathBuf, Vec<String>) {
+    match crate::cache::hub_inside_home(&dir) {
+        Some(hub) => {
+            let warning = format!(
+                "{} is a Hugging Face home folder (HF_HOME), not a hub cache: its repos are in \
+                 {}; using that (set the cache dir to it to silence this warning)",
+                dir.display(),
+                hub.display()
+            );
+            (hub, vec![warning])
+        }
+        None => (dir, Vec::new()),
+    }
 }
 
 /// A positive number of seconds (`30`, `2.5`).
