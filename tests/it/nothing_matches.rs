@@ -115,9 +115,5 @@ fn list_says_when_its_filters_match_nothing_in_every_format() {
         .args(["list", "-q", "--filter", "size>1TB"])
         .run()
         .success();
-    assert_eq!(
-        (out.stdout.as_str(), out.stderr.as_str()),
-        ("", ""),
-        "{out}"
-    );
+    out.silent();
 }

@@ -4,7 +4,7 @@
 //! type errors speak of numbers, not Rust types.
 
 use crate::common::spec::RepoSpec;
-use crate::common::{commit_hash, Sandbox};
+use crate::common::{commit_hash, doctor_check, Sandbox};
 
 #[test]
 fn counts_of_one_take_the_singular() {
@@ -59,17 +59,8 @@ fn counts_of_one_take_the_singular() {
 
 #[test]
 fn doctor_judges_no_clock_it_never_saw_and_no_placeholder_bucket() {
-    let t = Sandbox::local("wording_doctor");
-    // A port nothing listens on: the connection is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    t.write_config(&format!(
-        "storage:\n  endpoint: http://127.0.0.1:{port}\n  bucket: my-hf-cache\n  \
-         access_key: GK0123456789abcdef01234567\n  secret_key: s3cr3t\n"
-    ));
+    // The connection is refused; the bucket is the placeholder `init` writes.
+    let t = Sandbox::with_unreachable_bucket("wording_doctor", "my-hf-cache");
     let out = t
         .hfcs()
         .json()
@@ -78,15 +69,7 @@ fn doctor_judges_no_clock_it_never_saw_and_no_placeholder_bucket() {
         .run()
         .code(1);
     let report = out.json();
-    let check = |name: &str| {
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("no {name} check\n{out}"))
-            .clone()
-    };
+    let check = |name: &str| doctor_check(&report, name);
     let bucket = check("Bucket");
     assert_eq!(bucket["status"], "failed", "{out}");
     assert!(

@@ -117,6 +117,22 @@ impl Sandbox {
         Sandbox { dir, prefix }
     }
 
+    /// A sandbox without the test server whose config names a bucket at a local port nothing
+    /// listens on: any request is refused.
+    pub fn with_unreachable_bucket(name: &str, bucket: &str) -> Sandbox {
+        let t = Sandbox::local(name);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind a free port")
+            .local_addr()
+            .expect("its address")
+            .port();
+        t.write_config(&format!(
+            "storage:\n  endpoint: http://127.0.0.1:{port}\n  bucket: {bucket}\n  \
+             access_key: GK0123456789abcdef01234567\n  secret_key: s3cr3t\n"
+        ));
+        t
+    }
+
     /// A sandbox without the test server whose config names a directory remote (empty), and
     /// that directory.
     pub fn with_dir_remote(name: &str) -> (Sandbox, PathBuf) {
@@ -230,4 +246,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The check called `name` in a `doctor --json` report.
+#[track_caller]
+pub fn doctor_check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {report}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {report}"))
 }
