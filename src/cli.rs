@@ -5,13 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::examples;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hf-cache-sync",
     version,
     about = "Share and manage the Hugging Face hub cache through an S3-compatible bucket or a shared directory",
     long_about = None,
-    after_help = "Exit codes: 0 success, 1 a runtime failure (some item failed), 2 a usage or configuration error."
+    after_help = examples::TOP
 )]
 pub struct Cli {
     /// Config file (default: ./.hf-cache-sync.yaml, then ~/.hf-cache-sync.yaml)
@@ -31,6 +33,15 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Print nothing but errors (and their hints); `list -q` prints only identifiers, one a
+    /// line, for piping into pull or rm (`--json` still prints its document)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Colour on stderr: auto (when stderr is a terminal and NO_COLOR is not set), always or never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,14 +49,19 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Upload the local cache (blobs, then manifests, then refs) to the remote
+    #[command(after_help = examples::PUSH)]
     Push(PushArgs),
     /// Download one repo revision from the remote into the local cache
+    #[command(after_help = examples::PULL)]
     Pull(PullArgs),
     /// Download every repo that has a `main` ref on the remote
+    #[command(after_help = examples::PULL_ALL)]
     PullAll(PullAllArgs),
     /// Summarize the local cache (and, with --remote, the remote)
+    #[command(after_help = examples::STATUS)]
     Status(StatusArgs),
     /// List repos or revisions, locally or on the remote
+    #[command(after_help = examples::LIST)]
     List(ListArgs),
     /// Compare local and remote revisions
     ///
@@ -54,15 +70,20 @@ pub enum Command {
     /// stored as copies (caches without symlinks) are compared by size; LFS/Xet pointer files that
     /// push leaves out are not counted as missing. Refs are compared too. Reads each manifest and
     /// ref of the compared repos (one GET each) after LISTing manifests, refs and blobs.
+    #[command(after_help = examples::DIFF)]
     Diff(DiffArgs),
     /// Free disk space: LRU eviction to a budget, detached revisions, orphans, stale partials
     /// (with --remote --detached: the remote's manifests no ref points at)
+    #[command(after_help = examples::PRUNE)]
     Prune(PruneArgs),
     /// Delete repos or revisions, locally or from the remote
+    #[command(after_help = examples::RM)]
     Rm(RmArgs),
     /// Check every blob against its name, every link and ref (locally or on the remote)
+    #[command(after_help = examples::VERIFY)]
     Verify(VerifyArgs),
     /// Check the configuration, credentials, bucket access and cache dir
+    #[command(after_help = examples::DOCTOR)]
     Doctor(DoctorArgs),
     /// Delete the remote's blobs no manifest names and its unfinished uploads
     ///
@@ -71,8 +92,10 @@ pub enum Command {
     /// where the store refuses it), the blobs no manifest names and the uploads, once they are
     /// older than --grace. A push uploads blobs before their manifest, so blobs younger than the
     /// grace period are kept. If any manifest cannot be read or parsed, nothing is deleted.
+    #[command(after_help = examples::GC)]
     Gc(GcArgs),
     /// Write a commented .hf-cache-sync.yaml in the current directory
+    #[command(after_help = examples::INIT)]
     Init(InitArgs),
     /// Push what huggingface_hub downloads, as it lands
     ///
@@ -82,6 +105,7 @@ pub enum Command {
     /// and a repo with a download in progress waits. A manual push waits for a push of the watch
     /// and the other way round. Ctrl-C or SIGTERM: a push in flight finishes, then exit 0; a
     /// second one abandons it (exit 130).
+    #[command(after_help = examples::WATCH)]
     Watch(WatchArgs),
     /// Store each blob once across repos and cache dirs (reflinks or hard links)
     ///
@@ -89,7 +113,14 @@ pub enum Command {
     /// --cache-dir (repeat it), verifies the copy kept against its name, and replaces the other
     /// copies with reflinks where the file system supports them, hard links otherwise. Never
     /// links across file systems. Reports the bytes saved.
+    #[command(after_help = examples::DEDUPE)]
     Dedupe(DedupeArgs),
+    /// Print the shell completion script for SHELL on stdout
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write a page per command into --out DIR
+    #[command(after_help = examples::MAN)]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,26 +158,81 @@ pub struct DedupeArgs {
     pub dry_run: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
 
-    #[test]
-    fn debounce_takes_seconds() {
-        assert_eq!(parse_seconds("2").unwrap().as_millis(), 2000);
-        assert_eq!(parse_seconds("0.5").unwrap().as_millis(), 500);
-        assert_eq!(parse_seconds("0").unwrap(), std::time::Duration::ZERO);
-        for bad in ["-1", "soon", "", "inf", "NaN"] {
-            assert!(parse_seconds(bad).is_err(), "{bad}");
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write hf-cache-sync.1 and a page per command (hf-cache-sync-push.1, …) into DIR
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `--remote`, the same on every command that talks to a remote.
+#[derive(Debug, Args)]
+pub struct RemoteArg {
+    /// The remote: the configured one, or the one given as --remote=s3://bucket[/prefix] or
+    /// --remote=DIR (endpoint and credentials from the configuration)
+    ///
+    /// Bare, it names the configured remote. A value may also follow after a space
+    /// (`--remote /mnt/share`); on commands that take repo ids, a value that reads as a repo id
+    /// and is not an existing directory is taken as a repo id instead.
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
+}
+
+impl Command {
+    /// The subcommand as typed, for the JSON document of a failed run.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Push(_) => "push",
+            Command::Pull(_) => "pull",
+            Command::PullAll(_) => "pull-all",
+            Command::Status(_) => "status",
+            Command::List(_) => "list",
+            Command::Diff(_) => "diff",
+            Command::Prune(_) => "prune",
+            Command::Rm(_) => "rm",
+            Command::Verify(_) => "verify",
+            Command::Doctor(_) => "doctor",
+            Command::Init(_) => "init",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
+            Command::Gc(_) => "gc",
+            Command::Watch(_) => "watch",
+            Command::Dedupe(_) => "dedupe",
         }
     }
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Also count what the remote holds (LIST requests only; repos counted by key name)
-    #[arg(long)]
-    pub remote: bool,
+    /// Also count what the remote holds (LIST requests only; repos counted by key name): the
+    /// configured remote, or the one given as --remote=URL
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorArg {
+    /// `Some` when the choice is made, `None` for auto.
+    pub fn forced(self) -> Option<bool> {
+        match self {
+            ColorArg::Auto => None,
+            ColorArg::Always => Some(true),
+            ColorArg::Never => Some(false),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,7 +244,8 @@ pub enum ListFormat {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// List what the remote holds instead of the local cache
+    /// List what the remote holds instead of the local cache: the configured remote, or the
+    /// one given as --remote=URL (s3://bucket[/prefix] or a directory)
     ///
     /// The remote is listed with LIST requests only, no object is read: repo ids are decoded from
     /// key names (`org__name` becomes `org/name`, the first `__` taken as the `/`), and types,
@@ -166,8 +253,8 @@ pub struct ListArgs {
     /// (one GET each) for exact ids, types, sizes and ref targets; a filter or sort on size or
     /// type, or a refs filter with --revisions, reads them too. The remote keeps no access or
     /// modification times.
-    #[arg(long)]
-    pub remote: bool,
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 
     /// With --remote: read every manifest and ref for exact repo ids, types, sizes and ref targets
     #[arg(long, requires = "remote")]
@@ -183,21 +270,26 @@ pub struct ListArgs {
     /// Keys: size (1GB, 500MiB, bytes), accessed and modified (an age: `accessed>30d` means last
     /// accessed more than 30 days ago), type (model, dataset, space), refs (a ref name). Operators:
     /// = != > >= < <= (type and refs take = and != only).
-    #[arg(long, value_name = "EXPR")]
+    #[arg(short = 'f', long, value_name = "EXPR")]
     pub filter: Vec<String>,
 
-    /// Sort by: name, size, accessed, modified, revisions (prefix with - for descending)
+    /// Sort by: name, size, accessed, modified, revisions; `KEY:asc` or `KEY:desc` sets the
+    /// order (as `hf cache ls`: size, accessed, modified and revisions descend unless told,
+    /// name ascends; a leading - descends)
     #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub sort: Option<String>,
+
+    /// Print at most N rows, after filtering and sorting
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Do not cut table cells to fit the terminal (as `hf cache ls --no-truncate`)
+    #[arg(long)]
+    pub no_truncate: bool,
 
     /// Output format (default: table; --json implies json)
     #[arg(long, value_enum)]
     pub format: Option<ListFormat>,
-
-    /// Print only identifiers, one a line, for piping into `rm`: `model/org/name` for repos,
-    /// commit hashes with --revisions (JSON output is unchanged)
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -209,11 +301,15 @@ pub struct DiffArgs {
     /// Exit 1 when anything differs: a revision not in sync or a ref that differs (for CI gates)
     #[arg(long)]
     pub exit_code: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArg,
 }
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Disk budget in GB (default: cache.max_local_gb)
+    /// Disk budget in GiB of 2^30 bytes, as cache.max_local_gb and hf-cache-sync 0.1 count
+    /// (default: cache.max_local_gb)
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub max_gb: Option<f64>,
 
@@ -234,16 +330,18 @@ pub struct PruneArgs {
     pub yes: bool,
 
     /// With --detached: delete the remote's manifests no remote ref points at, written more
-    /// than --older-than ago (default 24h: a push writes a manifest before its refs)
-    #[arg(long)]
-    pub remote: bool,
+    /// than --older-than ago (default 24h: a push writes a manifest before its refs). Bare, the
+    /// configured remote; --remote=s3://bucket[/prefix] or --remote=DIR names another
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 }
 
 #[derive(Debug, Args)]
 pub struct GcArgs {
-    /// Collect garbage on the remote (the only place gc works)
-    #[arg(long)]
-    pub remote: bool,
+    /// Collect garbage on the remote (the only place gc works): bare, the configured remote;
+    /// --remote=s3://bucket[/prefix] or --remote=DIR names another
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 
     /// Keep anything younger than this, by its LastModified (e.g. 24h, 7d, 0s)
     #[arg(long, value_name = "DURATION", default_value = "24h")]
@@ -262,7 +360,7 @@ pub struct GcArgs {
 pub struct RmArgs {
     /// Repo ids (`org/name`, `model/org/name`, `dataset/org/name`) or revision hashes (a unique
     /// prefix is enough)
-    #[arg(value_name = "TARGET", required = true)]
+    #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
     /// Show what would be removed without removing it
@@ -273,9 +371,10 @@ pub struct RmArgs {
     #[arg(short, long)]
     pub yes: bool,
 
-    /// Delete manifests and refs from the remote instead of the local cache
-    #[arg(long)]
-    pub remote: bool,
+    /// Delete manifests and refs from the remote instead of the local cache: the configured
+    /// remote, or the one given as --remote=URL
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 }
 
 #[derive(Debug, Args)]
@@ -284,11 +383,13 @@ pub struct VerifyArgs {
     #[arg(value_name = "REPO_ID")]
     pub repos: Vec<String>,
 
-    /// Verify the remote: every manifest's blobs exist with the stated sizes
-    #[arg(long)]
-    pub remote: bool,
+    /// Verify the remote (the configured one, or the one given as --remote=URL): every
+    /// manifest's blobs exist with the stated sizes; with --repair, the remote to repair from
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
 
-    /// Re-fetch corrupt or missing local blobs from the remote
+    /// Re-fetch corrupt or missing local blobs from the remote (the configured one, or
+    /// --remote=URL) and verify the local cache
     #[arg(long)]
     pub repair: bool,
 
@@ -303,6 +404,9 @@ pub struct DoctorArgs {
     /// pulling needs no more)
     #[arg(long)]
     pub require_write: bool,
+
+    #[command(flatten)]
+    pub remote: RemoteArg,
 }
 
 #[derive(Debug, Args)]
@@ -322,9 +426,8 @@ pub struct TransferArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
-    /// Remote to use instead of the configured one: s3://bucket[/prefix] or a directory path
-    #[arg(long, value_name = "URL")]
-    pub remote: Option<std::ffi::OsString>,
+    #[command(flatten)]
+    pub remote: RemoteArg,
 }
 
 #[derive(Debug, Args)]
@@ -413,4 +516,86 @@ pub struct PullAllArgs {
 
     #[command(flatten)]
     pub fallback: FallbackArgs,
+}
+
+/// The completion script for `shell` on `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    const BIN: &str = "hf-cache-sync";
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN, &mut script);
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if shell == clap_complete::Shell::Bash {
+        // clap_complete names the bash cases of a subcommand's options after the binary with
+        // every `-` made `__subcmd__`, but dispatches to them with every `-` made `__`: with a
+        // hyphen in the binary's name no subcommand's flags would complete.
+        script = script.replace(&BIN.replace('-', "__subcmd__"), &BIN.replace('-', "__"));
+    }
+    let _ = out.write_all(script.as_bytes());
+}
+
+/// The man page on `out`, or with `dir` a page per command written there.
+pub fn write_man(
+    dir: Option<&std::path::Path>,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    match dir {
+        Some(dir) => clap_mangen::generate_to(Cli::command(), dir),
+        None => clap_mangen::Man::new(Cli::command()).render(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debounce_takes_seconds() {
+        assert_eq!(parse_seconds("2").unwrap().as_millis(), 2000);
+        assert_eq!(parse_seconds("0.5").unwrap().as_millis(), 500);
+        assert_eq!(parse_seconds("0").unwrap(), std::time::Duration::ZERO);
+        for bad in ["-1", "soon", "", "inf", "NaN"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn definitions_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_names_itself_as_typed() {
+        use clap::CommandFactory;
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            let args: Vec<&str> = match name {
+                "pull" => vec!["hf-cache-sync", name, "org/m"],
+                "completions" => vec!["hf-cache-sync", name, "bash"],
+                _ => vec!["hf-cache-sync", name],
+            };
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.command.name(), name);
+        }
+    }
+
+    #[test]
+    fn every_help_ends_with_examples() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        for sub in cli.get_subcommands_mut() {
+            let help = sub.render_help().to_string();
+            let tail = help.trim_end().rsplit("Examples:").next().unwrap();
+            assert!(help.contains("Examples:"), "{}", sub.get_name());
+            for line in tail.lines().filter(|l| !l.trim().is_empty()) {
+                assert!(
+                    line.starts_with("  hf-cache-sync "),
+                    "{}: {line}",
+                    sub.get_name()
+                );
+            }
+        }
+    }
 }

@@ -33,8 +33,11 @@ impl EnvVars {
     /// The Hub token, then the file holding it (default `$HF_HOME/token`).
     pub const HF_TOKEN: &'static str = "HF_TOKEN";
     pub const HF_TOKEN_PATH: &'static str = "HF_TOKEN_PATH";
-    /// huggingface_hub's switch for never contacting the Hub.
+    /// huggingface_hub's offline switches: no request leaves the machine.
     pub const HF_HUB_OFFLINE: &'static str = "HF_HUB_OFFLINE";
+    pub const TRANSFORMERS_OFFLINE: &'static str = "TRANSFORMERS_OFFLINE";
+    /// huggingface_hub writes snapshots as plain files, without symlinks to `blobs/`.
+    pub const HF_HUB_DISABLE_SYMLINKS: &'static str = "HF_HUB_DISABLE_SYMLINKS";
     pub const MULTIPART_THRESHOLD: &'static str = "HF_CACHE_SYNC_MULTIPART_THRESHOLD";
     pub const PART_SIZE: &'static str = "HF_CACHE_SYNC_PART_SIZE";
     pub const WORKERS: &'static str = "HF_CACHE_SYNC_WORKERS";
@@ -49,4 +52,23 @@ impl EnvVars {
 /// A set, non-empty environment variable (0.1 treats empty as unset, and so do we).
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A switch set the way huggingface_hub reads one: `1`, `ON`, `YES` or `TRUE`, in any case.
+pub fn is_true(name: &str) -> bool {
+    var(name).is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_uppercase().as_str(),
+            "1" | "ON" | "YES" | "TRUE"
+        )
+    })
+}
+
+/// The offline switch that is set (`HF_HUB_OFFLINE`, or `TRANSFORMERS_OFFLINE` as
+/// huggingface_hub also honours it), as `NAME=value`.
+pub fn offline() -> Option<String> {
+    [EnvVars::HF_HUB_OFFLINE, EnvVars::TRANSFORMERS_OFFLINE]
+        .into_iter()
+        .find(|name| is_true(name))
+        .map(|name| format!("{name}={}", var(name).unwrap_or_default()))
 }

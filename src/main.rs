@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod env;
+mod examples;
 mod failure;
 #[cfg(test)]
 mod fuzzing;
@@ -19,10 +20,9 @@ mod transfer;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use cli::{Cli, Command, FallbackArgs, RepoTypeArg, TransferArgs};
-use commands::{App, FallbackOptions, Outcome, TransferOptions};
+use commands::NotFound;
+use commands::{App, FallbackOptions, Outcome, RemoteChoice, TransferOptions};
 use config::{ConfigError, Overrides, Settings};
 use hub::HubError;
 use remote::RemoteError;
@@ -36,8 +36,20 @@ const EXIT_INTERRUPTED: u8 = 130;
 fn main() -> ExitCode {
     limit_allocator_retention();
     raise_open_file_limit();
-    let cli = Cli::parse();
-    let printer = Printer::new(cli.json, cli.verbose);
+    let cli = match parse_command_line() {
+        Ok(cli) => cli,
+        Err(e) => refuse_command_line(e),
+    };
+    let printer = Printer::new(report::Style {
+        json: cli.json,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+        color: report::Style::color_wanted(cli.color.forced()),
+    });
+    let name = cli.command.name();
+    if let Some(code) = answer_without_settings(&cli.command, &printer) {
+        return code;
+    }
     if cli.cache_dir.len() > 1 && !matches!(cli.command, Command::Dedupe(_)) {
         let err = ConfigError::Usage {
             message: format!(
@@ -46,7 +58,7 @@ fn main() -> ExitCode {
             ),
             hint: "give --cache-dir once (or run the command once per cache)".into(),
         };
-        return report_error(&anyhow::Error::new(err), cli.verbose);
+        return report_error(&anyhow::Error::new(err), &printer, name);
     }
     let overrides = Overrides {
         config: cli.config.clone(),
@@ -58,13 +70,13 @@ fn main() -> ExitCode {
         Err(e) if matches!(cli.command, Command::Doctor(_) | Command::Init(_)) => {
             match Settings::load_without_file(&overrides) {
                 Ok(s) => (s, Some(e)),
-                Err(_) => return report_error(&anyhow::Error::new(e), cli.verbose),
+                Err(_) => return report_error(&anyhow::Error::new(e), &printer, name),
             }
         }
-        Err(e) => return report_error(&anyhow::Error::new(e), cli.verbose),
+        Err(e) => return report_error(&anyhow::Error::new(e), &printer, name),
     };
     for w in &settings.warnings {
-        eprintln!("warning: {w}");
+        printer.warn(w);
     }
     let app = App {
         settings,
@@ -85,9 +97,9 @@ fn main() -> ExitCode {
     // being dropped half-way through a revision; a watch lets the push in flight finish and
     // ends as it should (exit 0).
     let stops_on_request = match &cli.command {
-        Command::Prune(args) => !args.remote,
+        Command::Prune(args) => args.remote.is_none(),
         Command::Dedupe(_) | Command::Watch(_) => true,
-        Command::Rm(args) => !args.remote,
+        Command::Rm(args) => args.remote.is_none(),
         _ => false,
     };
     let stopping_is_success = matches!(cli.command, Command::Watch(_));
@@ -115,7 +127,7 @@ fn main() -> ExitCode {
     match result {
         Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
         Some(Ok(Outcome::Failed)) => ExitCode::from(EXIT_FAILURE),
-        Some(Err(e)) => report_error(&e, cli.verbose),
+        Some(Err(e)) => report_error(&e, &app.printer, name),
         None => {
             // The command's future is gone. Multipart uploads need a request each to go away;
             // temporary files still being written by a busy thread are removed from the record.
@@ -217,7 +229,43 @@ fn transfer_options(args: TransferArgs) -> TransferOptions {
     TransferOptions {
         dry_run: args.dry_run,
         workers: args.workers.map(usize::from),
-        remote: args.remote,
+        // Bare, it is the configured remote, as no flag is.
+        remote: args.remote.remote.flatten(),
+    }
+}
+
+/// Commands about the command line itself (completions, the man page): no settings needed, so
+/// a broken config file never stands in their way.
+fn answer_without_settings(command: &Command, printer: &Printer) -> Option<ExitCode> {
+    match command {
+        // Written whole into memory first: a closed pipe (`| head`) is not an error.
+        Command::Completions(args) => {
+            let mut script = Vec::new();
+            cli::write_completions(args.shell, &mut script);
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &script);
+            Some(ExitCode::SUCCESS)
+        }
+        Command::Man(args) => Some({
+            let mut page = Vec::new();
+            match cli::write_man(args.out.as_deref(), &mut page) {
+                Ok(()) => {
+                    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &page);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let place = args
+                        .out
+                        .as_deref()
+                        .map_or("stdout".into(), |d| d.display().to_string());
+                    let err = ConfigError::Usage {
+                        message: format!("cannot write the man page to {place}: {e}"),
+                        hint: "--out takes an existing folder you may write to".into(),
+                    };
+                    report_error(&anyhow::Error::new(err), printer, command.name())
+                }
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -227,7 +275,10 @@ async fn dispatch(
     config_error: Option<ConfigError>,
     cache_dirs: Vec<std::path::PathBuf>,
 ) -> anyhow::Result<Outcome> {
+    let quiet = app.printer.quiet;
     match command {
+        // Answered before the settings were loaded.
+        Command::Completions(_) | Command::Man(_) => Ok(Outcome::Success),
         Command::Push(args) => {
             commands::push::run(
                 app,
@@ -260,25 +311,30 @@ async fn dispatch(
             )
             .await
         }
-        Command::Status(args) => commands::status::run(app, args.remote).await,
+        Command::Status(args) => {
+            commands::status::run(app, RemoteChoice::from_flag(args.remote, None)).await
+        }
         Command::List(args) => {
             let opts = commands::list::ListOptions {
-                remote: args.remote,
+                remote: RemoteChoice::from_flag(args.remote, None),
                 manifests: args.manifests,
                 revisions: args.revisions,
                 filter: args.filter,
                 sort: args.sort,
+                limit: args.limit,
+                truncate: !args.no_truncate,
                 format: args.format.map(|f| match f {
                     cli::ListFormat::Table => report::ListFormat::Table,
                     cli::ListFormat::Json => report::ListFormat::Json,
                     cli::ListFormat::Csv => report::ListFormat::Csv,
                 }),
-                quiet: args.quiet,
+                quiet,
             };
             commands::list::run(app, opts).await
         }
-        Command::Diff(args) => {
+        Command::Diff(mut args) => {
             let opts = commands::diff::DiffOptions {
+                remote: RemoteChoice::from_flag(args.remote.remote, Some(&mut args.repos)),
                 repos: args.repos,
                 exit_code: args.exit_code,
             };
@@ -291,33 +347,36 @@ async fn dispatch(
                 older_than: args.older_than,
                 dry_run: args.dry_run,
                 yes: args.yes,
-                remote: args.remote,
+                remote: RemoteChoice::from_flag(args.remote, None),
             };
             commands::prune::run(app, opts).await
         }
-        Command::Rm(args) => {
+        Command::Rm(mut args) => {
             let opts = commands::rm::RmOptions {
+                remote: RemoteChoice::from_flag(args.remote, Some(&mut args.targets)),
                 targets: args.targets,
                 dry_run: args.dry_run,
                 yes: args.yes,
-                remote: args.remote,
             };
             commands::rm::run(app, opts).await
         }
-        Command::Verify(args) => {
+        Command::Verify(mut args) => {
             let opts = commands::verify::VerifyOptions {
+                remote: RemoteChoice::from_flag(args.remote, Some(&mut args.repos)),
                 repos: args.repos,
-                remote: args.remote,
                 repair: args.repair,
                 workers: args.workers.map(usize::from),
             };
             commands::verify::run(app, opts).await
         }
-        Command::Doctor(args) => commands::doctor::run(app, config_error, args.require_write).await,
+        Command::Doctor(args) => {
+            let remote = RemoteChoice::from_flag(args.remote.remote, None);
+            commands::doctor::run(app, config_error, args.require_write, remote).await
+        }
         Command::Init(args) => commands::init::run(app, args.force).await,
         Command::Gc(args) => {
             let opts = commands::gc::GcOptions {
-                remote: args.remote,
+                remote: RemoteChoice::from_flag(args.remote, None),
                 grace: Some(args.grace),
                 dry_run: args.dry_run,
                 yes: args.yes,
@@ -383,36 +442,114 @@ fn find<'a, E: std::error::Error + 'static>(
     inner.downcast_ref::<E>()
 }
 
-/// `error: …` and, where we know what to do about it, `hint: …`. Configuration problems exit 2.
-fn report_error(err: &anyhow::Error, verbose: bool) -> ExitCode {
-    eprintln!("error: {err:#}");
+/// How a run that failed outright ends: `error: …` and, where we know what to do about it,
+/// `hint: …` on stderr, and with `--json` one JSON document on stdout saying so. Configuration
+/// problems exit 2; a repo that is not there exits 1, as any other failure.
+fn report_error(err: &anyhow::Error, printer: &Printer, command: &str) -> ExitCode {
     let mut code = EXIT_FAILURE;
-    if let Some(e) = err.downcast_ref::<ConfigError>() {
+    let mut hints = Vec::new();
+    let mut server_code = None;
+    if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<ConfigError>()) {
         code = EXIT_USAGE;
-        if let Some(h) = e.hint() {
-            eprintln!("hint: {h}");
-        }
+        hints.extend(e.hint());
+    }
+    if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<NotFound>()) {
+        hints.push(e.hint());
     }
     if let Some(e) = err.chain().find_map(find::<HubError>) {
         if e.is_configuration() {
             code = EXIT_USAGE;
         }
-        if let Some(h) = e.hint() {
-            eprintln!("hint: {h}");
-        }
+        hints.extend(e.hint());
     }
     if let Some(e) = err.chain().find_map(find::<RemoteError>) {
         if e.is_configuration() {
             code = EXIT_USAGE;
         }
-        if let Some(h) = e.hint() {
-            eprintln!("hint: {h}");
-        }
-        if verbose {
-            if let Some(c) = e.code() {
-                eprintln!("server error code: {c}");
-            }
-        }
+        hints.extend(e.hint());
+        server_code = e.code().map(String::from);
+    }
+    // Each cause once: a message that already quotes its cause does not repeat it.
+    let message = text::error_chain(err.as_ref());
+    printer.error(&message);
+    if let Some(c) = server_code.filter(|_| printer.verbose) {
+        printer.note(&format!("server error code: {c}"));
+    }
+    for h in &hints {
+        printer.hint(h);
+    }
+    if printer.json {
+        let doc = serde_json::json!({
+            "command": command,
+            "ok": false,
+            "exit_code": code,
+            "error": message,
+            "hint": hints.first(),
+        });
+        report::print_data(&serde_json::to_string_pretty(&doc).expect("serializes"));
     }
     ExitCode::from(code)
+}
+
+/// The command line, with clap's own messages (help, usage errors) coloured as `--color` says
+/// (clap honours `NO_COLOR` by itself).
+fn parse_command_line() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    let choice = words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--color") {
+            Some(v) if v.starts_with('=') => Some(&v[1..]),
+            Some("") => words.get(i + 1).copied(),
+            _ => None,
+        });
+    let mut command = Cli::command();
+    match choice {
+        Some("always") => command = command.color(clap::ColorChoice::Always),
+        Some("never") => command = command.color(clap::ColorChoice::Never),
+        _ => {}
+    }
+    let matches = command.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// A command line clap refuses (or `--help`, `--version`): clap says why, then a `hint:` line
+/// points at the command's help; with `--json` on it, a JSON document on stdout says so too.
+fn refuse_command_line(e: clap::Error) -> ! {
+    use clap::CommandFactory;
+    if !e.use_stderr() {
+        e.exit();
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = Cli::command();
+    let command = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| cli.find_subcommand(a).is_some());
+    let hint = format!(
+        "`hf-cache-sync {}--help` shows the usage and examples",
+        command.map(|c| format!("{c} ")).unwrap_or_default()
+    );
+    if args.iter().any(|a| a == "--json") {
+        let text = e.to_string();
+        let error = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        let doc = serde_json::json!({
+            "command": command,
+            "ok": false,
+            "exit_code": e.exit_code(),
+            "error": error,
+            "hint": hint,
+        });
+        report::print_data(&serde_json::to_string_pretty(&doc).expect("serializes"));
+    }
+    let _ = e.print();
+    eprintln!("hint: {hint}");
+    std::process::exit(e.exit_code())
 }

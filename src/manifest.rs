@@ -182,6 +182,20 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Same repo, revision, type and files, whatever order the files are listed in: 0.1 writes
+    /// them in directory-walk order, this tool sorts them, and neither must rewrite the other's.
+    pub fn same_content(&self, other: &Manifest) -> bool {
+        fn sorted(m: &Manifest) -> Vec<&ManifestFile> {
+            let mut files: Vec<&ManifestFile> = m.files.iter().collect();
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            files
+        }
+        self.repo == other.repo
+            && self.revision == other.revision
+            && self.repo_type == other.repo_type
+            && sorted(self) == sorted(other)
+    }
+
     pub fn repo_type(&self) -> Option<RepoType> {
         RepoType::ALL
             .into_iter()
@@ -334,6 +348,25 @@ mod tests {
         m.files[0].path = "🤗".into();
         let text = String::from_utf8(m.to_json_bytes()).unwrap();
         assert!(text.contains("\\ud83e\\udd17"), "{text}");
+    }
+
+    #[test]
+    fn file_order_does_not_change_the_content() {
+        let mut m = sample();
+        m.files.push(ManifestFile {
+            path: "a.bin".into(),
+            blob: "c".repeat(64),
+            size: 3,
+        });
+        let mut walked = m.clone();
+        walked.files.reverse();
+        assert_ne!(m, walked);
+        assert!(m.same_content(&walked));
+        walked.files[0].size = 4;
+        assert!(!m.same_content(&walked));
+        let mut other = m.clone();
+        other.repo_type = "dataset".into();
+        assert!(!m.same_content(&other));
     }
 
     #[test]

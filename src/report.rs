@@ -32,6 +32,17 @@ impl Progress for NoProgress {
     fn finish(&self) {}
 }
 
+/// For `--quiet`: no bars, and the engine's lines (waits, skipped repos) are not said.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn add_total(&self, _: u64, _: u64) {}
+    fn add_bytes(&self, _: u64) {}
+    fn item_done(&self) {}
+    fn log(&self, _: &str) {}
+    fn finish(&self) {}
+}
+
 /// One byte-based bar with an item count in its message.
 pub struct TerminalProgress {
     bar: ProgressBar,
@@ -39,12 +50,13 @@ pub struct TerminalProgress {
 }
 
 impl TerminalProgress {
-    pub fn new(label: &str) -> TerminalProgress {
+    pub fn new(label: &str, color: bool) -> TerminalProgress {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let prefix = if color { "{prefix:.bold}" } else { "{prefix}" };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
-            )
+            ProgressStyle::with_template(&format!(
+                "{prefix} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} eta {{eta}} {{msg}}"
+            ))
             .expect("valid template")
             .progress_chars("=> "),
         );
@@ -83,10 +95,34 @@ impl Progress for TerminalProgress {
     }
 }
 
-/// Bars only when stderr is a terminal (and not for `--json` consumers).
-pub fn progress(label: &str, quiet: bool) -> Arc<dyn Progress> {
-    if !quiet && std::io::stderr().is_terminal() {
-        Arc::new(TerminalProgress::new(label))
+/// How a command shows itself on stderr: bars only when stderr is a terminal (and not for
+/// `--json` consumers), nothing at all but errors with `--quiet`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub json: bool,
+    pub verbose: bool,
+    /// `--quiet`: errors (and their hints) only.
+    pub quiet: bool,
+    /// ANSI colour on stderr (`--color`, `NO_COLOR`).
+    pub color: bool,
+}
+
+impl Style {
+    /// Whether to colour stderr: `always`, `never`, or (`auto`) when stderr is a terminal and
+    /// `NO_COLOR` is not set to anything (no-color.org).
+    pub fn color_wanted(choice: Option<bool>) -> bool {
+        choice.unwrap_or_else(|| {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        })
+    }
+}
+
+fn progress(label: &str, style: Style) -> Arc<dyn Progress> {
+    if style.quiet {
+        Arc::new(Silent)
+    } else if !style.json && std::io::stderr().is_terminal() {
+        Arc::new(TerminalProgress::new(label, style.color))
     } else {
         Arc::new(NoProgress)
     }
@@ -106,56 +142,92 @@ pub enum ListFormat {
 pub struct Printer {
     pub json: bool,
     pub verbose: bool,
+    /// `--quiet`: only errors and their hints are printed (and `--json`'s document).
+    pub quiet: bool,
+    color: bool,
     /// The progress display lines go through: the latest one a command started, else none.
     progress: std::sync::Mutex<Arc<dyn Progress>>,
 }
 
 impl Printer {
-    pub fn new(json: bool, verbose: bool) -> Printer {
+    pub fn new(style: Style) -> Printer {
         Printer {
-            json,
-            verbose,
+            json: style.json,
+            verbose: style.verbose,
+            quiet: style.quiet,
+            color: style.color,
             progress: std::sync::Mutex::new(Arc::new(NoProgress)),
+        }
+    }
+
+    fn style(&self) -> Style {
+        Style {
+            json: self.json,
+            verbose: self.verbose,
+            quiet: self.quiet,
+            color: self.color,
         }
     }
 
     /// Starts the progress display of a command's work (bars only when stderr is a terminal and
     /// the output is not JSON); stderr lines go through it from now on.
     pub fn start_progress(&self, label: &str) -> Arc<dyn Progress> {
-        let p = progress(label, self.json);
+        let p = progress(label, self.style());
         *self.progress.lock().expect("not poisoned") = p.clone();
         p
     }
 
+    /// The command's result on stdout: its JSON document, or (unless `--quiet`) its text.
     pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
-        let mut out = std::io::stdout().lock();
         let text = if self.json {
             serde_json::to_string_pretty(value).expect("results serialize")
+        } else if self.quiet {
+            return;
         } else {
             human()
         };
         // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = writeln!(out, "{text}");
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
 
-    /// A line on stderr, as it is.
+    /// A line on stderr whatever `--quiet` says, through the bars when there are some.
+    fn line(&self, msg: &str) {
+        if self.quiet {
+            eprintln!("{msg}");
+        } else {
+            let p = self.progress.lock().expect("not poisoned").clone();
+            p.log(msg);
+        }
+    }
+
+    /// `label:` in bold `color` (an ANSI code) when colour is on.
+    fn label(&self, label: &str, color: u8) -> String {
+        if self.color {
+            format!("\x1b[1;{color}m{label}:\x1b[0m")
+        } else {
+            format!("{label}:")
+        }
+    }
+
+    /// A line on stderr, as it is; not with `--quiet`.
     pub fn note(&self, msg: &str) {
-        let p = self.progress.lock().expect("not poisoned").clone();
-        p.log(msg);
+        if !self.quiet {
+            self.line(msg);
+        }
     }
 
     pub fn warn(&self, msg: &str) {
-        self.note(&format!("warning: {msg}"));
+        self.note(&format!("{} {msg}", self.label("warning", 33)));
     }
 
     /// An item that failed, on stderr; the run goes on and exits 1.
     pub fn error(&self, msg: &str) {
-        self.note(&format!("error: {msg}"));
+        self.line(&format!("{} {msg}", self.label("error", 31)));
     }
 
     /// What to do about the errors just printed.
     pub fn hint(&self, msg: &str) {
-        self.note(&format!("hint: {msg}"));
+        self.line(&format!("{} {msg}", self.label("hint", 36)));
     }
 }
 
@@ -189,6 +261,92 @@ pub fn lock_waiter(
 /// `1.5 GiB`-style sizes for people.
 pub fn human_bytes(n: u64) -> String {
     bytesize::ByteSize::b(n).display().iec().to_string()
+}
+
+/// A size as `hf cache ls` prints it (`1.2G`, `41.0K`, `512.0`: powers of 1000, one decimal),
+/// so the two listings can be read side by side.
+pub fn hf_size(n: u64) -> String {
+    let mut num = n as f64;
+    for unit in ["", "K", "M", "G", "T", "P", "E", "Z"] {
+        if num.abs() < 1000.0 {
+            return format!("{num:3.1}{unit}");
+        }
+        num /= 1000.0;
+    }
+    format!("{num:.1}Y")
+}
+
+/// The width table output may take: `COLUMNS` when set, else the terminal's when stdout is
+/// one; `None` (no limit) for a pipe or a file.
+pub fn output_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    #[cfg(unix)]
+    // SAFETY: TIOCGWINSZ only fills in the winsize struct passed to it.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) == 0 && size.ws_col > 0 {
+            return Some(size.ws_col as usize);
+        }
+    }
+    None
+}
+
+/// Cuts cells (`abc...`) so a table with `separator` characters between columns fits `width`,
+/// as `hf cache ls` does: the widest column shrinks first, never below its header (or 4).
+/// True when a cell was cut.
+pub fn fit_columns(
+    header: &[&str],
+    rows: &mut [Vec<String>],
+    width: usize,
+    separator: usize,
+) -> bool {
+    let n = header.len();
+    let mut caps: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows.iter() {
+        for (cap, cell) in caps.iter_mut().zip(row) {
+            *cap = (*cap).max(cell.chars().count());
+        }
+    }
+    let floors: Vec<usize> = header.iter().map(|h| h.chars().count().max(4)).collect();
+    let budget = width.saturating_sub(separator * n.saturating_sub(1));
+    while caps.iter().sum::<usize>() > budget {
+        let widest = (0..n)
+            .filter(|&i| caps[i] > floors[i])
+            .max_by_key(|&i| (caps[i], std::cmp::Reverse(i)));
+        match widest {
+            Some(i) => caps[i] -= 1,
+            None => break,
+        }
+    }
+    let mut cut = false;
+    for row in rows.iter_mut() {
+        for (cell, &cap) in row.iter_mut().zip(&caps) {
+            if cell.chars().count() > cap {
+                *cell = cell.chars().take(cap.saturating_sub(3)).collect::<String>() + "...";
+                cut = true;
+            }
+        }
+    }
+    cut
+}
+
+/// A disk budget in GiB as configured (`cache.max_local_gb`, `--max-gb`: GiB of 2^30 bytes, as
+/// 0.1 counts): `50.0 GiB`, `0.5 GiB`, `0.25 GiB`.
+pub fn gib(gb: f64) -> String {
+    if (gb * 10.0).fract() == 0.0 {
+        format!("{gb:.1} GiB")
+    } else {
+        format!("{gb} GiB")
+    }
 }
 
 /// `3 days ago`: how long before `now` something happened; `-` when unknown.
@@ -279,6 +437,38 @@ pub fn print_data(text: &str) {
 mod tests {
     use super::*;
     use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn sizes_as_hf_cache_ls_prints_them() {
+        assert_eq!(hf_size(0), "0.0");
+        assert_eq!(hf_size(41), "41.0");
+        assert_eq!(hf_size(999), "999.0");
+        assert_eq!(hf_size(1000), "1.0K");
+        assert_eq!(hf_size(204_800), "204.8K");
+        assert_eq!(hf_size(1_234_567_890), "1.2G");
+    }
+
+    #[test]
+    fn wide_tables_are_cut_widest_column_first() {
+        let mut rows = vec![vec![
+            "model/org/a-very-long-name".to_string(),
+            "1.2G".into(),
+        ]];
+        let cut = fit_columns(&["ID", "SIZE"], &mut rows, 20, 2);
+        assert!(cut);
+        assert_eq!(rows[0], ["model/org/a...", "1.2G"]);
+        let mut rows = vec![vec!["short".to_string(), "1.2G".into()]];
+        assert!(!fit_columns(&["ID", "SIZE"], &mut rows, 20, 2));
+        assert_eq!(rows[0][0], "short");
+    }
+
+    #[test]
+    fn budgets_are_printed_in_gib() {
+        assert_eq!(gib(50.0), "50.0 GiB");
+        assert_eq!(gib(0.5), "0.5 GiB");
+        assert_eq!(gib(0.25), "0.25 GiB");
+        assert_eq!(gib(0.0), "0.0 GiB");
+    }
 
     #[test]
     fn relative_times() {

@@ -54,6 +54,50 @@ pub fn python_json(value: &impl serde::Serialize, indent: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The names in `names` ((id, shown) pairs) whose id is close to `wanted`: the same id in
+/// another case or of another type, the same name under another owner, or a few typos away.
+/// At most three, closest first, each shown once.
+pub fn close_matches(wanted: &str, names: &[(String, String)]) -> Vec<String> {
+    let wanted = wanted.to_lowercase();
+    let wanted_name = wanted.rsplit('/').next().unwrap_or(&wanted);
+    let mut scored: Vec<(usize, &str)> = names
+        .iter()
+        .filter_map(|(id, shown)| {
+            let id = id.to_lowercase();
+            let name = id.rsplit('/').next().unwrap_or(&id);
+            let distance = edit_distance(&wanted, &id);
+            let close = distance <= (wanted.len() / 4).max(2)
+                || (name == wanted_name && !name.is_empty())
+                || (wanted.len() >= 4 && id.contains(&wanted));
+            close.then_some((distance, shown.as_str()))
+        })
+        .collect();
+    scored.sort();
+    let mut out: Vec<String> = Vec::new();
+    for (_, shown) in scored {
+        if !out.iter().any(|s| s == shown) && out.len() < 3 {
+            out.push(shown.to_string());
+        }
+    }
+    out
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +142,30 @@ mod tests {
         let repeating = layer("upload failed: timed out", Some(layer("timed out", None)));
         assert_eq!(error_chain(&repeating), "upload failed: timed out");
         assert_eq!(error_chain(&layer("alone", None)), "alone");
+    }
+
+    #[test]
+    fn close_matches_allow_typos_other_owners_and_types() {
+        let names: Vec<(String, String)> = [
+            ("acme/small-lm", "model/acme/small-lm"),
+            ("acme/small-lm", "dataset/acme/small-lm"),
+            ("other/small-lm", "model/other/small-lm"),
+            ("acme/unrelated", "model/acme/unrelated"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(
+            close_matches("Acme/Small-LM", &names),
+            [
+                "dataset/acme/small-lm",
+                "model/acme/small-lm",
+                "model/other/small-lm"
+            ]
+        );
+        assert_eq!(close_matches("acme/smal-lm", &names).len(), 2);
+        assert!(close_matches("zz/qq", &names).is_empty());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
     }
 }

@@ -103,6 +103,27 @@ pub fn parse_repo_folder(name: &str) -> Option<(RepoType, String)> {
     Some((repo_type, rest.replace("--", "/")))
 }
 
+/// The hub cache inside `dir` when `dir` is a Hugging Face home (`HF_HOME`, such as
+/// `~/.cache/huggingface`) given where a hub cache was meant: `dir` holds no repo folder of its
+/// own, and its `hub/` holds repos or huggingface_hub's `CACHEDIR.TAG`.
+pub fn hub_inside_home(dir: &Path) -> Option<PathBuf> {
+    let hub = dir.join("hub");
+    let hub_cache = holds_repo_folders(&hub) || hub.join("CACHEDIR.TAG").is_file();
+    (hub_cache && !holds_repo_folders(dir)).then_some(hub)
+}
+
+/// Whether `dir` holds at least one repo folder (`models--org--name`, …).
+pub fn holds_repo_folders(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| parse_repo_folder(n).is_some())
+                && e.path().is_dir()
+        })
+    })
+}
+
 pub fn blob_path(repo_dir: &Path, etag: &str) -> PathBuf {
     repo_dir.join("blobs").join(etag)
 }
@@ -222,6 +243,28 @@ pub fn link_count(_meta: &std::fs::Metadata) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hugging_face_home_is_told_from_a_hub_cache() {
+        let home = tempfile::tempdir().unwrap();
+        let hub = home.path().join("hub");
+        std::fs::create_dir_all(hub.join("models--org--m/snapshots")).unwrap();
+        std::fs::write(home.path().join("token"), b"x").unwrap();
+        assert_eq!(hub_inside_home(home.path()), Some(hub.clone()));
+        // The hub cache itself, and a home whose hub/ holds nothing yet, are left as they are.
+        assert_eq!(hub_inside_home(&hub), None);
+        let fresh = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(fresh.path().join("hub")).unwrap();
+        assert_eq!(hub_inside_home(fresh.path()), None);
+        std::fs::write(fresh.path().join("hub/CACHEDIR.TAG"), b"").unwrap();
+        assert_eq!(
+            hub_inside_home(fresh.path()),
+            Some(fresh.path().join("hub"))
+        );
+        // A cache with repos of its own is a cache, whatever else it holds.
+        std::fs::create_dir_all(fresh.path().join("datasets--org--d")).unwrap();
+        assert_eq!(hub_inside_home(fresh.path()), None);
+    }
 
     #[test]
     fn folder_names_round_trip() {

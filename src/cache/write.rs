@@ -339,6 +339,41 @@ pub fn link_snapshot_file(
     Ok(kind)
 }
 
+/// Writes `snapshots/<commit>/<path>` as a plain file holding blob `etag`, as huggingface_hub
+/// does with symlinks off: with `take` the blob itself is renamed there and leaves `blobs/`;
+/// otherwise a copy is made under a temporary name and renamed into place, and the blob stays.
+pub fn copy_snapshot_file(
+    repo_dir: &Path,
+    commit: &str,
+    path: &str,
+    etag: &str,
+    take: bool,
+) -> Result<(), WriteError> {
+    let file = snapshot_path(repo_dir, commit).join(path);
+    let parent = file.parent().expect("snapshot file has a parent");
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    if fs::symlink_metadata(&file).is_ok_and(|m| m.is_dir()) {
+        return Err(WriteError::Io {
+            path: file.clone(),
+            source: io::Error::new(io::ErrorKind::AlreadyExists, "a folder is in the way"),
+        });
+    }
+    let blob = blob_path(repo_dir, etag);
+    if take {
+        return fs::rename(&blob, &file).map_err(io_err(&file));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .make_in(parent, |tmp| fs::copy(&blob, tmp).map(drop))
+        .map_err(io_err(&file))?;
+    tmp.persist(&file).map_err(|e| WriteError::Io {
+        path: file.clone(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
 #[cfg(unix)]
 pub fn make_symlink(target: &Path, link: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)

@@ -14,7 +14,6 @@ use super::{confirm, missing_cache_dir, short, App, Outcome};
 use crate::cache::delete::{Planner, Report};
 use crate::cache::lock::RepoLockSet;
 use crate::cache::scan::{self, CacheScan};
-use crate::cache::RepoType;
 use crate::cancel::Cancel;
 use crate::config::ConfigError;
 use crate::report::human_bytes;
@@ -122,27 +121,19 @@ pub use crate::text::plural;
 pub fn report_lines(report: &Report, dry_run: bool, reasons: bool) -> Vec<String> {
     let verb = if dry_run { "Would remove" } else { "Removed" };
     let mut lines = Vec::new();
-    let whole: BTreeSet<(RepoType, &str)> = report
-        .repos
-        .iter()
-        .map(|r| (r.repo_type, r.repo.as_str()))
-        .collect();
+    let whole: BTreeSet<&str> = report.repos.iter().map(|r| r.repo.as_str()).collect();
     for r in &report.repos {
-        let revisions = report
-            .revisions
-            .iter()
-            .filter(|v| v.repo_type == r.repo_type && v.repo == r.repo)
-            .count();
+        let revisions = report.revisions.iter().filter(|v| v.repo == r.repo).count();
         let refs: Vec<&str> = report
             .refs
             .iter()
-            .filter(|x| x.repo_type == r.repo_type && x.repo == r.repo)
+            .filter(|x| x.repo == r.repo)
             .map(|x| x.name.as_str())
             .collect();
         let bytes: u64 = report
             .revisions
             .iter()
-            .filter(|v| v.repo_type == r.repo_type && v.repo == r.repo)
+            .filter(|v| v.repo == r.repo)
             .map(|v| v.bytes)
             .sum();
         let refs = if refs.is_empty() {
@@ -151,15 +142,14 @@ pub fn report_lines(report: &Report, dry_run: bool, reasons: bool) -> Vec<String
             format!(", refs {}", refs.join(", "))
         };
         lines.push(format!(
-            "{verb} {}/{} ({}{refs}, {})",
-            r.repo_type,
+            "{verb} {} ({}{refs}, {})",
             r.repo,
             plural(revisions, "revision", "revisions"),
             human_bytes(bytes)
         ));
     }
     for v in &report.revisions {
-        if whole.contains(&(v.repo_type, v.repo.as_str())) {
+        if whole.contains(v.repo.as_str()) {
             continue;
         }
         let mut details = Vec::new();
@@ -174,8 +164,7 @@ pub fn report_lines(report: &Report, dry_run: bool, reasons: bool) -> Vec<String
         }
         details.push(human_bytes(v.bytes));
         lines.push(format!(
-            "{verb} {}/{}@{} ({})",
-            v.repo_type,
+            "{verb} {}@{} ({})",
             v.repo,
             short(&v.commit),
             details.join(", ")

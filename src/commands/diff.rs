@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{short, App, Outcome, RepoRef};
+use super::repos::{cached_names, not_found, remote_names};
+use super::{short, App, Outcome, RemoteChoice, RepoRef};
 use crate::cache::heuristics::is_pointer_file;
 use crate::cache::scan::{self, FileSource, Repo, Revision};
 use crate::cache::RepoType;
-use crate::config::ConfigError;
 use crate::manifest::Manifest;
 use crate::remote::catalog::{Catalog, Owner, ReadMode, Scope};
 use crate::report::table;
@@ -21,6 +21,7 @@ use crate::report::table;
 #[derive(Debug)]
 pub struct DiffOptions {
     pub repos: Vec<String>,
+    pub remote: RemoteChoice,
     pub exit_code: bool,
 }
 
@@ -104,10 +105,10 @@ pub struct DiffSummary {
 type RepoKey = (String, RepoType);
 
 pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
-    let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
+    let wanted = RepoRef::parse_all(&opts.repos)?;
     let in_scope =
         |t: RepoType, id: &str| wanted.is_empty() || wanted.iter().any(|w| w.matches(t, id));
-    let (remote, layout) = app.open_remote(None)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
 
     let cache_dir = app.settings.cache_dir.clone();
     let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;
@@ -170,14 +171,19 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
         let known = revisions.iter().any(|d| w.matches(d.repo_type, &d.repo_id))
             || refs.iter().any(|r| r.repo_id == w.repo_id);
         if !known {
-            return Err(ConfigError::Usage {
-                message: format!(
-                    "repo {} is neither in the cache at {} nor on the remote",
-                    w.repo_id,
-                    scan.root.display()
+            let mut names = cached_names(&scan);
+            names.extend(remote_names(&catalog));
+            return Err(not_found(
+                &w.repo_id,
+                format!(
+                    "repo {} is neither in the cache at {} nor on {}",
+                    w.qualified(),
+                    scan.root.display(),
+                    remote.describe()
                 ),
-                hint: "`list` and `list --remote` show what each side holds".into(),
-            }
+                &names,
+                "`hf-cache-sync list` and `hf-cache-sync list --remote` show what each side holds",
+            )
             .into());
         }
     }

@@ -12,8 +12,10 @@ use anyhow::Result;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
-use super::{App, Outcome};
-use crate::config::{ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME};
+use super::{App, Outcome, RemoteChoice};
+use crate::config::{
+    ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME, TEMPLATE_BUCKET,
+};
 use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
 use crate::remote::aws::CredentialChain;
@@ -93,12 +95,13 @@ pub async fn run(
     app: &App,
     config_error: Option<ConfigError>,
     require_write: bool,
+    remote: RemoteChoice,
 ) -> Result<Outcome> {
     let settings = &app.settings;
     let verbose = app.printer.verbose;
     let mut checks = vec![config_check(settings, config_error.as_ref())];
 
-    let spec = RemoteSpec::resolve(settings, None);
+    let spec = RemoteSpec::resolve(settings, remote.url());
     let is_dir = matches!(spec, Ok(RemoteSpec::Dir { .. }));
     if is_dir {
         let root = match &spec {
@@ -107,26 +110,43 @@ pub async fn run(
         };
         checks.push(Check::ok("Endpoint", format!("directory remote at {root}")));
     } else {
-        checks.extend(s3_settings_checks(settings));
+        let bucket = match &spec {
+            Ok(RemoteSpec::S3 { bucket, .. }) => Some(bucket.as_str()),
+            _ => None,
+        };
+        checks.extend(s3_settings_checks(settings, bucket));
     }
     let cache = cache_dir_check(&settings.cache_dir);
     let cache_ok = cache.status == Status::Ok;
 
     // A remote we cannot even open (no bucket, an unreadable CA bundle) skips the network
     // checks; the reason is already a failed row above.
+    // Offline (HF_HUB_OFFLINE), a bucket is not contacted: its checks are skipped, saying why.
     let opened = match &spec {
-        Ok(spec) => Remote::open(spec, settings)
+        Ok(spec) => super::refuse_offline(spec)
+            .and_then(|()| Remote::open(spec, settings))
             .map(|r| (r, Layout::new(spec.prefix())))
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
+    let offline = !is_dir && crate::env::offline().is_some();
+    if offline {
+        checks.push(Check::warning(
+            "Offline",
+            format!(
+                "{} is set: the bucket is not contacted",
+                crate::env::offline().unwrap_or_default()
+            ),
+            "unset it (or set it to 0) to check the bucket",
+        ));
+    }
     // Keys from the AWS chain are only known once the chain has run.
     let mut have_credentials = true;
     if !is_dir {
         let chain = match &opened {
             Ok((Remote::S3(s3), _)) => s3.resolve_chain().await,
             // No remote to ask through (no bucket yet): the chain still says what it finds.
-            _ if settings.credentials.source == CredentialSource::AwsChain => {
+            _ if settings.credentials.source == CredentialSource::AwsChain && !offline => {
                 Some(standalone_chain(settings).await)
             }
             _ => None,
@@ -142,7 +162,7 @@ pub async fn run(
         }
         other => {
             let why = match other {
-                _ if settings.storage.bucket.is_none() => "no bucket configured".to_string(),
+                _ if spec.is_err() => "no bucket configured".to_string(),
                 Ok(_) => "no credentials".to_string(),
                 Err(why) => why,
             };
@@ -236,7 +256,7 @@ fn config_check(settings: &Settings, error: Option<&ConfigError>) -> Check {
 }
 
 /// Endpoint, bucket, region and credentials as configured, before any request.
-fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
+fn s3_settings_checks(settings: &Settings, bucket: Option<&str>) -> Vec<Check> {
     let storage = &settings.storage;
     let tls = match (&storage.ca_bundle, storage.endpoint.as_deref()) {
         (_, Some(ep)) if ep.starts_with("http://") => String::new(),
@@ -261,8 +281,16 @@ fn s3_settings_checks(settings: &Settings) -> Vec<Check> {
             ),
         ),
     };
-    let bucket = match &storage.bucket {
-        Some(b) => Check::ok("Bucket", b.clone()),
+    let bucket = match bucket {
+        Some(TEMPLATE_BUCKET) => Check::failed(
+            "Bucket",
+            format!("{TEMPLATE_BUCKET} is the placeholder `hf-cache-sync init` writes"),
+            format!(
+                "set storage.bucket in the config file (or {}) to your bucket's name",
+                EnvVars::B2_BUCKET
+            ),
+        ),
+        Some(b) => Check::ok("Bucket", b),
         None => Check::failed(
             "Bucket",
             "not set",
@@ -296,34 +324,20 @@ fn credentials_check(
 ) -> Check {
     const NAME: &str = "Credentials";
     let creds = &settings.credentials;
-    let from = match creds.source {
-        CredentialSource::B2Env => format!("{} / {}", EnvVars::B2_KEY_ID, EnvVars::B2_KEY),
-        CredentialSource::AwsEnv if creds.session_token.is_some() => format!(
-            "{} / {} / {}",
-            EnvVars::AWS_ACCESS_KEY_ID,
-            EnvVars::AWS_SECRET_ACCESS_KEY,
-            EnvVars::AWS_SESSION_TOKEN
-        ),
-        CredentialSource::AwsEnv => format!(
-            "{} / {}",
-            EnvVars::AWS_ACCESS_KEY_ID,
-            EnvVars::AWS_SECRET_ACCESS_KEY
-        ),
-        CredentialSource::Config => "storage.access_key / storage.secret_key".into(),
-        CredentialSource::AwsChain => {
-            return match chain {
-                Some(Ok((source, key_id))) => Check::ok(
-                    NAME,
-                    format!(
-                        "source {source} (AWS credential chain): key id {}",
-                        Secret::new(key_id).masked()
-                    ),
+    if creds.source == CredentialSource::AwsChain {
+        return match chain {
+            Some(Ok((source, key_id))) => Check::ok(
+                NAME,
+                format!(
+                    "source {source} (AWS credential chain): key id {}",
+                    Secret::new(key_id).masked()
                 ),
-                Some(Err(e)) => Check::failed(NAME, e.to_string(), e.hint().unwrap_or_default()),
-                None => Check::skipped(NAME, "the remote could not be opened"),
-            };
-        }
-    };
+            ),
+            Some(Err(e)) => Check::failed(NAME, e.to_string(), e.hint().unwrap_or_default()),
+            None => Check::skipped(NAME, "the remote could not be opened"),
+        };
+    }
+    let from = creds.names();
     let token = if creds.session_token.is_some() {
         ", session token set"
     } else {
@@ -374,6 +388,10 @@ fn cache_dir_check(dir: &Path) -> Check {
         .prefix(".hfcs-doctor-")
         .tempfile_in(dir)
     {
+        Ok(_probe) if !crate::cache::holds_repo_folders(dir) => Check::ok(
+            NAME,
+            format!("{} (writable; no repos in it yet)", dir.display()),
+        ),
         Ok(_probe) => Check::ok(NAME, format!("{} (writable)", dir.display())),
         Err(e) => Check::failed(
             NAME,
@@ -464,7 +482,12 @@ async fn remote_checks(
         checks.push(Check::skipped("Write permission", why));
     }
     if let Remote::S3(s3) = remote {
-        checks.push(clock_check(s3.last_server_date().as_deref()));
+        // A server that never answered (a refused connection) sent no clock to compare with.
+        let date = s3.last_server_date();
+        checks.push(match (&date, &reachable) {
+            (None, Err(_)) => Check::skipped("Clock", "the server did not answer"),
+            _ => clock_check(date.as_deref()),
+        });
     }
     checks
 }

@@ -17,7 +17,7 @@ use crate::transfer::lifecycle::{plan_gc, GcPlan, DEFAULT_GRACE};
 
 #[derive(Debug)]
 pub struct GcOptions {
-    pub remote: bool,
+    pub remote: super::RemoteChoice,
     pub grace: Option<String>,
     pub dry_run: bool,
     pub yes: bool,
@@ -50,7 +50,7 @@ pub struct GcSummary {
 }
 
 pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
-    if !opts.remote {
+    if !opts.remote.asked() {
         return Err(ConfigError::Usage {
             message: "gc works on the remote only: pass --remote".into(),
             hint: "`hf-cache-sync prune` frees the local cache".into(),
@@ -60,7 +60,7 @@ pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
     let grace_text = opts.grace.clone().unwrap_or_else(|| DEFAULT_GRACE.into());
     let grace = parse_age(&grace_text)?;
     refuse_without_consent(opts.yes, opts.dry_run)?;
-    let (remote, layout) = app.open_remote(None)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
     let plan = plan_gc(&remote, &layout, grace).await?;
     let doomed: Vec<RemoteObject> = plan.blobs.iter().map(RemoteObject::from).collect();
     let mut summary = GcSummary {

@@ -24,15 +24,17 @@ struct InitSummary {
 }
 
 pub async fn run(app: &App, force: bool) -> Result<Outcome> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| ConfigError::Invalid(format!("cannot find the current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| ConfigError::Usage {
+        message: format!("cannot find the current directory: {e}"),
+        hint: "run init from a folder that exists".into(),
+    })?;
     let path = cwd.join(CONFIG_FILE_NAME);
     let existed = path.symlink_metadata().is_ok();
     if existed && !force {
-        return Err(ConfigError::Invalid(format!(
-            "{} already exists (pass --force to overwrite it)",
-            path.display()
-        ))
+        return Err(ConfigError::Usage {
+            message: format!("{} already exists", path.display()),
+            hint: "pass --force to overwrite it".into(),
+        }
         .into());
     }
     write_private(&path, TEMPLATE.as_bytes(), force)?;
@@ -60,8 +62,10 @@ pub async fn run(app: &App, force: bool) -> Result<Outcome> {
 /// file never exists with wider permissions or half-written. Without `overwrite`, a file that
 /// appeared meanwhile is kept.
 fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), ConfigError> {
-    let fail =
-        |e: std::io::Error| ConfigError::Invalid(format!("cannot write {}: {e}", path.display()));
+    let fail = |e: std::io::Error| ConfigError::Usage {
+        message: format!("cannot write {}: {e}", path.display()),
+        hint: "run init from a folder you may write to".into(),
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".hf-cache-sync.")
@@ -99,6 +103,7 @@ mod tests {
         for section in ["storage:", "cache:", "team:", "transfer:"] {
             assert!(TEMPLATE.contains(section), "{section} missing");
         }
+        assert!(TEMPLATE.contains(&format!("bucket: {}\n", crate::config::TEMPLATE_BUCKET)));
         for key in [
             "endpoint:",
             "bucket:",

@@ -11,6 +11,7 @@ pub mod prune;
 pub mod pull;
 pub mod pull_all;
 pub mod push;
+pub mod repos;
 pub mod rm;
 pub mod status;
 pub mod verify;
@@ -21,16 +22,19 @@ use std::sync::Arc;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cache::scan::{self, CacheScan};
-use crate::cache::RepoType;
 use crate::config::{ConfigError, FallbackSpec, Settings};
 use crate::hub::Hub;
 use crate::manifest::Layout;
 use crate::remote::{Remote, RemoteSpec, TransferCtx};
 use crate::report::{Printer, Progress};
+use crate::text;
+use crate::transfer::pull::Plan;
 use crate::transfer::source::{Source, Sources};
+use crate::transfer::PlannedRevision;
 
 pub use crate::failure::Failure;
 pub use crate::text::short;
+pub use repos::{require_repos, NotFound, RepoRef};
 
 /// What every command gets: resolved settings, the printer, and the stop request Ctrl-C sets.
 pub struct App {
@@ -71,6 +75,60 @@ pub struct TransferOptions {
 pub struct FallbackOptions {
     pub fallback: Vec<FallbackSpec>,
     pub write_through: bool,
+}
+
+/// `--remote` as given: not at all, bare (the configured remote), or naming a remote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RemoteChoice {
+    #[default]
+    NotAsked,
+    Configured,
+    /// `s3://bucket[/prefix]` or a directory, whose path need not be UTF-8.
+    Given(std::ffi::OsString),
+}
+
+impl RemoteChoice {
+    /// `--remote` as clap read it. A value that reads as one of `positionals` (a repo id, an
+    /// `rm` target) and is not an existing directory is one: `verify --remote org/m` verifies
+    /// `org/m` on the configured remote, as it always did, and `--remote /mnt/share` or
+    /// `--remote=DIR` names a remote.
+    pub fn from_flag(
+        flag: Option<Option<std::ffi::OsString>>,
+        positionals: Option<&mut Vec<String>>,
+    ) -> RemoteChoice {
+        match (flag, positionals) {
+            (None, _) => RemoteChoice::NotAsked,
+            (Some(None), _) => RemoteChoice::Configured,
+            (Some(Some(value)), Some(positionals)) if !names_a_remote(&value) => {
+                let text = value.to_string_lossy().into_owned();
+                positionals.insert(0, text);
+                RemoteChoice::Configured
+            }
+            (Some(Some(value)), _) => RemoteChoice::Given(value),
+        }
+    }
+
+    pub fn asked(&self) -> bool {
+        *self != RemoteChoice::NotAsked
+    }
+
+    /// The remote named on the command line; `None` for the configured one.
+    pub fn url(&self) -> Option<&std::ffi::OsStr> {
+        match self {
+            RemoteChoice::Given(url) => Some(url),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a value after `--remote` names a remote rather than a repo id or `rm` target: a URL,
+/// a path that no repo id can be (`/…`, `./…`, `~/…`), or an existing directory.
+fn names_a_remote(value: &std::ffi::OsStr) -> bool {
+    let Some(text) = value.to_str() else {
+        return true;
+    };
+    let repo = text.rsplit_once('@').map_or(text, |(repo, _)| repo);
+    RepoRef::parse(repo).is_err() || std::path::Path::new(value).is_dir()
 }
 
 impl App {
@@ -137,17 +195,17 @@ impl App {
         flag: Option<&std::ffi::OsStr>,
     ) -> Result<(Remote, Layout), ConfigError> {
         let spec = RemoteSpec::resolve(&self.settings, flag)?;
+        refuse_offline(&spec)?;
         let remote = Remote::open(&spec, &self.settings)?;
         if self.printer.verbose {
             let s = &self.settings;
             self.printer.note(&format!(
-                "config: {}; cache: {}; remote: {} (prefix {:?}); credentials: {}",
+                "config: {}; cache: {}; remote: {}; credentials: {}",
                 s.config_path
                     .as_deref()
                     .map_or("none".into(), |p| p.display().to_string()),
                 s.cache_dir.display(),
                 remote.describe(),
-                spec.prefix(),
                 s.credentials.source.as_str()
             ));
         }
@@ -164,6 +222,82 @@ impl App {
     }
 }
 
+/// With huggingface_hub's offline switch set, a bucket is not contacted: the command stops at
+/// once, naming the switch. A directory remote is a filesystem, read offline too.
+pub fn refuse_offline(spec: &RemoteSpec) -> Result<(), ConfigError> {
+    match (spec, crate::env::offline()) {
+        (RemoteSpec::S3 { bucket, .. }, Some(switch)) => Err(ConfigError::Usage {
+            message: format!(
+                "{switch} is set: the remote (bucket {bucket}) is not contacted offline"
+            ),
+            hint: "unset it (or set it to 0) to reach the bucket; list, status, verify, prune and \
+                   rm work offline on the local cache, and a directory remote (--remote=/path) \
+                   is read offline too"
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A dry run's list, for people: a line per revision (unless `per_revision` is false, when
+/// the summary already says it), and with `verbose` one per blob under it. `verb` is what would
+/// happen to the blobs (`would upload`), `present` says where the others already are.
+pub fn planned_lines(
+    planned: &[PlannedRevision],
+    (verb, present): (&str, &str),
+    per_revision: bool,
+    verbose: bool,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in planned {
+        if per_revision {
+            let refs = if p.refs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", p.refs.join(", "))
+            };
+            let mut line = format!(
+                "{verb} {}@{}{refs}: {} ({})",
+                p.repo,
+                short(&p.revision),
+                text::plural(p.blobs.len(), "blob", "blobs"),
+                crate::report::human_bytes(p.bytes)
+            );
+            if p.present > 0 {
+                line.push_str(&format!(", {} {present}", p.present));
+            }
+            lines.push(line);
+        }
+        if verbose {
+            for b in &p.blobs {
+                lines.push(format!(
+                    "  {}  {}  {}",
+                    b.etag,
+                    crate::report::human_bytes(b.size),
+                    b.paths.join(", ")
+                ));
+            }
+        }
+    }
+    lines
+}
+
+/// What pulling `plans` would download, revision by revision: the blobs the cache lacks.
+pub fn planned_downloads(plans: &[Plan]) -> Vec<PlannedRevision> {
+    plans
+        .iter()
+        .map(|plan| {
+            PlannedRevision::new(
+                &plan.manifest,
+                plan.repo_type,
+                plan.ref_name.iter().cloned().collect(),
+                |_, _| true,
+                |etag, size| crate::transfer::pull::in_cache(plan, etag, size),
+            )
+        })
+        .collect()
+}
+
 /// Scans the cache, refusing a cache dir that does not exist (a typo must not look like an
 /// empty cache).
 pub async fn scan_existing(cache_dir: &std::path::Path) -> anyhow::Result<CacheScan> {
@@ -176,28 +310,12 @@ pub async fn scan_existing(cache_dir: &std::path::Path) -> anyhow::Result<CacheS
 }
 
 pub fn missing_cache_dir(scan: &CacheScan) -> ConfigError {
-    ConfigError::Invalid(format!(
-        "cache dir {} does not exist (set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE)",
-        scan.root.display()
-    ))
-}
-
-/// Every repo named on the command line must be in the scan.
-pub fn require_repos(scan: &CacheScan, wanted: &[RepoRef]) -> Result<(), ConfigError> {
-    for w in wanted {
-        if !scan
-            .repos
-            .iter()
-            .any(|r| w.matches(r.repo_type, &r.repo_id))
-        {
-            return Err(ConfigError::Invalid(format!(
-                "repo {} is not in the cache at {}",
-                w.repo_id,
-                scan.root.display()
-            )));
-        }
+    ConfigError::Usage {
+        message: format!("cache dir {} does not exist", scan.root.display()),
+        hint: "set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE to the hub cache \
+               (huggingface_hub's default is ~/.cache/huggingface/hub)"
+            .into(),
     }
-    Ok(())
 }
 
 /// Include/exclude globs over repo ids (`org/name`).
@@ -205,6 +323,8 @@ pub fn require_repos(scan: &CacheScan, wanted: &[RepoRef]) -> Result<(), ConfigE
 pub struct RepoFilter {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
+    /// The `--include` globs as given, in the set's order.
+    include_patterns: Vec<String>,
 }
 
 impl RepoFilter {
@@ -212,12 +332,65 @@ impl RepoFilter {
         Ok(RepoFilter {
             include: build_globs(include, "--include")?,
             exclude: build_globs(exclude, "--exclude")?,
+            include_patterns: include.to_vec(),
         })
     }
 
     pub fn matches(&self, repo_id: &str) -> bool {
         self.include.as_ref().is_none_or(|g| g.is_match(repo_id))
             && !self.exclude.as_ref().is_some_and(|g| g.is_match(repo_id))
+    }
+
+    /// Says what the filter did when it leaves something out for nothing: each `--include` that
+    /// matches none of `ids` (the repos in `place`) is named on stderr, and a selection left
+    /// empty is a failure when `--include` named what was wanted (just said, when `--exclude`
+    /// took everything). `selected` is how many repos the filter kept.
+    pub fn check(
+        &self,
+        printer: &Printer,
+        ids: &[&str],
+        selected: usize,
+        place: &str,
+        list_hint: &str,
+    ) -> Result<(), NotFound> {
+        let mut matched = vec![false; self.include_patterns.len()];
+        if let Some(set) = &self.include {
+            for id in ids {
+                for i in set.matches(id) {
+                    matched[i] = true;
+                }
+            }
+        }
+        let unmatched: Vec<String> = self
+            .include_patterns
+            .iter()
+            .zip(&matched)
+            .filter(|(_, m)| !**m)
+            .map(|(p, _)| format!("--include {p:?}"))
+            .collect();
+        if selected > 0 || ids.is_empty() {
+            for flag in &unmatched {
+                printer.note(&format!("{flag} matches no repo in {place}"));
+            }
+            return Ok(());
+        }
+        if self.include.is_some() {
+            let message = if unmatched.len() == self.include_patterns.len() {
+                format!("no repo in {place} matches {}", unmatched.join(" or "))
+            } else {
+                format!("--include and --exclude leave no repo in {place}")
+            };
+            return Err(NotFound {
+                message,
+                close: Vec::new(),
+                list_hint: list_hint.into(),
+            });
+        }
+        printer.note(&format!(
+            "--exclude leaves none of the {} in {place}",
+            text::plural(ids.len(), "repo", "repos")
+        ));
+        Ok(())
     }
 }
 
@@ -227,43 +400,16 @@ fn build_globs(patterns: &[String], flag: &str) -> Result<Option<GlobSet>, Confi
     }
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
-        let glob = Glob::new(p)
-            .map_err(|e| ConfigError::Invalid(format!("{flag} {p:?}: invalid glob: {e}")))?;
+        let glob = Glob::new(p).map_err(|e| ConfigError::Usage {
+            message: format!("{flag} {p:?}: invalid glob: {e}"),
+            hint: "globs match repo ids: 'org/*', 'org/model-*', '*/bert-*'".into(),
+        })?;
         builder.add(glob);
     }
-    builder
-        .build()
-        .map(Some)
-        .map_err(|e| ConfigError::Invalid(format!("{flag}: {e}")))
-}
-
-/// A repo named on the command line: `org/name`, or `model/org/name`, `dataset/org/name`, …
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoRef {
-    pub repo_type: Option<RepoType>,
-    pub repo_id: String,
-}
-
-impl RepoRef {
-    pub fn parse(text: &str) -> RepoRef {
-        let parts: Vec<&str> = text.splitn(2, '/').collect();
-        if parts.len() == 2 && parts[1].contains('/') {
-            if let Some(t) = RepoType::parse(parts[0]) {
-                return RepoRef {
-                    repo_type: Some(t),
-                    repo_id: parts[1].to_string(),
-                };
-            }
-        }
-        RepoRef {
-            repo_type: None,
-            repo_id: text.to_string(),
-        }
-    }
-
-    pub fn matches(&self, repo_type: RepoType, repo_id: &str) -> bool {
-        self.repo_id == repo_id && self.repo_type.is_none_or(|t| t == repo_type)
-    }
+    builder.build().map(Some).map_err(|e| ConfigError::Usage {
+        message: format!("{flag}: {e}"),
+        hint: "globs match repo ids: 'org/*', 'org/model-*', '*/bert-*'".into(),
+    })
 }
 
 /// Asks before deleting. `--yes` skips the question; without it, a non-terminal stdin is refused
@@ -274,10 +420,10 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, ConfigError> {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(ConfigError::Invalid(
-            "refusing to delete without --yes when stdin is not a terminal (use --dry-run to preview)"
-                .into(),
-        ));
+        return Err(ConfigError::Usage {
+            message: "refusing to delete without --yes when stdin is not a terminal".into(),
+            hint: "pass --yes to delete, or --dry-run to see what would go".into(),
+        });
     }
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
@@ -285,16 +431,18 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, ConfigError> {
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| ConfigError::Invalid(format!("cannot read the answer: {e}")))?;
+        .map_err(|e| ConfigError::Usage {
+            message: format!("cannot read the answer: {e}"),
+            hint: "pass --yes to delete without being asked".into(),
+        })?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// `30d`, `12h`, `1w 2d`: an age for `--older-than` and list filters.
 pub fn parse_age(text: &str) -> Result<std::time::Duration, ConfigError> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        ConfigError::Invalid(format!(
-            "invalid duration {text:?}: {e} (expected e.g. 30d, 12h, 90m)"
-        ))
+    crate::config::parse_duration(text).map_err(|message| ConfigError::Usage {
+        message,
+        hint: crate::config::DURATION_HINT.into(),
     })
 }
 
@@ -313,23 +461,57 @@ mod tests {
     }
 
     #[test]
-    fn ages() {
-        assert_eq!(parse_age("30d").unwrap().as_secs(), 30 * 86400);
-        assert_eq!(parse_age("12h").unwrap().as_secs(), 12 * 3600);
-        assert!(parse_age("soon").is_err());
+    fn a_value_after_remote_is_a_remote_unless_it_reads_as_a_repo() {
+        use std::ffi::OsString;
+        let choice = |value: &str| {
+            let mut repos = vec!["org/b".to_string()];
+            let c = RemoteChoice::from_flag(Some(Some(OsString::from(value))), Some(&mut repos));
+            (c, repos)
+        };
+        assert_eq!(
+            choice("org/a"),
+            (
+                RemoteChoice::Configured,
+                vec!["org/a".into(), "org/b".into()]
+            )
+        );
+        assert_eq!(choice("org/a@main").0, RemoteChoice::Configured);
+        for remote in [
+            "/mnt/share",
+            "./share",
+            "s3://bucket/p",
+            "s3:/typo",
+            "~/x",
+            ".",
+        ] {
+            assert_eq!(
+                choice(remote),
+                (RemoteChoice::Given(remote.into()), vec!["org/b".into()]),
+                "{remote}"
+            );
+        }
+        let existing = tempfile::tempdir().unwrap();
+        let name = existing.path().to_str().unwrap();
+        assert_eq!(choice(name).0, RemoteChoice::Given(name.into()));
+        // Without repo ids to take, a value is always the remote.
+        assert_eq!(
+            RemoteChoice::from_flag(Some(Some("share".into())), None),
+            RemoteChoice::Given("share".into())
+        );
+        assert_eq!(
+            RemoteChoice::from_flag(Some(None), None),
+            RemoteChoice::Configured
+        );
+        assert!(!RemoteChoice::from_flag(None, None).asked());
     }
 
     #[test]
-    fn repo_refs() {
-        assert_eq!(
-            RepoRef::parse("dataset/org/d"),
-            RepoRef {
-                repo_type: Some(RepoType::Dataset),
-                repo_id: "org/d".into()
-            }
-        );
-        assert_eq!(RepoRef::parse("org/m").repo_type, None);
-        assert!(RepoRef::parse("org/m").matches(RepoType::Space, "org/m"));
-        assert!(!RepoRef::parse("model/org/m").matches(RepoType::Dataset, "org/m"));
+    fn ages() {
+        assert_eq!(parse_age("30d").unwrap().as_secs(), 30 * 86400);
+        assert_eq!(parse_age("12h").unwrap().as_secs(), 12 * 3600);
+        let err = parse_age("3x").unwrap_err();
+        assert_eq!(err.to_string(), "invalid duration \"3x\"");
+        // One syntax is offered: the parser's own list (`sec`, `min`, …) is not.
+        assert!(!err.hint().unwrap().contains("sec"), "{:?}", err.hint());
     }
 }

@@ -20,12 +20,12 @@ use super::deletion::{
 };
 use super::{parse_age, App, Outcome};
 use crate::cache::delete::{Planner, Report};
-use crate::cache::scan::{self, CacheScan};
+use crate::cache::scan::{self, CacheScan, FileSource, Repo, Revision};
 use crate::cancel::Cancel;
 use crate::config::ConfigError;
-use crate::report::human_bytes;
+use crate::report::{gib, human_bytes};
 
-/// `--max-gb` and `cache.max_local_gb` count GB of 2^30 bytes, as 0.1 does.
+/// `--max-gb` and `cache.max_local_gb` count GiB (2^30 bytes), as 0.1 does.
 const GIB: f64 = (1u64 << 30) as f64;
 
 #[derive(Debug)]
@@ -36,7 +36,14 @@ pub struct PruneOptions {
     pub dry_run: bool,
     pub yes: bool,
     /// Prune the remote's detached manifests instead of the local cache.
-    pub remote: bool,
+    pub remote: super::RemoteChoice,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct DetachedKept {
+    pub revisions: usize,
+    /// The bytes of the blobs only they use.
+    pub bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -47,26 +54,33 @@ pub struct PruneSummary {
     pub detached: bool,
     /// `--older-than` as given.
     pub older_than: Option<String>,
+    /// The budget as given, in GiB.
+    pub max_gb: f64,
     pub budget_bytes: u64,
     /// Distinct blob bytes before, and after (expected after, for a dry run).
     pub size_before: u64,
     pub size_after: u64,
     /// False when the revisions left that refs point at still exceed the budget.
     pub within_budget: bool,
+    /// Without `--detached`: the revisions no ref points at that stay, and what removing them
+    /// would free.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detached_kept: Option<DetachedKept>,
     #[serde(flatten)]
     pub report: Report,
 }
 
 pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
-    if opts.remote {
+    if opts.remote.asked() {
         refuse_without_consent(opts.yes, opts.dry_run)?;
         return remote::run(app, &opts).await;
     }
     let max_gb = opts.max_gb.unwrap_or(app.settings.max_local_gb);
     if !(max_gb.is_finite() && max_gb >= 0.0) {
-        return Err(ConfigError::Invalid(format!(
-            "--max-gb must be a non-negative number of GB, got {max_gb}"
-        ))
+        return Err(ConfigError::Usage {
+            message: format!("--max-gb must be a non-negative number of GiB, got {max_gb}"),
+            hint: "e.g. --max-gb 100 for 100 GiB (2^30 bytes each), as cache.max_local_gb".into(),
+        }
         .into());
     }
     let older_than = opts.older_than.as_deref().map(parse_age).transpose()?;
@@ -83,7 +97,12 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
         now: SystemTime::now(),
     };
     let cancel = app.cancel.clone();
-    let planner = tokio::task::spawn_blocking(move || plan(scan, &busy, &choice, &cancel)).await?;
+    let (planner, detached_kept) = tokio::task::spawn_blocking(move || {
+        let planner = plan(scan, &busy, &choice, &cancel);
+        let kept = (!choice.detached).then(|| detached_kept(&planner));
+        (planner, kept)
+    })
+    .await?;
     if app.cancel.requested() {
         return Ok(interrupted_before_deleting(app));
     }
@@ -119,10 +138,12 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
         dry_run: opts.dry_run,
         detached: opts.detached,
         older_than: opts.older_than.clone(),
+        max_gb,
         budget_bytes: budget,
         size_before,
         size_after,
         within_budget: size_after <= budget,
+        detached_kept: detached_kept.filter(|k| k.revisions > 0),
         report,
     };
     if !summary.within_budget && !summary.report.interrupted {
@@ -130,7 +151,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
             "the cache still takes {} of blobs, over the {} budget: what is left is pointed \
                  at by refs{} (remove it with `hf-cache-sync rm`)",
             human_bytes(summary.size_after),
-            human_bytes(budget),
+            gib(max_gb),
             if older_than.is_some() {
                 " or was used too recently for --older-than"
             } else {
@@ -216,6 +237,53 @@ fn plan(scan: CacheScan, busy: &HashSet<String>, choice: &Choice, cancel: &Cance
     planner
 }
 
+/// The revisions no ref points at that the plan keeps, and the bytes of the blobs only they
+/// use (none a kept revision also uses): what `--detached` would add.
+fn detached_kept(planner: &Planner) -> DetachedKept {
+    let scan = planner.scan();
+    let mut kept_files: HashSet<&std::path::Path> = HashSet::new();
+    let mut detached: Vec<(&Repo, &Revision)> = Vec::new();
+    for (ri, repo) in scan.repos.iter().enumerate() {
+        for rev in &repo.revisions {
+            if planner.is_selected(ri, &rev.commit) {
+                continue;
+            }
+            if repo.refs_to(&rev.commit).is_empty() {
+                detached.push((repo, rev));
+            } else {
+                kept_files.extend(files_of(repo, rev).map(|(p, _)| p));
+            }
+        }
+    }
+    let mut freed: HashSet<&std::path::Path> = HashSet::new();
+    let mut bytes = 0;
+    for (repo, rev) in &detached {
+        for (path, size) in files_of(repo, rev) {
+            if !kept_files.contains(path) && freed.insert(path) {
+                bytes += size;
+            }
+        }
+    }
+    DetachedKept {
+        revisions: detached.len(),
+        bytes,
+    }
+}
+
+/// The files holding a revision's bytes (blobs, or snapshot copies), with their sizes.
+fn files_of<'a>(
+    repo: &'a Repo,
+    rev: &'a Revision,
+) -> impl Iterator<Item = (&'a std::path::Path, u64)> + 'a {
+    rev.files.iter().filter_map(|f| match &f.source {
+        FileSource::Blob(etag) => repo
+            .blobs
+            .get(etag)
+            .map(|b| (b.content_path.as_path(), b.size)),
+        FileSource::Copy(path) => Some((path.as_path(), f.size)),
+    })
+}
+
 /// "3 revisions, 2 orphaned blobs and 1 stale partial download"
 fn what(report: &Report) -> String {
     let mut parts = Vec::new();
@@ -255,10 +323,37 @@ fn human(s: &PruneSummary) -> String {
         "Cache at {}: {} of blobs, budget {}.",
         s.cache_dir,
         human_bytes(s.size_before),
-        human_bytes(s.budget_bytes)
+        gib(s.max_gb)
     )];
+    if let Some(k) = s.detached_kept {
+        lines.push(format!(
+            "Kept {} no ref points at ({}): --detached removes {}, as `hf cache prune` does.",
+            plural(k.revisions, "revision", "revisions"),
+            human_bytes(k.bytes),
+            if k.revisions == 1 { "it" } else { "them" }
+        ));
+    }
     if s.report.is_empty() && s.report.kept.is_empty() && s.report.failures.is_empty() {
-        lines.push("Nothing to prune.".into());
+        lines.push(if s.size_before <= s.budget_bytes {
+            format!(
+                "Nothing to prune: under budget ({} of {}), and no orphaned blob or stale \
+                 partial download.",
+                human_bytes(s.size_before),
+                gib(s.max_gb)
+            )
+        } else {
+            format!(
+                "Nothing to prune: over budget ({} of {}), but every revision is pointed at by \
+                 a ref{}.",
+                human_bytes(s.size_before),
+                gib(s.max_gb),
+                if s.older_than.is_some() {
+                    " or was used too recently for --older-than"
+                } else {
+                    ""
+                }
+            )
+        });
         return lines.join("\n");
     }
     lines.extend(report_lines(&s.report, s.dry_run, true));

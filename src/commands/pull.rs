@@ -8,14 +8,21 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{short, App, Failure, FallbackOptions, Outcome, TransferOptions};
+use super::repos::require_on_remote;
+use super::{
+    planned_downloads, planned_lines, short, App, Failure, FallbackOptions, Outcome, RepoRef,
+    TransferOptions,
+};
 use crate::cache::RepoType;
+use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
+use crate::text::plural;
 use crate::transfer::pull::{
     fetch_plans, finish, resolve_through, Counts, Fetched, PullError, Resolution, Target,
 };
-use crate::transfer::source::Sources;
+use crate::transfer::source::{Source, Sources};
 use crate::transfer::write_through::{write_through, Written};
+use crate::transfer::PlannedRevision;
 
 #[derive(Debug, Serialize)]
 pub struct PullSummary {
@@ -24,8 +31,10 @@ pub struct PullSummary {
     /// Where the revision came from: the remote, or the fallback that had it.
     pub source: String,
     pub dry_run: bool,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
     pub repo_type: RepoType,
+    pub repo_id: String,
     pub revision: String,
     #[serde(rename = "ref")]
     pub ref_name: Option<String>,
@@ -39,6 +48,9 @@ pub struct PullSummary {
     /// What a fallback served, written to the remotes before it (`--write-through`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub write_through: Vec<Written>,
+    /// Dry run only: what the revision would download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Vec<PlannedRevision>>,
 }
 
 pub struct PullOptions {
@@ -60,6 +72,12 @@ pub fn resolve_error(e: PullError, repo_id: &str) -> anyhow::Error {
 
 pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     let started = Instant::now();
+    let named = RepoRef::parse(&opts.target.repo_id)?.with_type_flag(opts.target.repo_type)?;
+    let target = Target {
+        repo_id: named.repo_id.clone(),
+        repo_type: named.repo_type,
+        revision: opts.target.revision,
+    };
     let sources = app.open_sources(opts.transfer.remote.as_deref(), &opts.fallback)?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull");
     let cache_dir = &app.settings.cache_dir;
@@ -69,25 +87,41 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         &sources,
         0,
         cache_dir,
-        &opts.target,
+        &target,
         dry_run,
         &ctx,
         &mut warnings,
     )
     .await;
-    let mut plan = match resolved.map_err(|e| resolve_error(e, &opts.target.repo_id))? {
-        Resolution::Plan(p) => *p,
-        Resolution::WouldFallBack { to, why } => {
-            return Ok(would_fall_back(app, &sources, &opts.target, &to, &why));
+    let mut plan = match resolved {
+        Ok(Resolution::Plan(p)) => *p,
+        Ok(Resolution::WouldFallBack { to, why }) => {
+            return Ok(would_fall_back(app, &sources, &target, &to, &why));
+        }
+        Err(e) => {
+            if let (PullError::Missing(_), Source::Remote { remote, layout }) = (&e, sources.get(0))
+            {
+                // Nothing at all under the repo's key: say so as every command does.
+                let catalog = Catalog::list(remote, layout, false).await?;
+                require_on_remote(&catalog, &[named], &remote.describe())?;
+            }
+            return Err(resolve_error(e, &target.repo_id));
         }
     };
-    let plans = std::slice::from_mut(&mut plan);
+    plan.copies = app.settings.disable_symlinks;
     let Fetched {
         mut counts,
         mut failures,
         leases,
         notes,
-    } = fetch_plans(&sources, cache_dir, &ctx, plans, dry_run).await?;
+    } = fetch_plans(
+        &sources,
+        cache_dir,
+        &ctx,
+        std::slice::from_mut(&mut plan),
+        dry_run,
+    )
+    .await?;
     warnings.extend(notes);
     if !dry_run && failures.is_empty() {
         if let Err(e) = finish(cache_dir, &plan) {
@@ -108,8 +142,9 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         remote: sources.primary().describe(),
         source: sources.get(plan.tier).describe(),
         dry_run: opts.transfer.dry_run,
-        repo: plan.repo_id.clone(),
+        repo: format!("{}/{}", plan.repo_type, plan.repo_id),
         repo_type: plan.repo_type,
+        repo_id: plan.repo_id.clone(),
         revision: plan.commit.clone(),
         ref_name: plan.ref_name.clone(),
         files: plan.manifest.files.len(),
@@ -118,9 +153,14 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         failures: failures.into_iter().map(|(_, f)| f).collect(),
         warnings,
         write_through: written,
+        planned: dry_run.then(|| planned_downloads(std::slice::from_ref(&plan))),
     };
     let outcome = Outcome::from_failures(summary.failures.len());
     app.printer.result(&summary, || {
+        let planned = summary.planned.as_deref().unwrap_or_default();
+        // The summary line is the revision's: only the blobs, with -v.
+        let words = ("would download", "already present");
+        let mut lines = planned_lines(planned, words, false, app.printer.verbose);
         let verb = if summary.dry_run {
             "Would pull"
         } else if outcome == Outcome::Success {
@@ -128,9 +168,8 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         } else {
             "Failed to pull"
         };
-        let mut text = format!(
-            "{verb} {} {}@{}{}: {} files, {} blobs downloaded ({}{}), {} already present, in {:.1}s",
-            summary.repo_type,
+        lines.push(format!(
+            "{verb} {}@{}{}: {}, {} downloaded ({}{}), {} already present, in {:.1}s",
             summary.repo,
             short(&summary.revision),
             summary
@@ -138,17 +177,17 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
                 .as_deref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default(),
-            summary.files,
-            summary.counts.downloaded,
+            plural(summary.files, "file", "files"),
+            plural(summary.counts.downloaded, "blob", "blobs"),
             human_bytes(summary.counts.bytes_downloaded),
             summary.counts.by_source(),
             summary.counts.skipped_existing,
             summary.seconds
-        );
+        ));
         for w in summary.write_through.iter().filter(|w| w.is_written()) {
-            text.push_str(&format!("\n{}", w.describe()));
+            lines.push(w.describe());
         }
-        text
+        lines.join("\n")
     });
     for w in summary.write_through.iter().filter(|w| !w.is_written()) {
         app.printer.warn(&w.describe());

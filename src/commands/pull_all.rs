@@ -8,7 +8,11 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{short, App, FallbackOptions, Outcome, RepoFilter, TransferOptions};
+use super::repos::REMOTE_LIST_HINT;
+use super::{
+    planned_downloads, planned_lines, short, App, FallbackOptions, Outcome, RepoFilter,
+    TransferOptions,
+};
 use crate::cache::RepoType;
 use crate::manifest::Layout;
 use crate::remote::catalog::{
@@ -16,9 +20,11 @@ use crate::remote::catalog::{
 };
 use crate::remote::{Remote, RemoteError, TransferCtx};
 use crate::report::human_bytes;
+use crate::text::plural;
 use crate::transfer::pull::{self, Counts, Plan, PullError, Resolution, Target};
 use crate::transfer::source::{Fallback, Sources};
 use crate::transfer::write_through::write_through;
+use crate::transfer::PlannedRevision;
 
 pub struct PullAllOptions {
     pub include: Vec<String>,
@@ -30,8 +36,11 @@ pub struct PullAllOptions {
 
 #[derive(Debug, Serialize)]
 pub struct RepoResult {
+    /// `type/org/name`, as every JSON document names a repo; `org/name` when only a key name
+    /// says which repo it is (its manifest could not be read).
     pub repo: String,
     pub repo_type: Option<RepoType>,
+    pub repo_id: String,
     pub revision: Option<String>,
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +65,9 @@ pub struct PullAllSummary {
     pub seconds: f64,
     /// What made the pull turn to a later source (a corrupt blob by key, a missing revision).
     pub warnings: Vec<String>,
+    /// Dry run only: what each repo would download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Vec<PlannedRevision>>,
 }
 
 pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
@@ -66,8 +78,22 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     let cache_dir = &app.settings.cache_dir;
     let dry_run = opts.transfer.dry_run;
     let mut warnings = Vec::new();
-    let (listed_at, mut plans, mut repos) =
+    let (listed_at, mut plans, mut repos, ids) =
         list_mains(&sources, cache_dir, &ctx, &filter, &mut warnings).await?;
+    let place = sources.get(listed_at).describe();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    filter.check(
+        &app.printer,
+        &ids,
+        plans.len() + repos.len(),
+        &place,
+        REMOTE_LIST_HINT,
+    )?;
+    if ids.is_empty() {
+        app.printer.note(&format!(
+            "no repo on {place} has a main ref: nothing to pull"
+        ));
+    }
     if !dry_run {
         // What the listed remote cannot give (no manifest, one refused), the sources after it may.
         repos = fall_back(
@@ -84,6 +110,9 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
     if let Some(limit) = opts.limit {
         plans.truncate(limit);
+    }
+    for plan in &mut plans {
+        plan.copies = app.settings.disable_symlinks;
     }
 
     let pull::Fetched {
@@ -116,8 +145,9 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
             }
         }
         repos.push(RepoResult {
-            repo: plan.repo_id.clone(),
+            repo: format!("{}/{}", plan.repo_type, plan.repo_id),
             repo_type: Some(plan.repo_type),
+            repo_id: plan.repo_id.clone(),
             revision: Some(plan.commit.clone()),
             status: if errors.is_empty() { "ok" } else { "failed" },
             error: (!errors.is_empty()).then(|| errors.join("; ")),
@@ -140,35 +170,39 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         failed,
         repos,
         seconds: started.elapsed().as_secs_f64(),
+        planned: dry_run.then(|| planned_downloads(&plans)),
     };
     app.printer.result(&summary, || {
-        let mut lines: Vec<String> = summary
+        let planned = summary.planned.as_deref().unwrap_or_default();
+        let words = ("  would download", "already present");
+        let mut lines = planned_lines(planned, words, true, app.printer.verbose);
+        let failures = summary
             .repos
             .iter()
-            .map(|r| {
-                let rev = r.revision.as_deref().map(short).unwrap_or("-");
-                match &r.error {
-                    None => format!(
-                        "  ok      {}@{rev}: {} downloaded{}, {} already present",
-                        r.repo,
-                        r.counts.downloaded,
-                        r.counts.by_source(),
-                        r.counts.skipped_existing
-                    ),
-                    Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
-                }
-            })
-            .collect();
+            .filter(|r| !dry_run || r.error.is_some());
+        lines.extend(failures.map(|r| {
+            let rev = r.revision.as_deref().map(short).unwrap_or("-");
+            match &r.error {
+                None => format!(
+                    "  ok      {}@{rev}: {} downloaded{}, {} already present",
+                    r.repo,
+                    r.counts.downloaded,
+                    r.counts.by_source(),
+                    r.counts.skipped_existing
+                ),
+                Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
+            }
+        }));
         lines.push(format!(
-            "{} {} repos ({} failed): {} blobs downloaded ({}), {} already present, in {:.1}s",
+            "{} {} ({} failed): {} downloaded ({}), {} already present, in {:.1}s",
             if summary.dry_run {
                 "Would pull"
             } else {
                 "Pulled"
             },
-            summary.repos.len(),
+            plural(summary.repos.len(), "repo", "repos"),
             summary.failed,
-            summary.downloaded,
+            plural(summary.downloaded, "blob", "blobs"),
             human_bytes(summary.bytes_downloaded),
             summary.skipped_existing,
             summary.seconds
@@ -180,21 +214,21 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
 
 /// The plans of the first remote that can be listed: one that cannot be reached or keeps
 /// failing hands over to the next remote in the list (never on a set-up error). Returns the
-/// index of the remote listed.
+/// index of the remote listed, and the ids of its repos with a `main` ref.
 async fn list_mains(
     sources: &Sources,
     cache_dir: &Path,
     ctx: &TransferCtx,
     filter: &RepoFilter,
     warnings: &mut Vec<String>,
-) -> Result<(usize, Vec<Plan>, Vec<RepoResult>)> {
+) -> Result<(usize, Vec<Plan>, Vec<RepoResult>, Vec<String>)> {
     let mut tier = 0;
     loop {
         let (remote, layout) = sources.remote(tier).expect("listed sources are remotes");
         let e = match main_plans(remote, layout, cache_dir, ctx, filter).await {
-            Ok((mut plans, repos)) => {
+            Ok((mut plans, repos, ids)) => {
                 plans.iter_mut().for_each(|p| p.tier = tier);
-                return Ok((tier, plans, repos));
+                return Ok((tier, plans, repos, ids));
             }
             Err(e) => e,
         };
@@ -264,32 +298,37 @@ async fn fall_back(
     still
 }
 
-/// A plan for every remote repo with a `main` ref that `filter` selects, sorted by repo, and a
-/// failed result for each selected one that cannot be pulled. The remote catalog reads the refs
-/// and the manifests they name once; a fatal remote error ends the run.
+/// A plan for every remote repo with a `main` ref that `filter` selects, sorted by repo, a
+/// failed result for each selected one that cannot be pulled, and the ids of every repo with a
+/// `main` ref, selected or not. The remote catalog reads the refs and the manifests they name
+/// once; a fatal remote error ends the run.
 async fn main_plans(
     remote: &Remote,
     layout: &Layout,
     cache_dir: &Path,
     ctx: &TransferCtx,
     filter: &RepoFilter,
-) -> Result<(Vec<Plan>, Vec<RepoResult>)> {
+) -> Result<(Vec<Plan>, Vec<RepoResult>, Vec<String>)> {
     let mut catalog = Catalog::list(remote, layout, false)
         .await?
         .reading(ctx.workers, ReadMode::Warn);
     catalog.read_ref_targets(|_, name| name == "main").await?;
     let mut plans = Vec::new();
     let mut failed = Vec::new();
+    let mut ids = Vec::new();
     for r in catalog.refs().filter(|r| r.name == "main") {
         // The key cannot tell `a__b/c` from `a/b__c`; the manifest of the commit can.
         let guess = repo_id_from_key(&r.safe);
-        match main_plan(&catalog, layout, cache_dir, r) {
+        let plan = main_plan(&catalog, layout, cache_dir, r);
+        ids.push(plan.as_ref().map_or(guess.clone(), |p| p.repo_id.clone()));
+        match plan {
             Ok(plan) if filter.matches(&plan.repo_id) => plans.push(plan),
             Ok(_) => {}
             Err(PullError::Remote(e)) if e.is_fatal() => return Err(e.into()),
             Err(e) if filter.matches(&guess) => failed.push(RepoResult {
-                repo: guess,
+                repo: guess.clone(),
                 repo_type: None,
+                repo_id: guess,
                 revision: None,
                 status: "failed",
                 error: Some(e.to_string()),
@@ -300,7 +339,7 @@ async fn main_plans(
         }
     }
     plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
-    Ok((plans, failed))
+    Ok((plans, failed, ids))
 }
 
 /// The plan for the revision a `main` ref names, from the manifest the catalog read for it.

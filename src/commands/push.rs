@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::{require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions};
+use super::repos::LOCAL_LIST_HINT;
+use super::{
+    planned_lines, require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions,
+};
 use crate::cache::scan::Repo;
 use crate::remote::Remote;
 use crate::transfer::push::{self, PushPolicy, PushSummary};
@@ -20,7 +23,7 @@ pub struct PushOptions {
 pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     let started = Instant::now();
     let filter = RepoFilter::new(&opts.include, &opts.exclude)?;
-    let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
+    let wanted = RepoRef::parse_all(&opts.repos)?;
     let (mut remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "push");
     let progress = ctx.progress.clone();
@@ -44,12 +47,25 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         app.printer.warn(&w.to_string());
     }
     require_repos(&scan, &wanted)?;
-    let repos: Vec<&Repo> = scan
+    if scan.repos.is_empty() {
+        app.printer.note(&format!(
+            "no repos in {}: nothing to push",
+            scan.root.display()
+        ));
+    }
+    let named: Vec<&Repo> = scan
         .repos
         .iter()
         .filter(|r| wanted.is_empty() || wanted.iter().any(|w| w.matches(r.repo_type, &r.repo_id)))
+        .collect();
+    let repos: Vec<&Repo> = named
+        .iter()
+        .copied()
         .filter(|r| filter.matches(&r.repo_id))
         .collect();
+    let ids: Vec<&str> = named.iter().map(|r| r.repo_id.as_str()).collect();
+    let place = format!("the cache at {}", scan.root.display());
+    filter.check(&app.printer, &ids, repos.len(), &place, LOCAL_LIST_HINT)?;
 
     let mut summary = PushSummary {
         command: "push",
@@ -75,6 +91,17 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     .await?;
     summary.seconds = started.elapsed().as_secs_f64();
     let outcome = Outcome::from_failures(summary.failures.len());
-    app.printer.result(&summary, || summary.text());
+    let verbose = app.printer.verbose;
+    app.printer
+        .result(&summary, || human_summary(&summary, verbose));
     Ok(outcome)
+}
+
+/// What a dry run would move, revision by revision (blob by blob with -v), then the totals.
+fn human_summary(s: &PushSummary, verbose: bool) -> String {
+    let planned = s.planned.as_deref().unwrap_or_default();
+    let words = ("would upload", "already on the remote");
+    let mut lines = planned_lines(planned, words, true, verbose);
+    lines.push(s.text());
+    lines.join("\n")
 }

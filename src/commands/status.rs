@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{App, Outcome};
+use super::{App, Outcome, RemoteChoice};
 use crate::cache::delete::{is_stale, PARTIAL_GRACE};
 use crate::cache::file_id;
 use crate::cache::scan::{self, CacheScan, FileSource};
@@ -18,10 +18,10 @@ use crate::cache::store::{self, Payload};
 use crate::cache::RepoType;
 use crate::remote::catalog::Catalog;
 use crate::remote::RemoteSpec;
-use crate::report::human_bytes;
+use crate::report::{gib, human_bytes};
 use crate::text::plural;
 
-/// `cache.max_local_gb` counts GB of 2^30 bytes.
+/// `cache.max_local_gb` counts GiB (2^30 bytes), as 0.1 does.
 const GB: f64 = (1u64 << 30) as f64;
 
 #[derive(Debug, Serialize)]
@@ -104,7 +104,8 @@ pub struct RemoteContents {
     pub bytes: u64,
 }
 
-pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
+pub async fn run(app: &App, remote: RemoteChoice) -> Result<Outcome> {
+    let with_remote = remote.asked();
     let cache_dir = app.settings.cache_dir.clone();
     let (scan, store) = tokio::task::spawn_blocking(move || {
         let scan = scan::scan(&cache_dir);
@@ -118,13 +119,13 @@ pub async fn run(app: &App, with_remote: bool) -> Result<Outcome> {
     let mut summary = local_summary(&scan, &store, app.settings.max_local_gb, SystemTime::now());
 
     // Without --remote the remote is described, not contacted: no credentials needed.
-    summary.remote = match RemoteSpec::resolve(&app.settings, None) {
+    summary.remote = match RemoteSpec::resolve(&app.settings, remote.url()) {
         Ok(spec) => Some(describe(&spec)),
         Err(e) if with_remote => return Err(e.into()),
         Err(_) => None,
     };
     if with_remote {
-        let (remote, layout) = app.open_remote(None)?;
+        let (remote, layout) = app.open_remote(remote.url())?;
         let catalog = Catalog::list(&remote, &layout, true).await?;
         if let Some(r) = summary.remote.as_mut() {
             r.contents = Some(RemoteContents {
@@ -399,10 +400,9 @@ fn human(s: &StatusSummary) -> String {
     lines.push(("blobs", blobs));
     let b = &s.budget;
     let mut disk = format!(
-        "{} of a {} budget (cache.max_local_gb: {}), {}% used",
+        "{} of a {} budget (cache.max_local_gb), {}% used",
         human_bytes(s.bytes_on_disk),
-        human_bytes(b.bytes),
-        b.max_local_gb,
+        gib(b.max_local_gb),
         b.used_percent
     );
     if b.over_budget {

@@ -66,6 +66,97 @@ pub struct Credentials {
     /// `AWS_SESSION_TOKEN` beside the AWS key pair (temporary credentials).
     pub session_token: Option<Secret>,
     pub source: CredentialSource,
+    /// Other sources that were set too but lost to `source` (0.1's order).
+    pub overridden: Vec<CredentialSource>,
+}
+
+impl CredentialSource {
+    /// The variables or config keys a source reads, as people set them.
+    pub fn names(self, with_token: bool) -> String {
+        match self {
+            CredentialSource::B2Env => format!("{} / {}", EnvVars::B2_KEY_ID, EnvVars::B2_KEY),
+            CredentialSource::AwsEnv if with_token => format!(
+                "{} / {} / {}",
+                EnvVars::AWS_ACCESS_KEY_ID,
+                EnvVars::AWS_SECRET_ACCESS_KEY,
+                EnvVars::AWS_SESSION_TOKEN
+            ),
+            CredentialSource::AwsEnv => format!(
+                "{} / {}",
+                EnvVars::AWS_ACCESS_KEY_ID,
+                EnvVars::AWS_SECRET_ACCESS_KEY
+            ),
+            CredentialSource::Config => "storage.access_key / storage.secret_key".into(),
+            CredentialSource::AwsChain => {
+                "the AWS credential chain (AWS_PROFILE and ~/.aws, SSO, web identity, container \
+                 and instance roles)"
+                    .into()
+            }
+        }
+    }
+}
+
+impl Credentials {
+    /// The variables or config keys the keys in use come from.
+    pub fn names(&self) -> String {
+        self.source.names(self.session_token.is_some())
+    }
+
+    /// Which keys are in use, for an error about them: the masked key id, where it comes from
+    /// and the sources set too that it won over. Never a secret.
+    pub fn origin(&self) -> String {
+        if self.source == CredentialSource::AwsChain {
+            return format!("keys from {} ({})", self.names(), self.source.as_str());
+        }
+        let mut text = format!(
+            "key id {} from {} ({})",
+            Secret::new(self.access_key.clone()).masked(),
+            self.names(),
+            self.source.as_str()
+        );
+        if !self.overridden.is_empty() {
+            let others: Vec<String> = self
+                .overridden
+                .iter()
+                .map(|s| format!("{} ({})", s.names(false), s.as_str()))
+                .collect();
+            text.push_str(&format!(
+                ", which wins over {}, set too",
+                others.join(" and ")
+            ));
+        }
+        text
+    }
+
+    /// What to check when the server rejects these keys.
+    pub fn fix(&self) -> String {
+        match self.source {
+            CredentialSource::AwsChain => "check the AWS profile or role in use (AWS_PROFILE, \
+                ~/.aws/credentials; `aws sts get-caller-identity` shows who it signs in as), or \
+                set B2_APPLICATION_KEY_ID / B2_APPLICATION_KEY or storage.access_key / \
+                storage.secret_key"
+                .into(),
+            _ if !self.overridden.is_empty() => format!(
+                "check {}; while they are set, {} {} not used (`hf-cache-sync doctor` shows \
+                 which source is)",
+                self.names(),
+                self.overridden
+                    .iter()
+                    .map(|s| s.names(false))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                if self.overridden.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            ),
+            _ => format!(
+                "check {} (`hf-cache-sync doctor` checks them)",
+                self.names()
+            ),
+        }
+    }
 }
 
 pub(super) fn resolve_credentials(
@@ -81,32 +172,43 @@ pub(super) fn resolve_credentials(
             CredentialSource::AwsEnv,
         ),
     ];
+    let mut found: Vec<Credentials> = Vec::new();
     for (id_var, key_var, source) in pairs {
         if let (Some(id), Some(key)) = (env::var(id_var), env::var(key_var)) {
             // A session token belongs to the AWS pair it was issued with, never to a B2 key.
             let session_token = (source == CredentialSource::AwsEnv)
                 .then(|| env::var(EnvVars::AWS_SESSION_TOKEN).map(Secret::new))
                 .flatten();
-            return Credentials {
+            found.push(Credentials {
                 access_key: id,
                 secret_key: Secret::new(key),
                 session_token,
                 source,
-            };
+                overridden: Vec::new(),
+            });
         }
     }
-    match (access_key, secret_key) {
-        (Some(id), Some(key)) => Credentials {
+    if let (Some(id), Some(key)) = (access_key, secret_key) {
+        found.push(Credentials {
             access_key: id,
             secret_key: Secret::new(key),
             session_token: None,
             source: CredentialSource::Config,
-        },
-        _ => Credentials {
+            overridden: Vec::new(),
+        });
+    }
+    let mut found = found.into_iter();
+    match found.next() {
+        Some(mut winner) => {
+            winner.overridden = found.map(|c| c.source).collect();
+            winner
+        }
+        None => Credentials {
             access_key: String::new(),
             secret_key: Secret::default(),
             session_token: None,
             source: CredentialSource::AwsChain,
+            overridden: Vec::new(),
         },
     }
 }

@@ -117,5 +117,22 @@ pub(super) fn parse_text(text: &str) -> Result<FileConfig, String> {
     if value.is_null() {
         return Ok(FileConfig::default());
     }
-    serde_yaml::from_str(text).map_err(|e| e.to_string())
+    serde_yaml::from_str(text).map_err(|e| in_plain_words(e.to_string()))
+}
+
+/// serde's names for types (`expected f64`, `untagged enum SizeValue`) in the words of someone
+/// editing the file.
+fn in_plain_words(message: String) -> String {
+    [
+        ("expected f64", "expected a number"),
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected a boolean", "expected true or false"),
+        (
+            "data did not match any variant of untagged enum SizeValue",
+            "expected a size such as 64MiB or a byte count",
+        ),
+    ]
+    .iter()
+    .fold(message, |m, (rust, plain)| m.replace(rust, plain))
 }

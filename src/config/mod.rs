@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::env::{self, EnvVars};
 
 pub const CONFIG_FILE_NAME: &str = ".hf-cache-sync.yaml";
+/// The bucket name in the template `init` writes: a placeholder, never a real bucket.
+pub const TEMPLATE_BUCKET: &str = "my-hf-cache";
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_WORKERS: usize = 64;
 const DEFAULT_MAX_LOCAL_GB: f64 = 50.0;
@@ -36,7 +38,12 @@ impl ConfigError {
                 "known keys are storage.{endpoint,bucket,region,access_key,secret_key}, \
                  cache.{max_local_gb,sync_xet,hf_cache_dir}, team.{prefix,allow_gated}, \
                  transfer.{workers,multipart_threshold,part_size}, pull.{fallback,write_through}; \
-                 see .hf-cache-sync.yaml.example"
+                 `hf-cache-sync init` writes a commented template of them all"
+                    .into(),
+            ),
+            ConfigError::Read { .. } => Some(
+                "check the --config path (without --config, ./.hf-cache-sync.yaml and then \
+                 ~/.hf-cache-sync.yaml are read); `hf-cache-sync init` writes a config file"
                     .into(),
             ),
             ConfigError::Usage { hint, .. } => Some(hint.clone()),
@@ -161,6 +168,9 @@ pub struct Settings {
     pub sync_xet: bool,
     /// Local disk budget for `prune`, in GB of 2^30 bytes, as 0.1 counts.
     pub max_local_gb: f64,
+    /// `HF_HUB_DISABLE_SYMLINKS`: pulls write snapshot files as plain files, as huggingface_hub
+    /// then does.
+    pub disable_symlinks: bool,
     pub transfer: TransferSettings,
     pub pull: PullSettings,
     /// Problems worth a warning that do not stop the run (a readable file holding a secret).
@@ -194,7 +204,7 @@ impl Settings {
             }
         }
         let mut settings = Self::resolve(file, config_path, overrides)?;
-        settings.warnings = warnings;
+        settings.warnings.extend(warnings);
         Ok(settings)
     }
 
@@ -203,7 +213,7 @@ impl Settings {
     pub fn load_without_file(overrides: &Overrides) -> Result<Settings, ConfigError> {
         let warnings = load_env_file();
         let mut settings = Self::resolve(FileConfig::default(), None, overrides)?;
-        settings.warnings = warnings;
+        settings.warnings.extend(warnings);
         Ok(settings)
     }
 
@@ -229,11 +239,13 @@ impl Settings {
             nonempty(storage_file.secret_key),
         );
 
-        let cache_dir = overrides
-            .cache_dir
-            .clone()
-            .or(nonempty(cache_file.hf_cache_dir).map(|d| expand_home(&d)))
-            .unwrap_or_else(default_hub_cache);
+        let (cache_dir, warnings) = hub_cache_dir(
+            overrides
+                .cache_dir
+                .clone()
+                .or(nonempty(cache_file.hf_cache_dir).map(|d| expand_home(&d)))
+                .unwrap_or_else(default_hub_cache),
+        );
 
         let invalid = |path: &Option<PathBuf>, message: String| match path {
             Some(path) => ConfigError::Parse {
@@ -264,11 +276,15 @@ impl Settings {
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
         // Values from the environment are checked under their own names: an error must point
         // at the variable, not at a config file that never set it.
-        let from_env = |name: &str, e: String| ConfigError::Invalid(format!("{name}: {e}"));
+        let from_env = |name: &str, e: String| ConfigError::Usage {
+            message: format!("{name}: {e}"),
+            hint: format!("fix or unset {name}"),
+        };
         if let Some(v) = env::var(EnvVars::LOCK_TIMEOUT) {
-            transfer.lock_timeout = humantime::parse_duration(v.trim())
-                .map_err(|e| format!("invalid duration {v:?}: {e} (expected e.g. 30s, 10m, 2h)"))
-                .map_err(|e| from_env(EnvVars::LOCK_TIMEOUT, e))?;
+            transfer.lock_timeout = parse_duration(&v).map_err(|e| ConfigError::Usage {
+                message: format!("{}: {e}", EnvVars::LOCK_TIMEOUT),
+                hint: DURATION_HINT.into(),
+            })?;
         }
         if let Some(v) = env::var(EnvVars::MULTIPART_THRESHOLD) {
             let n = parse_size(&v)
@@ -314,10 +330,38 @@ impl Settings {
             allow_gated: team_file.allow_gated.unwrap_or(false),
             sync_xet: cache_file.sync_xet.unwrap_or(false),
             max_local_gb,
+            disable_symlinks: env::is_true(EnvVars::HF_HUB_DISABLE_SYMLINKS),
             transfer,
             pull,
-            warnings: Vec::new(),
+            warnings,
         })
+    }
+}
+
+/// How durations are written, for errors about one.
+pub const DURATION_HINT: &str =
+    "a duration is a number and a unit, e.g. 30d, 12h, 90m or 45s (`1w 2d` adds up)";
+
+/// `30d`, `12h`, `1w 2d`. The error names the text only: the parser's own message lists
+/// spellings (`30sec`) beside the ones people use, as if they were one syntax.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|_| format!("invalid duration {text:?}"))
+}
+
+/// The hub cache `dir` names: itself, or the `hub/` inside when `dir` is a Hugging Face home
+/// given where a hub cache was meant, with a warning saying so.
+fn hub_cache_dir(dir: PathBuf) -> (PathBuf, Vec<String>) {
+    match crate::cache::hub_inside_home(&dir) {
+        Some(hub) => {
+            let warning = format!(
+                "{} is a Hugging Face home folder (HF_HOME), not a hub cache: its repos are in \
+                 {}; using that (set the cache dir to it to silence this warning)",
+                dir.display(),
+                hub.display()
+            );
+            (hub, vec![warning])
+        }
+        None => (dir, Vec::new()),
     }
 }
 

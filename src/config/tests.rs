@@ -32,6 +32,25 @@ fn unknown_key_names_key_and_line() {
 }
 
 #[test]
+fn type_errors_speak_of_numbers_not_rust_types() {
+    for (yaml, says) in [
+        ("cache:\n  max_local_gb: lots\n", "expected a number"),
+        ("transfer:\n  workers: many\n", "expected a whole number"),
+        ("cache:\n  sync_xet: maybe\n", "expected true or false"),
+        (
+            "transfer:\n  part_size: [8, MiB]\n",
+            "expected a size such as 64MiB",
+        ),
+    ] {
+        let err = parse_text(yaml).unwrap_err();
+        assert!(err.contains(says), "{yaml}: {err}");
+        for rust in ["f64", "usize", "SizeValue", "untagged"] {
+            assert!(!err.contains(rust), "{yaml}: {err}");
+        }
+    }
+}
+
+#[test]
 fn wrong_type_is_an_error() {
     let err = parse_text("cache:\n  sync_xet: maybe\n").unwrap_err();
     assert!(err.contains("sync_xet") || err.contains("line 2"), "{err}");

@@ -187,7 +187,11 @@ impl HttpsClient {
         let context = TlsContext::builder()
             .with_trust_store(trust)
             .build()
-            .map_err(|e| ConfigError::Invalid(format!("{}: {e}", bundle.describe())))?;
+            .map_err(|e| ConfigError::Usage {
+                message: format!("{}: {e}", bundle.describe()),
+                hint: "point AWS_CA_BUNDLE (or SSL_CERT_FILE) at a PEM file of CA certificates"
+                    .into(),
+            })?;
         let client = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::AwsLc,

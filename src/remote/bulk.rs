@@ -154,10 +154,12 @@ impl Remote {
                 bucket,
                 action: Access::Write,
                 code,
+                key,
             }) => Err(RemoteError::AccessDenied {
                 bucket,
                 action: Access::Delete,
                 code,
+                key,
             }),
             WriteProbe::WriteFailed(e) | WriteProbe::DeleteFailed(e) => Err(e),
         }

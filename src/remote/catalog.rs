@@ -351,13 +351,16 @@ impl<'r> Catalog<'r> {
 
     /// Distinct `org__name` key parts among manifests and refs: repos as key names count them.
     pub fn key_count(&self) -> usize {
-        let keys: BTreeSet<&str> = self
-            .manifests
+        self.key_names().len()
+    }
+
+    /// The distinct `org__name` key parts among manifests and refs.
+    pub fn key_names(&self) -> BTreeSet<&str> {
+        self.manifests
             .values()
             .map(|m| m.safe.as_str())
             .chain(self.refs.values().map(|r| r.safe.as_str()))
-            .collect();
-        keys.len()
+            .collect()
     }
 
     /// Whether any manifest or ref is stored under `safe`.

@@ -18,6 +18,8 @@ pub struct DirRemote {
     root: PathBuf,
     /// A destination a dry-run push would create: while it does not exist it reads as empty.
     planned: bool,
+    /// The team prefix keys go under, for [`DirRemote::describe`] only.
+    prefix: String,
 }
 
 impl DirRemote {
@@ -25,6 +27,22 @@ impl DirRemote {
         DirRemote {
             root,
             planned: false,
+            prefix: String::new(),
+        }
+    }
+
+    /// Names `prefix` (the team prefix keys go under) when the remote is described.
+    pub fn with_prefix(mut self, prefix: &str) -> DirRemote {
+        self.prefix = prefix.trim_matches('/').to_string();
+        self
+    }
+
+    /// `/shared/dir`, or `/shared/dir (prefix team)`.
+    pub fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            self.root.display().to_string()
+        } else {
+            format!("{} (prefix {})", self.root.display(), self.prefix)
         }
     }
 
@@ -57,6 +75,7 @@ impl DirRemote {
                     bucket: self.root.display().to_string(),
                     action,
                     code: err.to_string(),
+                    key: key.to_string(),
                 }
             }
             _ => RemoteError::Other {

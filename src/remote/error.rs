@@ -7,13 +7,24 @@ use std::time::Duration;
 pub enum RemoteError {
     #[error("not found: {key}")]
     NotFound { key: String },
-    #[error("credentials rejected by {endpoint}")]
-    Credentials { endpoint: String, code: String },
-    #[error("access denied: this key cannot {action} bucket {bucket}")]
+    /// `origin` says which keys and where they came from; `fix` what to check.
+    #[error("credentials rejected by {endpoint}: {origin}")]
+    Credentials {
+        endpoint: String,
+        code: String,
+        origin: String,
+        fix: String,
+    },
+    /// `key` is the object (or prefix) the request was for; empty for the bucket itself.
+    #[error(
+        "access denied: this key cannot {action} bucket {bucket}{}",
+        object(key)
+    )]
     AccessDenied {
         bucket: String,
         action: Access,
         code: String,
+        key: String,
     },
     #[error("bucket {bucket} does not exist at {endpoint}")]
     NoSuchBucket { bucket: String, endpoint: String },
@@ -124,12 +135,7 @@ impl RemoteError {
 
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            RemoteError::Credentials { .. } => {
-                "check storage.access_key / storage.secret_key in the config file, or the \
-                 B2_APPLICATION_KEY_ID / B2_APPLICATION_KEY (or AWS_ACCESS_KEY_ID / \
-                 AWS_SECRET_ACCESS_KEY) environment variables, or the AWS profile in use"
-                    .into()
-            }
+            RemoteError::Credentials { fix, .. } => fix.clone(),
             RemoteError::NoCredentials { detail, .. } if detail.starts_with("sso:") => {
                 "the SSO session has not been started or has expired: run `aws sso login` for \
                  the profile in AWS_PROFILE, then try again"
@@ -197,6 +203,15 @@ impl RemoteError {
             }
             _ => return None,
         })
+    }
+}
+
+/// ` (key blobs/ab…)` naming the object a request was for; nothing for the bucket itself.
+fn object(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!(" (key {key})")
     }
 }
 
@@ -347,6 +362,8 @@ mod tests {
         let creds = RemoteError::Credentials {
             endpoint: "e".into(),
             code: "InvalidAccessKeyId".into(),
+            origin: "key id GK0**** from storage.access_key / storage.secret_key (config)".into(),
+            fix: "check storage.access_key / storage.secret_key".into(),
         };
         assert_eq!(creds.retry_class(), RetryClass::Never);
         assert!(creds.is_fatal());
@@ -364,10 +381,11 @@ mod tests {
             bucket: "b".into(),
             action: Access::Delete,
             code: "AccessDenied".into(),
+            key: "team/refs/org__m/main".into(),
         };
         assert_eq!(
             e.to_string(),
-            "access denied: this key cannot delete from bucket b"
+            "access denied: this key cannot delete from bucket b (key team/refs/org__m/main)"
         );
         assert!(e.hint().unwrap().contains("delete permission"));
     }
@@ -398,6 +416,7 @@ mod tests {
             bucket: "b".into(),
             action: Access::Read,
             code: "AccessDenied".into(),
+            key: String::new(),
         };
         assert_eq!(
             p.next_try(0, denied).unwrap_err().to_string(),

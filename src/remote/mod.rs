@@ -177,12 +177,16 @@ impl RemoteSpec {
                 });
             };
             let flag = text;
+            if let Some(e) = misspelled_url(flag) {
+                return Err(e);
+            }
             if let Some(rest) = flag.strip_prefix("s3://") {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 if bucket.is_empty() {
-                    return Err(ConfigError::Invalid(format!(
-                        "--remote {flag}: no bucket name (expected s3://bucket[/prefix])"
-                    )));
+                    return Err(ConfigError::Usage {
+                        message: format!("--remote {flag}: no bucket name"),
+                        hint: "write --remote=s3://bucket[/prefix]".into(),
+                    });
                 }
                 return Ok(RemoteSpec::S3 {
                     endpoint: settings.storage.endpoint.clone(),
@@ -204,13 +208,17 @@ impl RemoteSpec {
                 });
             }
         }
-        let bucket = settings.storage.bucket.clone().ok_or_else(|| {
-            ConfigError::Invalid(
-                "no remote configured: set storage.bucket (or B2_BUCKET), storage.endpoint: \
-                 file:///shared/dir, or pass --remote s3://bucket[/prefix] or --remote /path"
+        let bucket = settings
+            .storage
+            .bucket
+            .clone()
+            .ok_or_else(|| ConfigError::Usage {
+                message: "no remote configured".into(),
+                hint: "set storage.bucket (or B2_BUCKET) or storage.endpoint: file:///shared/dir \
+                       (`hf-cache-sync init` writes a config file to fill in), or pass \
+                       --remote=s3://bucket[/prefix] or --remote=/path"
                     .into(),
-            )
-        })?;
+            })?;
         Ok(RemoteSpec::S3 {
             endpoint: settings.storage.endpoint.clone(),
             bucket,
@@ -224,6 +232,41 @@ impl RemoteSpec {
             RemoteSpec::S3 { prefix, .. } | RemoteSpec::Dir { prefix, .. } => prefix,
         }
     }
+}
+
+/// URL-like text `--remote` does not take (`s3:/kit`, `S3://kit`, `gs://kit`, `https://host`),
+/// refused rather than taken for a directory of that name.
+fn misspelled_url(text: &str) -> Option<ConfigError> {
+    let (scheme, rest) = text.split_once(':')?;
+    let scheme_like = scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    if !scheme_like || text.starts_with("s3://") || text.starts_with("file://") {
+        return None;
+    }
+    let hint = match scheme.to_ascii_lowercase().as_str() {
+        "s3" => format!(
+            "did you mean --remote=s3://{}?",
+            rest.trim_start_matches('/')
+        ),
+        "file" => format!(
+            "did you mean --remote=file:///{}?",
+            rest.trim_start_matches('/')
+        ),
+        "http" | "https" => "the S3 endpoint goes in storage.endpoint (or B2_ENDPOINT); pass the \
+                             bucket as --remote=s3://bucket[/prefix]"
+            .into(),
+        _ => format!(
+            "--remote takes s3://bucket[/prefix] or a directory; write ./{text} for a directory \
+             by that name"
+        ),
+    };
+    Some(ConfigError::Usage {
+        message: format!("--remote {text}: not an s3:// URL or a directory"),
+        hint,
+    })
 }
 
 fn dir_from_url(s: &str) -> PathBuf {
@@ -244,24 +287,29 @@ impl Remote {
                 endpoint,
                 bucket,
                 region,
-                ..
-            } => Ok(Remote::S3(s3::S3Remote::new(
-                endpoint.as_deref(),
-                bucket,
-                region.as_deref(),
-                &settings.credentials,
-                settings.storage.ca_bundle.as_ref(),
-                settings.transfer.timeout,
-            )?)),
-            RemoteSpec::Dir { root, .. } => Ok(Remote::Dir(dir::DirRemote::new(root.clone()))),
+                prefix,
+            } => Ok(Remote::S3(
+                s3::S3Remote::new(
+                    endpoint.as_deref(),
+                    bucket,
+                    region.as_deref(),
+                    &settings.credentials,
+                    settings.storage.ca_bundle.as_ref(),
+                    settings.transfer.timeout,
+                )?
+                .with_prefix(prefix),
+            )),
+            RemoteSpec::Dir { root, prefix } => Ok(Remote::Dir(
+                dir::DirRemote::new(root.clone()).with_prefix(prefix),
+            )),
         }
     }
 
-    /// `s3://bucket at https://endpoint` or `/shared/dir`: never a secret.
+    /// `s3://bucket/prefix at https://endpoint` or `/shared/dir (prefix team)`: never a secret.
     pub fn describe(&self) -> String {
         match self {
             Remote::S3(r) => r.describe(),
-            Remote::Dir(r) => r.root().display().to_string(),
+            Remote::Dir(r) => r.describe(),
         }
     }
 
@@ -453,6 +501,30 @@ impl PartBuffers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_that_are_not_remotes_are_refused_not_taken_for_directories() {
+        let settings = crate::config::Settings::load_without_file(&Default::default()).unwrap();
+        let resolve = |text: &str| RemoteSpec::resolve(&settings, Some(std::ffi::OsStr::new(text)));
+        for (text, hint) in [
+            ("s3:/kit", "did you mean --remote=s3://kit?"),
+            ("S3://kit/p", "did you mean --remote=s3://kit/p?"),
+            ("https://s3.example.com/b", "storage.endpoint"),
+            ("gs://kit", "./gs://kit"),
+            ("s3://", "s3://bucket"),
+        ] {
+            let err = resolve(text).unwrap_err();
+            assert!(
+                err.hint().unwrap().contains(hint),
+                "{text}: {:?}",
+                err.hint()
+            );
+        }
+        assert!(matches!(resolve("s3://kit/p"), Ok(RemoteSpec::S3 { .. })));
+        for dir in ["/mnt/share", "./a:b", "share", "C:\\share", "file:///mnt/x"] {
+            assert!(matches!(resolve(dir), Ok(RemoteSpec::Dir { .. })), "{dir}");
+        }
+    }
 
     #[test]
     fn a_listing_proves_content_by_its_md5() {

@@ -98,6 +98,8 @@ mod tests {
         RemoteError::Credentials {
             endpoint: "e".into(),
             code: "InvalidAccessKeyId".into(),
+            origin: String::new(),
+            fix: String::new(),
         }
     }
 

@@ -19,7 +19,7 @@ use super::source::{Fallback, Source, Sources};
 use crate::cache::lock::RepoLease;
 use crate::cache::trees::{write_listing, TreeListing, MAX_LISTING_BYTES};
 use crate::cache::write::{
-    check_inside, ensure_repo_dirs, link_snapshot_file, write_ref, WriteError,
+    check_inside, copy_snapshot_file, ensure_repo_dirs, link_snapshot_file, write_ref, WriteError,
 };
 use crate::cache::{is_commit_hash, is_safe_ref_name, repo_folder_name, repo_lock_path, RepoType};
 use crate::config::ConfigError;
@@ -75,6 +75,9 @@ pub struct Plan {
     pub listing: Option<Vec<u8>>,
     /// Whether the Hub says the repo is gated, when the revision came from the Hub.
     pub gated: Option<bool>,
+    /// Snapshot files as plain files, as huggingface_hub writes them with symlinks off
+    /// (`HF_HUB_DISABLE_SYMLINKS`): see [`place_copies`].
+    pub copies: bool,
 }
 
 /// A blob job of one of the plans.
@@ -334,6 +337,7 @@ pub fn plan_for(
         tier: 0,
         listing: None,
         gated: None,
+        copies: false,
     };
     check_plan_paths(cache_dir, &plan)?;
     Ok(plan)
@@ -378,7 +382,7 @@ pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<Plan
     }
     let mut jobs = Vec::new();
     for (etag, (size, path)) in unique {
-        if present(&plan.repo_dir, etag, size) {
+        if in_cache(plan, etag, size) {
             counts.skipped_existing += 1;
         } else {
             jobs.push(PlanJob {
@@ -503,14 +507,18 @@ pub fn finish(cache_dir: &Path, plan: &Plan) -> Result<usize, PullError> {
     // Checked again: the cache may have changed while the blobs were downloading.
     check_plan_paths(cache_dir, plan)?;
     for f in &plan.manifest.files {
-        if !present(&plan.repo_dir, &f.blob, f.size) {
+        let in_place = plan.copies && copied(plan, &f.blob);
+        if !in_place && !present(&plan.repo_dir, &f.blob, f.size) {
             return Err(PullError::Missing(format!(
                 "blob {} for {} is missing",
                 f.blob, f.path
             )));
         }
     }
-    for f in &plan.manifest.files {
+    if plan.copies {
+        place_copies(plan)?;
+    }
+    for f in plan.manifest.files.iter().filter(|_| !plan.copies) {
         link_snapshot_file(&plan.repo_dir, &plan.commit, &f.path, &f.blob)?;
     }
     ensure_repo_dirs(&plan.repo_dir)?;
@@ -521,6 +529,82 @@ pub fn finish(cache_dir: &Path, plan: &Plan) -> Result<usize, PullError> {
         write_ref(&plan.repo_dir, name, &plan.commit)?;
     }
     Ok(plan.manifest.files.len())
+}
+
+/// Whether the plan needs nothing fetched for blob `etag`: it is in `blobs/`, or (writing
+/// copies) every file holding it is already in the snapshot.
+pub fn in_cache(plan: &Plan, etag: &str, size: u64) -> bool {
+    present(&plan.repo_dir, etag, size) || (plan.copies && copied(plan, etag))
+}
+
+/// Whether every file of the plan holding blob `etag` is already a plain file of its size in
+/// the snapshot (written with symlinks off): nothing to fetch for it.
+fn copied(plan: &Plan, etag: &str) -> bool {
+    let snapshot = plan.repo_dir.join("snapshots").join(&plan.commit);
+    plan.manifest
+        .files
+        .iter()
+        .filter(|f| f.blob == etag)
+        .all(|f| {
+            std::fs::symlink_metadata(snapshot.join(&f.path))
+                .is_ok_and(|m| m.is_file() && m.len() == f.size)
+        })
+}
+
+/// Writes the snapshot as huggingface_hub does with symlinks off: each file a plain file. A
+/// blob nothing else in the repo links to moves into its last file and leaves `blobs/`, as a
+/// blob huggingface_hub has just downloaded does; one another snapshot links to is copied and
+/// stays.
+fn place_copies(plan: &Plan) -> Result<(), WriteError> {
+    let linked = linked_blobs(&plan.repo_dir, &plan.commit);
+    let mut by_blob: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for f in &plan.manifest.files {
+        by_blob.entry(&f.blob).or_default().push(&f.path);
+    }
+    for (etag, paths) in by_blob {
+        if copied(plan, etag) {
+            continue;
+        }
+        let last = paths.len() - 1;
+        for (i, path) in paths.into_iter().enumerate() {
+            let take = i == last && !linked.contains(etag);
+            copy_snapshot_file(&plan.repo_dir, &plan.commit, path, etag, take)?;
+        }
+    }
+    Ok(())
+}
+
+/// The blobs the repo's other snapshots link to.
+fn linked_blobs(repo_dir: &Path, commit: &str) -> BTreeSet<String> {
+    fn walk(dir: &Path, out: &mut BTreeSet<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            match std::fs::read_link(&path) {
+                Ok(target) => {
+                    if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
+                        out.insert(name.to_string());
+                    }
+                }
+                Err(_) if path.is_dir() => walk(&path, out),
+                Err(_) => {}
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    let snapshots = repo_dir.join("snapshots");
+    for e in std::fs::read_dir(&snapshots)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name() != commit {
+            walk(&e.path(), &mut out);
+        }
+    }
+    out
 }
 
 /// Folds job results into per-plan counts and failures; the first fatal error is the run's.
@@ -636,11 +720,9 @@ pub async fn fetch_plans(
             notes: Vec::new(),
         });
     }
-    std::fs::create_dir_all(cache_dir).map_err(|e| {
-        ConfigError::Invalid(format!(
-            "cannot create cache dir {}: {e}",
-            cache_dir.display()
-        ))
+    std::fs::create_dir_all(cache_dir).map_err(|e| ConfigError::Usage {
+        message: format!("cannot create cache dir {}: {e}", cache_dir.display()),
+        hint: "point --cache-dir (or HF_HUB_CACHE) at a folder you may write to".into(),
     })?;
     let (leases, mut failures) = lease_repos(cache_dir, ctx, plans).await;
     // The folders every blob of a repo goes into, once a repo rather than once a blob.

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::pool;
+use super::PlannedRevision;
 use crate::cache::hash::sha256_file;
 use crate::cache::heuristics::{is_likely_gated, is_pointer_file};
 use crate::cache::lock::{LockError, PushLock};
@@ -24,7 +25,7 @@ use crate::manifest::{safe_repo_key, Layout, Manifest, ManifestFile};
 use crate::remote::catalog::{Body, Catalog, ReadFailure, ReadMode};
 use crate::remote::{BlobSource, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::{human_bytes, lock_waiter, Progress};
-use crate::text::short;
+use crate::text::{plural, short};
 
 #[derive(Debug, Default, Serialize)]
 pub struct PushSummary {
@@ -48,6 +49,9 @@ pub struct PushSummary {
     pub trees_unchanged: usize,
     pub seconds: f64,
     pub failures: Vec<Failure>,
+    /// Dry run only: what each revision would upload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Vec<PlannedRevision>>,
 }
 
 impl PushSummary {
@@ -60,34 +64,41 @@ impl PushSummary {
             "Uploaded"
         };
         let mut lines = vec![format!(
-            "{verb} {} blobs ({}), skipped {} already on the remote; {} manifests and {} refs {} ({} and {} unchanged); {} repos, {} revisions in {:.1}s",
-            s.uploaded,
+            "{verb} {} ({}), skipped {} already on the remote; {} and {} {} ({} and {} unchanged); {}, {} in {:.1}s",
+            plural(s.uploaded, "blob", "blobs"),
             human_bytes(s.bytes_uploaded),
             s.skipped_existing,
-            s.manifests,
-            s.refs,
+            plural(s.manifests, "manifest", "manifests"),
+            plural(s.refs, "ref", "refs"),
             if s.dry_run { "to write" } else { "written" },
             s.manifests_unchanged,
             s.refs_unchanged,
-            s.repos,
-            s.revisions,
+            plural(s.repos, "repo", "repos"),
+            plural(s.revisions, "revision", "revisions"),
             s.seconds
         )];
         if s.trees + s.trees_unchanged > 0 {
             lines.push(format!(
-                "{} tree listings {} ({} unchanged)",
-                s.trees,
+                "{} {} ({} unchanged)",
+                plural(s.trees, "tree listing", "tree listings"),
                 if s.dry_run { "to write" } else { "written" },
                 s.trees_unchanged
             ));
         }
         if s.skipped_gated > 0 {
-            lines.push(format!("Skipped {} likely-gated repos", s.skipped_gated));
+            lines.push(format!(
+                "Skipped {}",
+                plural(s.skipped_gated, "likely-gated repo", "likely-gated repos")
+            ));
         }
         if s.skipped_pointer > 0 {
             lines.push(format!(
-                "Skipped {} LFS/Xet pointer files (set cache.sync_xet: true to push them)",
-                s.skipped_pointer
+                "Skipped {} (set cache.sync_xet: true to push them)",
+                plural(
+                    s.skipped_pointer,
+                    "LFS/Xet pointer file",
+                    "LFS/Xet pointer files"
+                )
             ));
         }
         if !s.failures.is_empty() {
@@ -319,6 +330,7 @@ pub async fn execute(
     if dry_run {
         summary.uploaded = to_upload.len();
         summary.bytes_uploaded = to_upload.iter().map(|s| s.size).sum();
+        summary.planned = Some(planned(&plan.repos, &plan.revisions, &to_upload, &existing));
     } else {
         let (uploaded, bytes, failures) = upload_all(remote, layout, ctx, to_upload).await?;
         summary.uploaded = uploaded;
@@ -355,16 +367,39 @@ pub async fn execute(
     Ok(())
 }
 
+/// What each revision of the plan would upload, in plan order; a blob several revisions need
+/// is listed under the first.
+fn planned(
+    repos: &[&Repo],
+    revisions: &[RevisionPlan],
+    to_upload: &[BlobSource],
+    existing: &HashMap<String, u64>,
+) -> Vec<PlannedRevision> {
+    let mut unlisted: BTreeSet<&str> = to_upload.iter().map(|s| s.etag.as_str()).collect();
+    revisions
+        .iter()
+        .map(|p| {
+            let repo = repos[p.repo_index];
+            let refs = repo.refs_to(&p.manifest.revision);
+            PlannedRevision::new(
+                &p.manifest,
+                repo.repo_type,
+                refs.into_iter().map(String::from).collect(),
+                |etag, _| unlisted.remove(etag),
+                |etag, _| existing.contains_key(etag),
+            )
+        })
+        .collect()
+}
+
 /// Unfinished uploads younger than this may belong to a push still running elsewhere.
 const DEFAULT_STALE_UPLOAD_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 fn stale_upload_age() -> Result<std::time::Duration, ConfigError> {
     match crate::env::var(crate::env::EnvVars::STALE_UPLOAD_AGE) {
-        Some(v) => humantime::parse_duration(v.trim()).map_err(|e| {
-            ConfigError::Invalid(format!(
-                "{}: invalid duration {v:?}: {e}",
-                crate::env::EnvVars::STALE_UPLOAD_AGE
-            ))
+        Some(v) => crate::config::parse_duration(&v).map_err(|e| ConfigError::Usage {
+            message: format!("{}: {e}", crate::env::EnvVars::STALE_UPLOAD_AGE),
+            hint: crate::config::DURATION_HINT.into(),
         }),
         None => Ok(DEFAULT_STALE_UPLOAD_AGE),
     }
@@ -535,7 +570,7 @@ fn manifest_state(
         return Ok(Existing::Same);
     }
     match &e.body {
-        Body::Valid(current) if current == m => Ok(Existing::Same),
+        Body::Valid(current) if current.same_content(m) => Ok(Existing::Same),
         Body::Failed(ReadFailure::Unreadable(err)) => Err(err.clone().into()),
         Body::Gone => Ok(Existing::Absent),
         _ => Ok(match catalog.owner_of_manifest_key(key) {

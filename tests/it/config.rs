@@ -489,6 +489,11 @@ fn bad_config_files_exit_2_naming_file_key_and_line() {
             out = out.stderr_has(needle);
         }
         assert!(out.stderr.contains("error:"), "{what}\n{out}");
+        let last = out.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("hint: "),
+            "{what}: ends with what to do\n{out}"
+        );
         checked += 1;
     }
     // Bytes that are not UTF-8, and a folder where the file should be.
@@ -653,6 +658,8 @@ fn bad_flags_and_environment_exit_2_naming_the_culprit() {
             out = out.stderr_has(needle);
         }
         assert_eq!(out.stdout, "", "errors go to stderr\n{out}");
+        let last = out.stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("hint: "), "ends with what to do\n{out}");
     }
     // Nothing was pushed, pulled or pruned by any of them.
     assert!(files_under(&remote).is_empty());
@@ -709,7 +716,8 @@ fn paths_that_are_not_utf8_are_handled() {
     let odd = cache.join(OsStr::from_bytes(b"models--org--\xff\xfe"));
     std::fs::create_dir_all(odd.join("snapshots")).unwrap();
     for (args, code) in [
-        (&["list", "-q"][..], 0),
+        // Not `list -q`: --quiet keeps warnings to itself.
+        (&["list"][..], 0),
         (&["status"], 0),
         (&["prune", "--dry-run"], 0),
         // verify counts every odd entry of the cache as a problem to look at.

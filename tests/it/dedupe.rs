@@ -265,7 +265,9 @@ fn bad_input_is_refused_before_anything_changes() {
         .code(2)
         .stderr_has(&missing.display().to_string())
         .stderr_has("does not exist");
-    assert!(out.stdout.is_empty(), "{out}");
+    // With --json, the failed run's one document says so.
+    assert_eq!(out.json()["ok"], false, "{out}");
+    assert_eq!(out.json()["exit_code"], 2, "{out}");
     assert_eq!(inodes(), before);
 
     // Several caches mean something only to dedupe.

@@ -292,7 +292,7 @@ fn named_repos_limit_the_comparison() {
         .cache_dir(&cache)
         .args(["diff", "org/nowhere"])
         .run()
-        .code(2)
+        .code(1)
         .stderr_has("org/nowhere")
         .stderr_has("hint: ");
 }

@@ -685,7 +685,7 @@ fn links_leaving_the_cache_are_never_uploaded_followed_or_deleted() {
         .cache_dir(&cache)
         .args(["rm", "org/away", "--yes"])
         .run()
-        .code(2)
+        .code(1)
         .stderr_has("org/away");
     planted.assert_untouched("rm of a linked repo folder");
     println!(
@@ -748,7 +748,7 @@ fn pull_all_refuses_each_hostile_manifest_and_pulls_the_rest() {
     for (repo_id, _) in &hostile {
         let r = repos
             .iter()
-            .find(|r| r["repo"] == *repo_id)
+            .find(|r| r["repo_id"] == *repo_id)
             .unwrap_or_else(|| panic!("{repo_id} is not reported\n{out}"));
         assert_eq!(r["status"], "failed", "{out}");
         assert!(
@@ -759,7 +759,7 @@ fn pull_all_refuses_each_hostile_manifest_and_pulls_the_rest() {
             "the error names the manifest\n{out}"
         );
     }
-    let good_row = repos.iter().find(|r| r["repo"] == "org/good").unwrap();
+    let good_row = repos.iter().find(|r| r["repo_id"] == "org/good").unwrap();
     assert_eq!(good_row["status"], "ok", "{out}");
     let written: Vec<String> = files_under(&dst)
         .into_iter()

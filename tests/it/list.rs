@@ -17,7 +17,12 @@ use crate::common::{
 #[track_caller]
 fn ids(cli: Cli, args: &[&str]) -> Vec<String> {
     let out = cli.args(["list", "-q"]).args(args).run().success();
-    assert_eq!(out.stderr, "", "{out}");
+    // Nothing else on stderr, unless the filters matched nothing, which is said.
+    let said_empty = out.stdout.is_empty()
+        && out.stderr.starts_with("no ")
+        && out.stderr.trim_end().ends_with("match the filters")
+        && out.stderr.lines().count() == 1;
+    assert!(out.stderr.is_empty() || said_empty, "{out}");
     out.stdout.lines().map(String::from).collect()
 }
 
@@ -213,22 +218,95 @@ fn sort_keys_in_both_directions() {
     let d = "dataset/org/d";
     let n = "model/other/n";
 
+    // As `hf cache ls`: sizes, times and counts descend unless told, names ascend.
     let cases: &[(&[&str], &[&str])] = &[
         (&["--sort", "name"], &[d, m, n]),
         (&["--sort", "-name"], &[n, m, d]),
-        (&["--sort", "size"], &[n, d, m]),
+        (&["--sort", "name:desc"], &[n, m, d]),
+        (&["--sort", "size"], &[m, d, n]),
+        (&["--sort", "size:asc"], &[n, d, m]),
         (&["--sort", "-size"], &[m, d, n]),
         (&["--sort=-size"], &[m, d, n]),
         (&["--sort", "size:desc"], &[m, d, n]),
-        (&["--sort", "accessed"], &[m, d, n]),
+        (&["--sort", "accessed"], &[n, d, m]),
+        (&["--sort", "accessed:asc"], &[m, d, n]),
         (&["--sort", "-accessed"], &[n, d, m]),
-        (&["--sort", "modified"], &[m, d, n]),
+        (&["--sort", "modified"], &[n, d, m]),
+        (&["--sort", "modified:asc"], &[m, d, n]),
         (&["--sort", "-revisions"], &[m, d, n]),
+        (&["--sort", "revisions"], &[m, d, n]),
         (&["--sort", "-size", "--filter", "type=model"], &[m, n]),
     ];
     for (args, expected) in cases {
         assert_eq!(ids(local(&t, &cache), args), *expected, "list -q {args:?}");
     }
+}
+
+#[test]
+fn hf_cache_ls_flags_and_sizes_side_by_side() {
+    let t = Sandbox::local("list_hf_parity");
+    let cache = t.cache("hub");
+    aged(&cache, &mixed::write(&cache));
+    let (m, d, n) = ("model/org/m", "dataset/org/d", "model/other/n");
+
+    // -f is --filter; --limit keeps the first rows after sorting.
+    assert_eq!(
+        ids(local(&t, &cache), &["-f", "type=model"]),
+        ids(local(&t, &cache), &["--filter", "type=model"])
+    );
+    assert_eq!(
+        ids(local(&t, &cache), &["--sort", "size", "--limit", "2"]),
+        [m, d]
+    );
+    assert_eq!(
+        ids(local(&t, &cache), &["--limit", "0"]),
+        Vec::<String>::new()
+    );
+
+    // Each size reads as `hf cache ls` prints it.
+    let out = local(&t, &cache)
+        .args(["list", "--no-truncate"])
+        .run()
+        .success();
+    let hf = crate::common::hf_cache_ls(&cache, &[]);
+    for row in hf.as_array().unwrap() {
+        let id = row["id"].as_str().unwrap();
+        let ours = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} not listed\n{out}"));
+        let size = ours.split_whitespace().nth(1).unwrap();
+        assert_eq!(
+            size,
+            row["size"].as_str().unwrap(),
+            "{id}: {ours}\nhf: {hf}"
+        );
+    }
+    assert!(hf.as_array().unwrap().len() == 3, "{hf}");
+
+    // Cells are cut to fit the terminal's width, unless --no-truncate.
+    let narrow = |args: &[&str]| {
+        local(&t, &cache)
+            .env("COLUMNS", "80")
+            .args(["list", "--revisions"])
+            .args(args)
+            .run()
+            .success()
+    };
+    let cut = narrow(&[]);
+    assert!(cut.stdout.lines().all(|l| l.chars().count() <= 80), "{cut}");
+    assert!(cut.stdout.contains("..."), "{cut}");
+    assert!(
+        cut.stderr.contains("hint: ") && cut.stderr.contains("--no-truncate"),
+        "{cut}"
+    );
+    let whole = narrow(&["--no-truncate"]);
+    assert!(!whole.stdout.contains("..."), "{whole}");
+    assert!(
+        whole.stdout.contains(n) && whole.stdout.contains(d),
+        "{whole}"
+    );
 }
 
 #[test]
@@ -340,15 +418,15 @@ fn table_aligns_columns_with_human_sizes_and_relative_times() {
         assert!(row.starts_with(id), "{out}");
         assert_eq!(row.find(accessed), Some(accessed_col), "aligned\n{out}");
         assert!(row.contains(modified), "{out}");
-        // Sizes are right-aligned under their header, in binary units.
+        // Sizes are right-aligned under their header, as `hf cache ls` prints them.
         let size_cell = row[..size_end].trim_end();
         assert_eq!(size_cell.len(), size_end, "size column\n{out}");
-        assert!(size_cell.ends_with("KiB"), "{out}");
+        assert!(size_cell.ends_with('K'), "{out}");
     }
     assert!(rows[1].ends_with("main, v1.0"), "{out}");
     assert_eq!(lines[4], "", "{out}");
     assert!(lines[5].starts_with("3 repos, "), "{out}");
-    assert!(lines[5].ends_with("KiB"), "{out}");
+    assert!(lines[5].ends_with('K'), "{out}");
 
     let out = local(&t, &cache)
         .args([

@@ -5,11 +5,13 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::cache::{
     pseudo_random, set_accessed_ago, set_modified_ago, set_revision_accessed_ago,
 };
+use crate::common::fixtures::CONFIG;
+use crate::common::spec::RepoSpec;
 use crate::common::{
     check_cache, commit_hash, files_under, git_sha1_hex, hold_lock, scanned_repo, sha256_hex,
     CacheBuilder, CacheView, Download, Sandbox,
@@ -17,7 +19,7 @@ use crate::common::{
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const HOUR: Duration = Duration::from_secs(3600);
-/// `--max-gb` counts GB of 2^30 bytes.
+/// `--max-gb` counts GiB of 2^30 bytes.
 const GIB: f64 = (1u64 << 30) as f64;
 
 /// The `--max-gb` value for a budget of exactly `bytes`.
@@ -108,7 +110,7 @@ fn budget_eviction_takes_unreferenced_revisions_least_recently_used_first() {
     assert_eq!(s["dry_run"], false, "{out}");
     assert_eq!(commits(&s), vec![a_old.clone()], "{out}");
     assert_eq!(s["revisions"][0]["reason"], "budget", "{out}");
-    assert_eq!(s["revisions"][0]["repo"], "org/a", "{out}");
+    assert_eq!(s["revisions"][0]["repo"], "model/org/a", "{out}");
     assert_eq!(s["revisions"][0]["bytes"], w_old.len(), "{out}");
     assert_eq!(s["bytes_freed"], w_old.len(), "{out}");
     assert_eq!(s["size_before"], total, "{out}");
@@ -175,7 +177,7 @@ fn a_blob_shared_by_evicted_revisions_is_counted_once() {
     );
     assert_eq!(s["size_after"], 0, "{out}");
     // No revision left: the repo folder goes too.
-    assert_eq!(s["repos"][0]["repo"], "org/c", "{out}");
+    assert_eq!(s["repos"][0]["repo"], "model/org/c", "{out}");
     assert!(!c.exists());
     assert!(
         !cache.join(".locks").join("models--org--c").exists(),
@@ -505,4 +507,54 @@ fn a_negative_budget_is_a_usage_error() {
         .run()
         .code(2)
         .stderr_has("invalid duration");
+}
+
+#[test]
+fn pruning_nothing_says_why_and_what_detached_would_free() {
+    let t = Sandbox::local("prune_explains");
+    let cache = t.cache("hub");
+    let m = RepoSpec::two_revisions("org/m");
+    m.write(&cache);
+    // v1.0 detached: the only blob it alone uses is its config.
+    std::fs::remove_file(m.dir(&cache).join("refs/v1.0")).unwrap();
+    let only_v1 = m.revision("v1.0").file(CONFIG).bytes.len() as u64;
+
+    let out = prune(&t, &cache, &["--dry-run"]).success();
+    let s = out.json();
+    assert!(s["revisions"].as_array().unwrap().is_empty(), "{out}");
+    assert_eq!(
+        s["detached_kept"],
+        json!({"revisions": 1, "bytes": only_v1}),
+        "{out}"
+    );
+
+    let out = t
+        .bare()
+        .cache_dir(&cache)
+        .args(["prune", "--dry-run", "--max-gb", "0.5"])
+        .run()
+        .success();
+    assert!(out.stdout.contains("budget 0.5 GiB."), "{out}");
+    let line = |start: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?}\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line("Nothing to prune: under budget (").contains(" of 0.5 GiB)"),
+        "{out}"
+    );
+    assert!(
+        line("Kept 1 revision no ref points at (")
+            .contains(&format!("({only_v1} B): --detached removes it")),
+        "{out}"
+    );
+
+    // With --detached it goes, and nothing is said about what stays.
+    let out = prune(&t, &cache, &["--detached", "--dry-run"]).success();
+    let s = out.json();
+    assert_eq!(commits(&s), [m.commit("v1.0")], "{out}");
+    assert!(s["detached_kept"].is_null(), "{out}");
 }

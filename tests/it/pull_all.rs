@@ -43,7 +43,7 @@ fn team_bucket(name: &str) -> Sandbox {
     t
 }
 
-/// The `(repo_type, repo)` pairs of a pull-all summary.
+/// The `(repo_type, repo_id)` pairs of a pull-all summary.
 fn listed(summary: &Value) -> BTreeSet<(String, String)> {
     summary["repos"]
         .as_array()
@@ -52,7 +52,7 @@ fn listed(summary: &Value) -> BTreeSet<(String, String)> {
         .map(|r| {
             (
                 r["repo_type"].as_str().unwrap().to_string(),
-                r["repo"].as_str().unwrap().to_string(),
+                r["repo_id"].as_str().unwrap().to_string(),
             )
         })
         .collect()
@@ -99,7 +99,7 @@ fn pulls_every_repo_with_a_main_ref() {
     );
     for r in s["repos"].as_array().unwrap() {
         assert_eq!(r["status"], "ok", "{out}");
-        let repo_id = r["repo"].as_str().unwrap();
+        let repo_id = r["repo_id"].as_str().unwrap();
         assert_eq!(r["revision"], commit_hash(repo_id).as_str(), "{out}");
     }
     assert_eq!(count(&s, "downloaded"), 4, "{out}");
@@ -245,7 +245,11 @@ fn one_failing_repo_does_not_stop_the_others() {
         .code(1);
     let s = out.json();
     for r in s["repos"].as_array().unwrap() {
-        let expected = if r["repo"] == "org/b" { "failed" } else { "ok" };
+        let expected = if r["repo_id"] == "org/b" {
+            "failed"
+        } else {
+            "ok"
+        };
         assert_eq!(r["status"], expected, "{out}");
         if expected == "failed" {
             assert!(

@@ -102,8 +102,9 @@ fn round_trip_of_two_revisions_sharing_blobs() {
         .success();
     let s = out.json();
     assert_eq!(s["command"], "pull", "{out}");
-    assert_eq!(s["repo"], "org/m", "{out}");
+    assert_eq!(s["repo"], "model/org/m", "{out}");
     assert_eq!(s["repo_type"], "model", "{out}");
+    assert_eq!(s["repo_id"], "org/m", "{out}");
     assert_eq!(s["revision"], b, "{out}");
     assert_eq!(s["ref"], "main", "{out}");
     assert_eq!(count(&s, "files"), 3, "{out}");
@@ -872,4 +873,33 @@ fn ctrl_c_during_push_aborts_its_multipart_upload_and_exits_130() {
     assert_eq!(bucket.open_uploads(), Vec::<String>::new(), "{stderr}");
     assert!(!bucket.exists(&blob_key(&etag)));
     assert!(bucket.keys_under("manifests").is_empty());
+}
+
+#[test]
+fn a_manifest_listing_its_files_in_another_order_is_left_alone() {
+    let t = Sandbox::new("push_manifest_order");
+    let m = RepoSpec::two_revisions("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+
+    // hf-cache-sync 0.1 lists a revision's files in the order it walked the snapshot and
+    // writes them with Python's json.dumps(indent=2).
+    let bucket = t.bucket();
+    let key = manifest_key("org/m", m.commit("main"));
+    let mut walked = bucket.manifest("org/m", m.commit("main"));
+    walked["files"].as_array_mut().unwrap().reverse();
+    let body = serde_json::to_string_pretty(&walked).unwrap();
+    assert_ne!(body.as_bytes(), bucket.get(&key).unwrap().as_slice());
+    bucket.put(&key, body.clone());
+
+    let out = t.hfcs().json().cache_dir(&src).arg("push").run().success();
+    let s = out.json();
+    assert_eq!(count(&s, "manifests"), 0, "nothing rewritten\n{out}");
+    assert_eq!(count(&s, "manifests_unchanged"), 2, "{out}");
+    assert_eq!(
+        bucket.get_text(&key),
+        body,
+        "the manifest 0.1 wrote is kept"
+    );
 }

@@ -73,7 +73,7 @@ fn removing_a_repo_takes_its_folder_refs_and_lock_files() {
         },
         "{out}"
     );
-    assert_eq!(field_of(&s, "repos", "repo"), vec!["org/a"], "{out}");
+    assert_eq!(field_of(&s, "repos", "repo"), vec!["model/org/a"], "{out}");
     assert_eq!(field_of(&s, "refs", "name"), vec!["main", "v1.0"], "{out}");
     assert_eq!(s["bytes_freed"], a.total_bytes(), "{out}");
     assert_eq!(s["failures"], json!([]), "{out}");
@@ -299,7 +299,7 @@ fn a_model_and_a_dataset_with_one_id_need_the_type() {
 }
 
 #[test]
-fn an_unknown_target_is_a_usage_error() {
+fn an_unknown_target_fails_and_deletes_nothing() {
     let t = Sandbox::local("rm_unknown");
     let cache = t.cache("hub");
     RepoSpec::two_revisions("org/m").write(&cache);
@@ -309,7 +309,7 @@ fn an_unknown_target_is_a_usage_error() {
             .cache_dir(&cache)
             .args(["rm", "org/m", target, "--yes"])
             .run()
-            .code(2)
+            .code(1)
             .stderr_has("no repo or revision matches")
             .stderr_has("hint: ");
     }
@@ -479,7 +479,7 @@ fn remote_rm_deletes_refs_and_manifests_and_leaves_blobs() {
         .run()
         .success();
     let s = out.json();
-    assert_eq!(s["targets"][0]["repo"], "org/m", "{out}");
+    assert_eq!(s["targets"][0]["repo"], "model/org/m", "{out}");
     assert_eq!(
         strings(&s, "refs"),
         full(&t, &[ref_key("org/m", "v1.0")]),

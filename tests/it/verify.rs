@@ -268,7 +268,7 @@ fn only_the_named_repos_are_verified() {
         .cache_dir(&cache)
         .args(["verify", "org/absent"])
         .run()
-        .code(2)
+        .code(1)
         .stderr_has("org/absent");
 }
 

@@ -41,15 +41,19 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoEntry {
-    pub repo_type: RepoType,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
+    pub repo_type: RepoType,
+    pub repo_id: String,
     pub path: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RevisionEntry {
-    pub repo_type: RepoType,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
+    pub repo_type: RepoType,
+    pub repo_id: String,
     pub commit: String,
     /// Refs that pointed at it.
     pub refs: Vec<String>,
@@ -63,16 +67,20 @@ pub struct RevisionEntry {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RefEntry {
-    pub repo_type: RepoType,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
+    pub repo_type: RepoType,
+    pub repo_id: String,
     pub name: String,
     pub commit: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BlobEntry {
-    pub repo_type: RepoType,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
+    pub repo_type: RepoType,
+    pub repo_id: String,
     pub etag: String,
     pub size: u64,
     /// No snapshot linked it before this run.
@@ -171,8 +179,9 @@ impl Done {
         for ri in self.repos {
             let repo = &repos[ri];
             report.repos.push(RepoEntry {
+                repo: repo.qualified_id(),
                 repo_type: repo.repo_type,
-                repo: repo.repo_id.clone(),
+                repo_id: repo.repo_id.clone(),
                 path: repo.dir.display().to_string(),
             });
         }
@@ -194,8 +203,9 @@ impl Done {
                 .and_then(|r| r.last_accessed(repo))
                 .map(|t| humantime::format_rfc3339_seconds(t).to_string());
             report.revisions.push(RevisionEntry {
+                repo: repo.qualified_id(),
                 repo_type: repo.repo_type,
-                repo: repo.repo_id.clone(),
+                repo_id: repo.repo_id.clone(),
                 refs: repo
                     .refs_to(&commit)
                     .into_iter()
@@ -210,8 +220,9 @@ impl Done {
         for (ri, name, commit) in self.refs {
             let repo = &repos[ri];
             report.refs.push(RefEntry {
+                repo: repo.qualified_id(),
                 repo_type: repo.repo_type,
-                repo: repo.repo_id.clone(),
+                repo_id: repo.repo_id.clone(),
                 name,
                 commit,
             });
@@ -220,8 +231,9 @@ impl Done {
             let repo = &repos[ri];
             let blob = &repo.blobs[&etag];
             report.blobs.push(BlobEntry {
+                repo: repo.qualified_id(),
                 repo_type: repo.repo_type,
-                repo: repo.repo_id.clone(),
+                repo_id: repo.repo_id.clone(),
                 size: blob.size,
                 shared: blob.shared,
                 etag,

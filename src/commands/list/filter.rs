@@ -12,8 +12,9 @@ use crate::config::{parse_size, ConfigError};
 const FILTER_HINT: &str = "filters look like size>1GB, accessed>30d, modified<7d, type=dataset, \
                            refs=main; operators: = != > >= < <=";
 pub(super) const SORT_HINT: &str =
-    "sort keys: name, size, accessed, modified, revisions; prefix with - \
-                         (or add :desc) for descending, e.g. --sort=-size";
+    "sort keys: name, size, accessed, modified, revisions; add :asc or :desc for the order \
+     (size, accessed, modified and revisions descend unless told, as in `hf cache ls`), e.g. \
+     --sort size:asc";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Op {
@@ -65,6 +66,10 @@ pub(super) fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
         message: format!("invalid --filter {expr:?}: {why}"),
         hint: FILTER_HINT.into(),
     };
+    let bad_age = |why: String| ConfigError::Usage {
+        message: format!("invalid --filter {expr:?}: {why}"),
+        hint: format!("{FILTER_HINT}; {}", crate::config::DURATION_HINT),
+    };
     let text = expr.trim();
     let key_end = text
         .find(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
@@ -92,11 +97,11 @@ pub(super) fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
         "size" => Ok(Filter::Size(op, parse_size(value).map_err(bad)?)),
         "accessed" => Ok(Filter::Accessed(
             op,
-            parse_age(value).map_err(|e| bad(e.to_string()))?,
+            parse_age(value).map_err(|e| bad_age(e.to_string()))?,
         )),
         "modified" => Ok(Filter::Modified(
             op,
-            parse_age(value).map_err(|e| bad(e.to_string()))?,
+            parse_age(value).map_err(|e| bad_age(e.to_string()))?,
         )),
         "type" => {
             equality_only("type")?;
@@ -165,18 +170,15 @@ pub(super) fn parse_sort(text: &str) -> Result<Sort, ConfigError> {
         hint: SORT_HINT.into(),
     };
     let t = text.trim().to_ascii_lowercase();
-    let (mut descending, rest) = match t.strip_prefix('-') {
+    let (minus, rest) = match t.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, t.as_str()),
     };
-    let key = match rest.split_once(':') {
-        Some((k, "desc")) => {
-            descending = !descending;
-            k
-        }
-        Some((k, "asc")) => k,
+    let (key, order) = match rest.split_once(':') {
+        Some((k, "desc")) => (k, Some(true)),
+        Some((k, "asc")) => (k, Some(false)),
         Some(_) => return Err(bad("the order after : is asc or desc")),
-        None => rest,
+        None => (rest, None),
     };
     let key = match key {
         "name" => SortKey::Name,
@@ -185,6 +187,13 @@ pub(super) fn parse_sort(text: &str) -> Result<Sort, ConfigError> {
         "modified" => SortKey::Modified,
         "revisions" => SortKey::Revisions,
         _ => return Err(bad("unknown key")),
+    };
+    let descending = match (minus, order) {
+        (true, Some(false)) => return Err(bad("- and :asc say opposite orders")),
+        (true, _) => true,
+        (false, Some(desc)) => desc,
+        // As `hf cache ls`: biggest, latest and most first; names in order.
+        (false, None) => key != SortKey::Name,
     };
     Ok(Sort { key, descending })
 }
@@ -261,9 +270,11 @@ mod tests {
             s("size"),
             Sort {
                 key: SortKey::Size,
-                descending: false
+                descending: true
             }
         );
+        assert!(!s("size:asc").descending);
+        assert!(!s("name").descending && s("name:desc").descending && s("-name").descending);
         assert_eq!(
             s("-accessed"),
             Sort {
@@ -280,6 +291,7 @@ mod tests {
         );
         assert_eq!(s("revisions:asc").key, SortKey::Revisions);
         assert!(parse_sort("weight").is_err());
+        assert!(parse_sort("-size:asc").is_err());
         assert!(parse_sort("size:up").is_err());
     }
 

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use super::{App, Outcome};
+use super::{App, Outcome, RemoteChoice};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
 use crate::report::{print_data, ListFormat};
@@ -27,12 +27,16 @@ use filter::{parse_filter, parse_sort, sort_entries, Filter, Sort, SortKey, SORT
 
 #[derive(Debug)]
 pub struct ListOptions {
-    pub remote: bool,
+    pub remote: RemoteChoice,
     /// With `remote`: read manifest and ref bodies.
     pub manifests: bool,
     pub revisions: bool,
     pub filter: Vec<String>,
     pub sort: Option<String>,
+    /// At most this many rows, after filtering and sorting.
+    pub limit: Option<usize>,
+    /// Cut table cells to fit the terminal.
+    pub truncate: bool,
     pub format: Option<ListFormat>,
     pub quiet: bool,
 }
@@ -118,7 +122,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
         opts.format.unwrap_or(ListFormat::Table)
     };
 
-    let mut listing = if opts.remote {
+    let mut listing = if opts.remote.asked() {
         // The remote keeps no times: refuse rather than match nothing.
         if let Some((text, _)) = opts
             .filter
@@ -134,7 +138,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
         let read = opts.manifests
             || filters.iter().any(|f| f.needs_manifests(opts.revisions))
             || sort.is_some_and(|s| s.key == SortKey::Size);
-        remote::listing(app, opts.revisions, read).await?
+        remote::listing(app, opts.remote.url(), opts.revisions, read).await?
     } else {
         local::listing(app, opts.revisions).await?
     };
@@ -153,18 +157,32 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
             descending: false,
         }),
     );
+    // `--limit 0` empties a listing that had rows: nothing to say about it.
+    let matched = !listing.entries.is_empty();
+    if let Some(limit) = opts.limit {
+        listing.entries.truncate(limit);
+    }
 
     match format {
         // `--format json` asks for JSON whether or not `--json` was given.
         ListFormat::Json => print_data(&render::json(&listing)?),
-        _ if opts.quiet => {
-            if !listing.entries.is_empty() {
-                let ids: Vec<&str> = listing.entries.iter().map(|e| e.id.as_str()).collect();
-                print_data(&ids.join("\n"));
+        _ if listing.entries.is_empty() => {
+            if !matched {
+                render::say_empty(&app.printer, &listing, !filters.is_empty());
+            }
+            if format == ListFormat::Csv && !opts.quiet {
+                print_data(&render::csv(&listing));
             }
         }
+        _ if opts.quiet => {
+            let ids: Vec<&str> = listing.entries.iter().map(|e| e.id.as_str()).collect();
+            print_data(&ids.join("\n"));
+        }
         ListFormat::Csv => print_data(&render::csv(&listing)),
-        ListFormat::Table => render::print_table(&app.printer, &listing, !filters.is_empty(), now),
+        ListFormat::Table => {
+            let width = opts.truncate.then(crate::report::output_width).flatten();
+            render::print_table(&app.printer, &listing, now, width)
+        }
     }
     Ok(Outcome::Success)
 }

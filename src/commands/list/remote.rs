@@ -24,8 +24,13 @@ struct RemoteGroup<'a> {
     commits: BTreeSet<String>,
 }
 
-pub(super) async fn listing(app: &App, revisions: bool, read: bool) -> Result<Listing> {
-    let (remote, layout) = app.open_remote(None)?;
+pub(super) async fn listing(
+    app: &App,
+    url: Option<&std::ffi::OsStr>,
+    revisions: bool,
+    read: bool,
+) -> Result<Listing> {
+    let (remote, layout) = app.open_remote(url)?;
     let mut catalog = Catalog::list(&remote, &layout, false)
         .await?
         .reading(app.settings.transfer.workers, ReadMode::Warn);

@@ -10,12 +10,13 @@ use serde::Serialize;
 use super::{total_size, Entry, Listing, Source};
 use crate::cache::RepoType;
 use crate::report::Printer;
-use crate::report::{ago, csv_record, human_bytes, print_data, table, timestamp};
+use crate::report::{ago, csv_record, fit_columns, hf_size, print_data, table, timestamp};
 use crate::text::plural;
 
 #[derive(Serialize)]
 struct RepoJson<'a> {
     id: &'a str,
+    repo: &'a str,
     repo_type: Option<RepoType>,
     repo_id: &'a str,
     size: Option<u64>,
@@ -128,8 +129,14 @@ pub(super) fn csv(listing: &Listing) -> String {
     lines.join("\n")
 }
 
-/// The table on stdout, then a count and total; notes on stderr.
-pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, now: SystemTime) {
+/// The table on stdout, then a count and total; notes on stderr. Never empty: see
+/// [`say_empty`].
+pub(super) fn print_table(
+    printer: &Printer,
+    listing: &Listing,
+    now: SystemTime,
+    width: Option<usize>,
+) {
     if matches!(
         listing.source,
         Source::Remote {
@@ -143,11 +150,6 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, 
         );
     }
     let entries = &listing.entries;
-    if entries.is_empty() {
-        let why = if filtered { " match the filters" } else { "" };
-        printer.note(&format!("no {}{why}", kind(listing)));
-        return;
-    }
     let columns: Vec<Column> = columns(listing)
         .into_iter()
         .filter(|c| c.in_table)
@@ -159,10 +161,15 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, 
         .filter(|(_, c)| c.right)
         .map(|(i, _)| i)
         .collect();
-    let rows: Vec<Vec<String>> = entries
+    let mut rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| columns.iter().map(|c| (c.cell)(e, now)).collect())
         .collect();
+    if width.is_some_and(|w| fit_columns(&header, &mut rows, w, 2)) {
+        printer.hint(
+            "values were cut to fit the terminal: --no-truncate or --format json shows them whole",
+        );
+    }
     let mut footer = if listing.revisions {
         let repos: HashSet<&str> = entries.iter().map(|e| e.repo.as_str()).collect();
         format!(
@@ -174,9 +181,23 @@ pub(super) fn print_table(printer: &Printer, listing: &Listing, filtered: bool, 
         plural(entries.len(), "repo", "repos")
     };
     if listing.sized {
-        footer.push_str(&format!(", {}", human_bytes(total_size(entries))));
+        footer.push_str(&format!(", {}", hf_size(total_size(entries))));
     }
     print_data(&format!("{}\n\n{footer}", table(&header, &rows, &right)));
+}
+
+/// On stderr: nothing to list, and whether the filters are why.
+pub(super) fn say_empty(printer: &Printer, listing: &Listing, filtered: bool) {
+    let place = match &listing.source {
+        Source::Local { cache_dir } => format!("the cache at {}", cache_dir.display()),
+        Source::Remote { describe, .. } => describe.clone(),
+    };
+    let why = if filtered {
+        format!(" in {place} match the filters")
+    } else {
+        format!(" in {place}")
+    };
+    printer.note(&format!("no {}{why}", kind(listing)));
 }
 
 fn entry_json(e: &Entry, revisions: bool) -> EntryJson<'_> {
@@ -200,6 +221,7 @@ fn entry_json(e: &Entry, revisions: bool) -> EntryJson<'_> {
     } else {
         EntryJson::Repo(RepoJson {
             id: &e.id,
+            repo: &e.repo,
             repo_type: e.repo_type,
             repo_id: &e.repo_id,
             size: e.size,
@@ -299,7 +321,7 @@ fn detail_columns(listing: &Listing) -> Vec<Column> {
             csv: "size",
             in_table: true,
             right: true,
-            cell: |e, _| e.size.map(human_bytes).unwrap_or_else(|| "-".into()),
+            cell: |e, _| e.size.map(hf_size).unwrap_or_else(|| "-".into()),
             csv_cell: |e| opt_to_string(e.size),
         });
     }

@@ -48,7 +48,7 @@ pub(super) async fn run(app: &App, opts: &PruneOptions) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| DEFAULT_GRACE.into());
     let age = parse_age(&age_text)?;
-    let (remote, layout) = app.open_remote(None)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
     let plan = plan_detached(&remote, &layout, age).await?;
     let doomed: Vec<RemoteObject> = plan.manifests.iter().map(RemoteObject::from).collect();
     let mut summary = RemotePruneSummary {

@@ -17,6 +17,7 @@ use crate::cancel::Cancel;
 use crate::commands::deletion::{
     ask, execute, interrupted_before_deleting, lock_and_scan, plural, report_lines, say_interrupted,
 };
+use crate::commands::repos::cached_names;
 use crate::commands::{App, Outcome, RepoRef};
 use crate::config::ConfigError;
 use crate::report::human_bytes;
@@ -133,20 +134,18 @@ fn plan(
         if commit.is_none() {
             planner.add_repo(ri, "rm");
         }
-        targets.push(ResolvedTarget {
-            target: text,
-            repo_type,
-            repo: repo_id,
-            commits,
-            whole_repo: commit.is_none(),
-        });
+        let whole = commit.is_none();
+        targets.push(ResolvedTarget::new(
+            text, repo_type, repo_id, commits, whole,
+        ));
     }
     (planner, targets)
 }
 
 /// Matches a target against the cache: repos by id, revisions by hash prefix or ref name.
-fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>), ConfigError> {
+fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)> {
     let place = format!("the cache at {}", scan.root.display());
+    let names = cached_names(scan);
     let repos_matching = |r: &RepoRef| -> Vec<usize> {
         scan.repos
             .iter()
@@ -170,13 +169,13 @@ fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)
             )),
         }
     };
-    match parse_target(text) {
+    match parse_target(text)? {
         Target::Name(name) => {
-            if let Some(ri) = one_repo(&RepoRef::parse(name))? {
+            if let Some(ri) = one_repo(&RepoRef::parse(name)?)? {
                 return Ok((ri, None));
             }
             if !looks_like_hash_prefix(name) {
-                return Err(unknown_target(text, &place, LOCAL_LIST_HINT));
+                return Err(unknown_target(text, &place, &names, LOCAL_LIST_HINT).into());
             }
             let prefix = name.to_ascii_lowercase();
             let found: Vec<(usize, &str)> = scan
@@ -191,21 +190,21 @@ fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)
                 })
                 .collect();
             match found.as_slice() {
-                [] => Err(unknown_target(text, &place, LOCAL_LIST_HINT)),
+                [] => Err(unknown_target(text, &place, &names, LOCAL_LIST_HINT).into()),
                 [(ri, commit)] => Ok((*ri, Some(commit.to_string()))),
-                many => Err(ambiguous(
+                many => Err(anyhow::Error::new(ambiguous(
                     format!("revision {name}"),
                     &many
                         .iter()
                         .map(|(ri, c)| format!("{}@{c}", scan.repos[*ri].qualified_id()))
                         .collect::<Vec<_>>(),
                     REVISION_HINT,
-                )),
+                ))),
             }
         }
         Target::RepoRevision(r, rev) => {
             let Some(ri) = one_repo(&r)? else {
-                return Err(unknown_target(text, &place, LOCAL_LIST_HINT));
+                return Err(unknown_target(text, &place, &names, LOCAL_LIST_HINT).into());
             };
             let repo = &scan.repos[ri];
             if let Some(commit) = repo.refs.get(rev) {
@@ -221,16 +220,16 @@ fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)
                 .map(|v| v.commit.as_str())
                 .collect();
             match found.as_slice() {
-                [] => Err(unknown_target(text, &place, LOCAL_LIST_HINT)),
+                [] => Err(unknown_target(text, &place, &names, LOCAL_LIST_HINT).into()),
                 [commit] => Ok((ri, Some(commit.to_string()))),
-                many => Err(ambiguous(
+                many => Err(anyhow::Error::new(ambiguous(
                     format!("revision {rev} of {}", repo.qualified_id()),
                     &many
                         .iter()
                         .map(|c| format!("{}@{c}", repo.qualified_id()))
                         .collect::<Vec<_>>(),
                     REVISION_HINT,
-                )),
+                ))),
             }
         }
     }

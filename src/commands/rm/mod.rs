@@ -13,7 +13,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::deletion::refuse_without_consent;
-use super::{App, Outcome, RepoRef};
+use super::repos::{not_found, NotFound};
+use super::{App, Outcome, RemoteChoice, RepoRef};
 use crate::cache::RepoType;
 use crate::config::ConfigError;
 
@@ -25,15 +26,17 @@ pub struct RmOptions {
     pub targets: Vec<String>,
     pub dry_run: bool,
     pub yes: bool,
-    pub remote: bool,
+    pub remote: RemoteChoice,
 }
 
 /// One command-line target and what it resolved to.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResolvedTarget {
     pub target: String,
-    pub repo_type: RepoType,
+    /// `type/org/name`, as every JSON document names a repo.
     pub repo: String,
+    pub repo_type: RepoType,
+    pub repo_id: String,
     /// The revisions it names; every revision of the repo for a repo id. On the remote, less
     /// those kept because a manifest or ref that may concern them cannot be read.
     pub commits: Vec<String>,
@@ -42,11 +45,40 @@ pub struct ResolvedTarget {
 }
 
 pub async fn run(app: &App, opts: RmOptions) -> Result<Outcome> {
+    // Checked here rather than by clap: `rm --remote org/m` gives clap `org/m` as the remote.
+    if opts.targets.is_empty() {
+        return Err(ConfigError::Usage {
+            message: "rm needs at least one TARGET".into(),
+            hint: "targets are repo ids (org/name, dataset/org/name), revision hashes or \
+                   REPO@REVISION; `hf-cache-sync list -q` prints them"
+                .into(),
+        }
+        .into());
+    }
     refuse_without_consent(opts.yes, opts.dry_run)?;
-    if opts.remote {
+    if opts.remote.asked() {
         return remote::run(app, &opts).await;
     }
     local::run(app, &opts).await
+}
+
+impl ResolvedTarget {
+    pub(super) fn new(
+        target: String,
+        repo_type: RepoType,
+        repo_id: String,
+        commits: Vec<String>,
+        whole_repo: bool,
+    ) -> ResolvedTarget {
+        ResolvedTarget {
+            target,
+            repo: format!("{repo_type}/{repo_id}"),
+            repo_type,
+            repo_id,
+            commits,
+            whole_repo,
+        }
+    }
 }
 
 /// A target as typed: `org/name`, `model/org/name`, a hash prefix, or `REPO@REVISION`.
@@ -57,27 +89,40 @@ pub(super) enum Target<'a> {
     RepoRevision(RepoRef, &'a str),
 }
 
-pub(super) fn parse_target(text: &str) -> Target<'_> {
-    match text.rsplit_once('@') {
+pub(super) fn parse_target(text: &str) -> Result<Target<'_>, ConfigError> {
+    Ok(match text.rsplit_once('@') {
         Some((repo, rev)) if !repo.is_empty() && !rev.is_empty() => {
-            Target::RepoRevision(RepoRef::parse(repo), rev)
+            Target::RepoRevision(RepoRef::parse(repo)?, rev)
         }
         _ => Target::Name(text),
-    }
+    })
 }
 
 pub(super) fn looks_like_hash_prefix(s: &str) -> bool {
     s.len() >= MIN_PREFIX && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-pub(super) fn unknown_target(target: &str, place: &str, list_hint: &str) -> ConfigError {
-    ConfigError::Usage {
-        message: format!("no repo or revision matches {target:?} in {place}"),
-        hint: format!(
-            "targets are repo ids (org/name, dataset/org/name), revision hashes (at least \
-             {MIN_PREFIX} characters) or REPO@REVISION; {list_hint}"
-        ),
-    }
+/// A target that names nothing `place` holds: the repos there (`names`, as (id, shown)) that
+/// are close to it are named.
+pub(super) fn unknown_target(
+    target: &str,
+    place: &str,
+    names: &[(String, String)],
+    list_hint: &str,
+) -> NotFound {
+    let repo = target.rsplit_once('@').map_or(target, |(repo, _)| repo);
+    let wanted = RepoRef::parse(repo).map_or(repo.to_string(), |r| r.repo_id);
+    let mut e = not_found(
+        &wanted,
+        format!("no repo or revision matches {target:?} in {place}"),
+        names,
+        list_hint,
+    );
+    e.list_hint = format!(
+        "targets are repo ids (org/name, dataset/org/name), revision hashes (at least \
+         {MIN_PREFIX} characters) or REPO@REVISION; {list_hint}"
+    );
+    e
 }
 
 pub(super) fn ambiguous(what: String, candidates: &[String], hint: &str) -> ConfigError {
@@ -91,6 +136,7 @@ pub(super) fn ambiguous(what: String, candidates: &[String], hint: &str) -> Conf
 }
 
 pub(super) const LOCAL_LIST_HINT: &str = "`hf-cache-sync list --revisions` shows what is cached";
+
 pub(super) const REVISION_HINT: &str =
     "give more characters of the hash, or name the repo as REPO@REVISION";
 pub(super) const TYPE_HINT: &str =
@@ -102,9 +148,9 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert!(matches!(parse_target("org/m"), Target::Name("org/m")));
+        assert!(matches!(parse_target("org/m"), Ok(Target::Name("org/m"))));
         assert!(matches!(
-            parse_target("dataset/org/d@abcd"),
+            parse_target("dataset/org/d@abcd").unwrap(),
             Target::RepoRevision(
                 RepoRef {
                     repo_type: Some(RepoType::Dataset),
@@ -113,7 +159,8 @@ mod tests {
                 "abcd"
             )
         ));
-        assert!(matches!(parse_target("org/m@"), Target::Name(_)));
+        assert!(matches!(parse_target("org/m@"), Ok(Target::Name(_))));
+        assert!(parse_target("a/b/c/d@abcd").is_err());
         assert!(looks_like_hash_prefix("abcd"));
         assert!(looks_like_hash_prefix("ABCD12"));
         assert!(!looks_like_hash_prefix("abc"));

@@ -38,7 +38,7 @@ pub struct RemoteRmSummary {
 }
 
 pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
-    let (remote, layout) = app.open_remote(None)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
     let place = remote.describe();
     // One LIST each of manifests/ and refs/; bodies only under the keys the targets concern.
     let mut catalog = Catalog::list(&remote, &layout, false)
@@ -95,9 +95,14 @@ pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
 fn wanted_keys(texts: &[String], catalog: &Catalog) -> BTreeSet<String> {
     let mut wanted = BTreeSet::new();
     for text in texts {
+        // A target that does not parse is reported when the targets are resolved.
         match parse_target(text) {
-            Target::Name(name) => {
-                let safe = safe_repo_key(&RepoRef::parse(name).repo_id);
+            Err(_) => {}
+            Ok(Target::Name(name)) => {
+                let Ok(r) = RepoRef::parse(name) else {
+                    continue;
+                };
+                let safe = safe_repo_key(&r.repo_id);
                 if catalog.has_key(&safe) {
                     wanted.insert(safe);
                 } else if looks_like_hash_prefix(name) {
@@ -110,7 +115,7 @@ fn wanted_keys(texts: &[String], catalog: &Catalog) -> BTreeSet<String> {
                     );
                 }
             }
-            Target::RepoRevision(r, _) => {
+            Ok(Target::RepoRevision(r, _)) => {
                 wanted.insert(safe_repo_key(&r.repo_id));
             }
         }
@@ -182,8 +187,7 @@ fn human(summary: &RemoteRmSummary) -> String {
         .filter(|t| t.whole_repo || !t.commits.is_empty())
     {
         lines.push(format!(
-            "{verb} {}/{}: {}",
-            t.repo_type,
+            "{verb} {}: {}",
             t.repo,
             t.commits
                 .iter()

@@ -56,16 +56,22 @@ enum Verdict {
 
 pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let started = Instant::now();
-    let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
+    let wanted = RepoRef::parse_all(&opts.repos)?;
     // Before hours of hashing, so a configuration problem shows at once.
     let remote = if opts.repair {
-        Some(app.open_remote(None)?)
+        Some(app.open_remote(opts.remote.url())?)
     } else {
         None
     };
     let cache_dir = app.settings.cache_dir.clone();
     let scan = scan_existing(&cache_dir).await?;
     require_repos(&scan, &wanted)?;
+    if scan.repos.is_empty() {
+        app.printer.note(&format!(
+            "no repos in {}: nothing to verify",
+            scan.root.display()
+        ));
+    }
     let selected =
         |r: &Repo| wanted.is_empty() || wanted.iter().any(|w| w.matches(r.repo_type, &r.repo_id));
     let chosen: Vec<usize> = (0..scan.repos.len())

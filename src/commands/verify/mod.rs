@@ -13,14 +13,14 @@ mod structure;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{short, App, Outcome};
-use crate::config::ConfigError;
+use super::{short, App, Outcome, RemoteChoice};
 use crate::text::plural;
 
 #[derive(Debug)]
 pub struct VerifyOptions {
     pub repos: Vec<String>,
-    pub remote: bool,
+    /// Without `repair`, the remote to verify; with it, the remote to repair from.
+    pub remote: RemoteChoice,
     pub repair: bool,
     pub workers: Option<usize>,
 }
@@ -160,13 +160,7 @@ fn short_path(p: &str) -> String {
 }
 
 pub async fn run(app: &App, opts: VerifyOptions) -> Result<Outcome> {
-    if opts.remote && opts.repair {
-        return Err(ConfigError::Invalid(
-            "--repair fixes the local cache from the remote; run it without --remote".into(),
-        )
-        .into());
-    }
-    if opts.remote {
+    if opts.remote.asked() && !opts.repair {
         remote::verify(app, &opts).await
     } else {
         local::verify(app, &opts).await

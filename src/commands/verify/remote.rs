@@ -10,9 +10,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{describe_problems, App, Outcome, Problem, ProblemKind, VerifyOptions};
+use crate::commands::repos::require_on_remote;
 use crate::commands::RepoRef;
-use crate::config::ConfigError;
-use crate::manifest::{safe_repo_key, Layout, Manifest};
+use crate::manifest::{Layout, Manifest};
 use crate::remote::catalog::{
     Body, Catalog, ManifestEntry, ReadFailure, ReadMode, RefEntry, Scope,
 };
@@ -33,24 +33,15 @@ struct RemoteSummary {
 
 pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let started = Instant::now();
-    let wanted: Vec<RepoRef> = opts.repos.iter().map(|r| RepoRef::parse(r)).collect();
-    let (remote, layout) = app.open_remote(None)?;
+    let wanted = RepoRef::parse_all(&opts.repos)?;
+    let (remote, layout) = app.open_remote(opts.remote.url())?;
     let workers = opts.workers.unwrap_or(app.settings.transfer.workers);
 
     // One LIST each: blobs with their sizes, manifests, refs.
     let mut catalog = Catalog::list(&remote, &layout, true)
         .await?
         .reading(workers, ReadMode::Warn);
-    for w in &wanted {
-        if !catalog.has_key(&safe_repo_key(&w.repo_id)) {
-            return Err(ConfigError::Invalid(format!(
-                "repo {} has no manifests or refs on {}",
-                w.repo_id,
-                remote.describe()
-            ))
-            .into());
-        }
-    }
+    require_on_remote(&catalog, &wanted, &remote.describe())?;
     let scope = Scope::repos(wanted.iter().map(|w| w.repo_id.as_str()));
     catalog.read(&scope).await?;
 

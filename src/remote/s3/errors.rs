@@ -80,6 +80,26 @@ impl S3Remote {
         }
     }
 
+    /// The object a request was for; empty for requests on the bucket itself (which pass the
+    /// bucket's name as their key).
+    fn object_key(&self, key: &str) -> String {
+        if key == self.bucket {
+            String::new()
+        } else {
+            key.to_string()
+        }
+    }
+
+    /// The server refused the keys: which keys, from where, and what to check.
+    fn rejected(&self, code: String) -> RemoteError {
+        RemoteError::Credentials {
+            endpoint: self.endpoint.clone(),
+            code,
+            origin: self.credential_origin.clone(),
+            fix: self.credential_fix.clone(),
+        }
+    }
+
     pub(super) fn classify(
         &self,
         status: u16,
@@ -105,10 +125,7 @@ impl S3Remote {
             format!("{code} ({message})")
         };
         if (code == "AccessDenied" || status == 403) && bad_key {
-            return RemoteError::Credentials {
-                endpoint: self.endpoint.clone(),
-                code: code_for_user,
-            };
+            return self.rejected(code_for_user);
         }
         let code = code_for_user;
         let code_name = code.split(' ').next().unwrap_or("").to_string();
@@ -118,14 +135,12 @@ impl S3Remote {
             | "InvalidToken"
             | "ExpiredToken"
             | "InvalidSignature"
-            | "Unauthorized" => RemoteError::Credentials {
-                endpoint: self.endpoint.clone(),
-                code,
-            },
+            | "Unauthorized" => self.rejected(code),
             "AccessDenied" | "AllAccessDisabled" | "Forbidden" => RemoteError::AccessDenied {
                 bucket: self.bucket.clone(),
                 action,
                 code,
+                key: self.object_key(key),
             },
             "NoSuchBucket" => RemoteError::NoSuchBucket {
                 bucket: self.bucket.clone(),
@@ -154,14 +169,12 @@ impl S3Remote {
                 }
             }
             _ => match status {
-                401 => RemoteError::Credentials {
-                    endpoint: self.endpoint.clone(),
-                    code,
-                },
+                401 => self.rejected(code),
                 403 => RemoteError::AccessDenied {
                     bucket: self.bucket.clone(),
                     action,
                     code,
+                    key: self.object_key(key),
                 },
                 404 => RemoteError::NotFound {
                     key: key.to_string(),

@@ -59,6 +59,12 @@ pub struct S3Remote {
     chain: Option<CredentialChain>,
     /// The extra CAs trusted for this endpoint, named in certificate errors.
     ca_bundle: Option<CaBundle>,
+    /// The team prefix keys go under, for [`S3Remote::describe`] only.
+    prefix: String,
+    /// Which keys are in use and where they come from, and what to check when they are
+    /// rejected: named in the error.
+    credential_origin: String,
+    credential_fix: String,
 }
 
 /// Until one write has gone through, writes are sent one at a time: a key that cannot write
@@ -81,10 +87,12 @@ impl S3Remote {
     ) -> Result<S3Remote, ConfigError> {
         if let Some(ep) = endpoint {
             if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!(
-                    "storage.endpoint {ep:?} must start with https:// (or http://, or file:// \
-                     for a directory remote)"
-                )));
+                return Err(ConfigError::Usage {
+                    message: format!("storage.endpoint {ep:?} is not a URL"),
+                    hint: "set storage.endpoint (or B2_ENDPOINT) to https://… (or http://…, or \
+                           file:///path for a directory remote)"
+                        .into(),
+                });
             }
         }
         // A plain-HTTP endpoint has no certificate to check: a bundle set for other tools
@@ -158,7 +166,16 @@ impl S3Remote {
             write_gate: Arc::default(),
             chain,
             ca_bundle: ca_bundle.cloned(),
+            prefix: String::new(),
+            credential_origin: credentials.origin(),
+            credential_fix: credentials.fix(),
         })
+    }
+
+    /// Names `prefix` (the team prefix keys go under) when the remote is described.
+    pub fn with_prefix(mut self, prefix: &str) -> S3Remote {
+        self.prefix = prefix.trim_matches('/').to_string();
+        self
     }
 
     /// Runs the AWS credential chain now (`None` for keys given directly), for `doctor` to
@@ -231,8 +248,14 @@ impl S3Remote {
             .await
     }
 
+    /// `s3://bucket/prefix at https://endpoint`: the URL `--remote` takes, and where it is.
     pub fn describe(&self) -> String {
-        format!("s3://{} at {}", self.bucket, self.endpoint)
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", self.prefix)
+        };
+        format!("s3://{}{prefix} at {}", self.bucket, self.endpoint)
     }
 
     /// Runs a request that creates an object through the [`WriteGate`]. Once a write was

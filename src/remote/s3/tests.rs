@@ -11,6 +11,7 @@ fn offline_remote() -> S3Remote {
         secret_key: crate::config::Secret::new("s".into()),
         session_token: None,
         source: CredentialSource::Config,
+        overridden: Vec::new(),
     };
     S3Remote::new(Some("http://127.0.0.1:9"), "b", None, &creds, None, None).unwrap()
 }
@@ -27,6 +28,7 @@ async fn a_refused_first_write_is_the_only_one_sent() {
                 bucket: "b".into(),
                 action: Access::Write,
                 code: "AccessDenied".into(),
+                key: "blobs/x".into(),
             })
         })
     });

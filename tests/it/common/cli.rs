@@ -414,6 +414,17 @@ impl Output {
         self
     }
 
+    /// Printed nothing at all, on either side.
+    #[track_caller]
+    pub fn silent(self) -> Self {
+        assert_eq!(
+            (self.stdout.as_str(), self.stderr.as_str()),
+            ("", ""),
+            "expected no output\n{self}"
+        );
+        self
+    }
+
     /// stdout as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {

@@ -28,8 +28,8 @@ pub use cache::{
 };
 pub use cli::{count, Cli};
 pub use python::{
-    check_cache, hf_cache_verify_specs, hold_lock, scanned_repo, scanned_revision, venv_bin,
-    Download,
+    check_cache, hf_cache_ls, hf_cache_verify_specs, hold_lock, scanned_repo, scanned_revision,
+    venv_bin, Download,
 };
 pub use s3::{blob_key, manifest_key, ref_key, Bucket};
 
@@ -119,6 +119,34 @@ impl Sandbox {
         }
         let prefix = format!("{}-{}", name.replace('_', "-"), random_hex(8));
         Sandbox { dir, prefix }
+    }
+
+    /// A sandbox without the test server whose config names a bucket at a local port nothing
+    /// listens on: any request is refused.
+    pub fn with_unreachable_bucket(name: &str, bucket: &str) -> Sandbox {
+        let t = Sandbox::local(name);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind a free port")
+            .local_addr()
+            .expect("its address")
+            .port();
+        t.write_config(&format!(
+            "storage:\n  endpoint: http://127.0.0.1:{port}\n  bucket: {bucket}\n  \
+             access_key: GK0123456789abcdef01234567\n  secret_key: s3cr3t\n"
+        ));
+        t
+    }
+
+    /// A sandbox without the test server whose config names a directory remote (empty), and
+    /// that directory.
+    pub fn with_dir_remote(name: &str) -> (Sandbox, PathBuf) {
+        let t = Sandbox::local(name);
+        let remote = t.cache("remote");
+        t.write_config(&format!(
+            "storage:\n  endpoint: file://{}\n",
+            remote.display()
+        ));
+        (t, remote)
     }
 
     pub fn garage(&self) -> &'static Garage {
@@ -222,4 +250,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// The check called `name` in a `doctor --json` report.
+#[track_caller]
+pub fn doctor_check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks in {report}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {report}"))
 }

@@ -270,3 +270,36 @@ pub fn venv_bin() -> PathBuf {
         .expect("the venv python is in bin/")
         .to_path_buf()
 }
+
+/// `hf cache ls --format json` of `cache`, as huggingface_hub's own CLI lists it (sizes as the
+/// strings it prints).
+pub fn hf_cache_ls(cache: &Path, args: &[&str]) -> Value {
+    let home = tempfile::tempdir().expect("temp home");
+    let mut cmd = Command::new(python());
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .args([
+            "-c",
+            "import sys\nfrom huggingface_hub.cli.hf import main\nsys.argv = ['hf'] + sys.argv[1:]\nmain()",
+            "cache",
+            "ls",
+            "--format",
+            "json",
+            "--cache-dir",
+        ])
+        .arg(cache)
+        .args(args);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().expect("run hf cache ls");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "hf cache ls failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("hf cache ls: {e}\n{stdout}"))
+}

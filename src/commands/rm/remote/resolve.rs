@@ -7,6 +7,7 @@ use super::super::{
     REVISION_HINT, TYPE_HINT,
 };
 use crate::cache::RepoType;
+use crate::commands::repos::remote_names;
 use crate::commands::RepoRef;
 use crate::config::ConfigError;
 use crate::manifest::safe_repo_key;
@@ -34,10 +35,10 @@ pub(super) struct Resolver<'c> {
 
 impl<'c> Resolver<'c> {
     /// Matches a target against the remote's manifests (the bodies say whose they are).
-    pub fn resolve(&self, text: &str) -> Result<Resolution<'c>, ConfigError> {
-        match parse_target(text) {
+    pub fn resolve(&self, text: &str) -> anyhow::Result<Resolution<'c>> {
+        match parse_target(text)? {
             Target::Name(name) => {
-                if let Some((t, id)) = self.one_repo(&RepoRef::parse(name))? {
+                if let Some((t, id)) = self.one_repo(&RepoRef::parse(name)?)? {
                     let commits = self
                         .revisions_of(t, &id)
                         .iter()
@@ -46,7 +47,13 @@ impl<'c> Resolver<'c> {
                     return Ok(found(text, t, id, commits, true));
                 }
                 if !looks_like_hash_prefix(name) {
-                    return Err(unknown_target(text, self.place, LIST_HINT));
+                    return Err(unknown_target(
+                        text,
+                        self.place,
+                        &remote_names(self.catalog),
+                        LIST_HINT,
+                    )
+                    .into());
                 }
                 self.by_hash_prefix(text, name)
             }
@@ -104,7 +111,7 @@ impl<'c> Resolver<'c> {
     }
 
     /// A bare hash prefix: the one manifest whose commit starts with it, whoever's it is.
-    fn by_hash_prefix(&self, text: &str, name: &str) -> Result<Resolution<'c>, ConfigError> {
+    fn by_hash_prefix(&self, text: &str, name: &str) -> anyhow::Result<Resolution<'c>> {
         let prefix = name.to_ascii_lowercase();
         let found: Vec<&ManifestEntry> = self
             .catalog
@@ -112,14 +119,22 @@ impl<'c> Resolver<'c> {
             .filter(|m| m.commit.starts_with(&prefix))
             .collect();
         match found.as_slice() {
-            [] => Err(unknown_target(text, self.place, LIST_HINT)),
+            [] => {
+                Err(unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into())
+            }
             [m] if unreadable(&m.body) => Ok(Resolution::Unreadable(&m.key)),
             [m] => {
                 let Some(body) = m.body.valid() else {
-                    return Err(ConfigError::Invalid(format!(
-                        "{}: manifest could not be read; cannot tell whose it is",
-                        m.key
-                    )));
+                    return Err(ConfigError::Usage {
+                        message: format!(
+                            "{}: manifest could not be read; cannot tell whose it is",
+                            m.key
+                        ),
+                        hint: "`hf-cache-sync verify --remote` says what is wrong with it; name \
+                               the revision as REPO@REVISION to remove it anyway"
+                            .into(),
+                    }
+                    .into());
                 };
                 let t = body.repo_type().unwrap_or(RepoType::Model);
                 Ok(found_revision(text, t, body.repo.clone(), &m.commit))
@@ -128,20 +143,18 @@ impl<'c> Resolver<'c> {
                 format!("revision {name}"),
                 &many.iter().map(|m| m.key.clone()).collect::<Vec<_>>(),
                 REVISION_HINT,
-            )),
+            )
+            .into()),
         }
     }
 
     /// `REPO@REVISION`: a ref name first (`org/m@main`), then a hash prefix among the repo's
     /// revisions and the manifests under its key that cannot be read (either may be it).
-    fn repo_revision(
-        &self,
-        text: &str,
-        r: &RepoRef,
-        rev: &str,
-    ) -> Result<Resolution<'c>, ConfigError> {
+    fn repo_revision(&self, text: &str, r: &RepoRef, rev: &str) -> anyhow::Result<Resolution<'c>> {
         let Some((t, id)) = self.one_repo(r)? else {
-            return Err(unknown_target(text, self.place, LIST_HINT));
+            return Err(
+                unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into(),
+            );
         };
         let safe = safe_repo_key(&id);
         let ours = self.revisions_of(t, &id);
@@ -159,7 +172,9 @@ impl<'c> Resolver<'c> {
             }
         }
         if !looks_like_hash_prefix(rev) {
-            return Err(unknown_target(text, self.place, LIST_HINT));
+            return Err(
+                unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into(),
+            );
         }
         let prefix = rev.to_ascii_lowercase();
         let found: Vec<&ManifestEntry> = ours
@@ -168,14 +183,17 @@ impl<'c> Resolver<'c> {
             .filter(|m| m.commit.starts_with(&prefix))
             .collect();
         match found.as_slice() {
-            [] => Err(unknown_target(text, self.place, LIST_HINT)),
+            [] => {
+                Err(unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into())
+            }
             [m] if unreadable(&m.body) => Ok(Resolution::Unreadable(&m.key)),
             [m] => Ok(found_revision(text, t, id, &m.commit)),
             many => Err(ambiguous(
                 format!("revision {rev} of {t}/{id}"),
                 &many.iter().map(|m| m.key.clone()).collect::<Vec<_>>(),
                 REVISION_HINT,
-            )),
+            )
+            .into()),
         }
     }
 }
@@ -187,13 +205,13 @@ fn found(
     commits: Vec<String>,
     whole: bool,
 ) -> Resolution<'static> {
-    Resolution::Found(ResolvedTarget {
-        target: text.to_string(),
+    Resolution::Found(ResolvedTarget::new(
+        text.to_string(),
         repo_type,
         repo,
         commits,
-        whole_repo: whole,
-    })
+        whole,
+    ))
 }
 
 fn found_revision(text: &str, t: RepoType, id: String, commit: &str) -> Resolution<'static> {

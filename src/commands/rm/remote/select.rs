@@ -10,7 +10,6 @@ use crate::cache::delete::KeptEntry;
 use crate::cache::RepoType;
 use crate::commands::rm::ResolvedTarget;
 use crate::commands::Failure;
-use crate::config::ConfigError;
 use crate::manifest::safe_repo_key;
 use crate::remote::catalog::{Catalog, ManifestEntry, ReadFailure, RefEntry};
 
@@ -35,7 +34,7 @@ pub(super) fn select<'c>(
     texts: &[String],
     wanted: &'c BTreeSet<String>,
     place: &'c str,
-) -> Result<Selection<'c>, ConfigError> {
+) -> anyhow::Result<Selection<'c>> {
     let resolver = Resolver { catalog, place };
     let mut s = Selecting {
         catalog,
@@ -52,13 +51,13 @@ pub(super) fn select<'c>(
     for text in texts {
         match resolver.resolve(text)? {
             Resolution::Found(target) => {
-                let safe = safe_repo_key(&target.repo);
+                let safe = safe_repo_key(&target.repo_id);
                 for c in &target.commits {
                     s.doomed.insert((safe.clone(), c.clone()));
                 }
                 if target.whole_repo {
                     s.whole
-                        .insert(safe, (target.repo_type, target.repo.clone()));
+                        .insert(safe, (target.repo_type, target.repo_id.clone()));
                 }
                 targets.push(target);
             }
@@ -70,7 +69,7 @@ pub(super) fn select<'c>(
     s.hold_unreadable_manifests();
     s.hold_for_unreadable_refs();
     for t in &mut targets {
-        let safe = safe_repo_key(&t.repo);
+        let safe = safe_repo_key(&t.repo_id);
         t.commits
             .retain(|c| s.doomed.contains(&(safe.clone(), c.clone())));
     }
