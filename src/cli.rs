@@ -358,8 +358,8 @@ pub struct GcArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Repo ids (`org/name`, `model/org/name`, `dataset/org/name`) or revision hashes (a unique
-    /// prefix is enough)
+    /// Repo ids (`org/name`, `model/org/name`, `dataset/org/name`, `hf://datasets/org/name`),
+    /// revision hashes (a unique prefix is enough) or REPO@REVISION
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -462,7 +462,8 @@ pub struct FilterArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// Repos to push (default: every repo in the cache); `org/name` or `dataset/org/name`
+    /// Repos to push (default: every repo in the cache): `org/name`, `dataset/org/name` or
+    /// `hf://datasets/org/name`
     #[arg(value_name = "REPO_ID")]
     pub repos: Vec<String>,
 
@@ -483,7 +484,7 @@ pub enum RepoTypeArg {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// Repo id, e.g. `org/name`
+    /// Repo id: `org/name`, `type/org/name` as `list` prints it, or `hf://datasets/org/name`
     #[arg(value_name = "REPO_ID")]
     pub repo: String,
 

@@ -3,18 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{files_under, Key, Sandbox};
-
-/// The check named `name` in a `doctor --json` report.
-#[track_caller]
-fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no checks in {report}"))
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} check in {report}"))
-}
+use crate::common::{doctor_check as check, files_under, Key, Sandbox};
 
 #[track_caller]
 fn status<'a>(report: &'a Value, name: &str) -> &'a str {
