@@ -158,7 +158,6 @@ pub struct DedupeArgs {
     pub dry_run: bool,
 }
 
-
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     #[arg(value_enum)]

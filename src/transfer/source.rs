@@ -22,6 +22,8 @@ pub struct Wanted<'a> {
 }
 
 /// One source of blobs.
+// A pull holds a few of these for its whole run: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     Remote { remote: Remote, layout: Layout },
     Hub(Hub),
