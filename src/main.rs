@@ -275,7 +275,6 @@ async fn dispatch(
     config_error: Option<ConfigError>,
     cache_dirs: Vec<std::path::PathBuf>,
 ) -> anyhow::Result<Outcome> {
-    let quiet = app.printer.quiet;
     match command {
         // Answered before the settings were loaded.
         Command::Completions(_) | Command::Man(_) => Ok(Outcome::Success),
@@ -311,6 +310,65 @@ async fn dispatch(
             )
             .await
         }
+        Command::Gc(args) => {
+            let opts = commands::gc::GcOptions {
+                remote: RemoteChoice::from_flag(args.remote, None),
+                grace: Some(args.grace),
+                dry_run: args.dry_run,
+                yes: args.yes,
+            };
+            commands::gc::run(app, opts).await
+        }
+        Command::Watch(args) => {
+            let opts = commands::watch::WatchOptions {
+                debounce: args.debounce,
+                include: args.filter.include,
+                exclude: args.filter.exclude,
+                transfer: TransferOptions {
+                    dry_run: false,
+                    workers: args.workers.map(usize::from),
+                    remote: args.remote,
+                },
+            };
+            commands::watch::run(app, opts).await
+        }
+        Command::Dedupe(args) => {
+            let cache_dirs = if cache_dirs.is_empty() {
+                vec![app.settings.cache_dir.clone()]
+            } else {
+                cache_dirs
+            };
+            let opts = commands::dedupe::DedupeOptions {
+                cache_dirs,
+                dry_run: args.dry_run,
+            };
+            commands::dedupe::run(app, opts).await
+        }
+        Command::PullAll(args) => {
+            commands::pull_all::run(
+                app,
+                commands::pull_all::PullAllOptions {
+                    include: args.filter.include,
+                    exclude: args.filter.exclude,
+                    limit: args.limit,
+                    transfer: transfer_options(args.transfer),
+                    fallback: fallback_options(args.fallback),
+                },
+            )
+            .await
+        }
+        other => inspect(app, other, config_error).await,
+    }
+}
+
+/// The commands that look at the cache or the remote's catalog, or change them in place.
+async fn inspect(
+    app: &App,
+    command: Command,
+    config_error: Option<ConfigError>,
+) -> anyhow::Result<Outcome> {
+    let quiet = app.printer.quiet;
+    match command {
         Command::Status(args) => {
             commands::status::run(app, RemoteChoice::from_flag(args.remote, None)).await
         }
@@ -374,53 +432,7 @@ async fn dispatch(
             commands::doctor::run(app, config_error, args.require_write, remote).await
         }
         Command::Init(args) => commands::init::run(app, args.force).await,
-        Command::Gc(args) => {
-            let opts = commands::gc::GcOptions {
-                remote: RemoteChoice::from_flag(args.remote, None),
-                grace: Some(args.grace),
-                dry_run: args.dry_run,
-                yes: args.yes,
-            };
-            commands::gc::run(app, opts).await
-        }
-        Command::Watch(args) => {
-            let opts = commands::watch::WatchOptions {
-                debounce: args.debounce,
-                include: args.filter.include,
-                exclude: args.filter.exclude,
-                transfer: TransferOptions {
-                    dry_run: false,
-                    workers: args.workers.map(usize::from),
-                    remote: args.remote,
-                },
-            };
-            commands::watch::run(app, opts).await
-        }
-        Command::Dedupe(args) => {
-            let cache_dirs = if cache_dirs.is_empty() {
-                vec![app.settings.cache_dir.clone()]
-            } else {
-                cache_dirs
-            };
-            let opts = commands::dedupe::DedupeOptions {
-                cache_dirs,
-                dry_run: args.dry_run,
-            };
-            commands::dedupe::run(app, opts).await
-        }
-        Command::PullAll(args) => {
-            commands::pull_all::run(
-                app,
-                commands::pull_all::PullAllOptions {
-                    include: args.filter.include,
-                    exclude: args.filter.exclude,
-                    limit: args.limit,
-                    transfer: transfer_options(args.transfer),
-                    fallback: fallback_options(args.fallback),
-                },
-            )
-            .await
-        }
+        _ => unreachable!("dispatch runs the other commands"),
     }
 }
 

@@ -156,44 +156,49 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         planned: dry_run.then(|| planned_downloads(std::slice::from_ref(&plan))),
     };
     let outcome = Outcome::from_failures(summary.failures.len());
-    app.printer.result(&summary, || {
-        let planned = summary.planned.as_deref().unwrap_or_default();
-        // The summary line is the revision's: only the blobs, with -v.
-        let words = ("would download", "already present");
-        let mut lines = planned_lines(planned, words, false, app.printer.verbose);
-        let verb = if summary.dry_run {
-            "Would pull"
-        } else if outcome == Outcome::Success {
-            "Pulled"
-        } else {
-            "Failed to pull"
-        };
-        lines.push(format!(
-            "{verb} {}@{}{}: {}, {} downloaded ({}{}), {} already present, in {:.1}s",
-            summary.repo,
-            short(&summary.revision),
-            summary
-                .ref_name
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default(),
-            plural(summary.files, "file", "files"),
-            plural(summary.counts.downloaded, "blob", "blobs"),
-            human_bytes(summary.counts.bytes_downloaded),
-            summary.counts.by_source(),
-            summary.counts.skipped_existing,
-            summary.seconds
-        ));
-        for w in summary.write_through.iter().filter(|w| w.is_written()) {
-            lines.push(w.describe());
-        }
-        lines.join("\n")
-    });
+    let (ok, verbose) = (outcome == Outcome::Success, app.printer.verbose);
+    app.printer
+        .result(&summary, || human(&summary, ok, verbose));
     for w in summary.write_through.iter().filter(|w| !w.is_written()) {
         app.printer.warn(&w.describe());
     }
     report_failures(app, &summary.failures, cache_dir);
     Ok(outcome)
+}
+
+/// The revision's line for people (what a dry run would download before it, with -v), then
+/// what was written through.
+fn human(s: &PullSummary, ok: bool, verbose: bool) -> String {
+    let planned = s.planned.as_deref().unwrap_or_default();
+    // The summary line is the revision's: only the blobs, with -v.
+    let words = ("would download", "already present");
+    let mut lines = planned_lines(planned, words, false, verbose);
+    let verb = if s.dry_run {
+        "Would pull"
+    } else if ok {
+        "Pulled"
+    } else {
+        "Failed to pull"
+    };
+    lines.push(format!(
+        "{verb} {}@{}{}: {}, {} downloaded ({}{}), {} already present, in {:.1}s",
+        s.repo,
+        short(&s.revision),
+        s.ref_name
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        plural(s.files, "file", "files"),
+        plural(s.counts.downloaded, "blob", "blobs"),
+        human_bytes(s.counts.bytes_downloaded),
+        s.counts.by_source(),
+        s.counts.skipped_existing,
+        s.seconds
+    ));
+    for w in s.write_through.iter().filter(|w| w.is_written()) {
+        lines.push(w.describe());
+    }
+    lines.join("\n")
 }
 
 /// A dry run whose remote lacks the revision: what a pull would fetch, and from where.

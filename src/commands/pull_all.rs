@@ -172,44 +172,41 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
         seconds: started.elapsed().as_secs_f64(),
         planned: dry_run.then(|| planned_downloads(&plans)),
     };
-    app.printer.result(&summary, || {
-        let planned = summary.planned.as_deref().unwrap_or_default();
-        let words = ("  would download", "already present");
-        let mut lines = planned_lines(planned, words, true, app.printer.verbose);
-        let failures = summary
-            .repos
-            .iter()
-            .filter(|r| !dry_run || r.error.is_some());
-        lines.extend(failures.map(|r| {
-            let rev = r.revision.as_deref().map(short).unwrap_or("-");
-            match &r.error {
-                None => format!(
-                    "  ok      {}@{rev}: {} downloaded{}, {} already present",
-                    r.repo,
-                    r.counts.downloaded,
-                    r.counts.by_source(),
-                    r.counts.skipped_existing
-                ),
-                Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
-            }
-        }));
-        lines.push(format!(
-            "{} {} ({} failed): {} downloaded ({}), {} already present, in {:.1}s",
-            if summary.dry_run {
-                "Would pull"
-            } else {
-                "Pulled"
-            },
-            plural(summary.repos.len(), "repo", "repos"),
-            summary.failed,
-            plural(summary.downloaded, "blob", "blobs"),
-            human_bytes(summary.bytes_downloaded),
-            summary.skipped_existing,
-            summary.seconds
-        ));
-        lines.join("\n")
-    });
+    let verbose = app.printer.verbose;
+    app.printer.result(&summary, || human(&summary, verbose));
     Ok(Outcome::from_failures(failed))
+}
+
+/// The run for people: what a dry run would download, each repo's result, then the totals.
+fn human(s: &PullAllSummary, verbose: bool) -> String {
+    let planned = s.planned.as_deref().unwrap_or_default();
+    let words = ("  would download", "already present");
+    let mut lines = planned_lines(planned, words, true, verbose);
+    let failures = s.repos.iter().filter(|r| !s.dry_run || r.error.is_some());
+    lines.extend(failures.map(|r| {
+        let rev = r.revision.as_deref().map(short).unwrap_or("-");
+        match &r.error {
+            None => format!(
+                "  ok      {}@{rev}: {} downloaded{}, {} already present",
+                r.repo,
+                r.counts.downloaded,
+                r.counts.by_source(),
+                r.counts.skipped_existing
+            ),
+            Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
+        }
+    }));
+    lines.push(format!(
+        "{} {} ({} failed): {} downloaded ({}), {} already present, in {:.1}s",
+        if s.dry_run { "Would pull" } else { "Pulled" },
+        plural(s.repos.len(), "repo", "repos"),
+        s.failed,
+        plural(s.downloaded, "blob", "blobs"),
+        human_bytes(s.bytes_downloaded),
+        s.skipped_existing,
+        s.seconds
+    ));
+    lines.join("\n")
 }
 
 /// The plans of the first remote that can be listed: one that cannot be reached or keeps

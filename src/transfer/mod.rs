@@ -6,6 +6,8 @@ pub mod lifecycle;
 pub mod pool;
 pub mod pull;
 pub mod push;
+pub mod push_summary;
+pub mod snapshot;
 pub mod source;
 pub mod write_through;
 
