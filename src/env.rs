@@ -54,21 +54,28 @@ pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// A switch set the way huggingface_hub reads one: `1`, `ON`, `YES` or `TRUE`, in any case.
-pub fn is_true(name: &str) -> bool {
-    var(name).is_some_and(|v| {
-        matches!(
-            v.trim().to_ascii_uppercase().as_str(),
-            "1" | "ON" | "YES" | "TRUE"
-        )
-    })
+/// A value huggingface_hub reads as a set switch: `1`, `ON`, `YES` or `TRUE`, in any case.
+pub fn truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_uppercase().as_str(),
+        "1" | "ON" | "YES" | "TRUE"
+    )
 }
 
-/// The offline switch that is set (`HF_HUB_OFFLINE`, or `TRANSFORMERS_OFFLINE` as
-/// huggingface_hub also honours it), as `NAME=value`.
-pub fn offline() -> Option<String> {
+/// A switch set the way huggingface_hub reads one.
+pub fn is_true(name: &str) -> bool {
+    var(name).is_some_and(|v| truthy(&v))
+}
+
+/// The name of the offline switch `var` has set: `HF_HUB_OFFLINE`, or `TRANSFORMERS_OFFLINE`
+/// as huggingface_hub also honours it.
+pub fn offline_in(var: &dyn Fn(&str) -> Option<String>) -> Option<&'static str> {
     [EnvVars::HF_HUB_OFFLINE, EnvVars::TRANSFORMERS_OFFLINE]
         .into_iter()
-        .find(|name| is_true(name))
-        .map(|name| format!("{name}={}", var(name).unwrap_or_default()))
+        .find(|name| var(name).is_some_and(|v| truthy(&v)))
+}
+
+/// The offline switch that is set in the environment, as `NAME=value`.
+pub fn offline() -> Option<String> {
+    offline_in(&var).map(|name| format!("{name}={}", var(name).unwrap_or_default()))
 }

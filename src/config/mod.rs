@@ -454,24 +454,36 @@ fn home_dir() -> Option<PathBuf> {
 }
 
 fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), home_dir()) {
+    expand_home_in(path, home_dir().as_deref())
+}
+
+/// `path` with a leading `~` read as `home`.
+pub fn expand_home_in(path: &str, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~/"), home) {
         (Some(rest), Some(home)) => home.join(rest),
-        _ if path == "~" => home_dir().unwrap_or_else(|| PathBuf::from(path)),
+        (None, Some(home)) if path == "~" => home.to_path_buf(),
         _ => PathBuf::from(path),
     }
 }
 
-/// huggingface_hub's resolution: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+/// huggingface_hub's `HF_HOME`: the variable, else `$XDG_CACHE_HOME/huggingface`, else
+/// `~/.cache/huggingface`. `var` reads the environment; `home` is the user's home folder.
+pub fn hf_home(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Option<PathBuf> {
+    if let Some(h) = var(EnvVars::HF_HOME) {
+        return Some(expand_home_in(&h, home));
+    }
+    if let Some(x) = var(EnvVars::XDG_CACHE_HOME) {
+        return Some(expand_home_in(&x, home).join("huggingface"));
+    }
+    Some(home?.join(".cache").join("huggingface"))
+}
+
+/// huggingface_hub's resolution: `HF_HUB_CACHE`, else `HF_HOME/hub` (see [`hf_home`]).
 pub fn default_hub_cache() -> PathBuf {
     if let Some(dir) = env::var(EnvVars::HF_HUB_CACHE) {
         return expand_home(&dir);
     }
-    if let Some(home) = env::var(EnvVars::HF_HOME) {
-        return expand_home(&home).join("hub");
-    }
-    home_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".cache")
-        .join("huggingface")
+    hf_home(&env::var, home_dir().as_deref())
+        .unwrap_or_else(|| PathBuf::from(".").join(".cache").join("huggingface"))
         .join("hub")
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConfigError, Secret};
+use crate::config::{expand_home_in, hf_home, ConfigError, Secret};
 use crate::env::EnvVars;
 
 /// The public Hub.
@@ -34,14 +34,6 @@ pub struct HubSettings {
     pub token: Option<(Secret, TokenSource)>,
     /// The variable that forbids contacting the Hub, when one does.
     pub offline: Option<&'static str>,
-}
-
-/// huggingface_hub's truthy values.
-fn is_true(value: &str) -> bool {
-    matches!(
-        value.trim().to_ascii_uppercase().as_str(),
-        "1" | "ON" | "YES" | "TRUE"
-    )
 }
 
 /// A token as huggingface_hub cleans it: no line breaks, no surrounding spaces, empty is none.
@@ -81,9 +73,7 @@ impl HubSettings {
             }
             None => DEFAULT_ENDPOINT.to_string(),
         };
-        let offline = var(EnvVars::HF_HUB_OFFLINE)
-            .filter(|v| is_true(v))
-            .map(|_| EnvVars::HF_HUB_OFFLINE);
+        let offline = crate::env::offline_in(var);
         let token = match var(EnvVars::HF_TOKEN).and_then(|t| clean_token(&t)) {
             Some(t) => Some((Secret::new(t), TokenSource::Env)),
             None => {
@@ -115,24 +105,12 @@ impl HubSettings {
     }
 }
 
-/// `HF_TOKEN_PATH`, else `$HF_HOME/token`, `HF_HOME` defaulting to
-/// `$XDG_CACHE_HOME/huggingface`, then `~/.cache/huggingface`.
+/// `HF_TOKEN_PATH`, else `$HF_HOME/token`.
 fn token_path(var: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> Option<PathBuf> {
-    let expand = |p: String| match (p.strip_prefix("~/"), home) {
-        (Some(rest), Some(h)) => h.join(rest),
-        _ => PathBuf::from(p),
-    };
     if let Some(p) = var(EnvVars::HF_TOKEN_PATH) {
-        return Some(expand(p));
+        return Some(expand_home_in(&p, home));
     }
-    let hf_home = match var(EnvVars::HF_HOME) {
-        Some(h) => expand(h),
-        None => match var(EnvVars::XDG_CACHE_HOME) {
-            Some(x) => expand(x).join("huggingface"),
-            None => home?.join(".cache").join("huggingface"),
-        },
-    };
-    Some(hf_home.join("token"))
+    Some(hf_home(var, home)?.join("token"))
 }
 
 #[cfg(test)]
