@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::error::Asked;
 use super::{Answer, CommitFile, Follow, Hub, HubError, Range};
 use crate::cache::write::BlobWriter;
-use crate::remote::ranged::{download_ranged, gather, stream_resuming};
+use crate::remote::ranged::{download_ranged, stream_resuming, RangeBody};
 use crate::remote::{blocking, TransferCtx, TransferError};
 
 impl Hub {
@@ -61,7 +61,7 @@ impl Hub {
         file: &CommitFile,
         start: u64,
         end: u64,
-        mut part: Vec<u8>,
+        part: Vec<u8>,
     ) -> Result<Vec<u8>, HubError> {
         let mut resp = self
             .response(Method::GET, url, Some(Range::Part(start, end)), asked(file))
@@ -69,24 +69,15 @@ impl Hub {
         if resp.status() != StatusCode::PARTIAL_CONTENT {
             return Err(no_ranges(file));
         }
-        let expected = (end - start + 1) as usize;
-        part.clear();
-        let mut received = 0;
+        let mut range = RangeBody::new(part, start, end);
         while let Some(chunk) = self.next_chunk(&mut resp).await? {
-            received += chunk.len();
-            if !gather(&mut part, expected, &chunk) {
+            if !range.take(&chunk) {
                 break;
             }
         }
-        if received != expected {
-            return Err(HubError::Transient {
-                detail: format!(
-                    "{}: expected {expected} bytes in range {start}-{end}, got {received}",
-                    file.path
-                ),
-            });
-        }
-        Ok(part)
+        range
+            .finish(&file.path)
+            .map_err(|detail| HubError::Transient { detail })
     }
 
     /// One GET streamed into the writer; after a dropped connection it resumes where it stopped.

@@ -152,15 +152,74 @@ pub async fn write_off_thread<B: AsRef<[u8]> + Send + 'static>(
     result
 }
 
-/// Appends a ranged body's chunk to `part`, which must end up `expected` bytes long: false once
-/// the body runs past that (the object is not what the manifest says).
-pub fn gather(part: &mut Vec<u8>, expected: usize, chunk: &[u8]) -> bool {
-    if part.len() + chunk.len() > expected {
-        return false;
+/// One ranged part arriving into a buffer of the pool (see [`download_ranged`]).
+pub struct RangeBody {
+    part: Vec<u8>,
+    start: u64,
+    end: u64,
+    received: usize,
+}
+
+impl RangeBody {
+    /// The bytes `start..=end` (inclusive), to be gathered into `part`.
+    pub fn new(mut part: Vec<u8>, start: u64, end: u64) -> RangeBody {
+        part.clear();
+        RangeBody {
+            part,
+            start,
+            end,
+            received: 0,
+        }
     }
-    if part.is_empty() {
-        part.reserve_exact(expected);
+
+    fn expected(&self) -> usize {
+        (self.end - self.start + 1) as usize
     }
-    part.extend_from_slice(chunk);
-    true
+
+    /// Takes the next chunk of the body; false once the body runs past the range (stop reading).
+    pub fn take(&mut self, chunk: &[u8]) -> bool {
+        self.received += chunk.len();
+        if self.received > self.expected() {
+            return false;
+        }
+        if self.part.is_empty() {
+            self.part.reserve_exact(self.expected());
+        }
+        self.part.extend_from_slice(chunk);
+        true
+    }
+
+    /// The whole part, or why it is unusable (named by `what`): a short body is a cut
+    /// connection; a long one means the object is not what its listing or manifest says.
+    pub fn finish(self, what: &str) -> Result<Vec<u8>, String> {
+        let expected = self.expected();
+        if self.received != expected {
+            return Err(format!(
+                "{what}: expected {expected} bytes in range {}-{}, got {}",
+                self.start, self.end, self.received
+            ));
+        }
+        Ok(self.part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_is_whole_only_with_exactly_its_bytes() {
+        let mut whole = RangeBody::new(vec![9; 3], 10, 14);
+        assert!(whole.take(b"ab") && whole.take(b"cde"));
+        assert_eq!(whole.finish("k").unwrap(), b"abcde");
+
+        let mut short = RangeBody::new(Vec::new(), 0, 4);
+        assert!(short.take(b"abc"));
+        let err = short.finish("k").unwrap_err();
+        assert_eq!(err, "k: expected 5 bytes in range 0-4, got 3");
+
+        let mut long = RangeBody::new(Vec::new(), 0, 1);
+        assert!(!long.take(b"abc"), "the body ran past the range");
+        assert!(long.finish("k").is_err());
+    }
 }

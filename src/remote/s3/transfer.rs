@@ -16,7 +16,7 @@ use futures::StreamExt;
 use super::payload::PayloadHash;
 use super::S3Remote;
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
-use crate::remote::ranged::{download_ranged, gather, stream_resuming};
+use crate::remote::ranged::{download_ranged, stream_resuming, RangeBody};
 use crate::remote::{
     blocking, read_part, AbortOnDrop, BlobSource, OpenUploadInfo, RemoteError, TransferCtx,
     TransferError,
@@ -407,7 +407,7 @@ impl S3Remote {
         key: &str,
         start: u64,
         end: u64,
-        mut part: Vec<u8>,
+        part: Vec<u8>,
     ) -> Result<Vec<u8>, RemoteError> {
         let out = self
             .client
@@ -418,27 +418,17 @@ impl S3Remote {
             .send()
             .await
             .map_err(|e| self.error(e, Access::Read, key))?;
-        let expected = (end - start + 1) as usize;
         let mut body = out.body;
-        part.clear();
-        let mut received = 0;
+        let mut range = RangeBody::new(part, start, end);
         while let Some(chunk) = self.next_chunk(&mut body, key).await? {
-            received += chunk.len();
-            if !gather(&mut part, expected, &chunk) {
+            if !range.take(&chunk) {
                 break;
             }
         }
-        if received != expected {
-            // A short body is a cut connection; a long one means the object is not what the
-            // manifest says. Either way this range is unusable.
-            return Err(RemoteError::Transient {
-                detail: format!(
-                    "{key}: expected {expected} bytes in range {start}-{end}, got {received}"
-                ),
-                code: "ShortRead".into(),
-            });
-        }
-        Ok(part)
+        range.finish(key).map_err(|detail| RemoteError::Transient {
+            detail,
+            code: "ShortRead".into(),
+        })
     }
 
     pub(super) async fn next_chunk(
