@@ -105,10 +105,11 @@ fn a_download_reaches_the_bucket_and_a_partial_one_never_does() {
     write_ref(&cache, &m, "main", &rev.commit);
     let config = rev.file(crate::common::fixtures::CONFIG);
     let weights = rev.file(crate::common::fixtures::WEIGHTS);
-    download(&cache, &m, &rev.commit, config, || {});
-    // Half the weights are written, and stay so well past the debounce: neither the partial file
-    // nor the revision (whose config is complete) may reach the bucket.
+    // Two downloads at once, as huggingface_hub's workers run them: the config completes while
+    // half the weights are written, and the weights stay so well past the debounce. Neither the
+    // partial file nor the revision (whose config is complete) may reach the bucket.
     download(&cache, &m, &rev.commit, weights, || {
+        download(&cache, &m, &rev.commit, config, || {});
         std::thread::sleep(Duration::from_secs(3));
         let keys = bucket.keys();
         assert!(!keys.contains(&blob_key(weights.etag())), "{keys:?}");
