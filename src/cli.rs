@@ -495,6 +495,16 @@ pub struct PullArgs {
     #[arg(long, value_enum, value_name = "TYPE")]
     pub repo_type: Option<RepoTypeArg>,
 
+    /// Only the files whose path in the repo matches this glob (repeatable), as `hf download
+    /// --include`: '*Q4_K_M.gguf', 'onnx/'. Files, not repos: push and pull-all's `--include`
+    /// picks repos
+    #[arg(long, value_name = "GLOB")]
+    pub include_files: Vec<String>,
+
+    /// Leave out the files whose path matches this glob (repeatable), as `hf download --exclude`
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_files: Vec<String>,
+
     #[command(flatten)]
     pub transfer: TransferArgs,
 

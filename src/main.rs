@@ -13,6 +13,7 @@ mod failure;
 mod fuzzing;
 mod hub;
 mod manifest;
+mod patterns;
 mod remote;
 mod report;
 mod text;
@@ -303,7 +304,10 @@ async fn dispatch(
                             RepoTypeArg::Kernel => cache::RepoType::Kernel,
                         }),
                         revision: args.revision,
+                        files: Default::default(),
                     },
+                    include_files: args.include_files,
+                    exclude_files: args.exclude_files,
                     transfer: transfer_options(args.transfer),
                     fallback: fallback_options(args.fallback),
                 },

@@ -196,6 +196,34 @@ impl Manifest {
             && sorted(self) == sorted(other)
     }
 
+    /// Both manifests' files together, when they describe the same revision and agree on every
+    /// path they share: a commit's files never change, so a cache holding part of a revision
+    /// (pulled with file patterns) adds to what the remote knows of it instead of shrinking it.
+    /// `None` when they disagree.
+    pub fn union(&self, other: &Manifest) -> Option<Manifest> {
+        if self.repo != other.repo
+            || self.revision != other.revision
+            || self.repo_type != other.repo_type
+        {
+            return None;
+        }
+        let mut files: std::collections::BTreeMap<&str, &ManifestFile> =
+            self.files.iter().map(|f| (f.path.as_str(), f)).collect();
+        for f in &other.files {
+            match files.get(f.path.as_str()) {
+                Some(mine) if *mine != f => return None,
+                Some(_) => {}
+                None => {
+                    files.insert(&f.path, f);
+                }
+            }
+        }
+        Some(Manifest {
+            files: files.into_values().cloned().collect(),
+            ..self.clone()
+        })
+    }
+
     pub fn repo_type(&self) -> Option<RepoType> {
         RepoType::ALL
             .into_iter()
@@ -281,6 +309,31 @@ mod tests {
                 size: 12,
             }],
         }
+    }
+
+    #[test]
+    fn a_part_of_a_revision_adds_to_the_whole_and_a_conflict_is_refused() {
+        let whole = {
+            let mut m = sample();
+            m.files.push(ManifestFile {
+                path: "model.gguf".into(),
+                blob: "c".repeat(64),
+                size: 99,
+            });
+            m
+        };
+        let part = sample();
+        assert!(part.union(&whole).unwrap().same_content(&whole));
+        assert!(whole.union(&part).unwrap().same_content(&whole));
+        let mut other_part = whole.clone();
+        other_part.files.remove(0);
+        assert!(part.union(&other_part).unwrap().same_content(&whole));
+        let mut conflicting = sample();
+        conflicting.files[0].size = 13;
+        assert!(conflicting.union(&whole).is_none());
+        let mut other_commit = whole.clone();
+        other_commit.revision = "d".repeat(40);
+        assert!(part.union(&other_commit).is_none());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use super::{
     TransferOptions,
 };
 use crate::cache::RepoType;
+use crate::config::ConfigError;
+use crate::patterns::FileFilter;
 use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
 use crate::text::plural;
@@ -38,7 +40,12 @@ pub struct PullSummary {
     pub revision: String,
     #[serde(rename = "ref")]
     pub ref_name: Option<String>,
+    /// The files pulled: all of the revision's, or those the file patterns chose.
     pub files: usize,
+    pub files_in_revision: usize,
+    /// `--include-files` / `--exclude-files`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_patterns: Option<FilePatterns>,
     #[serde(flatten)]
     pub counts: Counts,
     pub seconds: f64,
@@ -53,8 +60,17 @@ pub struct PullSummary {
     pub planned: Option<Vec<PlannedRevision>>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct FilePatterns {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
 pub struct PullOptions {
     pub target: Target,
+    /// `--include-files` / `--exclude-files`.
+    pub include_files: Vec<String>,
+    pub exclude_files: Vec<String>,
     pub transfer: TransferOptions,
     pub fallback: FallbackOptions,
 }
@@ -77,6 +93,14 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         repo_id: named.repo_id.clone(),
         repo_type: named.repo_type,
         revision: opts.target.revision,
+        files: FileFilter::new(&opts.include_files, &opts.exclude_files).map_err(|e| {
+            ConfigError::Usage {
+                message: e.to_string(),
+                hint: "file patterns are globs on the path in the repo, as hf download \
+                       --include takes them: '*.gguf', 'onnx/', '*Q4_K_M*'"
+                    .into(),
+            }
+        })?,
     };
     let sources = app.open_sources(opts.transfer.remote.as_deref(), &opts.fallback)?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull");
@@ -148,6 +172,11 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         revision: plan.commit.clone(),
         ref_name: plan.ref_name.clone(),
         files: plan.manifest.files.len(),
+        files_in_revision: plan.files_in_revision,
+        file_patterns: (!target.files.is_all()).then(|| FilePatterns {
+            include: target.files.include().to_vec(),
+            exclude: target.files.exclude().to_vec(),
+        }),
         counts: counts.remove(0),
         seconds: started.elapsed().as_secs_f64(),
         failures: failures.into_iter().map(|(_, f)| f).collect(),
@@ -188,7 +217,7 @@ fn human(s: &PullSummary, ok: bool, verbose: bool) -> String {
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default(),
-        plural(s.files, "file", "files"),
+        files_pulled(s),
         plural(s.counts.downloaded, "blob", "blobs"),
         human_bytes(s.counts.bytes_downloaded),
         s.counts.by_source(),
@@ -199,6 +228,18 @@ fn human(s: &PullSummary, ok: bool, verbose: bool) -> String {
         lines.push(w.describe());
     }
     lines.join("\n")
+}
+
+/// `3 files`, or `1 of 20 files` when file patterns chose.
+fn files_pulled(s: &PullSummary) -> String {
+    if s.files == s.files_in_revision {
+        return plural(s.files, "file", "files");
+    }
+    format!(
+        "{} of {}",
+        s.files,
+        plural(s.files_in_revision, "file", "files")
+    )
 }
 
 /// A dry run whose remote lacks the revision: what a pull would fetch, and from where.

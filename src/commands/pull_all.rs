@@ -270,6 +270,7 @@ async fn fall_back(
             repo_id: r.repo.clone(),
             repo_type: None,
             revision: Some("main".into()),
+            files: Default::default(),
         };
         let first = listed_at + 1;
         match pull::resolve_through(sources, first, cache_dir, &target, false, ctx, warnings).await
@@ -375,6 +376,7 @@ fn main_plan(
         repo_id: manifest.repo.clone(),
         repo_type: None,
         revision: Some("main".into()),
+        files: Default::default(),
     };
     pull::plan_for(
         layout,

@@ -27,6 +27,7 @@ use crate::manifest::{
     is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
 };
 use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
+use crate::patterns::FileFilter;
 use crate::report::lock_waiter;
 use crate::text::short;
 use futures::StreamExt;
@@ -54,6 +55,8 @@ pub struct Target {
     pub repo_type: Option<RepoType>,
     /// A ref name or commit; `main` when absent.
     pub revision: Option<String>,
+    /// Which of the revision's files to pull (every one by default).
+    pub files: FileFilter,
 }
 
 /// A resolved, vetted revision and where it goes.
@@ -63,7 +66,11 @@ pub struct Plan {
     pub repo_type: RepoType,
     pub commit: String,
     pub ref_name: Option<String>,
+    /// The files to pull: the revision's manifest, less what the target's file patterns leave
+    /// out.
     pub manifest: Manifest,
+    /// How many files the whole revision has (more than `manifest` holds when patterns chose).
+    pub files_in_revision: usize,
     pub repo_dir: PathBuf,
     pub folder: String,
     /// The source (index in the source list) the revision was resolved from.
@@ -324,12 +331,15 @@ pub fn plan_for(
         }
     }
     let folder = repo_folder_name(repo_type, &target.repo_id);
+    let files_in_revision = manifest.files.len();
+    let manifest = select_files(manifest, &target.files)?;
     let plan = Plan {
         repo_id: target.repo_id.clone(),
         repo_type,
         commit,
         ref_name,
         manifest,
+        files_in_revision,
         repo_dir: cache_dir.join(&folder),
         folder,
         tier: 0,
@@ -339,6 +349,32 @@ pub fn plan_for(
     };
     check_plan_paths(cache_dir, &plan)?;
     Ok(plan)
+}
+
+/// The manifest's files the patterns take; none is an error naming what the revision holds, so
+/// a later source (whose manifest may be whole) can be asked.
+fn select_files(mut manifest: Manifest, files: &FileFilter) -> Result<Manifest, PullError> {
+    if files.is_all() {
+        return Ok(manifest);
+    }
+    let total = manifest.files.len();
+    let mut examples: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    examples.sort_unstable();
+    examples.truncate(5);
+    let examples = examples.join(", ");
+    let ellipsis = if total > 5 { ", …" } else { "" };
+    let why = format!(
+        "no file of {}@{} matches {} (its {}: {examples}{ellipsis})",
+        manifest.repo,
+        short(&manifest.revision),
+        files.describe(),
+        crate::text::plural(total, "file", "files"),
+    );
+    manifest.files.retain(|f| files.matches(&f.path));
+    if manifest.files.is_empty() {
+        return Err(PullError::Missing(why));
+    }
+    Ok(manifest)
 }
 
 /// Every folder the plan writes into stays inside the cache dir: a link planted in the local

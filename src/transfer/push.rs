@@ -472,21 +472,42 @@ async fn read_catalog<'r>(
     Ok(catalog)
 }
 
-/// What the remote holds under the key manifest `m` (serialized as `body`) would be written to.
+/// What the remote holds under the key manifest `m` would be written to, and what to write
+/// there: `m`, or `m` with the files the remote's manifest of the same revision names beyond
+/// it (a cache holding part of a revision never shrinks the remote's manifest).
 fn manifest_state(
     catalog: &Catalog,
     key: &str,
     m: &Manifest,
-    body: &[u8],
-) -> Result<Existing, PublishError> {
+) -> (Result<Existing, PublishError>, Vec<u8>) {
+    let body = m.to_json_bytes();
     let Some(e) = catalog.manifest_entry(&safe_repo_key(&m.repo), &m.revision) else {
-        return Ok(Existing::Absent);
+        return (Ok(Existing::Absent), body);
     };
-    if e.object.holds(body) {
-        return Ok(Existing::Same);
+    if e.object.holds(&body) {
+        return (Ok(Existing::Same), body);
     }
-    match &e.body {
-        Body::Valid(current) if current.same_content(m) => Ok(Existing::Same),
+    if let Body::Valid(current) = &e.body {
+        if let Some(union) = m.union(current) {
+            let state = if union.same_content(current) {
+                Existing::Same
+            } else {
+                Existing::Ours
+            };
+            return (Ok(state), union.to_json_bytes());
+        }
+    }
+    (manifest_existing(catalog, key, m, &e.body), body)
+}
+
+/// Whose the manifest at `key` is, when it differs from `m`.
+fn manifest_existing(
+    catalog: &Catalog,
+    key: &str,
+    m: &Manifest,
+    body: &Body<Manifest>,
+) -> Result<Existing, PublishError> {
+    match body {
         Body::Failed(ReadFailure::Unreadable(err)) => Err(err.clone().into()),
         Body::Gone => Ok(Existing::Absent),
         _ => Ok(match catalog.owner_of_manifest_key(key) {
@@ -600,8 +621,7 @@ async fn publish_all(
     let ran = pool::run(plans.iter().copied(), ctx.workers, async |plan| {
         let m = &plan.manifest;
         let key = layout.manifest_key(&m.repo, &m.revision);
-        let body = m.to_json_bytes();
-        let state = manifest_state(catalog, &key, m, &body);
+        let (state, body) = manifest_state(catalog, &key, m);
         publish(remote, &key, state, body, dry_run).await
     })
     .await;

@@ -16,6 +16,7 @@ mod doctor;
 mod dry_run;
 mod engine;
 mod failure_sources;
+mod file_patterns;
 mod faults;
 mod gc;
 mod hostile;
