@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod gc;
 pub mod init;
 pub mod list;
+pub mod lockfile;
 pub mod prune;
 pub mod pull;
 pub mod pull_all;
