@@ -57,6 +57,14 @@ pub enum Command {
     /// Download every repo that has a `main` ref on the remote
     #[command(after_help = examples::PULL_ALL)]
     PullAll(PullAllArgs),
+    /// Pin revisions in a lock file (one line a repo), for `pull --lock` and `verify --lock`
+    ///
+    /// Each line is `[type/]org/name@<40-hex commit>`, optional file patterns (`!PATTERN`
+    /// leaves files out), optional `local-dir=DIR`, and the ref it was locked from as a comment.
+    /// From the local cache, or with --remote from the remote's refs. Naming repos updates
+    /// their lines in an existing file and keeps the others; naming none pins every `main`.
+    #[command(after_help = examples::LOCK)]
+    Lock(LockArgs),
     /// Summarize the local cache (and, with --remote, the remote)
     #[command(after_help = examples::STATUS)]
     Status(StatusArgs),
@@ -191,6 +199,7 @@ impl Command {
             Command::Push(_) => "push",
             Command::Pull(_) => "pull",
             Command::PullAll(_) => "pull-all",
+            Command::Lock(_) => "lock",
             Command::Status(_) => "status",
             Command::List(_) => "list",
             Command::Diff(_) => "diff",
@@ -484,8 +493,17 @@ pub enum RepoTypeArg {
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// Repo id: `org/name`, `type/org/name` as `list` prints it, or `hf://datasets/org/name`
-    #[arg(value_name = "REPO_ID")]
-    pub repo: String,
+    #[arg(value_name = "REPO_ID", required_unless_present = "lock")]
+    pub repo: Option<String>,
+
+    /// Pull every revision pinned in this lock file (`hf-cache-sync lock` writes one) instead
+    /// of one repo; pins already complete in the cache need no remote
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["repo", "revision", "repo_type", "include_files", "exclude_files"])]
+    pub lock: Option<PathBuf>,
+
+    /// With --lock: make no remote call at all; pins the cache lacks fail
+    #[arg(long, requires = "lock")]
+    pub offline: bool,
 
     /// A ref (`main`, `pr/1`, a tag) or a commit hash (default: main)
     #[arg(short, long, value_name = "REVISION")]
@@ -510,6 +528,31 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub fallback: FallbackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Repos to pin, each optionally with `@REF` (default main) or `@<commit>`: `org/name`,
+    /// `dataset/org/name@v1.0` (default: every repo's main)
+    #[arg(value_name = "REPO_ID[@REF]")]
+    pub repos: Vec<String>,
+
+    /// The lock file to write (`-` for stdout)
+    #[arg(short, long, value_name = "FILE", default_value = "hf-cache-sync.lock")]
+    pub output: PathBuf,
+
+    /// Pin what the remote's refs name instead of the local cache's: bare, the configured
+    /// remote; --remote=s3://bucket[/prefix] or --remote=DIR names another
+    #[arg(long, value_name = "URL", num_args = 0..=1)]
+    pub remote: Option<Option<std::ffi::OsString>>,
+
+    /// Pin only the files whose path matches this glob (repeatable), as `pull --include-files`
+    #[arg(long, value_name = "GLOB")]
+    pub include_files: Vec<String>,
+
+    /// Leave out the files whose path matches this glob (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_files: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -27,7 +27,18 @@ Examples:
   hf-cache-sync pull org/model -r pr/1        another ref, or a commit hash
   hf-cache-sync pull dataset/org/data         any id `list` prints, or hf://datasets/org/data
   hf-cache-sync pull org/model --dry-run -v   the blobs it would download
-  hf-cache-sync pull org/model --remote=/mnt/share";
+  hf-cache-sync pull org/model --remote=/mnt/share
+  hf-cache-sync pull org/model-GGUF --include-files '*Q4_K_M.gguf'   one file of many
+  hf-cache-sync pull --lock hf-cache-sync.lock   every pinned revision (see `lock`)
+  hf-cache-sync pull --lock hf-cache-sync.lock --offline   no remote call at all";
+
+pub const LOCK: &str = "\
+Examples:
+  hf-cache-sync lock                          every cached repo's main, in hf-cache-sync.lock
+  hf-cache-sync lock org/model dataset/org/data@v1.0   add or update these pins
+  hf-cache-sync lock org/model-GGUF --include-files '*Q4_K_M.gguf'
+  hf-cache-sync lock --remote -o models.lock  what the remote's main refs name
+  hf-cache-sync lock -o -                     print it instead";
 
 pub const PULL_ALL: &str = "\
 Examples:

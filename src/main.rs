@@ -292,11 +292,20 @@ async fn dispatch(
             .await
         }
         Command::Pull(args) => {
+            if let Some(lock) = args.lock {
+                let opts = commands::pull_lock::PullLockOptions {
+                    lock,
+                    offline: args.offline,
+                    transfer: transfer_options(args.transfer),
+                    fallback: fallback_options(args.fallback),
+                };
+                return commands::pull_lock::run(app, opts).await;
+            }
             commands::pull::run(
                 app,
                 commands::pull::PullOptions {
                     target: transfer::pull::Target {
-                        repo_id: args.repo,
+                        repo_id: args.repo.expect("clap requires a repo without --lock"),
                         repo_type: args.repo_type.map(|t| match t {
                             RepoTypeArg::Model => cache::RepoType::Model,
                             RepoTypeArg::Dataset => cache::RepoType::Dataset,
@@ -360,6 +369,17 @@ async fn dispatch(
                 },
             )
             .await
+        }
+        Command::Lock(mut args) => {
+            let remote = RemoteChoice::from_flag(args.remote, Some(&mut args.repos));
+            let opts = commands::lock::LockOptions {
+                repos: args.repos,
+                output: args.output,
+                remote,
+                include_files: args.include_files,
+                exclude_files: args.exclude_files,
+            };
+            commands::lock::run(app, opts).await
         }
         other => inspect(app, other, config_error).await,
     }

@@ -23,9 +23,6 @@ use crate::cache::{is_commit_hash, is_safe_ref_name, RepoType};
 use crate::config::ConfigError;
 use crate::patterns::{self, FileFilter};
 
-/// The file `lock` writes and `pull --lock` is usually given.
-pub const DEFAULT_LOCK_FILE: &str = "hf-cache-sync.lock";
-
 const SYNTAX_HINT: &str = "each line is `[type/]org/name@<40-hex commit> [PATTERN]... \
                            [!PATTERN]... [local-dir=DIR]  # ref`; `hf-cache-sync lock` writes \
                            one from the cache";

@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod lifecycle;
+pub mod pinned;
 pub mod pool;
 pub mod pull;
 pub mod push;

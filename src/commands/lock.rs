@@ -1,0 +1,373 @@
+//! `lock [REPO_ID[@REF]...] [-o FILE]`: pins revisions in a lock file, from the local cache (or,
+//! with `--remote`, from the remote's refs): one line a repo, the commit its ref names and the
+//! ref in a comment. Naming repos updates their lines in an existing file and keeps the others;
+//! naming none pins every repo's `main`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::lockfile::{render, LockEntry, LockFile};
+use super::repos::{require_on_remote, require_repos, RepoRef};
+use super::{scan_existing, short, App, Outcome, RemoteChoice};
+use crate::cache::scan::{CacheScan, Repo};
+use crate::cache::{is_commit_hash, RepoType};
+use crate::config::ConfigError;
+use crate::manifest::safe_repo_key;
+use crate::patterns::FileFilter;
+use crate::remote::catalog::{Catalog, ReadMode};
+use crate::text::plural;
+
+pub struct LockOptions {
+    /// `org/name`, `type/org/name`, … each optionally with `@REF` (default `main`) or
+    /// `@<commit>`.
+    pub repos: Vec<String>,
+    /// `-` writes to stdout.
+    pub output: PathBuf,
+    pub remote: RemoteChoice,
+    pub include_files: Vec<String>,
+    pub exclude_files: Vec<String>,
+}
+
+/// A repo named on the command line, with the revision asked for.
+struct Wanted {
+    repo: RepoRef,
+    revision: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Pin {
+    repo: String,
+    revision: String,
+    #[serde(rename = "ref")]
+    ref_name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct LockSummary {
+    command: &'static str,
+    file: PathBuf,
+    /// `the cache at …` or the remote.
+    from: String,
+    /// The pins written or updated by this run.
+    locked: Vec<Pin>,
+    /// Pins kept from the file as they were.
+    kept: usize,
+    /// Repos left out, and why.
+    skipped: Vec<String>,
+}
+
+pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
+    let files = FileFilter::new(&opts.include_files, &opts.exclude_files).map_err(|e| {
+        ConfigError::Usage {
+            message: e.to_string(),
+            hint: "file patterns are globs on the path in the repo: '*.gguf', 'onnx/'".into(),
+        }
+    })?;
+    let wanted = opts
+        .repos
+        .iter()
+        .map(|text| parse_wanted(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let to_stdout = opts.output.as_os_str() == "-";
+    let base = base_of(&opts.output);
+    let mut skipped = Vec::new();
+    let (from, mut pins) = if opts.remote == RemoteChoice::NotAsked {
+        let scan = scan_existing(&app.settings.cache_dir).await?;
+        let from = format!("the cache at {}", scan.root.display());
+        (from, from_cache(&scan, &wanted, &mut skipped)?)
+    } else {
+        let (remote, layout) = app.open_remote(opts.remote.url())?;
+        let mut catalog = Catalog::list(&remote, &layout, false)
+            .await?
+            .reading(app.settings.transfer.workers, ReadMode::Warn);
+        let refs: Vec<&Wanted> = wanted.iter().collect();
+        catalog
+            .read_ref_targets(|safe, name| {
+                refs.is_empty()
+                    || refs
+                        .iter()
+                        .any(|w| safe_repo_key(&w.repo.repo_id) == safe && w.revision == name)
+            })
+            .await?;
+        let named: Vec<RepoRef> = wanted.iter().map(|w| w.repo.clone()).collect();
+        require_on_remote(&catalog, &named, &remote.describe())?;
+        (
+            remote.describe(),
+            from_remote(&catalog, &wanted, &mut skipped)?,
+        )
+    };
+    for pin in &mut pins {
+        pin.files = files.clone();
+    }
+    // Naming repos updates their lines in an existing file; the rest stay as they are.
+    let mut kept = 0;
+    if !wanted.is_empty() && !to_stdout && opts.output.exists() {
+        let existing = LockFile::read(&opts.output)?;
+        for old in existing.entries {
+            let replaced = pins
+                .iter_mut()
+                .find(|p| p.repo_type == old.repo_type && p.repo_id == old.repo_id);
+            match replaced {
+                Some(new) => {
+                    if files.is_all() {
+                        new.files = old.files.clone();
+                    }
+                    new.local_dir = old.local_dir.clone();
+                }
+                None => {
+                    kept += 1;
+                    pins.push(old);
+                }
+            }
+        }
+    }
+    for s in &skipped {
+        app.printer.warn(s);
+    }
+    if pins.is_empty() {
+        return Err(ConfigError::Usage {
+            message: format!("nothing to lock: no repo in {from} has a main ref"),
+            hint: "name the repos and refs to pin: hf-cache-sync lock org/name@v1.0".into(),
+        }
+        .into());
+    }
+    let text = render(&pins, &base);
+    if to_stdout {
+        print!("{text}");
+        return Ok(Outcome::Success);
+    }
+    write_lock(&opts.output, &text)?;
+    let summary = LockSummary {
+        command: "lock",
+        file: opts.output.clone(),
+        from,
+        locked: pins
+            .iter()
+            .filter(|p| p.line == 0)
+            .map(|p| Pin {
+                repo: format!("{}/{}", p.repo_type, p.repo_id),
+                revision: p.commit.clone(),
+                ref_name: p.ref_name.clone(),
+            })
+            .collect(),
+        kept,
+        skipped,
+    };
+    app.printer.result(&summary, || human(&summary));
+    Ok(Outcome::Success)
+}
+
+fn human(s: &LockSummary) -> String {
+    let mut lines: Vec<String> = s
+        .locked
+        .iter()
+        .map(|p| {
+            let from = p.ref_name.as_deref().unwrap_or("commit");
+            format!("  {}@{} ({from})", p.repo, short(&p.revision))
+        })
+        .collect();
+    let kept = if s.kept > 0 {
+        format!(", kept {}", plural(s.kept, "other pin", "other pins"))
+    } else {
+        String::new()
+    };
+    lines.push(format!(
+        "Locked {} from {} in {}{kept}",
+        plural(s.locked.len(), "repo", "repos"),
+        s.from,
+        s.file.display()
+    ));
+    lines.join("\n")
+}
+
+/// `org/name`, `org/name@v1.0`, `dataset/org/name@<commit>`.
+fn parse_wanted(text: &str) -> Result<Wanted, ConfigError> {
+    let (repo, revision) = match text.rsplit_once('@') {
+        Some((repo, rev)) if !repo.is_empty() && !rev.is_empty() => (repo, rev),
+        _ => (text, "main"),
+    };
+    if !crate::cache::is_safe_ref_name(revision) {
+        return Err(ConfigError::Usage {
+            message: format!("{text:?}: {revision:?} is not a ref name or commit"),
+            hint: "name a revision as org/name@main, org/name@v1.0 or org/name@<commit>".into(),
+        });
+    }
+    Ok(Wanted {
+        repo: RepoRef::parse(repo)?,
+        revision: revision.to_string(),
+    })
+}
+
+/// The folder a lock file's `local-dir=` paths are relative to.
+fn base_of(output: &Path) -> PathBuf {
+    match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn pin(repo_type: RepoType, repo_id: &str, commit: &str, ref_name: Option<&str>) -> LockEntry {
+    LockEntry {
+        line: 0,
+        repo_type,
+        repo_id: repo_id.to_string(),
+        commit: commit.to_string(),
+        files: FileFilter::default(),
+        ref_name: ref_name.map(str::to_string),
+        local_dir: None,
+    }
+}
+
+/// Pins from the cache: each named repo's revision, or every repo's `main` (a repo with one
+/// ref and no `main` pins that ref; one with no ref but a single revision pins it).
+fn from_cache(
+    scan: &CacheScan,
+    wanted: &[Wanted],
+    skipped: &mut Vec<String>,
+) -> Result<Vec<LockEntry>, anyhow::Error> {
+    let named: Vec<RepoRef> = wanted.iter().map(|w| w.repo.clone()).collect();
+    require_repos(scan, &named)?;
+    let mut pins = Vec::new();
+    if wanted.is_empty() {
+        for repo in &scan.repos {
+            match default_pin(repo) {
+                Some(p) => pins.push(p),
+                None => skipped.push(format!(
+                    "{} has no main ref and several revisions: name it as {}@REF to lock it",
+                    repo.qualified_id(),
+                    repo.qualified_id()
+                )),
+            }
+        }
+        return Ok(pins);
+    }
+    for w in wanted {
+        for repo in scan
+            .repos
+            .iter()
+            .filter(|r| w.repo.matches(r.repo_type, &r.repo_id))
+        {
+            pins.push(named_pin(repo, &w.revision)?);
+        }
+    }
+    Ok(pins)
+}
+
+fn default_pin(repo: &Repo) -> Option<LockEntry> {
+    let by_ref = repo
+        .refs
+        .get_key_value("main")
+        .or_else(|| (repo.refs.len() == 1).then(|| repo.refs.iter().next())?);
+    let (ref_name, commit) = match by_ref {
+        Some((name, commit)) => (Some(name.as_str()), commit.as_str()),
+        None if repo.revisions.len() == 1 => (None, repo.revisions[0].commit.as_str()),
+        None => return None,
+    };
+    repo.revision(commit)?;
+    Some(pin(repo.repo_type, &repo.repo_id, commit, ref_name))
+}
+
+fn named_pin(repo: &Repo, revision: &str) -> Result<LockEntry, ConfigError> {
+    if is_commit_hash(revision) && repo.revision(revision).is_some() {
+        return Ok(pin(repo.repo_type, &repo.repo_id, revision, None));
+    }
+    match repo.refs.get(revision) {
+        Some(commit) if repo.revision(commit).is_some() => Ok(pin(
+            repo.repo_type,
+            &repo.repo_id,
+            commit,
+            Some(revision),
+        )),
+        _ => Err(ConfigError::Usage {
+            message: format!(
+                "{} has no revision {revision} in the cache (refs: {})",
+                repo.qualified_id(),
+                names_or_none(repo.refs.keys())
+            ),
+            hint: "pull it first, or lock from the remote with --remote".into(),
+        }),
+    }
+}
+
+fn names_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Pins from the remote's refs: each named repo's ref, or every `main`.
+fn from_remote(
+    catalog: &Catalog,
+    wanted: &[Wanted],
+    skipped: &mut Vec<String>,
+) -> Result<Vec<LockEntry>, ConfigError> {
+    let mut pins = Vec::new();
+    for r in catalog.refs() {
+        let named = wanted
+            .iter()
+            .find(|w| safe_repo_key(&w.repo.repo_id) == r.safe && w.revision == r.name);
+        if named.is_none() && (!wanted.is_empty() || r.name != "main") {
+            continue;
+        }
+        let Some(m) = catalog.manifest_named_by(r) else {
+            skipped.push(format!(
+                "{} names no readable manifest; left out",
+                r.key
+            ));
+            continue;
+        };
+        let repo_type = m.repo_type().expect("validated");
+        if named.is_some_and(|w| !w.repo.matches(repo_type, &m.repo)) {
+            continue;
+        }
+        pins.push(pin(repo_type, &m.repo, &m.revision, Some(&r.name)));
+    }
+    for w in wanted {
+        let found = pins
+            .iter()
+            .any(|p| w.repo.matches(p.repo_type, &p.repo_id));
+        if found {
+            continue;
+        }
+        let safe = safe_repo_key(&w.repo.repo_id);
+        if is_commit_hash(&w.revision) && catalog.has_manifest_key(&safe, &w.revision) {
+            let repo_type = w.repo.repo_type.unwrap_or(RepoType::Model);
+            pins.push(pin(repo_type, &w.repo.repo_id, &w.revision, None));
+            continue;
+        }
+        return Err(ConfigError::Usage {
+            message: format!(
+                "{} has no ref {} on the remote",
+                w.repo.qualified(),
+                w.revision
+            ),
+            hint: "`hf-cache-sync list --remote` shows what the remote holds".into(),
+        });
+    }
+    Ok(pins)
+}
+
+/// Writes the lock file atomically: a reader never sees half of it.
+fn write_lock(path: &Path, text: &str) -> Result<(), ConfigError> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| ConfigError::Usage {
+        message: format!("cannot write lock file {}: {e}", path.display()),
+        hint: "pass -o with a path in a folder you may write to".into(),
+    };
+    let dir = base_of(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(failed)?;
+    tmp.write_all(text.as_bytes()).map_err(failed)?;
+    // A file meant to be committed: readable by all, as an editor would write it.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .map_err(failed)?;
+    tmp.persist(path).map_err(|e| failed(e.error))?;
+    Ok(())
+}
