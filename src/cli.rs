@@ -401,6 +401,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub repair: bool,
 
+    /// Check that the cache holds every revision and file pinned in this lock file (and each
+    /// pin's local-dir), every byte hashed; exit 1 listing what is missing or wrong
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["repos", "remote", "repair"])]
+    pub lock: Option<PathBuf>,
+
     /// Concurrent hashing / transfer workers
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,

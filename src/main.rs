@@ -447,6 +447,7 @@ async fn inspect(
                 remote: RemoteChoice::from_flag(args.remote, Some(&mut args.repos)),
                 repos: args.repos,
                 repair: args.repair,
+                lock: args.lock,
                 workers: args.workers.map(usize::from),
             };
             commands::verify::run(app, opts).await

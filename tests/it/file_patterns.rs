@@ -7,21 +7,9 @@ use crate::common::{check_cache, count, files_under, manifest_key, Download, San
 
 const COMMIT: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
-/// A GGUF repo: four quantizations, a config and a README.
-fn quantized() -> RepoSpec {
-    RepoSpec::new("org/model-GGUF")
-        .rev(COMMIT, &["main"])
-        .file("config.json", b"{\"model_type\": \"llama\"}")
-        .file("README.md", b"# model-GGUF\n")
-        .lfs("model-Q2_K.gguf", &[2u8; 3000])
-        .lfs("model-Q4_K_M.gguf", &[4u8; 5000])
-        .lfs("model-Q8_0.gguf", &[8u8; 9000])
-        .lfs("fp16/model-F16.gguf", &[16u8; 12000])
-}
-
 fn pushed(name: &str) -> (Sandbox, RepoSpec) {
     let t = Sandbox::new(name);
-    let m = quantized();
+    let m = RepoSpec::quantized("org/model-GGUF", COMMIT);
     let src = t.cache("src");
     m.write(&src);
     t.hfcs().cache_dir(&src).arg("push").run().success();

@@ -25,6 +25,7 @@ mod init;
 mod interrupt;
 mod json_output;
 mod list;
+mod lock;
 mod nothing_matches;
 mod prune;
 mod pull;

@@ -41,14 +41,14 @@ struct LocalSummary {
 
 /// One file to hash, and every repo blob whose content it is (a shared-store file may back the
 /// same blob name in several repos).
-struct HashJob {
-    path: PathBuf,
-    etag: String,
-    size: u64,
-    owners: Vec<usize>,
+pub(super) struct HashJob {
+    pub path: PathBuf,
+    pub etag: String,
+    pub size: u64,
+    pub owners: Vec<usize>,
 }
 
-enum Verdict {
+pub(super) enum Verdict {
     Good,
     Mismatch(String),
     Unreadable(String),
@@ -94,11 +94,7 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
     let progress = app.progress("verify");
     progress.add_total(jobs.len() as u64, bytes);
-    let threads = opts.workers.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let threads = hashing_threads(opts.workers);
     let (jobs, verdicts) = {
         let progress = progress.clone();
         tokio::task::spawn_blocking(move || {
@@ -148,7 +144,7 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
 }
 
 /// A problem per repo that owns each blob whose hash or read failed.
-fn blob_problems(scan: &CacheScan, jobs: &[HashJob], verdicts: Vec<Verdict>) -> Vec<Problem> {
+pub(super) fn blob_problems(scan: &CacheScan, jobs: &[HashJob], verdicts: Vec<Verdict>) -> Vec<Problem> {
     let mut blob_problems = Vec::new();
     for (job, verdict) in jobs.iter().zip(verdicts) {
         let (kind, detail) = match verdict {
@@ -239,8 +235,17 @@ fn hash_jobs(scan: &CacheScan, chosen: &[usize]) -> Vec<HashJob> {
     jobs
 }
 
+/// `--workers`, else one hashing thread a core.
+pub(super) fn hashing_threads(workers: Option<usize>) -> usize {
+    workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
 /// Hashes every job on `threads` threads; verdicts in job order.
-fn hash_all(jobs: &[HashJob], threads: usize, progress: &dyn Progress) -> Vec<Verdict> {
+pub(super) fn hash_all(jobs: &[HashJob], threads: usize, progress: &dyn Progress) -> Vec<Verdict> {
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Verdict)>> = Mutex::new(Vec::with_capacity(jobs.len()));
     std::thread::scope(|s| {

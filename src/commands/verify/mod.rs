@@ -6,6 +6,7 @@
 //! `repair` fetches what `--repair` can fix, `remote` checks the bucket through the catalog.
 
 mod local;
+mod lock;
 mod remote;
 mod repair;
 mod structure;
@@ -22,6 +23,8 @@ pub struct VerifyOptions {
     /// Without `repair`, the remote to verify; with it, the remote to repair from.
     pub remote: RemoteChoice,
     pub repair: bool,
+    /// `--lock FILE`: the pinned revisions instead.
+    pub lock: Option<std::path::PathBuf>,
     pub workers: Option<usize>,
 }
 
@@ -45,6 +48,8 @@ pub enum ProblemKind {
     BadRef,
     /// A remote ref naming a commit that has no manifest.
     DanglingRef,
+    /// A revision or file a lock file pins that the cache (or the pin's local dir) lacks.
+    MissingPin,
 }
 
 impl ProblemKind {
@@ -58,6 +63,7 @@ impl ProblemKind {
             ProblemKind::BadManifest => "bad manifest",
             ProblemKind::BadRef => "bad ref",
             ProblemKind::DanglingRef => "dangling ref",
+            ProblemKind::MissingPin => "missing",
         }
     }
 
@@ -160,6 +166,9 @@ fn short_path(p: &str) -> String {
 }
 
 pub async fn run(app: &App, opts: VerifyOptions) -> Result<Outcome> {
+    if let Some(file) = &opts.lock {
+        return lock::verify(app, file, opts.workers).await;
+    }
     if opts.remote.asked() && !opts.repair {
         remote::verify(app, &opts).await
     } else {

@@ -29,4 +29,16 @@ impl RepoSpec {
             .lfs(WEIGHTS, &weights)
             .file(TOKENIZER, tokenizer.as_bytes())
     }
+
+    /// A GGUF repo at one commit (`main`): four quantizations, a config and a README.
+    pub fn quantized(repo_id: &str, commit: &str) -> RepoSpec {
+        RepoSpec::new(repo_id)
+            .rev(commit, &["main"])
+            .file("config.json", b"{\"model_type\": \"llama\"}")
+            .file("README.md", b"# model-GGUF\n")
+            .lfs("model-Q2_K.gguf", &[2u8; 3000])
+            .lfs("model-Q4_K_M.gguf", &[4u8; 5000])
+            .lfs("model-Q8_0.gguf", &[8u8; 9000])
+            .lfs("fp16/model-F16.gguf", &[16u8; 12000])
+    }
 }

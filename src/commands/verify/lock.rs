@@ -1,0 +1,152 @@
+//! `verify --lock FILE`: the cache holds every pinned revision and file, every byte hashed
+//! against its blob name — what a project's asset check asks of its model folder, for Hub
+//! caches. What a pin lacks (the repo, the revision, files its tree listing names) and every
+//! corrupt or unreadable blob is a problem, named with the lock file's line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::local::{blob_problems, hash_all, hashing_threads, HashJob};
+use super::{describe_problems, App, Outcome, Problem, ProblemKind};
+use crate::cache::scan::{CacheScan, FileSource};
+use crate::commands::lockfile::{LockEntry, LockFile};
+use crate::commands::scan_existing;
+use crate::report::human_bytes;
+use crate::text::plural;
+use crate::transfer::pinned::covered;
+
+#[derive(Debug, Serialize)]
+struct LockSummary {
+    command: &'static str,
+    scope: &'static str,
+    lock: PathBuf,
+    cache_dir: PathBuf,
+    pins: usize,
+    /// Distinct blob files hashed.
+    blobs: usize,
+    bytes: u64,
+    problems: Vec<Problem>,
+    seconds: f64,
+}
+
+pub(super) async fn verify(app: &App, file: &Path, workers: Option<usize>) -> Result<Outcome> {
+    let started = Instant::now();
+    let lock = LockFile::read(file)?;
+    let scan = scan_existing(&app.settings.cache_dir).await?;
+    let mut problems = Vec::new();
+    let mut jobs: BTreeMap<(PathBuf, String), HashJob> = BTreeMap::new();
+    for entry in &lock.entries {
+        match pinned_jobs(&scan, entry, &mut jobs) {
+            Ok(()) => {}
+            Err(detail) => problems.push(missing(&lock, entry, detail)),
+        }
+    }
+    let mut jobs: Vec<HashJob> = jobs.into_values().collect();
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
+    let bytes: u64 = jobs.iter().map(|j| j.size).sum();
+    let progress = app.progress("verify");
+    progress.add_total(jobs.len() as u64, bytes);
+    let threads = hashing_threads(workers);
+    let (jobs, verdicts) = {
+        let progress = progress.clone();
+        tokio::task::spawn_blocking(move || {
+            let verdicts = hash_all(&jobs, threads, progress.as_ref());
+            (jobs, verdicts)
+        })
+        .await?
+    };
+    progress.finish();
+    problems.extend(blob_problems(&scan, &jobs, verdicts));
+    let summary = LockSummary {
+        command: "verify",
+        scope: "lock",
+        lock: lock.path.clone(),
+        cache_dir: scan.root.clone(),
+        pins: lock.entries.len(),
+        blobs: jobs.len(),
+        bytes,
+        problems,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    app.printer.result(&summary, || human(&summary));
+    if !summary.problems.is_empty() {
+        app.printer.hint(&format!(
+            "`hf-cache-sync pull --lock {}` fetches what is missing or corrupt",
+            lock.path.display()
+        ));
+    }
+    Ok(Outcome::from_failures(summary.problems.len()))
+}
+
+/// Adds the blobs behind the pin's files to `jobs`, or says what the cache lacks of it.
+fn pinned_jobs(
+    scan: &CacheScan,
+    entry: &LockEntry,
+    jobs: &mut BTreeMap<(PathBuf, String), HashJob>,
+) -> Result<(), String> {
+    let index = scan
+        .repos
+        .iter()
+        .position(|r| r.repo_type == entry.repo_type && r.repo_id == entry.repo_id);
+    let repo = index.map(|i| &scan.repos[i]);
+    let files = covered(repo, &entry.commit, &entry.files).map_err(|gap| gap.describe())?;
+    let (repo, index) = (repo.expect("covered"), index.expect("covered"));
+    let listing = repo
+        .trees
+        .get(&entry.commit)
+        .and_then(|t| t.listing.as_ref());
+    for f in files {
+        // A copy (a cache written without symlinks) is checked against the name its tree
+        // listing gives; without one, its name is unknown and only its presence counts.
+        let (path, etag) = match &f.source {
+            FileSource::Blob(etag) => match repo.blobs.get(etag) {
+                Some(blob) => (blob.content_path.clone(), etag.clone()),
+                None => continue,
+            },
+            FileSource::Copy(path) => match listing.and_then(|l| l.files.get(&f.path)) {
+                Some(listed) => (path.clone(), listed.etag().to_string()),
+                None => continue,
+            },
+        };
+        let job = jobs
+            .entry((path.clone(), etag.clone()))
+            .or_insert_with(|| HashJob {
+                path,
+                etag,
+                size: f.size,
+                owners: Vec::new(),
+            });
+        if !job.owners.contains(&index) {
+            job.owners.push(index);
+        }
+    }
+    Ok(())
+}
+
+fn missing(lock: &LockFile, entry: &LockEntry, detail: String) -> Problem {
+    let mut p = Problem::new(
+        ProblemKind::MissingPin,
+        format!("{detail} ({}:{})", lock.path.display(), entry.line),
+    );
+    p.repo = Some(format!("{}/{}", entry.repo_type, entry.repo_id));
+    p.revision = Some(entry.commit.clone());
+    p
+}
+
+fn human(s: &LockSummary) -> String {
+    let mut lines = vec![format!(
+        "Verified {} of {} in {}: {} ({}) hashed in {:.1}s",
+        plural(s.pins, "pin", "pins"),
+        s.lock.display(),
+        s.cache_dir.display(),
+        plural(s.blobs, "blob", "blobs"),
+        human_bytes(s.bytes),
+        s.seconds
+    )];
+    describe_problems(&s.problems, &mut lines);
+    lines.join("\n")
+}
