@@ -6,10 +6,13 @@
 #
 #   HFCS_MODELS="org/model@<commit> dataset/org/data@<commit>" examples/gpu-node-bootstrap.sh
 #   examples/gpu-node-bootstrap.sh models.txt          # the same list, one a line, `#` comments
+#   examples/gpu-node-bootstrap.sh hf-cache-sync.lock  # a lock file (`hf-cache-sync lock`)
 #
 # Settings (environment):
 #   HFCS_MODELS     the pinned models when no file is given: [type/]org/name[@revision], a commit
 #                   as the revision pins it (a ref such as main is followed instead)
+#   HFCS_LOCK       a lock file instead (a file argument ending in .lock is one too): every pin
+#                   pulled in one run, and with the cache intact no remote is asked at all
 #   HFCS_VERSION    the hf-cache-sync version to install (default 0.2.0)
 #   HFCS_PACKAGE    what pip installs (default hf-cache-sync==$HFCS_VERSION; a wheel path or URL)
 #   HFCS_HOME       where it is installed (default /opt/hf-cache-sync, or ~/.local/hf-cache-sync
@@ -29,8 +32,16 @@ die() {
     exit "${3:-1}"
 }
 
-# --- the list of models
-if [[ -n "$models_file" ]]; then
+# --- the list of models, or the lock file
+lock="${HFCS_LOCK:-}"
+if [[ "$models_file" == *.lock ]]; then
+    lock="$models_file"
+fi
+if [[ -n "$lock" ]]; then
+    [[ -r "$lock" ]] || die "cannot read the lock file $lock" \
+        "write one with hf-cache-sync lock, and commit it with the code" 2
+    models=""
+elif [[ -n "$models_file" ]]; then
     [[ -r "$models_file" ]] || die "cannot read the model list $models_file" \
         "give a file with one [type/]org/name@revision a line" 2
     models="$(cat "$models_file")"
@@ -39,7 +50,7 @@ else
 fi
 # shellcheck disable=SC2001 # a comment ends each line of the list, not the whole list
 mapfile -t wanted < <(sed 's/#.*//' <<<"$models" | tr -s ' \t' '\n' | sed '/^$/d')
-if (( ${#wanted[@]} == 0 )); then
+if [[ -z "$lock" ]] && (( ${#wanted[@]} == 0 )); then
     die "no models to pull" "set HFCS_MODELS or pass a file listing them" 2
 fi
 
@@ -64,6 +75,18 @@ fi
 global=()
 if [[ -n "${HFCS_CONFIG:-}" ]]; then
     global+=(--config "$HFCS_CONFIG")
+fi
+
+# --- a lock file: one pull of every pin, then every pinned file hashed
+if [[ -n "$lock" ]]; then
+    log "pull --lock $lock"
+    "$hfcs" "${global[@]}" pull --lock "$lock" || die "not pulled: the pins named above" \
+        "hf-cache-sync list --remote shows what the remote holds; push the models from a machine that has them"
+    log "verify --lock $lock"
+    "$hfcs" "${global[@]}" verify --lock "$lock" || die "the cache does not hold the pins intact" \
+        "run hf-cache-sync pull --lock $lock again, or verify --repair"
+    log "ready: every pin of $lock is in the hub cache"
+    exit 0
 fi
 
 # --- the models: each pull moves only what the cache lacks

@@ -193,6 +193,50 @@ impl App {
         opts.write_through || self.settings.pull.write_through
     }
 
+    /// The last steps of a pull of many revisions, once their blobs are fetched: each plan's
+    /// snapshot built (unless it failed, or in a dry run), then what a fallback served written
+    /// through when asked, each write-through said on stderr. Returns each plan's errors.
+    pub async fn land(
+        &self,
+        sources: &Sources,
+        plans: &[Plan],
+        failures: &[(usize, Failure)],
+        transfer: &TransferOptions,
+        fallback: &FallbackOptions,
+    ) -> Vec<Vec<String>> {
+        let cache_dir = &self.settings.cache_dir;
+        let mut all = Vec::with_capacity(plans.len());
+        for (i, plan) in plans.iter().enumerate() {
+            let mut errors: Vec<String> = failures
+                .iter()
+                .filter(|(p, _)| *p == i)
+                .map(|(_, f)| f.to_string())
+                .collect();
+            if errors.is_empty() && !transfer.dry_run {
+                if let Err(e) = crate::transfer::pull::finish(cache_dir, plan) {
+                    errors.push(e.to_string());
+                }
+            }
+            if errors.is_empty() && !transfer.dry_run && self.write_through(fallback) {
+                let ctx = || self.transfer_ctx(transfer, "write-through");
+                let policy = self.write_policy();
+                for w in crate::transfer::write_through::write_through(
+                    sources, plan, cache_dir, &policy, ctx,
+                )
+                .await
+                {
+                    if w.is_written() {
+                        self.printer.note(&w.describe());
+                    } else {
+                        self.printer.warn(&w.describe());
+                    }
+                }
+            }
+            all.push(errors);
+        }
+        all
+    }
+
     pub fn open_remote(
         &self,
         flag: Option<&std::ffi::OsStr>,

@@ -23,7 +23,6 @@ use crate::report::human_bytes;
 use crate::text::plural;
 use crate::transfer::pull::{self, Counts, Plan, PullError, Resolution, Target};
 use crate::transfer::source::{Fallback, Sources};
-use crate::transfer::write_through::write_through;
 use crate::transfer::PlannedRevision;
 
 pub struct PullAllOptions {
@@ -123,27 +122,10 @@ pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
     } = pull::fetch_plans(&sources, cache_dir, &ctx, &mut plans, dry_run).await?;
     warnings.extend(notes);
 
-    for (i, plan) in plans.iter().enumerate() {
-        let mut errors: Vec<String> = failures
-            .iter()
-            .filter(|(p, _)| *p == i)
-            .map(|(_, f)| f.to_string())
-            .collect();
-        if errors.is_empty() && !opts.transfer.dry_run {
-            if let Err(e) = pull::finish(cache_dir, plan) {
-                errors.push(e.to_string());
-            }
-        }
-        if errors.is_empty() && !dry_run && app.write_through(&opts.fallback) {
-            let ctx = || app.transfer_ctx(&opts.transfer, "write-through");
-            for w in write_through(&sources, plan, cache_dir, &app.write_policy(), ctx).await {
-                if w.is_written() {
-                    app.printer.note(&w.describe());
-                } else {
-                    app.printer.warn(&w.describe());
-                }
-            }
-        }
+    let landed = app
+        .land(&sources, &plans, &failures, &opts.transfer, &opts.fallback)
+        .await;
+    for (i, (plan, errors)) in plans.iter().zip(landed).enumerate() {
         repos.push(RepoResult {
             repo: format!("{}/{}", plan.repo_type, plan.repo_id),
             repo_type: Some(plan.repo_type),

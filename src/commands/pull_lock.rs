@@ -246,17 +246,10 @@ async fn fetch(
         notes,
     } = pull::fetch_plans(sources, cache_dir, &ctx, &mut plans, dry_run).await?;
     warnings.extend(notes);
-    for (i, (plan, entry)) in plans.iter().zip(planned).enumerate() {
-        let mut errors: Vec<String> = failures
-            .iter()
-            .filter(|(p, _)| *p == i)
-            .map(|(_, f)| f.to_string())
-            .collect();
-        if errors.is_empty() && !dry_run {
-            if let Err(e) = pull::finish(cache_dir, plan) {
-                errors.push(e.to_string());
-            }
-        }
+    let landed = app
+        .land(sources, &plans, &failures, &opts.transfer, &opts.fallback)
+        .await;
+    for (i, ((plan, entry), errors)) in plans.iter().zip(planned).zip(landed).enumerate() {
         let status = match (errors.is_empty(), dry_run) {
             (false, _) => "failed",
             (true, true) => "would_pull",

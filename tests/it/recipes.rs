@@ -486,6 +486,53 @@ fn the_action_falls_back_to_the_hub_and_writes_through() {
     }
 }
 
+/// The lock file the recipes pull from: the same two models, as `hf-cache-sync lock` writes them.
+fn lock_file(repos: &[RepoSpec; 2], path: &Path) {
+    std::fs::write(
+        path,
+        format!(
+            "# pins\n{}@{}  # main\ndataset/{}@{}  # main\n",
+            repos[0].repo_id,
+            repos[0].commit("main"),
+            repos[1].repo_id,
+            repos[1].commit("main")
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_action_pulls_the_pins_of_a_lock_file() {
+    let t = Sandbox::new("recipes_action_lock");
+    let repos = published(&t);
+    let (runner, cache) = runner_with(&t, Key::ReadOnly);
+    lock_file(&repos, &runner.workspace().join("hf-cache-sync.lock"));
+    let wheel = wheel().display().to_string();
+    let cache_input = cache.display().to_string();
+    let inputs = [
+        ("lock-file", "hf-cache-sync.lock"),
+        ("cache-dir", cache_input.as_str()),
+        ("package", wheel.as_str()),
+        ("verify", "true"),
+    ];
+    let ran = runner.run_action(&inputs);
+    ran.ended(0, &["pull --lock hf-cache-sync.lock", "2 pulled"]);
+    repos[0].assert_pulled(&cache, "main");
+    repos[1].assert_pulled(&cache, "main");
+    check_cache(&cache, &repos[0].downloads("main"));
+    let again = runner.run_action(&inputs);
+    again.ended(0, &["2 already present, 0 pulled"]);
+
+    let both = runner.run_action(&[
+        ("lock-file", "hf-cache-sync.lock"),
+        ("models", "org/m"),
+        ("package", wheel.as_str()),
+    ]);
+    both.ended(2, &["::error::inputs models and lock-file are both set"]);
+    let missing = runner.run_action(&[("lock-file", "nope.lock"), ("package", wheel.as_str())]);
+    missing.ended(2, &["::error::input lock-file is 'nope.lock'"]);
+}
+
 // ---- make ----
 
 fn make(t: &Sandbox, cache: &Path, config: &Path, target: &str, models: &str) -> (i32, String) {
@@ -545,6 +592,22 @@ fn the_makefile_targets_pull_push_verify_and_prune() {
     m.assert_pulled(&cache, "main");
     d.assert_pulled(&cache, "main");
     check_cache(&cache, &d.downloads("main"));
+
+    // Pinned in a lock file (`make lock`), the models come from it into a fresh cache.
+    let (code, log) = make(&t, &src, &config, "lock", &models);
+    assert_eq!(code, 0, "{log}");
+    let lock = std::fs::read_to_string(t.work().join("hf-cache-sync.lock")).unwrap();
+    assert!(lock.contains(&format!("org/m@{}", m.commit("main"))), "{lock}");
+    let pinned = t.cache("pinned");
+    let (code, log) = make(&t, &pinned, &config, "models", "");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("pull --lock hf-cache-sync.lock"), "{log}");
+    m.assert_pulled(&pinned, "main");
+    d.assert_pulled(&pinned, "main");
+    let (code, log) = make(&t, &pinned, &config, "verify", "");
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("verify --lock"), "{log}");
+    std::fs::remove_file(t.work().join("hf-cache-sync.lock")).unwrap();
 
     // No models: a clear error, nothing run.
     let (code, log) = make(&t, &cache, &config, "models", "");
@@ -628,4 +691,30 @@ fn the_bootstrap_script_is_idempotent_and_fails_on_a_missing_model() {
     let (code, _, err) = bootstrap("  # nothing\n");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no models to pull"), "{err}");
+
+    // A lock file instead of a list: a fresh node pulls its pins, a second run asks nothing.
+    let lock = t.work().join("hf-cache-sync.lock");
+    lock_file(&repos, &lock);
+    let locked_cache = t.path("locked-cache");
+    let by_lock = || {
+        run(clean("bash", &t.home())
+            .arg(root().join("examples/gpu-node-bootstrap.sh"))
+            .arg(&lock)
+            .env("HFCS_PACKAGE", wheel())
+            .env("HFCS_HOME", &tool)
+            .env("HFCS_CONFIG", &config)
+            .env("HF_HUB_CACHE", &locked_cache)
+            .env("AWS_ACCESS_KEY_ID", &g.ro_access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &g.ro_secret_key)
+            .current_dir(t.work()))
+    };
+    let (code, out, err) = by_lock();
+    assert_eq!(code, 0, "{out}{err}");
+    repos[0].assert_pulled(&locked_cache, "main");
+    repos[1].assert_pulled(&locked_cache, "main");
+    let before = snapshot_of(&locked_cache);
+    let (code, out, err) = by_lock();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 already present, 0 pulled"), "{out}{err}");
+    assert_eq!(snapshot_of(&locked_cache), before);
 }
