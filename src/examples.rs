@@ -27,6 +27,7 @@ Examples:
   hf-cache-sync pull org/model -r pr/1        another ref, or a commit hash
   hf-cache-sync pull dataset/org/data         any id `list` prints, or hf://datasets/org/data
   hf-cache-sync pull org/model --dry-run -v   the blobs it would download
+  hf-cache-sync pull org/model --local-dir models/model
   hf-cache-sync pull org/model --remote=/mnt/share";
 
 pub const PULL_ALL: &str = "\

@@ -141,19 +141,10 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             failures.push((0, Failure::new(item, e)));
         }
     }
-    let mut laid_out = None;
-    if let Some(dir) = local_dir.filter(|_| failures.is_empty()) {
-        match lay_out(app, &plan, dir, dry_run, ctx.lock_timeout).await {
-            Ok(mut report) => {
-                failures.extend(report.failures.drain(..).map(|f| (0, f)));
-                laid_out = Some(report);
-            }
-            Err(e) => {
-                let item = format!("{}@{}", plan.repo_id, short(&plan.commit));
-                failures.push((0, Failure::new(item, e)));
-            }
-        }
-    }
+    let laid_out = match local_dir.filter(|_| failures.is_empty()) {
+        Some(dir) => lay_out(app, &plan, dir, dry_run, ctx.lock_timeout, &mut failures).await,
+        None => None,
+    };
     let mut written = Vec::new();
     if !dry_run && failures.is_empty() && app.write_through(&opts.fallback) {
         written = write_through(&sources, &plan, cache_dir, &app.write_policy(), || {
@@ -231,18 +222,19 @@ fn human(s: &PullSummary, ok: bool, verbose: bool) -> String {
 }
 
 /// `--local-dir`: the revision's files laid out in the folder (in a dry run, what would be),
-/// off the async workers.
+/// off the async workers; what failed goes to `failures`.
 async fn lay_out(
     app: &App,
     plan: &Plan,
     dir: PathBuf,
     dry_run: bool,
     lock_timeout: Duration,
-) -> Result<local_dir::Report, LocalDirError> {
+    failures: &mut Vec<(usize, Failure)>,
+) -> Option<local_dir::Report> {
     let (repo_dir, commit) = (plan.repo_dir.clone(), plan.commit.clone());
     let files = plan.manifest.files.clone();
     let progress = (!dry_run).then(|| app.progress("local dir"));
-    blocking(move || {
+    let laid_out = blocking(move || {
         let rev = Revision {
             repo_dir: &repo_dir,
             commit: &commit,
@@ -255,7 +247,18 @@ async fn lay_out(
         progress.finish();
         report
     })
-    .await
+    .await;
+    match laid_out {
+        Ok(mut report) => {
+            failures.extend(report.failures.drain(..).map(|f| (0, f)));
+            Some(report)
+        }
+        Err(e) => {
+            let item = format!("{}@{}", plan.repo_id, short(&plan.commit));
+            failures.push((0, Failure::new(item, e)));
+            None
+        }
+    }
 }
 
 /// The summary's line for `--local-dir`.

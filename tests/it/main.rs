@@ -24,6 +24,7 @@ mod init;
 mod interrupt;
 mod json_output;
 mod list;
+mod local_dir;
 mod nothing_matches;
 mod prune;
 mod pull;
