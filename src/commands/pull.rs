@@ -18,7 +18,7 @@ use crate::remote::blocking;
 use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
 use crate::text::plural;
-use crate::transfer::local_dir::{self, LocalDirError, Revision};
+use crate::transfer::local_dir::{self, CachedRevision, LocalDirError};
 use crate::transfer::pull::{
     fetch_plans, finish, resolve_through, Counts, Fetched, Plan, PullError, Resolution, Target,
 };
@@ -235,7 +235,7 @@ async fn lay_out(
     let files = plan.manifest.files.clone();
     let progress = (!dry_run).then(|| app.progress("local dir"));
     let laid_out = blocking(move || {
-        let rev = Revision {
+        let rev = CachedRevision {
             repo_dir: &repo_dir,
             commit: &commit,
             files: &files,

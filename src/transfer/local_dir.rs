@@ -5,7 +5,7 @@
 //! the metadata huggingface_hub keeps for `hf download --local-dir`, so it sees the folder as up
 //! to date; [`check`] verifies such a folder byte for byte.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +20,9 @@ use crate::cache::lock::{self, LockError, Mode};
 use crate::cache::reflink::{clone_or_copy, Copied};
 use crate::cache::trees::tree_path;
 use crate::cache::write::{check_within, io_err, sync_dir, WriteError};
-use crate::cache::{blob_path, is_safe_relative_path, snapshot_path, temp, TEMP_PREFIX};
+use crate::cache::{
+    blob_path, is_safe_relative_path, snapshot_path, temp, TEMP_PREFIX, TEMP_SUFFIX,
+};
 use crate::failure::Failure;
 use crate::manifest::ManifestFile;
 use crate::report::{lock_waiter, Progress};
@@ -30,7 +32,7 @@ const WHAT: &str = "the local dir";
 
 /// A revision whose files are in the cache (its snapshot built): where they are read from.
 #[derive(Debug, Clone, Copy)]
-pub struct Revision<'a> {
+pub struct CachedRevision<'a> {
     pub repo_dir: &'a Path,
     pub commit: &'a str,
     pub files: &'a [ManifestFile],
@@ -165,7 +167,7 @@ pub fn prepare(dir: &Path, dry_run: bool) -> Result<PathBuf, LocalDirError> {
 ///
 /// Blocking. Hold the repo's lease while it runs, so no prune removes a blob being read.
 pub fn place(
-    rev: &Revision<'_>,
+    rev: &CachedRevision<'_>,
     dir: &Path,
     lock_timeout: Duration,
     progress: &Arc<dyn Progress>,
@@ -180,10 +182,12 @@ pub fn place(
         rev.files.len() as u64,
         rev.files.iter().map(|f| f.size).sum(),
     );
+    let mut leftovers = leftovers(&dir, rev.files);
     let mut folders = BTreeSet::new();
     for f in rev.files {
         let dest = layout::file_path(&dir, &f.path);
-        match place_one(rev, &dir, f, lock_timeout, progress) {
+        let stale = leftovers.remove(&temp_key(&dest)).unwrap_or_default();
+        match place_one(rev, &dir, f, &stale, lock_timeout, progress) {
             Ok(Some(copied)) => {
                 report.placed += 1;
                 report.bytes_placed += f.size;
@@ -215,7 +219,7 @@ pub fn place(
 
 /// What [`place`] would do, writing nothing: the same checks of DIR and of the paths, and
 /// which files are already current.
-pub fn preview(rev: &Revision<'_>, dir: &Path) -> Result<Report, LocalDirError> {
+pub fn preview(rev: &CachedRevision<'_>, dir: &Path) -> Result<Report, LocalDirError> {
     let dir = prepare(dir, true)?;
     check_paths(&dir, rev.files)?;
     let mut report = Report {
@@ -286,11 +290,13 @@ fn current_metadata(dir: &Path, f: &ManifestFile) -> Option<FileMetadata> {
     (meta.etag == f.blob && meta.is_fresh_for(file.modified().ok()?)).then_some(meta)
 }
 
-/// Places one file under its lock: `None` when it was current already.
+/// Places one file under its lock: `None` when it was current already. `stale`: temporary
+/// files a killed run left for it, removed once the lock is held (a live writer would hold it).
 fn place_one(
-    rev: &Revision<'_>,
+    rev: &CachedRevision<'_>,
     dir: &Path,
     f: &ManifestFile,
+    stale: &[PathBuf],
     lock_timeout: Duration,
     progress: &Arc<dyn Progress>,
 ) -> Result<Option<Copied>, LocalDirError> {
@@ -302,6 +308,9 @@ fn place_one(
         lock_timeout,
     );
     let _lock = lock::wait(&lock_path, Mode::Exclusive, lock_timeout, on_wait)?;
+    for t in stale {
+        let _ = fs::remove_file(t);
+    }
     if let Some(meta) = current_metadata(dir, f) {
         if meta.commit != rev.commit {
             write_metadata(dir, f, rev.commit)?;
@@ -316,7 +325,7 @@ fn place_one(
 
 /// The cache file holding `f`'s bytes: its snapshot file (a link to the blob, or a plain file
 /// where symlinks are off), else the blob.
-fn source_of(rev: &Revision<'_>, f: &ManifestFile) -> Result<PathBuf, LocalDirError> {
+fn source_of(rev: &CachedRevision<'_>, f: &ManifestFile) -> Result<PathBuf, LocalDirError> {
     let snapshot = layout::file_path(&snapshot_path(rev.repo_dir, rev.commit), &f.path);
     if fs::metadata(&snapshot).is_ok_and(|m| m.is_file()) {
         return Ok(snapshot);
@@ -333,7 +342,11 @@ fn source_of(rev: &Revision<'_>, f: &ManifestFile) -> Result<PathBuf, LocalDirEr
 
 /// Writes `dest` with `f`'s bytes from the cache: a new file beside it, reflinked or copied,
 /// fsynced, then renamed over whatever `dest` was (a link there is replaced, never followed).
-fn write_file(rev: &Revision<'_>, f: &ManifestFile, dest: &Path) -> Result<Copied, LocalDirError> {
+fn write_file(
+    rev: &CachedRevision<'_>,
+    f: &ManifestFile,
+    dest: &Path,
+) -> Result<Copied, LocalDirError> {
     let source_path = source_of(rev, f)?;
     let mut source = File::open(&source_path).map_err(io_err(&source_path))?;
     let len = source.metadata().map_err(io_err(&source_path))?.len();
@@ -352,7 +365,7 @@ fn write_file(rev: &Revision<'_>, f: &ManifestFile, dest: &Path) -> Result<Copie
         }
         .into());
     }
-    let mut tmp = temp::create_shared_in(parent, TEMP_PREFIX).map_err(io_err(parent))?;
+    let mut tmp = temp::create_shared_in(parent, &temp_prefix(dest)).map_err(io_err(parent))?;
     let copied = clone_or_copy(&mut source, tmp.as_file_mut()).map_err(io_err(dest))?;
     let written = tmp.as_file().metadata().map_err(io_err(dest))?.len();
     if written != f.size {
@@ -364,6 +377,62 @@ fn write_file(rev: &Revision<'_>, f: &ManifestFile, dest: &Path) -> Result<Copie
     tmp.as_file().sync_all().map_err(io_err(dest))?;
     tmp.persist(dest).map_err(io_err(dest))?;
     Ok(copied)
+}
+
+/// How much of a file's name goes into the name of its temporary file, so that
+/// `.hfcs-<name>.XXXXXX.tmp` stays within the 255 bytes a file name may have.
+const NAME_IN_TEMP: usize = 200;
+
+/// `dest`'s name as its temporary files carry it: cut to [`NAME_IN_TEMP`] bytes.
+fn temp_key(dest: &Path) -> PathBuf {
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let mut cut = name.len().min(NAME_IN_TEMP);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    dest.with_file_name(&name[..cut])
+}
+
+/// `.hfcs-<name>.`: the prefix of the temporary files made while writing `dest`, so a run
+/// killed half-way through a copy leaves a file that says what it was for, and the next run
+/// removes it.
+fn temp_prefix(dest: &Path) -> String {
+    let key = temp_key(dest);
+    let name = key.file_name().unwrap_or_default().to_string_lossy();
+    format!("{TEMP_PREFIX}{name}.")
+}
+
+/// The temporary files killed runs left in the folders the revision writes into, by the
+/// [`temp_key`] of the file each was for: one read of each folder, however many files it holds.
+/// A file of the revision that happens to look like one is never among them.
+fn leftovers(dir: &Path, files: &[ManifestFile]) -> HashMap<PathBuf, Vec<PathBuf>> {
+    let dests: BTreeSet<PathBuf> = files
+        .iter()
+        .map(|f| layout::file_path(dir, &f.path))
+        .collect();
+    let folders: BTreeSet<&Path> = dests.iter().filter_map(|d| d.parent()).collect();
+    let mut out: HashMap<PathBuf, Vec<PathBuf>> = HashMap::new();
+    for folder in folders {
+        let Ok(entries) = fs::read_dir(folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Some((for_name, _)) = name
+                .strip_prefix(TEMP_PREFIX)
+                .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+                .and_then(|n| n.rsplit_once('.'))
+            else {
+                continue;
+            };
+            let path = entry.path();
+            if !dests.contains(&path) {
+                out.entry(folder.join(for_name)).or_default().push(path);
+            }
+        }
+    }
+    out
 }
 
 /// Records that DIR's copy of `f` holds the blob of `commit`, as of now.
@@ -378,7 +447,7 @@ fn write_metadata(dir: &Path, f: &ManifestFile, commit: &str) -> Result<(), Writ
 /// Copies the commit's tree listing from the cache, when it has one, to where huggingface_hub
 /// 2.x looks for it in a local dir: offline, `snapshot_download(local_dir=DIR)` then tells a
 /// complete folder from a partial one.
-fn copy_listing(rev: &Revision<'_>, dir: &Path) -> Result<(), LocalDirError> {
+fn copy_listing(rev: &CachedRevision<'_>, dir: &Path) -> Result<(), LocalDirError> {
     let Ok(bytes) = fs::read(tree_path(rev.repo_dir, rev.commit)) else {
         return Ok(());
     };

@@ -56,8 +56,8 @@ fn cached(commit: &str, files: &[(&str, &[u8])], copies: bool) -> Cached {
 }
 
 impl Cached {
-    fn rev<'a>(&'a self, commit: &'a str) -> Revision<'a> {
-        Revision {
+    fn rev<'a>(&'a self, commit: &'a str) -> CachedRevision<'a> {
+        CachedRevision {
             repo_dir: &self.repo_dir,
             commit,
             files: &self.files,
@@ -74,7 +74,7 @@ fn progress() -> Arc<dyn Progress> {
     Arc::new(NoProgress)
 }
 
-fn place_into(rev: &Revision<'_>, dir: &Path) -> Report {
+fn place_into(rev: &CachedRevision<'_>, dir: &Path) -> Report {
     let report = place(rev, dir, Duration::from_secs(5), &progress()).unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     report
@@ -219,7 +219,7 @@ fn hostile_paths_refuse_the_revision_before_anything_is_written() {
         let dir = work.path().join("m");
         let mut files = cache.files.clone();
         files[1].path = bad.to_string();
-        let rev = Revision {
+        let rev = CachedRevision {
             files: &files,
             ..cache.rev(C1)
         };
@@ -329,4 +329,25 @@ fn the_caches_tree_listing_goes_along() {
     let dir = work.path().join("m");
     place_into(&cache.rev(C1), &dir);
     assert_eq!(fs::read(layout::listing_path(&dir, C1)).unwrap(), listing);
+}
+
+#[test]
+fn what_a_killed_run_left_is_removed_by_the_next() {
+    let cache = cached(C1, FILES, false);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("m");
+    fs::create_dir_all(dir.join("weights")).unwrap();
+    // A copy cut short by a SIGKILL (no cleanup ran), beside a file of the user's.
+    let partial = dir.join("weights/.hfcs-model.bin.Ab12Cd.tmp");
+    fs::write(&partial, b"weights wei").unwrap();
+    let users = dir.join("weights/.hfcs-notes.txt.Zz99Yy.tmp");
+    fs::write(&users, b"not ours to judge").unwrap();
+    place_into(&cache.rev(C1), &dir);
+    assert!(!partial.exists());
+    assert!(users.exists(), "only temporaries of the revision's files are removed");
+    // The temporary name says which file it was for, even for a name at the length limit.
+    let long = dir.join("x".repeat(255));
+    let prefix = temp_prefix(&long);
+    assert!(prefix.len() + 6 + TEMP_SUFFIX.len() <= 255, "{}", prefix.len());
+    assert_eq!(temp_key(&long), dir.join("x".repeat(NAME_IN_TEMP)));
 }
