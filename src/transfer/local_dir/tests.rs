@@ -344,10 +344,17 @@ fn what_a_killed_run_left_is_removed_by_the_next() {
     fs::write(&users, b"not ours to judge").unwrap();
     place_into(&cache.rev(C1), &dir);
     assert!(!partial.exists());
-    assert!(users.exists(), "only temporaries of the revision's files are removed");
+    assert!(
+        users.exists(),
+        "only temporaries of the revision's files are removed"
+    );
     // The temporary name says which file it was for, even for a name at the length limit.
     let long = dir.join("x".repeat(255));
     let prefix = temp_prefix(&long);
-    assert!(prefix.len() + 6 + TEMP_SUFFIX.len() <= 255, "{}", prefix.len());
+    assert!(
+        prefix.len() + 6 + TEMP_SUFFIX.len() <= 255,
+        "{}",
+        prefix.len()
+    );
     assert_eq!(temp_key(&long), dir.join("x".repeat(NAME_IN_TEMP)));
 }
