@@ -527,6 +527,15 @@ pub struct PullArgs {
     /// Leave out the files whose path matches this glob (repeatable), as `hf download --exclude`
     #[arg(long, value_name = "GLOB")]
     pub exclude_files: Vec<String>,
+    /// Also lay the revision's files out under DIR as real files, as `hf download --local-dir`
+    /// does (DIR is made when missing)
+    ///
+    /// Each file is reflinked from the cache where the file system can and copied otherwise,
+    /// never linked, so an edit in DIR never changes the cache. Files whose metadata in
+    /// DIR/.cache/huggingface says they are current are left alone; huggingface_hub sees the
+    /// others as up to date too.
+    #[arg(long, value_name = "DIR")]
+    pub local_dir: Option<std::path::PathBuf>,
 
     #[command(flatten)]
     pub transfer: TransferArgs,

@@ -28,6 +28,7 @@ Examples:
   hf-cache-sync pull dataset/org/data         any id `list` prints, or hf://datasets/org/data
   hf-cache-sync pull org/model --dry-run -v   the blobs it would download
   hf-cache-sync pull org/model --remote=/mnt/share
+  hf-cache-sync pull org/model --local-dir models/model   real files in a project folder
   hf-cache-sync pull org/model-GGUF --include-files '*Q4_K_M.gguf'   one file of many
   hf-cache-sync pull --lock hf-cache-sync.lock   every pinned revision (see `lock`)
   hf-cache-sync pull --lock hf-cache-sync.lock --offline   no remote call at all";

@@ -317,6 +317,7 @@ async fn dispatch(
                     },
                     include_files: args.include_files,
                     exclude_files: args.exclude_files,
+                    local_dir: args.local_dir,
                     transfer: transfer_options(args.transfer),
                     fallback: fallback_options(args.fallback),
                 },
@@ -492,6 +493,15 @@ fn report_error(err: &anyhow::Error, printer: &Printer, command: &str) -> ExitCo
     }
     if let Some(e) = err.chain().find_map(|c| c.downcast_ref::<NotFound>()) {
         hints.push(e.hint());
+    }
+    if let Some(e) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<transfer::local_dir::LocalDirError>())
+    {
+        if e.is_about_the_folder() {
+            code = EXIT_USAGE;
+        }
+        hints.extend(e.hint());
     }
     if let Some(e) = err.chain().find_map(find::<HubError>) {
         if e.is_configuration() {

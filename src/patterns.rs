@@ -57,7 +57,11 @@ impl FileFilter {
             .include
             .iter()
             .map(|p| format!("--include-files '{p}'"))
-            .chain(self.exclude.iter().map(|p| format!("--exclude-files '{p}'")));
+            .chain(
+                self.exclude
+                    .iter()
+                    .map(|p| format!("--exclude-files '{p}'")),
+            );
         flags.collect::<Vec<_>>().join(" ")
     }
 }

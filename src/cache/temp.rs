@@ -29,6 +29,12 @@ pub fn create_in(dir: &Path, prefix: &str) -> io::Result<TempFile> {
     LIVE.create_in(dir, prefix)
 }
 
+/// [`create_in`] for a file that becomes one of the user's own files rather than a cache entry:
+/// made with the mode any new file gets (0666 less the umask) instead of 0600.
+pub fn create_shared_in(dir: &Path, prefix: &str) -> io::Result<TempFile> {
+    LIVE.create_with(dir, prefix, true)
+}
+
 /// Makes `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>` a hard link to `original`, on the process's record.
 pub fn link_in(dir: &Path, prefix: &str, original: &Path) -> io::Result<TempLink> {
     LIVE.link_in(dir, prefix, original)
@@ -54,10 +60,22 @@ impl Registry {
 
     /// Creates `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>`, refused once the run is ending.
     pub fn create_in(&'static self, dir: &Path, prefix: &str) -> io::Result<TempFile> {
-        let file = tempfile::Builder::new()
-            .prefix(prefix)
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(dir)?;
+        self.create_with(dir, prefix, false)
+    }
+
+    /// [`Registry::create_in`]; `shared`: with the mode of any new file, not 0600.
+    fn create_with(&'static self, dir: &Path, prefix: &str, shared: bool) -> io::Result<TempFile> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(prefix).suffix(TEMP_SUFFIX);
+        #[cfg(unix)]
+        if shared {
+            use std::os::unix::fs::PermissionsExt;
+            // open(2) takes the umask off.
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        #[cfg(not(unix))]
+        let _ = shared;
+        let file = builder.tempfile_in(dir)?;
         let path = file.path().to_path_buf();
         let mut record = self.record();
         if record.closed {

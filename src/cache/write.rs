@@ -42,10 +42,16 @@ pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 /// `dir` included, is a link that resolves outside `root`: a planted link must never turn a pull
 /// into a write elsewhere on the machine. Folders that do not exist yet are fine.
 pub fn check_inside(root: &Path, dir: &Path) -> Result<(), WriteError> {
+    check_within(root, dir, "the cache dir")
+}
+
+/// [`check_inside`] for any folder `root` a command writes into, called `what` in the error
+/// (`the cache dir`, `the local dir`).
+pub fn check_within(root: &Path, dir: &Path, what: &str) -> Result<(), WriteError> {
     let Ok(rel) = dir.strip_prefix(root) else {
         return Err(WriteError::Io {
             path: dir.to_path_buf(),
-            source: io::Error::other("not inside the cache dir; refusing to write there"),
+            source: io::Error::other(format!("not inside {what}; refusing to write there")),
         });
     };
     let Ok(canonical_root) = fs::canonicalize(root) else {
@@ -61,7 +67,7 @@ pub fn check_inside(root: &Path, dir: &Path) -> Result<(), WriteError> {
                 Ok(target) => {
                     return Err(WriteError::Io {
                         source: io::Error::other(format!(
-                            "a link to {}, outside the cache dir; refusing to write through it",
+                            "a link to {}, outside {what}; refusing to write through it",
                             target.display()
                         )),
                         path: cur,

@@ -274,12 +274,9 @@ fn named_pin(repo: &Repo, revision: &str) -> Result<LockEntry, ConfigError> {
         return Ok(pin(repo.repo_type, &repo.repo_id, revision, None));
     }
     match repo.refs.get(revision) {
-        Some(commit) if repo.revision(commit).is_some() => Ok(pin(
-            repo.repo_type,
-            &repo.repo_id,
-            commit,
-            Some(revision),
-        )),
+        Some(commit) if repo.revision(commit).is_some() => {
+            Ok(pin(repo.repo_type, &repo.repo_id, commit, Some(revision)))
+        }
         _ => Err(ConfigError::Usage {
             message: format!(
                 "{} has no revision {revision} in the cache (refs: {})",
@@ -315,10 +312,7 @@ fn from_remote(
             continue;
         }
         let Some(m) = catalog.manifest_named_by(r) else {
-            skipped.push(format!(
-                "{} names no readable manifest; left out",
-                r.key
-            ));
+            skipped.push(format!("{} names no readable manifest; left out", r.key));
             continue;
         };
         let repo_type = m.repo_type().expect("validated");
@@ -328,9 +322,7 @@ fn from_remote(
         pins.push(pin(repo_type, &m.repo, &m.revision, Some(&r.name)));
     }
     for w in wanted {
-        let found = pins
-            .iter()
-            .any(|p| w.repo.matches(p.repo_type, &p.repo_id));
+        let found = pins.iter().any(|p| w.repo.matches(p.repo_type, &p.repo_id));
         if found {
             continue;
         }

@@ -273,7 +273,10 @@ mod tests {
         );
         let e = ok(&text);
         assert_eq!(e.len(), 3);
-        assert_eq!((e[0].repo_type, e[0].repo_id.as_str()), (RepoType::Model, "org/a"));
+        assert_eq!(
+            (e[0].repo_type, e[0].repo_id.as_str()),
+            (RepoType::Model, "org/a")
+        );
         assert_eq!(e[0].ref_name.as_deref(), Some("main"));
         assert!(e[0].files.is_all());
         assert_eq!(e[0].line, 3);
@@ -307,10 +310,19 @@ mod tests {
         assert!(errors[0].1.contains("not a 40-hex commit"), "{errors:?}");
         assert!(errors[1].1.contains("invalid repo id"), "{errors:?}");
         assert!(errors[2].1.contains("pins no commit"), "{errors:?}");
-        assert!(errors[3].1.contains("unknown repo type \"weird\""), "{errors:?}");
-        assert!(errors[4].1.contains("not a valid file pattern"), "{errors:?}");
+        assert!(
+            errors[3].1.contains("unknown repo type \"weird\""),
+            "{errors:?}"
+        );
+        assert!(
+            errors[4].1.contains("not a valid file pattern"),
+            "{errors:?}"
+        );
         assert!(errors[5].1.contains("names no folder"), "{errors:?}");
-        assert!(errors[6].1.contains("already pinned on line 7"), "{errors:?}");
+        assert!(
+            errors[6].1.contains("already pinned on line 7"),
+            "{errors:?}"
+        );
     }
 
     #[test]

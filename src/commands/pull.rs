@@ -1,9 +1,9 @@
 //! `pull`: fetch one revision through the pull engine, from the remote or the fallbacks after
-//! it, write what a fallback served through to the nearer remotes if asked, and say what
-//! happened.
+//! it, write what a fallback served through to the nearer remotes if asked, lay it out in a
+//! project folder if asked (`--local-dir`), and say what happened.
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -19,8 +19,9 @@ use crate::patterns::FileFilter;
 use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
 use crate::text::plural;
+use crate::transfer::local_dir::{self, LocalDirError};
 use crate::transfer::pull::{
-    fetch_plans, finish, resolve_through, Counts, Fetched, PullError, Resolution, Target,
+    fetch_plans, finish, resolve_through, Counts, Fetched, Plan, PullError, Resolution, Target,
 };
 use crate::transfer::source::{Source, Sources};
 use crate::transfer::write_through::{write_through, Written};
@@ -58,6 +59,9 @@ pub struct PullSummary {
     /// Dry run only: what the revision would download.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub planned: Option<Vec<PlannedRevision>>,
+    /// `--local-dir`: the folder the revision's files were laid out in (a dry run: would be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_dir: Option<local_dir::Report>,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +75,8 @@ pub struct PullOptions {
     /// `--include-files` / `--exclude-files`.
     pub include_files: Vec<String>,
     pub exclude_files: Vec<String>,
+    /// Also lay the revision out as real files in this folder.
+    pub local_dir: Option<PathBuf>,
     pub transfer: TransferOptions,
     pub fallback: FallbackOptions,
 }
@@ -133,6 +139,11 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         }
     };
     plan.copies = app.settings.disable_symlinks;
+    // A folder that cannot take the files is refused before anything is fetched.
+    let local_dir = match &opts.local_dir {
+        Some(dir) => Some(local_dir::prepare(dir, dry_run)?),
+        None => None,
+    };
     let Fetched {
         mut counts,
         mut failures,
@@ -153,6 +164,10 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
             failures.push((0, Failure::new(item, e)));
         }
     }
+    let laid_out = match local_dir.filter(|_| failures.is_empty()) {
+        Some(dir) => lay_out(app, &plan, dir, dry_run, ctx.lock_timeout, &mut failures).await,
+        None => None,
+    };
     let mut written = Vec::new();
     if !dry_run && failures.is_empty() && app.write_through(&opts.fallback) {
         written = write_through(&sources, &plan, cache_dir, &app.write_policy(), || {
@@ -183,6 +198,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         warnings,
         write_through: written,
         planned: dry_run.then(|| planned_downloads(std::slice::from_ref(&plan))),
+        local_dir: laid_out,
     };
     let outcome = Outcome::from_failures(summary.failures.len());
     let (ok, verbose) = (outcome == Outcome::Success, app.printer.verbose);
@@ -224,6 +240,9 @@ fn human(s: &PullSummary, ok: bool, verbose: bool) -> String {
         s.counts.skipped_existing,
         s.seconds
     ));
+    if let Some(d) = &s.local_dir {
+        lines.push(local_dir_line(d, s.dry_run));
+    }
     for w in s.write_through.iter().filter(|w| w.is_written()) {
         lines.push(w.describe());
     }
@@ -239,6 +258,57 @@ fn files_pulled(s: &PullSummary) -> String {
         "{} of {}",
         s.files,
         plural(s.files_in_revision, "file", "files")
+    )
+}
+
+/// `--local-dir`: the revision's files laid out in the folder (in a dry run, what would be),
+/// off the async workers; what failed goes to `failures`.
+async fn lay_out(
+    app: &App,
+    plan: &Plan,
+    dir: PathBuf,
+    dry_run: bool,
+    lock_timeout: Duration,
+    failures: &mut Vec<(usize, Failure)>,
+) -> Option<local_dir::Report> {
+    let progress = (!dry_run).then(|| app.progress("local dir"));
+    let laid_out = local_dir::lay_out(
+        plan.repo_dir.clone(),
+        plan.commit.clone(),
+        plan.manifest.files.clone(),
+        dir,
+        lock_timeout,
+        progress,
+    )
+    .await;
+    match laid_out {
+        Ok(mut report) => {
+            failures.extend(report.failures.drain(..).map(|f| (0, f)));
+            Some(report)
+        }
+        Err(e) => {
+            let item = format!("{}@{}", plan.repo_id, short(&plan.commit));
+            failures.push((0, Failure::new(item, e)));
+            None
+        }
+    }
+}
+
+/// The summary's line for `--local-dir`.
+fn local_dir_line(d: &local_dir::Report, dry_run: bool) -> String {
+    let (verb, how) = if dry_run {
+        ("Would place", format!("({})", human_bytes(d.bytes_placed)))
+    } else {
+        (
+            "Placed",
+            format!("({} reflinked, {} copied)", d.reflinked, d.copied),
+        )
+    };
+    format!(
+        "{verb} {} in {} {how}, {} already current",
+        plural(d.placed, "file", "files"),
+        d.path.display(),
+        d.already_current
     )
 }
 
@@ -271,12 +341,19 @@ fn report_failures(app: &App, failures: &[Failure], cache_dir: &Path) {
     if failures.is_empty() {
         return;
     }
+    let folder_hint = failures.iter().find_map(|f| {
+        (*f.error)
+            .downcast_ref::<LocalDirError>()
+            .and_then(LocalDirError::hint)
+    });
     if failures.iter().any(Failure::is_disk_full) {
         app.printer.hint(&format!(
             "the disk holding {} is full: free space (hf-cache-sync prune) or pull into \
                  another --cache-dir, then run the same command again",
             cache_dir.display()
         ));
+    } else if let Some(hint) = folder_hint {
+        app.printer.hint(&hint);
     } else {
         app.printer
             .hint("run the same command again to retry; verified blobs are kept");

@@ -17,7 +17,8 @@ use crate::cache::write::write_ref;
 use crate::cache::{repo_folder_name, RepoType};
 use crate::report::human_bytes;
 use crate::text::plural;
-use crate::transfer::pinned::covered;
+use crate::transfer::local_dir;
+use crate::transfer::pinned::{covered, manifest_files};
 use crate::transfer::pull::{self, Counts, Plan, PullError, Resolution, Target};
 use crate::transfer::source::{Fallback, Sources};
 
@@ -49,6 +50,9 @@ pub struct PinResult {
     pub source: Option<String>,
     #[serde(flatten)]
     pub counts: Counts,
+    /// The pin's `local-dir=` folder: what was laid out there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_dir: Option<local_dir::Report>,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,6 +109,7 @@ pub async fn run(app: &App, opts: PullLockOptions) -> Result<Outcome> {
         results.extend(fetched);
     }
     results.sort_by_key(|r| r.line);
+    lay_out_pins(app, &lock, &mut results, dry_run).await;
     let count = |s: &str| results.iter().filter(|r| r.status == s).count();
     let summary = PullLockSummary {
         command: "pull",
@@ -172,6 +177,57 @@ fn result(entry: &LockEntry, status: &'static str) -> PinResult {
         error: None,
         source: None,
         counts: Counts::default(),
+        local_dir: None,
+    }
+}
+
+/// The pins that name a folder, once in the cache: their files laid out there (in a dry run,
+/// what would be, for those already cached). A folder that fails fails its pin.
+async fn lay_out_pins(app: &App, lock: &LockFile, results: &mut [PinResult], dry_run: bool) {
+    let cache_dir = &app.settings.cache_dir;
+    for entry in &lock.entries {
+        let Some(dir) = &entry.local_dir else {
+            continue;
+        };
+        let Some(r) = results.iter_mut().find(|r| r.line == entry.line) else {
+            continue;
+        };
+        if !matches!(r.status, "present" | "pulled") {
+            continue;
+        }
+        let folder = repo_folder_name(entry.repo_type, &entry.repo_id);
+        let scanned = scan_repo(cache_dir, &folder).map(|(repo, _)| repo);
+        let laid_out = match manifest_files(scanned.as_ref(), &entry.commit, &entry.files) {
+            Ok(files) => local_dir::lay_out(
+                cache_dir.join(&folder),
+                entry.commit.clone(),
+                files,
+                dir.clone(),
+                app.settings.transfer.lock_timeout,
+                (!dry_run).then(|| app.progress("local dir")),
+            )
+            .await
+            .map_err(|e| match e.hint() {
+                Some(hint) => format!("{e} ({hint})"),
+                None => e.to_string(),
+            }),
+            Err(why) => Err(why),
+        };
+        match laid_out {
+            Ok(report) => {
+                if !report.failures.is_empty() {
+                    let failed: Vec<String> =
+                        report.failures.iter().map(|f| f.to_string()).collect();
+                    r.status = "failed";
+                    r.error = Some(failed.join("; "));
+                }
+                r.local_dir = Some(report);
+            }
+            Err(why) => {
+                r.status = "failed";
+                r.error = Some(format!("laying it out in {}: {why}", dir.display()));
+            }
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! The engine between the commands and storage: the bounded pool every transfer runs in,
-//! fetching one blob into the cache, and the push and pull engines the commands call.
+//! fetching one blob into the cache, the push and pull engines the commands call, and laying a
+//! pulled revision out in a project folder.
 
 pub mod fetch;
 pub mod lifecycle;
+pub mod local_dir;
 pub mod pinned;
 pub mod pool;
 pub mod pull;

@@ -3,7 +3,8 @@
 //! files the commit has; without one, the snapshot's own files are all there is to go by.
 //! `pull --lock` needs no remote for a pin found complete; `verify --lock` hashes the files.
 
-use crate::cache::scan::{Repo, SnapshotFile};
+use crate::cache::scan::{FileSource, Repo, SnapshotFile};
+use crate::manifest::ManifestFile;
 use crate::patterns::FileFilter;
 
 /// Why a pin is not complete in the cache.
@@ -63,7 +64,11 @@ pub fn covered<'r>(
     let repo = repo.ok_or(Gap::NoRepo)?;
     let rev = repo.revision(commit).ok_or(Gap::NoRevision)?;
     let listing = repo.trees.get(commit).and_then(|t| t.listing.as_ref());
-    let chosen: Vec<&SnapshotFile> = rev.files.iter().filter(|f| files.matches(&f.path)).collect();
+    let chosen: Vec<&SnapshotFile> = rev
+        .files
+        .iter()
+        .filter(|f| files.matches(&f.path))
+        .collect();
     if let Some(listing) = listing {
         let missing: Vec<String> = listing
             .files
@@ -93,4 +98,40 @@ pub fn covered<'r>(
         return Err(Gap::BrokenFiles(broken));
     }
     Ok(chosen)
+}
+
+/// The pin's files as a manifest names them (path, blob, size), read from the cache: for
+/// laying them out in a folder and checking one. A snapshot copy's blob comes from the tree
+/// listing; without one it cannot be named, and the pin is refused saying so.
+pub fn manifest_files(
+    repo: Option<&Repo>,
+    commit: &str,
+    files: &FileFilter,
+) -> Result<Vec<ManifestFile>, String> {
+    let chosen = covered(repo, commit, files).map_err(|gap| gap.describe())?;
+    let repo = repo.expect("covered");
+    let listing = repo.trees.get(commit).and_then(|t| t.listing.as_ref());
+    chosen
+        .into_iter()
+        .map(|f| {
+            let blob = match &f.source {
+                FileSource::Blob(etag) => etag.clone(),
+                FileSource::Copy(_) => listing
+                    .and_then(|l| l.files.get(&f.path))
+                    .map(|e| e.etag().to_string())
+                    .ok_or_else(|| {
+                        format!(
+                            "{} is a plain file in the snapshot and no tree listing names its \
+                             blob",
+                            f.path
+                        )
+                    })?,
+            };
+            Ok(ManifestFile {
+                path: f.path.clone(),
+                blob,
+                size: f.size,
+            })
+        })
+        .collect()
 }

@@ -26,8 +26,8 @@ use crate::hub::{CommitFile, Hub, HubError};
 use crate::manifest::{
     is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
 };
-use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
 use crate::patterns::FileFilter;
+use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::lock_waiter;
 use crate::text::short;
 use futures::StreamExt;

@@ -33,12 +33,7 @@ fn one_quantization_of_many_then_a_second_pull_adds_to_the_snapshot() {
         .hfcs()
         .json()
         .cache_dir(&dst)
-        .args([
-            "pull",
-            "org/model-GGUF",
-            "--include-files",
-            "*Q4_K_M.gguf",
-        ])
+        .args(["pull", "org/model-GGUF", "--include-files", "*Q4_K_M.gguf"])
         .run()
         .success();
     let s = out.json();
@@ -115,13 +110,7 @@ fn a_partial_cache_pushed_back_never_shrinks_the_buckets_manifest() {
         .success();
     let key = manifest_key("org/model-GGUF", COMMIT);
     let before = t.bucket().get(&key).expect("manifest");
-    let out = t
-        .hfcs()
-        .json()
-        .cache_dir(&dst)
-        .arg("push")
-        .run()
-        .success();
+    let out = t.hfcs().json().cache_dir(&dst).arg("push").run().success();
     assert_eq!(t.bucket().get(&key).expect("manifest"), before, "{out}");
     let files = t.bucket().manifest("org/model-GGUF", COMMIT)["files"]
         .as_array()
@@ -148,7 +137,9 @@ fn patterns_that_match_nothing_fail_and_write_nothing() {
         .args(["pull", "org/model-GGUF", "--include-files", "*.safetensors"])
         .run()
         .code(1)
-        .stderr_has("no file of org/model-GGUF@5e5e5e5e5e5e matches --include-files '*.safetensors'")
+        .stderr_has(
+            "no file of org/model-GGUF@5e5e5e5e5e5e matches --include-files '*.safetensors'",
+        )
         .stderr_has("model-Q4_K_M.gguf");
     assert!(
         !dst.join("models--org--model-GGUF").exists(),
@@ -163,7 +154,12 @@ fn a_pattern_that_is_not_a_glob_is_a_usage_error() {
     let dst = t.cache("dst");
     t.hfcs()
         .cache_dir(&dst)
-        .args(["pull", "org/model-GGUF", "--include-files", "model-[Q4.gguf"])
+        .args([
+            "pull",
+            "org/model-GGUF",
+            "--include-files",
+            "model-[Q4.gguf",
+        ])
         .run()
         .code(2)
         .stderr_has("\"model-[Q4.gguf\" is not a valid file pattern")

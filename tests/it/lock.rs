@@ -16,10 +16,7 @@ fn pushed(name: &str) -> (Sandbox, Vec<RepoSpec>, PathBuf) {
     let repos = vec![
         RepoSpec::two_revisions("org/m"),
         RepoSpec::dataset("org/data")
-            .rev(
-                "d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0",
-                &["main"],
-            )
+            .rev("d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0d0", &["main"])
             .file("train.csv", b"a,b\n1,2\n"),
     ];
     let src = t.cache("src");
@@ -55,11 +52,7 @@ fn contents(cache: &Path) -> Vec<(String, Vec<u8>)> {
 fn lock_rm_and_pull_lock_give_back_an_identical_verified_cache() {
     let (t, repos, src) = pushed("lock_round_trip");
     let lock = t.work().join("hf-cache-sync.lock");
-    t.hfcs()
-        .cache_dir(&src)
-        .arg("lock")
-        .run()
-        .success();
+    t.hfcs().cache_dir(&src).arg("lock").run().success();
     let m = &repos[0];
     assert_eq!(
         lock_lines(&lock),
@@ -107,7 +100,11 @@ fn lock_rm_and_pull_lock_give_back_an_identical_verified_cache() {
         .run()
         .success();
     let s = out.json();
-    assert_eq!((s["pulled"].clone(), s["present"].clone()), (1.into(), 1.into()), "{out}");
+    assert_eq!(
+        (s["pulled"].clone(), s["present"].clone()),
+        (1.into(), 1.into()),
+        "{out}"
+    );
     assert_eq!(contents(&dst), first);
 }
 
@@ -233,7 +230,10 @@ fn verify_lock_finds_what_is_missing_or_corrupt() {
         .code(1);
     let s = out.json();
     let problems = s["problems"].as_array().unwrap();
-    let kinds: Vec<&str> = problems.iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = problems
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["missing_pin", "corrupt_blob"], "{out}");
     assert_eq!(problems[0]["repo"], "dataset/org/data", "{out}");
     assert_eq!(problems[1]["etag"], weights.etag(), "{out}");
@@ -288,7 +288,9 @@ fn pins_with_file_patterns_pull_only_those_files() {
         .join(GGUF_COMMIT);
     assert_eq!(files_under(&snapshot), ["model-Q4_K_M.gguf"]);
     assert_eq!(
-        CacheView::model(&dst, "org/model-GGUF").ref_("main").as_deref(),
+        CacheView::model(&dst, "org/model-GGUF")
+            .ref_("main")
+            .as_deref(),
         Some(GGUF_COMMIT)
     );
     // Complete as pinned: a second run asks nothing, and verify --lock passes.
@@ -313,10 +315,7 @@ fn pins_with_file_patterns_pull_only_those_files() {
 fn lock_from_the_remote_and_updating_one_pin_keeps_the_others() {
     let (t, repos, src) = pushed("lock_remote");
     let lock = t.work().join("hf-cache-sync.lock");
-    t.hfcs()
-        .args(["lock", "--remote"])
-        .run()
-        .success();
+    t.hfcs().args(["lock", "--remote"]).run().success();
     let m = &repos[0];
     assert_eq!(lock_lines(&lock).len(), 2, "{:?}", lock_lines(&lock));
     // Pin org/m at v1.0 from the cache: its line changes, the dataset's stays.

@@ -597,7 +597,10 @@ fn the_makefile_targets_pull_push_verify_and_prune() {
     let (code, log) = make(&t, &src, &config, "lock", &models);
     assert_eq!(code, 0, "{log}");
     let lock = std::fs::read_to_string(t.work().join("hf-cache-sync.lock")).unwrap();
-    assert!(lock.contains(&format!("org/m@{}", m.commit("main"))), "{lock}");
+    assert!(
+        lock.contains(&format!("org/m@{}", m.commit("main"))),
+        "{lock}"
+    );
     let pinned = t.cache("pinned");
     let (code, log) = make(&t, &pinned, &config, "models", "");
     assert_eq!(code, 0, "{log}");

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::Digest;
@@ -11,71 +10,13 @@ use sha2::Digest;
 use crate::common::cache::{pseudo_random, snapshot_link_target, CacheView};
 use crate::common::cli::Usage;
 use crate::common::spec::RepoSpec;
+use crate::common::tmpfs::Tmpfs;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, CacheBuilder,
     Sandbox,
 };
 
 const MIB: usize = 1024 * 1024;
-
-/// A tmpfs of a fixed size mounted at a folder, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    /// Mounts `size` (e.g. `8m`) at `dir`. Without root, or where mounting is not allowed (an
-    /// unprivileged container), prints why and returns `None`: the one case these tests skip.
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: filling a disk needs root to mount a {size} tmpfs; run as root to test it");
-            return None;
-        }
-        std::fs::create_dir_all(dir).expect("create mount point");
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0755"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs {
-                dir: dir.to_path_buf(),
-            }),
-            Ok(o) => {
-                eprintln!(
-                    "skipped: mount -t tmpfs at {} failed ({}): {}",
-                    dir.display(),
-                    o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            // Still busy (a child not yet gone): detach it now, it goes once unused.
-            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-        }
-    }
-}
 
 /// `org/fit`: v1.0 holds a config and two 2 MiB shards; main adds a 16 MiB shard, more than an
 /// 8 MiB disk holds.

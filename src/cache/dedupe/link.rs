@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::Path;
 
+use crate::cache::reflink::clone_file;
 use crate::cache::{temp, TEMP_PREFIX};
 
 /// How a copy was replaced.
@@ -50,30 +51,6 @@ fn reflink_over(keeper: &Path, target: &Path, dir: &Path, prefix: &str) -> io::R
     tmp.as_file().set_times(times)?;
     tmp.persist(target)?;
     Ok(Some(()))
-}
-
-/// FICLONE: makes `dest` share `source`'s extents. False when the file system cannot.
-#[cfg(target_os = "linux")]
-fn clone_file(source: &File, dest: &File) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: both descriptors are open for the duration of the call; FICLONE takes the source
-    // descriptor as its argument and reads no memory of ours.
-    let r = unsafe { libc::ioctl(dest.as_raw_fd(), libc::FICLONE, source.as_raw_fd()) };
-    if r == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EOPNOTSUPP | libc::ENOTTY | libc::EINVAL | libc::EXDEV | libc::ENOSYS) => {
-            Ok(false)
-        }
-        _ => Err(err),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn clone_file(_source: &File, _dest: &File) -> io::Result<bool> {
-    Ok(false)
 }
 
 /// Does every extent of `path` already share its storage with another file (a reflink made by

@@ -144,7 +144,11 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
 }
 
 /// A problem per repo that owns each blob whose hash or read failed.
-pub(super) fn blob_problems(scan: &CacheScan, jobs: &[HashJob], verdicts: Vec<Verdict>) -> Vec<Problem> {
+pub(super) fn blob_problems(
+    scan: &CacheScan,
+    jobs: &[HashJob],
+    verdicts: Vec<Verdict>,
+) -> Vec<Problem> {
     let mut blob_problems = Vec::new();
     for (job, verdict) in jobs.iter().zip(verdicts) {
         let (kind, detail) = match verdict {

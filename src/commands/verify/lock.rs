@@ -17,7 +17,8 @@ use crate::commands::lockfile::{LockEntry, LockFile};
 use crate::commands::scan_existing;
 use crate::report::human_bytes;
 use crate::text::plural;
-use crate::transfer::pinned::covered;
+use crate::transfer::local_dir;
+use crate::transfer::pinned::{covered, manifest_files};
 
 #[derive(Debug, Serialize)]
 struct LockSummary {
@@ -45,6 +46,8 @@ pub(super) async fn verify(app: &App, file: &Path, workers: Option<usize>) -> Re
             Err(detail) => problems.push(missing(&lock, entry, detail)),
         }
     }
+    let folders = check_folders(&scan, &lock).await?;
+    problems.extend(folders);
     let mut jobs: Vec<HashJob> = jobs.into_values().collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
@@ -125,6 +128,42 @@ fn pinned_jobs(
         }
     }
     Ok(())
+}
+
+/// The folders pins name (`local-dir=`): every file there, hashed, with the metadata that makes
+/// huggingface_hub take it as current. A pin whose cache lacks it is already a problem.
+async fn check_folders(scan: &CacheScan, lock: &LockFile) -> Result<Vec<Problem>> {
+    let mut wanted = Vec::new();
+    for entry in &lock.entries {
+        let Some(dir) = &entry.local_dir else {
+            continue;
+        };
+        let repo = scan
+            .repos
+            .iter()
+            .find(|r| r.repo_type == entry.repo_type && r.repo_id == entry.repo_id);
+        if let Ok(files) = manifest_files(repo, &entry.commit, &entry.files) {
+            wanted.push((entry.clone(), dir.clone(), files));
+        }
+    }
+    let problems = tokio::task::spawn_blocking(move || {
+        let mut problems = Vec::new();
+        for (entry, dir, files) in wanted {
+            for p in local_dir::check(&dir, &entry.commit, &files) {
+                let mut problem = Problem::new(
+                    ProblemKind::LocalDir,
+                    format!("{}: {}", dir.join(&p.path).display(), p.detail),
+                );
+                problem.repo = Some(format!("{}/{}", entry.repo_type, entry.repo_id));
+                problem.revision = Some(entry.commit.clone());
+                problem.paths = vec![p.path];
+                problems.push(problem);
+            }
+        }
+        problems
+    })
+    .await?;
+    Ok(problems)
 }
 
 fn missing(lock: &LockFile, entry: &LockEntry, detail: String) -> Problem {

@@ -48,8 +48,10 @@ pub enum ProblemKind {
     BadRef,
     /// A remote ref naming a commit that has no manifest.
     DanglingRef,
-    /// A revision or file a lock file pins that the cache (or the pin's local dir) lacks.
+    /// A revision or file a lock file pins that the cache lacks.
     MissingPin,
+    /// A file of a pin's `local-dir=` folder that is missing, differs or is not current.
+    LocalDir,
 }
 
 impl ProblemKind {
@@ -64,6 +66,7 @@ impl ProblemKind {
             ProblemKind::BadRef => "bad ref",
             ProblemKind::DanglingRef => "dangling ref",
             ProblemKind::MissingPin => "missing",
+            ProblemKind::LocalDir => "local dir",
         }
     }
 

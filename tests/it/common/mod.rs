@@ -15,6 +15,7 @@ pub mod seeded;
 pub mod spec;
 pub mod stand_in;
 pub mod tls;
+pub mod tmpfs;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

@@ -303,3 +303,93 @@ pub fn hf_cache_ls(cache: &Path, args: &[&str]) -> Value {
     );
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("hf cache ls: {e}\n{stdout}"))
 }
+
+/// `hf download REPO [FILES...] --local-dir DIR --quiet` with huggingface_hub's own CLI, the
+/// hub cache at `cache`: offline (`HF_HUB_OFFLINE=1`) without `endpoint`, else against the Hub
+/// at `endpoint`. Exit code, stdout (the path it returns), stderr.
+pub fn hf_download_local_dir(
+    cache: &Path,
+    local_dir: &Path,
+    args: &[&str],
+    endpoint: Option<&str>,
+) -> (Option<i32>, String, String) {
+    let hf = python().with_file_name("hf");
+    let home = tempfile::tempdir().expect("temp home");
+    let mut cmd = Command::new(hf);
+    cmd.env_clear()
+        .env("HOME", home.path())
+        .env("HF_HUB_CACHE", cache)
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env("HF_HUB_DISABLE_UPDATE_CHECK", "1")
+        .arg("download")
+        .args(args)
+        .arg("--local-dir")
+        .arg(local_dir)
+        .arg("--quiet");
+    match endpoint {
+        Some(url) => cmd.env("HF_ENDPOINT", url),
+        None => cmd.env("HF_HUB_OFFLINE", "1"),
+    };
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().expect("run hf download");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const LOCAL_DIR_OFFLINE: &str = r#"
+import io, json, logging, sys
+from pathlib import Path
+from huggingface_hub import hf_hub_download
+from huggingface_hub._local_folder import read_download_metadata
+repo_id, repo_type, commit, local_dir = sys.argv[1:5]
+log = io.StringIO()
+logger = logging.getLogger("huggingface_hub")
+logger.addHandler(logging.StreamHandler(log))
+logger.setLevel(logging.INFO)
+files = {}
+for name in sys.argv[5:]:
+    meta = read_download_metadata(Path(local_dir), name)
+    path = hf_hub_download(repo_id, name, repo_type=repo_type, revision=commit, local_dir=local_dir)
+    files[name] = {
+        "path": path,
+        "metadata": None if meta is None else {"commit": meta.commit_hash, "etag": meta.etag},
+    }
+print(json.dumps({"files": files, "log": log.getvalue()}))
+"#;
+
+/// How huggingface_hub sees each of `files` in a local dir offline: the metadata it reads for
+/// it (`null` when it does not trust any) and the path `hf_hub_download(revision=commit,
+/// local_dir=DIR)` returns, plus everything it logged, as
+/// `{"files": {"<name>": {"path", "metadata": {"commit", "etag"}}}, "log"}`.
+#[track_caller]
+pub fn local_dir_offline(
+    repo_type: &str,
+    repo_id: &str,
+    commit: &str,
+    local_dir: &Path,
+    files: &[&str],
+) -> Value {
+    let home = tempfile::tempdir().expect("temp home");
+    let out = Command::new(python())
+        .env_clear()
+        .env("HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .args(["-c", LOCAL_DIR_OFFLINE, repo_id, repo_type, commit])
+        .arg(local_dir)
+        .args(files)
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "hf_hub_download(local_dir=...) fails offline:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("no JSON: {e}\n{stdout}"))
+}
