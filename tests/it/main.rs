@@ -25,6 +25,7 @@ mod interrupt;
 mod json_output;
 mod list;
 mod nothing_matches;
+mod partial;
 mod prune;
 mod pull;
 mod pull_all;
