@@ -193,7 +193,8 @@ BASELINE = "before"
 
 class GarageCounters:
     """The S3 requests the bench's Garage served, per API endpoint (ListObjectsV2,
-    GetObject, DeleteObjects, ...), from the counters its admin API exports on /metrics."""
+    GetObject, DeleteObjects, ...), and the time it spent serving them, from the counters and
+    duration histograms its admin API exports on /metrics."""
 
     def __init__(self):
         admin = None
@@ -210,20 +211,29 @@ class GarageCounters:
         self.url = f"http://{admin}/metrics"
 
     def read(self):
+        """{endpoint: [requests, seconds]} served so far."""
         import urllib.request
-        counts = {}
+        totals = {}
         with urllib.request.urlopen(self.url, timeout=10) as r:
             for line in r.read().decode().splitlines():
-                if line.startswith("api_s3_request_counter{"):
-                    labels, value = line.rsplit(" ", 1)
-                    endpoint = labels.split('api_endpoint="', 1)[1].split('"', 1)[0]
-                    counts[endpoint] = counts.get(endpoint, 0) + int(float(value))
-        return counts
+                for metric, i in (("api_s3_request_counter{", 0), ("api_s3_request_duration_sum{", 1)):
+                    if line.startswith(metric):
+                        labels, value = line.rsplit(" ", 1)
+                        endpoint = labels.split('api_endpoint="', 1)[1].split('"', 1)[0]
+                        totals.setdefault(endpoint, [0, 0.0])[i] += float(value)
+        return totals
 
     def since(self, before):
-        """Requests served since `before` (a `read()`), per endpoint, zeros left out."""
+        """Requests served since `before` (a `read()`) and the seconds spent on them, per
+        endpoint, endpoints with no request left out."""
         now = self.read()
-        return {k: now[k] - before.get(k, 0) for k in sorted(now) if now[k] != before.get(k, 0)}
+        counts, seconds = {}, {}
+        for k in sorted(now):
+            n = int(now[k][0] - before.get(k, [0, 0.0])[0])
+            if n:
+                counts[k] = n
+                seconds[k] = now[k][1] - before.get(k, [0, 0.0])[1]
+        return counts, seconds
 
 
 class TlsFront:
@@ -652,7 +662,7 @@ class Bench:
         grace = float(a.gc_grace)
         counters = GarageCounters()
         scenario = f"gc (many + {len(garbage):,} unreferenced)"
-        runs, counts = [], []
+        runs, counts, served = [], [], []
         rounds = a.runs + 1
         for r in range(rounds):
             prefix = self.fresh("gc")
@@ -671,7 +681,7 @@ class Bench:
                     self.ours_cmd(cfg, "--json", "gc", "--remote", "--yes", "--grace",
                                   f"{a.gc_grace}s"),
                     self.env, stdout_path=report)
-                sent = counters.since(before)
+                sent, busy = counters.since(before)
                 with open(report) as f:
                     summary = json.load(f)
             finally:
@@ -687,6 +697,7 @@ class Bench:
             if r > 0:
                 runs.append((secs, rss, cpu))
                 counts.append(sent)
+                served.append(busy)
             print(f"  {scenario}: round {r + 1}/{rounds} done ({secs:.3f} s, {sent})",
                   file=sys.stderr)
         med = statistics.median(s for s, _, _ in runs)
@@ -697,6 +708,7 @@ class Bench:
         many_repos = len({os.path.dirname(os.path.dirname(b)) for b in many_blobs})
         pages = -(-(len(many_blobs) + len(garbage)) // 1000) + 2 * -(-many_repos // 1000)
         seen = sorted({json.dumps(c, sort_keys=True) for c in counts})
+        busy = {k: statistics.median(b.get(k, 0.0) for b in served) for k in counts[0]}
         self.notes.append(
             f"gc: `gc --remote --yes --grace {a.gc_grace}s` over a fresh prefix per round holding "
             f"the many fixture as push wrote it ({many_repos} manifests, {many_repos} refs, "
@@ -705,6 +717,8 @@ class Bench:
             "counted by Garage (S3 request counters of its admin /metrics, read before and after "
             "each run): " + "; ".join(seen) + f" ({'the same in every run' if len(seen) == 1 else 'differing between runs'}). "
             f"A LIST pass over blobs, manifests and refs takes {pages} pages of 1,000 keys. "
+            "Garage's time serving them (sum of its request durations, median of the runs): "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in busy.items()) + ". "
             "gc's own `delete_requests` matched the server's DeleteObjects count, and its "
             "report named every garbage blob and nothing else.")
 
