@@ -145,20 +145,24 @@ def make_many(root, repos, files, file_size):
 
 # ---------------------------------------------------------------- running and measuring
 
-def timed(cmd, env, cwd=None):
+def timed(cmd, env, cwd=None, stdout_path=None):
     """Runs `cmd` under GNU time; returns (seconds, peak RSS in MiB, CPU seconds user+sys).
 
     GNU time reports the command and the children it waited for (`sh -c 'cp ... && sync'`
-    counts cp and sync), not kernel threads such as writeback.
+    counts cp and sync), not kernel threads such as writeback. `stdout_path`: where the
+    command's output goes (discarded otherwise).
     """
     fd, report = tempfile.mkstemp(prefix="bench-time-")
     os.close(fd)
+    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
     start = time.monotonic()
     proc = subprocess.run(
         ["/usr/bin/time", "-f", "%M %U %S", "-o", report] + cmd,
-        env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, cwd=cwd, stdout=out, stderr=subprocess.PIPE,
     )
     elapsed = time.monotonic() - start
+    if stdout_path:
+        out.close()
     with open(report) as f:
         # The last line is ours; a failing command makes time write a status line first.
         fields = f.read().strip().splitlines()[-1].split()
@@ -182,9 +186,54 @@ def proc_cpu(pid):
 
 SCENARIOS = [
     "push-big", "pull-big", "push-many", "pull-many", "push-noop", "list", "status", "list-wide",
-    "verify", "rss", "dir-pull", "https-push-big", "hub-pull",
+    "verify", "rss", "dir-pull", "https-push-big", "hub-pull", "gc",
 ]
 BASELINE = "before"
+
+
+class GarageCounters:
+    """The S3 requests the bench's Garage served, per API endpoint (ListObjectsV2,
+    GetObject, DeleteObjects, ...), and the time it spent serving them, from the counters and
+    duration histograms its admin API exports on /metrics."""
+
+    def __init__(self):
+        admin = None
+        section = None
+        with open(os.environ["HFCS_TEST_GARAGE_CONFIG"]) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("["):
+                    section = line
+                elif section == "[admin]" and line.startswith("api_bind_addr"):
+                    admin = line.split("=", 1)[1].strip().strip('"')
+        if not admin:
+            raise SystemExit("no [admin] api_bind_addr in the Garage config: cannot count requests")
+        self.url = f"http://{admin}/metrics"
+
+    def read(self):
+        """{endpoint: [requests, seconds]} served so far."""
+        import urllib.request
+        totals = {}
+        with urllib.request.urlopen(self.url, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                for metric, i in (("api_s3_request_counter{", 0), ("api_s3_request_duration_sum{", 1)):
+                    if line.startswith(metric):
+                        labels, value = line.rsplit(" ", 1)
+                        endpoint = labels.split('api_endpoint="', 1)[1].split('"', 1)[0]
+                        totals.setdefault(endpoint, [0, 0.0])[i] += float(value)
+        return totals
+
+    def since(self, before):
+        """Requests served since `before` (a `read()`) and the seconds spent on them, per
+        endpoint, endpoints with no request left out."""
+        now = self.read()
+        counts, seconds = {}, {}
+        for k in sorted(now):
+            n = int(now[k][0] - before.get(k, [0, 0.0])[0])
+            if n:
+                counts[k] = n
+                seconds[k] = now[k][1] - before.get(k, [0, 0.0])[1]
+        return counts, seconds
 
 
 class TlsFront:
@@ -388,7 +437,7 @@ class Bench:
         print("building fixtures ...", file=sys.stderr)
         need_big = self.wants("push-big", "pull-big", "verify", "dir-pull", "https-push-big",
                               "hub-pull")
-        need_many = self.wants("push-many", "pull-many", "push-noop", "list", "status")
+        need_many = self.wants("push-many", "pull-many", "push-noop", "list", "status", "gc")
         if need_big and not os.path.exists(big_cache):
             make_big(big_cache, a.shard_mib * MIB)
         if need_many and not os.path.exists(many_cache):
@@ -586,6 +635,92 @@ class Bench:
         # hub-pull: a pull that falls back to the Hub, against huggingface_hub's own download.
         if self.wants("hub-pull"):
             self.hub_pull(big_repo)
+
+        # gc: the many fixture plus blobs no manifest names, collected by `gc --remote`.
+        if self.wants("gc"):
+            self.gc(many_cache, many_blobs)
+
+    def gc(self, many_cache, many_blobs):
+        """`gc --remote --yes` over a prefix holding the many fixture, pushed, plus
+        `--gc-garbage` blobs of 1 KiB no manifest names, uploaded by s5cmd and older than the
+        grace period when gc starts. Each round gets a fresh prefix, deleted at the end of it.
+
+        The requests gc sends are counted by the server: Garage's S3 request counters (its
+        admin API's /metrics, per API endpoint) read before and after each run, while nothing
+        else talks to this Garage. gc's own `--json` count of delete requests is checked
+        against them, and its report must name every garbage blob and no other.
+        """
+        a = self.args
+        garbage_dir = os.path.join(self.work, "gc-garbage")
+        if not os.path.exists(garbage_dir):
+            os.makedirs(garbage_dir)
+            for i in range(a.gc_garbage):
+                data = (f"garbage {i} ".encode() * 100)[:1024]
+                with open(os.path.join(garbage_dir, hashlib.sha256(data).hexdigest()), "wb") as f:
+                    f.write(data)
+        garbage = sorted(os.listdir(garbage_dir))
+        grace = float(a.gc_grace)
+        counters = GarageCounters()
+        scenario = f"gc (many + {len(garbage):,} unreferenced)"
+        runs, counts, served = [], [], []
+        rounds = a.runs + 1
+        for r in range(rounds):
+            prefix = self.fresh("gc")
+            cfg = self.config(many_cache, prefix)
+            try:
+                subprocess.run(self.ours_cmd(cfg, "push"), env=self.env, check=True,
+                               stdout=subprocess.DEVNULL)
+                subprocess.run(self.s5("cp", os.path.join(garbage_dir, "*"),
+                                       f"s3://{self.bucket}/{prefix}/blobs/"),
+                               env=self.env, check=True, stdout=subprocess.DEVNULL)
+                # Every garbage blob older than the grace period (LastModified has 1 s steps).
+                time.sleep(grace + 1.0)
+                report = os.path.join(self.work, self.fresh("gc-report") + ".json")
+                before = counters.read()
+                secs, rss, cpu = timed(
+                    self.ours_cmd(cfg, "--json", "gc", "--remote", "--yes", "--grace",
+                                  f"{a.gc_grace}s"),
+                    self.env, stdout_path=report)
+                sent, busy = counters.since(before)
+                with open(report) as f:
+                    summary = json.load(f)
+            finally:
+                self.drop_prefix(prefix)
+            deleted = sorted(os.path.basename(o["key"]) for o in summary["deleted"])
+            if deleted != garbage or summary["failures"] or summary["referenced_blobs"] != len(many_blobs):
+                raise SystemExit(f"gc deleted {len(deleted)} objects, expected the "
+                                 f"{len(garbage)} garbage blobs (failures: {summary['failures']}, "
+                                 f"referenced: {summary['referenced_blobs']})")
+            if summary["delete_requests"] != sent.get("DeleteObjects", 0):
+                raise SystemExit(f"gc reports {summary['delete_requests']} delete requests, the "
+                                 f"server counted {sent}")
+            if r > 0:
+                runs.append((secs, rss, cpu))
+                counts.append(sent)
+                served.append(busy)
+            print(f"  {scenario}: round {r + 1}/{rounds} done ({secs:.3f} s, {sent})",
+                  file=sys.stderr)
+        med = statistics.median(s for s, _, _ in runs)
+        cpu = statistics.median(c for _, _, c in runs)
+        rss = max(m for _, m, _ in runs)
+        self.rows.append((scenario, "ours", med, cpu, None, rss, "",
+                          "1 LIST pass, <= 11 DeleteObjects, 1 GET a manifest"))
+        many_repos = len({os.path.dirname(os.path.dirname(b)) for b in many_blobs})
+        pages = -(-(len(many_blobs) + len(garbage)) // 1000) + 2 * -(-many_repos // 1000)
+        seen = sorted({json.dumps(c, sort_keys=True) for c in counts})
+        busy = {k: statistics.median(b.get(k, 0.0) for b in served) for k in counts[0]}
+        self.notes.append(
+            f"gc: `gc --remote --yes --grace {a.gc_grace}s` over a fresh prefix per round holding "
+            f"the many fixture as push wrote it ({many_repos} manifests, {many_repos} refs, "
+            f"{len(many_blobs):,} blobs) plus {len(garbage):,} blobs of 1 KiB no manifest names, "
+            f"uploaded by s5cmd at least {grace + 1:.0f} s before gc starts. Requests per run, "
+            "counted by Garage (S3 request counters of its admin /metrics, read before and after "
+            "each run): " + "; ".join(seen) + f" ({'the same in every run' if len(seen) == 1 else 'differing between runs'}). "
+            f"A LIST pass over blobs, manifests and refs takes {pages} pages of 1,000 keys. "
+            "Garage's time serving them (sum of its request durations, median of the runs): "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in busy.items()) + ". "
+            "gc's own `delete_requests` matched the server's DeleteObjects count, and its "
+            "report named every garbage blob and nothing else.")
 
     def dir_pull(self, big_cache, big_repo):
         dir_remote = os.path.join(self.work, "dir-remote")
@@ -805,6 +940,10 @@ def main():
     ap.add_argument("--wide-files", type=int, default=1000)
     ap.add_argument("--rss-gib", type=int, default=4,
                     help="also push and pull one blob of this many GiB (0: skip)")
+    ap.add_argument("--gc-garbage", type=int, default=10_000,
+                    help="gc: blobs no manifest names, uploaded beside the many fixture")
+    ap.add_argument("--gc-grace", type=int, default=2,
+                    help="gc: its --grace, in seconds; the garbage is older when gc starts")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
     b = Bench(args)

@@ -5,6 +5,8 @@
 #   bash bench/run.sh --quick              small fixtures, one counted run: checks the harness works
 #   bash bench/run.sh --only dir-pull,pull-many
 #                                          only these scenarios (names: see bench/bench.py SCENARIOS)
+#   bash bench/run.sh --only gc --out FILE gc --remote over the many fixture plus 10,000 blobs no
+#                                          manifest names, with the requests Garage served
 #   bash bench/run.sh --baseline PATH      also run another hf-cache-sync binary (an older build) as
 #                                          the tool "before", alternating with ours in the same rounds
 #   bash bench/run.sh --ours PATH          measure this binary instead of building the release one
@@ -12,8 +14,8 @@
 #                                          (pull-many, dir-pull, pull-big, push-big; bench/profile.py)
 #
 # Any other argument goes to bench/bench.py (e.g. --shard-mib 512, --runs 5, --skip-tools NAME,
-# --baseline-label TEXT, --ours-label TEXT, --out PATH). Writes bench/RESULTS.md unless --quick
-# (or --out elsewhere) and prints the table.
+# --baseline-label TEXT, --ours-label TEXT, --out PATH, --gc-garbage N, --gc-grace SECONDS).
+# Writes bench/RESULTS.md unless --quick (or --out elsewhere) and prints the table.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
@@ -31,7 +33,8 @@ while [[ $# -gt 0 ]]; do
         --out) out="$2"; shift ;;
         --profile) profile="$2"; shift ;;
         --only | --shard-mib | --runs | --skip-tools | --baseline-label | --ours-label | --many-repos | \
-            --many-files | --many-file-bytes | --wide-repos | --wide-files | --rss-gib)
+            --many-files | --many-file-bytes | --wide-repos | --wide-files | --rss-gib | --gc-garbage | \
+            --gc-grace)
             pass+=("$1" "$2"); shift ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -40,7 +43,8 @@ done
 
 args=(--runs 3)
 if [[ $quick == 1 ]]; then
-    args=(--runs 1 --shard-mib 16 --many-repos 10 --many-files 10 --wide-repos 10 --wide-files 100 --rss-gib 0)
+    args=(--runs 1 --shard-mib 16 --many-repos 10 --many-files 10 --wide-repos 10 --wide-files 100 --rss-gib 0
+        --gc-garbage 1500)
     out=""
 fi
 

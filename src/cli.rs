@@ -73,11 +73,15 @@ pub enum Command {
     List(ListArgs),
     /// Compare local and remote revisions
     ///
-    /// Each revision is in sync, local only, remote only, or incomplete: one side lacks files the
-    /// other names, a file's content differs, or the bucket lacks a blob the manifest names. Files
-    /// stored as copies (caches without symlinks) are compared by size; LFS/Xet pointer files that
-    /// push leaves out are not counted as missing. Refs are compared too. Reads each manifest and
-    /// ref of the compared repos (one GET each) after LISTing manifests, refs and blobs.
+    /// Each revision is in sync, partial, local only, remote only, or incomplete. Partial: the
+    /// snapshot holds some of the revision's files (a pull of some files), each as the manifest
+    /// names it, and the bucket has every blob the manifest names. Incomplete: the remote lacks
+    /// files the snapshot has, a file's content differs, a snapshot link is broken, or the bucket
+    /// lacks a blob the manifest names. The commit's tree listing (trees/<commit>.json), when the
+    /// cache has one, names the files a snapshot lacks too. Files stored as copies (caches without
+    /// symlinks) are compared by size; LFS/Xet pointer files that push leaves out are not counted
+    /// as missing. Refs are compared too. Reads each manifest and ref of the compared repos (one
+    /// GET each) after LISTing manifests, refs and blobs.
     #[command(after_help = examples::DIFF)]
     Diff(DiffArgs),
     /// Free disk space: LRU eviction to a budget, detached revisions, orphans, stale partials
@@ -306,7 +310,8 @@ pub struct DiffArgs {
     #[arg(value_name = "REPO_ID")]
     pub repos: Vec<String>,
 
-    /// Exit 1 when anything differs: a revision not in sync or a ref that differs (for CI gates)
+    /// Exit 1 when anything differs: a revision not in sync (a partial one too) or a ref that
+    /// differs (for CI gates)
     #[arg(long)]
     pub exit_code: bool,
 

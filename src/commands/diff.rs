@@ -1,7 +1,9 @@
-//! `diff`: local revisions against remote manifests, revision by revision: in sync, local only,
-//! remote only, or incomplete (one side lacks files the other names, or the bucket lacks a blob a
-//! manifest names). Refs are compared too. Read-only on both sides; `--exit-code` turns any
-//! difference into exit 1 for CI gates.
+//! `diff`: local revisions against remote manifests, revision by revision: in sync, partial (the
+//! snapshot holds some of the revision's files, each as the manifest names it: a pull of some
+//! files), local only, remote only, or incomplete (the remote lacks files the snapshot has, the
+//! bucket lacks a blob a manifest names, content differs, or a snapshot link is broken). Refs are
+//! compared too. Read-only on both sides; `--exit-code` turns any difference into exit 1 for CI
+//! gates.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -29,6 +31,9 @@ pub struct DiffOptions {
 #[serde(rename_all = "snake_case")]
 pub enum State {
     InSync,
+    /// Every file the snapshot has is the manifest's and intact, the bucket has every blob the
+    /// manifest names, but the snapshot lacks some of the revision's files.
+    Partial,
     LocalOnly,
     RemoteOnly,
     Incomplete,
@@ -38,6 +43,7 @@ impl State {
     fn label(self) -> &'static str {
         match self {
             State::InSync => "in sync",
+            State::Partial => "partial",
             State::LocalOnly => "local only",
             State::RemoteOnly => "remote only",
             State::Incomplete => "incomplete",
@@ -55,12 +61,19 @@ pub struct RevisionDiff {
     pub state: State,
     pub local_refs: Vec<String>,
     pub remote_refs: Vec<String>,
-    /// Files the remote manifest names that the local snapshot lacks.
+    /// The local snapshot lacks some of the revision's files, and what it has is intact and
+    /// (when the remote has the revision) the manifest's: `state` is `partial`, or `local_only`
+    /// for a revision the remote lacks whose tree listing names more files.
+    pub partial: bool,
+    /// Files the remote manifest or the commit's tree listing (`trees/<commit>.json`) names that
+    /// the local snapshot lacks.
     pub missing_locally: Vec<String>,
     /// Local files the manifest lacks, or whose blob the remote lacks.
     pub missing_remotely: Vec<String>,
     /// Files both sides have with different content (blob name or size).
     pub different: Vec<String>,
+    /// Snapshot links that lead to no file (the blob is missing, or the link dangles).
+    pub broken_locally: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,6 +105,7 @@ pub struct DiffSummary {
     pub revisions: Vec<RevisionDiff>,
     pub refs: Vec<RefDiff>,
     pub in_sync: usize,
+    pub partial: usize,
     pub local_only: usize,
     pub remote_only: usize,
     pub incomplete: usize,
@@ -195,6 +209,7 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
         cache_dir: scan.root.clone(),
         remote: remote.describe(),
         in_sync: count(State::InSync),
+        partial: count(State::Partial),
         local_only: count(State::LocalOnly),
         remote_only: count(State::RemoteOnly),
         incomplete: count(State::Incomplete),
@@ -204,8 +219,11 @@ pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
         refs,
         warnings,
     };
-    summary.differences =
-        summary.local_only + summary.remote_only + summary.incomplete + summary.refs_differ;
+    summary.differences = summary.partial
+        + summary.local_only
+        + summary.remote_only
+        + summary.incomplete
+        + summary.refs_differ;
     app.printer.result(&summary, || human(&summary));
     Ok(if opts.exit_code && summary.differences > 0 {
         Outcome::Failed
@@ -276,26 +294,40 @@ fn revision_diffs(
                 .filter(|(_, c)| **c == commit)
                 .map(|(n, _)| n.clone())
                 .collect(),
+            partial: false,
             missing_locally: Vec::new(),
             missing_remotely: Vec::new(),
             different: Vec::new(),
+            broken_locally: Vec::new(),
         };
+        if let Some((repo, rev)) = repo.zip(rev) {
+            d.broken_locally.clone_from(&rev.broken);
+            if let Some(missing) = rev.missing_listed(repo) {
+                d.missing_locally
+                    .extend(missing.into_iter().map(String::from));
+            }
+        }
         d.state = match (repo.zip(rev), manifest) {
             (Some(_), None) => State::LocalOnly,
             (None, Some(_)) => State::RemoteOnly,
             (Some((repo, rev)), Some(m)) => {
                 compare(repo, rev, m, blobs, sync_xet, &mut d);
-                let complete = d.missing_locally.is_empty()
-                    && d.missing_remotely.is_empty()
-                    && d.different.is_empty();
-                if complete {
-                    State::InSync
-                } else {
-                    State::Incomplete
-                }
+                State::InSync
             }
             (None, None) => continue,
         };
+        d.missing_locally.sort();
+        d.missing_locally.dedup();
+        let intact =
+            d.missing_remotely.is_empty() && d.different.is_empty() && d.broken_locally.is_empty();
+        d.partial = intact && !d.missing_locally.is_empty();
+        if d.state == State::InSync {
+            d.state = match (intact, d.partial) {
+                (false, _) => State::Incomplete,
+                (true, true) => State::Partial,
+                (true, false) => State::InSync,
+            };
+        }
         out.push(d);
     }
     out
@@ -343,8 +375,9 @@ fn ref_diffs(
     out
 }
 
-/// Fills the file lists of a revision both sides have. Files stored as copies (no symlinks) have
-/// no blob name to compare and are compared by size.
+/// Fills the file lists of a revision both sides have. A linked file is the manifest's when its
+/// blob has the manifest's name and size; files stored as copies (no symlinks) have no blob name
+/// to compare and are compared by size.
 fn compare(
     repo: &Repo,
     rev: &Revision,
@@ -365,7 +398,7 @@ fn compare(
             None => d.missing_locally.push(mf.path.clone()),
             Some(f) => {
                 let same = match &f.source {
-                    FileSource::Blob(etag) => *etag == mf.blob,
+                    FileSource::Blob(etag) => *etag == mf.blob && f.size == mf.size,
                     FileSource::Copy(_) => f.size == mf.size,
                 };
                 if !same {
@@ -404,8 +437,13 @@ fn human(s: &DiffSummary) -> String {
             .iter()
             .map(|d| {
                 let refs: BTreeSet<&String> = d.local_refs.iter().chain(&d.remote_refs).collect();
+                let state = if d.partial && d.state == State::LocalOnly {
+                    "local only, partial".to_string()
+                } else {
+                    d.state.label().to_string()
+                };
                 vec![
-                    d.state.label().to_string(),
+                    state,
                     d.repo.clone(),
                     short(&d.revision).to_string(),
                     refs.into_iter().cloned().collect::<Vec<_>>().join(", "),
@@ -421,6 +459,7 @@ fn human(s: &DiffSummary) -> String {
                 ("missing locally", &d.missing_locally),
                 ("missing on the remote", &d.missing_remotely),
                 ("different content", &d.different),
+                ("broken links", &d.broken_locally),
             ] {
                 if !files.is_empty() {
                     out.push(format!("    {what}: {}", files.join(", ")));
@@ -451,8 +490,9 @@ fn human(s: &DiffSummary) -> String {
     }
     out.push(String::new());
     out.push(format!(
-        "{} in sync, {} local only, {} remote only, {} incomplete; {}",
+        "{} in sync, {} partial, {} local only, {} remote only, {} incomplete; {}",
         s.in_sync,
+        s.partial,
         s.local_only,
         s.remote_only,
         s.incomplete,

@@ -34,6 +34,11 @@ pub struct StatusSummary {
     pub revisions: usize,
     /// Revisions no ref points at.
     pub detached_revisions: usize,
+    /// Revisions whose snapshot lacks files the commit's tree listing (`trees/<commit>.json`)
+    /// names while every file it has is listed with the same content and no link is broken: a
+    /// download of some of the commit's files. `diff` also tells them against the remote's
+    /// manifests.
+    pub partial_revisions: usize,
     /// Distinct blob files repos link to, each counted once.
     pub blobs: usize,
     /// How many of those live in the cache-wide shared store.
@@ -150,6 +155,7 @@ fn local_summary(
     let mut by_type: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut revisions = 0;
     let mut detached = 0;
+    let mut partial = 0;
     let mut shared = HashSet::new();
     // Blobs first, each file once; then what else holds bytes, unless it is one of them.
     let mut seen: HashSet<(u64, u64)> = scan
@@ -177,6 +183,7 @@ fn local_summary(
             .iter()
             .filter(|r| repo.refs_to(&r.commit).is_empty())
             .count();
+        partial += repo.revisions.iter().filter(|r| r.is_partial(repo)).count();
         for blob in repo.blobs.values() {
             if blob.shared {
                 shared.insert(blob.file_id);
@@ -220,6 +227,7 @@ fn local_summary(
         repos_by_type: by_type,
         revisions,
         detached_revisions: detached,
+        partial_revisions: partial,
         blobs: scan.blob_count(),
         shared_blobs: shared.len(),
         copied_files: copies,
@@ -383,10 +391,11 @@ fn human(s: &StatusSummary) -> String {
             format!("{} ({})", s.repos, types.join(", "))
         },
     ));
-    lines.push((
-        "revisions",
-        format!("{} ({} detached)", s.revisions, s.detached_revisions),
-    ));
+    let mut revisions = format!("{} ({} detached", s.revisions, s.detached_revisions);
+    if s.partial_revisions > 0 {
+        revisions.push_str(&format!(", {} partial", s.partial_revisions));
+    }
+    lines.push(("revisions", format!("{revisions})")));
     let mut blobs = format!("{}", s.blobs);
     if s.shared_blobs > 0 {
         blobs.push_str(&format!(" ({} in the shared store)", s.shared_blobs));

@@ -2,7 +2,7 @@
 //! `prune --remote`): batched deletes, unfinished multipart uploads, and a probe that finds out
 //! whether the key may write and delete before anything is deleted.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures::stream::{self, StreamExt};
 
@@ -103,15 +103,11 @@ impl Remote {
         }
     }
 
-    /// Multipart uploads under `prefix` started more than `older_than` ago. Directory remotes
-    /// have none.
-    pub async fn stale_uploads(
-        &self,
-        prefix: &str,
-        older_than: Duration,
-    ) -> Result<Vec<OpenUploadInfo>, RemoteError> {
+    /// Every unfinished multipart upload under `prefix`, whatever its age: the caller decides
+    /// which are old enough to abort. Directory remotes have none.
+    pub async fn open_uploads(&self, prefix: &str) -> Result<Vec<OpenUploadInfo>, RemoteError> {
         match self {
-            Remote::S3(r) => r.stale_uploads(prefix, older_than).await,
+            Remote::S3(r) => r.open_uploads(prefix).await,
             Remote::Dir(_) => Ok(Vec::new()),
         }
     }

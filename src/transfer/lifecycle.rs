@@ -55,11 +55,23 @@ pub async fn plan_gc(remote: &Remote, layout: &Layout, grace: Duration) -> anyho
     let blobs_prefix = layout.blobs_prefix();
     let (catalog, uploads) = tokio::join!(
         Catalog::list(remote, layout, true),
-        remote.stale_uploads(&blobs_prefix, grace)
+        remote.open_uploads(&blobs_prefix)
     );
     let mut catalog = catalog?.reading(READS, ReadMode::Warn);
     catalog.read_manifests(|_, _| true).await?;
-    let referenced = named_blobs(&catalog)?;
+    Ok(pick_garbage(&catalog, layout, uploads?, grace, now)?)
+}
+
+/// What goes, from a catalog whose manifests were read: blobs no manifest names and uploads,
+/// each older than `grace` at `now`. Nothing at all when a manifest could not be read.
+fn pick_garbage(
+    catalog: &Catalog,
+    layout: &Layout,
+    uploads: Vec<OpenUploadInfo>,
+    grace: Duration,
+    now: SystemTime,
+) -> Result<GcPlan, Unreadable> {
+    let referenced = named_blobs(catalog)?;
     let (blobs, kept): (Vec<&ObjectInfo>, Vec<&ObjectInfo>) = catalog
         .blob_objects()
         .iter()
@@ -68,10 +80,13 @@ pub async fn plan_gc(remote: &Remote, layout: &Layout, grace: Duration) -> anyho
                 .parse_blob_key(&o.key)
                 .is_some_and(|etag| !referenced.contains(etag))
         })
-        .partition(|o| older_than(o, grace, now));
+        .partition(|o| older_than(o.last_modified, grace, now));
     Ok(GcPlan {
         blobs: blobs.into_iter().cloned().collect(),
-        uploads: uploads?,
+        uploads: uploads
+            .into_iter()
+            .filter(|u| older_than(Some(u.initiated), grace, now))
+            .collect(),
         manifests: catalog.revision_count(),
         referenced: catalog
             .blobs()
@@ -162,7 +177,7 @@ pub async fn plan_detached(
     for m in catalog.manifests() {
         if pointed.contains(&(m.safe.as_str(), m.commit.as_str())) {
             plan.attached += 1;
-        } else if older_than(&m.object, age, now) {
+        } else if older_than(m.object.last_modified, age, now) {
             plan.manifests.push(m.object.clone());
             // `safe` holds no `/`: it encodes to itself.
             if let Some(listing) = listings.remove(&layout.tree_key(&m.safe, &m.commit)) {
@@ -176,9 +191,184 @@ pub async fn plan_detached(
     Ok(plan)
 }
 
-/// Written more than `age` before `now`. An object of unknown age is young.
-fn older_than(o: &ObjectInfo, age: Duration, now: SystemTime) -> bool {
-    o.last_modified
+/// Written (or started) at least `age` before `now`. Something of unknown age, or dated after
+/// `now` (a server clock ahead of ours), is young.
+fn older_than(written: Option<SystemTime>, age: Duration, now: SystemTime) -> bool {
+    written
         .and_then(|t| now.duration_since(t).ok())
         .is_some_and(|d| d >= age)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+
+    use super::*;
+    use crate::manifest::{Manifest, ManifestFile};
+    use crate::remote::dir::DirRemote;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn etag(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    fn commit(c: char) -> String {
+        c.to_string().repeat(40)
+    }
+
+    /// Writes `key` under `root`, last modified `age` ago.
+    fn put(root: &Path, key: &str, body: &[u8], age: Duration) {
+        let path = root.join(key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, body).unwrap();
+        let when = SystemTime::now() - age;
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_times(fs::FileTimes::new().set_modified(when))
+            .unwrap();
+    }
+
+    fn manifest(repo: &str, rev: char, blobs: &[char]) -> Vec<u8> {
+        Manifest {
+            repo: repo.into(),
+            revision: commit(rev),
+            repo_type: "model".into(),
+            files: blobs
+                .iter()
+                .map(|&b| ManifestFile {
+                    path: format!("{b}.bin"),
+                    blob: etag(b),
+                    size: 1,
+                })
+                .collect(),
+        }
+        .to_json_bytes()
+    }
+
+    /// Blobs a..e, all old but `e`, under the prefix `team`; org/m@1 names a and b, and a
+    /// manifest stored under org/x's key, though it says it is org/m@2's, names c.
+    fn bucket(root: &Path, layout: &Layout) -> Remote {
+        for (b, age) in [('a', 2), ('b', 2), ('c', 2), ('d', 2), ('e', 0)] {
+            put(root, &layout.blob_key(&etag(b)), b"x", HOUR * age);
+        }
+        let m1 = manifest("org/m", '1', &['a', 'b']);
+        put(
+            root,
+            &layout.manifest_key("org/m", &commit('1')),
+            &m1,
+            HOUR * 3,
+        );
+        let misplaced = manifest("org/m", '2', &['c']);
+        put(
+            root,
+            &layout.manifest_key("org/x", &commit('2')),
+            &misplaced,
+            HOUR * 3,
+        );
+        // Not a blob name: never listed as one, never deleted.
+        put(root, "team/blobs/notes.txt", b"x", HOUR * 2);
+        Remote::Dir(DirRemote::new(root.to_path_buf()))
+    }
+
+    fn keys(objects: &[ObjectInfo]) -> Vec<&str> {
+        objects.iter().map(|o| o.key.as_str()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn only_unnamed_blobs_older_than_the_grace_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new("team");
+        let remote = bucket(dir.path(), &layout);
+
+        let plan = plan_gc(&remote, &layout, HOUR).await.unwrap();
+        assert_eq!(keys(&plan.blobs), [layout.blob_key(&etag('d'))]);
+        assert_eq!(plan.blobs[0].size, 1);
+        // e is named by nothing yet, but a push may be about to name it.
+        assert_eq!(plan.recent, 1);
+        assert_eq!((plan.manifests, plan.referenced), (2, 3));
+        assert!(plan.uploads.is_empty());
+
+        // A longer grace keeps d too; none at all lets e go as well.
+        let plan = plan_gc(&remote, &layout, HOUR * 3).await.unwrap();
+        assert!(plan.blobs.is_empty());
+        assert_eq!(plan.recent, 2);
+        let plan = plan_gc(&remote, &layout, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            keys(&plan.blobs),
+            [layout.blob_key(&etag('d')), layout.blob_key(&etag('e'))]
+        );
+        assert_eq!(plan.recent, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_manifest_that_cannot_be_read_stops_every_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new("team");
+        let remote = bucket(dir.path(), &layout);
+        let junk = layout.manifest_key("org/junk", &commit('3'));
+        put(dir.path(), &junk, b"{ not json", HOUR * 3);
+
+        let err = plan_gc(&remote, &layout, HOUR).await.unwrap_err();
+        let unreadable = err.downcast_ref::<Unreadable>().expect("Unreadable");
+        assert_eq!(unreadable.0.len(), 1, "{err}");
+        assert!(unreadable.0[0].starts_with(&format!("{junk}: ")), "{err}");
+        assert!(err
+            .to_string()
+            .starts_with("nothing deleted: 1 object cannot be read"));
+
+        // Once it is gone, the rest is collected again.
+        fs::remove_file(dir.path().join(&junk)).unwrap();
+        let plan = plan_gc(&remote, &layout, HOUR).await.unwrap();
+        assert_eq!(keys(&plan.blobs), [layout.blob_key(&etag('d'))]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unfinished_uploads_older_than_the_grace_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new("team");
+        let remote = bucket(dir.path(), &layout);
+        let mut catalog = Catalog::list(&remote, &layout, true)
+            .await
+            .unwrap()
+            .reading(READS, ReadMode::Warn);
+        catalog.read_manifests(|_, _| true).await.unwrap();
+        let now = SystemTime::now();
+        let upload = |name: &str, age: Duration| OpenUploadInfo {
+            key: layout.blob_key(&etag('f')),
+            upload_id: name.into(),
+            initiated: now - age,
+        };
+        let uploads = vec![
+            upload("old", HOUR * 2),
+            upload("exactly", HOUR),
+            upload("young", HOUR - Duration::from_secs(1)),
+            // Started after `now` by the server's clock.
+            OpenUploadInfo {
+                initiated: now + HOUR,
+                ..upload("ahead", Duration::ZERO)
+            },
+        ];
+        let plan = pick_garbage(&catalog, &layout, uploads, HOUR, now).unwrap();
+        let ids: Vec<&str> = plan.uploads.iter().map(|u| u.upload_id.as_str()).collect();
+        assert_eq!(ids, ["old", "exactly"]);
+    }
+
+    #[test]
+    fn age_is_told_by_the_time_written() {
+        let now = SystemTime::now();
+        assert!(older_than(Some(now - HOUR), HOUR, now));
+        assert!(!older_than(
+            Some(now - HOUR + Duration::from_secs(1)),
+            HOUR,
+            now
+        ));
+        assert!(older_than(Some(now), Duration::ZERO, now));
+        // Unknown or in the future: young, whatever the grace.
+        assert!(!older_than(None, Duration::ZERO, now));
+        assert!(!older_than(Some(now + HOUR), Duration::ZERO, now));
+    }
 }

@@ -1,5 +1,5 @@
-//! `diff`: each revision in sync, local only, remote only or incomplete; refs compared; exit 0
-//! unless `--exit-code` and something differs.
+//! `diff`: each revision in sync, partial, local only, remote only or incomplete; refs compared;
+//! exit 0 unless `--exit-code` and something differs. Partial revisions: tests/it/partial.rs.
 
 use std::fs;
 
@@ -100,8 +100,9 @@ fn a_freshly_pushed_cache_is_in_sync() {
         .run()
         .success();
     assert!(
-        out.stdout
-            .contains("6 in sync, 0 local only, 0 remote only, 0 incomplete; refs agree"),
+        out.stdout.contains(
+            "6 in sync, 0 partial, 0 local only, 0 remote only, 0 incomplete; refs agree"
+        ),
         "{out}"
     );
 }
@@ -133,7 +134,8 @@ fn every_kind_of_difference_is_named_per_revision() {
     // Remote only: revision f and its ref are gone locally.
     fs::remove_dir_all(d_dir.join("snapshots").join(rev_f)).unwrap();
     fs::remove_file(d_dir.join("refs/pr/1")).unwrap();
-    // Missing locally: a file of revision a, and a blob behind a now broken link.
+    // Missing locally: a file of revision a (what a partial pull leaves), and a blob behind a now
+    // broken link.
     fs::remove_file(m_dir.join("snapshots").join(rev_a).join(TOKENIZER)).unwrap();
     fs::remove_file(&broken_blob).unwrap();
     // Missing remotely: a file added to a snapshot, and a blob deleted from the bucket.
@@ -173,14 +175,13 @@ fn every_kind_of_difference_is_named_per_revision() {
     assert_eq!(revision(&s, rev_f)["remote_refs"], json!(["pr/1"]), "{out}");
 
     let a = revision(&s, rev_a);
-    assert_eq!(a["state"], "incomplete", "{out}");
+    assert_eq!(a["state"], "partial", "{out}");
     assert_eq!(a["missing_locally"], json!([TOKENIZER]), "{out}");
     assert_eq!(a["missing_remotely"], json!([]), "{out}");
-    assert_eq!(
-        revision(&s, &h)["missing_locally"],
-        json!(["gone.bin"]),
-        "{out}"
-    );
+    let broken = revision(&s, &h);
+    assert_eq!(broken["state"], "incomplete", "{out}");
+    assert_eq!(broken["missing_locally"], json!(["gone.bin"]), "{out}");
+    assert_eq!(broken["broken_locally"], json!(["gone.bin"]), "{out}");
     assert_eq!(
         revision(&s, rev_g)["missing_remotely"],
         json!(["added.txt"]),
@@ -207,9 +208,10 @@ fn every_kind_of_difference_is_named_per_revision() {
     assert_eq!(ref_of(&s, "model/org/m", "v1.0")["state"], "same", "{out}");
 
     assert_eq!(count(&s, "in_sync"), 1, "{out}");
+    assert_eq!(count(&s, "partial"), 1, "{out}");
     assert_eq!(count(&s, "local_only"), 1, "{out}");
     assert_eq!(count(&s, "remote_only"), 1, "{out}");
-    assert_eq!(count(&s, "incomplete"), 5, "{out}");
+    assert_eq!(count(&s, "incomplete"), 4, "{out}");
     assert_eq!(count(&s, "refs_differ"), 2, "{out}");
     assert_eq!(count(&s, "differences"), 9, "{out}");
     // The broken link is also a scan warning.
@@ -245,7 +247,7 @@ fn every_kind_of_difference_is_named_per_revision() {
             &rev_a[..12],
             &rev_b[..12]
         ),
-        "1 in sync, 1 local only, 1 remote only, 5 incomplete; 2 refs differ",
+        "1 in sync, 1 partial, 1 local only, 1 remote only, 4 incomplete; 2 refs differ",
     ] {
         assert!(out.stdout.contains(needle), "missing {needle:?}\n{out}");
     }

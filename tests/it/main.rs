@@ -28,6 +28,7 @@ mod list;
 mod local_dir;
 mod lock;
 mod nothing_matches;
+mod partial;
 mod prune;
 mod pull;
 mod pull_all;

@@ -79,6 +79,9 @@ pub struct Revision {
     pub commit: String,
     pub dir: PathBuf,
     pub files: Vec<SnapshotFile>,
+    /// Snapshot links (relative, `/`-separated) that lead to no usable file: a missing blob, a
+    /// dangling link, a target outside the cache or not a file. Left out of `files`.
+    pub broken: Vec<String>,
     /// The snapshot folder's mtime, as huggingface_hub reports a revision's last modification.
     pub modified: Option<SystemTime>,
 }
@@ -211,6 +214,29 @@ impl Revision {
             }
         }
         total
+    }
+
+    /// The files the commit's tree listing names that the snapshot lacks, in path order; `None`
+    /// when the cache holds no listing of the commit it trusts (one it trusts lists every file
+    /// the snapshot has, with the same blob and size).
+    pub fn missing_listed<'a>(&self, repo: &'a Repo) -> Option<Vec<&'a str>> {
+        let listing = repo.trees.get(&self.commit)?.listing.as_ref()?;
+        let have: HashSet<&str> = self.files.iter().map(|f| f.path.as_str()).collect();
+        Some(
+            listing
+                .files
+                .keys()
+                .map(String::as_str)
+                .filter(|p| !have.contains(p))
+                .collect(),
+        )
+    }
+
+    /// Partial by its tree listing: the snapshot lacks files the listing names, and every file
+    /// it has is listed with the same content and none of its links is broken. What a download
+    /// of some of the commit's files leaves (`hf download --include`, `pull --include-files`).
+    pub fn is_partial(&self, repo: &Repo) -> bool {
+        self.broken.is_empty() && self.missing_listed(repo).is_some_and(|m| !m.is_empty())
     }
 
     /// Latest access of any of its blobs.

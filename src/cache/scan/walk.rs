@@ -241,19 +241,31 @@ impl Scanner {
         dirs.sort();
         for (commit, dir) in dirs {
             let mut files = Vec::new();
-            self.walk_snapshot(repo, &dir, &dir, &mut files);
+            let mut broken = Vec::new();
+            self.walk_snapshot(repo, &dir, &dir, &mut files, &mut broken);
             files.sort_by(|a, b| a.path.cmp(&b.path));
+            broken.sort();
             let modified = fs::metadata(&dir).and_then(|m| m.modified()).ok();
             repo.revisions.push(Revision {
                 commit,
                 dir,
                 files,
+                broken,
                 modified,
             });
         }
     }
 
-    fn walk_snapshot(&mut self, repo: &Repo, root: &Path, dir: &Path, out: &mut Vec<SnapshotFile>) {
+    /// Every file of the snapshot under `dir` into `out`; links that lead to no usable file
+    /// into `broken`.
+    fn walk_snapshot(
+        &mut self,
+        repo: &Repo,
+        root: &Path,
+        dir: &Path,
+        out: &mut Vec<SnapshotFile>,
+        broken: &mut Vec<String>,
+    ) {
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
@@ -265,7 +277,7 @@ impl Scanner {
             let path = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_dir() {
-                self.walk_snapshot(repo, root, &path, out);
+                self.walk_snapshot(repo, root, &path, out, broken);
                 continue;
             }
             let Some(rel) = relative_slash_path(root, &path) else {
@@ -273,8 +285,9 @@ impl Scanner {
                 continue;
             };
             if ft.is_symlink() {
-                if let Some(file) = self.resolve_link(repo, &path, rel) {
-                    out.push(file);
+                match self.resolve_link(repo, &path, rel.clone()) {
+                    Some(file) => out.push(file),
+                    None => broken.push(rel),
                 }
             } else if ft.is_file() {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);

@@ -170,21 +170,23 @@ impl S3Remote {
         prefix: &str,
         older_than: Duration,
     ) -> Result<usize, RemoteError> {
-        let stale = self.stale_uploads(prefix, older_than).await?;
+        let cutoff = std::time::SystemTime::now() - older_than;
+        let stale: Vec<OpenUploadInfo> = self
+            .open_uploads(prefix)
+            .await?
+            .into_iter()
+            .filter(|u| u.initiated <= cutoff)
+            .collect();
         for upload in &stale {
             self.abort_upload(&upload.key, &upload.upload_id).await;
         }
         Ok(stale.len())
     }
 
-    /// The multipart uploads under `prefix` started more than `older_than` ago.
-    pub async fn stale_uploads(
-        &self,
-        prefix: &str,
-        older_than: Duration,
-    ) -> Result<Vec<OpenUploadInfo>, RemoteError> {
-        let cutoff = std::time::SystemTime::now() - older_than;
-        let mut stale = Vec::new();
+    /// Every multipart upload under `prefix` that was started and neither completed nor
+    /// aborted, with its start time (one the server gives none is left out: its age is unknown).
+    pub async fn open_uploads(&self, prefix: &str) -> Result<Vec<OpenUploadInfo>, RemoteError> {
+        let mut open = Vec::new();
         let mut key_marker: Option<String> = None;
         let mut id_marker: Option<String> = None;
         loop {
@@ -210,13 +212,11 @@ impl S3Remote {
                 if let (Some(key), Some(id), Some(started)) =
                     (upload.key(), upload.upload_id(), started)
                 {
-                    if started <= cutoff {
-                        stale.push(OpenUploadInfo {
-                            key: key.to_string(),
-                            upload_id: id.to_string(),
-                            initiated: started,
-                        });
-                    }
+                    open.push(OpenUploadInfo {
+                        key: key.to_string(),
+                        upload_id: id.to_string(),
+                        initiated: started,
+                    });
                 }
             }
             key_marker = page.next_key_marker().map(str::to_string);
@@ -225,7 +225,7 @@ impl S3Remote {
                 break;
             }
         }
-        Ok(stale)
+        Ok(open)
     }
 
     /// Aborts one multipart upload, saying whether the server did.
