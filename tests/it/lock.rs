@@ -344,3 +344,79 @@ fn lock_from_the_remote_and_updating_one_pin_keeps_the_others() {
         .code(1)
         .stderr_has("org/nope");
 }
+
+#[test]
+fn a_pin_naming_a_folder_lays_its_files_out_there_and_verify_checks_them() {
+    let (t, repos, _src) = pushed("lock_local_dir");
+    let m = &repos[0];
+    let lock = t.write_work_file(
+        "hf-cache-sync.lock",
+        &format!("org/m@{} local-dir=models/m  # main\n", m.commit("main")),
+    );
+    let dst = t.cache("dst");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["pins"][0]["local_dir"]["placed"], 3, "{out}");
+    let folder = t.work().join("models/m");
+    for f in &m.revision("main").files {
+        let placed = folder.join(&f.path);
+        assert!(
+            std::fs::symlink_metadata(&placed).unwrap().is_file(),
+            "{} is not a real file",
+            f.path
+        );
+        assert_eq!(std::fs::read(&placed).unwrap(), f.bytes, "{}", f.path);
+    }
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["verify", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+
+    // An edit in the folder: verify --lock names it, the cache is untouched, pull --lock puts
+    // the pinned bytes back without asking the remote for anything.
+    let config = folder.join(crate::common::fixtures::CONFIG);
+    std::fs::write(&config, b"{\"edited\": true}\n").unwrap();
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["verify", "--lock"])
+        .arg(&lock)
+        .run()
+        .code(1);
+    let problems = out.json()["problems"].as_array().unwrap().clone();
+    assert_eq!(problems.len(), 1, "{out}");
+    assert_eq!(problems[0]["kind"], "local_dir", "{out}");
+    assert_eq!(
+        problems[0]["paths"][0],
+        crate::common::fixtures::CONFIG,
+        "{out}"
+    );
+    m.assert_pulled(&dst, "main");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["pins"][0]["status"], "present", "{out}");
+    assert_eq!(s["pins"][0]["local_dir"]["placed"], 1, "{out}");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["verify", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+}
