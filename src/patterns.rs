@@ -5,6 +5,8 @@
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::manifest::Manifest;
+
 /// A pattern that is not a glob.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{pattern:?} is not a valid file pattern: {why}")]
@@ -49,6 +51,32 @@ impl FileFilter {
 
     pub fn exclude(&self) -> &[String] {
         &self.exclude
+    }
+
+    /// The manifest's files the patterns take; none is an error naming what the revision holds
+    /// (so a later source, whose manifest may be whole, can be asked).
+    pub fn select(&self, mut manifest: Manifest) -> Result<Manifest, String> {
+        if self.is_all() {
+            return Ok(manifest);
+        }
+        let mut names: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        names.sort_unstable();
+        let shown = match names.len() {
+            0..=5 => names.join(", "),
+            n => format!("{}, … ({n} in all)", names[..5].join(", ")),
+        };
+        let why = format!(
+            "no file of {}@{} matches {} (its {}: {shown})",
+            manifest.repo,
+            crate::text::short(&manifest.revision),
+            self.describe(),
+            crate::text::plural(names.len(), "file", "files"),
+        );
+        manifest.files.retain(|f| self.matches(&f.path));
+        if manifest.files.is_empty() {
+            return Err(why);
+        }
+        Ok(manifest)
     }
 
     /// The patterns as a person would pass them: `--include-files 'a' --exclude-files 'b'`.

@@ -332,7 +332,7 @@ pub fn plan_for(
     }
     let folder = repo_folder_name(repo_type, &target.repo_id);
     let files_in_revision = manifest.files.len();
-    let manifest = select_files(manifest, &target.files)?;
+    let manifest = target.files.select(manifest).map_err(PullError::Missing)?;
     let plan = Plan {
         repo_id: target.repo_id.clone(),
         repo_type,
@@ -349,32 +349,6 @@ pub fn plan_for(
     };
     check_plan_paths(cache_dir, &plan)?;
     Ok(plan)
-}
-
-/// The manifest's files the patterns take; none is an error naming what the revision holds, so
-/// a later source (whose manifest may be whole) can be asked.
-fn select_files(mut manifest: Manifest, files: &FileFilter) -> Result<Manifest, PullError> {
-    if files.is_all() {
-        return Ok(manifest);
-    }
-    let total = manifest.files.len();
-    let mut examples: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-    examples.sort_unstable();
-    examples.truncate(5);
-    let examples = examples.join(", ");
-    let ellipsis = if total > 5 { ", …" } else { "" };
-    let why = format!(
-        "no file of {}@{} matches {} (its {}: {examples}{ellipsis})",
-        manifest.repo,
-        short(&manifest.revision),
-        files.describe(),
-        crate::text::plural(total, "file", "files"),
-    );
-    manifest.files.retain(|f| files.matches(&f.path));
-    if manifest.files.is_empty() {
-        return Err(PullError::Missing(why));
-    }
-    Ok(manifest)
 }
 
 /// Every folder the plan writes into stays inside the cache dir: a link planted in the local
