@@ -85,7 +85,7 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
         let refs: Vec<&Wanted> = wanted.iter().collect();
         catalog
             .read_ref_targets(|safe, name| {
-                refs.is_empty()
+                (refs.is_empty() && name == "main")
                     || refs
                         .iter()
                         .any(|w| safe_repo_key(&w.repo.repo_id) == safe && w.revision == name)

@@ -76,6 +76,13 @@ pub struct PullLockSummary {
 pub async fn run(app: &App, opts: PullLockOptions) -> Result<Outcome> {
     let started = Instant::now();
     let lock = LockFile::read(&opts.lock)?;
+    if lock.entries.is_empty() {
+        app.printer.warn(&format!(
+            "{} pins nothing: `hf-cache-sync lock -o {}` pins what the cache holds",
+            lock.path.display(),
+            lock.path.display()
+        ));
+    }
     let cache_dir = app.settings.cache_dir.clone();
     let dry_run = opts.transfer.dry_run;
     let mut results = Vec::new();

@@ -92,18 +92,7 @@ pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     }
     let jobs = hash_jobs(&scan, &chosen);
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
-    let progress = app.progress("verify");
-    progress.add_total(jobs.len() as u64, bytes);
-    let threads = hashing_threads(opts.workers);
-    let (jobs, verdicts) = {
-        let progress = progress.clone();
-        tokio::task::spawn_blocking(move || {
-            let verdicts = hash_all(&jobs, threads, progress.as_ref());
-            (jobs, verdicts)
-        })
-        .await?
-    };
-    progress.finish();
+    let (jobs, verdicts) = hash_with_progress(app, jobs, opts.workers).await?;
     let mut problems = blob_problems(&scan, &jobs, verdicts);
     problems.extend(structural);
 
@@ -239,17 +228,32 @@ fn hash_jobs(scan: &CacheScan, chosen: &[usize]) -> Vec<HashJob> {
     jobs
 }
 
-/// `--workers`, else one hashing thread a core.
-pub(super) fn hashing_threads(workers: Option<usize>) -> usize {
-    workers.unwrap_or_else(|| {
+/// Hashes every job off the async workers, on `--workers` threads (else one a core), with a
+/// progress bar; the jobs come back with their verdicts, in order.
+pub(super) async fn hash_with_progress(
+    app: &App,
+    jobs: Vec<HashJob>,
+    workers: Option<usize>,
+) -> Result<(Vec<HashJob>, Vec<Verdict>)> {
+    let progress = app.progress("verify");
+    progress.add_total(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
+    let threads = workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
+    });
+    let hashing = progress.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let verdicts = hash_all(&jobs, threads, hashing.as_ref());
+        (jobs, verdicts)
     })
+    .await?;
+    progress.finish();
+    Ok(done)
 }
 
 /// Hashes every job on `threads` threads; verdicts in job order.
-pub(super) fn hash_all(jobs: &[HashJob], threads: usize, progress: &dyn Progress) -> Vec<Verdict> {
+fn hash_all(jobs: &[HashJob], threads: usize, progress: &dyn Progress) -> Vec<Verdict> {
     let next = AtomicUsize::new(0);
     let done: Mutex<Vec<(usize, Verdict)>> = Mutex::new(Vec::with_capacity(jobs.len()));
     std::thread::scope(|s| {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::local::{blob_problems, hash_all, hashing_threads, HashJob};
+use super::local::{blob_problems, hash_with_progress, HashJob};
 use super::{describe_problems, App, Outcome, Problem, ProblemKind};
 use crate::cache::scan::{CacheScan, FileSource};
 use crate::commands::lockfile::{LockEntry, LockFile};
@@ -51,18 +51,7 @@ pub(super) async fn verify(app: &App, file: &Path, workers: Option<usize>) -> Re
     let mut jobs: Vec<HashJob> = jobs.into_values().collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
-    let progress = app.progress("verify");
-    progress.add_total(jobs.len() as u64, bytes);
-    let threads = hashing_threads(workers);
-    let (jobs, verdicts) = {
-        let progress = progress.clone();
-        tokio::task::spawn_blocking(move || {
-            let verdicts = hash_all(&jobs, threads, progress.as_ref());
-            (jobs, verdicts)
-        })
-        .await?
-    };
-    progress.finish();
+    let (jobs, verdicts) = hash_with_progress(app, jobs, workers).await?;
     problems.extend(blob_problems(&scan, &jobs, verdicts));
     let summary = LockSummary {
         command: "verify",
