@@ -4,6 +4,7 @@
 
 pub mod fetch;
 pub mod lifecycle;
+pub mod listings;
 pub mod local_dir;
 pub mod pinned;
 pub mod pool;

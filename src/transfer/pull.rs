@@ -17,7 +17,6 @@ use super::pool;
 pub use super::snapshot::{finish, in_cache};
 use super::source::{Fallback, Source, Sources};
 use crate::cache::lock::RepoLease;
-use crate::cache::trees::{TreeListing, MAX_LISTING_BYTES};
 use crate::cache::write::{check_inside, ensure_repo_dirs, WriteError};
 use crate::cache::{is_commit_hash, is_safe_ref_name, repo_folder_name, repo_lock_path, RepoType};
 use crate::config::ConfigError;
@@ -30,7 +29,6 @@ use crate::patterns::FileFilter;
 use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::lock_waiter;
 use crate::text::short;
-use futures::StreamExt;
 
 /// Why one repo could not be pulled. Remote errors that affect every repo end the run instead.
 #[derive(Debug, thiserror::Error)]
@@ -445,71 +443,6 @@ pub async fn download(
     ran
 }
 
-/// Reads the tree listing each plan's remote keeps beside its manifest, for the plans that have
-/// none yet: valid and covering the manifest's files, it is written back after the snapshot;
-/// malformed or contradicting the manifest, it is a warning and left out.
-pub async fn read_listings(
-    sources: &Sources,
-    ctx: &TransferCtx,
-    plans: &mut [Plan],
-) -> Vec<String> {
-    let wanted: Vec<(usize, String)> = plans
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.listing.is_none())
-        .filter_map(|(i, p)| {
-            let (_, layout) = sources.remote(p.tier)?;
-            Some((i, layout.tree_key(&p.repo_id, &p.commit)))
-        })
-        .collect();
-    let plans_ref = &*plans;
-    type Got = (usize, String, Result<Option<Vec<u8>>, RemoteError>);
-    let got: Vec<Got> = futures::stream::iter(wanted)
-        .map(|(i, key)| async move {
-            let (remote, _) = sources.remote(plans_ref[i].tier).expect("a remote");
-            let got = remote.get(&key, MAX_LISTING_BYTES).await;
-            (i, key, got)
-        })
-        .buffer_unordered(ctx.workers.max(1))
-        .collect()
-        .await;
-    let mut warnings = Vec::new();
-    for (i, key, got) in got {
-        let plan = &mut plans[i];
-        let checked = match got {
-            Ok(None) => continue,
-            Err(e) => Err(format!(
-                "cannot read {key}: {}",
-                crate::text::error_chain(&e)
-            )),
-            Ok(Some(bytes)) => TreeListing::parse(&bytes)
-                .and_then(|l| {
-                    l.check_covers(
-                        plan.manifest
-                            .files
-                            .iter()
-                            .map(|f| (f.path.as_str(), Some(f.blob.as_str()), f.size)),
-                    )
-                })
-                .map(|()| bytes)
-                .map_err(|e| format!("{key} is not trusted ({e})")),
-        };
-        match checked {
-            Ok(bytes) => plan.listing = Some(bytes),
-            Err(why) => {
-                let note = format!(
-                    "{why}; {}@{} is pulled without it",
-                    plan.repo_id,
-                    short(&plan.commit)
-                );
-                ctx.progress.log(&format!("warning: {note}"));
-                warnings.push(note);
-            }
-        }
-    }
-    warnings
-}
-
 /// Folds job results into per-plan counts and failures; the first fatal error is the run's.
 pub fn tally(
     mut ran: pool::Ran<PlanJob, Served, TransferError>,
@@ -661,7 +594,7 @@ pub async fn fetch_plans(
         jobs
     })
     .await;
-    let notes = std::sync::Mutex::new(read_listings(sources, ctx, plans).await);
+    let notes = std::sync::Mutex::new(super::listings::read_listings(sources, ctx, plans).await);
     let plans = &*plans;
     let ran = download(sources, cache_dir, ctx, plans, jobs, &notes).await;
     let fatal = tally(ran, sources, &mut counts, &mut failures);

@@ -2,6 +2,8 @@
 //! to the same snapshot, a partial cache never shrinking the bucket's manifest, and patterns
 //! that match nothing or are not globs.
 
+use crate::common::hub::{HubRepo, HubStandIn};
+use crate::common::python::snapshot_download_offline;
 use crate::common::spec::RepoSpec;
 use crate::common::{check_cache, count, files_under, manifest_key, Download, Sandbox};
 
@@ -165,4 +167,48 @@ fn a_pattern_that_is_not_a_glob_is_a_usage_error() {
         .stderr_has("\"model-[Q4.gguf\" is not a valid file pattern")
         .stderr_has("hf download");
     assert!(!dst.exists() || files_under(&dst).is_empty());
+}
+
+#[test]
+fn a_partial_pull_from_the_hub_written_through_is_named_partial_on_the_next_machine() {
+    let t = Sandbox::new("patterns_hub_write_through");
+    let m = RepoSpec::quantized("org/model-GGUF", COMMIT);
+    let hub = HubStandIn::start(vec![HubRepo::from_spec(&m)], 100);
+    let first = t.cache("first");
+    let out = t
+        .hfcs()
+        .json()
+        .env("HF_ENDPOINT", hub.url())
+        .cache_dir(&first)
+        .args([
+            "pull",
+            "org/model-GGUF",
+            "--include-files",
+            "*Q4_K_M*",
+            "--fallback",
+            "hf-hub",
+            "--write-through",
+        ])
+        .run()
+        .success();
+    assert_eq!(count(&out.json(), "downloaded"), 1, "{out}");
+    assert_eq!(snapshot_files(&first), ["model-Q4_K_M.gguf"]);
+    // The bucket now holds the part that was fetched, and the commit's whole listing.
+    let files = t.bucket().manifest("org/model-GGUF", COMMIT)["files"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(files, 1);
+    // A full pull from the bucket gets that part and says the rest is not there.
+    let second = t.cache("second");
+    t.hfcs()
+        .cache_dir(&second)
+        .args(["pull", "org/model-GGUF"])
+        .run()
+        .success()
+        .stderr_has("names 1 of the 6 files of org/model-GGUF@5e5e5e5e5e5e")
+        .stderr_has("--fallback hf-hub fetches them");
+    // huggingface_hub knows the snapshot is partial by the listing.
+    let err = snapshot_download_offline(&second, "model", "org/model-GGUF", COMMIT).unwrap_err();
+    assert!(err.starts_with("IncompleteSnapshotError"), "{err}");
 }
