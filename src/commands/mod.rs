@@ -39,6 +39,45 @@ pub use crate::failure::Failure;
 pub use crate::text::short;
 pub use repos::{require_repos, NotFound, RepoRef};
 
+/// A revision as every JSON document names it: the repo (`type/org/name`, and split), the
+/// commit, and the ref it was reached by.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RevisionName {
+    pub repo: String,
+    pub repo_type: crate::cache::RepoType,
+    pub repo_id: String,
+    pub revision: String,
+    #[serde(rename = "ref")]
+    pub ref_name: Option<String>,
+}
+
+impl RevisionName {
+    pub fn new(
+        repo_type: crate::cache::RepoType,
+        repo_id: &str,
+        commit: &str,
+        ref_name: Option<&str>,
+    ) -> RevisionName {
+        RevisionName {
+            repo: format!("{repo_type}/{repo_id}"),
+            repo_type,
+            repo_id: repo_id.to_string(),
+            revision: commit.to_string(),
+            ref_name: ref_name.map(str::to_string),
+        }
+    }
+
+    /// `type/org/name@<12 hex> (ref)`, as summaries name a revision.
+    pub fn describe(&self) -> String {
+        let via = self
+            .ref_name
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        format!("{}@{}{via}", self.repo, short(&self.revision))
+    }
+}
+
 /// What every command gets: resolved settings, the printer, and the stop request Ctrl-C sets.
 pub struct App {
     pub settings: Settings,

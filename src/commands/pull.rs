@@ -11,9 +11,8 @@ use serde::Serialize;
 use super::repos::require_on_remote;
 use super::{
     planned_downloads, planned_lines, short, App, Failure, FallbackOptions, Outcome, RepoRef,
-    TransferOptions,
+    RevisionName, TransferOptions,
 };
-use crate::cache::RepoType;
 use crate::config::ConfigError;
 use crate::patterns::FileFilter;
 use crate::remote::catalog::Catalog;
@@ -34,13 +33,8 @@ pub struct PullSummary {
     /// Where the revision came from: the remote, or the fallback that had it.
     pub source: String,
     pub dry_run: bool,
-    /// `type/org/name`, as every JSON document names a repo.
-    pub repo: String,
-    pub repo_type: RepoType,
-    pub repo_id: String,
-    pub revision: String,
-    #[serde(rename = "ref")]
-    pub ref_name: Option<String>,
+    #[serde(flatten)]
+    pub pulled: RevisionName,
     /// The files pulled: all of the revision's, or those the file patterns chose.
     pub files: usize,
     pub files_in_revision: usize,
@@ -181,11 +175,12 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         remote: sources.primary().describe(),
         source: sources.get(plan.tier).describe(),
         dry_run: opts.transfer.dry_run,
-        repo: format!("{}/{}", plan.repo_type, plan.repo_id),
-        repo_type: plan.repo_type,
-        repo_id: plan.repo_id.clone(),
-        revision: plan.commit.clone(),
-        ref_name: plan.ref_name.clone(),
+        pulled: RevisionName::new(
+            plan.repo_type,
+            &plan.repo_id,
+            &plan.commit,
+            plan.ref_name.as_deref(),
+        ),
         files: plan.manifest.files.len(),
         files_in_revision: plan.files_in_revision,
         file_patterns: (!target.files.is_all()).then(|| FilePatterns {
@@ -226,13 +221,8 @@ fn human(s: &PullSummary, ok: bool, verbose: bool) -> String {
         "Failed to pull"
     };
     lines.push(format!(
-        "{verb} {}@{}{}: {}, {} downloaded ({}{}), {} already present, in {:.1}s",
-        s.repo,
-        short(&s.revision),
-        s.ref_name
-            .as_deref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default(),
+        "{verb} {}: {}, {} downloaded ({}{}), {} already present, in {:.1}s",
+        s.pulled.describe(),
         files_pulled(s),
         plural(s.counts.downloaded, "blob", "blobs"),
         human_bytes(s.counts.bytes_downloaded),

@@ -11,10 +11,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use super::lockfile::{LockEntry, LockFile};
-use super::{short, App, FallbackOptions, Outcome, TransferOptions};
+use super::{short, App, FallbackOptions, Outcome, RevisionName, TransferOptions};
 use crate::cache::scan::scan_repo;
 use crate::cache::write::write_ref;
-use crate::cache::{repo_folder_name, RepoType};
+use crate::cache::repo_folder_name;
 use crate::report::human_bytes;
 use crate::text::plural;
 use crate::transfer::local_dir;
@@ -33,13 +33,8 @@ pub struct PullLockOptions {
 /// How one pin ended.
 #[derive(Debug, Serialize)]
 pub struct PinResult {
-    /// `type/org/name`.
-    pub repo: String,
-    pub repo_type: RepoType,
-    pub repo_id: String,
-    pub revision: String,
-    #[serde(rename = "ref")]
-    pub ref_name: Option<String>,
+    #[serde(flatten)]
+    pub pin: RevisionName,
     /// The lock file's line.
     pub line: usize,
     /// `present` (nothing fetched), `pulled`, `would_pull` or `failed`.
@@ -139,8 +134,8 @@ pub async fn run(app: &App, opts: PullLockOptions) -> Result<Outcome> {
             "{}:{}: {}@{}: {}",
             summary.lock.display(),
             r.line,
-            r.repo,
-            short(&r.revision),
+            r.pin.repo,
+            short(&r.pin.revision),
             r.error.as_deref().unwrap_or("failed")
         ));
     }
@@ -174,11 +169,12 @@ fn point_ref(cache_dir: &Path, entry: &LockEntry) -> Result<(), crate::cache::wr
 
 fn result(entry: &LockEntry, status: &'static str) -> PinResult {
     PinResult {
-        repo: format!("{}/{}", entry.repo_type, entry.repo_id),
-        repo_type: entry.repo_type,
-        repo_id: entry.repo_id.clone(),
-        revision: entry.commit.clone(),
-        ref_name: entry.ref_name.clone(),
+        pin: RevisionName::new(
+            entry.repo_type,
+            &entry.repo_id,
+            &entry.commit,
+            entry.ref_name.as_deref(),
+        ),
         line: entry.line,
         status,
         error: None,
@@ -334,15 +330,7 @@ fn human(s: &PullLockSummary) -> String {
         .pins
         .iter()
         .map(|r| {
-            let what = format!(
-                "{}@{}{}",
-                r.repo,
-                short(&r.revision),
-                r.ref_name
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            );
+            let what = r.pin.describe();
             match r.status {
                 "present" => format!("  present     {what}"),
                 "failed" => format!("  failed      {what}"),
