@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use super::lockfile::{LockEntry, LockFile};
 use super::{short, App, FallbackOptions, Outcome, RevisionName, TransferOptions};
+use crate::cache::repo_folder_name;
 use crate::cache::scan::scan_repo;
 use crate::cache::write::write_ref;
-use crate::cache::repo_folder_name;
 use crate::report::human_bytes;
 use crate::text::plural;
 use crate::transfer::local_dir;

@@ -71,6 +71,17 @@ pub struct Orphans {
     pub bytes: u64,
 }
 
+impl Orphans {
+    /// `3 blobs, 1.2 MiB` and what they are, for people.
+    fn describe(&self, (one, many): (&str, &str), what: &str) -> String {
+        format!(
+            "{}, {} {what}",
+            plural(self.blobs, one, many),
+            human_bytes(self.bytes)
+        )
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Partials {
     pub count: usize,
@@ -421,23 +432,15 @@ fn human(s: &StatusSummary) -> String {
         ));
     }
     lines.push(("on disk", disk));
-    lines.push((
-        "orphans",
-        format!(
-            "{}, {} (no revision uses them)",
-            plural(s.orphans.blobs, "blob", "blobs"),
-            human_bytes(s.orphans.bytes)
-        ),
-    ));
+    let orphans = s
+        .orphans
+        .describe(("blob", "blobs"), "(no revision uses them)");
+    lines.push(("orphans", orphans));
     if s.shared_store_unreferenced.blobs > 0 {
-        lines.push((
-            "shared store",
-            format!(
-                "{}, {} no repo links to",
-                plural(s.shared_store_unreferenced.blobs, "payload", "payloads"),
-                human_bytes(s.shared_store_unreferenced.bytes)
-            ),
-        ));
+        let unlinked = s
+            .shared_store_unreferenced
+            .describe(("payload", "payloads"), "no repo links to");
+        lines.push(("shared store", unlinked));
     }
     let p = &s.partials;
     lines.push((

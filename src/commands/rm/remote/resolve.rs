@@ -112,35 +112,49 @@ impl<'c> Resolver<'c> {
 
     /// A bare hash prefix: the one manifest whose commit starts with it, whoever's it is.
     fn by_hash_prefix(&self, text: &str, name: &str) -> anyhow::Result<Resolution<'c>> {
-        let prefix = name.to_ascii_lowercase();
-        let found: Vec<&ManifestEntry> = self
-            .catalog
-            .manifests()
+        let what = format!("revision {name}");
+        self.by_prefix(text, self.catalog.manifests(), name, what, |m| {
+            let Some(body) = m.body.valid() else {
+                return Err(ConfigError::Usage {
+                    message: format!(
+                        "{}: manifest could not be read; cannot tell whose it is",
+                        m.key
+                    ),
+                    hint: "`hf-cache-sync verify --remote` says what is wrong with it; name \
+                               the revision as REPO@REVISION to remove it anyway"
+                        .into(),
+                }
+                .into());
+            };
+            let t = body.repo_type().unwrap_or(RepoType::Model);
+            Ok(found_revision(text, t, body.repo.clone(), &m.commit))
+        })
+    }
+
+    /// The one manifest among `candidates` whose commit starts with `prefix` (any case): none
+    /// is an unknown target, several are ambiguous (`what` names them), an unreadable one is
+    /// what it resolves to, and a readable one is `found`'s to resolve.
+    fn by_prefix(
+        &self,
+        text: &str,
+        candidates: impl IntoIterator<Item = &'c ManifestEntry>,
+        prefix: &str,
+        what: String,
+        found: impl FnOnce(&'c ManifestEntry) -> anyhow::Result<Resolution<'c>>,
+    ) -> anyhow::Result<Resolution<'c>> {
+        let prefix = prefix.to_ascii_lowercase();
+        let matching: Vec<&'c ManifestEntry> = candidates
+            .into_iter()
             .filter(|m| m.commit.starts_with(&prefix))
             .collect();
-        match found.as_slice() {
+        match matching.as_slice() {
             [] => {
                 Err(unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into())
             }
             [m] if unreadable(&m.body) => Ok(Resolution::Unreadable(&m.key)),
-            [m] => {
-                let Some(body) = m.body.valid() else {
-                    return Err(ConfigError::Usage {
-                        message: format!(
-                            "{}: manifest could not be read; cannot tell whose it is",
-                            m.key
-                        ),
-                        hint: "`hf-cache-sync verify --remote` says what is wrong with it; name \
-                               the revision as REPO@REVISION to remove it anyway"
-                            .into(),
-                    }
-                    .into());
-                };
-                let t = body.repo_type().unwrap_or(RepoType::Model);
-                Ok(found_revision(text, t, body.repo.clone(), &m.commit))
-            }
+            [m] => found(m),
             many => Err(ambiguous(
-                format!("revision {name}"),
+                what,
                 &many.iter().map(|m| m.key.clone()).collect::<Vec<_>>(),
                 REVISION_HINT,
             )
@@ -176,25 +190,11 @@ impl<'c> Resolver<'c> {
                 unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into(),
             );
         }
-        let prefix = rev.to_ascii_lowercase();
-        let found: Vec<&ManifestEntry> = ours
-            .into_iter()
-            .chain(self.unreadable_under(&safe))
-            .filter(|m| m.commit.starts_with(&prefix))
-            .collect();
-        match found.as_slice() {
-            [] => {
-                Err(unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into())
-            }
-            [m] if unreadable(&m.body) => Ok(Resolution::Unreadable(&m.key)),
-            [m] => Ok(found_revision(text, t, id, &m.commit)),
-            many => Err(ambiguous(
-                format!("revision {rev} of {t}/{id}"),
-                &many.iter().map(|m| m.key.clone()).collect::<Vec<_>>(),
-                REVISION_HINT,
-            )
-            .into()),
-        }
+        let candidates = ours.into_iter().chain(self.unreadable_under(&safe));
+        let what = format!("revision {rev} of {t}/{id}");
+        self.by_prefix(text, candidates, rev, what, |m| {
+            Ok(found_revision(text, t, id, &m.commit))
+        })
     }
 }
 
