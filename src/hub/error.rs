@@ -1,6 +1,8 @@
 //! What can go wrong talking to the Hub, as kinds a person can act on, and which of them are
 //! retried (through the same [`RetryPolicy`](crate::remote::RetryPolicy) as the remote's).
 
+use std::time::Duration;
+
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
@@ -33,8 +35,12 @@ pub enum HubError {
         commit: String,
         path: String,
     },
-    #[error("rate limited by {endpoint} (HTTP 429)")]
-    RateLimited { endpoint: String },
+    #[error("rate limited by {endpoint} (HTTP 429){}", asked_to_wait(*retry_after))]
+    RateLimited {
+        endpoint: String,
+        /// How long the answer's `Retry-After` asked to wait, when it said (in seconds).
+        retry_after: Option<Duration>,
+    },
     #[error("cannot reach {endpoint}: {detail}")]
     Unreachable { endpoint: String, detail: String },
     #[error("{endpoint}: TLS certificate not trusted ({detail})")]
@@ -59,6 +65,13 @@ pub enum Asked<'a> {
     },
 }
 
+/// `; asked to wait 5m` when a 429 said how long.
+fn asked_to_wait(retry_after: Option<Duration>) -> String {
+    retry_after
+        .map(|d| format!("; asked to wait {}", humantime::format_duration(d)))
+        .unwrap_or_default()
+}
+
 impl HubError {
     /// The error for a non-success answer: the status and the Hub's `X-Error-Code`.
     pub fn from_status(
@@ -78,7 +91,14 @@ impl HubError {
         };
         let endpoint = endpoint.to_string();
         match status.as_u16() {
-            429 => HubError::RateLimited { endpoint },
+            429 => HubError::RateLimited {
+                endpoint,
+                retry_after: headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs),
+            },
             401 | 403 | 404 if code == "RepoNotFound" => HubError::RepoNotFound { repo, endpoint },
             401 | 403 => HubError::Denied {
                 repo,
@@ -145,6 +165,15 @@ impl HubError {
             HubError::RevisionNotFound { .. } => {
                 "check -r: a branch, a tag or a commit hash of the repo".into()
             }
+            HubError::RateLimited {
+                retry_after: Some(d),
+                ..
+            } if *d > crate::remote::MAX_RETRY_AFTER => format!(
+                "the Hub asks to wait {} before the next request: run the same command again \
+                 after that; requests with a token ({}) get a higher limit",
+                humantime::format_duration(*d),
+                EnvVars::HF_TOKEN
+            ),
             HubError::RateLimited { .. } => format!(
                 "the Hub kept answering 429 after the retries: wait a few minutes; requests with \
                  a token ({}) get a higher limit",
@@ -164,6 +193,13 @@ impl HubError {
 }
 
 impl Retryable for HubError {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            HubError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     fn retry_class(&self) -> RetryClass {
         match self {
             HubError::RateLimited { .. } | HubError::Transient { .. } => RetryClass::Busy,

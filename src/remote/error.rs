@@ -250,7 +250,15 @@ pub trait Retryable: Sized {
     fn retry_class(&self) -> RetryClass;
     /// The same failure, saying it persisted through `tries` attempts.
     fn after_attempts(self, tries: u32) -> Self;
+    /// How long the server asked to wait before the next try (a 429's `Retry-After`).
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
+
+/// The longest wait a server may ask for between tries; one asking for more is given up on at
+/// once, its error saying how long it asked for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The single retry decision for the remote: throttling, server errors, timeouts and dropped
 /// connections are retried; auth errors, a missing bucket or object, and anything else are not.
@@ -314,12 +322,14 @@ impl RetryPolicy {
         }
     }
 
-    /// After a failed try number `attempt` (0-based): how long to wait before the next one, or
-    /// the error to give up with, saying how many tries were made.
+    /// After a failed try number `attempt` (0-based): how long to wait before the next one (at
+    /// least what the server asked for), or the error to give up with, saying how many tries
+    /// were made.
     pub fn next_try<E: Retryable>(&self, attempt: u32, err: E) -> Result<Duration, E> {
         let allowed = self.attempts_for(&err);
-        if attempt + 1 < allowed {
-            Ok(self.backoff(attempt))
+        let asked = err.retry_after();
+        if attempt + 1 < allowed && asked.is_none_or(|d| d <= MAX_RETRY_AFTER) {
+            Ok(self.backoff(attempt).max(asked.unwrap_or_default()))
         } else if allowed > 1 {
             Err(err.after_attempts(attempt + 1))
         } else {
@@ -348,6 +358,37 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A failure that asks for a wait, as a 429 with `Retry-After` does.
+    struct Throttled(Option<Duration>);
+
+    impl Retryable for Throttled {
+        fn retry_class(&self) -> RetryClass {
+            RetryClass::Busy
+        }
+        fn after_attempts(self, _tries: u32) -> Self {
+            self
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_wait_the_server_asks_for_is_kept_and_a_long_one_gives_up() {
+        let policy = RetryPolicy::default();
+        let asked = Duration::from_secs(30);
+        for attempt in 0..5 {
+            let wait = policy
+                .next_try(attempt, Throttled(Some(asked)))
+                .ok()
+                .unwrap();
+            assert!(wait >= asked, "{wait:?}");
+        }
+        assert!(policy.next_try(0, Throttled(None)).ok().unwrap() <= policy.max);
+        let too_long = Throttled(Some(MAX_RETRY_AFTER + Duration::from_secs(1)));
+        assert!(policy.next_try(0, too_long).is_err());
+    }
 
     #[test]
     fn shell_words_are_quoted_only_when_needed() {

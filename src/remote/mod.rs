@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use bulk::{probe_token, stops_deleting, OpenUploadInfo, WriteProbe};
-pub use error::{Access, RemoteError, RetryClass, RetryPolicy, Retryable};
+pub use error::{Access, RemoteError, RetryClass, RetryPolicy, Retryable, MAX_RETRY_AFTER};
 
 use crate::cache::write::{BlobWriter, WriteError};
 use crate::config::{ConfigError, Settings, MAX_PART_SIZE};

@@ -354,11 +354,30 @@ fn rate_limiting_is_retried_with_backoff() {
     let hub = HubStandIn::start(vec![m.repo()], 100);
     hub.rate_limit(3);
     let dst = t.cache("dst");
+    let started = std::time::Instant::now();
     pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
         .run()
         .success();
     m.assert_pulled(&dst);
     assert_eq!(hub.seen().iter().filter(|s| s.status == 429).count(), 3);
+    // Each 429 asked for a second's wait, and got it.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn a_hub_asking_for_a_long_wait_is_given_up_on_at_once_saying_how_long() {
+    let t = Sandbox::new("hub_fallback_429_long");
+    let m = HubModel::new("org/m", 1024);
+    let hub = HubStandIn::start(vec![m.repo()], 100);
+    hub.rate_limit_asking(u64::MAX, 3600);
+    let dst = t.cache("dst");
+    pull_via(t.hfcs().cache_dir(&dst), &hub, "org/m", &[])
+        .run()
+        .failure()
+        .stderr_has("asked to wait 1h")
+        .stderr_has("hint: the Hub asks to wait 1h before the next request");
+    assert_eq!(hub.seen().iter().filter(|s| s.status == 429).count(), 1);
+    assert_eq!(files_under(&dst), Vec::<String>::new());
 }
 
 #[test]

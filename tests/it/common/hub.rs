@@ -110,8 +110,9 @@ pub struct Seen {
 struct State {
     repos: Vec<HubRepo>,
     seen: Vec<Seen>,
-    /// API requests still to answer 429.
+    /// API requests still to answer 429, and the `Retry-After` they give (seconds).
     rate_limit: u64,
+    retry_after: u64,
     /// Bytes served for these etags are corrupted (one byte flipped).
     corrupt: Vec<String>,
 }
@@ -171,9 +172,16 @@ impl HubStandIn {
         self.shared.state.lock().unwrap().seen.clone()
     }
 
-    /// The next `n` API requests are answered 429.
+    /// The next `n` API requests are answered 429, asking to wait a second.
     pub fn rate_limit(&self, n: u64) {
-        self.shared.state.lock().unwrap().rate_limit = n;
+        self.rate_limit_asking(n, 1);
+    }
+
+    /// The next `n` API requests are answered 429 with `Retry-After: <seconds>`.
+    pub fn rate_limit_asking(&self, n: u64, seconds: u64) {
+        let mut state = self.shared.state.lock().unwrap();
+        state.rate_limit = n;
+        state.retry_after = seconds;
     }
 
     /// The bytes served for blob `etag` are wrong from now on.
@@ -384,7 +392,8 @@ fn hub_answer(
     if let Some(rest) = path.strip_prefix("/api/") {
         if state.rate_limit > 0 {
             state.rate_limit -= 1;
-            return Reply::error(429, "", "Too many requests").header("retry-after", "1");
+            let wait = state.retry_after.to_string();
+            return Reply::error(429, "", "Too many requests").header("retry-after", &wait);
         }
         return api_answer(shared, &state, rest, query, headers);
     }
