@@ -512,7 +512,7 @@ pub struct PullArgs {
     pub lock: Option<PathBuf>,
 
     /// With --lock: make no remote call at all; pins the cache lacks fail
-    #[arg(long, requires = "lock")]
+    #[arg(long)]
     pub offline: bool,
 
     /// A ref (`main`, `pr/1`, a tag) or a commit hash (default: main)

@@ -301,6 +301,16 @@ async fn dispatch(
                 };
                 return commands::pull_lock::run(app, opts).await;
             }
+            if args.offline {
+                return Err(ConfigError::Usage {
+                    message: "--offline goes with --lock FILE: a pull of one repo asks the remote"
+                        .into(),
+                    hint: "pin the repo in a lock file (hf-cache-sync lock), then pull --lock \
+                           FILE --offline"
+                        .into(),
+                }
+                .into());
+            }
             commands::pull::run(
                 app,
                 commands::pull::PullOptions {

@@ -201,6 +201,19 @@ fn a_lock_file_with_a_bad_line_pulls_nothing_and_names_every_bad_line() {
         .code(2)
         .stderr_has("cannot read lock file missing.lock")
         .stderr_has("hf-cache-sync lock -o missing.lock");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "--offline"])
+        .run()
+        .code(2)
+        .stderr_has("--offline goes with --lock FILE");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "--lock"])
+        .arg(&lock)
+        .run()
+        .code(2)
+        .stderr_has("cannot be used with");
 }
 
 #[test]
