@@ -291,49 +291,7 @@ async fn dispatch(
             )
             .await
         }
-        Command::Pull(args) => {
-            if let Some(lock) = args.lock {
-                let opts = commands::pull_lock::PullLockOptions {
-                    lock,
-                    offline: args.offline,
-                    transfer: transfer_options(args.transfer),
-                    fallback: fallback_options(args.fallback),
-                };
-                return commands::pull_lock::run(app, opts).await;
-            }
-            if args.offline {
-                return Err(ConfigError::Usage {
-                    message: "--offline goes with --lock FILE: a pull of one repo asks the remote"
-                        .into(),
-                    hint: "pin the repo in a lock file (hf-cache-sync lock), then pull --lock \
-                           FILE --offline"
-                        .into(),
-                }
-                .into());
-            }
-            commands::pull::run(
-                app,
-                commands::pull::PullOptions {
-                    target: transfer::pull::Target {
-                        repo_id: args.repo.expect("clap requires a repo without --lock"),
-                        repo_type: args.repo_type.map(|t| match t {
-                            RepoTypeArg::Model => cache::RepoType::Model,
-                            RepoTypeArg::Dataset => cache::RepoType::Dataset,
-                            RepoTypeArg::Space => cache::RepoType::Space,
-                            RepoTypeArg::Kernel => cache::RepoType::Kernel,
-                        }),
-                        revision: args.revision,
-                        files: Default::default(),
-                    },
-                    include_files: args.include_files,
-                    exclude_files: args.exclude_files,
-                    local_dir: args.local_dir,
-                    transfer: transfer_options(args.transfer),
-                    fallback: fallback_options(args.fallback),
-                },
-            )
-            .await
-        }
+        Command::Pull(args) => pull(app, args).await,
         Command::Gc(args) => {
             let opts = commands::gc::GcOptions {
                 remote: RemoteChoice::from_flag(args.remote, None),
@@ -394,6 +352,50 @@ async fn dispatch(
         }
         other => inspect(app, other, config_error).await,
     }
+}
+
+/// `pull`: one repo, or with `--lock` every pin of a lock file.
+async fn pull(app: &App, args: cli::PullArgs) -> anyhow::Result<Outcome> {
+    if let Some(lock) = args.lock {
+        let opts = commands::pull_lock::PullLockOptions {
+            lock,
+            offline: args.offline,
+            transfer: transfer_options(args.transfer),
+            fallback: fallback_options(args.fallback),
+        };
+        return commands::pull_lock::run(app, opts).await;
+    }
+    if args.offline {
+        return Err(ConfigError::Usage {
+            message: "--offline goes with --lock FILE: a pull of one repo asks the remote".into(),
+            hint: "pin the repo in a lock file (hf-cache-sync lock), then pull --lock \
+                   FILE --offline"
+                .into(),
+        }
+        .into());
+    }
+    commands::pull::run(
+        app,
+        commands::pull::PullOptions {
+            target: transfer::pull::Target {
+                repo_id: args.repo.expect("clap requires a repo without --lock"),
+                repo_type: args.repo_type.map(|t| match t {
+                    RepoTypeArg::Model => cache::RepoType::Model,
+                    RepoTypeArg::Dataset => cache::RepoType::Dataset,
+                    RepoTypeArg::Space => cache::RepoType::Space,
+                    RepoTypeArg::Kernel => cache::RepoType::Kernel,
+                }),
+                revision: args.revision,
+                files: Default::default(),
+            },
+            include_files: args.include_files,
+            exclude_files: args.exclude_files,
+            local_dir: args.local_dir,
+            transfer: transfer_options(args.transfer),
+            fallback: fallback_options(args.fallback),
+        },
+    )
+    .await
 }
 
 /// The commands that look at the cache or the remote's catalog, or change them in place.
