@@ -4,7 +4,7 @@
 
 use futures::StreamExt;
 
-use super::pull::Plan;
+use super::plan::Plan;
 use super::source::Sources;
 use crate::cache::trees::{TreeListing, MAX_LISTING_BYTES};
 use crate::remote::{RemoteError, TransferCtx};

@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod listings;
 pub mod local_dir;
 pub mod pinned;
+pub mod plan;
 pub mod pool;
 pub mod pull;
 pub mod push;

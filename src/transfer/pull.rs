@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::fetch::{
     fetch_through, sync_blob_dirs, with_stale_temps, BlobJob, Fetched as BlobFetched, Served,
 };
+pub use super::plan::{Plan, Target};
 use super::pool;
 pub use super::snapshot::{finish, in_cache};
 use super::source::{Fallback, Source, Sources};
@@ -25,7 +26,6 @@ use crate::hub::{CommitFile, Hub, HubError};
 use crate::manifest::{
     is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
 };
-use crate::patterns::FileFilter;
 use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::lock_waiter;
 use crate::text::short;
@@ -44,43 +44,6 @@ pub enum PullError {
     /// Writing the snapshot or ref failed (a full disk, a read-only cache, a planted link).
     #[error(transparent)]
     Local(#[from] WriteError),
-}
-
-/// What to pull.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub repo_id: String,
-    pub repo_type: Option<RepoType>,
-    /// A ref name or commit; `main` when absent.
-    pub revision: Option<String>,
-    /// Which of the revision's files to pull (every one by default).
-    pub files: FileFilter,
-}
-
-/// A resolved, vetted revision and where it goes.
-#[derive(Debug)]
-pub struct Plan {
-    pub repo_id: String,
-    pub repo_type: RepoType,
-    pub commit: String,
-    pub ref_name: Option<String>,
-    /// The files to pull: the revision's manifest, less what the target's file patterns leave
-    /// out.
-    pub manifest: Manifest,
-    /// How many files the whole revision has (more than `manifest` holds when patterns chose).
-    pub files_in_revision: usize,
-    pub repo_dir: PathBuf,
-    pub folder: String,
-    /// The source (index in the source list) the revision was resolved from.
-    pub tier: usize,
-    /// The commit's whole tree listing (`trees/<commit>.json`), validated, when the source has
-    /// one: the Hub always, a remote when it keeps one beside the manifest.
-    pub listing: Option<Vec<u8>>,
-    /// Whether the Hub says the repo is gated, when the revision came from the Hub.
-    pub gated: Option<bool>,
-    /// Snapshot files as plain files, as huggingface_hub writes them with symlinks off
-    /// (`HF_HUB_DISABLE_SYMLINKS`): see [`place_copies`].
-    pub copies: bool,
 }
 
 /// A blob job of one of the plans.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::pull::Plan;
+use super::plan::Plan;
 use super::push::{self, PushPolicy, PushSummary};
 use super::source::Sources;
 use crate::cache::scan::scan_repo;
