@@ -11,7 +11,9 @@ use bytes::Bytes;
 use super::{blocking, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
 use crate::cache::hash::READ_CHUNK;
 use crate::cache::temp;
-use crate::cache::write::{io_err, sync_dir, BlobWriter, Verifier, WriteError, TEMP_PREFIX};
+use crate::cache::write::{
+    copy_verified, io_err, sync_dir, BlobWriter, Verifier, WriteError, TEMP_PREFIX,
+};
 
 #[derive(Clone)]
 pub struct DirRemote {
@@ -204,17 +206,20 @@ impl DirRemote {
                 .map_err(|e| this.error(e, Access::Write, key))?;
             let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
             let mut verifier = Verifier::new(&src.etag, src.size)?;
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                let n = input.read(&mut buf).map_err(io_err(&src.path))?;
-                if n == 0 {
-                    break;
-                }
-                verifier.update(&buf[..n])?;
-                tmp.as_file_mut()
-                    .write_all(&buf[..n])
-                    .map_err(io_err(tmp.path()))?;
-                ctx.progress.add_bytes(n as u64);
+            let in_kernel =
+                copy_verified(&input, tmp.as_file(), tmp.path(), &mut verifier, |_, n| {
+                    ctx.progress.add_bytes(n)
+                })?;
+            if !in_kernel {
+                let read_error = |e| TransferError::from(io_err(&src.path)(e));
+                read_chunks(&mut input, read_error, |chunk| {
+                    verifier.update(chunk)?;
+                    tmp.as_file_mut()
+                        .write_all(chunk)
+                        .map_err(io_err(tmp.path()))?;
+                    ctx.progress.add_bytes(chunk.len() as u64);
+                    Ok(())
+                })?;
             }
             verifier.check()?;
             tmp.as_file().sync_all().map_err(io_err(&dest))?;
@@ -239,20 +244,35 @@ impl DirRemote {
         blocking(move || -> Result<PathBuf, TransferError> {
             let (this, key) = (&this, key.as_str());
             let mut input = fs::File::open(&path).map_err(|e| this.error(e, Access::Read, key))?;
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                let n = input
-                    .read(&mut buf)
-                    .map_err(|e| this.error(e, Access::Read, key))?;
-                if n == 0 {
-                    break;
-                }
-                writer.write(&buf[..n])?;
-                ctx.progress.add_bytes(n as u64);
+            if writer.copy_from(&input, |n| ctx.progress.add_bytes(n))? {
+                return Ok(writer.finish()?);
             }
+            let read_error = |e| TransferError::from(this.error(e, Access::Read, key));
+            read_chunks(&mut input, read_error, |chunk| {
+                writer.write(chunk)?;
+                ctx.progress.add_bytes(chunk.len() as u64);
+                Ok(())
+            })?;
             Ok(writer.finish()?)
         })
         .await
+    }
+}
+
+/// Reads `input` to its end a chunk at a time into `sink`: the copy through user memory, where
+/// the kernel cannot copy between the two files.
+fn read_chunks(
+    input: &mut fs::File,
+    read_error: impl Fn(io::Error) -> TransferError,
+    mut sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
+) -> Result<(), TransferError> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = input.read(&mut buf).map_err(&read_error)?;
+        if n == 0 {
+            return Ok(());
+        }
+        sink(&buf[..n])?;
     }
 }
 
