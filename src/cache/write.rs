@@ -501,6 +501,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_atomic_via(path, path.parent().expect("path has a parent"), bytes)
 }
 
+/// Writes a small file of the user's own (a lock file, a local dir's bookkeeping) through a
+/// temporary file beside it, made with the mode any new file gets, and a rename: a reader never
+/// sees half of it.
+pub fn write_user_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let parent = path.parent().expect("path has a parent");
+    fs::create_dir_all(parent).map_err(io_err(parent))?;
+    let mut tmp = temp::create_shared_in(parent, TEMP_PREFIX).map_err(io_err(parent))?;
+    tmp.as_file_mut().write_all(bytes).map_err(io_err(path))?;
+    tmp.persist(path).map_err(io_err(path))
+}
+
 /// Writes a small file via a temporary file in `tmp_dir` (same filesystem) and a rename.
 fn write_atomic_via(path: &Path, tmp_dir: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let dir = path.parent().expect("path has a parent");

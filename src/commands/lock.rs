@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::lockfile::{render, LockEntry, LockFile};
+use super::lockfile::{lock_folder, render, LockEntry, LockFile};
 use super::repos::{require_on_remote, require_repos, RepoRef};
-use super::{scan_existing, short, App, Outcome, RemoteChoice};
+use super::{file_filter, scan_existing, short, App, Outcome, RemoteChoice};
 use crate::cache::scan::{CacheScan, Repo};
+use crate::cache::write::write_user_file;
 use crate::cache::{is_commit_hash, RepoType};
 use crate::config::ConfigError;
 use crate::manifest::safe_repo_key;
@@ -59,19 +60,14 @@ struct LockSummary {
 }
 
 pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
-    let files = FileFilter::new(&opts.include_files, &opts.exclude_files).map_err(|e| {
-        ConfigError::Usage {
-            message: e.to_string(),
-            hint: "file patterns are globs on the path in the repo: '*.gguf', 'onnx/'".into(),
-        }
-    })?;
+    let files = file_filter(&opts.include_files, &opts.exclude_files)?;
     let wanted = opts
         .repos
         .iter()
         .map(|text| parse_wanted(text))
         .collect::<Result<Vec<_>, _>>()?;
     let to_stdout = opts.output.as_os_str() == "-";
-    let base = base_of(&opts.output);
+    let base = lock_folder(&opts.output);
     let mut skipped = Vec::new();
     let (from, mut pins) = if opts.remote == RemoteChoice::NotAsked {
         let scan = scan_existing(&app.settings.cache_dir).await?;
@@ -198,14 +194,6 @@ fn parse_wanted(text: &str) -> Result<Wanted, ConfigError> {
         repo: RepoRef::parse(repo)?,
         revision: revision.to_string(),
     })
-}
-
-/// The folder a lock file's `local-dir=` paths are relative to.
-fn base_of(output: &Path) -> PathBuf {
-    match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 fn pin(repo_type: RepoType, repo_id: &str, commit: &str, ref_name: Option<&str>) -> LockEntry {
@@ -344,22 +332,14 @@ fn from_remote(
     Ok(pins)
 }
 
-/// Writes the lock file atomically: a reader never sees half of it.
+/// Writes the lock file whole (a reader never sees half of it), readable as any new file.
 fn write_lock(path: &Path, text: &str) -> Result<(), ConfigError> {
-    use std::io::Write;
-    let failed = |e: std::io::Error| ConfigError::Usage {
-        message: format!("cannot write lock file {}: {e}", path.display()),
-        hint: "pass -o with a path in a folder you may write to".into(),
+    let path = match path.parent() {
+        Some(p) if p.as_os_str().is_empty() => Path::new(".").join(path),
+        _ => path.to_path_buf(),
     };
-    let dir = base_of(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(failed)?;
-    tmp.write_all(text.as_bytes()).map_err(failed)?;
-    // A file meant to be committed: readable by all, as an editor would write it.
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .map_err(failed)?;
-    tmp.persist(path).map_err(|e| failed(e.error))?;
-    Ok(())
+    write_user_file(&path, text.as_bytes()).map_err(|e| ConfigError::Usage {
+        message: format!("cannot write lock file: {e}"),
+        hint: "pass -o with a path in a folder you may write to".into(),
+    })
 }

@@ -98,13 +98,7 @@ impl LockFile {
                 path.display()
             ),
         })?;
-        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let base = if base.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base
-        };
-        let (entries, errors) = parse(&text, &base);
+        let (entries, errors) = parse(&text, &lock_folder(path));
         if !errors.is_empty() {
             let lines: Vec<String> = errors
                 .iter()
@@ -124,6 +118,14 @@ impl LockFile {
             path: path.to_path_buf(),
             entries,
         })
+    }
+}
+
+/// The folder a lock file's `local-dir=` paths are relative to: the one it is in.
+pub fn lock_folder(lock: &Path) -> PathBuf {
+    match lock.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 

@@ -498,6 +498,20 @@ fn build_globs(patterns: &[String], flag: &str) -> Result<Option<GlobSet>, Confi
     })
 }
 
+/// `--include-files` / `--exclude-files` as a filter; a pattern that is not a glob is a usage
+/// error.
+pub fn file_filter(
+    include: &[String],
+    exclude: &[String],
+) -> Result<crate::patterns::FileFilter, ConfigError> {
+    crate::patterns::FileFilter::new(include, exclude).map_err(|e| ConfigError::Usage {
+        message: e.to_string(),
+        hint: "file patterns are globs on the path in the repo, as hf download --include takes \
+               them: '*.gguf', 'onnx/', '*Q4_K_M*'"
+            .into(),
+    })
+}
+
 /// Asks before deleting. `--yes` skips the question; without it, a non-terminal stdin is refused
 /// rather than read, so scripts never hang and never delete by accident.
 pub fn confirm(question: &str, yes: bool) -> Result<bool, ConfigError> {

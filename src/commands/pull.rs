@@ -10,11 +10,9 @@ use serde::Serialize;
 
 use super::repos::require_on_remote;
 use super::{
-    planned_downloads, planned_lines, short, App, Failure, FallbackOptions, Outcome, RepoRef,
-    RevisionName, TransferOptions,
+    file_filter, planned_downloads, planned_lines, short, App, Failure, FallbackOptions, Outcome,
+    RepoRef, RevisionName, TransferOptions,
 };
-use crate::config::ConfigError;
-use crate::patterns::FileFilter;
 use crate::remote::catalog::Catalog;
 use crate::report::human_bytes;
 use crate::text::plural;
@@ -93,14 +91,7 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
         repo_id: named.repo_id.clone(),
         repo_type: named.repo_type,
         revision: opts.target.revision,
-        files: FileFilter::new(&opts.include_files, &opts.exclude_files).map_err(|e| {
-            ConfigError::Usage {
-                message: e.to_string(),
-                hint: "file patterns are globs on the path in the repo, as hf download \
-                       --include takes them: '*.gguf', 'onnx/', '*Q4_K_M*'"
-                    .into(),
-            }
-        })?,
+        files: file_filter(&opts.include_files, &opts.exclude_files)?,
     };
     let sources = app.open_sources(opts.transfer.remote.as_deref(), &opts.fallback)?;
     let ctx = app.transfer_ctx(&opts.transfer, "pull");

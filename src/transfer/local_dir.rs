@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,7 +19,7 @@ use crate::cache::local_dir::{self as layout, FileMetadata, CACHEDIR_TAG, GITIGN
 use crate::cache::lock::{self, LockError, Mode};
 use crate::cache::reflink::{clone_or_copy, Copied};
 use crate::cache::trees::tree_path;
-use crate::cache::write::{check_within, io_err, sync_dir, WriteError};
+use crate::cache::write::{check_within, io_err, sync_dir, write_user_file, WriteError};
 use crate::cache::{
     blob_path, is_safe_relative_path, snapshot_path, temp, TEMP_PREFIX, TEMP_SUFFIX,
 };
@@ -152,7 +152,7 @@ pub fn prepare(dir: &Path, dry_run: bool) -> Result<PathBuf, LocalDirError> {
         let path = bookkeeping.join(name);
         // As huggingface_hub: written once, never overwritten (a user may have edited it).
         if fs::symlink_metadata(&path).is_err() {
-            write_small(&path, body.as_bytes())?;
+            write_user_file(&path, body.as_bytes())?;
         }
     }
     Ok(dir)
@@ -464,7 +464,7 @@ fn leftovers(dir: &Path, files: &[ManifestFile]) -> HashMap<PathBuf, Vec<PathBuf
 /// Records that DIR's copy of `f` holds the blob of `commit`, as of now.
 fn write_metadata(dir: &Path, f: &ManifestFile, commit: &str) -> Result<(), WriteError> {
     let meta = FileMetadata::new(commit, &f.blob, SystemTime::now());
-    write_small(
+    write_user_file(
         &layout::metadata_path(dir, &f.path),
         meta.render().as_bytes(),
     )
@@ -482,16 +482,7 @@ fn copy_listing(rev: &CachedRevision<'_>, dir: &Path) -> Result<(), LocalDirErro
         return Ok(());
     }
     check_within(dir, &to, WHAT).map_err(|e| refused(dir, ".cache/huggingface/trees", e))?;
-    Ok(write_small(&to, &bytes)?)
-}
-
-/// Writes a small file of DIR's bookkeeping through a temporary file beside it and a rename.
-fn write_small(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let parent = path.parent().expect("inside DIR");
-    fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let mut tmp = temp::create_shared_in(parent, TEMP_PREFIX).map_err(io_err(parent))?;
-    tmp.as_file_mut().write_all(bytes).map_err(io_err(path))?;
-    tmp.persist(path).map_err(io_err(path))
+    Ok(write_user_file(&to, &bytes)?)
 }
 
 /// What is wrong with one file of a folder [`check`] looked at.

@@ -110,23 +110,15 @@ pub fn manifest_files(
 ) -> Result<Vec<ManifestFile>, String> {
     let chosen = covered(repo, commit, files).map_err(|gap| gap.describe())?;
     let repo = repo.expect("covered");
-    let listing = repo.trees.get(commit).and_then(|t| t.listing.as_ref());
     chosen
         .into_iter()
         .map(|f| {
-            let blob = match &f.source {
-                FileSource::Blob(etag) => etag.clone(),
-                FileSource::Copy(_) => listing
-                    .and_then(|l| l.files.get(&f.path))
-                    .map(|e| e.etag().to_string())
-                    .ok_or_else(|| {
-                        format!(
-                            "{} is a plain file in the snapshot and no tree listing names its \
-                             blob",
-                            f.path
-                        )
-                    })?,
-            };
+            let blob = blob_of(repo, commit, f).ok_or_else(|| {
+                format!(
+                    "{} is a plain file in the snapshot and no tree listing names its blob",
+                    f.path
+                )
+            })?;
             Ok(ManifestFile {
                 path: f.path.clone(),
                 blob,
@@ -134,4 +126,19 @@ pub fn manifest_files(
             })
         })
         .collect()
+}
+
+/// The blob a snapshot file of `commit` holds: the one it links to, or for a plain file (a
+/// cache written without symlinks) the one the commit's tree listing names; `None` when neither
+/// says.
+pub fn blob_of(repo: &Repo, commit: &str, file: &SnapshotFile) -> Option<String> {
+    match &file.source {
+        FileSource::Blob(etag) => Some(etag.clone()),
+        FileSource::Copy(_) => repo
+            .trees
+            .get(commit)
+            .and_then(|t| t.listing.as_ref())
+            .and_then(|l| l.files.get(&file.path))
+            .map(|e| e.etag().to_string()),
+    }
 }

@@ -18,7 +18,7 @@ use crate::commands::scan_existing;
 use crate::report::human_bytes;
 use crate::text::plural;
 use crate::transfer::local_dir;
-use crate::transfer::pinned::{covered, manifest_files};
+use crate::transfer::pinned::{blob_of, covered, manifest_files};
 
 #[derive(Debug, Serialize)]
 struct LockSummary {
@@ -87,22 +87,18 @@ fn pinned_jobs(
     let repo = index.map(|i| &scan.repos[i]);
     let files = covered(repo, &entry.commit, &entry.files).map_err(|gap| gap.describe())?;
     let (repo, index) = (repo.expect("covered"), index.expect("covered"));
-    let listing = repo
-        .trees
-        .get(&entry.commit)
-        .and_then(|t| t.listing.as_ref());
     for f in files {
-        // A copy (a cache written without symlinks) is checked against the name its tree
-        // listing gives; without one, its name is unknown and only its presence counts.
-        let (path, etag) = match &f.source {
-            FileSource::Blob(etag) => match repo.blobs.get(etag) {
-                Some(blob) => (blob.content_path.clone(), etag.clone()),
+        // A copy (a cache written without symlinks) whose name no tree listing gives counts
+        // by its presence alone.
+        let Some(etag) = blob_of(repo, &entry.commit, f) else {
+            continue;
+        };
+        let path = match &f.source {
+            FileSource::Blob(_) => match repo.blobs.get(&etag) {
+                Some(blob) => blob.content_path.clone(),
                 None => continue,
             },
-            FileSource::Copy(path) => match listing.and_then(|l| l.files.get(&f.path)) {
-                Some(listed) => (path.clone(), listed.etag().to_string()),
-                None => continue,
-            },
+            FileSource::Copy(path) => path.clone(),
         };
         let job = jobs
             .entry((path.clone(), etag.clone()))
