@@ -12,7 +12,10 @@ mod failure;
 #[cfg(test)]
 mod fuzzing;
 mod hub;
+mod lockfile;
 mod manifest;
+mod ops;
+mod options;
 mod patterns;
 mod remote;
 mod report;
@@ -21,9 +24,9 @@ mod transfer;
 
 use std::process::ExitCode;
 
-use cli::{Cli, Command, FallbackArgs, RepoTypeArg, TransferArgs};
+use cli::{Cli, Command};
 use commands::NotFound;
-use commands::{App, FallbackOptions, Outcome, RemoteChoice, TransferOptions};
+use commands::{App, Outcome};
 use config::{ConfigError, Overrides, Settings};
 use hub::HubError;
 use remote::RemoteError;
@@ -187,17 +190,6 @@ fn raise_open_file_limit() {
     }
 }
 
-fn fallback_options(args: FallbackArgs) -> FallbackOptions {
-    FallbackOptions {
-        fallback: args
-            .fallback
-            .iter()
-            .map(|f| config::FallbackSpec::parse(f))
-            .collect(),
-        write_through: args.write_through,
-    }
-}
-
 /// Ctrl-C (SIGINT) and SIGTERM (a service manager, `timeout`, a CI runner cancelling a job): a
 /// request to stop, handled alike.
 struct StopSignals {
@@ -223,15 +215,6 @@ impl StopSignals {
             return;
         }
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-fn transfer_options(args: TransferArgs) -> TransferOptions {
-    TransferOptions {
-        dry_run: args.dry_run,
-        workers: args.workers.map(usize::from),
-        // Bare, it is the configured remote, as no flag is.
-        remote: args.remote.remote.flatten(),
     }
 }
 
@@ -270,207 +253,38 @@ fn answer_without_settings(command: &Command, printer: &Printer) -> Option<ExitC
     }
 }
 
+/// Runs the command: one arm a command, so a new command has no home until it has an arm here.
 async fn dispatch(
     app: &App,
     command: Command,
     config_error: Option<ConfigError>,
     cache_dirs: Vec<std::path::PathBuf>,
 ) -> anyhow::Result<Outcome> {
+    use commands::*;
     match command {
         // Answered before the settings were loaded.
         Command::Completions(_) | Command::Man(_) => Ok(Outcome::Success),
-        Command::Push(args) => {
-            commands::push::run(
-                app,
-                commands::push::PushOptions {
-                    repos: args.repos,
-                    include: args.filter.include,
-                    exclude: args.filter.exclude,
-                    transfer: transfer_options(args.transfer),
-                },
-            )
-            .await
-        }
-        Command::Pull(args) => pull(app, args).await,
-        Command::Gc(args) => {
-            let opts = commands::gc::GcOptions {
-                remote: RemoteChoice::from_flag(args.remote, None),
-                grace: Some(args.grace),
-                dry_run: args.dry_run,
-                yes: args.yes,
-            };
-            commands::gc::run(app, opts).await
-        }
-        Command::Watch(args) => {
-            let opts = commands::watch::WatchOptions {
-                debounce: args.debounce,
-                include: args.filter.include,
-                exclude: args.filter.exclude,
-                transfer: TransferOptions {
-                    dry_run: false,
-                    workers: args.workers.map(usize::from),
-                    remote: args.remote,
-                },
-            };
-            commands::watch::run(app, opts).await
-        }
-        Command::Dedupe(args) => {
-            let cache_dirs = if cache_dirs.is_empty() {
-                vec![app.settings.cache_dir.clone()]
-            } else {
-                cache_dirs
-            };
-            let opts = commands::dedupe::DedupeOptions {
-                cache_dirs,
-                dry_run: args.dry_run,
-            };
-            commands::dedupe::run(app, opts).await
-        }
-        Command::PullAll(args) => {
-            commands::pull_all::run(
-                app,
-                commands::pull_all::PullAllOptions {
-                    include: args.filter.include,
-                    exclude: args.filter.exclude,
-                    limit: args.limit,
-                    transfer: transfer_options(args.transfer),
-                    fallback: fallback_options(args.fallback),
-                },
-            )
-            .await
-        }
-        Command::Lock(mut args) => {
-            let remote = RemoteChoice::from_flag(args.remote, Some(&mut args.repos));
-            let opts = commands::lock::LockOptions {
-                repos: args.repos,
-                output: args.output,
-                remote,
-                include_files: args.include_files,
-                exclude_files: args.exclude_files,
-            };
-            commands::lock::run(app, opts).await
-        }
-        other => inspect(app, other, config_error).await,
-    }
-}
-
-/// `pull`: one repo, or with `--lock` every pin of a lock file.
-async fn pull(app: &App, args: cli::PullArgs) -> anyhow::Result<Outcome> {
-    if let Some(lock) = args.lock {
-        let opts = commands::pull_lock::PullLockOptions {
-            lock,
-            offline: args.offline,
-            transfer: transfer_options(args.transfer),
-            fallback: fallback_options(args.fallback),
-        };
-        return commands::pull_lock::run(app, opts).await;
-    }
-    if args.offline {
-        return Err(ConfigError::Usage {
-            message: "--offline goes with --lock FILE: a pull of one repo asks the remote".into(),
-            hint: "pin the repo in a lock file (hf-cache-sync lock), then pull --lock \
-                   FILE --offline"
-                .into(),
-        }
-        .into());
-    }
-    commands::pull::run(
-        app,
-        commands::pull::PullOptions {
-            target: transfer::pull::Target {
-                repo_id: args.repo.expect("clap requires a repo without --lock"),
-                repo_type: args.repo_type.map(|t| match t {
-                    RepoTypeArg::Model => cache::RepoType::Model,
-                    RepoTypeArg::Dataset => cache::RepoType::Dataset,
-                    RepoTypeArg::Space => cache::RepoType::Space,
-                    RepoTypeArg::Kernel => cache::RepoType::Kernel,
-                }),
-                revision: args.revision,
-                files: Default::default(),
-            },
-            include_files: args.include_files,
-            exclude_files: args.exclude_files,
-            local_dir: args.local_dir,
-            transfer: transfer_options(args.transfer),
-            fallback: fallback_options(args.fallback),
+        Command::Push(args) => push::run(app, options::push(args)).await,
+        Command::Pull(args) => match options::pull(args)? {
+            options::Pull::Repo(opts) => pull::run(app, opts).await,
+            options::Pull::Lock(opts) => pull_lock::run(app, opts).await,
         },
-    )
-    .await
-}
-
-/// The commands that look at the cache or the remote's catalog, or change them in place.
-async fn inspect(
-    app: &App,
-    command: Command,
-    config_error: Option<ConfigError>,
-) -> anyhow::Result<Outcome> {
-    let quiet = app.printer.quiet;
-    match command {
-        Command::Status(args) => {
-            commands::status::run(app, RemoteChoice::from_flag(args.remote, None)).await
-        }
-        Command::List(args) => {
-            let opts = commands::list::ListOptions {
-                remote: RemoteChoice::from_flag(args.remote, None),
-                manifests: args.manifests,
-                revisions: args.revisions,
-                filter: args.filter,
-                sort: args.sort,
-                limit: args.limit,
-                truncate: !args.no_truncate,
-                format: args.format.map(|f| match f {
-                    cli::ListFormat::Table => report::ListFormat::Table,
-                    cli::ListFormat::Json => report::ListFormat::Json,
-                    cli::ListFormat::Csv => report::ListFormat::Csv,
-                }),
-                quiet,
-            };
-            commands::list::run(app, opts).await
-        }
-        Command::Diff(mut args) => {
-            let opts = commands::diff::DiffOptions {
-                remote: RemoteChoice::from_flag(args.remote.remote, Some(&mut args.repos)),
-                repos: args.repos,
-                exit_code: args.exit_code,
-            };
-            commands::diff::run(app, opts).await
-        }
-        Command::Prune(args) => {
-            let opts = commands::prune::PruneOptions {
-                max_gb: args.max_gb,
-                detached: args.detached,
-                older_than: args.older_than,
-                dry_run: args.dry_run,
-                yes: args.yes,
-                remote: RemoteChoice::from_flag(args.remote, None),
-            };
-            commands::prune::run(app, opts).await
-        }
-        Command::Rm(mut args) => {
-            let opts = commands::rm::RmOptions {
-                remote: RemoteChoice::from_flag(args.remote, Some(&mut args.targets)),
-                targets: args.targets,
-                dry_run: args.dry_run,
-                yes: args.yes,
-            };
-            commands::rm::run(app, opts).await
-        }
-        Command::Verify(mut args) => {
-            let opts = commands::verify::VerifyOptions {
-                remote: RemoteChoice::from_flag(args.remote, Some(&mut args.repos)),
-                repos: args.repos,
-                repair: args.repair,
-                lock: args.lock,
-                workers: args.workers.map(usize::from),
-            };
-            commands::verify::run(app, opts).await
-        }
+        Command::PullAll(args) => pull_all::run(app, options::pull_all(args)).await,
+        Command::Lock(args) => lock::run(app, options::lock(args)).await,
+        Command::Gc(args) => gc::run(app, options::gc(args)).await,
+        Command::Watch(args) => watch::run(app, options::watch(args)).await,
+        Command::Dedupe(args) => dedupe::run(app, options::dedupe(args, cache_dirs, app)).await,
+        Command::Status(args) => status::run(app, RemoteChoice::from_flag(args.remote, None)).await,
+        Command::List(args) => list::run(app, options::list(args, app.printer.quiet)).await,
+        Command::Diff(args) => diff::run(app, options::diff(args)).await,
+        Command::Prune(args) => prune::run(app, options::prune(args)).await,
+        Command::Rm(args) => rm::run(app, options::rm(args)).await,
+        Command::Verify(args) => verify::run(app, options::verify(args)).await,
         Command::Doctor(args) => {
             let remote = RemoteChoice::from_flag(args.remote.remote, None);
-            commands::doctor::run(app, config_error, args.require_write, remote).await
+            doctor::run(app, config_error, args.require_write, remote).await
         }
-        Command::Init(args) => commands::init::run(app, args.force).await,
-        _ => unreachable!("dispatch runs the other commands"),
+        Command::Init(args) => init::run(app, args.force).await,
     }
 }
 

@@ -136,6 +136,26 @@ pub enum ListFormat {
     Csv,
 }
 
+/// What an operation reports while it runs, besides its result: progress, and details shown
+/// only with `-v` (which config, which sources). Operations get this, never the [`Printer`].
+pub trait Reporter: Sync {
+    fn progress(&self, label: &str) -> Arc<dyn Progress>;
+    /// A line for `-v` only.
+    fn detail(&self, msg: &str);
+}
+
+impl Reporter for Printer {
+    fn progress(&self, label: &str) -> Arc<dyn Progress> {
+        self.start_progress(label)
+    }
+
+    fn detail(&self, msg: &str) {
+        if self.verbose {
+            self.note(msg);
+        }
+    }
+}
+
 /// Prints a command's result (one JSON document with `--json`, else human text) on stdout, and
 /// every other line on stderr through the command's progress display, so lines never tear its
 /// bars: callers say what to print, never where.

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::lockfile::{lock_folder, render, LockEntry, LockFile};
 use super::repos::{require_on_remote, require_repos, RepoRef};
 use super::{file_filter, scan_existing, short, App, Outcome, RemoteChoice};
 use crate::cache::scan::{CacheScan, Repo};
 use crate::cache::write::write_user_file;
 use crate::cache::{is_commit_hash, RepoType};
 use crate::config::ConfigError;
+use crate::lockfile::{lock_folder, render, LockEntry, LockFile};
 use crate::manifest::safe_repo_key;
 use crate::patterns::FileFilter;
 use crate::remote::catalog::{Catalog, ReadMode};

@@ -1,162 +1,32 @@
-//! `pull-all`: every remote repo with a `main` ref. The remote catalog reads the refs and the
-//! manifests they name concurrently, then all blobs of all repos go through one transfer pool;
-//! a repo that fails does not stop the others.
-
-use std::path::Path;
-use std::time::Instant;
+//! `pull-all`: every remote repo with a `main` ref, pulled by [`ops::pull_all::pull_all`], then
+//! a line a repo and the totals.
 
 use anyhow::Result;
-use serde::Serialize;
 
-use super::repos::REMOTE_LIST_HINT;
-use super::{
-    planned_downloads, planned_lines, short, App, FallbackOptions, Outcome, RepoFilter,
-    TransferOptions,
-};
-use crate::cache::RepoType;
-use crate::manifest::Layout;
-use crate::remote::catalog::{
-    repo_id_from_key, Body, Catalog, ManifestEntry, ReadFailure, ReadMode, RefEntry,
-};
-use crate::remote::{Remote, RemoteError, TransferCtx};
+use super::{planned_lines, short, App, Outcome};
+use crate::ops;
 use crate::report::human_bytes;
 use crate::text::plural;
-use crate::transfer::pull::{self, Counts, Plan, PullError, Resolution, Target};
-use crate::transfer::source::{Fallback, Sources};
-use crate::transfer::PlannedRevision;
 
-pub struct PullAllOptions {
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    pub limit: Option<usize>,
-    pub transfer: TransferOptions,
-    pub fallback: FallbackOptions,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RepoResult {
-    /// `type/org/name`, as every JSON document names a repo; `org/name` when only a key name
-    /// says which repo it is (its manifest could not be read).
-    pub repo: String,
-    pub repo_type: Option<RepoType>,
-    pub repo_id: String,
-    pub revision: Option<String>,
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(flatten)]
-    pub counts: Counts,
-    /// Where the revision came from: the remote, or the fallback that had it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PullAllSummary {
-    pub command: &'static str,
-    pub remote: String,
-    pub dry_run: bool,
-    pub repos: Vec<RepoResult>,
-    pub downloaded: usize,
-    pub skipped_existing: usize,
-    pub failed: usize,
-    pub bytes_downloaded: u64,
-    pub seconds: f64,
-    /// What made the pull turn to a later source (a corrupt blob by key, a missing revision).
-    pub warnings: Vec<String>,
-    /// Dry run only: what each repo would download.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub planned: Option<Vec<PlannedRevision>>,
-}
+pub use crate::ops::pull_all::{PullAllOptions, PullAllSummary};
 
 pub async fn run(app: &App, opts: PullAllOptions) -> Result<Outcome> {
-    let started = Instant::now();
-    let filter = RepoFilter::new(&opts.include, &opts.exclude)?;
-    let sources = app.open_sources(opts.transfer.remote.as_deref(), &opts.fallback)?;
-    let ctx = app.transfer_ctx(&opts.transfer, "pull-all");
-    let cache_dir = &app.settings.cache_dir;
-    let dry_run = opts.transfer.dry_run;
-    let mut warnings = Vec::new();
-    let (listed_at, mut plans, mut repos, ids) =
-        list_mains(&sources, cache_dir, &ctx, &filter, &mut warnings).await?;
-    let place = sources.get(listed_at).describe();
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    filter.check(
-        &app.printer,
-        &ids,
-        plans.len() + repos.len(),
-        &place,
-        REMOTE_LIST_HINT,
-    )?;
-    if ids.is_empty() {
-        app.printer.note(&format!(
-            "no repo on {place} has a main ref: nothing to pull"
-        ));
+    let summary = ops::pull_all::pull_all(&app.env(), opts).await?;
+    for note in &summary.notes {
+        app.printer.note(note);
     }
-    if !dry_run {
-        // What the listed remote cannot give (no manifest, one refused), the sources after it may.
-        repos = fall_back(
-            &sources,
-            listed_at,
-            cache_dir,
-            &ctx,
-            repos,
-            &mut plans,
-            &mut warnings,
-        )
-        .await;
-    }
-    plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
-    if let Some(limit) = opts.limit {
-        plans.truncate(limit);
-    }
-    for plan in &mut plans {
-        plan.copies = app.settings.disable_symlinks;
-    }
-
-    let pull::Fetched {
-        counts,
-        failures,
-        leases,
-        notes,
-    } = pull::fetch_plans(&sources, cache_dir, &ctx, &mut plans, dry_run).await?;
-    warnings.extend(notes);
-
-    let landed = app
-        .land(&sources, &plans, &failures, &opts.transfer, &opts.fallback)
-        .await;
-    for (i, (plan, errors)) in plans.iter().zip(landed).enumerate() {
-        repos.push(RepoResult {
-            repo: format!("{}/{}", plan.repo_type, plan.repo_id),
-            repo_type: Some(plan.repo_type),
-            repo_id: plan.repo_id.clone(),
-            revision: Some(plan.commit.clone()),
-            status: if errors.is_empty() { "ok" } else { "failed" },
-            error: (!errors.is_empty()).then(|| errors.join("; ")),
-            counts: counts[i].clone(),
-            source: Some(sources.get(plan.tier).describe()),
-        });
-    }
-    drop(leases);
-    repos.sort_by(|a, b| a.repo.cmp(&b.repo));
-
-    let failed = repos.iter().filter(|r| r.status == "failed").count();
-    let summary = PullAllSummary {
-        command: "pull-all",
-        remote: sources.primary().describe(),
-        dry_run: opts.transfer.dry_run,
-        warnings,
-        downloaded: repos.iter().map(|r| r.counts.downloaded).sum(),
-        skipped_existing: repos.iter().map(|r| r.counts.skipped_existing).sum(),
-        bytes_downloaded: repos.iter().map(|r| r.counts.bytes_downloaded).sum(),
-        failed,
-        repos,
-        seconds: started.elapsed().as_secs_f64(),
-        planned: dry_run.then(|| planned_downloads(&plans)),
-    };
     let verbose = app.printer.verbose;
     app.printer.result(&summary, || human(&summary, verbose));
-    Ok(Outcome::from_failures(failed))
+    for r in &summary.repos {
+        for w in &r.write_through {
+            if w.is_written() {
+                app.printer.note(&w.describe());
+            } else {
+                app.printer.warn(&w.describe());
+            }
+        }
+    }
+    Ok(Outcome::from_failures(summary.failed))
 }
 
 /// The run for people: what a dry run would download, each repo's result, then the totals.
@@ -189,183 +59,4 @@ fn human(s: &PullAllSummary, verbose: bool) -> String {
         s.seconds
     ));
     lines.join("\n")
-}
-
-/// The plans of the first remote that can be listed: one that cannot be reached or keeps
-/// failing hands over to the next remote in the list (never on a set-up error). Returns the
-/// index of the remote listed, and the ids of its repos with a `main` ref.
-async fn list_mains(
-    sources: &Sources,
-    cache_dir: &Path,
-    ctx: &TransferCtx,
-    filter: &RepoFilter,
-    warnings: &mut Vec<String>,
-) -> Result<(usize, Vec<Plan>, Vec<RepoResult>, Vec<String>)> {
-    let mut tier = 0;
-    loop {
-        let (remote, layout) = sources.remote(tier).expect("listed sources are remotes");
-        let e = match main_plans(remote, layout, cache_dir, ctx, filter).await {
-            Ok((mut plans, repos, ids)) => {
-                plans.iter_mut().for_each(|p| p.tier = tier);
-                return Ok((tier, plans, repos, ids));
-            }
-            Err(e) => e,
-        };
-        let next = tier + 1;
-        let listable = next < sources.len() && sources.remote(next).is_some();
-        let falls_back = e
-            .downcast_ref::<RemoteError>()
-            .and_then(Fallback::of_remote)
-            .is_some();
-        if !(listable && falls_back) {
-            return Err(e);
-        }
-        let note = format!(
-            "cannot list {}: {e:#}; listing {} instead",
-            remote.describe(),
-            sources.get(next).describe()
-        );
-        ctx.progress.log(&format!("warning: {note}"));
-        warnings.push(note);
-        sources.mark_down(tier);
-        tier = next;
-    }
-}
-
-/// Each repo the listed remote could not give (its manifest missing or refused) resolved
-/// through the sources after it instead; the repos still failed are returned.
-async fn fall_back(
-    sources: &Sources,
-    listed_at: usize,
-    cache_dir: &Path,
-    ctx: &TransferCtx,
-    failed: Vec<RepoResult>,
-    plans: &mut Vec<Plan>,
-    warnings: &mut Vec<String>,
-) -> Vec<RepoResult> {
-    if listed_at + 1 >= sources.len() {
-        return failed;
-    }
-    let mut still = Vec::new();
-    for mut r in failed {
-        let target = Target {
-            repo_id: r.repo.clone(),
-            repo_type: None,
-            revision: Some("main".into()),
-            files: Default::default(),
-        };
-        let first = listed_at + 1;
-        match pull::resolve_through(sources, first, cache_dir, &target, false, ctx, warnings).await
-        {
-            Ok(Resolution::Plan(plan)) => {
-                let note = format!(
-                    "{}: {}; fetching it from {}",
-                    r.repo,
-                    r.error.take().unwrap_or_default(),
-                    sources.get(plan.tier).describe()
-                );
-                ctx.progress.log(&format!("warning: {note}"));
-                warnings.push(note);
-                plans.push(*plan);
-            }
-            Ok(Resolution::WouldFallBack { .. }) => still.push(r),
-            Err(e) => {
-                r.error = Some(format!("{}; then: {e}", r.error.take().unwrap_or_default()));
-                still.push(r);
-            }
-        }
-    }
-    still
-}
-
-/// A plan for every remote repo with a `main` ref that `filter` selects, sorted by repo, a
-/// failed result for each selected one that cannot be pulled, and the ids of every repo with a
-/// `main` ref, selected or not. The remote catalog reads the refs and the manifests they name
-/// once; a fatal remote error ends the run.
-async fn main_plans(
-    remote: &Remote,
-    layout: &Layout,
-    cache_dir: &Path,
-    ctx: &TransferCtx,
-    filter: &RepoFilter,
-) -> Result<(Vec<Plan>, Vec<RepoResult>, Vec<String>)> {
-    let mut catalog = Catalog::list(remote, layout, false)
-        .await?
-        .reading(ctx.workers, ReadMode::Warn);
-    catalog.read_ref_targets(|_, name| name == "main").await?;
-    let mut plans = Vec::new();
-    let mut failed = Vec::new();
-    let mut ids = Vec::new();
-    for r in catalog.refs().filter(|r| r.name == "main") {
-        // The key cannot tell `a__b/c` from `a/b__c`; the manifest of the commit can.
-        let guess = repo_id_from_key(&r.safe);
-        let plan = main_plan(&catalog, layout, cache_dir, r);
-        ids.push(plan.as_ref().map_or(guess.clone(), |p| p.repo_id.clone()));
-        match plan {
-            Ok(plan) if filter.matches(&plan.repo_id) => plans.push(plan),
-            Ok(_) => {}
-            Err(PullError::Remote(e)) if e.is_fatal() => return Err(e.into()),
-            Err(e) if filter.matches(&guess) => failed.push(RepoResult {
-                repo: guess.clone(),
-                repo_type: None,
-                repo_id: guess,
-                revision: None,
-                status: "failed",
-                error: Some(e.to_string()),
-                counts: Counts::default(),
-                source: None,
-            }),
-            Err(_) => {}
-        }
-    }
-    plans.sort_by(|a, b| (&a.repo_id, a.repo_type).cmp(&(&b.repo_id, b.repo_type)));
-    Ok((plans, failed, ids))
-}
-
-/// The plan for the revision a `main` ref names, from the manifest the catalog read for it.
-fn main_plan(
-    catalog: &Catalog,
-    layout: &Layout,
-    cache_dir: &Path,
-    r: &RefEntry,
-) -> Result<Plan, PullError> {
-    let commit = match &r.body {
-        Body::Valid(commit) => commit,
-        Body::Failed(ReadFailure::Unreadable(e)) => return Err(PullError::Remote(e.clone())),
-        Body::Failed(f) => return Err(PullError::Refused(format!("{}: {f}", r.key))),
-        Body::Gone | Body::Unread => {
-            return Err(PullError::Missing(format!("{} disappeared", r.key)))
-        }
-    };
-    let Some(manifest) = catalog.manifest_named_by(r) else {
-        return Err(match catalog.manifest_entry(&r.safe, commit) {
-            Some(ManifestEntry {
-                body: Body::Failed(ReadFailure::Unreadable(e)),
-                ..
-            }) => PullError::Remote(e.clone()),
-            Some(ManifestEntry {
-                key,
-                body: Body::Failed(f),
-                ..
-            }) => PullError::Refused(format!("{key}: {f}")),
-            _ => PullError::Missing(format!(
-                "no manifest for {}@{commit} on the remote",
-                repo_id_from_key(&r.safe)
-            )),
-        });
-    };
-    let target = Target {
-        repo_id: manifest.repo.clone(),
-        repo_type: None,
-        revision: Some("main".into()),
-        files: Default::default(),
-    };
-    pull::plan_for(
-        layout,
-        cache_dir,
-        &target,
-        manifest.clone(),
-        commit.clone(),
-        Some("main".into()),
-    )
 }

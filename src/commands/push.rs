@@ -65,7 +65,9 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
         .collect();
     let ids: Vec<&str> = named.iter().map(|r| r.repo_id.as_str()).collect();
     let place = format!("the cache at {}", scan.root.display());
-    filter.check(&app.printer, &ids, repos.len(), &place, LOCAL_LIST_HINT)?;
+    for note in filter.check(&ids, repos.len(), &place, LOCAL_LIST_HINT)? {
+        app.printer.note(&note);
+    }
 
     let mut summary = PushSummary {
         command: "push",

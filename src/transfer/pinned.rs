@@ -74,26 +74,37 @@ pub fn covered<'r>(
             .files
             .keys()
             .filter(|p| files.matches(p))
-            .filter(|p| !chosen.iter().any(|f| &f.path == *p))
+            .filter(|p| !chosen.iter().any(|f| &f.path == *p) && !rev.broken.contains(p))
             .cloned()
             .collect();
         if !missing.is_empty() {
             return Err(Gap::MissingFiles(missing));
         }
     }
-    if chosen.is_empty() {
+    // A link whose blob is gone is left out of the snapshot's files by the scan: it is a file
+    // the pin wants and the cache cannot give, whether or not a listing names it.
+    let mut broken: Vec<String> = rev
+        .broken
+        .iter()
+        .filter(|p| files.matches(p))
+        .cloned()
+        .collect();
+    if chosen.is_empty() && broken.is_empty() {
         return Err(Gap::NoFiles);
     }
-    let broken: Vec<String> = chosen
-        .iter()
-        .filter(|f| {
-            let listed = listing.and_then(|l| l.files.get(&f.path));
-            let blob_ok = f.etag().is_none_or(|e| repo.blobs.contains_key(e));
-            let size_ok = listed.is_none_or(|entry| entry.content_size() == f.size);
-            !(blob_ok && size_ok)
-        })
-        .map(|f| f.path.clone())
-        .collect();
+    broken.extend(
+        chosen
+            .iter()
+            .filter(|f| {
+                let listed = listing.and_then(|l| l.files.get(&f.path));
+                let blob = f.etag().map(|e| repo.blobs.get(e));
+                let blob_ok = blob.is_none_or(|b| b.is_some_and(|b| b.size == f.size));
+                let size_ok = listed.is_none_or(|entry| entry.content_size() == f.size);
+                !(blob_ok && size_ok)
+            })
+            .map(|f| f.path.clone()),
+    );
+    broken.sort();
     if !broken.is_empty() {
         return Err(Gap::BrokenFiles(broken));
     }
@@ -140,5 +151,67 @@ pub fn blob_of(repo: &Repo, commit: &str, file: &SnapshotFile) -> Option<String>
             .and_then(|t| t.listing.as_ref())
             .and_then(|l| l.files.get(&file.path))
             .map(|e| e.etag().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::scan::scan_repo;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    const COMMIT: &str = "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1";
+    const WEIGHTS: &str = "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1";
+    const CONFIG: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+
+    /// `org/m` at one commit: `model.bin` and `config.json`, each linked to its blob.
+    fn cache() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("models--org--m");
+        fs::create_dir_all(repo.join("blobs")).unwrap();
+        fs::create_dir_all(repo.join("snapshots").join(COMMIT)).unwrap();
+        for (name, etag, body) in [
+            ("model.bin", WEIGHTS, &b"weights"[..]),
+            ("config.json", CONFIG, b"{}"),
+        ] {
+            fs::write(repo.join("blobs").join(etag), body).unwrap();
+            symlink(
+                format!("../../blobs/{etag}"),
+                repo.join("snapshots").join(COMMIT).join(name),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    fn gap(dir: &std::path::Path, files: &FileFilter) -> Result<usize, Gap> {
+        let repo = scan_repo(dir, "models--org--m").map(|(r, _)| r);
+        covered(repo.as_ref(), COMMIT, files).map(|f| f.len())
+    }
+
+    #[test]
+    fn a_whole_snapshot_is_covered() {
+        let dir = cache();
+        assert_eq!(gap(dir.path(), &FileFilter::default()), Ok(2));
+    }
+
+    #[test]
+    fn a_link_whose_blob_is_gone_is_a_gap_without_a_listing() {
+        let dir = cache();
+        fs::remove_file(dir.path().join("models--org--m/blobs").join(WEIGHTS)).unwrap();
+        assert_eq!(
+            gap(dir.path(), &FileFilter::default()),
+            Err(Gap::BrokenFiles(vec!["model.bin".into()]))
+        );
+        // Only when the pin wants the file.
+        let config = FileFilter::new(&["config.json".into()], &[]).unwrap();
+        assert_eq!(gap(dir.path(), &config), Ok(1));
+        // All the pin wants is a dangling link: still a gap, not "no file matches".
+        let weights = FileFilter::new(&["*.bin".into()], &[]).unwrap();
+        assert_eq!(
+            gap(dir.path(), &weights),
+            Err(Gap::BrokenFiles(vec!["model.bin".into()]))
+        );
     }
 }

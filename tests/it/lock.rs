@@ -433,3 +433,66 @@ fn a_pin_naming_a_folder_lays_its_files_out_there_and_verify_checks_them() {
         .run()
         .success();
 }
+
+#[test]
+fn a_pin_whose_blob_is_gone_is_not_complete() {
+    let (t, repos, src) = pushed("lock_dangling");
+    let lock = t.work().join("hf-cache-sync.lock");
+    t.hfcs().cache_dir(&src).arg("lock").run().success();
+    let dst = t.cache("dst");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+    let m = &repos[0];
+    let weights = m.revision("main").file(crate::common::fixtures::WEIGHTS);
+    let view = CacheView::model(&dst, "org/m");
+    // The snapshot's link is left dangling, as a blob deleted by hand or by a broken prune.
+    std::fs::remove_file(view.blob(weights.etag())).unwrap();
+
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["verify", "--lock"])
+        .arg(&lock)
+        .run()
+        .code(1);
+    let s = out.json();
+    let problems = s["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{out}");
+    assert_eq!(problems[0]["kind"], "missing_pin", "{out}");
+    assert_eq!(problems[0]["repo"], "model/org/m", "{out}");
+    let detail = problems[0]["detail"].as_str().unwrap();
+    assert!(detail.contains(crate::common::fixtures::WEIGHTS), "{out}");
+
+    // Offline, the pin cannot be healed and says so; online it is fetched again.
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "--lock"])
+        .arg(&lock)
+        .arg("--offline")
+        .run()
+        .code(1)
+        .stderr_has("--offline forbids fetching it");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["pulled"], 1, "{out}");
+    assert_eq!(count(&s, "downloaded"), 1, "{out}");
+    assert!(view.blob(weights.etag()).exists());
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["verify", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+}

@@ -18,9 +18,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::repos::RepoRef;
 use crate::cache::{is_commit_hash, is_safe_ref_name, RepoType};
 use crate::config::ConfigError;
+use crate::ops::repos::RepoRef;
 use crate::patterns::{self, FileFilter};
 
 const SYNTAX_HINT: &str = "each line is `[type/]org/name@<40-hex commit> [PATTERN]... \
