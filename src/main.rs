@@ -129,10 +129,20 @@ fn main() -> ExitCode {
         None
     });
     match result {
-        Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
-        Some(Ok(Outcome::Failed)) => ExitCode::from(EXIT_FAILURE),
-        Some(Err(e)) => report_error(&e, &app.printer, name),
+        Some(Ok(outcome)) => {
+            let code = match outcome {
+                Outcome::Success => 0,
+                Outcome::Failed => EXIT_FAILURE,
+            };
+            app.printer.finish(code);
+            ExitCode::from(code)
+        }
+        Some(Err(e)) => {
+            app.printer.discard();
+            report_error(&e, &app.printer, name)
+        }
         None => {
+            app.printer.finish(EXIT_INTERRUPTED);
             // The command's future is gone. Multipart uploads need a request each to go away;
             // temporary files still being written by a busy thread are removed from the record.
             // A deletion said what it did.
@@ -408,11 +418,7 @@ fn refuse_command_line(e: clap::Error) -> ! {
     );
     if args.iter().any(|a| a == "--json") {
         let text = e.to_string();
-        let error = text
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ");
+        let error = clap_message(&text);
         let doc = serde_json::json!({
             "command": command,
             "ok": false,
@@ -425,4 +431,31 @@ fn refuse_command_line(e: clap::Error) -> ! {
     let _ = e.print();
     eprintln!("hint: {hint}");
     std::process::exit(e.exit_code())
+}
+
+/// clap's message without its usage and help lines, on one line: "the following required
+/// arguments were not provided: <REPO_ID>", not just the words before the name.
+fn clap_message(text: &str) -> String {
+    text.lines()
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+        .map(|l| l.trim().trim_start_matches("error: "))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_clap_message_is_whole_on_one_line() {
+        let text = "error: the following required arguments were not provided:\n  <REPO_ID>\n\n\
+                    Usage: hf-cache-sync pull <REPO_ID>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            super::clap_message(text),
+            "the following required arguments were not provided: <REPO_ID>"
+        );
+        assert_eq!(
+            super::clap_message("error: unexpected argument '--x' found\n\nUsage: a\n"),
+            "unexpected argument '--x' found"
+        );
+    }
 }

@@ -167,6 +167,9 @@ pub struct Printer {
     color: bool,
     /// The progress display lines go through: the latest one a command started, else none.
     progress: std::sync::Mutex<Arc<dyn Progress>>,
+    /// With `--json`, the command's document, printed by [`Printer::finish`] once the exit code
+    /// is known.
+    document: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 impl Printer {
@@ -177,6 +180,7 @@ impl Printer {
             quiet: style.quiet,
             color: style.color,
             progress: std::sync::Mutex::new(Arc::new(NoProgress)),
+            document: std::sync::Mutex::new(None),
         }
     }
 
@@ -197,17 +201,38 @@ impl Printer {
         p
     }
 
-    /// The command's result on stdout: its JSON document, or (unless `--quiet`) its text.
+    /// The command's result on stdout: its JSON document (printed when the command ends, with
+    /// `ok` and `exit_code`), or (unless `--quiet`) its text.
     pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
-        let text = if self.json {
-            serde_json::to_string_pretty(value).expect("results serialize")
-        } else if self.quiet {
+        if self.json {
+            let doc = serde_json::to_value(value).expect("results serialize");
+            *self.document.lock().expect("not poisoned") = Some(doc);
             return;
-        } else {
-            human()
-        };
+        }
+        if self.quiet {
+            return;
+        }
         // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = writeln!(std::io::stdout().lock(), "{text}");
+        let _ = writeln!(std::io::stdout().lock(), "{}", human());
+    }
+
+    /// With `--json`, prints the command's document with `ok` and `exit_code` added, so every
+    /// document says how the run ended; a run that failed outright prints its error document
+    /// instead (`report_error`), and this one is dropped.
+    pub fn finish(&self, exit_code: u8) {
+        let Some(mut doc) = self.document.lock().expect("not poisoned").take() else {
+            return;
+        };
+        if let serde_json::Value::Object(fields) = &mut doc {
+            fields.insert("ok".into(), (exit_code == 0).into());
+            fields.insert("exit_code".into(), exit_code.into());
+        }
+        print_data(&serde_json::to_string_pretty(&doc).expect("serializes"));
+    }
+
+    /// Forgets the document a command left, for a run that ends with an error document.
+    pub fn discard(&self) {
+        self.document.lock().expect("not poisoned").take();
     }
 
     /// A line on stderr whatever `--quiet` says, through the bars when there are some.

@@ -57,6 +57,9 @@ struct LockSummary {
     kept: usize,
     /// Repos left out, and why.
     skipped: Vec<String>,
+    /// `-o -` with `--json`: the lock file's text, which is not written anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
 }
 
 pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
@@ -130,11 +133,13 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
         .into());
     }
     let text = render(&pins, &base);
-    if to_stdout {
+    if to_stdout && !app.printer.json {
         print!("{text}");
         return Ok(Outcome::Success);
     }
-    write_lock(&opts.output, &text)?;
+    if !to_stdout {
+        write_lock(&opts.output, &text)?;
+    }
     let summary = LockSummary {
         command: "lock",
         file: opts.output.clone(),
@@ -150,6 +155,7 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
             .collect(),
         kept,
         skipped,
+        content: to_stdout.then_some(text),
     };
     app.printer.result(&summary, || human(&summary));
     Ok(Outcome::Success)

@@ -338,7 +338,10 @@ pub async fn pull(env: &Env<'_>, opts: PullOptions) -> Result<PullReport> {
     )
     .await?;
     warnings.extend(notes);
-    let landed = landed.pop().expect("one landing");
+    let mut landed = landed.pop().expect("one landing");
+    // A revision that failed as a whole (its repo could not be locked, its snapshot not
+    // built) counts as failed too, beside the blobs that did.
+    landed.counts.failed = landed.counts.failed.max(landed.failures.len());
     let plan = &landed.plan;
     Ok(PullReport::Pulled(Box::new(PullSummary {
         command: "pull",

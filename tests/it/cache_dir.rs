@@ -98,3 +98,34 @@ fn an_empty_cache_is_named() {
     assert!(out.stdout.contains("no repos in it yet"), "{out}");
     assert!(files_under(&remote).is_empty());
 }
+
+#[test]
+fn an_existing_cache_dir_nobody_may_write_to_is_a_usage_error() {
+    let (t, _remote) = Sandbox::with_dir_remote("cache_dir_read_only");
+    let src = t.cache("src");
+    RepoSpec::two_revisions("org/m").write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let read_only = t.path("read-only");
+    let Some(_mount) = crate::common::tmpfs::Tmpfs::read_only(&read_only) else {
+        return;
+    };
+    for args in [&["pull", "org/m"][..], &["pull-all"]] {
+        let out = t
+            .hfcs()
+            .json()
+            .cache_dir(&read_only)
+            .args(args)
+            .run()
+            .code(2)
+            .stderr_has(&format!(
+                "cannot write to cache dir {}",
+                read_only.display()
+            ))
+            .stderr_has_any(&["read-only file system"])
+            .stderr_has("hint: point --cache-dir (or HF_HUB_CACHE) at a folder you may write to");
+        let doc = out.json();
+        assert_eq!(doc["ok"], false, "{out}");
+        assert_eq!(doc["exit_code"], 2, "{out}");
+        assert!(!out.stderr.contains("run the same command again"), "{out}");
+    }
+}
