@@ -412,10 +412,25 @@ fn refuse_command_line(e: clap::Error) -> ! {
         .skip(1)
         .filter_map(|a| a.to_str())
         .find(|a| cli.find_subcommand(a).is_some());
-    let hint = format!(
-        "`hf-cache-sync {}--help` shows the usage and examples",
-        command.map(|c| format!("{c} ")).unwrap_or_default()
-    );
+    // `pull org/a org/b`: a second repo id where pull takes one.
+    let unexpected = match e.get(clap::error::ContextKind::InvalidArg) {
+        Some(clap::error::ContextValue::String(arg)) => Some(arg.as_str()),
+        _ => None,
+    };
+    let many_repos = command == Some("pull")
+        && e.kind() == clap::error::ErrorKind::UnknownArgument
+        && unexpected.is_some_and(|a| !a.starts_with('-'));
+    let hint = if many_repos {
+        "pull takes one repo: `hf-cache-sync pull-all --include 'org/*'` pulls many, and \
+         `hf-cache-sync lock REPO...` then `hf-cache-sync pull --lock hf-cache-sync.lock` pulls \
+         a pinned set"
+            .to_string()
+    } else {
+        format!(
+            "`hf-cache-sync {}--help` shows the usage and examples",
+            command.map(|c| format!("{c} ")).unwrap_or_default()
+        )
+    };
     if args.iter().any(|a| a == "--json") {
         let text = e.to_string();
         let error = clap_message(&text);

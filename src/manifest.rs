@@ -75,6 +75,16 @@ impl Layout {
         )
     }
 
+    /// The start of the manifest keys of `repo_id`'s commits that begin with `commit_prefix`:
+    /// listing it finds the commits a short hash may mean.
+    pub fn manifest_commit_prefix(&self, repo_id: &str, commit_prefix: &str) -> String {
+        format!(
+            "{}{MANIFESTS}{}@{commit_prefix}",
+            self.prefix,
+            safe_repo_key(repo_id)
+        )
+    }
+
     /// The tree listing of a revision, beside its manifest.
     pub fn tree_key(&self, repo_id: &str, revision: &str) -> String {
         format!(

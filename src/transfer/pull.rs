@@ -118,15 +118,23 @@ pub async fn resolve(
             return Err(PullError::Refused(format!("invalid revision {revision:?}")));
         }
         let key = layout.ref_key(&target.repo_id, revision);
-        let body = remote.get(&key, MAX_REF_BYTES).await?.ok_or_else(|| {
-            PullError::Missing(format!(
-                "no ref {revision} for {} on the remote ({key}); push it first, or pass -r with a pushed commit",
-                target.repo_id
-            ))
-        })?;
-        ref_name = Some(revision.to_string());
-        parse_ref_body(&body)
-            .ok_or_else(|| PullError::Refused(format!("{key}: ref body is not a commit hash")))?
+        match remote.get(&key, MAX_REF_BYTES).await? {
+            Some(body) => {
+                ref_name = Some(revision.to_string());
+                parse_ref_body(&body).ok_or_else(|| {
+                    PullError::Refused(format!("{key}: ref body is not a commit hash"))
+                })?
+            }
+            None if is_short_hash(revision) => {
+                expand_short_hash(remote, layout, &target.repo_id, revision).await?
+            }
+            None => {
+                return Err(PullError::Missing(format!(
+                    "no ref {revision} for {} on the remote ({key}); push it first, or pass -r with a pushed commit",
+                    target.repo_id
+                )))
+            }
+        }
     };
     let manifest = match manifest {
         Some(m) => m,
@@ -142,6 +150,49 @@ pub async fn resolve(
             })?,
     };
     plan_for(layout, cache_dir, target, manifest, commit, ref_name)
+}
+
+/// A revision that may be an abbreviated commit hash, as git takes them: 4 to 39 lowercase hex.
+fn is_short_hash(revision: &str) -> bool {
+    (4..40).contains(&revision.len())
+        && revision
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The one commit of the repo on the remote whose hash starts with `short` (a revision with no
+/// ref of that name), as git expands an abbreviated hash; several are named, none is missing.
+async fn expand_short_hash(
+    remote: &Remote,
+    layout: &Layout,
+    repo_id: &str,
+    short: &str,
+) -> Result<String, PullError> {
+    let listed = remote
+        .list(&layout.manifest_commit_prefix(repo_id, short))
+        .await?;
+    let safe = crate::manifest::safe_repo_key(repo_id);
+    let mut commits: Vec<&str> = listed
+        .iter()
+        .filter_map(|o| layout.parse_manifest_key(&o.key))
+        .filter(|(s, commit)| *s == safe && is_commit_hash(commit))
+        .map(|(_, commit)| commit)
+        .collect();
+    commits.sort_unstable();
+    commits.dedup();
+    match commits[..] {
+        [commit] => Ok(commit.to_string()),
+        [] => Err(PullError::Missing(format!(
+            "no ref {short} and no commit starting with {short} for {repo_id} on the remote; \
+             `hf-cache-sync list --remote --revisions` shows what it holds"
+        ))),
+        _ => Err(PullError::Refused(format!(
+            "{short} is the start of {} commits of {repo_id} on the remote: {}; pass more of \
+             the hash",
+            commits.len(),
+            commits.join(", ")
+        ))),
+    }
 }
 
 /// Resolves the revision on the Hub: its commit (and whether the repo is gated), then the

@@ -171,3 +171,69 @@ fn repo_is_type_org_name_in_every_document() {
     let prune = doc(&src, &["prune", "--detached", "--max-gb", "0", "--dry-run"]);
     check("prune", &prune["revisions"][0]);
 }
+
+#[test]
+fn every_document_says_ok_and_exit_code() {
+    let (t, _remote) = Sandbox::with_dir_remote("json_ok_exit_code");
+    let m = RepoSpec::two_revisions("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    for (args, code) in [
+        (&["push"][..], 0),
+        (&["status"], 0),
+        (&["verify"], 0),
+        (&["diff"], 0),
+    ] {
+        let out = t.hfcs().json().cache_dir(&src).args(args).run().code(code);
+        let doc = out.json();
+        assert_eq!(doc["ok"], code == 0, "{args:?}\n{out}");
+        assert_eq!(doc["exit_code"], code, "{args:?}\n{out}");
+    }
+
+    // A verify that finds problems ends 1 and says so in its document.
+    let blob = crate::common::CacheView::model(&src, "org/m")
+        .blob(m.revision("main").file(crate::common::fixtures::WEIGHTS).etag());
+    std::fs::write(&blob, b"not the weights").unwrap();
+    let out = t.hfcs().json().cache_dir(&src).arg("verify").run().code(1);
+    let doc = out.json();
+    assert_eq!(doc["ok"], false, "{out}");
+    assert_eq!(doc["exit_code"], 1, "{out}");
+
+    // `lock -o -` with --json: the file's text inside the document, nothing else on stdout.
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&src)
+        .args(["lock", "-o", "-"])
+        .run()
+        .success();
+    let doc = out.json();
+    assert_eq!(doc["ok"], true, "{out}");
+    assert!(
+        doc["content"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("org/m@{}", m.commit("main"))),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_refused_command_line_is_said_whole() {
+    let t = Sandbox::local("json_clap_whole");
+    let out = t.bare().json().arg("pull").run().code(2);
+    let doc = failed_doc(&out, "pull", 2);
+    assert_eq!(
+        doc["error"],
+        "the following required arguments were not provided: <REPO_ID>",
+        "{out}"
+    );
+    // Two repos to pull: pointed at pull-all and lock files.
+    t.bare()
+        .args(["pull", "org/a", "org/b"])
+        .run()
+        .code(2)
+        .stderr_has("hint: pull takes one repo")
+        .stderr_has("pull-all")
+        .stderr_has("pull --lock");
+}

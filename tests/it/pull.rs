@@ -47,6 +47,31 @@ fn pull_by_commit_writes_no_ref() {
 }
 
 #[test]
+fn pull_by_a_short_commit_hash_takes_the_one_commit_it_starts() {
+    let (t, m) = pushed("pull_by_short_hash");
+    let dst = t.cache("dst");
+    let commit = m.commit("v1.0");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "-r", &commit[..7]])
+        .run()
+        .success();
+    let s = out.json();
+    assert_eq!(s["revision"], commit, "{out}");
+    assert!(s["ref"].is_null(), "no ref was resolved\n{out}");
+    m.assert_pulled(&dst, "v1.0");
+    // A prefix no commit has is said as such.
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "-r", "0000abc"])
+        .run()
+        .code(1)
+        .stderr_has("no ref 0000abc and no commit starting with 0000abc");
+}
+
+#[test]
 fn second_pull_downloads_nothing() {
     let (t, m) = pushed("pull_rerun");
     let dst = t.cache("dst");
