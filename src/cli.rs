@@ -572,6 +572,11 @@ pub struct LockArgs {
     /// Leave out the files whose path matches this glob (repeatable)
     #[arg(long, value_name = "GLOB")]
     pub exclude_files: Vec<String>,
+
+    /// Also lay the repo named out as real files in DIR when `pull --lock` pulls it (written as
+    /// `local-dir=DIR`, relative to the lock file's folder); takes one repo
+    #[arg(long, value_name = "DIR")]
+    pub local_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -106,6 +106,7 @@ pub fn lock(mut args: cli::LockArgs) -> lock::LockOptions {
         remote,
         include_files: args.include_files,
         exclude_files: args.exclude_files,
+        local_dir: args.local_dir,
     }
 }
 

@@ -29,6 +29,8 @@ pub struct LockOptions {
     pub remote: RemoteChoice,
     pub include_files: Vec<String>,
     pub exclude_files: Vec<String>,
+    /// `--local-dir`: the folder the one repo named is laid out in.
+    pub local_dir: Option<PathBuf>,
 }
 
 /// A repo named on the command line, with the revision asked for.
@@ -69,6 +71,27 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
         .iter()
         .map(|text| parse_wanted(text))
         .collect::<Result<Vec<_>, _>>()?;
+    let local_dir = match &opts.local_dir {
+        Some(dir) if wanted.len() == 1 => Some(std::path::absolute(dir).map_err(|e| {
+            ConfigError::Usage {
+                message: format!("--local-dir {}: {e}", dir.display()),
+                hint: "give a folder path".into(),
+            }
+        })?),
+        Some(_) => {
+            return Err(ConfigError::Usage {
+                message: format!(
+                    "--local-dir takes one repo, and {} are named",
+                    wanted.len()
+                ),
+                hint: "lock one repo with --local-dir: hf-cache-sync lock org/name --local-dir \
+                       models/name"
+                    .into(),
+            }
+            .into())
+        }
+        None => None,
+    };
     let to_stdout = opts.output.as_os_str() == "-";
     let base = lock_folder(&opts.output);
     let mut skipped = Vec::new();
@@ -99,6 +122,7 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
     };
     for pin in &mut pins {
         pin.files = files.clone();
+        pin.local_dir.clone_from(&local_dir);
     }
     // Naming repos updates their lines in an existing file; the rest stay as they are.
     let mut kept = 0;
@@ -113,7 +137,9 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
                     if files.is_all() {
                         new.files = old.files.clone();
                     }
-                    new.local_dir = old.local_dir.clone();
+                    if local_dir.is_none() {
+                        new.local_dir = old.local_dir.clone();
+                    }
                 }
                 None => {
                     kept += 1;

@@ -33,6 +33,10 @@ pub async fn run(app: &App, opts: PullOptions) -> Result<Outcome> {
     for w in summary.write_through.iter().filter(|w| !w.is_written()) {
         app.printer.warn(&w.describe());
     }
+    let replaced = summary.local_dir.as_ref();
+    if let Some(note) = replaced.and_then(|d| d.replaced_note(summary.dry_run)) {
+        app.printer.warn(&note);
+    }
     report_failures(app, &summary.failures, &app.settings.cache_dir);
     Ok(outcome)
 }

@@ -22,6 +22,10 @@ pub async fn run(app: &App, opts: PullLockOptions) -> Result<Outcome> {
     }
     app.printer.result(&summary, || human(&summary));
     for r in &summary.pins {
+        let replaced = r.local_dir.as_ref();
+        if let Some(note) = replaced.and_then(|d| d.replaced_note(summary.dry_run)) {
+            app.printer.warn(&note);
+        }
         for w in &r.write_through {
             if w.is_written() {
                 app.printer.note(&w.describe());

@@ -104,8 +104,33 @@ pub struct Report {
     pub bytes_placed: u64,
     /// Files that already held the revision's content by their metadata, left as they were.
     pub already_current: usize,
+    /// Files that were there with other content (edited, or of another revision), replaced
+    /// by the revision's (a dry run: would be).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<String>,
     #[serde(skip)]
     pub failures: Vec<Failure>,
+}
+
+impl Report {
+    /// What was replaced, for a warning: a file the user edited is put back as the revision
+    /// has it (the pin wins), and said.
+    pub fn replaced_note(&self, dry_run: bool) -> Option<String> {
+        if self.replaced.is_empty() {
+            return None;
+        }
+        let mut shown: Vec<&str> = self.replaced.iter().take(5).map(String::as_str).collect();
+        if self.replaced.len() > 5 {
+            shown.push("…");
+        }
+        Some(format!(
+            "{} {} in {} that held other content: {}",
+            if dry_run { "would replace" } else { "replaced" },
+            crate::text::plural(self.replaced.len(), "file", "files"),
+            self.path.display(),
+            shown.join(", ")
+        ))
+    }
 }
 
 /// Checks that DIR can receive files: it is not a file (nor under one). Unless `dry_run`, it is
@@ -187,8 +212,12 @@ pub fn place(
     for f in rev.files {
         let dest = layout::file_path(&dir, &f.path);
         let stale = leftovers.remove(&temp_key(&dest)).unwrap_or_default();
+        let existed = fs::symlink_metadata(&dest).is_ok();
         match place_one(rev, &dir, f, &stale, lock_timeout, progress) {
             Ok(Some(copied)) => {
+                if existed {
+                    report.replaced.push(f.path.clone());
+                }
                 report.placed += 1;
                 report.bytes_placed += f.size;
                 match copied {
@@ -256,6 +285,9 @@ pub fn preview(rev: &CachedRevision<'_>, dir: &Path) -> Result<Report, LocalDirE
         if current_metadata(&dir, f).is_some() {
             report.already_current += 1;
         } else {
+            if fs::symlink_metadata(layout::file_path(&dir, &f.path)).is_ok() {
+                report.replaced.push(f.path.clone());
+            }
             report.placed += 1;
             report.bytes_placed += f.size;
         }

@@ -360,12 +360,24 @@ fn lock_from_the_remote_and_updating_one_pin_keeps_the_others() {
 
 #[test]
 fn a_pin_naming_a_folder_lays_its_files_out_there_and_verify_checks_them() {
-    let (t, repos, _src) = pushed("lock_local_dir");
+    let (t, repos, src) = pushed("lock_local_dir");
     let m = &repos[0];
-    let lock = t.write_work_file(
-        "hf-cache-sync.lock",
-        &format!("org/m@{} local-dir=models/m  # main\n", m.commit("main")),
+    let lock = t.work().join("hf-cache-sync.lock");
+    t.hfcs()
+        .cache_dir(&src)
+        .args(["lock", "org/m", "--local-dir", "models/m"])
+        .run()
+        .success();
+    assert_eq!(
+        lock_lines(&lock),
+        [format!("org/m@{} local-dir=models/m  # main", m.commit("main"))]
     );
+    t.hfcs()
+        .cache_dir(&src)
+        .args(["lock", "org/m", "org/data", "--local-dir", "models/m"])
+        .run()
+        .code(2)
+        .stderr_has("--local-dir takes one repo");
     let dst = t.cache("dst");
     let out = t
         .hfcs()
@@ -426,6 +438,19 @@ fn a_pin_naming_a_folder_lays_its_files_out_there_and_verify_checks_them() {
     let s = out.json();
     assert_eq!(s["pins"][0]["status"], "present", "{out}");
     assert_eq!(s["pins"][0]["local_dir"]["placed"], 1, "{out}");
+    assert_eq!(
+        s["pins"][0]["local_dir"]["replaced"],
+        serde_json::json!([crate::common::fixtures::CONFIG]),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: replaced 1 file in {} that held other content: {}",
+            folder.display(),
+            crate::common::fixtures::CONFIG
+        )),
+        "{out}"
+    );
     t.hfcs()
         .cache_dir(&dst)
         .args(["verify", "--lock"])
