@@ -71,19 +71,12 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
         .iter()
         .map(|text| parse_wanted(text))
         .collect::<Result<Vec<_>, _>>()?;
+    let base = lock_folder(&opts.output);
     let local_dir = match &opts.local_dir {
-        Some(dir) if wanted.len() == 1 => Some(std::path::absolute(dir).map_err(|e| {
-            ConfigError::Usage {
-                message: format!("--local-dir {}: {e}", dir.display()),
-                hint: "give a folder path".into(),
-            }
-        })?),
+        Some(dir) if wanted.len() == 1 => Some(beside_lock(dir, &base)),
         Some(_) => {
             return Err(ConfigError::Usage {
-                message: format!(
-                    "--local-dir takes one repo, and {} are named",
-                    wanted.len()
-                ),
+                message: format!("--local-dir takes one repo, and {} are named", wanted.len()),
                 hint: "lock one repo with --local-dir: hf-cache-sync lock org/name --local-dir \
                        models/name"
                     .into(),
@@ -93,7 +86,6 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
         None => None,
     };
     let to_stdout = opts.output.as_os_str() == "-";
-    let base = lock_folder(&opts.output);
     let mut skipped = Vec::new();
     let (from, mut pins) = if opts.remote == RemoteChoice::NotAsked {
         let scan = scan_existing(&app.settings.cache_dir).await?;
@@ -374,4 +366,16 @@ fn write_lock(path: &Path, text: &str) -> Result<(), ConfigError> {
         message: format!("cannot write lock file: {e}"),
         hint: "pass -o with a path in a folder you may write to".into(),
     })
+}
+
+/// `--local-dir` as the lock file writes it: relative to the lock file's folder when it is
+/// under it (so the project can move), else absolute.
+fn beside_lock(dir: &Path, base: &Path) -> PathBuf {
+    let (Ok(dir_abs), Ok(base_abs)) = (std::path::absolute(dir), std::path::absolute(base)) else {
+        return dir.to_path_buf();
+    };
+    match dir_abs.strip_prefix(&base_abs) {
+        Ok(inside) => base.join(inside),
+        Err(_) => dir_abs,
+    }
 }

@@ -191,8 +191,11 @@ fn every_document_says_ok_and_exit_code() {
     }
 
     // A verify that finds problems ends 1 and says so in its document.
-    let blob = crate::common::CacheView::model(&src, "org/m")
-        .blob(m.revision("main").file(crate::common::fixtures::WEIGHTS).etag());
+    let blob = crate::common::CacheView::model(&src, "org/m").blob(
+        m.revision("main")
+            .file(crate::common::fixtures::WEIGHTS)
+            .etag(),
+    );
     std::fs::write(&blob, b"not the weights").unwrap();
     let out = t.hfcs().json().cache_dir(&src).arg("verify").run().code(1);
     let doc = out.json();
@@ -224,8 +227,7 @@ fn a_refused_command_line_is_said_whole() {
     let out = t.bare().json().arg("pull").run().code(2);
     let doc = failed_doc(&out, "pull", 2);
     assert_eq!(
-        doc["error"],
-        "the following required arguments were not provided: <REPO_ID>",
+        doc["error"], "the following required arguments were not provided: <REPO_ID>",
         "{out}"
     );
     // Two repos to pull: pointed at pull-all and lock files.

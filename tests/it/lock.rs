@@ -370,7 +370,10 @@ fn a_pin_naming_a_folder_lays_its_files_out_there_and_verify_checks_them() {
         .success();
     assert_eq!(
         lock_lines(&lock),
-        [format!("org/m@{} local-dir=models/m  # main", m.commit("main"))]
+        [format!(
+            "org/m@{} local-dir=models/m  # main",
+            m.commit("main")
+        )]
     );
     t.hfcs()
         .cache_dir(&src)
