@@ -13,6 +13,7 @@ mod failure;
 mod fuzzing;
 mod hub;
 mod manifest;
+mod ops;
 mod patterns;
 mod remote;
 mod report;

@@ -14,7 +14,7 @@ pub mod pull;
 pub mod pull_all;
 pub mod pull_lock;
 pub mod push;
-pub mod repos;
+pub use crate::ops::repos;
 pub mod rm;
 pub mod status;
 pub mod verify;

@@ -1,0 +1,12 @@
+//! The operations under the commands, one function per job: options in, a serializable report
+//! out. An operation never prints; what it has to say (warnings, notes) is data in its report,
+//! and the command renders it.
+
+pub mod diff;
+pub mod repos;
+pub mod status;
+#[cfg(test)]
+mod testing;
+
+pub use diff::{diff, DiffOptions, DiffReport};
+pub use status::{status, StatusOptions, StatusReport};
