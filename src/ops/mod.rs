@@ -2,11 +2,16 @@
 //! out. An operation never prints; what it has to say (warnings, notes) is data in its report,
 //! and the command renders it.
 
+pub mod delete;
 pub mod diff;
+pub mod prune;
+pub mod remote_delete;
 pub mod repos;
+pub mod rm;
 pub mod status;
 #[cfg(test)]
 mod testing;
 
 pub use diff::{diff, DiffOptions, DiffReport};
+pub use prune::{plan_prune, PruneOptions, PruneReport};
 pub use status::{status, StatusOptions, StatusReport};
