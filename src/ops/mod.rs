@@ -2,6 +2,7 @@
 //! out. An operation never prints; what it has to say (warnings, notes) is data in its report,
 //! and the command renders it.
 
+pub mod dedupe;
 pub mod delete;
 pub mod diff;
 pub mod prune;
@@ -12,6 +13,7 @@ pub mod status;
 #[cfg(test)]
 mod testing;
 
+pub use dedupe::{dedupe, scan_caches, DedupeReport};
 pub use diff::{diff, DiffOptions, DiffReport};
 pub use prune::{plan_prune, PruneOptions, PruneReport};
 pub use status::{status, StatusOptions, StatusReport};
