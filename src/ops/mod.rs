@@ -12,6 +12,7 @@ pub mod rm;
 pub mod status;
 #[cfg(test)]
 mod testing;
+pub mod verify;
 
 pub use dedupe::{dedupe, scan_caches, DedupeReport};
 pub use diff::{diff, DiffOptions, DiffReport};
