@@ -5,6 +5,7 @@
 pub mod dedupe;
 pub mod delete;
 pub mod diff;
+pub mod list;
 pub mod prune;
 pub mod remote_delete;
 pub mod repos;
@@ -16,5 +17,6 @@ pub mod verify;
 
 pub use dedupe::{dedupe, scan_caches, DedupeReport};
 pub use diff::{diff, DiffOptions, DiffReport};
+pub use list::{list, ListOptions, Side};
 pub use prune::{plan_prune, PruneOptions, PruneReport};
 pub use status::{status, StatusOptions, StatusReport};
