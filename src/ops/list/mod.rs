@@ -146,3 +146,51 @@ pub fn total_size(entries: &[Entry]) -> u64 {
         .map(|(_, size)| size)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{commit, Cache};
+    use filter::{parse_filter, parse_sort};
+
+    /// The ids `list` shows of the cache with these filters, sort and limit.
+    async fn ids(
+        cache: &Cache,
+        filters: &[&str],
+        sort: Option<&str>,
+        limit: Option<usize>,
+    ) -> Vec<String> {
+        let opts = ListOptions {
+            revisions: false,
+            filters: filters.iter().map(|f| parse_filter(f).unwrap()).collect(),
+            sort: sort.map(|s| parse_sort(s).unwrap()),
+            limit,
+        };
+        let side = Side::Local {
+            cache_dir: cache.root(),
+        };
+        let listing = list(side, &opts).await.unwrap();
+        listing.entries.into_iter().map(|e| e.id).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rows_are_filtered_sorted_and_cut_to_the_limit() {
+        let cache = Cache::new();
+        cache.file("org/big", &commit('a'), "w.bin", &[1; 2000]);
+        cache.file("org/small", &commit('b'), "w.bin", &[2; 10]);
+        cache.reference("org/small", "main", &commit('b'));
+        let (big, small) = ("model/org/big".to_string(), "model/org/small".to_string());
+        assert_eq!(
+            ids(&cache, &[], None, None).await,
+            [big.clone(), small.clone()]
+        );
+        assert_eq!(ids(&cache, &["size>1KB"], None, None).await, [big.clone()]);
+        assert_eq!(
+            ids(&cache, &["refs=main"], None, None).await,
+            [small.clone()]
+        );
+        // Sizes sort largest first unless asked otherwise, as `hf cache ls` sorts them.
+        assert_eq!(ids(&cache, &[], Some("size"), Some(1)).await, [big]);
+        assert_eq!(ids(&cache, &[], Some("size:asc"), Some(1)).await, [small]);
+    }
+}
