@@ -179,16 +179,10 @@ mod tests {
         cache.file("org/big", &commit('a'), "w.bin", &[1; 2000]);
         cache.file("org/small", &commit('b'), "w.bin", &[2; 10]);
         cache.reference("org/small", "main", &commit('b'));
-        let (big, small) = ("model/org/big".to_string(), "model/org/small".to_string());
-        assert_eq!(
-            ids(&cache, &[], None, None).await,
-            [big.clone(), small.clone()]
-        );
-        assert_eq!(ids(&cache, &["size>1KB"], None, None).await, [big.clone()]);
-        assert_eq!(
-            ids(&cache, &["refs=main"], None, None).await,
-            [small.clone()]
-        );
+        let (big, small) = ("model/org/big", "model/org/small");
+        assert_eq!(ids(&cache, &[], None, None).await, [big, small]);
+        assert_eq!(ids(&cache, &["size>1KB"], None, None).await, [big]);
+        assert_eq!(ids(&cache, &["refs=main"], None, None).await, [small]);
         // Sizes sort largest first unless asked otherwise, as `hf cache ls` sorts them.
         assert_eq!(ids(&cache, &[], Some("size"), Some(1)).await, [big]);
         assert_eq!(ids(&cache, &[], Some("size:asc"), Some(1)).await, [small]);
