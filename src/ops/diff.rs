@@ -469,14 +469,17 @@ mod tests {
         }
     }
 
+    fn by_key(scan: &scan::CacheScan) -> BTreeMap<RepoKey, &Repo> {
+        scan.repos
+            .iter()
+            .map(|r| ((r.repo_id.clone(), r.repo_type), r))
+            .collect()
+    }
+
     /// The rows for the cache against these manifests, the bucket holding `blobs`.
     fn rows(cache: &Cache, manifests: &[Manifest], blobs: &[&str]) -> Vec<RevisionDiff> {
         let scan = cache.scan();
-        let local: BTreeMap<RepoKey, &Repo> = scan
-            .repos
-            .iter()
-            .map(|r| ((r.repo_id.clone(), r.repo_type), r))
-            .collect();
+        let local = by_key(&scan);
         let remote: BTreeMap<(RepoKey, String), &Manifest> = manifests
             .iter()
             .map(|m| ((("org/m".into(), RepoType::Model), m.revision.clone()), m))
@@ -544,11 +547,7 @@ mod tests {
         cache.reference("org/m", "main", &a);
         cache.reference("org/m", "dev", &a);
         let scan = cache.scan();
-        let local: BTreeMap<RepoKey, &Repo> = scan
-            .repos
-            .iter()
-            .map(|r| ((r.repo_id.clone(), r.repo_type), r))
-            .collect();
+        let local = by_key(&scan);
         let owner: Owner = ("org/m".into(), Some(RepoType::Model));
         let remote = BTreeMap::from([(
             owner,
