@@ -1,16 +1,16 @@
 //! `dedupe`: stores each blob once across the repos of a cache and across the cache dirs given
 //! (a primary cache on the home disk, a secondary on a big disk): copies of a blob become
 //! reflinks where the file system supports them, hard links otherwise, never across file
-//! systems. `--dry-run` says what a run would save without reading or changing a file.
+//! systems ([`crate::ops::dedupe`]). `--dry-run` says what a run would save without reading or
+//! changing a file.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::{missing_cache_dir, App, Outcome};
-use crate::cache::dedupe::{self, Method, Report};
-use crate::cache::scan::{self, CacheScan};
+use crate::cache::dedupe::Method;
+use crate::ops::{scan_caches, DedupeReport};
 use crate::report::human_bytes;
 use crate::text::plural;
 
@@ -20,47 +20,17 @@ pub struct DedupeOptions {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Serialize)]
-pub struct DedupeSummary {
-    pub command: &'static str,
-    pub dry_run: bool,
-    pub cache_dirs: Vec<PathBuf>,
-    #[serde(flatten)]
-    pub report: Report,
-}
-
 pub async fn run(app: &App, opts: DedupeOptions) -> Result<Outcome> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for dir in &opts.cache_dirs {
-        // The same dir named twice (or through a link) is one cache.
-        let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-        if !dirs
-            .iter()
-            .any(|d| std::fs::canonicalize(d).is_ok_and(|c| c == canonical))
-        {
-            dirs.push(dir.clone());
-        }
-    }
-    let scan_dirs = dirs.clone();
-    let scans: Vec<CacheScan> =
-        tokio::task::spawn_blocking(move || scan_dirs.iter().map(|d| scan::scan(d)).collect())
-            .await?;
+    let caches = scan_caches(&opts.cache_dirs).await?;
     // Every dir is checked before anything changes: a typo must not dedupe half a set.
-    if let Some(missing) = scans.iter().find(|s| !s.exists) {
+    if let Some(missing) = caches.scans.iter().find(|s| !s.exists) {
         return Err(missing_cache_dir(missing).into());
     }
-    for w in scans.iter().flat_map(|s| &s.warnings) {
+    for w in caches.scans.iter().flat_map(|s| &s.warnings) {
         app.printer.warn(&w.to_string());
     }
-    let (groups, cross_fs) = dedupe::plan(dedupe::copies(&scans));
-    let mut report = if opts.dry_run {
-        dedupe::preview(&groups)
-    } else {
-        let cancel = app.cancel.clone();
-        tokio::task::spawn_blocking(move || dedupe::execute(&groups, &|| cancel.requested()))
-            .await?
-    };
-    report.kept.extend(cross_fs);
+    let summary = crate::ops::dedupe(caches, opts.dry_run, &app.cancel).await?;
+    let report = &summary.report;
     if report.interrupted {
         app.printer
             .note("interrupted: stopped between two blobs; run dedupe again to finish");
@@ -68,18 +38,11 @@ pub async fn run(app: &App, opts: DedupeOptions) -> Result<Outcome> {
     for f in &report.failures {
         app.printer.error(&format!("{}: {}", f.path, f.error));
     }
-    let outcome = Outcome::from_failures(report.failures.len());
-    let summary = DedupeSummary {
-        command: "dedupe",
-        dry_run: opts.dry_run,
-        cache_dirs: dirs,
-        report,
-    };
     app.printer.result(&summary, || text(&summary));
-    Ok(outcome)
+    Ok(Outcome::from_failures(report.failures.len()))
 }
 
-fn text(s: &DedupeSummary) -> String {
+fn text(s: &DedupeReport) -> String {
     let r = &s.report;
     let blobs: std::collections::BTreeSet<&str> =
         r.linked.iter().map(|l| l.etag.as_str()).collect();

@@ -1,7 +1,6 @@
 //! What `prune` and `rm` share around a deletion: asking for consent (a prompt Ctrl-C can
-//! interrupt), carrying out the plan on a blocking thread that stops between items when asked,
-//! and describing what went for people. [`remote`] holds what deletions from the remote
-//! (`gc --remote`, `prune --remote`) share.
+//! interrupt), the scan's warnings, and describing what went for people. [`remote`] holds what
+//! deletions from the remote (`gc --remote`, `prune --remote`) share.
 
 pub mod remote;
 
@@ -11,11 +10,9 @@ use std::io::IsTerminal;
 use anyhow::Result;
 
 use super::{confirm, missing_cache_dir, short, App, Outcome};
-use crate::cache::delete::{Planner, Report};
-use crate::cache::lock::RepoLockSet;
-use crate::cache::scan::{self, CacheScan};
-use crate::cancel::Cancel;
+use crate::cache::delete::Report;
 use crate::config::ConfigError;
+use crate::ops::delete::Locked;
 use crate::report::human_bytes;
 
 /// Without `--yes`, a deletion needs someone at a terminal to say yes: refuse up front, before
@@ -58,23 +55,17 @@ pub async fn ask(app: &App, lines: &[String], question: &str, yes: bool) -> Resu
     Ok(go)
 }
 
-/// Locks every repo of the cache, then scans it, on a blocking thread; prints the scan's
-/// warnings. Locks first, so no pull changes a repo between the scan and the deletion; repos a
-/// pull is writing into are [`RepoLockSet::busy`].
-pub async fn lock_and_scan(app: &App) -> Result<(RepoLockSet, CacheScan)> {
-    let cache_dir = app.settings.cache_dir.clone();
-    let (locks, scan) = tokio::task::spawn_blocking(move || {
-        let locks = RepoLockSet::take(&cache_dir);
-        (locks, scan::scan(&cache_dir))
-    })
-    .await?;
-    if !scan.exists {
-        return Err(missing_cache_dir(&scan).into());
+/// Locks every repo of the cache, then scans it ([`Locked::take`]); prints the scan's warnings.
+/// A cache dir that does not exist is refused.
+pub async fn lock_and_scan(app: &App) -> Result<Locked> {
+    let locked = Locked::take(&app.settings.cache_dir).await?;
+    if !locked.scan.exists {
+        return Err(missing_cache_dir(&locked.scan).into());
     }
-    for w in &scan.warnings {
+    for w in &locked.scan.warnings {
         app.printer.warn(&w.to_string());
     }
-    Ok((locks, scan))
+    Ok(locked)
 }
 
 /// Ctrl-C came before anything was deleted (while the cache was scanned or the deletion
@@ -82,19 +73,6 @@ pub async fn lock_and_scan(app: &App) -> Result<(RepoLockSet, CacheScan)> {
 pub fn interrupted_before_deleting(app: &App) -> Outcome {
     app.printer.note("interrupted: nothing was deleted");
     Outcome::Failed
-}
-
-/// Carries out a plan on a blocking thread, holding the repo locks until it is done. Ctrl-C
-/// (`cancel`) stops it between two items; the report then says it was interrupted.
-pub async fn execute(planner: Planner, locks: RepoLockSet, cancel: &Cancel) -> Result<Report> {
-    let cancel = cancel.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let report = planner.execute(&|| cancel.requested());
-        drop(locks);
-        report
-    })
-    .await?;
-    Ok(report)
 }
 
 /// After Ctrl-C stopped a deletion: what was removed so far, on stderr, and how to finish.

@@ -1,338 +1,43 @@
 //! `status`: a summary of the local cache (what is cached, what it costs on disk against the
 //! budget, what could be reclaimed) and of the configured remote; with `--remote`, what the remote
-//! holds, counted from LISTs alone.
+//! holds, counted from LISTs alone ([`crate::ops::status`]).
 
-use std::collections::{BTreeMap, HashSet};
-use std::fs;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::{App, Outcome, RemoteChoice};
-use crate::cache::delete::{is_stale, PARTIAL_GRACE};
-use crate::cache::file_id;
-use crate::cache::scan::{self, CacheScan, FileSource};
-use crate::cache::store::{self, Payload};
 use crate::cache::RepoType;
-use crate::remote::catalog::Catalog;
+use crate::ops::status::RemoteStatus;
+use crate::ops::{StatusOptions, StatusReport};
 use crate::remote::RemoteSpec;
 use crate::report::{gib, human_bytes};
 use crate::text::plural;
 
-/// `cache.max_local_gb` counts GiB (2^30 bytes), as 0.1 does.
-const GB: f64 = (1u64 << 30) as f64;
-
-#[derive(Debug, Serialize)]
-pub struct StatusSummary {
-    pub command: &'static str,
-    pub cache_dir: PathBuf,
-    pub exists: bool,
-    pub repos: usize,
-    pub repos_by_type: BTreeMap<&'static str, usize>,
-    pub revisions: usize,
-    /// Revisions no ref points at.
-    pub detached_revisions: usize,
-    /// Revisions whose snapshot lacks files the commit's tree listing (`trees/<commit>.json`)
-    /// names while every file it has is listed with the same content and no link is broken: a
-    /// download of some of the commit's files. `diff` also tells them against the remote's
-    /// manifests.
-    pub partial_revisions: usize,
-    /// Distinct blob files repos link to, each counted once.
-    pub blobs: usize,
-    /// How many of those live in the cache-wide shared store.
-    pub shared_blobs: usize,
-    /// Snapshot files stored as copies instead of links (caches written without symlinks).
-    pub copied_files: usize,
-    /// Blobs, snapshot copies and shared-store payloads, each file counted once.
-    pub bytes_on_disk: u64,
-    pub budget: Budget,
-    pub orphans: Orphans,
-    pub shared_store_unreferenced: Orphans,
-    pub partials: Partials,
-    pub warnings: Vec<String>,
-    /// `null` when no remote is configured.
-    pub remote: Option<RemoteStatus>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Budget {
-    pub max_local_gb: f64,
-    pub bytes: u64,
-    pub used_percent: f64,
-    pub over_budget: bool,
-}
-
-/// Blobs no revision uses.
-#[derive(Debug, Default, Serialize)]
-pub struct Orphans {
-    pub blobs: usize,
-    pub bytes: u64,
-}
-
-impl Orphans {
-    /// `3 blobs, 1.2 MiB` and what they are, for people.
-    fn describe(&self, (one, many): (&str, &str), what: &str) -> String {
-        format!(
-            "{}, {} {what}",
-            plural(self.blobs, one, many),
-            human_bytes(self.bytes)
-        )
-    }
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct Partials {
-    pub count: usize,
-    pub bytes: u64,
-    /// Untouched for at least `stale_after_seconds`.
-    pub stale: usize,
-    pub stale_bytes: u64,
-    pub stale_after_seconds: u64,
-}
-
-/// Where the remote is: never a credential.
-#[derive(Debug, Serialize)]
-pub struct RemoteStatus {
-    /// `s3` or `dir`.
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    pub prefix: String,
-    /// What the remote holds; only with `--remote`.
-    pub contents: Option<RemoteContents>,
-}
-
-/// Counted from key names: repos are distinct `org__name` key parts.
-#[derive(Debug, Serialize)]
-pub struct RemoteContents {
-    pub repos: usize,
-    pub revisions: usize,
-    pub refs: usize,
-    pub blobs: usize,
-    pub bytes: u64,
-}
-
 pub async fn run(app: &App, remote: RemoteChoice) -> Result<Outcome> {
     let with_remote = remote.asked();
-    let cache_dir = app.settings.cache_dir.clone();
-    let (scan, store) = tokio::task::spawn_blocking(move || {
-        let scan = scan::scan(&cache_dir);
-        let store = store::payloads(&cache_dir);
-        (scan, store)
-    })
-    .await?;
-    for w in &scan.warnings {
-        app.printer.warn(&w.to_string());
-    }
-    let mut summary = local_summary(&scan, &store, app.settings.max_local_gb, SystemTime::now());
-
-    // Without --remote the remote is described, not contacted: no credentials needed.
-    summary.remote = match RemoteSpec::resolve(&app.settings, remote.url()) {
-        Ok(spec) => Some(describe(&spec)),
+    let spec = match RemoteSpec::resolve(&app.settings, remote.url()) {
+        Ok(spec) => Some(spec),
         Err(e) if with_remote => return Err(e.into()),
         Err(_) => None,
     };
-    if with_remote {
-        let (remote, layout) = app.open_remote(remote.url())?;
-        let catalog = Catalog::list(&remote, &layout, true).await?;
-        if let Some(r) = summary.remote.as_mut() {
-            r.contents = Some(RemoteContents {
-                repos: catalog.key_count(),
-                revisions: catalog.revision_count(),
-                refs: catalog.ref_count(),
-                blobs: catalog.blobs().len(),
-                bytes: catalog.blob_bytes(),
-            });
-        }
+    let opened = if with_remote {
+        Some(app.open_remote(remote.url())?)
+    } else {
+        None
+    };
+    let opts = StatusOptions {
+        cache_dir: &app.settings.cache_dir,
+        max_local_gb: app.settings.max_local_gb,
+        remote: spec.as_ref(),
+        contents: opened.as_ref().map(|(r, l)| (r, l)),
+    };
+    let report = crate::ops::status(&opts).await?;
+    for w in &report.warnings {
+        app.printer.warn(w);
     }
-    app.printer.result(&summary, || human(&summary));
+    app.printer.result(&report, || human(&report));
     Ok(Outcome::Success)
-}
-
-fn local_summary(
-    scan: &CacheScan,
-    store: &[Payload],
-    max_local_gb: f64,
-    now: SystemTime,
-) -> StatusSummary {
-    let mut by_type: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let mut revisions = 0;
-    let mut detached = 0;
-    let mut partial = 0;
-    let mut shared = HashSet::new();
-    // Blobs first, each file once; then what else holds bytes, unless it is one of them.
-    let mut seen: HashSet<(u64, u64)> = scan
-        .repos
-        .iter()
-        .flat_map(|r| r.blobs.values().map(|b| b.file_id))
-        .collect();
-    let mut bytes = scan.blob_bytes();
-    let mut copies = 0;
-    // A file id of (0, 0) means the platform cannot tell files apart: count it every time.
-    let mut count_once = |id: (u64, u64), size: u64, seen: &mut HashSet<(u64, u64)>| {
-        if id == (0, 0) || seen.insert(id) {
-            bytes += size;
-            true
-        } else {
-            false
-        }
-    };
-    let mut referenced = HashSet::new();
-    for repo in &scan.repos {
-        *by_type.entry(repo.repo_type.as_str()).or_default() += 1;
-        revisions += repo.revisions.len();
-        detached += repo
-            .revisions
-            .iter()
-            .filter(|r| repo.refs_to(&r.commit).is_empty())
-            .count();
-        partial += repo.revisions.iter().filter(|r| r.is_partial(repo)).count();
-        for blob in repo.blobs.values() {
-            if blob.shared {
-                shared.insert(blob.file_id);
-            }
-        }
-        for rev in &repo.revisions {
-            for f in &rev.files {
-                match &f.source {
-                    FileSource::Blob(etag) => {
-                        if let Some(b) = repo.blobs.get(etag) {
-                            referenced.insert(b.file_id);
-                        }
-                    }
-                    FileSource::Copy(path) => {
-                        if let Ok(meta) = fs::metadata(path) {
-                            if count_once(file_id(&meta), meta.len(), &mut seen) {
-                                copies += 1;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut unreferenced = Orphans::default();
-    for payload in store {
-        if count_once(payload.file_id, payload.size, &mut seen) {
-            unreferenced.blobs += 1;
-            unreferenced.bytes += payload.size;
-        }
-    }
-
-    let orphans = orphans(scan, &referenced);
-    let partials = partials(scan, now);
-    let budget_bytes = (max_local_gb * GB) as u64;
-    StatusSummary {
-        command: "status",
-        cache_dir: scan.root.clone(),
-        exists: scan.exists,
-        repos: scan.repos.len(),
-        repos_by_type: by_type,
-        revisions,
-        detached_revisions: detached,
-        partial_revisions: partial,
-        blobs: scan.blob_count(),
-        shared_blobs: shared.len(),
-        copied_files: copies,
-        bytes_on_disk: bytes,
-        budget: Budget {
-            max_local_gb,
-            bytes: budget_bytes,
-            used_percent: if budget_bytes == 0 {
-                0.0
-            } else {
-                (bytes as f64 / budget_bytes as f64 * 1000.0).round() / 10.0
-            },
-            over_budget: bytes > budget_bytes,
-        },
-        orphans,
-        shared_store_unreferenced: unreferenced,
-        partials,
-        warnings: scan.warnings.iter().map(ToString::to_string).collect(),
-        remote: None,
-    }
-}
-
-/// Blobs no revision uses, each file once; a shared-store blob another repo still uses frees
-/// nothing and is not one.
-fn orphans(scan: &CacheScan, referenced: &HashSet<(u64, u64)>) -> Orphans {
-    let mut orphans = Orphans::default();
-    let mut orphan_ids = HashSet::new();
-    for repo in &scan.repos {
-        for blob in repo.orphans() {
-            if !referenced.contains(&blob.file_id) && orphan_ids.insert(blob.file_id) {
-                orphans.blobs += 1;
-                orphans.bytes += blob.size;
-            }
-        }
-    }
-    orphans
-}
-
-/// Partial downloads, and which of them are stale by the rule prune deletes by: what status
-/// calls stale, prune collects.
-fn partials(scan: &CacheScan, now: SystemTime) -> Partials {
-    let mut partials = Partials {
-        stale_after_seconds: PARTIAL_GRACE.as_secs(),
-        ..Default::default()
-    };
-    for p in scan.repos.iter().flat_map(|r| &r.partials) {
-        partials.count += 1;
-        partials.bytes += p.size;
-        if is_stale(p, now) {
-            partials.stale += 1;
-            partials.stale_bytes += p.size;
-        }
-    }
-    partials
-}
-
-/// Endpoint, bucket, region and prefix; an endpoint's `user:password@` part is hidden.
-fn describe(spec: &RemoteSpec) -> RemoteStatus {
-    match spec {
-        RemoteSpec::S3 {
-            endpoint,
-            bucket,
-            region,
-            prefix,
-        } => RemoteStatus {
-            kind: "s3",
-            endpoint: endpoint.as_deref().map(without_userinfo),
-            bucket: Some(bucket.clone()),
-            region: region.clone(),
-            path: None,
-            prefix: prefix.clone(),
-            contents: None,
-        },
-        RemoteSpec::Dir { root, prefix } => RemoteStatus {
-            kind: "dir",
-            endpoint: None,
-            bucket: None,
-            region: None,
-            path: Some(root.clone()),
-            prefix: prefix.clone(),
-            contents: None,
-        },
-    }
-}
-
-fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
 }
 
 /// Where the remote is and, with `--remote`, what it holds.
@@ -376,7 +81,7 @@ fn remote_lines(r: &RemoteStatus) -> Vec<(&'static str, String)> {
     lines
 }
 
-fn human(s: &StatusSummary) -> String {
+fn human(s: &StatusReport) -> String {
     let mut lines: Vec<(&str, String)> = Vec::new();
     let cache = if s.exists {
         s.cache_dir.display().to_string()
@@ -471,22 +176,4 @@ fn human(s: &StatusSummary) -> String {
         .map(|(label, value)| format!("{label:<13}{value}"))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_lose_their_userinfo() {
-        assert_eq!(
-            without_userinfo("https://key:secret@s3.example.com/x"),
-            "https://***@s3.example.com/x"
-        );
-        assert_eq!(
-            without_userinfo("http://127.0.0.1:9000"),
-            "http://127.0.0.1:9000"
-        );
-        assert_eq!(without_userinfo("s3.example.com"), "s3.example.com");
-    }
 }

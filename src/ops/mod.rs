@@ -1,12 +1,23 @@
-//! The operations: one function per job (pull, pull-all, pull --lock, …), options in and a
-//! serializable report out. An operation decides everything the job decides and prints
-//! nothing; the command that calls it renders the report. [`Env`] is what every operation
-//! gets: the settings and a [`Reporter`] for progress and `-v` details.
+//! The operations under the commands, one function per job (pull, diff, prune, …): options in,
+//! a serializable report out. An operation decides everything the job decides and never
+//! prints; what it has to say is data in its report, and the command renders it. [`Env`] is
+//! what the pulls get: the settings and a [`Reporter`] for progress and `-v` details.
 
+pub mod dedupe;
+pub mod delete;
+pub mod diff;
+pub mod list;
+pub mod prune;
 pub mod pull;
 pub mod pull_all;
 pub mod pull_lock;
+pub mod remote_delete;
 pub mod repos;
+pub mod rm;
+pub mod status;
+#[cfg(test)]
+mod testing;
+pub mod verify;
 
 use std::sync::Arc;
 
@@ -22,7 +33,12 @@ use crate::transfer::pull::Plan;
 use crate::transfer::source::{Source, Sources};
 use crate::transfer::PlannedRevision;
 
+pub use dedupe::{dedupe, scan_caches, DedupeReport};
+pub use diff::{diff, DiffOptions, DiffReport};
+pub use list::{list, ListOptions, Side};
+pub use prune::{plan_prune, PruneOptions, PruneReport};
 pub use repos::NotFound;
+pub use status::{status, StatusOptions, StatusReport};
 
 /// Transfer options shared by push and pull.
 #[derive(Debug, Clone, Default)]

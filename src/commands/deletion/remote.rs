@@ -1,63 +1,17 @@
 //! What `gc --remote` and `prune --remote` share around deleting objects from the remote: the
-//! check that the key may delete (before anything goes), the question, the batched deletes, and
-//! the report of every key deleted.
+//! check that the key may delete (before anything goes), the question, and the report of every
+//! key deleted for people. The deletes are [`crate::ops::remote_delete`]'s.
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::ask;
-use crate::commands::{App, Failure};
+use crate::commands::App;
 use crate::manifest::Layout;
-use crate::remote::{ObjectInfo, Remote};
+use crate::remote::Remote;
 use crate::report::human_bytes;
-use crate::text::{error_chain, plural};
+use crate::text::plural;
 
-/// An object deleted from the remote (for a dry run: one a real run deletes).
-#[derive(Debug, Clone, Serialize)]
-pub struct RemoteObject {
-    pub key: String,
-    pub size: u64,
-}
-
-impl From<&ObjectInfo> for RemoteObject {
-    fn from(o: &ObjectInfo) -> RemoteObject {
-        RemoteObject {
-            key: o.key.clone(),
-            size: o.size,
-        }
-    }
-}
-
-/// What a deletion from the remote did (or, for a dry run, would do).
-#[derive(Debug, Default, Serialize)]
-pub struct Removal {
-    /// Every key deleted, in key order.
-    pub deleted: Vec<RemoteObject>,
-    /// How many were deleted, and their bytes.
-    pub objects: usize,
-    pub bytes: u64,
-    /// Keys that could not be deleted.
-    pub failures: Vec<Failure>,
-    /// Why the server's batch delete (DeleteObjects) was refused, when keys went one at a time.
-    pub batch_refused: Option<String>,
-    /// Delete requests sent.
-    pub delete_requests: usize,
-}
-
-impl Removal {
-    /// A dry run: what a real run deletes, nothing sent.
-    pub fn planned(objects: Vec<RemoteObject>) -> Removal {
-        let mut removal = Removal::default();
-        removal.add(objects);
-        removal
-    }
-
-    fn add(&mut self, objects: Vec<RemoteObject>) {
-        self.objects += objects.len();
-        self.bytes += objects.iter().map(|o| o.size).sum::<u64>();
-        self.deleted.extend(objects);
-    }
-}
+pub use crate::ops::remote_delete::{RemoteObject, Removal};
 
 /// Refuses a key that may not delete before anything is deleted, then asks (unless `yes`).
 /// False when the answer is no.
@@ -73,39 +27,19 @@ pub async fn may_delete(
     ask(app, lines, question, yes).await
 }
 
-/// Deletes `objects` (batched where the store allows), reporting each key.
+/// Deletes `objects` ([`crate::ops::remote_delete::delete_objects`]), saying on stderr when
+/// the server refused a batch delete.
 pub async fn delete_objects(
     app: &App,
     remote: &Remote,
     objects: &[RemoteObject],
 ) -> Result<Removal> {
-    let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
-    let done = remote.delete_many(&keys).await?;
-    let mut removal = Removal {
-        delete_requests: done.requests,
-        ..Removal::default()
-    };
-    if let Some(e) = &done.batch_refused {
-        let why = error_chain(e);
+    let removal = crate::ops::remote_delete::delete_objects(remote, objects).await?;
+    if let Some(why) = &removal.batch_refused {
         app.printer.note(&format!(
             "the server refused a batch delete ({why}); deleting one object at a time"
         ));
-        removal.batch_refused = Some(why);
     }
-    let deleted: std::collections::HashSet<&str> =
-        done.deleted.iter().map(String::as_str).collect();
-    removal.add(
-        objects
-            .iter()
-            .filter(|o| deleted.contains(o.key.as_str()))
-            .cloned()
-            .collect(),
-    );
-    removal.failures = done
-        .failed
-        .into_iter()
-        .map(|(key, e)| Failure::new(key, e))
-        .collect();
     Ok(removal)
 }
 

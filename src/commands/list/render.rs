@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{total_size, Entry, Listing, Source};
 use crate::cache::RepoType;
+use crate::ops::list::{total_size, Entry, Listing, Source};
 use crate::report::Printer;
 use crate::report::{ago, csv_record, fit_columns, hf_size, print_data, table, timestamp};
 use crate::text::plural;

@@ -1,35 +1,17 @@
 //! `prune --remote --detached`: deletes the manifests no remote ref points at that were written
 //! more than `--older-than` ago (default the gc grace period: a push writes a manifest before
-//! its refs). Their blobs stay until `gc --remote` finds no other manifest names them.
+//! its refs), as [`crate::ops::prune::remote`] plans them. Their blobs stay until `gc --remote`
+//! finds no other manifest names them.
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::PruneOptions;
-use crate::commands::deletion::remote::{
-    delete_objects, may_delete, removal_lines, RemoteObject, Removal,
-};
+use crate::commands::deletion::remote::{may_delete, removal_lines};
 use crate::commands::{parse_age, App, Outcome};
 use crate::config::ConfigError;
+use crate::ops::prune::remote::{plan_remote_prune, RemotePruneReport};
 use crate::text::plural;
-use crate::transfer::lifecycle::{plan_detached, DEFAULT_GRACE};
-
-#[derive(Debug, Serialize)]
-pub struct RemotePruneSummary {
-    pub command: &'static str,
-    pub remote: String,
-    pub dry_run: bool,
-    pub older_than: String,
-    /// Manifests a ref points at.
-    pub attached: usize,
-    /// Detached manifests kept because they are younger than `older_than`.
-    pub recent: usize,
-    /// How many of the objects deleted are tree listings (each deleted with its manifest).
-    pub listings: usize,
-    /// Manifests and their tree listings deleted, by key.
-    #[serde(flatten)]
-    pub removal: Removal,
-}
+use crate::transfer::lifecycle::DEFAULT_GRACE;
 
 pub(super) async fn run(app: &App, opts: &PruneOptions) -> Result<Outcome> {
     if !opts.detached || opts.max_gb.is_some() {
@@ -49,38 +31,34 @@ pub(super) async fn run(app: &App, opts: &PruneOptions) -> Result<Outcome> {
         .unwrap_or_else(|| DEFAULT_GRACE.into());
     let age = parse_age(&age_text)?;
     let (remote, layout) = app.open_remote(opts.remote.url())?;
-    let plan = plan_detached(&remote, &layout, age).await?;
-    let doomed: Vec<RemoteObject> = plan.manifests.iter().map(RemoteObject::from).collect();
-    let mut summary = RemotePruneSummary {
-        command: "prune",
-        remote: remote.describe(),
-        dry_run: opts.dry_run,
-        older_than: age_text,
-        attached: plan.attached,
-        recent: plan.recent,
-        listings: plan.listings,
-        removal: Removal::default(),
-    };
-    if opts.dry_run || doomed.is_empty() {
-        summary.removal = Removal::planned(doomed);
-    } else {
-        let lines: Vec<String> = doomed.iter().map(|o| format!("  {}", o.key)).collect();
+    let prune = plan_remote_prune(&remote, &layout, (age_text, age)).await?;
+    if !opts.dry_run && !prune.doomed.is_empty() {
+        let lines: Vec<String> = prune
+            .doomed
+            .iter()
+            .map(|o| format!("  {}", o.key))
+            .collect();
         let question = format!(
             "Delete {} no ref points at from {}?",
-            plural(doomed.len(), "manifest", "manifests"),
-            summary.remote
+            plural(prune.doomed.len(), "manifest", "manifests"),
+            prune.place()
         );
         if !may_delete(app, &remote, &layout, &lines, &question, opts.yes).await? {
             return Ok(Outcome::Failed);
         }
-        summary.removal = delete_objects(app, &remote, &doomed).await?;
+    }
+    let summary = prune.execute(&remote, opts.dry_run).await?;
+    if let Some(why) = &summary.removal.batch_refused {
+        app.printer.note(&format!(
+            "the server refused a batch delete ({why}); deleting one object at a time"
+        ));
     }
     let outcome = Outcome::from_failures(summary.removal.failures.len());
     app.printer.result(&summary, || human(&summary));
     Ok(outcome)
 }
 
-fn human(s: &RemotePruneSummary) -> String {
+fn human(s: &RemotePruneReport) -> String {
     let (one, many) = if s.listings > 0 {
         (
             "detached manifest or its tree listing",

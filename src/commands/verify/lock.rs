@@ -10,11 +10,12 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::local::{blob_problems, hash_with_progress, HashJob};
-use super::{describe_problems, App, Outcome, Problem, ProblemKind};
+use super::{describe_problems, App, Outcome};
 use crate::cache::scan::{CacheScan, FileSource};
 use crate::commands::scan_existing;
 use crate::lockfile::{LockEntry, LockFile};
+use crate::ops::verify::hash::{blob_problems, hash_with_progress, HashJob};
+use crate::ops::verify::{Problem, ProblemKind};
 use crate::report::human_bytes;
 use crate::text::plural;
 use crate::transfer::local_dir;
@@ -51,7 +52,7 @@ pub(super) async fn verify(app: &App, file: &Path, workers: Option<usize>) -> Re
     let mut jobs: Vec<HashJob> = jobs.into_values().collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
     let bytes: u64 = jobs.iter().map(|j| j.size).sum();
-    let (jobs, verdicts) = hash_with_progress(app, jobs, workers).await?;
+    let (jobs, verdicts) = hash_with_progress(jobs, workers, app.progress("verify")).await?;
     problems.extend(blob_problems(&scan, &jobs, verdicts));
     let summary = LockSummary {
         command: "verify",

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::structure::structural_problems;
-use super::{Problem, ProblemKind, VerifyOptions};
+use super::VerifyOptions;
 use crate::cache::scan::{CacheScan, Repo};
 use crate::commands::{scan_existing, App, TransferOptions};
+use crate::ops::verify::structure::structural_problems;
+use crate::ops::verify::{Problem, ProblemKind};
 use crate::text::error_chain;
 use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, with_stale_temps, BlobJob};
 use crate::transfer::pool;

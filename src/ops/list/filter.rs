@@ -6,18 +6,17 @@ use std::time::{Duration, SystemTime};
 
 use super::Entry;
 use crate::cache::RepoType;
-use crate::commands::parse_age;
-use crate::config::{parse_size, ConfigError};
+use crate::config::{parse_duration, parse_size, ConfigError};
 
 const FILTER_HINT: &str = "filters look like size>1GB, accessed>30d, modified<7d, type=dataset, \
                            refs=main; operators: = != > >= < <=";
-pub(super) const SORT_HINT: &str =
+pub const SORT_HINT: &str =
     "sort keys: name, size, accessed, modified, revisions; add :asc or :desc for the order \
      (size, accessed, modified and revisions descend unless told, as in `hf cache ls`), e.g. \
      --sort size:asc";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Op {
+pub enum Op {
     Eq,
     Ne,
     Gt,
@@ -53,7 +52,7 @@ impl Op {
 /// One `--filter` expression. Times compare ages: `accessed>30d` is "last accessed more than 30
 /// days ago".
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Filter {
+pub enum Filter {
     Size(Op, u64),
     Accessed(Op, Duration),
     Modified(Op, Duration),
@@ -61,7 +60,7 @@ pub(super) enum Filter {
     Refs(Op, String),
 }
 
-pub(super) fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
+pub fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
     let bad = |why: String| ConfigError::Usage {
         message: format!("invalid --filter {expr:?}: {why}"),
         hint: FILTER_HINT.into(),
@@ -97,11 +96,11 @@ pub(super) fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
         "size" => Ok(Filter::Size(op, parse_size(value).map_err(bad)?)),
         "accessed" => Ok(Filter::Accessed(
             op,
-            parse_age(value).map_err(|e| bad_age(e.to_string()))?,
+            parse_duration(value).map_err(bad_age)?,
         )),
         "modified" => Ok(Filter::Modified(
             op,
-            parse_age(value).map_err(|e| bad_age(e.to_string()))?,
+            parse_duration(value).map_err(bad_age)?,
         )),
         "type" => {
             equality_only("type")?;
@@ -124,7 +123,7 @@ pub(super) fn parse_filter(expr: &str) -> Result<Filter, ConfigError> {
 
 impl Filter {
     /// Unknown values (a remote repo's type before its manifest is read) never match.
-    pub(super) fn matches(&self, e: &Entry, now: SystemTime) -> bool {
+    pub fn matches(&self, e: &Entry, now: SystemTime) -> bool {
         let age = |t: Option<SystemTime>| t.map(|t| now.duration_since(t).unwrap_or_default());
         match self {
             Filter::Size(op, n) => e.size.is_some_and(|s| op.holds(s, *n)),
@@ -139,7 +138,7 @@ impl Filter {
     }
 
     /// Whether it needs what only remote manifest bodies say.
-    pub(super) fn needs_manifests(&self, revisions: bool) -> bool {
+    pub fn needs_manifests(&self, revisions: bool) -> bool {
         match self {
             Filter::Size(..) | Filter::Type(..) => true,
             // Ref names are in the keys; which revision a ref names is in its body.
@@ -150,7 +149,7 @@ impl Filter {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SortKey {
+pub enum SortKey {
     Name,
     Size,
     Accessed,
@@ -159,12 +158,12 @@ pub(super) enum SortKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Sort {
-    pub(super) key: SortKey,
-    pub(super) descending: bool,
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
 }
 
-pub(super) fn parse_sort(text: &str) -> Result<Sort, ConfigError> {
+pub fn parse_sort(text: &str) -> Result<Sort, ConfigError> {
     let bad = |why: &str| ConfigError::Usage {
         message: format!("invalid --sort {text:?}: {why}"),
         hint: SORT_HINT.into(),
@@ -198,7 +197,7 @@ pub(super) fn parse_sort(text: &str) -> Result<Sort, ConfigError> {
     Ok(Sort { key, descending })
 }
 
-pub(super) fn sort_entries(entries: &mut [Entry], sort: Sort) {
+pub fn sort_entries(entries: &mut [Entry], sort: Sort) {
     entries.sort_by(|a, b| {
         let by_key = match sort.key {
             SortKey::Name => a.sort_name().cmp(&b.sort_name()),

@@ -8,9 +8,9 @@ use anyhow::Result;
 
 use super::{Content, Entry, Listing, Source};
 use crate::cache::RepoType;
-use crate::commands::App;
-use crate::manifest::Manifest;
+use crate::manifest::{Layout, Manifest};
 use crate::remote::catalog::{repo_id_from_key, Catalog, Owner, ReadMode, Scope};
+use crate::remote::Remote;
 
 /// A remote repo as its manifests (or, without them, its key name) describe it.
 #[derive(Default)]
@@ -25,15 +25,15 @@ struct RemoteGroup<'a> {
 }
 
 pub(super) async fn listing(
-    app: &App,
-    url: Option<&std::ffi::OsStr>,
+    remote: &Remote,
+    layout: &Layout,
+    workers: usize,
     revisions: bool,
     read: bool,
 ) -> Result<Listing> {
-    let (remote, layout) = app.open_remote(url)?;
-    let mut catalog = Catalog::list(&remote, &layout, false)
+    let mut catalog = Catalog::list(remote, layout, false)
         .await?
-        .reading(app.settings.transfer.workers, ReadMode::Warn);
+        .reading(workers, ReadMode::Warn);
     if read {
         catalog.read(&Scope::All).await?;
     }
@@ -56,6 +56,7 @@ pub(super) async fn listing(
         revisions,
         sized: read,
         timed: false,
+        matched: false,
     })
 }
 

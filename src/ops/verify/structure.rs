@@ -12,11 +12,7 @@ use crate::text::plural;
 
 /// Missing blobs (from broken snapshot links) and the scanner's other findings, for the chosen
 /// repos; warnings about no repo in particular only when the whole cache is checked.
-pub(super) fn structural_problems(
-    scan: &CacheScan,
-    chosen: &[usize],
-    whole_cache: bool,
-) -> Vec<Problem> {
+pub fn structural_problems(scan: &CacheScan, chosen: &[usize], whole_cache: bool) -> Vec<Problem> {
     let mut problems = Vec::new();
     // Links already reported as a missing blob: the scanner's warning about each says no more.
     let mut explained: Vec<PathBuf> = Vec::new();
@@ -60,7 +56,7 @@ pub(super) fn structural_problems(
 
 /// Snapshot links into this repo's `blobs/` whose blob the scanner did not accept (absent, a
 /// broken link, a link out of the cache): etag → (`<commit>/<path>`, link).
-pub(super) fn missing_blobs(repo: &Repo) -> BTreeMap<String, Vec<(String, PathBuf)>> {
+pub fn missing_blobs(repo: &Repo) -> BTreeMap<String, Vec<(String, PathBuf)>> {
     let mut out: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
     let blobs_dir = normalize_lexically(&repo.dir.join("blobs"));
     let Ok(entries) = fs::read_dir(repo.dir.join("snapshots")) else {

@@ -7,10 +7,9 @@ use super::super::{
     REVISION_HINT, TYPE_HINT,
 };
 use crate::cache::RepoType;
-use crate::commands::repos::remote_names;
-use crate::commands::RepoRef;
 use crate::config::ConfigError;
 use crate::manifest::safe_repo_key;
+use crate::ops::repos::{remote_names, RepoRef};
 use crate::remote::catalog::{Body, Catalog, ManifestEntry, ReadFailure};
 
 const LIST_HINT: &str = "`hf-cache-sync list --remote --revisions` shows what the remote holds";

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::resolve::{unreadable, Resolution, Resolver};
 use crate::cache::delete::KeptEntry;
 use crate::cache::RepoType;
-use crate::commands::rm::ResolvedTarget;
-use crate::commands::Failure;
+use crate::failure::Failure;
 use crate::manifest::safe_repo_key;
+use crate::ops::rm::ResolvedTarget;
 use crate::remote::catalog::{Catalog, ManifestEntry, ReadFailure, RefEntry};
 
 /// What a run deletes, in order, and what it leaves.

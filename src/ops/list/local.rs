@@ -1,16 +1,16 @@
 //! The local side of `list`: rows from a cache scan, sized and timed the way
 //! `huggingface_hub.scan_cache_dir()` reports them.
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use anyhow::Result;
 
 use super::{Content, Entry, Listing, Source};
 use crate::cache::scan::{self, CacheScan, FileSource, Repo, Revision};
-use crate::commands::App;
 
-pub(super) async fn listing(app: &App, revisions: bool) -> Result<Listing> {
-    let cache_dir = app.settings.cache_dir.clone();
+pub(super) async fn listing(cache_dir: &Path, revisions: bool) -> Result<Listing> {
+    let cache_dir = cache_dir.to_path_buf();
     let scan = tokio::task::spawn_blocking(move || scan::scan(&cache_dir)).await?;
     let mut warnings = Vec::new();
     if !scan.exists {
@@ -29,6 +29,7 @@ pub(super) async fn listing(app: &App, revisions: bool) -> Result<Listing> {
         revisions,
         sized: true,
         timed: true,
+        matched: false,
     })
 }
 
