@@ -339,6 +339,12 @@ fn report_error(err: &anyhow::Error, printer: &Printer, command: &str) -> ExitCo
         }
         hints.extend(e.hint());
     }
+    if let Some(e) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<transfer::pull::PullError>())
+    {
+        hints.extend(e.hint());
+    }
     if let Some(e) = err.chain().find_map(find::<HubError>) {
         if e.is_configuration() {
             code = EXIT_USAGE;

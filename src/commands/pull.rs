@@ -55,16 +55,25 @@ fn human(s: &PullSummary, ok: bool, verbose: bool) -> String {
     } else {
         "Failed to pull"
     };
-    lines.push(format!(
-        "{verb} {}: {}, {} downloaded ({}{}), {} already present, in {:.1}s",
-        s.pulled.describe(),
-        files_pulled(s),
-        plural(s.counts.downloaded, "blob", "blobs"),
-        human_bytes(s.counts.bytes_downloaded),
-        s.counts.by_source(),
-        s.counts.skipped_existing,
-        s.seconds
-    ));
+    let blobs = plural(s.counts.downloaded, "blob", "blobs");
+    let bytes = human_bytes(s.counts.bytes_downloaded);
+    lines.push(if s.dry_run {
+        format!(
+            "{verb} {}: {}, would download {blobs} ({bytes}), {} already present",
+            s.pulled.describe(),
+            files_pulled(s),
+            s.counts.skipped_existing,
+        )
+    } else {
+        format!(
+            "{verb} {}: {}, {blobs} downloaded ({bytes}{}), {} already present, in {:.1}s",
+            s.pulled.describe(),
+            files_pulled(s),
+            s.counts.by_source(),
+            s.counts.skipped_existing,
+            s.seconds
+        )
+    });
     if let Some(d) = &s.local_dir {
         lines.push(local_dir_line(d, s.dry_run));
     }

@@ -48,15 +48,19 @@ fn human(s: &PullAllSummary, verbose: bool) -> String {
             Some(e) => format!("  failed  {}@{rev}: {e}", r.repo),
         }
     }));
-    lines.push(format!(
-        "{} {} ({} failed): {} downloaded ({}), {} already present, in {:.1}s",
-        if s.dry_run { "Would pull" } else { "Pulled" },
-        plural(s.repos.len(), "repo", "repos"),
-        s.failed,
-        plural(s.downloaded, "blob", "blobs"),
-        human_bytes(s.bytes_downloaded),
-        s.skipped_existing,
-        s.seconds
-    ));
+    let repos = plural(s.repos.len(), "repo", "repos");
+    let blobs = plural(s.downloaded, "blob", "blobs");
+    let bytes = human_bytes(s.bytes_downloaded);
+    lines.push(if s.dry_run {
+        format!(
+            "Would pull {repos} ({} failed): would download {blobs} ({bytes}), {} already present",
+            s.failed, s.skipped_existing
+        )
+    } else {
+        format!(
+            "Pulled {repos} ({} failed): {blobs} downloaded ({bytes}), {} already present, in {:.1}s",
+            s.failed, s.skipped_existing, s.seconds
+        )
+    });
     lines.join("\n")
 }

@@ -75,17 +75,27 @@ fn human(s: &PullLockSummary) -> String {
             }
         })
         .collect();
-    lines.push(format!(
-        "{} {}: {} already present, {} {}, {} failed; {} downloaded ({}) in {:.1}s",
-        if s.dry_run { "Would pull" } else { "Pulled" },
-        s.lock.display(),
-        s.present,
-        s.pulled,
-        if s.dry_run { "to pull" } else { "pulled" },
-        s.failed,
-        plural(s.downloaded, "blob", "blobs"),
-        human_bytes(s.bytes_downloaded),
-        s.seconds
-    ));
+    let blobs = plural(s.downloaded, "blob", "blobs");
+    let bytes = human_bytes(s.bytes_downloaded);
+    lines.push(if s.dry_run {
+        format!(
+            "Would pull {}: {} already present, {} to pull, {} failed; would download {blobs} \
+             ({bytes})",
+            s.lock.display(),
+            s.present,
+            s.pulled,
+            s.failed,
+        )
+    } else {
+        format!(
+            "Pulled {}: {} already present, {} pulled, {} failed; {blobs} downloaded ({bytes}) in \
+             {:.1}s",
+            s.lock.display(),
+            s.present,
+            s.pulled,
+            s.failed,
+            s.seconds
+        )
+    });
     lines.join("\n")
 }

@@ -41,9 +41,30 @@ pub enum PullError {
     Refused(String),
     #[error("{0}")]
     Missing(String),
+    /// The remote has the repo id as another type than `--repo-type` asked for.
+    #[error("{repo_id} on the remote is a {found}, not a {asked} (manifest {manifest})")]
+    OtherType {
+        repo_id: String,
+        found: RepoType,
+        asked: RepoType,
+        manifest: String,
+    },
     /// Writing the snapshot or ref failed (a full disk, a read-only cache, a planted link).
     #[error(transparent)]
     Local(#[from] WriteError),
+}
+
+impl PullError {
+    /// What to do about it, where the error alone does not say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PullError::OtherType { found, asked, .. } => Some(format!(
+                "drop --repo-type {asked} (the remote holds it as a {found}), or name the {asked} \
+                 you meant"
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// A blob job of one of the plans.
@@ -274,7 +295,9 @@ pub async fn resolve_through(
             Err(e) => e,
         };
         let why = match &e {
-            PullError::Missing(_) | PullError::Refused(_) => Some(Fallback::Missing),
+            PullError::Missing(_) | PullError::Refused(_) | PullError::OtherType { .. } => {
+                Some(Fallback::Missing)
+            }
             PullError::Remote(re) => Fallback::of_remote(re),
             PullError::Hub(_) | PullError::Local(_) => None,
         };
@@ -335,11 +358,12 @@ pub fn plan_for(
     let repo_type = manifest.repo_type().expect("validated");
     if let Some(wanted) = target.repo_type {
         if wanted != repo_type {
-            return Err(PullError::Missing(format!(
-                "{} on the remote is a {repo_type}, not a {wanted} (manifest {})",
-                target.repo_id,
-                layout.manifest_key(&target.repo_id, &commit)
-            )));
+            return Err(PullError::OtherType {
+                repo_id: target.repo_id.clone(),
+                found: repo_type,
+                asked: wanted,
+                manifest: layout.manifest_key(&target.repo_id, &commit),
+            });
         }
     }
     let folder = repo_folder_name(repo_type, &target.repo_id);

@@ -43,8 +43,14 @@ impl PushSummary {
         } else {
             "Uploaded"
         };
+        // A dry run took no time worth saying and skipped nothing yet.
+        let (skipped, took) = if s.dry_run {
+            ("would skip", String::new())
+        } else {
+            ("skipped", format!(" in {:.1}s", s.seconds))
+        };
         let mut lines = vec![format!(
-            "{verb} {} ({}), skipped {} already on the remote; {} and {} {} ({} and {} unchanged); {}, {} in {:.1}s",
+            "{verb} {} ({}), {skipped} {} already on the remote; {} and {} {} ({} and {} unchanged); {}, {}{took}",
             plural(s.uploaded, "blob", "blobs"),
             human_bytes(s.bytes_uploaded),
             s.skipped_existing,
@@ -55,7 +61,6 @@ impl PushSummary {
             s.refs_unchanged,
             plural(s.repos, "repo", "repos"),
             plural(s.revisions, "revision", "revisions"),
-            s.seconds
         )];
         if s.trees + s.trees_unchanged > 0 {
             lines.push(format!(

@@ -148,6 +148,12 @@ fn pull_and_pull_all_dry_runs_list_what_they_would_download() {
         3,
         "a line per blob\n{out}"
     );
+    // What would happen, in the conditional: nothing was downloaded, and no time is reported.
+    let summary = lines_starting(&out.stdout, "Would pull model/org/m@");
+    assert_eq!(summary.len(), 1, "{out}");
+    assert!(summary[0].contains("would download 3 blobs"), "{out}");
+    assert!(!summary[0].contains("downloaded"), "{out}");
+    assert!(!summary[0].contains(" in 0."), "{out}");
 
     let out = t
         .hfcs()
@@ -157,6 +163,9 @@ fn pull_and_pull_all_dry_runs_list_what_they_would_download() {
         .success();
     let line = lines_starting(&out.stdout, "  would download model/org/m@");
     assert_eq!(line.len(), 1, "{out}");
+    let total = lines_starting(&out.stdout, "Would pull 1 repo");
+    assert!(total[0].contains("would download 3 blobs"), "{out}");
+    assert!(!total[0].contains("downloaded"), "{out}");
     assert!(line[0].contains("(main): 3 blobs"), "{out}");
     let out = t
         .hfcs()

@@ -107,3 +107,32 @@ fn kernel_repos_are_pushed_listed_and_pulled_like_the_others() {
     let out = t.bare().cache_dir(&all).arg("verify").run().success();
     assert!(!out.stderr.contains("unknown repo type"), "{out}");
 }
+
+#[test]
+fn a_repo_type_the_remote_does_not_hold_says_to_drop_the_flag() {
+    let t = Sandbox::local("repo_type_hint");
+    let src = t.cache("src");
+    let remote = t.path("remote");
+    let commit = commit_hash("org/m");
+    CacheBuilder::new(&src)
+        .repo_of_type("model", "org/m")
+        .rev(&commit)
+        .file("README.md", b"m")
+        .ref_("main", &commit);
+    t.bare()
+        .cache_dir(&src)
+        .args(["push", "--remote"])
+        .arg(&remote)
+        .run()
+        .success();
+    let dst = t.cache("dst");
+    t.bare()
+        .cache_dir(&dst)
+        .args(["pull", "org/m", "--repo-type", "dataset", "--remote"])
+        .arg(&remote)
+        .run()
+        .code(1)
+        .stderr_has("org/m on the remote is a model, not a dataset")
+        .stderr_has("hint: drop --repo-type dataset (the remote holds it as a model)");
+    assert!(files_under(&dst).is_empty());
+}
