@@ -11,11 +11,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::pull::{fetch_and_land, lay_out, resolve_all, Landing};
+use super::repos::{require_on_remote, RepoRef};
 use super::{Env, FallbackOptions, RevisionName, TransferOptions};
 use crate::cache::repo_folder_name;
 use crate::cache::scan::scan_repo;
 use crate::cache::write::write_ref;
 use crate::lockfile::{LockEntry, LockFile};
+use crate::remote::catalog::Catalog;
 use crate::transfer::local_dir;
 use crate::transfer::pinned::{covered, manifest_files};
 use crate::transfer::pull::{Counts, PullError, Resolution, Target};
@@ -232,6 +234,7 @@ async fn fetch(
         .collect();
     let resolved = resolve_all(env, sources, targets, &ctx, dry_run).await;
     let mut results = Vec::new();
+    let mut catalog = None;
     let mut landings = Vec::new();
     let mut planned: Vec<&LockEntry> = Vec::new();
     for (entry, (_, got, notes)) in wanting.iter().copied().zip(resolved) {
@@ -257,7 +260,11 @@ async fn fetch(
             }
             Err(e) => {
                 let mut r = result(entry, "failed");
-                r.error = Some(crate::text::error_chain(&e));
+                let mut error = crate::text::error_chain(&e);
+                if matches!(e, PullError::Missing(_)) {
+                    error.extend(close_matches(sources, entry, &mut catalog).await);
+                }
+                r.error = Some(error);
                 results.push(r);
             }
         }
@@ -291,4 +298,31 @@ async fn fetch(
         results.push(r);
     }
     Ok(results)
+}
+
+/// `; did you mean org/name? …` for a pin whose repo the remote has no key for (a typo in the
+/// lock file), as a plain pull says it. The remote's catalog is listed once, for the first pin
+/// that needs it.
+async fn close_matches<'s>(
+    sources: &'s Sources,
+    entry: &LockEntry,
+    catalog: &mut Option<Option<(Catalog<'s>, String)>>,
+) -> Option<String> {
+    if catalog.is_none() {
+        let listed = match sources.remote(0) {
+            Some((remote, layout)) => Catalog::list(remote, layout, false)
+                .await
+                .ok()
+                .map(|c| (c, remote.describe())),
+            None => None,
+        };
+        *catalog = Some(listed);
+    }
+    let (catalog, place) = catalog.as_ref()?.as_ref()?;
+    let named = RepoRef {
+        repo_type: Some(entry.repo_type),
+        repo_id: entry.repo_id.clone(),
+    };
+    let missing = require_on_remote(catalog, &[named], place).err()?;
+    (!missing.close.is_empty()).then(|| format!("; {}", missing.hint()))
 }

@@ -524,3 +524,21 @@ fn a_pin_whose_blob_is_gone_is_not_complete() {
         .run()
         .success();
 }
+
+#[test]
+fn a_pin_naming_a_repo_the_remote_lacks_says_what_it_may_have_meant() {
+    let (t, repos, _src) = pushed("lock_typo");
+    let lock = t.write_work_file(
+        "hf-cache-sync.lock",
+        &format!("org/mm@{}  # main\n", repos[0].commit("main")),
+    );
+    let dst = t.cache("dst");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "--lock"])
+        .arg(&lock)
+        .run()
+        .code(1)
+        .stderr_has("hf-cache-sync.lock:1: model/org/mm@")
+        .stderr_has("did you mean org/m?");
+}
