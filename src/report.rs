@@ -205,15 +205,20 @@ impl Printer {
     /// `ok` and `exit_code`), or (unless `--quiet`) its text.
     pub fn result<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
-            let doc = serde_json::to_value(value).expect("results serialize");
-            *self.document.lock().expect("not poisoned") = Some(doc);
-            return;
+            return self.document(value);
         }
         if self.quiet {
             return;
         }
         // A closed pipe (`| head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout().lock(), "{}", human());
+    }
+
+    /// The command's JSON document, whether or not `--json` was given (`list --format json`),
+    /// printed by [`Printer::finish`].
+    pub fn document<T: Serialize>(&self, value: &T) {
+        let doc = serde_json::to_value(value).expect("results serialize");
+        *self.document.lock().expect("not poisoned") = Some(doc);
     }
 
     /// With `--json`, prints the command's document with `ok` and `exit_code` added, so every

@@ -159,9 +159,24 @@ fn repo_is_type_org_name_in_every_document() {
         &doc(&src, &["list", "--revisions"])["entries"][0],
     );
     check(
-        "list --remote",
+        "list --remote --manifests",
         &doc(&src, &["list", "--remote", "--manifests"])["entries"][0],
     );
+    check(
+        "list --remote",
+        &doc(&src, &["list", "--remote"])["entries"][0],
+    );
+    check(
+        "list --remote --revisions",
+        &doc(&src, &["list", "--remote", "--revisions"])["entries"][0],
+    );
+    let ids = t
+        .hfcs()
+        .cache_dir(&src)
+        .args(["list", "--remote", "-q"])
+        .run()
+        .success();
+    assert_eq!(ids.stdout.trim(), "model/org/m", "{ids}");
     let rm = doc(&src, &["rm", "org/m", "--dry-run"]);
     check("rm targets", &rm["targets"][0]);
     check("rm repos", &rm["repos"][0]);

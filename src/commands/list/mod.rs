@@ -97,7 +97,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
 
     match format {
         // `--format json` asks for JSON whether or not `--json` was given.
-        ListFormat::Json => print_data(&render::json(&listing)?),
+        ListFormat::Json => app.printer.document(&render::json_document(&listing)),
         _ if listing.entries.is_empty() => {
             if !listing.matched {
                 render::say_empty(&app.printer, &listing, !ops_opts.filters.is_empty());

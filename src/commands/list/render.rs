@@ -54,7 +54,7 @@ enum EntryJson<'a> {
 }
 
 #[derive(Serialize)]
-struct ListDocument<'a> {
+pub(super) struct ListDocument<'a> {
     command: &'static str,
     /// `local` or `remote`.
     source: &'static str,
@@ -83,11 +83,7 @@ fn kind(listing: &Listing) -> &'static str {
 }
 
 /// The listing as one JSON document.
-pub(super) fn json(listing: &Listing) -> serde_json::Result<String> {
-    serde_json::to_string_pretty(&json_document(listing))
-}
-
-fn json_document(listing: &Listing) -> ListDocument<'_> {
+pub(super) fn json_document(listing: &Listing) -> ListDocument<'_> {
     let (source, cache_dir, remote, manifests_read) = match &listing.source {
         Source::Local { cache_dir } => ("local", Some(cache_dir.as_path()), None, None),
         Source::Remote {

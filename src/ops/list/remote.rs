@@ -36,6 +36,18 @@ pub(super) async fn listing(
         .reading(workers, ReadMode::Warn);
     if read {
         catalog.read(&Scope::All).await?;
+    } else {
+        // One manifest a key name, for the repo's type: `model/org/name`, as every command
+        // names a repo, takes one small GET a repo, not one a revision.
+        let mut first: BTreeMap<String, String> = BTreeMap::new();
+        for e in catalog.manifests() {
+            first
+                .entry(e.safe.clone())
+                .or_insert_with(|| e.commit.clone());
+        }
+        catalog
+            .read_manifests(|safe, commit| first.get(safe).is_some_and(|c| c == commit))
+            .await?;
     }
     let groups = if read {
         groups_from_bodies(&catalog)
@@ -83,23 +95,32 @@ fn groups_from_bodies<'a>(catalog: &'a Catalog) -> BTreeMap<Owner, RemoteGroup<'
     groups
 }
 
-/// Repos as the key names decode, type unknown.
+/// Repos as the key names decode, each with the type the one manifest read of it says.
 fn groups_from_keys<'a>(catalog: &Catalog) -> BTreeMap<Owner, RemoteGroup<'a>> {
     let mut groups: BTreeMap<Owner, RemoteGroup> = BTreeMap::new();
+    let types: HashMap<&str, RepoType> = catalog
+        .manifests()
+        .filter_map(|e| Some((e.safe.as_str(), e.body.valid()?.repo_type()?)))
+        .collect();
     fn group<'g, 'a>(
         groups: &'g mut BTreeMap<Owner, RemoteGroup<'a>>,
+        types: &HashMap<&str, RepoType>,
         safe: &str,
     ) -> &'g mut RemoteGroup<'a> {
         let id = repo_id_from_key(safe);
-        let g = groups.entry((id.clone(), None)).or_default();
+        let repo_type = types.get(safe).copied();
+        let g = groups.entry((id.clone(), repo_type)).or_default();
         g.repo_id = id;
+        g.repo_type = repo_type;
         g
     }
     for e in catalog.manifests() {
-        group(&mut groups, &e.safe).commits.insert(e.commit.clone());
+        group(&mut groups, &types, &e.safe)
+            .commits
+            .insert(e.commit.clone());
     }
     for r in catalog.refs() {
-        group(&mut groups, &r.safe)
+        group(&mut groups, &types, &r.safe)
             .refs
             .insert(r.name.clone(), None);
     }
@@ -159,7 +180,7 @@ fn group_entries(g: &RemoteGroup, revisions: bool, read: bool) -> Vec<Entry> {
     for commit in &g.commits {
         entries.push(Entry {
             id: commit.clone(),
-            repo_type: None,
+            repo_type: g.repo_type,
             repo_id: g.repo_id.clone(),
             repo: repo.clone(),
             revision: Some(commit.clone()),
