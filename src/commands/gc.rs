@@ -65,7 +65,7 @@ pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
     let doomed: Vec<RemoteObject> = plan.blobs.iter().map(RemoteObject::from).collect();
     let mut summary = GcSummary {
         command: "gc",
-        remote: remote.describe(),
+        remote: remote.url(),
         dry_run: opts.dry_run,
         grace: grace_text,
         manifests: plan.manifests,

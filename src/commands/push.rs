@@ -71,7 +71,7 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
 
     let mut summary = PushSummary {
         command: "push",
-        remote: remote.describe(),
+        remote: remote.url(),
         dry_run: opts.transfer.dry_run,
         ..Default::default()
     };

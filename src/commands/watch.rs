@@ -212,7 +212,7 @@ impl Watcher<'_> {
         let names: Vec<String> = ready.iter().map(|r| r.qualified_id()).collect();
         let mut summary = PushSummary {
             command: "watch",
-            remote: self.remote.describe(),
+            remote: self.remote.url(),
             ..Default::default()
         };
         let policy = PushPolicy {

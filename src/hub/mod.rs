@@ -169,6 +169,11 @@ impl Hub {
         format!("the Hub at {}", self.inner.endpoint_text)
     }
 
+    /// The endpoint's URL.
+    pub fn endpoint_url(&self) -> String {
+        self.inner.endpoint_text.clone()
+    }
+
     /// The revision's commit and whether the repo is gated.
     pub async fn repo_info(
         &self,

@@ -209,7 +209,7 @@ pub async fn diff(
     });
     Ok(DiffReport::new(
         scan.root.clone(),
-        remote.describe(),
+        remote.url(),
         revisions,
         refs,
         warnings,

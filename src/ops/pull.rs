@@ -303,7 +303,7 @@ pub async fn pull(env: &Env<'_>, opts: PullOptions) -> Result<PullReport> {
         Ok(Resolution::WouldFallBack { to, why }) => {
             return Ok(PullReport::WouldFallBack(WouldFallBack {
                 command: "pull",
-                remote: sources.primary().describe(),
+                remote: sources.primary().url(),
                 dry_run: true,
                 repo: target.repo_id.clone(),
                 revision: target.revision.clone().unwrap_or_else(|| "main".into()),
@@ -345,8 +345,8 @@ pub async fn pull(env: &Env<'_>, opts: PullOptions) -> Result<PullReport> {
     let plan = &landed.plan;
     Ok(PullReport::Pulled(Box::new(PullSummary {
         command: "pull",
-        remote: sources.primary().describe(),
-        source: sources.get(plan.tier).describe(),
+        remote: sources.primary().url(),
+        source: sources.get(plan.tier).url(),
         dry_run,
         pulled: RevisionName::new(
             plan.repo_type,

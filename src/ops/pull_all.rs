@@ -131,7 +131,7 @@ pub async fn pull_all(env: &Env<'_>, opts: PullAllOptions) -> Result<PullAllSumm
             revision: Some(plan.commit.clone()),
             status: if failed { "failed" } else { "ok" },
             error: failed.then(|| errors.join("; ")),
-            source: Some(sources.get(plan.tier).describe()),
+            source: Some(sources.get(plan.tier).url()),
             counts: landed.counts,
             write_through: landed.written,
         });
@@ -141,7 +141,7 @@ pub async fn pull_all(env: &Env<'_>, opts: PullAllOptions) -> Result<PullAllSumm
     let failed = repos.iter().filter(|r| r.status == "failed").count();
     Ok(PullAllSummary {
         command: "pull-all",
-        remote: sources.primary().describe(),
+        remote: sources.primary().url(),
         dry_run: opts.transfer.dry_run,
         warnings,
         downloaded: repos.iter().map(|r| r.counts.downloaded).sum(),

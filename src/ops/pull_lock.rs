@@ -108,7 +108,7 @@ pub async fn pull_lock(env: &Env<'_>, opts: PullLockOptions) -> Result<PullLockS
     let mut remote = None;
     if !wanting.is_empty() {
         let sources = env.open_sources(opts.transfer.remote.as_deref(), &opts.fallback)?;
-        remote = Some(sources.primary().describe());
+        remote = Some(sources.primary().url());
         let fetched = fetch(env, &opts, &sources, &wanting, &mut warnings).await?;
         results.extend(fetched);
     }
@@ -291,7 +291,7 @@ async fn fetch(
         let mut r = result(entry, status);
         let errors: Vec<String> = landed.failures.iter().map(|f| f.to_string()).collect();
         r.error = (!errors.is_empty()).then(|| errors.join("; "));
-        r.source = Some(sources.get(plan.tier).describe());
+        r.source = Some(sources.get(plan.tier).url());
         r.counts = landed.counts;
         r.local_dir = landed.local_dir;
         r.write_through = landed.written;

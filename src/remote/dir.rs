@@ -40,6 +40,15 @@ impl DirRemote {
     }
 
     /// `/shared/dir`, or `/shared/dir (prefix team)`.
+    /// The folder the keys go under (the root, then the prefix): what JSON documents name the
+    /// remote by.
+    pub fn url(&self) -> String {
+        self.root
+            .join(self.prefix.trim_end_matches('/'))
+            .display()
+            .to_string()
+    }
+
     pub fn describe(&self) -> String {
         if self.prefix.is_empty() {
             self.root.display().to_string()

@@ -313,6 +313,15 @@ impl Remote {
         }
     }
 
+    /// `s3://bucket[/prefix]`, or the folder keys go under: the remote in JSON documents, where
+    /// a program reads it, rather than prose.
+    pub fn url(&self) -> String {
+        match self {
+            Remote::S3(r) => r.url(),
+            Remote::Dir(r) => r.url(),
+        }
+    }
+
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, RemoteError> {
         match self {
             Remote::S3(r) => r.list(prefix).await,

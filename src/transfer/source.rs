@@ -38,6 +38,14 @@ impl Source {
         }
     }
 
+    /// The remote's URL or path, or the Hub's endpoint: what JSON documents name a source by.
+    pub fn url(&self) -> String {
+        match self {
+            Source::Remote { remote, .. } => remote.url(),
+            Source::Hub(hub) => hub.endpoint_url(),
+        }
+    }
+
     pub fn is_hub(&self) -> bool {
         matches!(self, Source::Hub(_))
     }

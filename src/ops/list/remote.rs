@@ -60,7 +60,7 @@ pub(super) async fn listing(
         .collect();
     Ok(Listing {
         source: Source::Remote {
-            describe: remote.describe(),
+            describe: remote.url(),
             manifests_read: read,
         },
         entries,

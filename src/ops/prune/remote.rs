@@ -46,7 +46,7 @@ pub async fn plan_remote_prune(
     let doomed: Vec<RemoteObject> = plan.manifests.iter().map(RemoteObject::from).collect();
     let report = RemotePruneReport {
         command: "prune",
-        remote: remote.describe(),
+        remote: remote.url(),
         dry_run: false,
         older_than: older_than.0,
         attached: plan.attached,

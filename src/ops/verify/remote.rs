@@ -66,7 +66,7 @@ pub async fn verify_remote(
     Ok(RemoteVerifyReport {
         command: "verify",
         scope: "remote",
-        remote: remote.describe(),
+        remote: remote.url(),
         manifests: check.manifests,
         refs,
         blobs: check.blobs.len(),

@@ -249,6 +249,15 @@ impl S3Remote {
     }
 
     /// `s3://bucket/prefix at https://endpoint`: the URL `--remote` takes, and where it is.
+    /// `s3://bucket[/prefix]`: what JSON documents name the remote by.
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+        }
+    }
+
     pub fn describe(&self) -> String {
         let prefix = if self.prefix.is_empty() {
             String::new()
