@@ -21,6 +21,7 @@ use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
 use crate::remote::aws::CredentialChain;
 use crate::remote::dir::DirRemote;
+use crate::remote::error::shell_word;
 use crate::remote::s3::default_region;
 use crate::remote::{probe_token, Remote, RemoteError, RemoteSpec, WriteProbe};
 
@@ -390,7 +391,14 @@ fn cache_dir_check(dir: &Path) -> Check {
                 cache_dir_hint(),
             )
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh_cache_dir(dir),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return fresh_cache_dir(dir)
+        }
         Err(e) => {
             return Check::failed(
                 NAME,
@@ -499,6 +507,9 @@ fn modes_check(name: &'static str, root: &Path, found: &OwnerOnly, others: &str)
     } else {
         format!("{} entries", found.checked)
     };
+    if found.checked == 0 {
+        return Check::ok(name, "nothing in it to check yet");
+    }
     if found.count == 0 {
         return Check::ok(name, format!("readable by other users ({checked} checked)"));
     }
@@ -511,14 +522,14 @@ fn modes_check(name: &'static str, root: &Path, found: &OwnerOnly, others: &str)
     Check::warning(
         name,
         format!(
-            "{} of {checked} only their owner may read, e.g. {examples}",
+            "{} of {checked} can be read by their owner only, e.g. {examples}",
             found.count
         ),
         format!(
             "{others} cannot read them: `chmod -R a+rX {}` (or g+rX for a shared group) \
              fixes them; files written from now on get the mode of any new file, so run with \
              umask 022 (or 002 for a shared group)",
-            root.display()
+            shell_word(&root.display().to_string())
         ),
     )
 }

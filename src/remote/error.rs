@@ -295,7 +295,7 @@ fn trusted(bundle: &Option<(&'static str, std::path::PathBuf)>) -> String {
 }
 
 /// `text` as one word for a POSIX shell, for commands a hint tells people to run.
-fn shell_word(text: &str) -> String {
+pub fn shell_word(text: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
     if !text.is_empty() && text.chars().all(plain) {
         text.to_string()
