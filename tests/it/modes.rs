@@ -373,3 +373,57 @@ fn doctor_notes_a_blob_and_a_manifest_only_their_owner_may_read() {
     assert!(human.stdout.contains("! Cache file modes"), "{human}");
     assert!(human.stdout.contains("! Remote file modes"), "{human}");
 }
+
+#[test]
+fn pull_all_and_pull_lock_write_the_modes_a_pull_writes() {
+    let (t, _remote) = Sandbox::with_dir_remote("modes_pull_all_lock");
+    let m = model();
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    t.hfcs().cache_dir(&src).arg("lock").run().success();
+    let lock = t.work().join("hf-cache-sync.lock");
+    let setup = SETUPS[2];
+
+    let pulled = setup.cache(&t, "pull");
+    let all = setup.cache(&t, "pull-all");
+    let locked = setup.cache(&t, "pull-lock");
+    let run = |cache: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut cli = t.hfcs().umask(setup.umask).cache_dir(cache);
+        for a in args {
+            cli = cli.arg(a);
+        }
+        cli.run().success();
+    };
+    run(&pulled, &[&"pull", &"org/m"]);
+    run(&all, &[&"pull-all"]);
+    run(&locked, &[&"pull", &"--lock", &lock]);
+
+    let folder = repo_folder("model", "org/m");
+    let want = modes(&pulled.join(&folder));
+    let weights = m
+        .revision("main")
+        .file("model.safetensors")
+        .etag()
+        .to_string();
+    assert_eq!(
+        want[&format!("blobs/{weights}")],
+        ("0664".into(), team_gid())
+    );
+    assert_eq!(want["refs/main"], ("0664".into(), team_gid()));
+    assert_eq!(
+        modes(&all.join(&folder)),
+        want,
+        "pull-all on the left, pull on the right"
+    );
+    // A lock file pins the commit: its snapshot, without the ref a pull of `main` writes.
+    let mut want_locked = want.clone();
+    let mut got_locked = modes(&locked.join(&folder));
+    for map in [&mut want_locked, &mut got_locked] {
+        map.retain(|k, _| !k.starts_with("refs/"));
+    }
+    assert_eq!(
+        got_locked, want_locked,
+        "pull --lock on the left, pull on the right"
+    );
+}
