@@ -8,6 +8,7 @@ pub mod hash;
 pub mod heuristics;
 pub mod local_dir;
 pub mod lock;
+pub mod modes;
 pub mod reflink;
 pub mod scan;
 pub mod store;

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use tempfile::NamedTempFile;
 
+use super::modes::{creation_mode, Sharing};
 use super::TEMP_SUFFIX;
 
 /// The temporary files on record. The process has one ([`create_in`], [`remove_all`]).
@@ -24,15 +25,17 @@ struct Record {
 
 static LIVE: Registry = Registry::new();
 
-/// Creates `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>` on the process's record.
+/// Creates `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>` on the process's record, with the mode any new
+/// file gets in `dir` ([`Sharing::Shared`]): what blobs, refs, a local dir's files and a
+/// directory remote's objects are made with.
 pub fn create_in(dir: &Path, prefix: &str) -> io::Result<TempFile> {
-    LIVE.create_in(dir, prefix)
+    LIVE.create_with(dir, prefix, Sharing::Shared)
 }
 
-/// [`create_in`] for a file that becomes one of the user's own files rather than a cache entry:
-/// made with the mode any new file gets (0666 less the umask) instead of 0600.
-pub fn create_shared_in(dir: &Path, prefix: &str) -> io::Result<TempFile> {
-    LIVE.create_with(dir, prefix, true)
+/// [`create_in`] with the mode [`creation_mode`] gives `sharing`: [`Sharing::Private`] for a
+/// file only its owner may read.
+pub fn create_with(dir: &Path, prefix: &str, sharing: Sharing) -> io::Result<TempFile> {
+    LIVE.create_with(dir, prefix, sharing)
 }
 
 /// Makes `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>` a hard link to `original`, on the process's record.
@@ -58,23 +61,24 @@ impl Registry {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Creates `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>`, refused once the run is ending.
-    pub fn create_in(&'static self, dir: &Path, prefix: &str) -> io::Result<TempFile> {
-        self.create_with(dir, prefix, false)
-    }
-
-    /// [`Registry::create_in`]; `shared`: with the mode of any new file, not 0600.
-    fn create_with(&'static self, dir: &Path, prefix: &str, shared: bool) -> io::Result<TempFile> {
+    /// Creates `<dir>/<prefix>XXXXXX<TEMP_SUFFIX>` with the mode [`creation_mode`] gives
+    /// `sharing`, refused once the run is ending. The file keeps that mode through its rename.
+    pub fn create_with(
+        &'static self,
+        dir: &Path,
+        prefix: &str,
+        sharing: Sharing,
+    ) -> io::Result<TempFile> {
         let mut builder = tempfile::Builder::new();
         builder.prefix(prefix).suffix(TEMP_SUFFIX);
         #[cfg(unix)]
-        if shared {
+        {
             use std::os::unix::fs::PermissionsExt;
-            // open(2) takes the umask off.
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
+            // Passed to open(2), which takes the umask off: see `creation_mode`.
+            builder.permissions(std::fs::Permissions::from_mode(creation_mode(sharing)));
         }
         #[cfg(not(unix))]
-        let _ = shared;
+        let _ = sharing;
         let file = builder.tempfile_in(dir)?;
         let path = file.path().to_path_buf();
         let mut record = self.record();
@@ -215,11 +219,13 @@ mod tests {
     fn files_on_record_are_removed_and_none_start_after() {
         let live: &'static Registry = Box::leak(Box::new(Registry::new()));
         let dir = tempfile::tempdir().unwrap();
-        let mut kept = live.create_in(dir.path(), "a-").unwrap();
+        let mut kept = live.create_with(dir.path(), "a-", Sharing::Shared).unwrap();
         kept.as_file_mut().write_all(b"partial").unwrap();
-        let done = live.create_in(dir.path(), "b-").unwrap();
+        let done = live.create_with(dir.path(), "b-", Sharing::Shared).unwrap();
         done.persist(&dir.path().join("final")).unwrap();
-        let dropped = live.create_in(dir.path(), "c-").unwrap();
+        let dropped = live
+            .create_with(dir.path(), "c-", Sharing::Private)
+            .unwrap();
         let dropped_path = dropped.path().to_path_buf();
         drop(dropped);
         assert!(!dropped_path.exists());
@@ -227,7 +233,10 @@ mod tests {
         // A writer still holding `kept` (a busy thread) does not stop its removal.
         assert_eq!(live.remove_all(), 1);
         assert!(!kept.path().exists());
-        let err = live.create_in(dir.path(), "d-").err().unwrap();
+        let err = live
+            .create_with(dir.path(), "d-", Sharing::Shared)
+            .err()
+            .unwrap();
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
         let left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -235,6 +244,27 @@ mod tests {
             .collect();
         assert_eq!(left, vec![std::ffi::OsString::from("final")]);
         drop(kept);
+    }
+
+    #[test]
+    fn a_shared_file_gets_the_mode_of_any_new_file_there_and_a_private_one_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let live: &'static Registry = Box::leak(Box::new(Registry::new()));
+        let dir = tempfile::tempdir().unwrap();
+        // What huggingface_hub reads: the mode a file created plainly in the folder gets.
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let shared = live.create_with(dir.path(), "s-", Sharing::Shared).unwrap();
+        assert_eq!(mode(shared.path()), mode(&plain));
+        let private = live
+            .create_with(dir.path(), "p-", Sharing::Private)
+            .unwrap();
+        assert_eq!(mode(private.path()), 0o600);
+        // The rename keeps it.
+        let dest = dir.path().join("dest");
+        shared.persist(&dest).unwrap();
+        assert_eq!(mode(&dest), mode(&plain));
     }
 
     #[test]

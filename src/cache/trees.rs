@@ -171,7 +171,7 @@ pub fn write_listing(
     if std::fs::read(&path).is_ok_and(|b| b == bytes) {
         return Ok(());
     }
-    super::write::write_atomic(&path, bytes)
+    super::write::write_private(&path, bytes)
 }
 
 /// The commit of a `<commit>.json` name in `trees/`, if it is one.

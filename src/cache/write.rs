@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::hash::BlobHasher;
 use super::lock::LockError;
+use super::modes::Sharing;
 use super::temp::{self, TempFile};
 use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
 
@@ -493,31 +494,52 @@ pub fn write_ref(repo_dir: &Path, name: &str, commit: &str) -> Result<(), WriteE
     if fs::read(&path).is_ok_and(|body| body == commit.as_bytes()) {
         return Ok(());
     }
-    write_atomic_via(&path, &repo_dir.join("blobs"), commit.as_bytes())
+    write_atomic_via(
+        &path,
+        &repo_dir.join("blobs"),
+        commit.as_bytes(),
+        Sharing::Shared,
+    )
 }
 
-/// Writes a small file via a temporary sibling and a rename.
+/// Writes a small file via a temporary sibling and a rename, with the mode any new file gets
+/// there (a directory remote's manifests and refs).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    write_atomic_via(path, path.parent().expect("path has a parent"), bytes)
+    write_atomic_via(path, parent_of(path), bytes, Sharing::Shared)
+}
+
+/// [`write_atomic`] for a file only its owner may read: a commit's tree listing, which
+/// huggingface_hub writes 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_atomic_via(path, parent_of(path), bytes, Sharing::Private)
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent().expect("path has a parent")
 }
 
 /// Writes a small file of the user's own (a lock file, a local dir's bookkeeping) through a
 /// temporary file beside it, made with the mode any new file gets, and a rename: a reader never
 /// sees half of it.
 pub fn write_user_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let parent = path.parent().expect("path has a parent");
+    let parent = parent_of(path);
     fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let mut tmp = temp::create_shared_in(parent, TEMP_PREFIX).map_err(io_err(parent))?;
+    let mut tmp = temp::create_in(parent, TEMP_PREFIX).map_err(io_err(parent))?;
     tmp.as_file_mut().write_all(bytes).map_err(io_err(path))?;
     tmp.persist(path).map_err(io_err(path))
 }
 
 /// Writes a small file via a temporary file in `tmp_dir` (same filesystem) and a rename.
-fn write_atomic_via(path: &Path, tmp_dir: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let dir = path.parent().expect("path has a parent");
+fn write_atomic_via(
+    path: &Path,
+    tmp_dir: &Path,
+    bytes: &[u8],
+    sharing: Sharing,
+) -> Result<(), WriteError> {
+    let dir = parent_of(path);
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     fs::create_dir_all(tmp_dir).map_err(io_err(tmp_dir))?;
-    let mut tmp = temp::create_in(tmp_dir, TEMP_PREFIX).map_err(io_err(tmp_dir))?;
+    let mut tmp = temp::create_with(tmp_dir, TEMP_PREFIX, sharing).map_err(io_err(tmp_dir))?;
     tmp.as_file_mut().write_all(bytes).map_err(io_err(path))?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
     tmp.persist(path).map_err(io_err(path))

@@ -13,12 +13,15 @@ use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
 use super::{App, Outcome, RemoteChoice};
+use crate::cache::modes::OwnerOnly;
 use crate::config::{
     ConfigError, CredentialSource, Secret, Settings, CONFIG_FILE_NAME, TEMPLATE_BUCKET,
 };
 use crate::env::EnvVars;
 use crate::manifest::{Layout, MAX_REF_BYTES};
 use crate::remote::aws::CredentialChain;
+use crate::remote::dir::DirRemote;
+use crate::remote::error::shell_word;
 use crate::remote::s3::default_region;
 use crate::remote::{probe_token, Remote, RemoteError, RemoteSpec, WriteProbe};
 
@@ -118,6 +121,7 @@ pub async fn run(
     }
     let cache = cache_dir_check(&settings.cache_dir);
     let cache_ok = cache.status == Status::Ok;
+    let cache_missing = cache.status == Status::Warning;
 
     // A remote we cannot even open (no bucket, an unreadable CA bundle) skips the network
     // checks; the reason is already a failed row above.
@@ -177,11 +181,17 @@ pub async fn run(
         }
     }
 
-    checks.push(if cache_ok {
-        symlink_check(&settings.cache_dir)
+    if cache_ok {
+        checks.push(symlink_check(&settings.cache_dir));
+        checks.push(cache_modes_check(&settings.cache_dir));
     } else {
-        Check::skipped("Symlinks", "the cache dir is not usable")
-    });
+        let why = if cache_missing {
+            "the cache dir does not exist yet"
+        } else {
+            "the cache dir is not usable"
+        };
+        checks.push(Check::skipped("Symlinks", why));
+    }
 
     let failed = checks.iter().filter(|c| c.status == Status::Failed).count();
     let report = DoctorReport {
@@ -372,17 +382,30 @@ async fn standalone_chain(settings: &Settings) -> Result<(String, String), Remot
 
 fn cache_dir_check(dir: &Path) -> Check {
     const NAME: &str = "Cache dir";
-    if !dir.is_dir() {
-        return Check::failed(
-            NAME,
-            format!("{} does not exist", dir.display()),
-            format!(
-                "download anything with huggingface_hub or run `hf-cache-sync pull` to create it, \
-                 or point --cache-dir, cache.hf_cache_dir, {} or {} at the right place",
-                EnvVars::HF_HUB_CACHE,
-                EnvVars::HF_HOME
-            ),
-        );
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Check::failed(
+                NAME,
+                format!("{} is not a folder", dir.display()),
+                cache_dir_hint(),
+            )
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return fresh_cache_dir(dir)
+        }
+        Err(e) => {
+            return Check::failed(
+                NAME,
+                format!("cannot read {}: {e}", dir.display()),
+                cache_dir_hint(),
+            )
+        }
     }
     match tempfile::Builder::new()
         .prefix(".hfcs-doctor-")
@@ -399,6 +422,116 @@ fn cache_dir_check(dir: &Path) -> Check {
             "pull needs to write blobs there: fix the folder's owner or permissions",
         ),
     }
+}
+
+fn cache_dir_hint() -> String {
+    format!(
+        "point --cache-dir, cache.hf_cache_dir, {} or {} at a folder you may write to",
+        EnvVars::HF_HUB_CACHE,
+        EnvVars::HF_HOME
+    )
+}
+
+/// A cache dir that does not exist yet, as on a machine that never downloaded a model: pull
+/// creates it (folders above it included), so that is a note when the nearest folder that does
+/// exist takes new entries, and a failure when it does not.
+fn fresh_cache_dir(dir: &Path) -> Check {
+    const NAME: &str = "Cache dir";
+    let existing = dir
+        .ancestors()
+        .skip(1)
+        .find(|a| std::fs::symlink_metadata(a).is_ok())
+        .unwrap_or(Path::new("/"));
+    let writable = match std::fs::metadata(existing) {
+        Ok(meta) if meta.is_dir() => tempfile::Builder::new()
+            .prefix(".hfcs-doctor-")
+            .tempdir_in(existing)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Ok(_) => Err("not a folder".into()),
+        Err(e) => Err(e.to_string()),
+    };
+    match writable {
+        Ok(()) => Check::warning(
+            NAME,
+            format!(
+                "{} does not exist yet; the first pull creates it (in {}, which is writable)",
+                dir.display(),
+                existing.display()
+            ),
+            "nothing to fix: `hf-cache-sync pull` (or a download with huggingface_hub) creates it",
+        ),
+        Err(why) => Check::failed(
+            NAME,
+            format!(
+                "{} does not exist and cannot be created: {}: {why}",
+                dir.display(),
+                existing.display()
+            ),
+            cache_dir_hint(),
+        ),
+    }
+}
+
+/// How many entries the modes checks look at: enough for any real repo, and a bound on the time
+/// `doctor` spends on a cache or a shared folder of many thousand blobs (on NFS, say).
+const MODES_LIMIT: usize = 20_000;
+
+/// Files in the cache (blobs, refs, snapshot folders) that only their owner may read: on a GPU
+/// node bootstrapped as root and read by a container running as another user, or in a team
+/// cache, nobody else can load those models. A note, not a failure: a cache of one's own may
+/// well be private.
+fn cache_modes_check(dir: &Path) -> Check {
+    const NAME: &str = "Cache file modes";
+    match crate::cache::modes::survey_cache(dir, MODES_LIMIT) {
+        Ok(found) => modes_check(NAME, dir, &found, "other users"),
+        Err(e) => Check::skipped(NAME, &format!("cannot read {}: {e}", dir.display())),
+    }
+}
+
+/// Files in a directory remote that only their owner may read: other machines' users pull
+/// nothing from them ("access denied" while `list` works).
+async fn remote_modes_check(dir: &DirRemote) -> Check {
+    const NAME: &str = "Remote file modes";
+    let (remote, root) = (dir.clone(), dir.root().to_path_buf());
+    match crate::remote::blocking(move || remote.owner_only(MODES_LIMIT)).await {
+        Ok(found) => modes_check(NAME, &root, &found, "users of other machines"),
+        Err(e) => Check::skipped(NAME, &format!("cannot read {}: {e}", root.display())),
+    }
+}
+
+/// The report of a modes check of `root`: a warning naming what only its owner may read.
+fn modes_check(name: &'static str, root: &Path, found: &OwnerOnly, others: &str) -> Check {
+    let checked = if found.truncated {
+        format!("the first {} entries", found.checked)
+    } else {
+        format!("{} entries", found.checked)
+    };
+    if found.checked == 0 {
+        return Check::ok(name, "nothing in it to check yet");
+    }
+    if found.count == 0 {
+        return Check::ok(name, format!("readable by other users ({checked} checked)"));
+    }
+    let examples = found
+        .examples
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Check::warning(
+        name,
+        format!(
+            "{} of {checked} can be read by their owner only, e.g. {examples}",
+            found.count
+        ),
+        format!(
+            "{others} cannot read them: `chmod -R a+rX {}` (or g+rX for a shared group) \
+             fixes them; files written from now on get the mode of any new file, so run with \
+             umask 022 (or 002 for a shared group)",
+            shell_word(&root.display().to_string())
+        ),
+    )
 }
 
 /// Relative symlinks are how huggingface_hub links snapshots to blobs; without them it copies
@@ -467,12 +600,15 @@ async fn remote_checks(
                 Remote::Dir(_) => "create the folder, or fix storage.endpoint (file:///path)",
             };
             checks.push(remote_failure(name, e, fallback, verbose));
-            matches!(e, RemoteError::AccessDenied { .. })
+            e.denied().is_some()
         }
     };
     if go_on {
         checks.push(read_check(remote, layout, verbose).await);
         checks.push(write_check(remote, layout, verbose, require_write).await);
+        if let (Remote::Dir(dir), Ok(())) = (remote, &reachable) {
+            checks.push(remote_modes_check(dir).await);
+        }
     } else {
         let why = match remote {
             Remote::S3(_) => "the bucket is not reachable",
@@ -518,18 +654,18 @@ async fn write_check(
     match remote.probe_write(&key).await {
         WriteProbe::Deleted => Check::ok(NAME, format!("wrote and deleted {key}")),
         WriteProbe::WriteFailed(e) => {
-            // Read-only keys for developers, write keys for CI is a normal team setup.
-            let read_only = matches!(
-                &e,
-                RemoteError::AccessDenied {
-                    action: Access::Write,
-                    ..
-                }
-            );
-            if read_only && !require_write {
+            // Read-only keys for developers, write keys for CI is a normal team setup; the
+            // same goes for a shared folder only its owner may write.
+            if e.denied() == Some(Access::Write) && !require_write {
+                let detail = match &e {
+                    RemoteError::DirDenied { .. } => {
+                        format!("{e} (pull works; push needs write access to the folder)")
+                    }
+                    _ => "read-only key: pull works; push needs a key with write access".into(),
+                };
                 return Check::warning(
                     NAME,
-                    "read-only key: pull works; push needs a key with write access",
+                    detail,
                     "nothing to fix for pulling; pass --require-write to make this a failure",
                 );
             }

@@ -66,11 +66,7 @@ impl Deletion {
 
 /// A refusal every later delete would meet too: stop rather than go on or fall back.
 pub fn stops_deleting(e: &RemoteError) -> bool {
-    e.is_fatal()
-        || matches!(
-            e,
-            RemoteError::AccessDenied { .. } | RemoteError::Credentials { .. }
-        )
+    e.is_fatal() || e.denied().is_some() || matches!(e, RemoteError::Credentials { .. })
 }
 
 /// What writing and deleting a probe object showed.

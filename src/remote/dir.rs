@@ -10,9 +10,10 @@ use bytes::Bytes;
 
 use super::{blocking, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
 use crate::cache::hash::READ_CHUNK;
+use crate::cache::modes::{self, OwnerOnly};
 use crate::cache::temp;
 use crate::cache::write::{
-    copy_verified, io_err, sync_dir, BlobWriter, Verifier, WriteError, TEMP_PREFIX,
+    copy_verified, io_err, sync_dir, write_atomic, BlobWriter, Verifier, WriteError, TEMP_PREFIX,
 };
 
 #[derive(Clone)]
@@ -76,23 +77,54 @@ impl DirRemote {
     }
 
     fn error(&self, err: io::Error, action: Access, key: &str) -> RemoteError {
+        self.error_at(err, action, &self.path(key), key)
+    }
+
+    /// `err` from `action` on `path` (the file or folder of `key`), in words about paths: a
+    /// folder is not a bucket and its file system has no keys or capabilities.
+    fn error_at(&self, err: io::Error, action: Access, path: &Path, key: &str) -> RemoteError {
         match err.kind() {
             io::ErrorKind::NotFound if !self.root.is_dir() => self.missing_root(),
             io::ErrorKind::NotFound => RemoteError::NotFound {
                 key: key.to_string(),
             },
-            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
-                RemoteError::AccessDenied {
-                    bucket: self.root.display().to_string(),
+            kind @ (io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) => {
+                RemoteError::DirDenied {
+                    root: self.root.clone(),
+                    path: path.to_path_buf(),
                     action,
-                    code: err.to_string(),
-                    key: key.to_string(),
+                    creating_dir: false,
+                    kind,
                 }
             }
             _ => RemoteError::Other {
-                detail: format!("{}: {err}", self.path(key).display()),
+                detail: format!("{}: {err}", path.display()),
                 code: String::new(),
             },
+        }
+    }
+
+    /// `err` from creating the folder `dir` (and the ones above it).
+    fn mkdir_error(&self, err: io::Error, dir: &Path) -> RemoteError {
+        match self.error_at(err, Access::Write, dir, "") {
+            RemoteError::DirDenied {
+                root,
+                path,
+                action,
+                kind,
+                ..
+            } => RemoteError::DirDenied {
+                root,
+                path,
+                action,
+                creating_dir: true,
+                kind,
+            },
+            RemoteError::Other { detail, code } => RemoteError::Other {
+                detail: format!("cannot create directory {detail}"),
+                code,
+            },
+            other => other,
         }
     }
 
@@ -110,8 +142,19 @@ impl DirRemote {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && self.root.is_dir() => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(self.missing_root()),
-            Err(e) => Err(self.error(e, Access::Write, "")),
+            Err(e) => Err(self.mkdir_error(e, &self.root)),
         }
+    }
+
+    /// Files and folders of the remote that only their owner may read, looking at no more than
+    /// `limit`: no other user can pull them. Blocking.
+    pub fn owner_only(&self, limit: usize) -> io::Result<OwnerOnly> {
+        let temporary = |rel: &Path| {
+            rel.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(modes::is_temporary)
+        };
+        modes::survey(&self.root, limit, &|_| true, &temporary)
     }
 
     pub fn check_root(&self) -> Result<(), RemoteError> {
@@ -174,15 +217,21 @@ impl DirRemote {
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
         self.check_root()?;
         let path = self.path(key);
-        blocking(move || crate::cache::write::write_atomic(&path, &body))
-            .await
-            .map_err(|e| match e {
-                WriteError::Io { source, .. } => self.error(source, Access::Write, key),
+        let (this, key) = (self.clone(), key.to_string());
+        blocking(move || {
+            let dir = path.parent().expect("key has a folder");
+            fs::create_dir_all(dir).map_err(|e| this.mkdir_error(e, dir))?;
+            write_atomic(&path, &body).map_err(|e| match e {
+                WriteError::Io { source, path: at } => {
+                    this.error_at(source, Access::Write, &at, &key)
+                }
                 other => RemoteError::Other {
                     detail: other.to_string(),
                     code: String::new(),
                 },
             })
+        })
+        .await
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
@@ -210,9 +259,9 @@ impl DirRemote {
         blocking(move || -> Result<(), TransferError> {
             let key = key.as_str();
             let this = &this;
-            fs::create_dir_all(&dir).map_err(|e| this.error(e, Access::Write, key))?;
+            fs::create_dir_all(&dir).map_err(|e| this.mkdir_error(e, &dir))?;
             let mut tmp = temp::create_in(&dir, TEMP_PREFIX)
-                .map_err(|e| this.error(e, Access::Write, key))?;
+                .map_err(|e| this.error_at(e, Access::Write, &dir, key))?;
             let mut input = fs::File::open(&src.path).map_err(io_err(&src.path))?;
             let mut verifier = Verifier::new(&src.etag, src.size)?;
             let in_kernel =

@@ -1,5 +1,6 @@
 //! Remote failures as kinds a person can act on, and the one place that decides what is retried.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A failed remote operation. `code` keeps the server's error code for `-v`.
@@ -25,6 +26,22 @@ pub enum RemoteError {
         action: Access,
         code: String,
         key: String,
+    },
+    /// A directory remote's file system refused a request: `path` is the file or folder,
+    /// `kind` why (permission denied, a read-only file system), `root` the remote's folder.
+    #[error(
+        "cannot {} {}: {}",
+        dir_verb(*.action, *.creating_dir),
+        .path.display(),
+        refusal(*.kind)
+    )]
+    DirDenied {
+        root: PathBuf,
+        path: PathBuf,
+        action: Access,
+        /// The refused write was the creation of the folder `path`.
+        creating_dir: bool,
+        kind: std::io::ErrorKind,
     },
     #[error("bucket {bucket} does not exist at {endpoint}")]
     NoSuchBucket { bucket: String, endpoint: String },
@@ -96,13 +113,18 @@ impl RemoteError {
     pub fn is_fatal(&self) -> bool {
         self.is_configuration()
             || matches!(self, RemoteError::Unreachable { .. })
-            || matches!(
-                self,
-                RemoteError::AccessDenied {
-                    action: Access::Write,
-                    ..
-                }
-            )
+            || self.denied() == Some(Access::Write)
+    }
+
+    /// What the remote refused to let this run do, by a bucket's key or a directory's file
+    /// system alike: a write refused means nothing can be pushed.
+    pub fn denied(&self) -> Option<Access> {
+        match self {
+            RemoteError::AccessDenied { action, .. } | RemoteError::DirDenied { action, .. } => {
+                Some(*action)
+            }
+            _ => None,
+        }
     }
 
     /// The same failure, saying it persisted through `tries` attempts.
@@ -183,6 +205,26 @@ impl RemoteError {
                 "check the key's bucket scope and capabilities (listFiles, readFiles, writeFiles)"
                     .into()
             }
+            RemoteError::DirDenied {
+                kind: std::io::ErrorKind::ReadOnlyFilesystem,
+                ..
+            } => "the remote folder is on a read-only mount: pulling works; pushing and \
+                  removing need it mounted read-write"
+                .into(),
+            RemoteError::DirDenied {
+                action: Access::Write | Access::Delete,
+                path,
+                ..
+            } => format!(
+                "this user may not change files there: pushing and removing need write access \
+                 to the remote folder (`ls -ld {}` shows its owner and mode); pulling only reads",
+                shell_word(&folder_of(path).display().to_string())
+            ),
+            RemoteError::DirDenied { root, .. } => format!(
+                "this user may not read the remote folder: its owner can open it to everyone \
+                 with `chmod -R a+rX {}` (or to a shared group with g+rX)",
+                shell_word(&root.display().to_string())
+            ),
             RemoteError::NoSuchBucket { .. } => {
                 "check storage.bucket (or B2_BUCKET) and that storage.endpoint points at the \
                  account and region holding it"
@@ -215,6 +257,35 @@ fn object(key: &str) -> String {
     }
 }
 
+/// What a directory remote's file system was asked to do, in words about paths.
+fn dir_verb(action: Access, creating_dir: bool) -> &'static str {
+    match action {
+        Access::Write if creating_dir => "create directory",
+        Access::Write => "write",
+        Access::List => "list",
+        Access::Read => "read",
+        Access::Delete => "delete",
+    }
+}
+
+/// Why a file system refused, as `ls` and `cp` say it.
+fn refusal(kind: std::io::ErrorKind) -> String {
+    match kind {
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::ReadOnlyFilesystem => "read-only file system".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The folder a refused path is in (the path itself when it is one).
+fn folder_of(path: &Path) -> &Path {
+    if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(path)
+    }
+}
+
 /// The roots a TLS connection trusted, for a certificate error.
 fn trusted(bundle: &Option<(&'static str, std::path::PathBuf)>) -> String {
     match bundle {
@@ -224,7 +295,7 @@ fn trusted(bundle: &Option<(&'static str, std::path::PathBuf)>) -> String {
 }
 
 /// `text` as one word for a POSIX shell, for commands a hint tells people to run.
-fn shell_word(text: &str) -> String {
+pub fn shell_word(text: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
     if !text.is_empty() && text.chars().all(plain) {
         text.to_string()
@@ -429,6 +500,46 @@ mod tests {
             "access denied: this key cannot delete from bucket b (key team/refs/org__m/main)"
         );
         assert!(e.hint().unwrap().contains("delete permission"));
+    }
+
+    #[test]
+    fn a_directory_remote_speaks_of_paths_not_keys() {
+        let denied = |action, creating_dir, kind| RemoteError::DirDenied {
+            root: "/mnt/team".into(),
+            path: "/mnt/team/blobs".into(),
+            action,
+            creating_dir,
+            kind,
+        };
+        let e = denied(Access::Write, false, std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            e.to_string(),
+            "cannot write /mnt/team/blobs: permission denied"
+        );
+        assert!(e.is_fatal());
+        assert!(!e.hint().unwrap().contains("key"), "{:?}", e.hint());
+        let e = denied(Access::Write, true, std::io::ErrorKind::ReadOnlyFilesystem);
+        assert_eq!(
+            e.to_string(),
+            "cannot create directory /mnt/team/blobs: read-only file system"
+        );
+        assert!(e.hint().unwrap().contains("read-only mount"));
+        let e = denied(Access::Read, false, std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            e.to_string(),
+            "cannot read /mnt/team/blobs: permission denied"
+        );
+        assert!(!e.is_fatal());
+        assert!(e.hint().unwrap().contains("chmod -R a+rX /mnt/team"));
+        for e in [
+            e,
+            denied(Access::List, false, std::io::ErrorKind::PermissionDenied),
+        ] {
+            let text = format!("{e} {}", e.hint().unwrap());
+            for s3_word in ["bucket", "key", "capabilit"] {
+                assert!(!text.contains(s3_word), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -172,7 +172,7 @@ pub fn prepare(dir: &Path, dry_run: bool) -> Result<PathBuf, LocalDirError> {
     let bookkeeping = layout::bookkeeping_dir(&dir);
     check_within(&dir, &bookkeeping, WHAT).map_err(|e| refused(&dir, ".cache/huggingface", e))?;
     fs::create_dir_all(&bookkeeping).map_err(not_writable(&bookkeeping))?;
-    drop(temp::create_shared_in(&dir, TEMP_PREFIX).map_err(not_writable(&dir))?);
+    drop(temp::create_in(&dir, TEMP_PREFIX).map_err(not_writable(&dir))?);
     for (name, body) in [(".gitignore", GITIGNORE), ("CACHEDIR.TAG", CACHEDIR_TAG)] {
         let path = bookkeeping.join(name);
         // As huggingface_hub: written once, never overwritten (a user may have edited it).
@@ -423,7 +423,7 @@ fn write_file(
         }
         .into());
     }
-    let mut tmp = temp::create_shared_in(parent, &temp_prefix(dest)).map_err(io_err(parent))?;
+    let mut tmp = temp::create_in(parent, &temp_prefix(dest)).map_err(io_err(parent))?;
     let copied = clone_or_copy(&mut source, tmp.as_file_mut()).map_err(io_err(dest))?;
     let written = tmp.as_file().metadata().map_err(io_err(dest))?.len();
     if written != f.size {

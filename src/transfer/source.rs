@@ -122,7 +122,7 @@ impl Fallback {
     pub fn of_remote(e: &RemoteError) -> Option<Fallback> {
         match e {
             _ if e.is_configuration() => None,
-            RemoteError::AccessDenied { .. } => None,
+            RemoteError::AccessDenied { .. } | RemoteError::DirDenied { .. } => None,
             RemoteError::NotFound { .. } => Some(Fallback::Missing),
             RemoteError::Unreachable { .. } => Some(Fallback::Down),
             _ => Some(Fallback::Failing),

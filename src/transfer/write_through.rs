@@ -140,27 +140,20 @@ pub async fn write_through(
 /// Why nothing (or not all) was written, with what to do about a read-only key.
 fn why_not_written(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
-    let read_only = e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<RemoteError>(),
-            Some(RemoteError::AccessDenied {
-                action: Access::Write,
-                ..
-            })
-        ) || matches!(
-            c.downcast_ref::<crate::remote::TransferError>(),
-            Some(crate::remote::TransferError::Remote(
-                RemoteError::AccessDenied {
-                    action: Access::Write,
-                    ..
-                }
-            ))
-        )
+    let denied = e.chain().find_map(|c| {
+        c.downcast_ref::<RemoteError>().or(match c.downcast_ref() {
+            Some(crate::remote::TransferError::Remote(e)) => Some(e),
+            _ => None,
+        })
     });
-    if read_only {
-        format!("{text} (a read-only key: the pull itself is done; writing through needs a key with write access)")
-    } else {
-        error_chain(e.as_ref())
+    match denied {
+        Some(e @ RemoteError::DirDenied { .. }) if e.denied() == Some(Access::Write) => {
+            format!("{text} (the pull itself is done; writing through needs write access to the remote folder)")
+        }
+        Some(e) if e.denied() == Some(Access::Write) => {
+            format!("{text} (a read-only key: the pull itself is done; writing through needs a key with write access)")
+        }
+        _ => error_chain(e.as_ref()),
     }
 }
 

@@ -319,3 +319,48 @@ fn push_creates_a_new_remote_directory_as_cp_and_rsync_do_and_pull_does_not() {
         .stderr_has("does not exist");
     assert!(!nowhere.exists());
 }
+
+#[test]
+fn a_folder_that_cannot_be_written_is_named_by_its_path_not_as_a_bucket() {
+    let t = Sandbox::local("dir_read_only");
+    let m = RepoSpec::two_revisions("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    let remote = t.path("read-only");
+    let Some(_mount) = crate::common::tmpfs::Tmpfs::read_only(&remote) else {
+        return;
+    };
+    let out = t
+        .bare()
+        .cache_dir(&src)
+        .args(["push", "--remote"])
+        .arg(&remote)
+        .run()
+        .failure()
+        .stderr_has(&format!("cannot create directory {}/", remote.display()))
+        .stderr_has("read-only file system")
+        .stderr_has("read-only mount");
+    for s3_word in ["bucket", "this key", "capabilit"] {
+        assert!(!out.stderr.contains(s3_word), "{out}");
+    }
+
+    // doctor: pulling works from it, and the note says why pushing does not.
+    let out = t
+        .bare()
+        .json()
+        .cache_dir(&src)
+        .args(["doctor", "--remote"])
+        .arg(&remote)
+        .run()
+        .success();
+    let r = out.json();
+    let write = crate::common::doctor_check(&r, "Write permission");
+    assert_eq!(write["status"], "warning", "{out}");
+    let detail = write["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("cannot create directory {}/", remote.display()))
+            && detail.contains("read-only file system"),
+        "{out}"
+    );
+    assert!(!detail.contains("key"), "{out}");
+}

@@ -205,14 +205,39 @@ fn without_any_config_every_missing_piece_is_named() {
         assert!(check(&r, name)["hint"].is_string(), "{out}");
     }
 
-    // A cache dir that does not exist is a failure of its own.
+    // A cache dir that cannot be created (a file where a folder should be) is a failure of its
+    // own.
+    std::fs::write(t.path("a-file"), b"not a folder").unwrap();
     let out = t
         .bare()
-        .cache_dir(&t.path("nowhere"))
+        .cache_dir(&t.path("a-file/hub"))
         .arg("doctor")
         .run()
         .code(1);
     assert!(out.stdout.contains("✗ Cache dir"), "{out}");
+    assert!(out.stdout.contains("cannot be created"), "{out}");
+}
+
+#[test]
+fn a_cache_dir_the_first_pull_will_create_is_a_note_not_a_failure() {
+    let (t, _remote) = Sandbox::with_dir_remote("doctor_fresh_machine");
+    let fresh = t.path("home/.cache/huggingface/hub");
+    let out = t
+        .hfcs()
+        .json()
+        .cache_dir(&fresh)
+        .arg("doctor")
+        .run()
+        .success();
+    let r = out.json();
+    assert_eq!(r["ok"], true, "{out}");
+    assert_eq!(status(&r, "Cache dir"), "warning", "{out}");
+    let detail = check(&r, "Cache dir")["detail"].as_str().unwrap();
+    assert!(detail.contains("does not exist yet"), "{out}");
+    assert_eq!(status(&r, "Symlinks"), "skipped", "{out}");
+    assert!(!fresh.exists(), "doctor created the cache dir\n{out}");
+    let out = t.hfcs().cache_dir(&fresh).arg("doctor").run().success();
+    assert!(out.stdout.contains("! Cache dir"), "{out}");
 }
 
 #[test]

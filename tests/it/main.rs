@@ -27,6 +27,7 @@ mod json_output;
 mod list;
 mod local_dir;
 mod lock;
+mod modes;
 mod nothing_matches;
 mod partial;
 mod prune;

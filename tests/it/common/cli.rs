@@ -19,6 +19,8 @@ pub struct Cli {
     timeout: Duration,
     /// Standard input for [`Cli::spawn`] and [`Cli::start`]; `/dev/null` when unset.
     stdin: Option<std::os::fd::OwnedFd>,
+    /// The umask the binary runs with; the test process's when unset.
+    umask: Option<libc::mode_t>,
 }
 
 impl Cli {
@@ -31,7 +33,31 @@ impl Cli {
             cwd: cwd.to_path_buf(),
             timeout: Duration::from_secs(120),
             stdin: None,
+            umask: None,
         }
+    }
+
+    /// Runs the binary with `mask` as its umask, set in the child alone: the test threads
+    /// running beside it keep theirs.
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.umask = Some(mask as libc::mode_t);
+        self
+    }
+
+    /// The binary as a command, with the umask asked for.
+    fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("hf-cache-sync"));
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask(2) is async-signal-safe and touches no memory.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+        }
+        cmd
     }
 
     /// A global flag; global flags go before the subcommand.
@@ -92,8 +118,7 @@ impl Cli {
     /// Starts the binary without waiting, for tests that interrupt it.
     #[track_caller]
     pub fn spawn(self) -> std::process::Child {
-        let bin = assert_cmd::cargo::cargo_bin("hf-cache-sync");
-        let mut cmd = std::process::Command::new(bin);
+        let mut cmd = self.command();
         cmd.env_clear()
             .env("HOME", &self.home)
             // With no keys the AWS credential chain would ask the instance metadata service, at
@@ -167,8 +192,7 @@ impl Cli {
 
     #[track_caller]
     pub fn run(self) -> Output {
-        let mut cmd =
-            assert_cmd::Command::cargo_bin("hf-cache-sync").expect("the hf-cache-sync binary");
+        let mut cmd = assert_cmd::Command::from_std(self.command());
         cmd.env_clear()
             .env("HOME", &self.home)
             // With no keys the AWS credential chain would ask the instance metadata service, at

@@ -29,7 +29,7 @@ impl<'a> Download<'a> {
     }
 }
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     match std::env::var_os("HFCS_TEST_PYTHON") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => panic!(
