@@ -125,6 +125,15 @@ fn main() -> ExitCode {
         }
         None
     });
+    // A bucket lock still held (the run was interrupted, or ended without releasing one) would
+    // hold off every gc until it turns stale.
+    runtime.block_on(async {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            remote::bucket_lock::release_all(),
+        )
+        .await;
+    });
     match result {
         Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
         Some(Ok(Outcome::Failed)) => ExitCode::from(EXIT_FAILURE),
@@ -519,6 +528,12 @@ fn report_error(err: &anyhow::Error, printer: &Printer, command: &str) -> ExitCo
         if e.is_configuration() {
             code = EXIT_USAGE;
         }
+        hints.extend(e.hint());
+    }
+    if let Some(e) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<remote::bucket_lock::BucketLockError>())
+    {
         hints.extend(e.hint());
     }
     if let Some(e) = err.chain().find_map(find::<RemoteError>) {
