@@ -194,24 +194,35 @@ impl BucketLock {
         wait: Duration,
         note: &dyn Fn(&str),
     ) -> Result<BucketLock, BucketLockError> {
-        let key = layout.lock_key(kind.as_str(), &probe_token());
         let started = Instant::now();
         let mut last_note: Option<Instant> = None;
         let mut attempt = 0u32;
         loop {
-            let holder = Holder::this_process(SystemTime::now());
-            remote.put(&key, Bytes::from(holder.to_json())).await?;
+            // Registered before it is written, so an interrupted run removes it too.
+            let held = Held::register(
+                remote,
+                layout.lock_key(kind.as_str(), &probe_token()),
+                Holder::this_process(SystemTime::now()),
+            );
+            if let Err(e) = held.write().await {
+                held.forget();
+                return Err(e.into());
+            }
             let verdict = match list_locks(remote, layout).await {
-                Ok(seen) => judge(kind, &key, seen, SystemTime::now()),
+                Ok(seen) => judge(kind, &held.key, seen, SystemTime::now()),
                 Err(e) => {
-                    let _ = remote.delete(&key).await;
+                    let _ = held.release().await;
                     return Err(e.into());
                 }
             };
             if verdict.blocking.is_empty() {
-                return Ok(BucketLock::hold(remote, key, holder, verdict.stale));
+                tokio::spawn(refresh(held.clone()));
+                return Ok(BucketLock {
+                    held,
+                    stale: verdict.stale,
+                });
             }
-            remote.delete(&key).await?;
+            held.release().await?;
             let waited = started.elapsed();
             let now = SystemTime::now();
             let holders: Vec<String> = verdict.blocking.iter().map(|l| l.describe(now)).collect();
@@ -235,22 +246,6 @@ impl BucketLock {
             tokio::time::sleep(backoff(attempt).min(wait - waited)).await;
             attempt += 1;
         }
-    }
-
-    fn hold(remote: &Remote, key: String, holder: Holder, stale: Vec<SeenLock>) -> BucketLock {
-        let held = Arc::new(Held {
-            remote: remote.clone(),
-            key,
-            state: tokio::sync::Mutex::new(HeldState {
-                holder,
-                released: false,
-                last_refresh: Instant::now(),
-                refresh_error: None,
-            }),
-        });
-        held_locks().push(held.clone());
-        tokio::spawn(refresh(held.clone()));
-        BucketLock { held, stale }
     }
 
     pub fn key(&self) -> &str {
@@ -287,6 +282,32 @@ impl BucketLock {
 }
 
 impl Held {
+    fn register(remote: &Remote, key: String, holder: Holder) -> Arc<Held> {
+        let held = Arc::new(Held {
+            remote: remote.clone(),
+            key,
+            state: tokio::sync::Mutex::new(HeldState {
+                holder,
+                released: false,
+                last_refresh: Instant::now(),
+                refresh_error: None,
+            }),
+        });
+        held_locks().push(held.clone());
+        held
+    }
+
+    /// Writes the lock object as first taken.
+    async fn write(&self) -> Result<(), RemoteError> {
+        let body = Bytes::from(self.state.lock().await.holder.to_json());
+        self.remote.put(&self.key, body).await
+    }
+
+    /// Drops a lock whose write failed: nothing to remove (a read-only key sends no delete).
+    fn forget(self: &Arc<Self>) {
+        held_locks().retain(|h| !Arc::ptr_eq(h, self));
+    }
+
     async fn release(self: &Arc<Self>) -> Result<(), RemoteError> {
         let mut state = self.state.lock().await;
         if std::mem::replace(&mut state.released, true) {
