@@ -221,7 +221,7 @@ fn gc_between_a_push_listing_and_its_manifest_keeps_what_the_push_skipped() {
         .run()
         .code(1)
         .stderr_has("nothing deleted")
-        .stderr_has("hf-cache-sync push");
+        .stderr_has(" push` on ");
     proxy.release();
     push.wait().success();
     assert_manifest_blobs_exist(&t, &late);

@@ -104,7 +104,7 @@ fn busy_message(kind: LockKind, remote: &str, waited: Duration, holders: &[Strin
     let list = holders.join("\n  ");
     match kind {
         LockKind::Exclusive => format!(
-            "nothing deleted: {} on {remote} while this run would delete:\n  {list}",
+            "nothing deleted: {} to {remote}:\n  {list}",
             if holders.len() == 1 {
                 "another run is writing"
             } else {
