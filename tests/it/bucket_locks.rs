@@ -334,6 +334,7 @@ fn a_directory_remote_keeps_its_locks_as_files() {
     let garbage = remote.join(blob_key(&sha256_hex(b"garbage")));
     std::fs::write(&garbage, b"garbage").unwrap();
     let lock = remote.join(format!("locks/shared-{}.json", random_hex(16)));
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
     std::fs::write(&lock, lock_body("shared", Duration::from_secs(5))).unwrap();
 
     t.hfcs()
