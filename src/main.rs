@@ -125,15 +125,17 @@ fn main() -> ExitCode {
         }
         None
     });
-    // A bucket lock still held (the run was interrupted, or ended without releasing one) would
-    // hold off every gc until it turns stale.
-    runtime.block_on(async {
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            remote::bucket_lock::release_all(),
-        )
-        .await;
-    });
+    // A bucket lock still held (a run that ended without releasing one) would hold off every
+    // gc until it turns stale. An interrupted run's go with the cleanup below.
+    if result.is_some() {
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                remote::bucket_lock::release_all(),
+            )
+            .await;
+        });
+    }
     match result {
         Some(Ok(Outcome::Success)) => ExitCode::SUCCESS,
         Some(Ok(Outcome::Failed)) => ExitCode::from(EXIT_FAILURE),
@@ -146,10 +148,12 @@ fn main() -> ExitCode {
                 eprintln!("interrupted: cleaning up");
             }
             runtime.block_on(async {
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    remote::s3::abort_open_uploads(),
-                )
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                    tokio::join!(
+                        remote::s3::abort_open_uploads(),
+                        remote::bucket_lock::release_all()
+                    )
+                })
                 .await;
             });
             cache::temp::remove_all();

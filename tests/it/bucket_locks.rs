@@ -361,3 +361,32 @@ fn a_directory_remote_keeps_its_locks_as_files() {
     let left: Vec<_> = std::fs::read_dir(remote.join("locks")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Ctrl-C while a push holds its lock: the run ends at once and removes the lock on its way out.
+#[test]
+fn an_interrupted_push_removes_its_lock() {
+    let t = Sandbox::new("locks_ctrl_c");
+    let src = t.cache("src");
+    repo("org/cut").write(&src);
+    let proxy = FaultProxy::new(&[]);
+    let held = proxy.hold(HoldAt::First(Target::Path("PUT", "/manifests/")));
+    let config = config_via(&t, "proxied.yaml", proxy.url(), &t.prefix);
+    let mut push = t.bare().config(&config).cache_dir(&src).arg("push").start();
+    held.recv_timeout(Duration::from_secs(60))
+        .expect("the push reaches its manifest");
+    assert_eq!(locks(&t).len(), 1, "the push holds a lock");
+    // SAFETY: kill only sends a signal to our own child, still running.
+    assert_eq!(
+        unsafe { libc::kill(push.pid() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    // Its lock's removal goes through the proxy too, once the held requests are let go.
+    assert!(
+        push.wait_for_stderr("interrupted", Duration::from_secs(30))
+            .is_some(),
+        "the push says it was interrupted"
+    );
+    proxy.release();
+    push.wait().code(130);
+    assert_eq!(locks(&t), Vec::<String>::new());
+}
