@@ -128,6 +128,17 @@ fn main() -> ExitCode {
         }
         None
     });
+    // A bucket lock still held (a run that ended without releasing one) would hold off every
+    // gc until it turns stale. An interrupted run's go with the cleanup below.
+    if result.is_some() {
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                remote::bucket_lock::release_all(),
+            )
+            .await;
+        });
+    }
     match result {
         Some(Ok(outcome)) => {
             let code = match outcome {
@@ -150,10 +161,12 @@ fn main() -> ExitCode {
                 eprintln!("interrupted: cleaning up");
             }
             runtime.block_on(async {
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(10),
-                    remote::s3::abort_open_uploads(),
-                )
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                    tokio::join!(
+                        remote::s3::abort_open_uploads(),
+                        remote::bucket_lock::release_all()
+                    )
+                })
                 .await;
             });
             cache::temp::remove_all();
@@ -349,6 +362,12 @@ fn report_error(err: &anyhow::Error, printer: &Printer, command: &str) -> ExitCo
         if e.is_configuration() {
             code = EXIT_USAGE;
         }
+        hints.extend(e.hint());
+    }
+    if let Some(e) = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<remote::bucket_lock::BucketLockError>())
+    {
         hints.extend(e.hint());
     }
     if let Some(e) = err.chain().find_map(find::<RemoteError>) {

@@ -3,7 +3,9 @@
 //! Keys: `[prefix/]blobs/<etag>`, `[prefix/]manifests/<org__name>@<commit>.json`,
 //! `[prefix/]refs/<org__name>/<ref>`, and beside a manifest the commit's tree listing as
 //! huggingface_hub keeps it, `[prefix/]trees/<org__name>@<commit>.json` (0.1 ignores that family). A manifest read from the remote is untrusted input and is
-//! validated before anything is written.
+//! validated before anything is written. Runs that must not overlap (a gc and a push) announce
+//! themselves with lock objects, `[prefix/]locks/<kind>-<id>.json`, a family no catalog reader
+//! lists.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +18,8 @@ const MANIFESTS: &str = "manifests/";
 const REFS: &str = "refs/";
 const TREES: &str = "trees/";
 const MANIFEST_SUFFIX: &str = ".json";
+const LOCKS: &str = "locks/";
+const LOCK_SUFFIX: &str = ".json";
 /// Where `doctor` writes its probe object: outside `blobs/`, which push trusts as an index.
 const DOCTOR_PROBES: &str = "_hf_cache_sync_doctor/";
 
@@ -101,6 +105,26 @@ impl Layout {
     /// `doctor`'s write probe, `[prefix/]_hf_cache_sync_doctor/probe-<token>`, as 0.1 names it.
     pub fn doctor_probe_key(&self, token: &str) -> String {
         format!("{}{DOCTOR_PROBES}probe-{token}", self.prefix)
+    }
+
+    /// Where bucket locks live (see [`crate::remote::bucket_lock`]).
+    pub fn locks_prefix(&self) -> String {
+        format!("{}{LOCKS}", self.prefix)
+    }
+
+    /// A bucket lock, `[prefix/]locks/<kind>-<id>.json`; `kind` holds no `-`.
+    pub fn lock_key(&self, kind: &str, id: &str) -> String {
+        format!("{}{LOCKS}{kind}-{id}{LOCK_SUFFIX}", self.prefix)
+    }
+
+    /// (kind, id) of a `locks/<kind>-<id>.json` key, if it is one.
+    pub fn parse_lock_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
+        let body = key
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(LOCKS)?
+            .strip_suffix(LOCK_SUFFIX)?;
+        let (kind, id) = body.split_once('-')?;
+        (!kind.is_empty() && !id.is_empty() && !body.contains('/')).then_some((kind, id))
     }
 
     /// The etag of a `blobs/<etag>` key, if it is one.
@@ -393,6 +417,28 @@ mod tests {
             Some(("org__name", "c1"))
         );
         assert_eq!(t.parse_tree_key("team/manifests/org__name@c1.json"), None);
+    }
+
+    #[test]
+    fn lock_keys_sit_beside_the_families_0_1_reads() {
+        let t = Layout::new("team");
+        let key = t.lock_key("shared", "0123abcd");
+        assert_eq!(key, "team/locks/shared-0123abcd.json");
+        assert_eq!(t.parse_lock_key(&key), Some(("shared", "0123abcd")));
+        for other in [
+            "team/locks/shared.json",
+            "team/locks/-x.json",
+            "team/locks/a/shared-x.json",
+            "team/locks/shared-x",
+            "locks/shared-x.json",
+        ] {
+            assert_eq!(t.parse_lock_key(other), None, "{other}");
+        }
+        // No catalog family lists a lock.
+        assert!(!key.starts_with(&t.blobs_prefix()));
+        assert!(!key.starts_with(&t.manifests_prefix()));
+        assert!(!key.starts_with(&t.refs_prefix()));
+        assert!(!key.starts_with(&t.trees_prefix()));
     }
 
     #[test]

@@ -10,10 +10,12 @@ use super::deletion::refuse_without_consent;
 use super::deletion::remote::{delete_objects, may_delete, removal_lines, RemoteObject, Removal};
 use super::{parse_age, App, Failure, Outcome};
 use crate::config::ConfigError;
-use crate::remote::OpenUploadInfo;
+use crate::manifest::Layout;
+use crate::remote::bucket_lock::{BucketLock, BucketLockError};
+use crate::remote::{OpenUploadInfo, Remote};
 use crate::report::timestamp;
 use crate::text::plural;
-use crate::transfer::lifecycle::{plan_gc, GcPlan, DEFAULT_GRACE};
+use crate::transfer::lifecycle::{gc_blockers, lock_for_gc, plan_gc, GcPlan, DEFAULT_GRACE};
 
 #[derive(Debug)]
 pub struct GcOptions {
@@ -61,7 +63,41 @@ pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
     let grace = parse_age(&grace_text)?;
     refuse_without_consent(opts.yes, opts.dry_run)?;
     let (remote, layout) = app.open_remote(opts.remote.url())?;
-    let plan = plan_gc(&remote, &layout, grace).await?;
+    if opts.dry_run {
+        let now = std::time::SystemTime::now();
+        let blockers = gc_blockers(&remote, &layout).await?.blocking;
+        if !blockers.is_empty() {
+            let held: Vec<String> = blockers.iter().map(|l| l.describe(now)).collect();
+            app.printer.note(&format!(
+                "a real run now would delete nothing: other runs are writing:\n  {}",
+                held.join("\n  ")
+            ));
+        }
+        return collect(app, &opts, &remote, &layout, grace, grace_text, None).await;
+    }
+    let warn = |m: &str| app.printer.warn(m);
+    let lock = lock_for_gc(&remote, &layout, &warn).await?;
+    let result = collect(app, &opts, &remote, &layout, grace, grace_text, Some(&lock)).await;
+    let key = lock.key().to_string();
+    if let Err(e) = lock.release().await {
+        warn(&format!(
+            "cannot remove the lock {key} ({e}); others ignore it once it is stale"
+        ));
+    }
+    result
+}
+
+/// Plans, asks, deletes and reports; under the bucket's exclusive `lock` unless a dry run.
+async fn collect(
+    app: &App,
+    opts: &GcOptions,
+    remote: &Remote,
+    layout: &Layout,
+    grace: std::time::Duration,
+    grace_text: String,
+    lock: Option<&BucketLock>,
+) -> Result<Outcome> {
+    let plan = plan_gc(remote, layout, grace).await?;
     let doomed: Vec<RemoteObject> = plan.blobs.iter().map(RemoteObject::from).collect();
     let mut summary = GcSummary {
         command: "gc",
@@ -82,8 +118,8 @@ pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
     }
     if !may_delete(
         app,
-        &remote,
-        &layout,
+        remote,
+        layout,
         &lines(&plan),
         &question(&plan, &summary.remote),
         opts.yes,
@@ -92,7 +128,10 @@ pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
     {
         return Ok(Outcome::Failed);
     }
-    summary.removal = delete_objects(app, &remote, &doomed).await?;
+    if let Some(lock) = lock {
+        lock.check().await.map_err(BucketLockError::into_anyhow)?;
+    }
+    summary.removal = delete_objects(app, remote, &doomed).await?;
     for upload in &plan.uploads {
         match remote.abort_upload(upload).await {
             Ok(()) => summary.uploads.push(upload_entry(upload)),

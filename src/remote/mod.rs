@@ -2,6 +2,7 @@
 //! and offer the same operations, including verified blob transfers.
 
 pub mod aws;
+pub mod bucket_lock;
 mod bulk;
 pub mod catalog;
 pub mod dir;
@@ -274,6 +275,7 @@ fn dir_from_url(s: &str) -> PathBuf {
 }
 
 /// The remote a command talks to.
+#[derive(Clone)]
 pub enum Remote {
     S3(s3::S3Remote),
     Dir(dir::DirRemote),

@@ -4,14 +4,17 @@
 //!
 //! Safe against a concurrent push, which uploads blobs before their manifest and writes a
 //! manifest before its refs: an object younger than the grace period (by its LastModified) is
-//! never picked.
+//! never picked. An older blob a push found on the remote, and so did not upload again, is kept
+//! by the bucket locks: gc holds the exclusive one ([`lock_for_gc`]) and deletes nothing while a
+//! push holds a shared one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
 use crate::manifest::Layout;
+use crate::remote::bucket_lock::{self, BucketLock, BucketLockError, LockKind, Verdict};
 use crate::remote::catalog::{Body, Catalog, ReadFailure, ReadMode};
-use crate::remote::{ObjectInfo, OpenUploadInfo, Remote};
+use crate::remote::{Access, ObjectInfo, OpenUploadInfo, Remote, RemoteError};
 use crate::text::plural;
 
 /// The default age below which nothing is deleted: a push uploads its blobs before its
@@ -46,6 +49,60 @@ pub struct GcPlan {
     pub referenced: usize,
     /// Blobs no manifest names yet, kept because they are younger than the grace period.
     pub recent: usize,
+}
+
+/// Takes the bucket's exclusive lock for `gc --remote`, before anything is listed: a push that
+/// starts later waits for it, and while a push is writing it is refused (nothing is deleted).
+/// Locks left by killed runs are removed, each reported first. A key that may not write is
+/// refused as one that may not delete, which is what gc needs.
+pub async fn lock_for_gc(
+    remote: &Remote,
+    layout: &Layout,
+    report: &dyn Fn(&str),
+) -> anyhow::Result<BucketLock> {
+    let lock = BucketLock::acquire(remote, layout, LockKind::Exclusive, Duration::ZERO, report)
+        .await
+        .map_err(|e| match e {
+            BucketLockError::Remote(RemoteError::AccessDenied {
+                bucket,
+                action: Access::Write,
+                code,
+                key,
+            }) => RemoteError::AccessDenied {
+                bucket,
+                action: Access::Delete,
+                code,
+                key,
+            }
+            .into(),
+            other => other.into_anyhow(),
+        })?;
+    let now = SystemTime::now();
+    for stale in lock.stale() {
+        match remote.delete(&stale.key).await {
+            Ok(()) => report(&format!(
+                "removed a stale lock (not refreshed for {}): {}",
+                humantime::format_duration(bucket_lock::STALE_AFTER),
+                stale.describe(now)
+            )),
+            Err(e) => report(&format!(
+                "ignoring a stale lock, which cannot be removed ({e}): {}",
+                stale.describe(now)
+            )),
+        }
+    }
+    Ok(lock)
+}
+
+/// For a dry run, which takes no lock: the fresh locks a real run would now be refused by.
+pub async fn gc_blockers(remote: &Remote, layout: &Layout) -> Result<Verdict, RemoteError> {
+    let seen = bucket_lock::list_locks(remote, layout).await?;
+    Ok(bucket_lock::judge(
+        LockKind::Exclusive,
+        "",
+        seen,
+        SystemTime::now(),
+    ))
 }
 
 /// Lists blobs, manifests and unfinished uploads (one LIST pass each), reads every manifest

@@ -22,6 +22,7 @@ use crate::cache::trees::TreeListing;
 use crate::config::ConfigError;
 use crate::failure::Failure;
 use crate::manifest::{safe_repo_key, Layout, Manifest, ManifestFile};
+use crate::remote::bucket_lock::{BucketLock, BucketLockError, LockKind};
 use crate::remote::catalog::{Body, Catalog, ReadFailure, ReadMode};
 use crate::remote::{BlobSource, Remote, RemoteError, TransferCtx, TransferError};
 use crate::report::{lock_waiter, Progress};
@@ -193,6 +194,10 @@ pub async fn plan<'a>(
 
 /// Sends what the plan needs and the remote lacks: blobs, then the manifests of revisions whose
 /// blobs all made it, then their refs. A fatal remote error ends the run.
+///
+/// A real run holds a shared lock on the bucket from before it lists the blobs there until its
+/// refs are written, so a gc cannot delete a blob it found and skipped; while a gc holds the
+/// bucket it waits, at most the lock timeout.
 pub async fn execute(
     remote: &Remote,
     layout: &Layout,
@@ -202,6 +207,41 @@ pub async fn execute(
     summary: &mut PushSummary,
     warn: &dyn Fn(&str),
 ) -> Result<()> {
+    if dry_run {
+        return send(remote, layout, ctx, plan, None, summary, warn).await;
+    }
+    let note = |m: &str| ctx.progress.log(m);
+    let lock = BucketLock::acquire(remote, layout, LockKind::Shared, ctx.lock_timeout, &note)
+        .await
+        .map_err(BucketLockError::into_anyhow)?;
+    let now = std::time::SystemTime::now();
+    for stale in lock.stale() {
+        warn(&format!(
+            "ignoring a stale lock on the bucket: {}; delete it if that process is gone",
+            stale.describe(now)
+        ));
+    }
+    let result = send(remote, layout, ctx, plan, Some(&lock), summary, warn).await;
+    let key = lock.key().to_string();
+    if let Err(e) = lock.release().await {
+        warn(&format!(
+            "cannot remove the lock {key} ({e}); others ignore it once it is stale"
+        ));
+    }
+    result
+}
+
+/// [`execute`]'s work, under `lock` unless a dry run.
+async fn send(
+    remote: &Remote,
+    layout: &Layout,
+    ctx: &TransferCtx,
+    plan: PushPlan<'_>,
+    lock: Option<&BucketLock>,
+    summary: &mut PushSummary,
+    warn: &dyn Fn(&str),
+) -> Result<()> {
+    let dry_run = lock.is_none();
     let progress = ctx.progress.clone();
     // Multipart uploads a killed push left open cost storage until aborted. The sweep and the
     // one LIST that answers which blobs exist (no HEAD per blob) go out together.
@@ -268,6 +308,10 @@ pub async fn execute(
             format!("{}@{}", p.manifest.repo, short(&p.manifest.revision)),
             "not published: some of its blobs failed to upload",
         ));
+    }
+    // The blobs found on the remote are only still there if the lock held all along.
+    if let Some(lock) = lock {
+        lock.check().await.map_err(BucketLockError::into_anyhow)?;
     }
     publish_all(
         remote,

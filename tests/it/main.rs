@@ -5,6 +5,7 @@
 mod common;
 
 mod aws_credentials;
+mod bucket_locks;
 mod cache_dir;
 mod cluster;
 mod concurrency;

@@ -90,6 +90,8 @@ pub struct BucketState {
     pub blobs: BTreeSet<String>,
     pub manifests: usize,
     pub refs: usize,
+    /// Bucket locks: a run killed outright leaves its own behind.
+    pub locks: usize,
 }
 
 /// Blobs whose bytes a walk has hashed, by name, S3 ETag and size: an object listed with the
@@ -167,6 +169,8 @@ pub fn assert_bucket_consistent_with(bucket: &Bucket, hashed: &mut Hashed) -> Bu
                 "ref {key} names {commit}, which has no manifest (keys: {keys:?})"
             );
             state.refs += 1;
+        } else if key.starts_with("locks/") {
+            state.locks += 1;
         } else {
             assert!(key.starts_with("blobs/"), "unexpected key {key}");
         }
