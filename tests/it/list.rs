@@ -566,7 +566,8 @@ fn remote_is_listed_from_key_names_and_from_manifests_on_request() {
     let junk = manifest_key("org/junk", &commit_hash("junk"));
     bucket.put(&junk, "not json");
 
-    // By default: one LIST each of manifests/ and refs/, ids decoded from the keys.
+    // By default: one LIST each of manifests/ and refs/, ids decoded from the keys, and one
+    // manifest a repo read for its type. The junk one leaves its repo untyped, unreported.
     let out = t.hfcs().json().args(["list", "--remote"]).run().success();
     let doc = out.json();
     assert_eq!(doc["source"], "remote", "{out}");
@@ -577,15 +578,18 @@ fn remote_is_listed_from_key_names_and_from_manifests_on_request() {
         json!([]),
         "the junk manifest is not read\n{out}"
     );
-    let m = entry(&doc, "org/m");
-    assert_eq!(m["repo_type"], Value::Null, "{m}");
+    let m = entry(&doc, "model/org/m");
+    assert_eq!(m["repo_type"], "model", "{m}");
     assert_eq!(m["size"], Value::Null, "{m}");
     assert_eq!(m["revisions"], 3, "{m}");
     assert_eq!(strings(&m["refs"]), ["main", "v1.0"]);
-    assert_eq!(strings(&entry(&doc, "org/d")["refs"]), ["main", "pr/1"]);
+    assert_eq!(
+        strings(&entry(&doc, "dataset/org/d")["refs"]),
+        ["main", "pr/1"]
+    );
     assert_eq!(
         ids(t.hfcs(), &["--remote"]),
-        ["org/d", "org/junk", "org/m", "other/n"]
+        ["dataset/org/d", "org/junk", "model/org/m", "model/other/n"]
     );
 
     // With --manifests: exact ids and types, sizes, and which revision each ref names.

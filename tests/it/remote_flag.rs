@@ -54,7 +54,7 @@ fn a_directory_or_another_prefix_is_listed_diffed_verified_and_cleaned() {
 
     for flag in [dir_flag.as_str(), &format!("--remote={other}")] {
         let out = t.hfcs().args(["list", flag, "-q"]).run().success();
-        assert_eq!(ids(&out), ["org/m"], "{out}");
+        assert_eq!(ids(&out), ["model/org/m"], "{out}");
         let out = t
             .hfcs()
             .json()
@@ -119,7 +119,7 @@ fn todays_invocations_keep_working() {
     t.hfcs().cache_dir(&src).arg("push").run().success();
 
     let out = t.hfcs().args(["list", "--remote", "-q"]).run().success();
-    assert_eq!(ids(&out), ["org/m"], "{out}");
+    assert_eq!(ids(&out), ["model/org/m"], "{out}");
     t.hfcs().args(["verify", "--remote"]).run().success();
     // A repo id after a bare --remote is a repo id, on the configured remote.
     let out = t

@@ -38,12 +38,15 @@ pub(super) async fn listing(
         catalog.read(&Scope::All).await?;
     } else {
         // One manifest a key name, for the repo's type: `model/org/name`, as every command
-        // names a repo, takes one small GET a repo, not one a revision.
+        // names a repo, takes one small GET a repo, not one a revision. A key that two ids may
+        // share (`a__b__c`: `a/b__c` or `a__b/c`) is left a guess, untyped.
         let mut first: BTreeMap<String, String> = BTreeMap::new();
         for e in catalog.manifests() {
-            first
-                .entry(e.safe.clone())
-                .or_insert_with(|| e.commit.clone());
+            if e.safe.matches("__").count() == 1 {
+                first
+                    .entry(e.safe.clone())
+                    .or_insert_with(|| e.commit.clone());
+            }
         }
         catalog
             .read_manifests(|safe, commit| first.get(safe).is_some_and(|c| c == commit))
@@ -64,7 +67,9 @@ pub(super) async fn listing(
             manifests_read: read,
         },
         entries,
-        warnings: catalog.warnings(),
+        // Read for its type alone, a manifest that cannot be read leaves its repo untyped and
+        // the listing whole: only `--manifests` reports what it could not read.
+        warnings: if read { catalog.warnings() } else { Vec::new() },
         revisions,
         sized: read,
         timed: false,
@@ -100,7 +105,11 @@ fn groups_from_keys<'a>(catalog: &Catalog) -> BTreeMap<Owner, RemoteGroup<'a>> {
     let mut groups: BTreeMap<Owner, RemoteGroup> = BTreeMap::new();
     let types: HashMap<&str, RepoType> = catalog
         .manifests()
-        .filter_map(|e| Some((e.safe.as_str(), e.body.valid()?.repo_type()?)))
+        .filter_map(|e| {
+            let m = e.body.valid()?;
+            // A manifest under another repo's key says nothing of that repo.
+            (repo_id_from_key(&e.safe) == m.repo).then_some((e.safe.as_str(), m.repo_type()?))
+        })
         .collect();
     fn group<'g, 'a>(
         groups: &'g mut BTreeMap<Owner, RemoteGroup<'a>>,
