@@ -769,10 +769,21 @@ fn remote_reads_that_fail_or_are_refused_are_warnings_and_the_rest_is_listed() {
         assert!(out.stderr.contains(&format!("warning: {w}")), "{out}");
     }
 
-    // From key names alone nothing is read, so nothing can fail.
+    // From key names, with one manifest read a repo for its type alone, nothing can fail. The
+    // manifest under org/x's key describes org/m: it says nothing of org/x's type.
     let out = t.hfcs().json().args(["list", "--remote"]).run().success();
     let doc = out.json();
     assert_eq!(doc["warnings"], json!([]), "{out}");
-    assert_eq!(entry(&doc, "org/m")["revisions"], 3, "{out}");
-    assert_eq!(entry(&doc, "org/x")["revisions"], 1, "{out}");
+    let by_id = |id: &str| {
+        doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["repo_id"] == id)
+            .unwrap_or_else(|| panic!("no repo {id}\n{out}"))
+            .clone()
+    };
+    assert_eq!(by_id("org/m")["revisions"], 3, "{out}");
+    assert_eq!(by_id("org/x")["revisions"], 1, "{out}");
+    assert_eq!(by_id("org/x")["repo"], "org/x", "{out}");
 }
