@@ -589,7 +589,7 @@ fn remote_is_listed_from_key_names_and_from_manifests_on_request() {
     );
     assert_eq!(
         ids(t.hfcs(), &["--remote"]),
-        ["dataset/org/d", "org/junk", "model/org/m", "model/other/n"]
+        ["dataset/org/d", "model/org/m", "model/other/n", "org/junk"]
     );
 
     // With --manifests: exact ids and types, sizes, and which revision each ref names.

@@ -426,4 +426,24 @@ fn pull_all_and_pull_lock_write_the_modes_a_pull_writes() {
         got_locked, want_locked,
         "pull --lock on the left, pull on the right"
     );
+    // And the same bytes, links and refs: one landing serves all three.
+    let want = contents(&pulled.join(&folder));
+    assert!(want.contains_key("refs/main"), "{want:?}");
+    assert_eq!(contents(&all.join(&folder)), want, "pull-all vs pull");
+    assert_eq!(contents(&locked.join(&folder)), want, "pull --lock vs pull");
+}
+
+/// Every file under `dir`: a link's target, a file's bytes.
+fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    crate::common::files_under(dir)
+        .into_iter()
+        .map(|rel| {
+            let path = dir.join(&rel);
+            let body = match std::fs::read_link(&path) {
+                Ok(target) => format!("-> {}", target.display()).into_bytes(),
+                Err(_) => std::fs::read(&path).unwrap(),
+            };
+            (rel, body)
+        })
+        .collect()
 }
