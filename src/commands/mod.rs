@@ -20,7 +20,6 @@ pub mod watch;
 
 use std::sync::Arc;
 
-use crate::cache::scan::{self, CacheScan};
 use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
 use crate::remote::{Remote, TransferCtx};
@@ -30,7 +29,8 @@ use crate::transfer::PlannedRevision;
 
 pub use crate::failure::Failure;
 pub use crate::ops::{
-    file_filter, refuse_offline, repos, Env, FallbackOptions, RepoFilter, TransferOptions,
+    file_filter, missing_cache_dir, refuse_offline, repos, scan_existing, Env, FallbackOptions,
+    RepoFilter, TransferOptions,
 };
 pub use crate::text::short;
 pub use repos::{require_repos, NotFound, RepoRef};
@@ -181,26 +181,6 @@ pub fn planned_lines(
         }
     }
     lines
-}
-
-/// Scans the cache, refusing a cache dir that does not exist (a typo must not look like an
-/// empty cache).
-pub async fn scan_existing(cache_dir: &std::path::Path) -> anyhow::Result<CacheScan> {
-    let dir = cache_dir.to_path_buf();
-    let scan = tokio::task::spawn_blocking(move || scan::scan(&dir)).await?;
-    if !scan.exists {
-        return Err(missing_cache_dir(&scan).into());
-    }
-    Ok(scan)
-}
-
-pub fn missing_cache_dir(scan: &CacheScan) -> ConfigError {
-    ConfigError::Usage {
-        message: format!("cache dir {} does not exist", scan.root.display()),
-        hint: "set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE to the hub cache \
-               (huggingface_hub's default is ~/.cache/huggingface/hub)"
-            .into(),
-    }
 }
 
 /// Asks before deleting. `--yes` skips the question; without it, a non-terminal stdin is refused

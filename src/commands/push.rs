@@ -1,102 +1,27 @@
-//! `push`: scan the cache, choose the repos, and run the push engine: blobs the remote lacks,
-//! then manifests, then refs.
-
-use std::time::Instant;
+//! `push`: the cache's repos sent to the remote by [`ops::push::push`] (blobs the remote lacks,
+//! then manifests, then refs), then said.
 
 use anyhow::Result;
 
-use super::repos::LOCAL_LIST_HINT;
-use super::{
-    planned_lines, require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions,
-};
-use crate::cache::scan::Repo;
-use crate::remote::Remote;
-use crate::transfer::push::{self, PushPolicy, PushSummary};
+use super::{planned_lines, App, Outcome};
+use crate::ops;
+use crate::transfer::push::PushSummary;
 
-pub struct PushOptions {
-    pub repos: Vec<String>,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    pub transfer: TransferOptions,
-}
+pub use crate::ops::push::PushOptions;
 
 pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
-    let started = Instant::now();
-    let filter = RepoFilter::new(&opts.include, &opts.exclude)?;
-    let wanted = RepoRef::parse_all(&opts.repos)?;
-    let (mut remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
-    let ctx = app.transfer_ctx(&opts.transfer, "push");
-    let progress = ctx.progress.clone();
-    if let Remote::Dir(dir) = &mut remote {
-        // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
-        if opts.transfer.remote.is_some() && !dir.root().exists() {
-            let root = dir.root().display();
-            if opts.transfer.dry_run {
-                progress.log(&format!("would create remote directory {root}"));
-                dir.plan_creation();
-            } else {
-                dir.create_root()?;
-                progress.log(&format!("created remote directory {root}"));
-            }
-        }
+    let pushed = ops::push::push(&app.env(), opts).await?;
+    for w in &pushed.warnings {
+        app.printer.warn(w);
     }
-
-    let _lock = push::lock_cache(&app.settings.cache_dir, &ctx).await?;
-    let scan = scan_existing(&app.settings.cache_dir).await?;
-    for w in &scan.warnings {
-        app.printer.warn(&w.to_string());
+    for note in &pushed.notes {
+        app.printer.note(note);
     }
-    require_repos(&scan, &wanted)?;
-    if scan.repos.is_empty() {
-        app.printer.note(&format!(
-            "no repos in {}: nothing to push",
-            scan.root.display()
-        ));
-    }
-    let named: Vec<&Repo> = scan
-        .repos
-        .iter()
-        .filter(|r| wanted.is_empty() || wanted.iter().any(|w| w.matches(r.repo_type, &r.repo_id)))
-        .collect();
-    let repos: Vec<&Repo> = named
-        .iter()
-        .copied()
-        .filter(|r| filter.matches(&r.repo_id))
-        .collect();
-    let ids: Vec<&str> = named.iter().map(|r| r.repo_id.as_str()).collect();
-    let place = format!("the cache at {}", scan.root.display());
-    for note in filter.check(&ids, repos.len(), &place, LOCAL_LIST_HINT)? {
-        app.printer.note(&note);
-    }
-
-    let mut summary = PushSummary {
-        command: "push",
-        remote: remote.url(),
-        dry_run: opts.transfer.dry_run,
-        ..Default::default()
-    };
-    let policy = PushPolicy {
-        allow_gated: app.settings.allow_gated,
-        sync_xet: app.settings.sync_xet,
-    };
-    let warn = |msg: &str| app.printer.warn(msg);
-    push::push_repos(
-        &remote,
-        &layout,
-        &ctx,
-        repos,
-        policy,
-        opts.transfer.dry_run,
-        &mut summary,
-        &warn,
-    )
-    .await?;
-    summary.seconds = started.elapsed().as_secs_f64();
-    let outcome = Outcome::from_failures(summary.failures.len());
+    let summary = pushed.summary;
     let verbose = app.printer.verbose;
     app.printer
         .result(&summary, || human_summary(&summary, verbose));
-    Ok(outcome)
+    Ok(Outcome::from_failures(summary.failures.len()))
 }
 
 /// What a dry run would move, revision by revision (blob by blob with -v), then the totals.

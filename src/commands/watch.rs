@@ -19,9 +19,10 @@ use crate::cache::scan::Repo;
 use crate::cache::watch::{download_in_progress, CacheWatch, Seen};
 use crate::config::ConfigError;
 use crate::manifest::Layout;
+use crate::ops::push::{push_round, Round};
 use crate::remote::{Remote, RemoteError, TransferError};
 use crate::report::print_data;
-use crate::transfer::push::{self, PushPolicy, PushSummary};
+use crate::transfer::push::{self, PushSummary};
 
 pub struct WatchOptions {
     /// How long the cache must be quiet before a push.
@@ -210,37 +211,28 @@ impl Watcher<'_> {
         }
         let folders: Vec<String> = ready.iter().map(|r| r.folder.clone()).collect();
         let names: Vec<String> = ready.iter().map(|r| r.qualified_id()).collect();
-        let mut summary = PushSummary {
+        let round = Round {
+            remote: self.remote,
+            layout: self.layout,
+            ctx: &ctx,
+            dry_run: false,
             command: "watch",
-            remote: self.remote.url(),
-            ..Default::default()
         };
-        let policy = PushPolicy {
-            allow_gated: app.settings.allow_gated,
-            sync_xet: app.settings.sync_xet,
-        };
-        let warn = |msg: &str| app.printer.warn(msg);
-        let pushed = push::push_repos(
-            self.remote,
-            self.layout,
-            &ctx,
-            ready,
-            policy,
-            false,
-            &mut summary,
-            &warn,
-        )
-        .await;
-        summary.seconds = started.elapsed().as_secs_f64();
-        if let Err(e) = pushed {
-            if ends_the_watch(&e) {
-                return Err(e);
+        let pushed = push_round(&app.env(), &round, ready).await;
+        let (mut summary, warnings) = match pushed {
+            Ok(pushed) => pushed,
+            Err(e) if ends_the_watch(&e) => return Err(e),
+            Err(e) => {
+                app.printer
+                    .error(&format!("push failed: {e:#}; trying again later"));
+                pending.folders.extend(folders);
+                self.retry_later(pending);
+                return Ok(());
             }
-            app.printer
-                .error(&format!("push failed: {e:#}; trying again later"));
-            pending.folders.extend(folders);
-            self.retry_later(pending);
-            return Ok(());
+        };
+        summary.seconds = started.elapsed().as_secs_f64();
+        for w in &warnings {
+            app.printer.warn(w);
         }
         self.report(&summary, &names);
         if summary.failures.is_empty() {

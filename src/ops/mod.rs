@@ -11,6 +11,7 @@ pub mod prune;
 pub mod pull;
 pub mod pull_all;
 pub mod pull_lock;
+pub mod push;
 pub mod remote_delete;
 pub mod repos;
 pub mod rm;
@@ -169,9 +170,9 @@ impl Env<'_> {
         Ok((remote, Layout::new(spec.prefix())))
     }
 
-    /// What write-through leaves out, as push does.
-    pub fn write_policy(&self) -> crate::transfer::write_through::Policy {
-        crate::transfer::write_through::Policy {
+    /// What a push (and write-through, and watch) leaves out.
+    pub fn push_policy(&self) -> crate::transfer::push::PushPolicy {
+        crate::transfer::push::PushPolicy {
             allow_gated: self.settings.allow_gated,
             sync_xet: self.settings.sync_xet,
         }
@@ -329,6 +330,28 @@ fn build_globs(patterns: &[String], flag: &str) -> Result<Option<GlobSet>, Confi
         message: format!("{flag}: {e}"),
         hint: "globs match repo ids: 'org/*', 'org/model-*', '*/bert-*'".into(),
     })
+}
+
+/// Scans the cache, refusing a cache dir that does not exist (a typo must not look like an
+/// empty cache).
+pub async fn scan_existing(
+    cache_dir: &std::path::Path,
+) -> anyhow::Result<crate::cache::scan::CacheScan> {
+    let dir = cache_dir.to_path_buf();
+    let scan = tokio::task::spawn_blocking(move || crate::cache::scan::scan(&dir)).await?;
+    if !scan.exists {
+        return Err(missing_cache_dir(&scan).into());
+    }
+    Ok(scan)
+}
+
+pub fn missing_cache_dir(scan: &crate::cache::scan::CacheScan) -> ConfigError {
+    ConfigError::Usage {
+        message: format!("cache dir {} does not exist", scan.root.display()),
+        hint: "set --cache-dir, cache.hf_cache_dir or HF_HUB_CACHE to the hub cache \
+               (huggingface_hub's default is ~/.cache/huggingface/hub)"
+            .into(),
+    }
 }
 
 #[cfg(test)]

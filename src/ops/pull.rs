@@ -119,7 +119,7 @@ pub async fn fetch_and_land(
                 sources,
                 &landing.plan,
                 cache_dir,
-                &env.write_policy(),
+                &env.push_policy(),
                 || env.transfer_ctx(transfer, "write-through"),
             )
             .await;

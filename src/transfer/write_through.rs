@@ -53,14 +53,6 @@ impl Written {
     }
 }
 
-/// What a write-through needs besides the plan.
-pub struct Policy {
-    /// `team.allow_gated`.
-    pub allow_gated: bool,
-    /// `cache.sync_xet`.
-    pub sync_xet: bool,
-}
-
 /// Pushes the plan's revision (and the ref the pull wrote) from the cache to every remote
 /// before the source that served it. A gated repo (as the Hub says, or as push's heuristic
 /// guesses when the Hub was not asked) goes only where `team.allow_gated` allows.
@@ -68,7 +60,7 @@ pub async fn write_through(
     sources: &Sources,
     plan: &Plan,
     cache_dir: &Path,
-    policy: &Policy,
+    policy: &PushPolicy,
     ctx: impl Fn() -> TransferCtx,
 ) -> Vec<Written> {
     let nearer: Vec<usize> = (0..plan.tier)
