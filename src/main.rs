@@ -54,29 +54,8 @@ fn main() -> ExitCode {
     if let Some(code) = answer_without_settings(&cli.command, &printer) {
         return code;
     }
-    if cli.cache_dir.len() > 1 && !matches!(cli.command, Command::Dedupe(_)) {
-        let err = ConfigError::Usage {
-            message: format!(
-                "--cache-dir is given {} times; only dedupe works on several caches",
-                cli.cache_dir.len()
-            ),
-            hint: "give --cache-dir once (or run the command once per cache)".into(),
-        };
-        return report_error(&anyhow::Error::new(err), &printer, name);
-    }
-    let overrides = Overrides {
-        config: cli.config.clone(),
-        cache_dir: cli.cache_dir.first().cloned(),
-    };
-    let (settings, config_error) = match Settings::load(&overrides) {
-        Ok(s) => (s, None),
-        // doctor reports a broken config file among its checks; init --force replaces it.
-        Err(e) if matches!(cli.command, Command::Doctor(_) | Command::Init(_)) => {
-            match Settings::load_without_file(&overrides) {
-                Ok(s) => (s, Some(e)),
-                Err(_) => return report_error(&anyhow::Error::new(e), &printer, name),
-            }
-        }
+    let (settings, config_error) = match load_settings(&cli) {
+        Ok(loaded) => loaded,
         Err(e) => return report_error(&anyhow::Error::new(e), &printer, name),
     };
     for w in &settings.warnings {
@@ -174,6 +153,34 @@ fn main() -> ExitCode {
             runtime.shutdown_background();
             ExitCode::from(EXIT_INTERRUPTED)
         }
+    }
+}
+
+/// The settings the command runs with, and for `doctor` a config file that failed to load
+/// (it reports that among its checks; `init --force` replaces the file).
+fn load_settings(cli: &Cli) -> Result<(Settings, Option<ConfigError>), ConfigError> {
+    if cli.cache_dir.len() > 1 && !matches!(cli.command, Command::Dedupe(_)) {
+        return Err(ConfigError::Usage {
+            message: format!(
+                "--cache-dir is given {} times; only dedupe works on several caches",
+                cli.cache_dir.len()
+            ),
+            hint: "give --cache-dir once (or run the command once per cache)".into(),
+        });
+    }
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        cache_dir: cli.cache_dir.first().cloned(),
+    };
+    match Settings::load(&overrides) {
+        Ok(s) => Ok((s, None)),
+        Err(e) if matches!(cli.command, Command::Doctor(_) | Command::Init(_)) => {
+            match Settings::load_without_file(&overrides) {
+                Ok(s) => Ok((s, Some(e))),
+                Err(_) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
