@@ -31,7 +31,7 @@ const LOCAL_DIR: &str = "local-dir=";
 
 /// One pinned revision.
 #[derive(Debug, Clone)]
-pub struct LockEntry {
+pub struct Pin {
     /// Line number in the file, from 1.
     pub line: usize,
     pub repo_type: RepoType,
@@ -45,7 +45,7 @@ pub struct LockEntry {
     pub local_dir: Option<PathBuf>,
 }
 
-impl LockEntry {
+impl Pin {
     /// `type/org/name@<12 hex>`, as reports name an entry.
     pub fn describe(&self) -> String {
         format!(
@@ -84,7 +84,7 @@ impl LockEntry {
 #[derive(Debug)]
 pub struct LockFile {
     pub path: PathBuf,
-    pub entries: Vec<LockEntry>,
+    pub entries: Vec<Pin>,
 }
 
 impl LockFile {
@@ -130,8 +130,8 @@ pub fn lock_folder(lock: &Path) -> PathBuf {
 }
 
 /// The entries of `text`, and each bad line's number and what is wrong with it.
-pub fn parse(text: &str, base: &Path) -> (Vec<LockEntry>, Vec<(usize, String)>) {
-    let mut entries: Vec<LockEntry> = Vec::new();
+pub fn parse(text: &str, base: &Path) -> (Vec<Pin>, Vec<(usize, String)>) {
+    let mut entries: Vec<Pin> = Vec::new();
     let mut errors = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let number = i + 1;
@@ -172,7 +172,7 @@ fn parse_line(
     body: &str,
     comment: Option<&str>,
     base: &Path,
-) -> Result<LockEntry, String> {
+) -> Result<Pin, String> {
     let mut words = body.split_whitespace();
     let pinned = words.next().expect("a non-blank line has a word");
     let (repo, commit) = pinned.rsplit_once('@').ok_or_else(|| {
@@ -219,7 +219,7 @@ fn parse_line(
         .filter(|c| !c.is_empty() && !c.contains(char::is_whitespace))
         .filter(|c| is_safe_ref_name(c) && !is_commit_hash(c))
         .map(str::to_string);
-    Ok(LockEntry {
+    Ok(Pin {
         line: number,
         repo_type: named.repo_type.unwrap_or(RepoType::Model),
         repo_id: named.repo_id,
@@ -232,7 +232,7 @@ fn parse_line(
 
 /// The lock file's text for `entries`: a header saying how to use it, then one line each,
 /// sorted so the file diffs well.
-pub fn render(entries: &[LockEntry], base: &Path) -> String {
+pub fn render(entries: &[Pin], base: &Path) -> String {
     let mut lines: Vec<(String, String)> = entries
         .iter()
         .map(|e| (format!("{}/{}", e.repo_type, e.repo_id), e.to_line(base)))
@@ -256,7 +256,7 @@ mod tests {
     const C1: &str = "0123456789abcdef0123456789abcdef01234567";
     const C2: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
-    fn ok(text: &str) -> Vec<LockEntry> {
+    fn ok(text: &str) -> Vec<Pin> {
         let (entries, errors) = parse(text, Path::new("/proj"));
         assert!(errors.is_empty(), "{errors:?}");
         entries

@@ -14,7 +14,7 @@ use crate::cache::scan::{CacheScan, Repo};
 use crate::cache::write::write_user_file;
 use crate::cache::{is_commit_hash, RepoType};
 use crate::config::ConfigError;
-use crate::lockfile::{lock_folder, render, LockEntry, LockFile};
+use crate::lockfile::{lock_folder, render, LockFile, Pin};
 use crate::manifest::safe_repo_key;
 use crate::patterns::FileFilter;
 use crate::remote::catalog::{Catalog, ReadMode};
@@ -40,7 +40,7 @@ struct Wanted {
 }
 
 #[derive(Debug, Serialize)]
-struct Pin {
+struct LockedPin {
     repo: String,
     revision: String,
     #[serde(rename = "ref")]
@@ -54,7 +54,7 @@ struct LockSummary {
     /// `the cache at …` or the remote.
     from: String,
     /// The pins written or updated by this run.
-    locked: Vec<Pin>,
+    locked: Vec<LockedPin>,
     /// Pins kept from the file as they were.
     kept: usize,
     /// Repos left out, and why.
@@ -165,7 +165,7 @@ pub async fn run(app: &App, opts: LockOptions) -> Result<Outcome> {
         locked: pins
             .iter()
             .filter(|p| p.line == 0)
-            .map(|p| Pin {
+            .map(|p| LockedPin {
                 repo: format!("{}/{}", p.repo_type, p.repo_id),
                 revision: p.commit.clone(),
                 ref_name: p.ref_name.clone(),
@@ -220,8 +220,8 @@ fn parse_wanted(text: &str) -> Result<Wanted, ConfigError> {
     })
 }
 
-fn pin(repo_type: RepoType, repo_id: &str, commit: &str, ref_name: Option<&str>) -> LockEntry {
-    LockEntry {
+fn pin(repo_type: RepoType, repo_id: &str, commit: &str, ref_name: Option<&str>) -> Pin {
+    Pin {
         line: 0,
         repo_type,
         repo_id: repo_id.to_string(),
@@ -238,7 +238,7 @@ fn from_cache(
     scan: &CacheScan,
     wanted: &[Wanted],
     skipped: &mut Vec<String>,
-) -> Result<Vec<LockEntry>, anyhow::Error> {
+) -> Result<Vec<Pin>, anyhow::Error> {
     let named: Vec<RepoRef> = wanted.iter().map(|w| w.repo.clone()).collect();
     require_repos(scan, &named)?;
     let mut pins = Vec::new();
@@ -267,7 +267,7 @@ fn from_cache(
     Ok(pins)
 }
 
-fn default_pin(repo: &Repo) -> Option<LockEntry> {
+fn default_pin(repo: &Repo) -> Option<Pin> {
     let by_ref = repo
         .refs
         .get_key_value("main")
@@ -281,7 +281,7 @@ fn default_pin(repo: &Repo) -> Option<LockEntry> {
     Some(pin(repo.repo_type, &repo.repo_id, commit, ref_name))
 }
 
-fn named_pin(repo: &Repo, revision: &str) -> Result<LockEntry, ConfigError> {
+fn named_pin(repo: &Repo, revision: &str) -> Result<Pin, ConfigError> {
     if is_commit_hash(revision) && repo.revision(revision).is_some() {
         return Ok(pin(repo.repo_type, &repo.repo_id, revision, None));
     }
@@ -314,7 +314,7 @@ fn from_remote(
     catalog: &Catalog,
     wanted: &[Wanted],
     skipped: &mut Vec<String>,
-) -> Result<Vec<LockEntry>, ConfigError> {
+) -> Result<Vec<Pin>, ConfigError> {
     let mut pins = Vec::new();
     for r in catalog.refs() {
         let named = wanted

@@ -20,7 +20,7 @@ use crate::remote::TransferCtx;
 use crate::text::short;
 use crate::transfer::local_dir;
 use crate::transfer::pull::{
-    fetch_plans, finish, resolve_through, Counts, Fetched, Plan, PullError, Resolution, Target,
+    fetch_plans, finish, resolve_through, Counts, FetchedPlans, Plan, PullError, Resolution, Target,
 };
 use crate::transfer::source::{Source, Sources};
 use crate::transfer::write_through::{write_through, Written};
@@ -91,7 +91,7 @@ pub async fn fetch_and_land(
             }
         }
     }
-    let Fetched {
+    let FetchedPlans {
         counts,
         failures,
         leases,

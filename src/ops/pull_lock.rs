@@ -16,7 +16,7 @@ use super::{Env, FallbackOptions, RevisionName, TransferOptions};
 use crate::cache::repo_folder_name;
 use crate::cache::scan::scan_repo;
 use crate::cache::write::write_ref;
-use crate::lockfile::{LockEntry, LockFile};
+use crate::lockfile::{LockFile, Pin};
 use crate::remote::catalog::Catalog;
 use crate::transfer::local_dir;
 use crate::transfer::pinned::{covered, manifest_files};
@@ -80,7 +80,7 @@ pub async fn pull_lock(env: &Env<'_>, opts: PullLockOptions) -> Result<PullLockS
     let cache_dir = env.settings.cache_dir.clone();
     let dry_run = opts.transfer.dry_run;
     let mut results = Vec::new();
-    let mut wanting: Vec<&LockEntry> = Vec::new();
+    let mut wanting: Vec<&Pin> = Vec::new();
     for entry in &lock.entries {
         match local_state(&cache_dir, entry) {
             Ok(()) => {
@@ -133,7 +133,7 @@ pub async fn pull_lock(env: &Env<'_>, opts: PullLockOptions) -> Result<PullLockS
 
 /// Whether the cache holds the pin whole (the files its tree listing names, or its snapshot's
 /// files, matching the pin's patterns, each with its blob).
-fn local_state(cache_dir: &Path, entry: &LockEntry) -> Result<(), String> {
+fn local_state(cache_dir: &Path, entry: &Pin) -> Result<(), String> {
     let folder = repo_folder_name(entry.repo_type, &entry.repo_id);
     let scanned = scan_repo(cache_dir, &folder).map(|(repo, _)| repo);
     covered(scanned.as_ref(), &entry.commit, &entry.files)
@@ -142,7 +142,7 @@ fn local_state(cache_dir: &Path, entry: &LockEntry) -> Result<(), String> {
 }
 
 /// Points the ref the pin was locked from at the pinned commit.
-fn point_ref(cache_dir: &Path, entry: &LockEntry) -> Result<(), crate::cache::write::WriteError> {
+fn point_ref(cache_dir: &Path, entry: &Pin) -> Result<(), crate::cache::write::WriteError> {
     match &entry.ref_name {
         Some(name) => {
             let folder = repo_folder_name(entry.repo_type, &entry.repo_id);
@@ -152,7 +152,7 @@ fn point_ref(cache_dir: &Path, entry: &LockEntry) -> Result<(), crate::cache::wr
     }
 }
 
-fn result(entry: &LockEntry, status: &'static str) -> PinResult {
+fn result(entry: &Pin, status: &'static str) -> PinResult {
     PinResult {
         pin: RevisionName::new(
             entry.repo_type,
@@ -172,7 +172,7 @@ fn result(entry: &LockEntry, status: &'static str) -> PinResult {
 
 /// A pin the cache already holds whole, laid out in its folder (a dry run: what would be). A
 /// folder that fails fails its pin.
-async fn lay_out_present(env: &Env<'_>, entry: &LockEntry, r: &mut PinResult, dry_run: bool) {
+async fn lay_out_present(env: &Env<'_>, entry: &Pin, r: &mut PinResult, dry_run: bool) {
     let Some(dir) = &entry.local_dir else {
         return;
     };
@@ -218,7 +218,7 @@ async fn fetch(
     env: &Env<'_>,
     opts: &PullLockOptions,
     sources: &Sources,
-    wanting: &[&LockEntry],
+    wanting: &[&Pin],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<PinResult>> {
     let dry_run = opts.transfer.dry_run;
@@ -236,7 +236,7 @@ async fn fetch(
     let mut results = Vec::new();
     let mut catalog = None;
     let mut landings = Vec::new();
-    let mut planned: Vec<&LockEntry> = Vec::new();
+    let mut planned: Vec<&Pin> = Vec::new();
     for (entry, (_, got, notes)) in wanting.iter().copied().zip(resolved) {
         warnings.extend(notes);
         match got {
@@ -305,7 +305,7 @@ async fn fetch(
 /// that needs it.
 async fn close_matches<'s>(
     sources: &'s Sources,
-    entry: &LockEntry,
+    entry: &Pin,
     catalog: &mut Option<Option<(Catalog<'s>, String)>>,
 ) -> Option<String> {
     if catalog.is_none() {

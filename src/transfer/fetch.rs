@@ -59,7 +59,7 @@ pub fn with_stale_temps<'a>(jobs: impl IntoIterator<Item = &'a mut BlobJob>) {
 
 /// How a fetch ended when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetched {
+pub enum BlobFetch {
     /// Downloaded and verified: this many bytes.
     Downloaded(u64),
     /// Another process wrote it while we waited for its lock.
@@ -80,7 +80,7 @@ pub async fn fetch_blob(
     cache_dir: &Path,
     ctx: &TransferCtx,
     job: &BlobJob,
-) -> Result<Fetched, TransferError> {
+) -> Result<BlobFetch, TransferError> {
     let lock_file = lock_path(cache_dir, &job.folder, &job.etag);
     let timeout = ctx.lock_timeout;
     let on_wait = lock_waiter(
@@ -113,17 +113,17 @@ pub async fn fetch_blob(
     let (_lock, writer) = prepared;
     let Some(writer) = writer else {
         ctx.progress.add_bytes(job.size);
-        return Ok(Fetched::AlreadyThere);
+        return Ok(BlobFetch::AlreadyThere);
     };
     source.download(job.wanted(), writer, ctx).await?;
-    Ok(Fetched::Downloaded(job.size))
+    Ok(BlobFetch::Downloaded(job.size))
 }
 
 /// A blob fetched through the source list: which source served it, and what went wrong with
 /// the sources tried before it (a corrupt object named by its key, a missing one).
 pub struct Served {
     pub tier: usize,
-    pub fetched: Fetched,
+    pub fetched: BlobFetch,
 }
 
 /// Fetches `job` from source `first`, and from the next sources that can serve it while a

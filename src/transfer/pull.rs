@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::fetch::{
-    fetch_through, sync_blob_dirs, with_stale_temps, BlobJob, Fetched as BlobFetched, Served,
-};
+use super::fetch::{fetch_through, sync_blob_dirs, with_stale_temps, BlobFetch, BlobJob, Served};
 pub use super::plan::{Plan, Target};
 use super::pool;
 pub use super::snapshot::{finish, in_cache};
@@ -475,7 +473,7 @@ pub async fn download(
     let fetched = ran
         .done
         .iter()
-        .filter(|(_, r)| matches!(r, Ok(s) if matches!(s.fetched, BlobFetched::Downloaded(_))))
+        .filter(|(_, r)| matches!(r, Ok(s) if matches!(s.fetched, BlobFetch::Downloaded(_))))
         .map(|(job, _)| &job.blob);
     sync_blob_dirs(fetched).await;
     ran
@@ -494,7 +492,7 @@ pub fn tally(
         match result {
             Ok(Served {
                 tier,
-                fetched: BlobFetched::Downloaded(n),
+                fetched: BlobFetch::Downloaded(n),
             }) => {
                 c.downloaded += 1;
                 c.bytes_downloaded += n;
@@ -505,7 +503,7 @@ pub fn tally(
                 }
             }
             Ok(Served {
-                fetched: BlobFetched::AlreadyThere,
+                fetched: BlobFetch::AlreadyThere,
                 ..
             }) => c.skipped_existing += 1,
             Err(e) => {
@@ -559,7 +557,7 @@ async fn lease_repos(
 
 /// What [`fetch_plans`] did: per-plan counts, the failed items, and the repo locks to hold
 /// until the snapshots are built.
-pub struct Fetched {
+pub struct FetchedPlans {
     pub counts: Vec<Counts>,
     pub failures: Vec<(usize, Failure)>,
     pub leases: RepoLeases,
@@ -575,7 +573,7 @@ pub async fn fetch_plans(
     ctx: &TransferCtx,
     plans: &mut [Plan],
     dry_run: bool,
-) -> Result<Fetched> {
+) -> Result<FetchedPlans> {
     let mut counts = vec![Counts::default(); plans.len()];
     if dry_run {
         for (i, plan) in plans.iter().enumerate() {
@@ -585,7 +583,7 @@ pub async fn fetch_plans(
             }
         }
         ctx.progress.finish();
-        return Ok(Fetched {
+        return Ok(FetchedPlans {
             counts,
             failures: Vec::new(),
             leases: RepoLeases {
@@ -647,7 +645,7 @@ pub async fn fetch_plans(
     if let Some(fatal) = fatal {
         return Err(fatal.into());
     }
-    Ok(Fetched {
+    Ok(FetchedPlans {
         counts,
         failures,
         leases,

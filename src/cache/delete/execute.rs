@@ -1,4 +1,4 @@
-//! The last stage of a deletion: carrying out a [`Plan`] under locks, item by item.
+//! The last stage of a deletion: carrying out a [`DeletionPlan`] under locks, item by item.
 //!
 //! An item is a revision (its snapshot, its refs, then the blobs no other revision needs), a
 //! leftover blob, a partial download, a repo folder, or a shared-store payload. A stop request
@@ -14,7 +14,7 @@ use super::index::Index;
 use super::paths::{
     move_to_trash, remove_dir_in, remove_empty_parents, remove_file_in, remove_tree, trash_dir,
 };
-use super::plan::{Plan, RepoPlan};
+use super::plan::{DeletionPlan, RepoPlan};
 use super::report::Done;
 use super::{is_stale, LOCKED};
 use crate::cache::lock::{self, TransientLock};
@@ -37,7 +37,7 @@ impl Index {
     /// used, then other blobs, partials, and the folder; store payloads last, once every link to
     /// them is gone. `stop` is asked between items; once it says yes, nothing more is deleted
     /// and the result says it was interrupted.
-    pub(super) fn execute(&self, plan: &Plan, stop: &dyn Fn() -> bool) -> Done {
+    pub(super) fn execute(&self, plan: &DeletionPlan, stop: &dyn Fn() -> bool) -> Done {
         let mut done = Done {
             kept: plan.kept.clone(),
             ..Default::default()

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use index::Index;
-use plan::Plan;
+use plan::DeletionPlan;
 pub use report::{KeptEntry, Report};
 
 use super::scan::{Blob, CacheScan, Partial};
@@ -64,7 +64,7 @@ struct Chosen {
 pub struct Planner {
     index: Index,
     selection: Selection,
-    plan: Plan,
+    plan: DeletionPlan,
 }
 
 impl Planner {

@@ -30,7 +30,7 @@ pub(super) struct RepoPlan {
 
 /// The complete deletion computed from a selection.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Plan {
+pub(super) struct DeletionPlan {
     pub repos: BTreeMap<usize, RepoPlan>,
     /// Store payloads to collect: (path, size).
     pub store: Vec<(PathBuf, u64)>,
@@ -40,7 +40,7 @@ pub(super) struct Plan {
     pub blob_bytes_freed: u64,
 }
 
-impl Plan {
+impl DeletionPlan {
     /// What carrying out the plan in full would do: a preview, and the start of an execution.
     pub fn as_done(&self, index: &Index) -> Done {
         let mut done = Done {
@@ -86,7 +86,7 @@ type Candidates = BTreeMap<(usize, String), bool>;
 struct Draft<'i> {
     index: &'i Index,
     sel: &'i Selection,
-    plan: Plan,
+    plan: DeletionPlan,
     /// Which revisions go, per repo (by revision index).
     removed: Vec<BTreeSet<usize>>,
     /// Repos that go whole (all their revisions, or chosen as a repo).
@@ -99,7 +99,7 @@ struct Draft<'i> {
 
 impl Index {
     /// Computes the full deletion for a selection, from scratch.
-    pub(super) fn plan(&self, sel: &Selection) -> Plan {
+    pub(super) fn plan(&self, sel: &Selection) -> DeletionPlan {
         let removed = self
             .scan
             .repos
@@ -121,7 +121,7 @@ impl Index {
         let mut draft = Draft {
             index: self,
             sel,
-            plan: Plan::default(),
+            plan: DeletionPlan::default(),
             removed,
             whole: BTreeSet::new(),
             repos_with_kept: BTreeSet::new(),
@@ -452,7 +452,7 @@ impl Draft<'_> {
     }
 
     /// The plan with the bytes it frees.
-    fn finish(mut self) -> Plan {
+    fn finish(mut self) -> DeletionPlan {
         let partial_bytes: u64 = self
             .plan
             .repos

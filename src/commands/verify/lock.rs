@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::{describe_problems, App, Outcome};
 use crate::cache::scan::{CacheScan, FileSource};
 use crate::commands::scan_existing;
-use crate::lockfile::{LockEntry, LockFile};
+use crate::lockfile::{LockFile, Pin};
 use crate::ops::verify::hash::{blob_problems, hash_with_progress, HashJob};
 use crate::ops::verify::{Problem, ProblemKind};
 use crate::report::human_bytes;
@@ -78,7 +78,7 @@ pub(super) async fn verify(app: &App, file: &Path, workers: Option<usize>) -> Re
 /// Adds the blobs behind the pin's files to `jobs`, or says what the cache lacks of it.
 fn pinned_jobs(
     scan: &CacheScan,
-    entry: &LockEntry,
+    entry: &Pin,
     jobs: &mut BTreeMap<(PathBuf, String), HashJob>,
 ) -> Result<(), String> {
     let index = scan
@@ -152,7 +152,7 @@ async fn check_folders(scan: &CacheScan, lock: &LockFile) -> Result<Vec<Problem>
     Ok(problems)
 }
 
-fn missing(lock: &LockFile, entry: &LockEntry, detail: String) -> Problem {
+fn missing(lock: &LockFile, entry: &Pin, detail: String) -> Problem {
     let mut p = Problem::new(
         ProblemKind::MissingPin,
         format!("{detail} ({}:{})", lock.path.display(), entry.line),

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{
-    ambiguous, looks_like_hash_prefix, parse_target, unknown_target, ResolvedTarget, Target,
+    ambiguous, looks_like_hash_prefix, parse_target, unknown_target, ResolvedTarget, RmTarget,
     LOCAL_LIST_HINT, REVISION_HINT, TYPE_HINT,
 };
 use crate::cache::delete::{Planner, Report};
@@ -153,7 +153,7 @@ fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)
         }
     };
     match parse_target(text)? {
-        Target::Name(name) => {
+        RmTarget::Name(name) => {
             if let Some(ri) = one_repo(&RepoRef::parse(name)?)? {
                 return Ok((ri, None));
             }
@@ -185,7 +185,7 @@ fn resolve_local(scan: &CacheScan, text: &str) -> Result<(usize, Option<String>)
                 ))),
             }
         }
-        Target::RepoRevision(r, rev) => {
+        RmTarget::RepoRevision(r, rev) => {
             let Some(ri) = one_repo(&r)? else {
                 return Err(unknown_target(text, &place, &names, LOCAL_LIST_HINT).into());
             };

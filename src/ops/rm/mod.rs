@@ -52,19 +52,19 @@ impl ResolvedTarget {
 }
 
 /// A target as typed: `org/name`, `model/org/name`, a hash prefix, or `REPO@REVISION`.
-enum Target<'a> {
+enum RmTarget<'a> {
     /// Could be a repo id or a revision hash prefix; a repo wins.
     Name(&'a str),
     /// `REPO@REVISION`: a revision (ref name or hash prefix) of one repo.
     RepoRevision(RepoRef, &'a str),
 }
 
-fn parse_target(text: &str) -> Result<Target<'_>, ConfigError> {
+fn parse_target(text: &str) -> Result<RmTarget<'_>, ConfigError> {
     Ok(match text.rsplit_once('@') {
         Some((repo, rev)) if !repo.is_empty() && !rev.is_empty() => {
-            Target::RepoRevision(RepoRef::parse(repo)?, rev)
+            RmTarget::RepoRevision(RepoRef::parse(repo)?, rev)
         }
-        _ => Target::Name(text),
+        _ => RmTarget::Name(text),
     })
 }
 
@@ -117,10 +117,10 @@ mod tests {
 
     #[test]
     fn targets() {
-        assert!(matches!(parse_target("org/m"), Ok(Target::Name("org/m"))));
+        assert!(matches!(parse_target("org/m"), Ok(RmTarget::Name("org/m"))));
         assert!(matches!(
             parse_target("dataset/org/d@abcd").unwrap(),
-            Target::RepoRevision(
+            RmTarget::RepoRevision(
                 RepoRef {
                     repo_type: Some(RepoType::Dataset),
                     ..
@@ -128,7 +128,7 @@ mod tests {
                 "abcd"
             )
         ));
-        assert!(matches!(parse_target("org/m@"), Ok(Target::Name(_))));
+        assert!(matches!(parse_target("org/m@"), Ok(RmTarget::Name(_))));
         assert!(parse_target("a/b/c/d@abcd").is_err());
         assert!(looks_like_hash_prefix("abcd"));
         assert!(looks_like_hash_prefix("ABCD12"));

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{looks_like_hash_prefix, parse_target, ResolvedTarget, Target};
+use super::{looks_like_hash_prefix, parse_target, ResolvedTarget, RmTarget};
 use crate::cache::delete::KeptEntry;
 use crate::failure::Failure;
 use crate::manifest::{safe_repo_key, Layout};
@@ -149,7 +149,7 @@ fn wanted_keys(texts: &[String], catalog: &Catalog) -> BTreeSet<String> {
         // A target that does not parse is reported when the targets are resolved.
         match parse_target(text) {
             Err(_) => {}
-            Ok(Target::Name(name)) => {
+            Ok(RmTarget::Name(name)) => {
                 let Ok(r) = RepoRef::parse(name) else {
                     continue;
                 };
@@ -166,7 +166,7 @@ fn wanted_keys(texts: &[String], catalog: &Catalog) -> BTreeSet<String> {
                     );
                 }
             }
-            Ok(Target::RepoRevision(r, _)) => {
+            Ok(RmTarget::RepoRevision(r, _)) => {
                 wanted.insert(safe_repo_key(&r.repo_id));
             }
         }

@@ -3,7 +3,7 @@
 //! or ref cannot be read is named as such, so the run keeps it and goes on with the rest.
 
 use super::super::{
-    ambiguous, looks_like_hash_prefix, parse_target, unknown_target, ResolvedTarget, Target,
+    ambiguous, looks_like_hash_prefix, parse_target, unknown_target, ResolvedTarget, RmTarget,
     REVISION_HINT, TYPE_HINT,
 };
 use crate::cache::RepoType;
@@ -15,7 +15,7 @@ use crate::remote::catalog::{Body, Catalog, ManifestEntry, ReadFailure};
 const LIST_HINT: &str = "`hf-cache-sync list --remote --revisions` shows what the remote holds";
 
 /// What one target names.
-pub(super) enum Resolution<'c> {
+pub(super) enum TargetMatch<'c> {
     /// Revisions of one repo (all of them when the target is the repo itself).
     Found(ResolvedTarget),
     /// The revision it names is behind this manifest or ref key, which cannot be read.
@@ -34,9 +34,9 @@ pub(super) struct Resolver<'c> {
 
 impl<'c> Resolver<'c> {
     /// Matches a target against the remote's manifests (the bodies say whose they are).
-    pub fn resolve(&self, text: &str) -> anyhow::Result<Resolution<'c>> {
+    pub fn resolve(&self, text: &str) -> anyhow::Result<TargetMatch<'c>> {
         match parse_target(text)? {
-            Target::Name(name) => {
+            RmTarget::Name(name) => {
                 if let Some((t, id)) = self.one_repo(&RepoRef::parse(name)?)? {
                     let commits = self
                         .revisions_of(t, &id)
@@ -56,7 +56,7 @@ impl<'c> Resolver<'c> {
                 }
                 self.by_hash_prefix(text, name)
             }
-            Target::RepoRevision(r, rev) => self.repo_revision(text, &r, rev),
+            RmTarget::RepoRevision(r, rev) => self.repo_revision(text, &r, rev),
         }
     }
 
@@ -110,7 +110,7 @@ impl<'c> Resolver<'c> {
     }
 
     /// A bare hash prefix: the one manifest whose commit starts with it, whoever's it is.
-    fn by_hash_prefix(&self, text: &str, name: &str) -> anyhow::Result<Resolution<'c>> {
+    fn by_hash_prefix(&self, text: &str, name: &str) -> anyhow::Result<TargetMatch<'c>> {
         let what = format!("revision {name}");
         self.by_prefix(text, self.catalog.manifests(), name, what, |m| {
             let Some(body) = m.body.valid() else {
@@ -139,8 +139,8 @@ impl<'c> Resolver<'c> {
         candidates: impl IntoIterator<Item = &'c ManifestEntry>,
         prefix: &str,
         what: String,
-        found: impl FnOnce(&'c ManifestEntry) -> anyhow::Result<Resolution<'c>>,
-    ) -> anyhow::Result<Resolution<'c>> {
+        found: impl FnOnce(&'c ManifestEntry) -> anyhow::Result<TargetMatch<'c>>,
+    ) -> anyhow::Result<TargetMatch<'c>> {
         let prefix = prefix.to_ascii_lowercase();
         let matching: Vec<&'c ManifestEntry> = candidates
             .into_iter()
@@ -150,7 +150,7 @@ impl<'c> Resolver<'c> {
             [] => {
                 Err(unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into())
             }
-            [m] if unreadable(&m.body) => Ok(Resolution::Unreadable(&m.key)),
+            [m] if unreadable(&m.body) => Ok(TargetMatch::Unreadable(&m.key)),
             [m] => found(m),
             many => Err(ambiguous(
                 what,
@@ -163,7 +163,7 @@ impl<'c> Resolver<'c> {
 
     /// `REPO@REVISION`: a ref name first (`org/m@main`), then a hash prefix among the repo's
     /// revisions and the manifests under its key that cannot be read (either may be it).
-    fn repo_revision(&self, text: &str, r: &RepoRef, rev: &str) -> anyhow::Result<Resolution<'c>> {
+    fn repo_revision(&self, text: &str, r: &RepoRef, rev: &str) -> anyhow::Result<TargetMatch<'c>> {
         let Some((t, id)) = self.one_repo(r)? else {
             return Err(
                 unknown_target(text, self.place, &remote_names(self.catalog), LIST_HINT).into(),
@@ -173,14 +173,14 @@ impl<'c> Resolver<'c> {
         let ours = self.revisions_of(t, &id);
         if let Some(x) = self.catalog.ref_entry(&safe, rev) {
             if unreadable(&x.body) {
-                return Ok(Resolution::Unreadable(&x.key));
+                return Ok(TargetMatch::Unreadable(&x.key));
             }
             if let Some(commit) = x.commit() {
                 if ours.iter().any(|m| m.commit == commit) {
                     return Ok(found_revision(text, t, id, commit));
                 }
                 if let Some(m) = self.unreadable_under(&safe).find(|m| m.commit == commit) {
-                    return Ok(Resolution::Unreadable(&m.key));
+                    return Ok(TargetMatch::Unreadable(&m.key));
                 }
             }
         }
@@ -203,8 +203,8 @@ fn found(
     repo: String,
     commits: Vec<String>,
     whole: bool,
-) -> Resolution<'static> {
-    Resolution::Found(ResolvedTarget::new(
+) -> TargetMatch<'static> {
+    TargetMatch::Found(ResolvedTarget::new(
         text.to_string(),
         repo_type,
         repo,
@@ -213,6 +213,6 @@ fn found(
     ))
 }
 
-fn found_revision(text: &str, t: RepoType, id: String, commit: &str) -> Resolution<'static> {
+fn found_revision(text: &str, t: RepoType, id: String, commit: &str) -> TargetMatch<'static> {
     found(text, t, id, vec![commit.to_string()], false)
 }

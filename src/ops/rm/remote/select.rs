@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::resolve::{unreadable, Resolution, Resolver};
+use super::resolve::{unreadable, Resolver, TargetMatch};
 use crate::cache::delete::KeptEntry;
 use crate::cache::RepoType;
 use crate::failure::Failure;
@@ -50,7 +50,7 @@ pub(super) fn select<'c>(
     let mut targets = Vec::new();
     for text in texts {
         match resolver.resolve(text)? {
-            Resolution::Found(target) => {
+            TargetMatch::Found(target) => {
                 let safe = safe_repo_key(&target.repo_id);
                 for c in &target.commits {
                     s.doomed.insert((safe.clone(), c.clone()));
@@ -61,7 +61,7 @@ pub(super) fn select<'c>(
                 }
                 targets.push(target);
             }
-            Resolution::Unreadable(key) => {
+            TargetMatch::Unreadable(key) => {
                 s.named.insert(key.to_string());
             }
         }
