@@ -73,8 +73,9 @@ fn a_denied_write_names_the_object() {
         .arg("push")
         .run()
         .code(1)
+        // The first write of a push is its bucket lock, before it looks at anything.
         .stderr_has(&format!(
-            "this key cannot write to bucket {} (key {}/blobs/",
+            "this key cannot write to bucket {} (key {}/locks/shared-",
             t.garage().bucket,
             t.prefix
         ));

@@ -124,7 +124,7 @@ impl RemoteRm {
     ) -> Result<RemoteRmReport> {
         let mut report = RemoteRmReport {
             command: "rm",
-            remote: self.place,
+            remote: remote.url(),
             dry_run,
             targets: self.targets,
             refs: Vec::new(),
