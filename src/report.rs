@@ -389,14 +389,10 @@ pub fn fit_columns(
     cut
 }
 
-/// A disk budget in GiB as configured (`cache.max_local_gb`, `--max-gb`: GiB of 2^30 bytes, as
-/// 0.1 counts): `50.0 GiB`, `0.5 GiB`, `0.25 GiB`.
-pub fn gib(gb: f64) -> String {
-    if (gb * 10.0).fract() == 0.0 {
-        format!("{gb:.1} GiB")
-    } else {
-        format!("{gb} GiB")
-    }
+/// A budget given in GiB (`--max-gb`, `max_local_gb`), in the units every other size of the
+/// same line is said in: `74.1 MiB of 100.0 MiB`, never `74.1 MiB of 0.1 GiB`.
+pub fn budget(gb: f64) -> String {
+    human_bytes((gb * (1u64 << 30) as f64) as u64)
 }
 
 /// `3 days ago`: how long before `now` something happened; `-` when unknown.
@@ -513,11 +509,11 @@ mod tests {
     }
 
     #[test]
-    fn budgets_are_printed_in_gib() {
-        assert_eq!(gib(50.0), "50.0 GiB");
-        assert_eq!(gib(0.5), "0.5 GiB");
-        assert_eq!(gib(0.25), "0.25 GiB");
-        assert_eq!(gib(0.0), "0.0 GiB");
+    fn budgets_are_said_in_the_units_of_the_sizes_beside_them() {
+        assert_eq!(budget(50.0), "50.0 GiB");
+        assert_eq!(budget(0.5), "512.0 MiB");
+        assert_eq!(budget(0.01), human_bytes(10_737_418));
+        assert_eq!(budget(0.0), "0 B");
     }
 
     #[test]

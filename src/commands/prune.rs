@@ -19,7 +19,7 @@ use super::{parse_age, App, Outcome};
 use crate::cache::delete::Report;
 use crate::config::ConfigError;
 use crate::ops::{plan_prune, PruneReport};
-use crate::report::{gib, human_bytes};
+use crate::report::{budget, human_bytes};
 
 #[derive(Debug)]
 pub struct PruneOptions {
@@ -79,7 +79,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
             "the cache still takes {} of blobs, over the {} budget: what is left is pointed \
                  at by refs{} (remove it with `hf-cache-sync rm`)",
             human_bytes(summary.size_after),
-            gib(max_gb),
+            budget(max_gb),
             if summary.older_than.is_some() {
                 " or was used too recently for --older-than"
             } else {
@@ -130,7 +130,7 @@ fn human(s: &PruneReport) -> String {
         "Cache at {}: {} of blobs, budget {}.",
         s.cache_dir,
         human_bytes(s.size_before),
-        gib(s.max_gb)
+        budget(s.max_gb)
     )];
     if let Some(k) = s.detached_kept {
         lines.push(format!(
@@ -146,14 +146,14 @@ fn human(s: &PruneReport) -> String {
                 "Nothing to prune: under budget ({} of {}), and no orphaned blob or stale \
                  partial download.",
                 human_bytes(s.size_before),
-                gib(s.max_gb)
+                budget(s.max_gb)
             )
         } else {
             format!(
                 "Nothing to prune: over budget ({} of {}), but every revision is pointed at by \
                  a ref{}.",
                 human_bytes(s.size_before),
-                gib(s.max_gb),
+                budget(s.max_gb),
                 if s.older_than.is_some() {
                     " or was used too recently for --older-than"
                 } else {

@@ -11,7 +11,7 @@ use crate::cache::RepoType;
 use crate::ops::status::RemoteStatus;
 use crate::ops::{StatusOptions, StatusReport};
 use crate::remote::RemoteSpec;
-use crate::report::{gib, human_bytes};
+use crate::report::{budget, human_bytes};
 use crate::text::plural;
 
 pub async fn run(app: &App, remote: RemoteChoice) -> Result<Outcome> {
@@ -127,7 +127,7 @@ fn human(s: &StatusReport) -> String {
     let mut disk = format!(
         "{} of a {} budget (cache.max_local_gb), {}% used",
         human_bytes(s.bytes_on_disk),
-        gib(b.max_local_gb),
+        budget(b.max_local_gb),
         b.used_percent
     );
     if b.over_budget {

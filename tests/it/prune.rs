@@ -534,7 +534,7 @@ fn pruning_nothing_says_why_and_what_detached_would_free() {
         .args(["prune", "--dry-run", "--max-gb", "0.5"])
         .run()
         .success();
-    assert!(out.stdout.contains("budget 0.5 GiB."), "{out}");
+    assert!(out.stdout.contains("budget 512.0 MiB."), "{out}");
     let line = |start: &str| {
         out.stdout
             .lines()
@@ -543,7 +543,7 @@ fn pruning_nothing_says_why_and_what_detached_would_free() {
             .to_string()
     };
     assert!(
-        line("Nothing to prune: under budget (").contains(" of 0.5 GiB)"),
+        line("Nothing to prune: under budget (").contains(" of 512.0 MiB)"),
         "{out}"
     );
     assert!(
