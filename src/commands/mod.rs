@@ -29,8 +29,8 @@ use crate::transfer::PlannedRevision;
 
 pub use crate::failure::Failure;
 pub use crate::ops::{
-    file_filter, missing_cache_dir, refuse_offline, repos, scan_existing, Env, FallbackOptions,
-    RepoFilter, TransferOptions,
+    missing_cache_dir, refuse_offline, repos, scan_existing, Env, FallbackOptions, RepoFilter,
+    TransferOptions,
 };
 pub use crate::text::short;
 pub use repos::{require_repos, NotFound, RepoRef};

@@ -7,6 +7,7 @@ pub mod dedupe;
 pub mod delete;
 pub mod diff;
 pub mod list;
+pub mod lock;
 pub mod prune;
 pub mod pull;
 pub mod pull_all;
