@@ -1,21 +1,17 @@
 //! `gc --remote`: deletes blobs under the prefix that no manifest names, and multipart uploads
-//! left unfinished, once they are older than the grace period. The engine
-//! ([`crate::transfer::lifecycle`]) decides what goes, on complete knowledge only; this file asks,
-//! deletes and reports every key.
+//! left unfinished, once they are older than the grace period. [`ops::gc`] takes the bucket's
+//! lock and decides what goes, on complete knowledge only; this file asks and reports every key.
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::deletion::refuse_without_consent;
-use super::deletion::remote::{delete_objects, may_delete, removal_lines, RemoteObject, Removal};
-use super::{parse_age, App, Failure, Outcome};
+use super::deletion::remote::{may_delete, removal_lines};
+use super::{parse_age, App, Outcome};
 use crate::config::ConfigError;
-use crate::manifest::Layout;
-use crate::remote::bucket_lock::{BucketLock, BucketLockError};
-use crate::remote::{OpenUploadInfo, Remote};
-use crate::report::timestamp;
+use crate::ops;
+use crate::ops::gc::{GcRun, GcSummary};
 use crate::text::plural;
-use crate::transfer::lifecycle::{gc_blockers, lock_for_gc, plan_gc, GcPlan, DEFAULT_GRACE};
+use crate::transfer::lifecycle::{GcPlan, DEFAULT_GRACE};
 
 #[derive(Debug)]
 pub struct GcOptions {
@@ -23,32 +19,6 @@ pub struct GcOptions {
     pub grace: Option<String>,
     pub dry_run: bool,
     pub yes: bool,
-}
-
-/// An unfinished multipart upload aborted (or, for a dry run, to abort).
-#[derive(Debug, Serialize)]
-pub struct UploadEntry {
-    pub key: String,
-    pub upload_id: String,
-    pub initiated: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct GcSummary {
-    pub command: &'static str,
-    pub remote: String,
-    pub dry_run: bool,
-    pub grace: String,
-    /// Manifests read: every one, since any of them may name a blob.
-    pub manifests: usize,
-    /// Listed blobs some manifest names.
-    pub referenced_blobs: usize,
-    /// Blobs no manifest names, kept because they are younger than the grace period.
-    pub recent_blobs: usize,
-    /// Blobs deleted, by key.
-    #[serde(flatten)]
-    pub removal: Removal,
-    pub uploads: Vec<UploadEntry>,
 }
 
 pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
@@ -62,95 +32,45 @@ pub async fn run(app: &App, opts: GcOptions) -> Result<Outcome> {
     let grace_text = opts.grace.clone().unwrap_or_else(|| DEFAULT_GRACE.into());
     let grace = parse_age(&grace_text)?;
     refuse_without_consent(opts.yes, opts.dry_run)?;
-    let (remote, layout) = app.open_remote(opts.remote.url())?;
-    if opts.dry_run {
-        let now = std::time::SystemTime::now();
-        let blockers = gc_blockers(&remote, &layout).await?.blocking;
-        if !blockers.is_empty() {
-            let held: Vec<String> = blockers.iter().map(|l| l.describe(now)).collect();
-            app.printer.note(&format!(
-                "a real run now would delete nothing: other runs are writing:\n  {}",
-                held.join("\n  ")
-            ));
-        }
-        return collect(app, &opts, &remote, &layout, grace, grace_text, None).await;
-    }
-    let warn = |m: &str| app.printer.warn(m);
-    let lock = lock_for_gc(&remote, &layout, &warn).await?;
-    let result = collect(app, &opts, &remote, &layout, grace, grace_text, Some(&lock)).await;
-    let key = lock.key().to_string();
-    if let Err(e) = lock.release().await {
-        warn(&format!(
-            "cannot remove the lock {key} ({e}); others ignore it once it is stale"
-        ));
-    }
-    result
-}
-
-/// Plans, asks, deletes and reports; under the bucket's exclusive `lock` unless a dry run.
-async fn collect(
-    app: &App,
-    opts: &GcOptions,
-    remote: &Remote,
-    layout: &Layout,
-    grace: std::time::Duration,
-    grace_text: String,
-    lock: Option<&BucketLock>,
-) -> Result<Outcome> {
-    let plan = plan_gc(remote, layout, grace).await?;
-    let doomed: Vec<RemoteObject> = plan.blobs.iter().map(RemoteObject::from).collect();
-    let mut summary = GcSummary {
-        command: "gc",
-        remote: remote.url(),
-        dry_run: opts.dry_run,
-        grace: grace_text,
-        manifests: plan.manifests,
-        referenced_blobs: plan.referenced,
-        recent_blobs: plan.recent,
-        removal: Removal::planned(Vec::new()),
-        uploads: Vec::new(),
-    };
-    if opts.dry_run || (doomed.is_empty() && plan.uploads.is_empty()) {
-        summary.removal = Removal::planned(doomed);
-        summary.uploads = plan.uploads.iter().map(upload_entry).collect();
-        app.printer.result(&summary, || human(&summary));
-        return Ok(Outcome::Success);
-    }
-    if !may_delete(
-        app,
-        remote,
-        layout,
-        &lines(&plan),
-        &question(&plan, &summary.remote),
-        opts.yes,
+    let mut run = ops::gc::plan(
+        &app.env(),
+        opts.remote.url(),
+        (grace_text, grace),
+        opts.dry_run,
     )
-    .await?
-    {
-        return Ok(Outcome::Failed);
+    .await?;
+    let result = ask_and_delete(app, &opts, &mut run).await;
+    run.release().await;
+    say(app, &mut run);
+    let outcome = result?;
+    if outcome == Outcome::Success || !run.summary.removal.failures.is_empty() {
+        app.printer.result(&run.summary, || human(&run.summary));
     }
-    if let Some(lock) = lock {
-        lock.check().await.map_err(BucketLockError::into_anyhow)?;
-    }
-    summary.removal = delete_objects(app, remote, &doomed).await?;
-    for upload in &plan.uploads {
-        match remote.abort_upload(upload).await {
-            Ok(()) => summary.uploads.push(upload_entry(upload)),
-            Err(e) => summary.removal.failures.push(Failure::new(
-                format!("upload {} of {}", upload.upload_id, upload.key),
-                e,
-            )),
-        }
-    }
-    let outcome = Outcome::from_failures(summary.removal.failures.len());
-    app.printer.result(&summary, || human(&summary));
     Ok(outcome)
 }
 
-fn upload_entry(u: &OpenUploadInfo) -> UploadEntry {
-    UploadEntry {
-        key: u.key.clone(),
-        upload_id: u.upload_id.clone(),
-        initiated: timestamp(u.initiated),
+/// Asks (unless a dry run, or nothing goes), then deletes.
+async fn ask_and_delete(app: &App, opts: &GcOptions, run: &mut GcRun) -> Result<Outcome> {
+    say(app, run);
+    if opts.dry_run || !run.has_work() {
+        return Ok(Outcome::Success);
+    }
+    let question = question(&run.plan, &run.summary.remote);
+    let lines = lines(&run.plan);
+    if !may_delete(app, &run.remote, &run.layout, &lines, &question, opts.yes).await? {
+        return Ok(Outcome::Failed);
+    }
+    run.execute().await?;
+    Ok(Outcome::from_failures(run.summary.removal.failures.len()))
+}
+
+/// What the run has to say on stderr so far, said once.
+fn say(app: &App, run: &mut GcRun) {
+    for w in run.warnings.drain(..) {
+        app.printer.warn(&w);
+    }
+    for n in run.notes.drain(..) {
+        app.printer.note(&n);
     }
 }
 

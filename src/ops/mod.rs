@@ -6,6 +6,7 @@
 pub mod dedupe;
 pub mod delete;
 pub mod diff;
+pub mod gc;
 pub mod list;
 pub mod lock;
 pub mod prune;

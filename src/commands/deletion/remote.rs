@@ -11,7 +11,7 @@ use crate::remote::Remote;
 use crate::report::human_bytes;
 use crate::text::plural;
 
-pub use crate::ops::remote_delete::{RemoteObject, Removal};
+pub use crate::ops::remote_delete::Removal;
 
 /// Refuses a key that may not delete before anything is deleted, then asks (unless `yes`).
 /// False when the answer is no.
@@ -25,22 +25,6 @@ pub async fn may_delete(
 ) -> Result<bool> {
     remote.require_delete(layout).await?;
     ask(app, lines, question, yes).await
-}
-
-/// Deletes `objects` ([`crate::ops::remote_delete::delete_objects`]), saying on stderr when
-/// the server refused a batch delete.
-pub async fn delete_objects(
-    app: &App,
-    remote: &Remote,
-    objects: &[RemoteObject],
-) -> Result<Removal> {
-    let removal = crate::ops::remote_delete::delete_objects(remote, objects).await?;
-    if let Some(why) = &removal.batch_refused {
-        app.printer.note(&format!(
-            "the server refused a batch delete ({why}); deleting one object at a time"
-        ));
-    }
-    Ok(removal)
 }
 
 /// `Deleted 3 blobs (1.2 GiB)` and a line per failure, for people; `-v` lists every key.
