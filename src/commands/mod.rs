@@ -18,12 +18,10 @@ pub mod status;
 pub mod verify;
 pub mod watch;
 
-use std::sync::Arc;
-
 use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
 use crate::remote::{Remote, TransferCtx};
-use crate::report::{Printer, Progress};
+use crate::report::Printer;
 use crate::text;
 use crate::transfer::PlannedRevision;
 
@@ -33,7 +31,7 @@ pub use crate::ops::{
     TransferOptions,
 };
 pub use crate::text::short;
-pub use repos::{require_repos, NotFound, RepoRef};
+pub use repos::{NotFound, RepoRef};
 
 /// What every command gets: resolved settings, the printer, and the stop request Ctrl-C sets.
 pub struct App {
@@ -133,10 +131,6 @@ impl App {
 
     pub fn transfer_ctx(&self, opts: &TransferOptions, label: &str) -> TransferCtx {
         self.env().transfer_ctx(opts, label)
-    }
-
-    pub fn progress(&self, label: &str) -> Arc<dyn Progress> {
-        self.printer.start_progress(label)
     }
 }
 

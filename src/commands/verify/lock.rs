@@ -1,165 +1,26 @@
-//! `verify --lock FILE`: the cache holds every pinned revision and file, every byte hashed
-//! against its blob name — what a project's asset check asks of its model folder, for Hub
-//! caches. What a pin lacks (the repo, the revision, files its tree listing names) and every
-//! corrupt or unreadable blob is a problem, named with the lock file's line.
+//! `verify --lock FILE`: every pin of a lock file checked by [`ops::verify::lock`], every byte
+//! hashed; what a pin lacks and every corrupt blob is a problem named with its line.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
 
 use super::{describe_problems, App, Outcome};
-use crate::cache::scan::{CacheScan, FileSource};
-use crate::commands::scan_existing;
-use crate::lockfile::{LockFile, Pin};
-use crate::ops::verify::hash::{blob_problems, hash_with_progress, HashJob};
-use crate::ops::verify::{Problem, ProblemKind};
+use crate::ops;
+use crate::ops::verify::lock::LockSummary;
 use crate::report::human_bytes;
 use crate::text::plural;
-use crate::transfer::local_dir;
-use crate::transfer::pinned::{blob_of, covered, manifest_files};
-
-#[derive(Debug, Serialize)]
-struct LockSummary {
-    command: &'static str,
-    scope: &'static str,
-    lock: PathBuf,
-    cache_dir: PathBuf,
-    pins: usize,
-    /// Distinct blob files hashed.
-    blobs: usize,
-    bytes: u64,
-    problems: Vec<Problem>,
-    seconds: f64,
-}
 
 pub(super) async fn verify(app: &App, file: &Path, workers: Option<usize>) -> Result<Outcome> {
-    let started = Instant::now();
-    let lock = LockFile::read(file)?;
-    let scan = scan_existing(&app.settings.cache_dir).await?;
-    let mut problems = Vec::new();
-    let mut jobs: BTreeMap<(PathBuf, String), HashJob> = BTreeMap::new();
-    for entry in &lock.entries {
-        match pinned_jobs(&scan, entry, &mut jobs) {
-            Ok(()) => {}
-            Err(detail) => problems.push(missing(&lock, entry, detail)),
-        }
-    }
-    let folders = check_folders(&scan, &lock).await?;
-    problems.extend(folders);
-    let mut jobs: Vec<HashJob> = jobs.into_values().collect();
-    jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
-    let bytes: u64 = jobs.iter().map(|j| j.size).sum();
-    let (jobs, verdicts) = hash_with_progress(jobs, workers, app.progress("verify")).await?;
-    problems.extend(blob_problems(&scan, &jobs, verdicts));
-    let summary = LockSummary {
-        command: "verify",
-        scope: "lock",
-        lock: lock.path.clone(),
-        cache_dir: scan.root.clone(),
-        pins: lock.entries.len(),
-        blobs: jobs.len(),
-        bytes,
-        problems,
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    let summary = ops::verify::lock::verify_lock(&app.env(), file, workers).await?;
     app.printer.result(&summary, || human(&summary));
     if !summary.problems.is_empty() {
         app.printer.hint(&format!(
             "`hf-cache-sync pull --lock {}` fetches what is missing or corrupt",
-            lock.path.display()
+            summary.lock.display()
         ));
     }
     Ok(Outcome::from_failures(summary.problems.len()))
-}
-
-/// Adds the blobs behind the pin's files to `jobs`, or says what the cache lacks of it.
-fn pinned_jobs(
-    scan: &CacheScan,
-    entry: &Pin,
-    jobs: &mut BTreeMap<(PathBuf, String), HashJob>,
-) -> Result<(), String> {
-    let index = scan
-        .repos
-        .iter()
-        .position(|r| r.repo_type == entry.repo_type && r.repo_id == entry.repo_id);
-    let repo = index.map(|i| &scan.repos[i]);
-    let files = covered(repo, &entry.commit, &entry.files).map_err(|gap| gap.describe())?;
-    let (repo, index) = (repo.expect("covered"), index.expect("covered"));
-    for f in files {
-        // A copy (a cache written without symlinks) whose name no tree listing gives counts
-        // by its presence alone.
-        let Some(etag) = blob_of(repo, &entry.commit, f) else {
-            continue;
-        };
-        let path = match &f.source {
-            FileSource::Blob(_) => match repo.blobs.get(&etag) {
-                Some(blob) => blob.content_path.clone(),
-                None => continue,
-            },
-            FileSource::Copy(path) => path.clone(),
-        };
-        let job = jobs
-            .entry((path.clone(), etag.clone()))
-            .or_insert_with(|| HashJob {
-                path,
-                etag,
-                size: f.size,
-                owners: Vec::new(),
-            });
-        if !job.owners.contains(&index) {
-            job.owners.push(index);
-        }
-    }
-    Ok(())
-}
-
-/// The folders pins name (`local-dir=`): every file there, hashed, with the metadata that makes
-/// huggingface_hub take it as current. A pin whose cache lacks it is already a problem.
-async fn check_folders(scan: &CacheScan, lock: &LockFile) -> Result<Vec<Problem>> {
-    let mut wanted = Vec::new();
-    for entry in &lock.entries {
-        let Some(dir) = &entry.local_dir else {
-            continue;
-        };
-        let repo = scan
-            .repos
-            .iter()
-            .find(|r| r.repo_type == entry.repo_type && r.repo_id == entry.repo_id);
-        if let Ok(files) = manifest_files(repo, &entry.commit, &entry.files) {
-            wanted.push((entry.clone(), dir.clone(), files));
-        }
-    }
-    let problems = tokio::task::spawn_blocking(move || {
-        let mut problems = Vec::new();
-        for (entry, dir, files) in wanted {
-            for p in local_dir::check(&dir, &entry.commit, &files) {
-                let mut problem = Problem::new(
-                    ProblemKind::LocalDir,
-                    format!("{}: {}", dir.join(&p.path).display(), p.detail),
-                );
-                problem.repo = Some(format!("{}/{}", entry.repo_type, entry.repo_id));
-                problem.revision = Some(entry.commit.clone());
-                problem.paths = vec![p.path];
-                problems.push(problem);
-            }
-        }
-        problems
-    })
-    .await?;
-    Ok(problems)
-}
-
-fn missing(lock: &LockFile, entry: &Pin, detail: String) -> Problem {
-    let mut p = Problem::new(
-        ProblemKind::MissingPin,
-        format!("{detail} ({}:{})", lock.path.display(), entry.line),
-    );
-    p.repo = Some(format!("{}/{}", entry.repo_type, entry.repo_id));
-    p.revision = Some(entry.commit.clone());
-    p
 }
 
 fn human(s: &LockSummary) -> String {

@@ -8,7 +8,6 @@
 mod local;
 mod lock;
 mod remote;
-mod repair;
 
 use anyhow::Result;
 

@@ -3,7 +3,10 @@
 //! manifests and refs checked through the catalog ([`remote`]).
 
 pub mod hash;
+pub mod local;
+pub mod lock;
 pub mod remote;
+mod repair;
 pub mod structure;
 
 use serde::Serialize;

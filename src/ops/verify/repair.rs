@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::VerifyOptions;
+use super::structure::structural_problems;
+use super::{Problem, ProblemKind};
 use crate::cache::scan::{CacheScan, Repo};
-use crate::commands::{scan_existing, App, TransferOptions};
-use crate::ops::verify::structure::structural_problems;
-use crate::ops::verify::{Problem, ProblemKind};
+use crate::ops::{scan_existing, Env, TransferOptions};
 use crate::text::error_chain;
 use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, with_stale_temps, BlobJob};
 use crate::transfer::pool;
@@ -18,8 +17,9 @@ use crate::transfer::source::Source;
 
 /// What `--repair` needs: the remote to fetch from and the cache to write to.
 pub(super) struct Fixer<'a> {
-    pub(super) app: &'a App,
-    pub(super) opts: &'a VerifyOptions,
+    pub(super) env: &'a Env<'a>,
+    /// Transfers at once (`--workers`).
+    pub(super) workers: Option<usize>,
     /// The remote, as the source blobs are fetched from.
     pub(super) source: &'a Source,
     pub(super) cache_dir: &'a Path,
@@ -119,10 +119,10 @@ impl Fixer<'_> {
             }
         };
         let transfer = TransferOptions {
-            workers: self.opts.workers,
+            workers: self.workers,
             ..Default::default()
         };
-        let ctx = self.app.transfer_ctx(&transfer, "repair");
+        let ctx = self.env.transfer_ctx(&transfer, "repair");
         let mut ready = Vec::new();
         for t in targets {
             match sizes.get(&t.etag) {
