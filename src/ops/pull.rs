@@ -369,3 +369,124 @@ pub async fn pull(env: &Env<'_>, opts: PullOptions) -> Result<PullReport> {
         local_dir: landed.local_dir,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cache::hash::sha256_hex;
+    use crate::config::{Overrides, Settings};
+    use crate::report::{NoProgress, Progress, Reporter};
+
+    const COMMIT: &str = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+
+    struct Quiet;
+
+    impl Reporter for Quiet {
+        fn progress(&self, _: &str) -> Arc<dyn Progress> {
+            Arc::new(NoProgress)
+        }
+        fn detail(&self, _: &str) {}
+    }
+
+    /// A directory remote holding `org/m` at [`COMMIT`] under `main`: one LFS-named file.
+    fn remote_with_model(root: &Path) -> String {
+        let body = b"weights of org/m";
+        let etag = sha256_hex(body);
+        fs::create_dir_all(root.join("blobs")).unwrap();
+        fs::write(root.join("blobs").join(&etag), body).unwrap();
+        fs::create_dir_all(root.join("manifests")).unwrap();
+        let manifest = serde_json::json!({
+            "repo": "org/m", "revision": COMMIT, "repo_type": "model",
+            "files": [{"path": "model.bin", "blob": etag, "size": body.len()}],
+        });
+        fs::write(
+            root.join(format!("manifests/org__m@{COMMIT}.json")),
+            manifest.to_string(),
+        )
+        .unwrap();
+        fs::create_dir_all(root.join("refs/org__m")).unwrap();
+        fs::write(root.join("refs/org__m/main"), COMMIT).unwrap();
+        etag
+    }
+
+    fn options(remote: &Path, local_dir: Option<PathBuf>) -> PullOptions {
+        PullOptions {
+            target: Target {
+                repo_id: "org/m".into(),
+                repo_type: None,
+                revision: None,
+                files: Default::default(),
+            },
+            include_files: Vec::new(),
+            exclude_files: Vec::new(),
+            local_dir,
+            transfer: TransferOptions {
+                remote: Some(remote.as_os_str().to_owned()),
+                ..Default::default()
+            },
+            fallback: FallbackOptions::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_pull_lands_the_snapshot_the_ref_and_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let etag = remote_with_model(&dir.path().join("remote"));
+        let settings = Settings::load_without_file(&Overrides {
+            config: None,
+            cache_dir: Some(dir.path().join("cache")),
+        })
+        .unwrap();
+        let env = Env {
+            settings: &settings,
+            reporter: &Quiet,
+        };
+        let folder = dir.path().join("project/m");
+        let opts = options(&dir.path().join("remote"), Some(folder.clone()));
+        let PullReport::Pulled(summary) = pull(&env, opts).await.unwrap() else {
+            panic!("a pull, not a dry run");
+        };
+        assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+        assert_eq!(summary.counts.downloaded, 1);
+        let repo = dir.path().join("cache/models--org--m");
+        assert_eq!(fs::read_to_string(repo.join("refs/main")).unwrap(), COMMIT);
+        let link = repo.join(format!("snapshots/{COMMIT}/model.bin"));
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            Path::new("../../blobs").join(&etag)
+        );
+        assert_eq!(
+            fs::read(folder.join("model.bin")).unwrap(),
+            b"weights of org/m"
+        );
+        assert_eq!(summary.local_dir.as_ref().unwrap().placed, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_folder_that_cannot_take_the_files_is_refused_before_anything_is_fetched() {
+        let dir = tempfile::tempdir().unwrap();
+        remote_with_model(&dir.path().join("remote"));
+        let settings = Settings::load_without_file(&Overrides {
+            config: None,
+            cache_dir: Some(dir.path().join("cache")),
+        })
+        .unwrap();
+        let env = Env {
+            settings: &settings,
+            reporter: &Quiet,
+        };
+        let file = dir.path().join("a-file");
+        fs::write(&file, b"in the way").unwrap();
+        let opts = options(&dir.path().join("remote"), Some(file.join("m")));
+        let err = pull(&env, opts).await.err().expect("refused");
+        assert!(
+            err.downcast_ref::<local_dir::LocalDirError>().is_some(),
+            "{err:#}"
+        );
+        assert!(!dir.path().join("cache/models--org--m").exists());
+    }
+}
