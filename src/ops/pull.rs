@@ -56,8 +56,8 @@ impl Landed {
 /// (when `write_through`), laid out in its folder. A folder that cannot take files is refused
 /// before anything is fetched for it; a revision that fails does not stop the others. In a dry
 /// run nothing is written: the counts say what would be downloaded, and a folder what would be
-/// placed. Returns each landing's result, in order, and what made blobs come from a later
-/// source. A fatal remote error (credentials, a missing bucket) ends the run instead.
+/// placed. Returns each landing's result (in order, those whose folder was refused last), and
+/// what made blobs come from a later source. A fatal remote error (credentials, a missing bucket) ends the run instead.
 pub async fn fetch_and_land(
     env: &Env<'_>,
     sources: &Sources,
