@@ -14,11 +14,13 @@ mod fuzzing;
 mod hub;
 mod lockfile;
 mod manifest;
+mod net;
 mod ops;
 mod options;
 mod patterns;
 mod remote;
 mod report;
+mod task;
 mod text;
 mod transfer;
 
@@ -315,8 +317,8 @@ async fn dispatch(
 fn find<'a, E: std::error::Error + 'static>(
     c: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a E> {
-    use remote::TransferError;
     use transfer::pull::PullError;
+    use transfer::TransferError;
     let inner: &'a (dyn std::error::Error + 'static) = match c.downcast_ref::<TransferError>() {
         Some(TransferError::Remote(e)) => e,
         Some(TransferError::Hub(e)) => e,

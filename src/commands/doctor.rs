@@ -494,7 +494,7 @@ fn cache_modes_check(dir: &Path) -> Check {
 async fn remote_modes_check(dir: &DirRemote) -> Check {
     const NAME: &str = "Remote file modes";
     let (remote, root) = (dir.clone(), dir.root().to_path_buf());
-    match crate::remote::blocking(move || remote.owner_only(MODES_LIMIT)).await {
+    match crate::task::blocking(move || remote.owner_only(MODES_LIMIT)).await {
         Ok(found) => modes_check(NAME, &root, &found, "users of other machines"),
         Err(e) => Check::skipped(NAME, &format!("cannot read {}: {e}", root.display())),
     }
