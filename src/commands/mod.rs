@@ -30,9 +30,7 @@ use crate::text;
 use crate::transfer::PlannedRevision;
 
 pub use crate::failure::Failure;
-pub use crate::ops::{
-    file_filter, refuse_offline, repos, Env, FallbackOptions, RepoFilter, TransferOptions,
-};
+pub use crate::ops::{file_filter, repos, Env, FallbackOptions, RepoFilter, TransferOptions};
 pub use crate::text::short;
 pub use repos::{require_repos, NotFound, RepoRef};
 

@@ -10,7 +10,6 @@ use super::{
     planned_lines, require_repos, scan_existing, App, Outcome, RepoFilter, RepoRef, TransferOptions,
 };
 use crate::cache::scan::Repo;
-use crate::remote::Remote;
 use crate::transfer::push::{self, PushPolicy, PushSummary};
 
 pub struct PushOptions {
@@ -27,17 +26,15 @@ pub async fn run(app: &App, opts: PushOptions) -> Result<Outcome> {
     let (mut remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = app.transfer_ctx(&opts.transfer, "push");
     let progress = ctx.progress.clone();
-    if let Remote::Dir(dir) = &mut remote {
-        // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
-        if opts.transfer.remote.is_some() && !dir.root().exists() {
-            let root = dir.root().display();
-            if opts.transfer.dry_run {
-                progress.log(&format!("would create remote directory {root}"));
-                dir.plan_creation();
+    // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
+    if opts.transfer.remote.is_some() {
+        if let Some(root) = remote.create_for_push(opts.transfer.dry_run)? {
+            let verb = if opts.transfer.dry_run {
+                "would create"
             } else {
-                dir.create_root()?;
-                progress.log(&format!("created remote directory {root}"));
-            }
+                "created"
+            };
+            progress.log(&format!("{verb} remote directory {}", root.display()));
         }
     }
 

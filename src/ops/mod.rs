@@ -6,6 +6,7 @@
 pub mod dedupe;
 pub mod delete;
 pub mod diff;
+pub mod doctor;
 pub mod list;
 pub mod prune;
 pub mod pull;

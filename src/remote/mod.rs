@@ -7,6 +7,7 @@ mod bulk;
 pub mod catalog;
 pub mod dir;
 pub mod error;
+mod probe;
 pub mod s3;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 
 pub use bulk::{probe_token, stops_deleting, OpenUploadInfo, WriteProbe};
 pub use error::{Access, BlobError, RemoteError};
+pub use probe::{default_region, http_date_secs, standalone_chain, RemoteKind};
 
 use crate::cache::write::BlobWriter;
 use crate::config::{ConfigError, Settings};
@@ -131,6 +133,22 @@ impl RemoteSpec {
             region: settings.storage.region.clone(),
             prefix: settings.prefix.clone(),
         })
+    }
+
+    /// The bucket of an S3 remote.
+    pub fn bucket(&self) -> Option<&str> {
+        match self {
+            RemoteSpec::S3 { bucket, .. } => Some(bucket),
+            RemoteSpec::Dir { .. } => None,
+        }
+    }
+
+    /// The folder of a directory remote.
+    pub fn root(&self) -> Option<&std::path::Path> {
+        match self {
+            RemoteSpec::S3 { .. } => None,
+            RemoteSpec::Dir { root, .. } => Some(root),
+        }
     }
 
     pub fn prefix(&self) -> &str {

@@ -35,7 +35,7 @@ use crate::config::aws::CaBundle;
 use crate::config::{ConfigError, CredentialSource, Credentials};
 use payload::PayloadHash;
 
-pub use interceptors::{default_region, user_agent};
+pub use interceptors::{default_region, http_date_secs, user_agent};
 use interceptors::{is_aws, ServerDate, UserAgent};
 pub use transfer::abort_open_uploads;
 
