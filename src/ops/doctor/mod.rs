@@ -1,7 +1,6 @@
-//! `doctor`'s checks of the configuration, credentials, remote access and cache dir, as a report
-//! the command renders. Every check runs and is reported even when an earlier one fails, because
-//! the full picture is what someone debugging a setup needs; a check that cannot run without an
-//! earlier one (no bucket configured, say) is reported as skipped. Secrets are only shown masked.
+//! `doctor`'s checks of the configuration, credentials, remote and cache dir, as a report. Every
+//! check runs even when an earlier one fails, as the full picture is what debugging a setup needs;
+//! one that depends on a failed one is reported as skipped. Secrets are only ever shown masked.
 
 mod cache;
 mod config;
