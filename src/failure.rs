@@ -84,7 +84,7 @@ mod tests {
             path: "/cache/blobs/x".into(),
             source: std::io::Error::from_raw_os_error(libc::ENOSPC),
         };
-        let f = Failure::new("blob x", crate::remote::TransferError::Local(full));
+        let f = Failure::new("blob x", crate::transfer::TransferError::Local(full));
         assert!(f.is_disk_full());
         assert!(f.text().starts_with("/cache/blobs/x: "), "{}", f.text());
         let other = Failure::message("blob y", "no space left on device, says the server");

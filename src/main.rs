@@ -14,11 +14,13 @@ mod fuzzing;
 mod hub;
 mod lockfile;
 mod manifest;
+mod net;
 mod ops;
 mod options;
 mod patterns;
 mod remote;
 mod report;
+mod task;
 mod text;
 mod transfer;
 
@@ -296,7 +298,7 @@ async fn dispatch(
         Command::Completions(_) | Command::Man(_) => Ok(Outcome::Success),
         Command::Push(args) => push::run(app, options::push(args)).await,
         Command::Pull(args) => match options::pull(args)? {
-            options::Pull::Repo(opts) => pull::run(app, opts).await,
+            options::Pull::Repo(opts) => pull::run(app, *opts).await,
             options::Pull::Lock(opts) => pull_lock::run(app, opts).await,
         },
         Command::PullAll(args) => pull_all::run(app, options::pull_all(args)).await,
@@ -322,8 +324,8 @@ async fn dispatch(
 fn find<'a, E: std::error::Error + 'static>(
     c: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a E> {
-    use remote::TransferError;
     use transfer::pull::PullError;
+    use transfer::TransferError;
     let inner: &'a (dyn std::error::Error + 'static) = match c.downcast_ref::<TransferError>() {
         Some(TransferError::Remote(e)) => e,
         Some(TransferError::Hub(e)) => e,

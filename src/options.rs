@@ -52,7 +52,7 @@ pub fn push(args: cli::PushArgs) -> push::PushOptions {
 
 /// `pull`: one repo, or with `--lock` every pin of a lock file.
 pub enum Pull {
-    Repo(pull::PullOptions),
+    Repo(Box<pull::PullOptions>),
     Lock(pull_lock::PullLockOptions),
 }
 
@@ -73,7 +73,7 @@ pub fn pull(args: cli::PullArgs) -> Result<Pull, ConfigError> {
                 .into(),
         });
     }
-    Ok(Pull::Repo(pull::PullOptions {
+    Ok(Pull::Repo(Box::new(pull::PullOptions {
         target: Target {
             repo_id: args.repo.expect("clap requires a repo without --lock"),
             repo_type: args.repo_type.map(repo_type),
@@ -85,7 +85,7 @@ pub fn pull(args: cli::PullArgs) -> Result<Pull, ConfigError> {
         local_dir: args.local_dir,
         transfer: transfer(args.transfer),
         fallback: fallback(args.fallback),
-    }))
+    })))
 }
 
 pub fn pull_all(args: cli::PullAllArgs) -> pull_all::PullAllOptions {

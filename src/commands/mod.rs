@@ -20,15 +20,15 @@ pub mod watch;
 
 use crate::config::{ConfigError, Settings};
 use crate::manifest::Layout;
-use crate::remote::{Remote, TransferCtx};
+use crate::net::TransferCtx;
+use crate::remote::Remote;
 use crate::report::Printer;
 use crate::text;
 use crate::transfer::PlannedRevision;
 
 pub use crate::failure::Failure;
 pub use crate::ops::{
-    missing_cache_dir, refuse_offline, repos, scan_existing, Env, FallbackOptions, RepoFilter,
-    TransferOptions,
+    missing_cache_dir, repos, scan_existing, Env, FallbackOptions, RepoFilter, TransferOptions,
 };
 pub use crate::text::short;
 pub use repos::{NotFound, RepoRef};

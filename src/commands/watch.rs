@@ -20,9 +20,10 @@ use crate::cache::watch::{download_in_progress, CacheWatch, Seen};
 use crate::config::ConfigError;
 use crate::manifest::Layout;
 use crate::ops::push::{push_round, Round};
-use crate::remote::{Remote, RemoteError, TransferError};
+use crate::remote::{Remote, RemoteError};
 use crate::report::print_data;
 use crate::transfer::push::{self, PushSummary};
+use crate::transfer::TransferError;
 
 pub struct WatchOptions {
     /// How long the cache must be quiet before a push.

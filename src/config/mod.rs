@@ -80,7 +80,7 @@ pub struct StorageSettings {
 pub struct TransferSettings {
     pub workers: usize,
     pub multipart_threshold: u64,
-    /// Fixed part size; `None` picks one per object (see `remote::part_size_for`).
+    /// Fixed part size; `None` picks one per object (see `net::ctx::part_size_for`).
     pub part_size: Option<u64>,
     /// How long a request waits for the server and a download for data (`HF_CACHE_SYNC_TIMEOUT`);
     /// `None` keeps the remote's defaults.

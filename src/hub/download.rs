@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use reqwest::{Method, StatusCode, Url};
 
 use super::error::Asked;
-use super::{Answer, CommitFile, Follow, Hub, HubError, Range};
+use super::{Answer, CommitFile, DownloadError, Follow, Hub, HubError, Range};
 use crate::cache::write::BlobWriter;
-use crate::remote::ranged::{download_ranged, stream_resuming, RangeBody};
-use crate::remote::{blocking, TransferCtx, TransferError};
+use crate::net::ranged::{download_ranged, stream_resuming, RangeBody};
+use crate::net::TransferCtx;
+use crate::task::blocking;
 
 impl Hub {
     /// Downloads `file` into `writer`, which verifies while it writes; returns the blob's path.
@@ -21,17 +22,22 @@ impl Hub {
         writer: BlobWriter,
         size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, TransferError> {
+    ) -> Result<PathBuf, DownloadError> {
         let url = self.file_url(file)?;
         let mut writer = Some(writer);
         if size > ctx.multipart_threshold {
             let located = ctx.policy.run(|| self.locate(&url, file)).await?;
             let hub = self.clone();
             let file = file.clone();
-            download_ranged(&mut writer, size, ctx, move |start, end, part| {
-                let (hub, url, file) = (hub.clone(), located.clone(), file.clone());
-                async move { hub.get_range(&url, &file, start, end, part).await }
-            })
+            download_ranged::<DownloadError, _, _, _>(
+                &mut writer,
+                size,
+                ctx,
+                move |start, end, part| {
+                    let (hub, url, file) = (hub.clone(), located.clone(), file.clone());
+                    async move { hub.get_range(&url, &file, start, end, part).await }
+                },
+            )
             .await?;
         } else {
             let _slot = ctx.slot().await;
@@ -87,7 +93,7 @@ impl Hub {
         file: &CommitFile,
         writer: &mut Option<BlobWriter>,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), DownloadError> {
         stream_resuming(writer, ctx, |offset| async move {
             let range = (offset > 0).then_some(Range::From(offset));
             let resp = self.response(Method::GET, url, range, asked(file)).await?;

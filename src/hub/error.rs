@@ -1,13 +1,24 @@
 //! What can go wrong talking to the Hub, as kinds a person can act on, and which of them are
-//! retried (through the same [`RetryPolicy`](crate::remote::RetryPolicy) as the remote's).
+//! retried (through the same [`RetryPolicy`](crate::net::retry::RetryPolicy) as the remote's).
 
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
+use crate::cache::write::WriteError;
 use crate::env::EnvVars;
-use crate::remote::{RetryClass, Retryable};
+use crate::net::retry::{RetryClass, Retryable, MAX_RETRY_AFTER};
+
+/// A failed download from the Hub: the Hub's side, or the local one (including content that does
+/// not match its name).
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Local(#[from] WriteError),
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HubError {
@@ -168,7 +179,7 @@ impl HubError {
             HubError::RateLimited {
                 retry_after: Some(d),
                 ..
-            } if *d > crate::remote::MAX_RETRY_AFTER => format!(
+            } if *d > MAX_RETRY_AFTER => format!(
                 "the Hub asks to wait {} before the next request: run the same command again \
                  after that; requests with a token ({}) get a higher limit",
                 humantime::format_duration(*d),

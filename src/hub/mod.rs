@@ -16,12 +16,12 @@ use reqwest::header::{HeaderValue, ACCEPT_ENCODING, LINK, LOCATION, RANGE};
 use reqwest::{Method, Response, Url};
 
 pub use auth::HubSettings;
-pub use error::HubError;
+pub use error::{DownloadError, HubError};
 
 use crate::cache::trees::TreeListing;
 use crate::cache::RepoType;
 use crate::config::{ConfigError, Secret, Settings};
-use crate::remote::RetryPolicy;
+use crate::net::retry::RetryPolicy;
 use error::Asked;
 use tree::{listing_from, next_link, parse_repo_info, parse_tree_page, RepoInfo};
 
@@ -135,15 +135,14 @@ impl Hub {
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(idle_timeout);
         if let Some(bundle) = &settings.storage.ca_bundle {
-            let pem = crate::remote::aws::read_bundle(&bundle.path).map_err(|why| {
-                ConfigError::Usage {
+            let pem =
+                crate::net::tls::read_bundle(&bundle.path).map_err(|why| ConfigError::Usage {
                     message: format!("{}: {why}", bundle.describe()),
                     hint: format!(
                         "point {} at a PEM file of CA certificates, or unset it",
                         bundle.var
                     ),
-                }
-            })?;
+                })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| ConfigError::Invalid(format!("{}: {e}", bundle.describe())))?;
             builder = builder.tls_certs_merge(certs);
@@ -363,7 +362,7 @@ impl Hub {
     fn transport(&self, e: &reqwest::Error) -> HubError {
         let detail = crate::text::error_chain(e);
         let endpoint = self.inner.endpoint_text.clone();
-        if crate::remote::aws::is_certificate_error(&detail) {
+        if crate::net::tls::is_certificate_error(&detail) {
             HubError::Certificate { endpoint, detail }
         } else if e.is_connect() {
             HubError::Unreachable { endpoint, detail }

@@ -6,6 +6,7 @@
 pub mod dedupe;
 pub mod delete;
 pub mod diff;
+pub mod doctor;
 pub mod gc;
 pub mod list;
 pub mod lock;
@@ -29,7 +30,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::config::{ConfigError, FallbackSpec, Settings};
 use crate::hub::Hub;
 use crate::manifest::Layout;
-use crate::remote::{Remote, RemoteSpec, TransferCtx};
+use crate::net::TransferCtx;
+use crate::remote::{Remote, RemoteSpec};
 use crate::report::{Progress, Reporter};
 use crate::text::short;
 use crate::transfer::pull::Plan;

@@ -15,8 +15,8 @@ use super::repos::require_on_remote;
 use super::{file_filter, planned_downloads, Env, FallbackOptions, RevisionName, TransferOptions};
 use crate::failure::Failure;
 use crate::manifest::ManifestFile;
+use crate::net::TransferCtx;
 use crate::remote::catalog::Catalog;
-use crate::remote::TransferCtx;
 use crate::text::short;
 use crate::transfer::local_dir;
 use crate::transfer::pull::{

@@ -13,10 +13,11 @@ use super::repos::REMOTE_LIST_HINT;
 use super::{planned_downloads, Env, FallbackOptions, RepoFilter, TransferOptions};
 use crate::cache::RepoType;
 use crate::manifest::Layout;
+use crate::net::TransferCtx;
 use crate::remote::catalog::{
     repo_id_from_key, Body, Catalog, ManifestEntry, ReadFailure, ReadMode, RefEntry,
 };
-use crate::remote::{Remote, RemoteError, TransferCtx};
+use crate::remote::{Remote, RemoteError};
 use crate::transfer::pull::{self, Counts, Plan, PullError, Resolution, Target};
 use crate::transfer::source::{Fallback, Sources};
 use crate::transfer::write_through::Written;

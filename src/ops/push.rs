@@ -12,7 +12,8 @@ use super::repos::{require_repos, RepoRef, LOCAL_LIST_HINT};
 use super::{Env, RepoFilter, TransferOptions};
 use crate::cache::scan::Repo;
 use crate::manifest::Layout;
-use crate::remote::{Remote, TransferCtx};
+use crate::net::TransferCtx;
+use crate::remote::Remote;
 use crate::transfer::push::{self, PushSummary};
 
 pub struct PushOptions {
@@ -40,19 +41,16 @@ pub async fn push(env: &Env<'_>, opts: PushOptions) -> Result<Pushed> {
     let wanted = RepoRef::parse_all(&opts.repos)?;
     let (mut remote, layout) = env.open_remote(opts.transfer.remote.as_deref())?;
     let ctx = env.transfer_ctx(&opts.transfer, "push");
-    if let Remote::Dir(dir) = &mut remote {
-        // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
-        if opts.transfer.remote.is_some() && !dir.root().exists() {
-            let root = dir.root().display();
-            if opts.transfer.dry_run {
-                ctx.progress
-                    .log(&format!("would create remote directory {root}"));
-                dir.plan_creation();
+    // `push --remote DIR` makes its destination, as cp and rsync do; a pull never does.
+    if opts.transfer.remote.is_some() {
+        if let Some(root) = remote.create_for_push(opts.transfer.dry_run)? {
+            let verb = if opts.transfer.dry_run {
+                "would create"
             } else {
-                dir.create_root()?;
-                ctx.progress
-                    .log(&format!("created remote directory {root}"));
-            }
+                "created"
+            };
+            ctx.progress
+                .log(&format!("{verb} remote directory {}", root.display()));
         }
     }
     let cache_dir = &env.settings.cache_dir;

@@ -8,13 +8,15 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{blocking, BlobSource, ObjectInfo, RemoteError, TransferCtx, TransferError};
+use super::{BlobError, BlobSource, ObjectInfo, RemoteError};
 use crate::cache::hash::READ_CHUNK;
 use crate::cache::modes::{self, OwnerOnly};
 use crate::cache::temp;
 use crate::cache::write::{
     copy_verified, io_err, sync_dir, write_atomic, BlobWriter, Verifier, WriteError, TEMP_PREFIX,
 };
+use crate::net::TransferCtx;
+use crate::task::blocking;
 
 #[derive(Clone)]
 pub struct DirRemote {
@@ -250,13 +252,13 @@ impl DirRemote {
         src: &BlobSource,
         key: &str,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), BlobError> {
         self.check_root()?;
         let _slot = ctx.slot().await;
         let dest = self.path(key);
         let dir = dest.parent().expect("key has a folder").to_path_buf();
         let (this, src, key, ctx) = (self.clone(), src.clone(), key.to_string(), ctx.clone());
-        blocking(move || -> Result<(), TransferError> {
+        blocking(move || -> Result<(), BlobError> {
             let key = key.as_str();
             let this = &this;
             fs::create_dir_all(&dir).map_err(|e| this.mkdir_error(e, &dir))?;
@@ -269,7 +271,7 @@ impl DirRemote {
                     ctx.progress.add_bytes(n)
                 })?;
             if !in_kernel {
-                let read_error = |e| TransferError::from(io_err(&src.path)(e));
+                let read_error = |e| BlobError::from(io_err(&src.path)(e));
                 read_chunks(&mut input, read_error, |chunk| {
                     verifier.update(chunk)?;
                     tmp.as_file_mut()
@@ -294,18 +296,18 @@ impl DirRemote {
         mut writer: BlobWriter,
         _size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, TransferError> {
+    ) -> Result<PathBuf, BlobError> {
         self.check_root()?;
         let _slot = ctx.slot().await;
         let path = self.path(key);
         let (this, key, ctx) = (self.clone(), key.to_string(), ctx.clone());
-        blocking(move || -> Result<PathBuf, TransferError> {
+        blocking(move || -> Result<PathBuf, BlobError> {
             let (this, key) = (&this, key.as_str());
             let mut input = fs::File::open(&path).map_err(|e| this.error(e, Access::Read, key))?;
             if writer.copy_from(&input, |n| ctx.progress.add_bytes(n))? {
                 return Ok(writer.finish()?);
             }
-            let read_error = |e| TransferError::from(this.error(e, Access::Read, key));
+            let read_error = |e| BlobError::from(this.error(e, Access::Read, key));
             read_chunks(&mut input, read_error, |chunk| {
                 writer.write(chunk)?;
                 ctx.progress.add_bytes(chunk.len() as u64);
@@ -321,9 +323,9 @@ impl DirRemote {
 /// the kernel cannot copy between the two files.
 fn read_chunks(
     input: &mut fs::File,
-    read_error: impl Fn(io::Error) -> TransferError,
-    mut sink: impl FnMut(&[u8]) -> Result<(), TransferError>,
-) -> Result<(), TransferError> {
+    read_error: impl Fn(io::Error) -> BlobError,
+    mut sink: impl FnMut(&[u8]) -> Result<(), BlobError>,
+) -> Result<(), BlobError> {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let n = input.read(&mut buf).map_err(&read_error)?;

@@ -7,29 +7,20 @@ mod bulk;
 pub mod catalog;
 pub mod dir;
 pub mod error;
-pub mod ranged;
+mod probe;
 pub mod s3;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use bulk::{probe_token, stops_deleting, OpenUploadInfo, WriteProbe};
-pub use error::{Access, RemoteError, RetryClass, RetryPolicy, Retryable, MAX_RETRY_AFTER};
+pub use error::{Access, BlobError, RemoteError};
+pub use probe::{default_region, http_date_secs, standalone_chain, RemoteKind};
 
-use crate::cache::write::{BlobWriter, WriteError};
-use crate::config::{ConfigError, Settings, MAX_PART_SIZE};
-use crate::report::Progress;
-
-const MIB: u64 = 1024 * 1024;
-/// S3 allows at most this many parts in one multipart upload.
-pub const MAX_PARTS: u64 = 10_000;
-const DEFAULT_PART_SIZE: u64 = 8 * MIB;
-/// Bytes in flight across all transfers of a run, whatever the number of workers: a few parts
-/// in flight already fill a fast link, and GPU nodes pulling 30 GB shards have no memory to spare.
-const MEMORY_BUDGET: u64 = 40 * MIB;
+use crate::cache::write::BlobWriter;
+use crate::config::{ConfigError, Settings};
+use crate::net::TransferCtx;
 
 /// A listed object.
 #[derive(Debug, Clone)]
@@ -54,18 +45,6 @@ impl ObjectInfo {
     }
 }
 
-/// A failed blob transfer: the remote or the Hub, or the local side (including content that does not match
-/// its name).
-#[derive(Debug, thiserror::Error)]
-pub enum TransferError {
-    #[error(transparent)]
-    Remote(#[from] RemoteError),
-    #[error(transparent)]
-    Hub(#[from] crate::hub::HubError),
-    #[error(transparent)]
-    Local(#[from] WriteError),
-}
-
 /// A local blob to upload.
 #[derive(Debug, Clone)]
 pub struct BlobSource {
@@ -73,78 +52,6 @@ pub struct BlobSource {
     /// Where the bytes are read from (the shared-store target for linked blobs).
     pub path: PathBuf,
     pub size: u64,
-}
-
-/// Limits shared by every transfer of a run, so concurrency and memory stay bounded whatever
-/// the number and size of blobs.
-#[derive(Clone)]
-pub struct TransferCtx {
-    /// Concurrent requests.
-    pub slots: Arc<Semaphore>,
-    /// Buffered bytes, in MiB units.
-    memory: Arc<Semaphore>,
-    memory_units: u32,
-    pub workers: usize,
-    pub policy: RetryPolicy,
-    pub multipart_threshold: u64,
-    pub part_size: Option<u64>,
-    pub buffers: Arc<PartBuffers>,
-    /// How long to wait for a lock another process holds.
-    pub lock_timeout: std::time::Duration,
-    pub progress: Arc<dyn Progress>,
-}
-
-impl TransferCtx {
-    pub fn new(settings: &Settings, workers: usize, progress: Arc<dyn Progress>) -> TransferCtx {
-        let part = settings.transfer.part_size.unwrap_or(DEFAULT_PART_SIZE);
-        // Room for a part per worker within the budget, and always for at least one whole part.
-        let units = (workers as u64 * part)
-            .min(MEMORY_BUDGET)
-            .max(part)
-            .div_ceil(MIB) as u32;
-        TransferCtx {
-            slots: Arc::new(Semaphore::new(workers)),
-            memory: Arc::new(Semaphore::new(units as usize)),
-            memory_units: units,
-            workers,
-            policy: RetryPolicy::default(),
-            multipart_threshold: settings.transfer.multipart_threshold,
-            part_size: settings.transfer.part_size,
-            buffers: Arc::new(PartBuffers::new((units as u64 * MIB / part).max(1) as usize)),
-            lock_timeout: settings.transfer.lock_timeout,
-            progress,
-        }
-    }
-
-    /// Reserves buffer space for `bytes` (at most the whole budget, so a large buffer cannot wait
-    /// forever).
-    pub async fn reserve(&self, bytes: u64) -> OwnedSemaphorePermit {
-        let units = (bytes.div_ceil(MIB).max(1) as u32).min(self.memory_units);
-        self.memory
-            .clone()
-            .acquire_many_owned(units)
-            .await
-            .expect("semaphore never closed")
-    }
-
-    pub async fn slot(&self) -> OwnedSemaphorePermit {
-        self.slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed")
-    }
-
-    pub fn part_size_for(&self, size: u64) -> u64 {
-        part_size_for(size, self.part_size)
-    }
-}
-
-/// A part size that keeps `size` within 10,000 parts, rounded up to whole MiB.
-pub fn part_size_for(size: u64, configured: Option<u64>) -> u64 {
-    let wanted = configured.unwrap_or(DEFAULT_PART_SIZE);
-    let minimum = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
-    wanted.max(minimum).min(MAX_PART_SIZE)
 }
 
 /// Where the remote is, parsed from `--remote` or the config.
@@ -226,6 +133,22 @@ impl RemoteSpec {
             region: settings.storage.region.clone(),
             prefix: settings.prefix.clone(),
         })
+    }
+
+    /// The bucket of an S3 remote.
+    pub fn bucket(&self) -> Option<&str> {
+        match self {
+            RemoteSpec::S3 { bucket, .. } => Some(bucket),
+            RemoteSpec::Dir { .. } => None,
+        }
+    }
+
+    /// The folder of a directory remote.
+    pub fn root(&self) -> Option<&std::path::Path> {
+        match self {
+            RemoteSpec::S3 { .. } => None,
+            RemoteSpec::Dir { root, .. } => Some(root),
+        }
     }
 
     pub fn prefix(&self) -> &str {
@@ -374,7 +297,7 @@ impl Remote {
         src: &BlobSource,
         key: &str,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), BlobError> {
         match self {
             Remote::S3(r) => r.upload_blob(src, key, ctx).await,
             Remote::Dir(r) => r.upload_blob(src, key, ctx).await,
@@ -388,7 +311,7 @@ impl Remote {
         writer: BlobWriter,
         size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, TransferError> {
+    ) -> Result<PathBuf, BlobError> {
         match self {
             Remote::S3(r) => r.download_blob(key, writer, size, ctx).await,
             Remote::Dir(r) => r.download_blob(key, writer, size, ctx).await,
@@ -402,111 +325,6 @@ pub fn too_large(key: &str, max: usize) -> String {
         "{key}: object is larger than {} ({max} bytes); refused",
         crate::report::human_bytes(max as u64)
     )
-}
-
-/// Runs blocking file work (hashing, reading, writing) on the runtime's blocking threads.
-///
-/// `block_in_place` would freeze every other future of the calling task: transfers polled
-/// together by one `buffer_unordered` would then move one blob at a time whatever the number
-/// of workers. The closure owns what it works on and hands it back.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Blocking tasks are only cancelled when the runtime shuts down.
-        Err(e) => panic!("blocking task did not finish: {e}"),
-    }
-}
-
-/// Aborts a spawned task when dropped, so a failed transfer stops its siblings.
-pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> std::future::Future for AbortOnDrop<T> {
-    type Output = T;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<T> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| match r {
-            Ok(v) => v,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => panic!("transfer task cancelled while awaited"),
-        })
-    }
-}
-
-/// Reads the next `len` bytes of `file` into `buf` (whose old content is dropped, its memory
-/// kept): no zero-filling, and no fresh allocation when `buf` is large enough.
-pub fn read_part(
-    file: &mut std::fs::File,
-    path: &Path,
-    len: u64,
-    mut buf: Vec<u8>,
-) -> Result<Vec<u8>, WriteError> {
-    use std::io::Read;
-    buf.clear();
-    buf.reserve_exact(len as usize);
-    let read = file
-        .take(len)
-        .read_to_end(&mut buf)
-        .map_err(crate::cache::write::io_err(path))?;
-    if read as u64 != len {
-        let cut = std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!(
-                "the file ended after {read} of {len} bytes of a part: it changed while being read"
-            ),
-        );
-        return Err(crate::cache::write::io_err(path)(cut));
-    }
-    Ok(buf)
-}
-
-/// Part buffers handed back after each upload: a multipart upload reads every part into a buffer
-/// an earlier part used, so a run allocates (and the kernel faults in) its part memory once, not
-/// once per part. Holds at most as many buffers as the memory budget has room for.
-pub struct PartBuffers {
-    free: std::sync::Mutex<Vec<Vec<u8>>>,
-    keep: usize,
-}
-
-impl PartBuffers {
-    pub fn new(keep: usize) -> PartBuffers {
-        PartBuffers {
-            free: std::sync::Mutex::new(Vec::new()),
-            keep,
-        }
-    }
-
-    /// A buffer to read a part into: a used one when there is one.
-    pub fn take(&self) -> Vec<u8> {
-        self.lock().pop().unwrap_or_default()
-    }
-
-    /// Keeps `used` for the next part.
-    pub fn give_back(&self, used: Vec<u8>) {
-        let mut free = self.lock();
-        if free.len() < self.keep {
-            free.push(used);
-        }
-    }
-
-    /// Keeps the buffer of `used` for the next part, when nothing else still refers to it.
-    pub fn give_back_bytes(&self, used: Bytes) {
-        if let Ok(buf) = used.try_into_mut() {
-            self.give_back(Vec::from(buf));
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
-        self.free.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 #[cfg(test)]
@@ -553,52 +371,5 @@ mod tests {
         };
         assert!(!multipart.holds(b"abc"));
         assert!(!ObjectInfo { etag: None, ..o }.holds(b"abc"));
-    }
-
-    #[test]
-    fn part_sizes_respect_the_part_limit() {
-        assert_eq!(part_size_for(100 * MIB, None), DEFAULT_PART_SIZE);
-        assert_eq!(part_size_for(100 * MIB, Some(5 * MIB)), 5 * MIB);
-        let huge = 1024 * 1024 * MIB; // 1 TiB
-        let p = part_size_for(huge, None);
-        assert!(huge.div_ceil(p) <= MAX_PARTS);
-        assert_eq!(p % MIB, 0);
-    }
-
-    #[test]
-    fn parts_are_read_into_the_buffers_earlier_parts_used() {
-        use std::io::Write;
-        let mut f = tempfile::tempfile().unwrap();
-        f.write_all(&[7u8; 3000]).unwrap();
-        std::io::Seek::rewind(&mut f).unwrap();
-        let path = Path::new("blob");
-        let pool = PartBuffers::new(1);
-        let first = read_part(&mut f, path, 2000, pool.take()).unwrap();
-        assert_eq!(first, vec![7u8; 2000]);
-        let at = first.as_ptr();
-        pool.give_back_bytes(Bytes::from(first));
-        let second = read_part(&mut f, path, 1000, pool.take()).unwrap();
-        assert_eq!(
-            (second.len(), second.as_ptr()),
-            (1000, at),
-            "the buffer is reused"
-        );
-
-        // A buffer something else still reads from is not reused, and the pool keeps at most
-        // `keep` buffers.
-        let shared = Bytes::from(second);
-        let reader = shared.clone();
-        pool.give_back_bytes(shared);
-        assert!(pool.take().capacity() == 0 && reader.len() == 1000);
-        pool.give_back(vec![1u8; 10]);
-        pool.give_back(vec![2u8; 10]);
-        assert_eq!(pool.lock().len(), 1);
-
-        // A file shorter than the part is an error, not a short part.
-        let err = read_part(&mut f, path, 10, Vec::new()).unwrap_err();
-        assert!(
-            err.to_string().contains("changed while being read"),
-            "{err}"
-        );
     }
 }

@@ -10,9 +10,11 @@ use crate::cache::lock::lock_blob;
 use crate::cache::write::{remove_stale_temps, sync_dir, temps_by_blob, BlobWriter, WriteError};
 use crate::cache::{blob_path, lock_path};
 use crate::hub::CommitFile;
-use crate::remote::{blocking, TransferCtx, TransferError};
+use crate::net::TransferCtx;
 use crate::report::lock_waiter;
+use crate::task::blocking;
 use crate::text::error_chain;
+use crate::transfer::TransferError;
 
 use super::source::{Fallback, Source, Sources, Wanted};
 

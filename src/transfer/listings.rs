@@ -7,7 +7,8 @@ use futures::StreamExt;
 use super::plan::Plan;
 use super::source::Sources;
 use crate::cache::trees::{TreeListing, MAX_LISTING_BYTES};
-use crate::remote::{RemoteError, TransferCtx};
+use crate::net::TransferCtx;
+use crate::remote::RemoteError;
 use crate::text::short;
 
 /// Reads the tree listing each plan's remote keeps beside its manifest, for the plans that have

@@ -256,7 +256,7 @@ pub async fn lay_out(
     lock_timeout: Duration,
     progress: Option<Arc<dyn Progress>>,
 ) -> Result<Report, LocalDirError> {
-    crate::remote::blocking(move || {
+    crate::task::blocking(move || {
         let rev = CachedRevision {
             repo_dir: &repo_dir,
             commit: &commit,

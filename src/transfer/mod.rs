@@ -18,8 +18,41 @@ pub mod write_through;
 
 use serde::Serialize;
 
+use crate::cache::write::WriteError;
 use crate::cache::RepoType;
+use crate::hub::{DownloadError, HubError};
 use crate::manifest::Manifest;
+use crate::remote::{BlobError, RemoteError};
+
+/// A failed blob transfer, from whichever source: the remote or the Hub, or the local side
+/// (including content that does not match its name).
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Local(#[from] WriteError),
+}
+
+impl From<BlobError> for TransferError {
+    fn from(e: BlobError) -> TransferError {
+        match e {
+            BlobError::Remote(e) => TransferError::Remote(e),
+            BlobError::Local(e) => TransferError::Local(e),
+        }
+    }
+}
+
+impl From<DownloadError> for TransferError {
+    fn from(e: DownloadError) -> TransferError {
+        match e {
+            DownloadError::Hub(e) => TransferError::Hub(e),
+            DownloadError::Local(e) => TransferError::Local(e),
+        }
+    }
+}
 
 /// What a dry run would move for one revision: the blobs it would transfer (a blob two
 /// revisions share is listed under the first), and how many are already where they would go.

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::stream::{self, StreamExt};
 
-use crate::remote::{RemoteError, TransferError};
+use crate::remote::RemoteError;
+use crate::transfer::TransferError;
 
 /// An error that fails every other item of the run the same way.
 pub trait Fatal {

@@ -24,9 +24,12 @@ use crate::hub::{CommitFile, Hub, HubError};
 use crate::manifest::{
     is_valid_repo_id, parse_ref_body, Layout, Manifest, MAX_MANIFEST_BYTES, MAX_REF_BYTES,
 };
-use crate::remote::{blocking, Remote, RemoteError, TransferCtx, TransferError};
+use crate::net::TransferCtx;
+use crate::remote::{Remote, RemoteError};
 use crate::report::lock_waiter;
+use crate::task::blocking;
 use crate::text::short;
+use crate::transfer::TransferError;
 
 /// Why one repo could not be pulled. Remote errors that affect every repo end the run instead.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::cache::write::{BlobWriter, WriteError};
 use crate::hub::{CommitFile, Hub};
 use crate::manifest::Layout;
-use crate::remote::{Remote, RemoteError, TransferCtx, TransferError};
+use crate::net::TransferCtx;
+use crate::remote::{Remote, RemoteError};
+use crate::transfer::TransferError;
 
 /// A blob as a source is asked for it: by name and size, and by a file of a commit that holds
 /// it, which is how the Hub serves blobs.
@@ -75,13 +77,15 @@ impl Source {
         ctx: &TransferCtx,
     ) -> Result<PathBuf, TransferError> {
         match self {
-            Source::Remote { remote, layout } => {
-                remote
-                    .download_blob(&layout.blob_key(job.etag), writer, job.size, ctx)
-                    .await
-            }
+            Source::Remote { remote, layout } => remote
+                .download_blob(&layout.blob_key(job.etag), writer, job.size, ctx)
+                .await
+                .map_err(Into::into),
             Source::Hub(hub) => match job.named_by {
-                Some(file) => hub.download(file, writer, job.size, ctx).await,
+                Some(file) => hub
+                    .download(file, writer, job.size, ctx)
+                    .await
+                    .map_err(Into::into),
                 None => Err(RemoteError::NotFound {
                     key: job.etag.to_string(),
                 }

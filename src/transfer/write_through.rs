@@ -12,7 +12,9 @@ use super::plan::Plan;
 use super::push::{self, PushPolicy, PushSummary};
 use super::source::Sources;
 use crate::cache::scan::scan_repo;
-use crate::remote::{blocking, Access, RemoteError, TransferCtx};
+use crate::net::TransferCtx;
+use crate::remote::{Access, RemoteError};
+use crate::task::blocking;
 use crate::text::error_chain;
 
 /// What write-through did to one remote.
@@ -134,7 +136,7 @@ fn why_not_written(e: &anyhow::Error) -> String {
     let text = format!("{e:#}");
     let denied = e.chain().find_map(|c| {
         c.downcast_ref::<RemoteError>().or(match c.downcast_ref() {
-            Some(crate::remote::TransferError::Remote(e)) => Some(e),
+            Some(crate::transfer::TransferError::Remote(e)) => Some(e),
             _ => None,
         })
     });

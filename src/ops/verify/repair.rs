@@ -156,7 +156,7 @@ impl Fixer<'_> {
                 (t.repo, job)
             })
             .collect();
-        let jobs = crate::remote::blocking(move || {
+        let jobs = crate::task::blocking(move || {
             let mut jobs = jobs;
             with_stale_temps(jobs.iter_mut().map(|(_, job)| job));
             jobs

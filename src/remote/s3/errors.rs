@@ -34,7 +34,7 @@ impl S3Remote {
             },
             SdkError::DispatchFailure(failure) => {
                 let full = DisplayErrorContext(&err).to_string();
-                if crate::remote::aws::is_certificate_error(&full) {
+                if crate::net::tls::is_certificate_error(&full) {
                     return RemoteError::Certificate {
                         endpoint: self.endpoint.clone(),
                         detail: root_cause(&err),

@@ -8,6 +8,7 @@ use aws_sdk_s3::config::interceptors::{
 };
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 
 /// Identifies requests as this tool (`b2ai-hfcache/<version>` on Backblaze, as 0.1 does).
 #[derive(Debug)]
@@ -55,6 +56,14 @@ impl Intercept for ServerDate {
         }
         Ok(())
     }
+}
+
+/// Seconds since the epoch of a `Date` header as [`ServerDate`] keeps it
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), or `None` when it does not read as one.
+pub fn http_date_secs(date: &str) -> Option<i64> {
+    DateTime::from_str(date.trim(), DateTimeFormat::HttpDate)
+        .ok()
+        .map(|d| d.secs())
 }
 
 pub fn user_agent(endpoint: Option<&str>) -> String {

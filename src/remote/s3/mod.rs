@@ -1,7 +1,7 @@
 //! The S3-compatible remote (AWS S3, Backblaze B2, Cloudflare R2, MinIO, Garage) on aws-sdk-s3:
 //! the client and the small requests (LIST, GET and PUT of manifests and refs, DELETE).
 //!
-//! Retries are ours (see `error::RetryPolicy`), not the SDK's, so body-stream failures and
+//! Retries are ours (see `net::retry::RetryPolicy`), not the SDK's, so body-stream failures and
 //! request failures follow the same rule. Blob transfers live in [`transfer`], the translation
 //! of the SDK's errors in [`errors`], what every request carries in [`interceptors`].
 
@@ -35,7 +35,7 @@ use crate::config::aws::CaBundle;
 use crate::config::{ConfigError, CredentialSource, Credentials};
 use payload::PayloadHash;
 
-pub use interceptors::{default_region, user_agent};
+pub use interceptors::{default_region, http_date_secs, user_agent};
 use interceptors::{is_aws, ServerDate, UserAgent};
 pub use transfer::abort_open_uploads;
 
@@ -240,7 +240,7 @@ impl S3Remote {
         >,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        super::RetryPolicy::default()
+        crate::net::retry::RetryPolicy::default()
             .run(|| {
                 let fut = op();
                 async move { fut.await.map_err(|e| self.error(e, action, key)) }
@@ -335,7 +335,7 @@ impl S3Remote {
     }
 
     pub async fn get(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, RemoteError> {
-        let policy = super::RetryPolicy::default();
+        let policy = crate::net::retry::RetryPolicy::default();
         let result = policy
             .run(|| async {
                 let out = self

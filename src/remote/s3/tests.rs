@@ -2,7 +2,7 @@
 
 use super::interceptors::host_of;
 use super::*;
-use crate::remote::{RetryClass, Retryable};
+use crate::net::retry::{RetryClass, Retryable};
 use crate::text::error_chain;
 
 fn offline_remote() -> S3Remote {

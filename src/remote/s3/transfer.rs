@@ -16,11 +16,11 @@ use futures::StreamExt;
 use super::payload::PayloadHash;
 use super::S3Remote;
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
-use crate::remote::ranged::{download_ranged, stream_resuming, RangeBody};
-use crate::remote::{
-    blocking, read_part, AbortOnDrop, BlobSource, OpenUploadInfo, RemoteError, TransferCtx,
-    TransferError,
-};
+use crate::net::buffers::read_part;
+use crate::net::ranged::{download_ranged, stream_resuming, RangeBody};
+use crate::net::TransferCtx;
+use crate::remote::{BlobError, BlobSource, OpenUploadInfo, RemoteError};
+use crate::task::{blocking, AbortOnDrop};
 use crate::text::error_chain;
 
 /// Multipart uploads in flight, so an interrupted run can abort them before it exits.
@@ -63,7 +63,7 @@ impl S3Remote {
         src: &BlobSource,
         key: &str,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), BlobError> {
         if src.size > ctx.multipart_threshold {
             return self.upload_multipart(src, key, ctx).await;
         }
@@ -83,7 +83,7 @@ impl S3Remote {
         src: &BlobSource,
         key: &str,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), BlobError> {
         let created = self
             .gated(|| {
                 self.call(
@@ -109,7 +109,7 @@ impl S3Remote {
             // first (Garage discards unfinished uploads older than a completed one). Blob keys
             // are content-addressed and only verified content is ever completed, so the right
             // size settles it.
-            Err(TransferError::Remote(RemoteError::NotFound { .. }))
+            Err(BlobError::Remote(RemoteError::NotFound { .. }))
                 if self.object_size(key).await? == Some(src.size) =>
             {
                 Ok(())
@@ -125,7 +125,7 @@ impl S3Remote {
         key: &str,
         upload_id: &str,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), BlobError> {
         let upload_id = upload_id.to_string();
         match self.upload_parts(src, key, &upload_id, ctx).await {
             Ok(mut parts) => {
@@ -259,7 +259,7 @@ impl S3Remote {
         key: &str,
         upload_id: &str,
         ctx: &TransferCtx,
-    ) -> Result<Vec<CompletedPart>, TransferError> {
+    ) -> Result<Vec<CompletedPart>, BlobError> {
         let part_size = ctx.part_size_for(src.size);
         let count = src.size.div_ceil(part_size);
         let file = std::fs::File::open(&src.path).map_err(io_err(&src.path))?;
@@ -342,7 +342,7 @@ impl S3Remote {
         writer: BlobWriter,
         size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, TransferError> {
+    ) -> Result<PathBuf, BlobError> {
         let mut writer = Some(writer);
         if size > ctx.multipart_threshold {
             self.download_ranged(key, &mut writer, size, ctx).await?;
@@ -360,7 +360,7 @@ impl S3Remote {
         key: &str,
         writer: &mut Option<BlobWriter>,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), BlobError> {
         stream_resuming(writer, ctx, |offset| async move {
             let mut req = self.client.get_object().bucket(&self.bucket).key(key);
             if offset > 0 {
@@ -391,7 +391,7 @@ impl S3Remote {
         writer: &mut Option<BlobWriter>,
         size: u64,
         ctx: &TransferCtx,
-    ) -> Result<(), TransferError> {
+    ) -> Result<(), BlobError> {
         let remote = self.clone();
         let key = key.to_string();
         download_ranged(writer, size, ctx, move |start, end, part| {

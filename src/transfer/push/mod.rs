@@ -23,10 +23,12 @@ use crate::cache::trees::TreeListing;
 use crate::config::ConfigError;
 use crate::failure::Failure;
 use crate::manifest::{Layout, Manifest, ManifestFile};
+use crate::net::TransferCtx;
 use crate::remote::bucket_lock::{BucketLock, BucketLockError, LockKind};
-use crate::remote::{BlobSource, Remote, TransferCtx, TransferError};
+use crate::remote::{BlobSource, Remote};
 use crate::report::{lock_waiter, Progress};
 use crate::text::short;
+use crate::transfer::TransferError;
 
 /// A revision ready to publish: its manifest and the blobs it needs.
 pub(super) struct RevisionPlan {
@@ -64,7 +66,7 @@ pub async fn lock_cache(cache_dir: &Path, ctx: &TransferCtx) -> Result<PushLock,
         timeout,
     );
     let dir = cache_dir.to_path_buf();
-    crate::remote::blocking(move || PushLock::wait(&dir, timeout, on_wait)).await
+    crate::task::blocking(move || PushLock::wait(&dir, timeout, on_wait)).await
 }
 
 /// Plans and pushes `repos` (from a scan taken under [`lock_cache`]): [`plan`], then [`execute`].
@@ -116,7 +118,7 @@ pub async fn plan<'a>(
                     FileSource::Blob(etag) => (etag.clone(), repo.blobs[etag].content_path.clone()),
                     FileSource::Copy(path) => {
                         let p = path.clone();
-                        match crate::remote::blocking(move || sha256_file(&p)).await {
+                        match crate::task::blocking(move || sha256_file(&p)).await {
                             Ok((etag, _)) => (etag, path.clone()),
                             Err(e) => {
                                 let item = format!(
@@ -162,7 +164,7 @@ pub async fn plan<'a>(
                     listing: Some(_),
                 }) => {
                     let p = path.clone();
-                    crate::remote::blocking(move || std::fs::read(p))
+                    crate::task::blocking(move || std::fs::read(p))
                         .await
                         .ok()
                         .filter(|b| TreeListing::parse(b).is_ok())
@@ -381,7 +383,8 @@ async fn upload_all(
     let mut ran = pool::run(jobs, ctx.workers, async |src| {
         let result = remote
             .upload_blob(src, &layout.blob_key(&src.etag), ctx)
-            .await;
+            .await
+            .map_err(TransferError::from);
         ctx.progress.item_done();
         result
     })

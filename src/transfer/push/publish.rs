@@ -11,8 +11,9 @@ use super::{PushSummary, RevisionPlan};
 use crate::cache::scan::Repo;
 use crate::failure::Failure;
 use crate::manifest::{safe_repo_key, Layout, Manifest};
+use crate::net::TransferCtx;
 use crate::remote::catalog::{Body, Catalog, ReadFailure, ReadMode};
-use crate::remote::{Remote, RemoteError, TransferCtx};
+use crate::remote::{Remote, RemoteError};
 use crate::text::short;
 use crate::transfer::pool;
 

@@ -8,8 +8,10 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt};
 
-use super::{blocking, AbortOnDrop, Retryable, TransferCtx, TransferError};
+use super::retry::Retryable;
+use super::TransferCtx;
 use crate::cache::write::{BlobWriter, WriteError};
+use crate::task::{blocking, AbortOnDrop};
 
 /// Bytes gathered from the network before one write + hash.
 const WRITE_BATCH: usize = 1024 * 1024;
@@ -23,17 +25,19 @@ enum Stop<E> {
 
 /// One GET streamed into the writer: `open(offset)` asks for the body from `offset` on, and
 /// after a dropped connection or a stalled body it is asked again from where the writer
-/// stopped, as the context's retry policy allows.
-pub async fn stream_resuming<E, S, F, Fut>(
+/// stopped, as the context's retry policy allows. `Failed` is the caller's error, holding either
+/// the source's error `E` or the local [`WriteError`].
+pub async fn stream_resuming<Failed, E, S, F, Fut>(
     writer: &mut Option<BlobWriter>,
     ctx: &TransferCtx,
     open: F,
-) -> Result<(), TransferError>
+) -> Result<(), Failed>
 where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = Result<S, E>>,
     S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: Retryable + Into<TransferError>,
+    E: Retryable + Into<Failed>,
+    Failed: From<WriteError>,
 {
     let mut attempt = 0;
     loop {
@@ -89,17 +93,18 @@ where
 /// bytes `start..=end` (inclusive) into `part`, a buffer of the context's pool: copying each
 /// chunk as it arrives frees the HTTP client's read buffer at once, where keeping the chunks would
 /// keep every read buffer they were cut from (measured: 76 MB of them at the peak of a pull
-/// within a 40 MiB budget), each a fresh mapping.
-pub async fn download_ranged<F, Fut, E>(
+/// within a 40 MiB budget), each a fresh mapping. `Failed` is as for [`stream_resuming`].
+pub async fn download_ranged<Failed, F, Fut, E>(
     writer: &mut Option<BlobWriter>,
     size: u64,
     ctx: &TransferCtx,
     get_range: F,
-) -> Result<(), TransferError>
+) -> Result<(), Failed>
 where
     F: Fn(u64, u64, Vec<u8>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Vec<u8>, E>> + Send + 'static,
-    E: Retryable + Into<TransferError> + Send + 'static,
+    E: Retryable + Into<Failed> + Send + 'static,
+    Failed: From<WriteError>,
 {
     let part_size = ctx.part_size_for(size);
     let count = size.div_ceil(part_size);
