@@ -432,15 +432,20 @@ mod tests {
         }
     }
 
+    /// Settings with the cache in `dir/cache`.
+    fn settings(dir: &Path) -> Settings {
+        Settings::load_without_file(&Overrides {
+            config: None,
+            cache_dir: Some(dir.join("cache")),
+        })
+        .unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_pull_lands_the_snapshot_the_ref_and_the_folder() {
         let dir = tempfile::tempdir().unwrap();
         let etag = remote_with_model(&dir.path().join("remote"));
-        let settings = Settings::load_without_file(&Overrides {
-            config: None,
-            cache_dir: Some(dir.path().join("cache")),
-        })
-        .unwrap();
+        let settings = settings(dir.path());
         let env = Env {
             settings: &settings,
             reporter: &Quiet,
@@ -470,11 +475,7 @@ mod tests {
     async fn a_folder_that_cannot_take_the_files_is_refused_before_anything_is_fetched() {
         let dir = tempfile::tempdir().unwrap();
         remote_with_model(&dir.path().join("remote"));
-        let settings = Settings::load_without_file(&Overrides {
-            config: None,
-            cache_dir: Some(dir.path().join("cache")),
-        })
-        .unwrap();
+        let settings = settings(dir.path());
         let env = Env {
             settings: &settings,
             reporter: &Quiet,
