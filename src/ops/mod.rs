@@ -1,7 +1,8 @@
 //! The operations under the commands, one function per job (pull, diff, prune, …): options in,
 //! a serializable report out. An operation decides everything the job decides and never
 //! prints; what it has to say is data in its report, and the command renders it. [`Env`] is
-//! what the pulls get: the settings and a [`Reporter`] for progress and `-v` details.
+//! what an operation that opens a remote or moves bytes gets: the settings and a [`Reporter`]
+//! for progress and `-v` details.
 
 pub mod dedupe;
 pub mod delete;
