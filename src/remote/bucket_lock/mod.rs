@@ -24,6 +24,8 @@ pub use record::{judge, Holder, LockKind, SeenLock, Verdict, STALE_AFTER};
 use super::{probe_token, Remote, RemoteError};
 use crate::env::EnvVars;
 use crate::manifest::Layout;
+use crate::net::retry::RetryPolicy;
+
 /// How often a holder rewrites its lock.
 const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 /// A holder whose refreshes have failed this long stops before its step that needs the lock:
@@ -348,12 +350,15 @@ pub async fn release_all() {
 }
 
 /// The pause before attempt `attempt + 1`: doubling from half a second up to [`MAX_BACKOFF`],
-/// each drawn between half and all of it, so two runs that backed off together do not meet again.
+/// each drawn between half and all of it (the retry policy's jitter), so two runs that backed
+/// off together do not meet again.
 fn backoff(attempt: u32) -> Duration {
-    let full = Duration::from_millis(500)
-        .saturating_mul(1 << attempt.min(10))
-        .min(MAX_BACKOFF);
-    full.mul_f64(0.5 + fastrand::f64() / 2.0)
+    RetryPolicy {
+        base: Duration::from_millis(500),
+        max: MAX_BACKOFF,
+        ..RetryPolicy::default()
+    }
+    .backoff(attempt)
 }
 
 #[cfg(test)]
