@@ -32,6 +32,12 @@ pub fn create_in(dir: &Path, prefix: &str) -> io::Result<TempFile> {
     LIVE.create_with(dir, prefix, Sharing::Shared)
 }
 
+/// Proves this process may create files in `dir` (not another user's folder, not a read-only
+/// mount): a temporary file made there and removed at once.
+pub fn probe_writable(dir: &Path) -> io::Result<()> {
+    create_in(dir, ".hf-cache-sync-probe-").map(drop)
+}
+
 /// [`create_in`] with the mode [`creation_mode`] gives `sharing`: [`Sharing::Private`] for a
 /// file only its owner may read.
 pub fn create_with(dir: &Path, prefix: &str, sharing: Sharing) -> io::Result<TempFile> {

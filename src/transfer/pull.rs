@@ -602,10 +602,7 @@ pub async fn fetch_plans(
     std::fs::create_dir_all(cache_dir).map_err(|e| unwritable("create", e))?;
     // A cache dir that exists but may not be written (another user's, a read-only mount) is
     // the same mistake as one that cannot be made: said once, before any repo fails on it.
-    tempfile::Builder::new()
-        .prefix(".hf-cache-sync-probe")
-        .tempfile_in(cache_dir)
-        .map_err(|e| unwritable("write to", e))?;
+    crate::cache::temp::probe_writable(cache_dir).map_err(|e| unwritable("write to", e))?;
     let (leases, mut failures) = lease_repos(cache_dir, ctx, plans).await;
     // The folders every blob of a repo goes into, once a repo rather than once a blob.
     let repo_dirs: Vec<(usize, PathBuf)> = plans

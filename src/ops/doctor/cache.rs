@@ -35,15 +35,12 @@ pub(super) fn cache_dir_check(dir: &Path) -> Check {
             )
         }
     }
-    match tempfile::Builder::new()
-        .prefix(".hfcs-doctor-")
-        .tempfile_in(dir)
-    {
-        Ok(_probe) if !crate::cache::holds_repo_folders(dir) => Check::ok(
+    match crate::cache::temp::probe_writable(dir) {
+        Ok(()) if !crate::cache::holds_repo_folders(dir) => Check::ok(
             NAME,
             format!("{} (writable; no repos in it yet)", dir.display()),
         ),
-        Ok(_probe) => Check::ok(NAME, format!("{} (writable)", dir.display())),
+        Ok(()) => Check::ok(NAME, format!("{} (writable)", dir.display())),
         Err(e) => Check::failed(
             NAME,
             format!("{} is not writable: {e}", dir.display()),
