@@ -27,6 +27,22 @@ fn pushed(name: &str) -> (Sandbox, Vec<RepoSpec>, PathBuf) {
     (t, repos, src)
 }
 
+/// [`pushed`], its main revisions locked (`hf-cache-sync.lock` in the work folder) and pulled
+/// by that lock file into a fresh cache, which is returned with the lock file.
+fn locked_and_pulled(name: &str) -> (Sandbox, Vec<RepoSpec>, PathBuf, PathBuf) {
+    let (t, repos, src) = pushed(name);
+    let lock = t.work().join("hf-cache-sync.lock");
+    t.hfcs().cache_dir(&src).arg("lock").run().success();
+    let dst = t.cache("dst");
+    t.hfcs()
+        .cache_dir(&dst)
+        .args(["pull", "--lock"])
+        .arg(&lock)
+        .run()
+        .success();
+    (t, repos, lock, dst)
+}
+
 fn lock_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -218,16 +234,7 @@ fn a_lock_file_with_a_bad_line_pulls_nothing_and_names_every_bad_line() {
 
 #[test]
 fn verify_lock_finds_what_is_missing_or_corrupt() {
-    let (t, repos, src) = pushed("lock_verify");
-    let lock = t.work().join("hf-cache-sync.lock");
-    t.hfcs().cache_dir(&src).arg("lock").run().success();
-    let dst = t.cache("dst");
-    t.hfcs()
-        .cache_dir(&dst)
-        .args(["pull", "--lock"])
-        .arg(&lock)
-        .run()
-        .success();
+    let (t, repos, lock, dst) = locked_and_pulled("lock_verify");
     let m = &repos[0];
     let weights = m.revision("main").file(crate::common::fixtures::WEIGHTS);
     let view = CacheView::model(&dst, "org/m");
@@ -464,16 +471,7 @@ fn a_pin_naming_a_folder_lays_its_files_out_there_and_verify_checks_them() {
 
 #[test]
 fn a_pin_whose_blob_is_gone_is_not_complete() {
-    let (t, repos, src) = pushed("lock_dangling");
-    let lock = t.work().join("hf-cache-sync.lock");
-    t.hfcs().cache_dir(&src).arg("lock").run().success();
-    let dst = t.cache("dst");
-    t.hfcs()
-        .cache_dir(&dst)
-        .args(["pull", "--lock"])
-        .arg(&lock)
-        .run()
-        .success();
+    let (t, repos, lock, dst) = locked_and_pulled("lock_dangling");
     let m = &repos[0];
     let weights = m.revision("main").file(crate::common::fixtures::WEIGHTS);
     let view = CacheView::model(&dst, "org/m");
