@@ -193,22 +193,27 @@ fn a_push_waits_for_a_gc_lock_then_gives_up_naming_it() {
     assert_eq!(locks(&t), Vec::<String>::new());
 }
 
+/// The bucket of [`pushed`], and `org/late` in a cache of its own whose every blob is already
+/// in the bucket, unreferenced: left by an earlier, killed push, and old enough for gc.
+fn late_with_blobs_left_behind(t: &Sandbox) -> (RepoSpec, std::path::PathBuf) {
+    pushed(t);
+    let src = t.cache("late");
+    let late = repo("org/late");
+    late.write(&src);
+    let bucket = t.bucket();
+    for f in late.revisions.iter().flat_map(|r| &r.files) {
+        bucket.put(&blob_key(f.etag()), f.bytes.clone());
+    }
+    (late, src)
+}
+
 /// The race the locks close: a push finds an old, unreferenced blob in the bucket and skips it;
 /// gc runs before the push's manifest lands. Without the locks, gc deletes the blob and the
 /// manifest names a missing blob.
 #[test]
 fn gc_between_a_push_listing_and_its_manifest_keeps_what_the_push_skipped() {
     let t = Sandbox::new("locks_race_held");
-    pushed(&t);
-    let src = t.cache("late");
-    let late = repo("org/late");
-    late.write(&src);
-    // Every blob of the push is already in the bucket, unreferenced: left by an earlier,
-    // killed push, and old enough for gc.
-    let bucket = t.bucket();
-    for f in late.revisions.iter().flat_map(|r| &r.files) {
-        bucket.put(&blob_key(f.etag()), f.bytes.clone());
-    }
+    let (late, src) = late_with_blobs_left_behind(&t);
     let proxy = FaultProxy::new(&[]);
     let held = proxy.hold(HoldAt::First(Target::Path("PUT", "/manifests/")));
     let config = config_via(&t, "proxied.yaml", proxy.url(), &t.prefix);
@@ -240,14 +245,7 @@ fn gc_between_a_push_listing_and_its_manifest_keeps_what_the_push_skipped() {
 #[test]
 fn a_push_started_during_a_gc_uploads_what_the_gc_deleted() {
     let t = Sandbox::new("locks_race_gc_first");
-    pushed(&t);
-    let src = t.cache("late");
-    let late = repo("org/late");
-    late.write(&src);
-    let bucket = t.bucket();
-    for f in late.revisions.iter().flat_map(|r| &r.files) {
-        bucket.put(&blob_key(f.etag()), f.bytes.clone());
-    }
+    let (late, src) = late_with_blobs_left_behind(&t);
     // The gc is held at its delete request: it has planned to delete the push's blobs.
     let proxy = FaultProxy::new(&[]);
     let held = proxy.hold(HoldAt::First(Target::Path("POST", "delete")));
