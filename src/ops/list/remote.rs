@@ -162,18 +162,22 @@ fn group_entries(g: &RemoteGroup, revisions: bool, read: bool) -> Vec<Entry> {
             ..Default::default()
         }];
     }
+    // A revision's row; what its manifest says is added when it was read.
+    let row = |commit: &String| Entry {
+        id: commit.clone(),
+        repo_type: g.repo_type,
+        repo_id: g.repo_id.clone(),
+        repo: repo.clone(),
+        revision: Some(commit.clone()),
+        revisions: 1,
+        ..Default::default()
+    };
     let mut entries = Vec::new();
     for m in &g.revisions {
         let commit = &m.revision;
         let content: Vec<(Content, u64)> = blobs_of(m).into_iter().collect();
         entries.push(Entry {
-            id: commit.clone(),
-            repo_type: g.repo_type,
-            repo_id: g.repo_id.clone(),
-            repo: repo.clone(),
-            revision: Some(commit.clone()),
             size: Some(content.iter().map(|(_, s)| s).sum()),
-            revisions: 1,
             files: Some(m.files.len()),
             refs: Some(
                 g.refs
@@ -183,20 +187,10 @@ fn group_entries(g: &RemoteGroup, revisions: bool, read: bool) -> Vec<Entry> {
                     .collect(),
             ),
             content,
-            ..Default::default()
+            ..row(commit)
         });
     }
-    for commit in &g.commits {
-        entries.push(Entry {
-            id: commit.clone(),
-            repo_type: g.repo_type,
-            repo_id: g.repo_id.clone(),
-            repo: repo.clone(),
-            revision: Some(commit.clone()),
-            revisions: 1,
-            ..Default::default()
-        });
-    }
+    entries.extend(g.commits.iter().map(row));
     entries
 }
 
