@@ -45,6 +45,12 @@ pub struct Landed {
 }
 
 impl Landed {
+    /// Every failure on one line, as a repo's or a pin's `error`; `None` when it landed.
+    pub fn error_text(&self) -> Option<String> {
+        let errors: Vec<String> = self.failures.iter().map(|f| f.to_string()).collect();
+        (!errors.is_empty()).then(|| errors.join("; "))
+    }
+
     /// `org/m@<12 hex>`, as failures name a revision.
     fn item(plan: &Plan) -> String {
         format!("{}@{}", plan.repo_id, short(&plan.commit))
@@ -150,6 +156,11 @@ pub async fn fetch_and_land(
     }
     drop(leases);
     all.extend(refused);
+    // A revision that failed as a whole (its repo could not be locked, its snapshot not built,
+    // its folder refused) counts as failed too, beside the blobs that did.
+    for landing in &mut all {
+        landing.counts.failed = landing.counts.failed.max(landing.failures.len());
+    }
     Ok((all, notes))
 }
 
@@ -338,10 +349,7 @@ pub async fn pull(env: &Env<'_>, opts: PullOptions) -> Result<PullReport> {
     )
     .await?;
     warnings.extend(notes);
-    let mut landed = landed.pop().expect("one landing");
-    // A revision that failed as a whole (its repo could not be locked, its snapshot not
-    // built) counts as failed too, beside the blobs that did.
-    landed.counts.failed = landed.counts.failed.max(landed.failures.len());
+    let landed = landed.pop().expect("one landing");
     let plan = &landed.plan;
     Ok(PullReport::Pulled(Box::new(PullSummary {
         command: "pull",

@@ -123,15 +123,14 @@ pub async fn pull_all(env: &Env<'_>, opts: PullAllOptions) -> Result<PullAllSumm
     warnings.extend(fell_back);
     for landed in landed {
         let plan = &landed.plan;
-        let failed = !landed.failures.is_empty();
-        let errors: Vec<String> = landed.failures.iter().map(|f| f.to_string()).collect();
+        let error = landed.error_text();
         repos.push(RepoResult {
             repo: format!("{}/{}", plan.repo_type, plan.repo_id),
             repo_type: Some(plan.repo_type),
             repo_id: plan.repo_id.clone(),
             revision: Some(plan.commit.clone()),
-            status: if failed { "failed" } else { "ok" },
-            error: failed.then(|| errors.join("; ")),
+            status: if error.is_some() { "failed" } else { "ok" },
+            error,
             source: Some(sources.get(plan.tier).url()),
             counts: landed.counts,
             write_through: landed.written,

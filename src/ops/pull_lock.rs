@@ -289,8 +289,7 @@ async fn fetch(
             (true, false) => "pulled",
         };
         let mut r = result(entry, status);
-        let errors: Vec<String> = landed.failures.iter().map(|f| f.to_string()).collect();
-        r.error = (!errors.is_empty()).then(|| errors.join("; "));
+        r.error = landed.error_text();
         r.source = Some(sources.get(plan.tier).url());
         r.counts = landed.counts;
         r.local_dir = landed.local_dir;
