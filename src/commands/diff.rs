@@ -23,7 +23,7 @@ pub struct DiffOptions {
 
 pub async fn run(app: &App, opts: DiffOptions) -> Result<Outcome> {
     let repos = RepoRef::parse_all(&opts.repos)?;
-    let (remote, layout) = app.open_remote(opts.remote.url())?;
+    let (remote, layout) = app.env().open_remote(opts.remote.url())?;
     let ops_opts = crate::ops::DiffOptions {
         repos,
         workers: app.settings.transfer.workers,

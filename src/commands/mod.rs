@@ -19,9 +19,6 @@ pub mod verify;
 pub mod watch;
 
 use crate::config::{ConfigError, Settings};
-use crate::manifest::Layout;
-use crate::net::TransferCtx;
-use crate::remote::Remote;
 use crate::report::Printer;
 use crate::text;
 use crate::transfer::PlannedRevision;
@@ -119,18 +116,6 @@ impl App {
             settings: &self.settings,
             reporter: &self.printer,
         }
-    }
-
-    /// See [`Env::open_remote`].
-    pub fn open_remote(
-        &self,
-        flag: Option<&std::ffi::OsStr>,
-    ) -> Result<(Remote, Layout), ConfigError> {
-        self.env().open_remote(flag)
-    }
-
-    pub fn transfer_ctx(&self, opts: &TransferOptions, label: &str) -> TransferCtx {
-        self.env().transfer_ctx(opts, label)
     }
 }
 

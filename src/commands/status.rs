@@ -22,7 +22,7 @@ pub async fn run(app: &App, remote: RemoteChoice) -> Result<Outcome> {
         Err(_) => None,
     };
     let opened = if with_remote {
-        Some(app.open_remote(remote.url())?)
+        Some(app.env().open_remote(remote.url())?)
     } else {
         None
     };

@@ -104,7 +104,7 @@ pub async fn run(app: &App, opts: WatchOptions) -> Result<Outcome> {
             None
         }
     };
-    let (remote, layout) = app.open_remote(opts.transfer.remote.as_deref())?;
+    let (remote, layout) = app.env().open_remote(opts.transfer.remote.as_deref())?;
     let (send, mut events) = tokio::sync::mpsc::unbounded_channel();
     let _watch = CacheWatch::start(&cache_dir, move |seen| {
         let _ = send.send(seen);
@@ -179,7 +179,7 @@ impl Watcher<'_> {
         let app = self.app;
         let cache_dir = &app.settings.cache_dir;
         let started = Instant::now();
-        let ctx = app.transfer_ctx(&self.opts.transfer, "push");
+        let ctx = app.env().transfer_ctx(&self.opts.transfer, "push");
         let _lock = match push::lock_cache(cache_dir, &ctx).await {
             Ok(lock) => lock,
             Err(e) => {

@@ -76,7 +76,7 @@ pub async fn run(app: &App, opts: ListOptions) -> Result<Outcome> {
                 .iter()
                 .any(|f| f.needs_manifests(opts.revisions))
             || sort.is_some_and(|s| s.key == SortKey::Size);
-        let (remote, layout) = app.open_remote(opts.remote.url())?;
+        let (remote, layout) = app.env().open_remote(opts.remote.url())?;
         let side = Side::Remote {
             remote: &remote,
             layout: &layout,

@@ -30,7 +30,7 @@ pub(super) async fn run(app: &App, opts: &PruneOptions) -> Result<Outcome> {
         .clone()
         .unwrap_or_else(|| DEFAULT_GRACE.into());
     let age = parse_age(&age_text)?;
-    let (remote, layout) = app.open_remote(opts.remote.url())?;
+    let (remote, layout) = app.env().open_remote(opts.remote.url())?;
     let prune = plan_remote_prune(&remote, &layout, (age_text, age)).await?;
     if !opts.dry_run && !prune.doomed.is_empty() {
         let lines: Vec<String> = prune

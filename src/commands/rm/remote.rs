@@ -9,7 +9,7 @@ use crate::commands::{short, App, Outcome};
 use crate::ops::rm::{plan_remote, RemoteRmReport};
 
 pub(super) async fn run(app: &App, opts: &RmOptions) -> Result<Outcome> {
-    let (remote, layout) = app.open_remote(opts.remote.url())?;
+    let (remote, layout) = app.env().open_remote(opts.remote.url())?;
     let mut warnings = Vec::new();
     let planned = plan_remote(&remote, &layout, &opts.targets, &mut warnings).await;
     for w in &warnings {

@@ -10,7 +10,7 @@ use crate::text::plural;
 
 pub(super) async fn verify(app: &App, opts: &VerifyOptions) -> Result<Outcome> {
     let wanted = RepoRef::parse_all(&opts.repos)?;
-    let (remote, layout) = app.open_remote(opts.remote.url())?;
+    let (remote, layout) = app.env().open_remote(opts.remote.url())?;
     let workers = opts.workers.unwrap_or(app.settings.transfer.workers);
     let summary = verify_remote(&remote, &layout, &wanted, workers).await?;
     app.printer.result(&summary, || {
