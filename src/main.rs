@@ -120,6 +120,9 @@ fn main() -> ExitCode {
             .await;
         });
     }
+    if matches!(result, Some(Ok(Outcome::Failed) | Err(_))) {
+        say_kept_partials(&app.printer);
+    }
     match result {
         Some(Ok(outcome)) => {
             let code = match outcome {
@@ -151,11 +154,30 @@ fn main() -> ExitCode {
                 .await;
             });
             cache::temp::remove_all();
+            say_kept_partials(&app.printer);
             // Threads still waiting on another process's lock must not hold the exit.
             runtime.shutdown_background();
             ExitCode::from(EXIT_INTERRUPTED)
         }
     }
+}
+
+/// Says what partial downloads a run that failed or was interrupted leaves for the next one.
+fn say_kept_partials(printer: &Printer) {
+    let kept = cache::temp::kept_partials();
+    if kept.is_empty() {
+        return;
+    }
+    let bytes = kept.iter().map(|(_, len)| len).sum();
+    let what = if kept.len() == 1 {
+        "1 partial download".to_string()
+    } else {
+        format!("{} partial downloads", kept.len())
+    };
+    printer.note(&format!(
+        "kept {what} ({}) in the cache: the next pull resumes from there",
+        report::human_bytes(bytes)
+    ));
 }
 
 /// The settings the command runs with, and for `doctor` a config file that failed to load

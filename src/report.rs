@@ -13,6 +13,11 @@ pub trait Progress: Send + Sync {
     /// Adds work to the totals (called as work is discovered).
     fn add_total(&self, items: u64, bytes: u64);
     fn add_bytes(&self, bytes: u64);
+    /// Bytes of the totals an earlier run left, which this one resumes from: they are not
+    /// transferred, and are counted apart.
+    fn add_resumed(&self, _bytes: u64) {}
+    /// Resumed bytes that did not verify: they are transferred after all.
+    fn add_resumed_discarded(&self, _bytes: u64) {}
     fn item_done(&self);
     /// A line for stderr that must not tear the bars.
     fn log(&self, line: &str);
@@ -47,6 +52,7 @@ impl Progress for Silent {
 pub struct TerminalProgress {
     bar: ProgressBar,
     items: std::sync::Mutex<(u64, u64)>,
+    resumed: std::sync::atomic::AtomicU64,
 }
 
 impl TerminalProgress {
@@ -65,12 +71,36 @@ impl TerminalProgress {
         TerminalProgress {
             bar,
             items: std::sync::Mutex::new((0, 0)),
+            resumed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     fn update_message(&self) {
         let (done, total) = *self.items.lock().expect("not poisoned");
-        self.bar.set_message(format!("{done}/{total} files"));
+        let resumed = self.resumed.load(std::sync::atomic::Ordering::Relaxed);
+        if resumed == 0 {
+            self.bar.set_message(format!("{done}/{total} files"));
+        } else {
+            self.bar.set_message(format!(
+                "{done}/{total} files, {} resumed",
+                human_bytes(resumed)
+            ));
+        }
+    }
+
+    /// Moves `bytes` between the bytes to transfer (the bar, its rate and ETA) and the bytes
+    /// resumed, shown apart.
+    fn shift_resumed(&self, bytes: u64, resumed: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let length = self.bar.length().unwrap_or(0);
+        if resumed {
+            self.bar.set_length(length.saturating_sub(bytes));
+            self.resumed.fetch_add(bytes, Relaxed);
+        } else {
+            self.bar.set_length(length + bytes);
+            self.resumed.fetch_sub(bytes, Relaxed);
+        }
+        self.update_message();
     }
 }
 
@@ -82,6 +112,12 @@ impl Progress for TerminalProgress {
     }
     fn add_bytes(&self, bytes: u64) {
         self.bar.inc(bytes);
+    }
+    fn add_resumed(&self, bytes: u64) {
+        self.shift_resumed(bytes, true);
+    }
+    fn add_resumed_discarded(&self, bytes: u64) {
+        self.shift_resumed(bytes, false);
     }
     fn item_done(&self) {
         self.items.lock().expect("not poisoned").0 += 1;

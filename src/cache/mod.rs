@@ -9,6 +9,7 @@ pub mod heuristics;
 pub mod local_dir;
 pub mod lock;
 pub mod modes;
+pub mod partial;
 pub mod reflink;
 pub mod scan;
 pub mod store;

@@ -19,6 +19,11 @@ pub struct Registry(Mutex<Record>);
 
 struct Record {
     paths: BTreeSet<PathBuf>,
+    /// Partial downloads being written ([`super::partial`]): kept, not removed, when the run
+    /// is interrupted, so the next run resumes them.
+    partials: BTreeSet<PathBuf>,
+    /// Partial downloads this run stopped writing and left for the next one.
+    kept: BTreeSet<PathBuf>,
     /// Set by [`Registry::remove_all`]: the run is ending, no new temporary file may start.
     closed: bool,
 }
@@ -49,8 +54,19 @@ pub fn link_in(dir: &Path, prefix: &str, original: &Path) -> io::Result<TempLink
     LIVE.link_in(dir, prefix, original)
 }
 
+/// The process's record of temporary files and partial downloads.
+pub fn registry() -> &'static Registry {
+    &LIVE
+}
+
+/// The partial downloads this run leaves for the next one to resume, with their sizes.
+pub fn kept_partials() -> Vec<(PathBuf, u64)> {
+    LIVE.kept_partials()
+}
+
 /// Removes every temporary file still on the process's record and refuses new ones: the last
-/// step of an interrupted run. Returns how many were removed.
+/// step of an interrupted run. Partial downloads stay for the next run. Returns how many
+/// files were removed.
 pub fn remove_all() -> usize {
     LIVE.remove_all()
 }
@@ -59,6 +75,8 @@ impl Registry {
     pub const fn new() -> Registry {
         Registry(Mutex::new(Record {
             paths: BTreeSet::new(),
+            partials: BTreeSet::new(),
+            kept: BTreeSet::new(),
             closed: false,
         }))
     }
@@ -135,6 +153,44 @@ impl Registry {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Puts a partial download on record, refused once the run is ending.
+    pub fn track_partial(&self, path: &Path) -> io::Result<()> {
+        let mut record = self.record();
+        if record.closed {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "interrupted: no new partial downloads",
+            ));
+        }
+        record.partials.insert(path.to_path_buf());
+        Ok(())
+    }
+
+    /// Takes a partial download off the record: renamed into place or removed, or (`kept`)
+    /// left for the next run.
+    pub fn untrack_partial(&self, path: &Path, kept: bool) {
+        let mut record = self.record();
+        record.partials.remove(path);
+        if kept {
+            record.kept.insert(path.to_path_buf());
+        } else {
+            record.kept.remove(path);
+        }
+    }
+
+    /// The partial downloads this run leaves for the next one, with their sizes: those it
+    /// stopped writing and those still being written.
+    pub fn kept_partials(&self) -> Vec<(PathBuf, u64)> {
+        let record = self.record();
+        record
+            .kept
+            .iter()
+            .chain(&record.partials)
+            .filter_map(|p| Some((p.clone(), std::fs::metadata(p).ok()?.len())))
+            .filter(|(_, len)| *len > 0)
+            .collect()
     }
 
     pub fn remove_all(&self) -> usize {

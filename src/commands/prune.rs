@@ -55,6 +55,7 @@ pub async fn run(app: &App, opts: PruneOptions) -> Result<Outcome> {
         max_gb,
         detached: opts.detached,
         older_than,
+        partial_max_age: app.settings.partial_max_age,
     };
     let prune = plan_prune(locked, &ops_opts, &app.cancel).await?;
     if app.cancel.requested() {

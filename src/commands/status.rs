@@ -29,6 +29,7 @@ pub async fn run(app: &App, remote: RemoteChoice) -> Result<Outcome> {
     let opts = StatusOptions {
         cache_dir: &app.settings.cache_dir,
         max_local_gb: app.settings.max_local_gb,
+        partial_max_age: app.settings.partial_max_age,
         remote: spec.as_ref(),
         contents: opened.as_ref().map(|(r, l)| (r, l)),
     };
@@ -41,6 +42,9 @@ pub async fn run(app: &App, remote: RemoteChoice) -> Result<Outcome> {
 }
 
 /// Where the remote is and, with `--remote`, what it holds.
+/// Partial downloads named one per line; `--json` lists them all.
+const MAX_PARTIALS_LISTED: usize = 10;
+
 fn remote_lines(r: &RemoteStatus) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
     let place = match r.kind {
@@ -158,6 +162,30 @@ fn human(s: &StatusReport) -> String {
             humantime::format_duration(Duration::from_secs(p.stale_after_seconds))
         ),
     ));
+    for f in p.files.iter().take(MAX_PARTIALS_LISTED) {
+        let age = f.age_seconds.map_or("age unknown".into(), |s| {
+            format!("{} old", humantime::format_duration(Duration::from_secs(s)))
+        });
+        let stale = if f.stale { ", stale" } else { "" };
+        lines.push((
+            "",
+            format!(
+                "{} ({}, {age}{stale}): {}",
+                f.repo,
+                human_bytes(f.bytes),
+                f.path.display()
+            ),
+        ));
+    }
+    if p.files.len() > MAX_PARTIALS_LISTED {
+        lines.push((
+            "",
+            format!(
+                "… and {} more (--json lists them all)",
+                p.files.len() - MAX_PARTIALS_LISTED
+            ),
+        ));
+    }
     match &s.remote {
         None => lines.push((
             "remote",

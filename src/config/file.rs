@@ -33,6 +33,7 @@ pub(super) struct FileCache {
     pub(super) max_local_gb: Option<f64>,
     pub(super) sync_xet: Option<bool>,
     pub(super) hf_cache_dir: Option<String>,
+    pub(super) partial_max_age: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

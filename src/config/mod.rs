@@ -153,8 +153,8 @@ impl PullSettings {
     }
 }
 
-/// The default lock wait: the age at which prune considers a partial download abandoned.
-pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = crate::cache::delete::PARTIAL_GRACE;
+/// The default lock wait: an hour.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -168,6 +168,9 @@ pub struct Settings {
     pub sync_xet: bool,
     /// Local disk budget for `prune`, in GB of 2^30 bytes, as 0.1 counts.
     pub max_local_gb: f64,
+    /// How long a partial download must be untouched before `prune` removes it
+    /// (`cache.partial_max_age`, a day unless set): until then a pull resumes it.
+    pub partial_max_age: std::time::Duration,
     /// `HF_HUB_DISABLE_SYMLINKS`: pulls write snapshot files as plain files, as huggingface_hub
     /// then does.
     pub disable_symlinks: bool,
@@ -319,6 +322,16 @@ impl Settings {
             ));
         }
 
+        let partial_max_age = match cache_file.partial_max_age.as_deref() {
+            None => crate::cache::delete::PARTIAL_AGE,
+            Some(text) => parse_duration(text).map_err(|e| {
+                invalid(
+                    &config_path,
+                    format!("cache.partial_max_age: {e}; {DURATION_HINT}"),
+                )
+            })?,
+        };
+
         let pull = PullSettings::from_file(pull_file).map_err(|m| invalid(&config_path, m))?;
 
         Ok(Settings {
@@ -330,6 +343,7 @@ impl Settings {
             allow_gated: team_file.allow_gated.unwrap_or(false),
             sync_xet: cache_file.sync_xet.unwrap_or(false),
             max_local_gb,
+            partial_max_age,
             disable_symlinks: env::is_true(EnvVars::HF_HUB_DISABLE_SYMLINKS),
             transfer,
             pull,

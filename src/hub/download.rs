@@ -24,8 +24,9 @@ impl Hub {
         ctx: &TransferCtx,
     ) -> Result<PathBuf, DownloadError> {
         let url = self.file_url(file)?;
+        let rest = size - writer.written();
         let mut writer = Some(writer);
-        if size > ctx.multipart_threshold {
+        if rest > ctx.multipart_threshold {
             let located = ctx.policy.run(|| self.locate(&url, file)).await?;
             let hub = self.clone();
             let file = file.clone();

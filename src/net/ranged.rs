@@ -88,8 +88,9 @@ where
     }
 }
 
-/// Parallel ranged GETs of `size` bytes, retried as the context's policy says and consumed in
-/// order; memory stays within the context's budget. `get_range(start, end, part)` gathers the
+/// Parallel ranged GETs of the `size` bytes past what the writer holds (a resumed partial),
+/// retried as the context's policy says and consumed in order; memory stays within the
+/// context's budget. `get_range(start, end, part)` gathers the
 /// bytes `start..=end` (inclusive) into `part`, a buffer of the context's pool: copying each
 /// chunk as it arrives frees the HTTP client's read buffer at once, where keeping the chunks would
 /// keep every read buffer they were cut from (measured: 76 MB of them at the peak of a pull
@@ -107,7 +108,8 @@ where
     Failed: From<WriteError>,
 {
     let part_size = ctx.part_size_for(size);
-    let count = size.div_ceil(part_size);
+    let from = writer.as_ref().map_or(0, BlobWriter::written);
+    let count = (size - from).div_ceil(part_size);
     let mut inflight = FuturesOrdered::new();
     let mut next = 0u64;
     loop {
@@ -120,7 +122,7 @@ where
                 ctx.buffers.give_back(part);
             }
             permit = ctx.reserve(part_size), if next < count && inflight.len() < ctx.workers => {
-                let start = next * part_size;
+                let start = from + next * part_size;
                 let end = (start + part_size).min(size) - 1;
                 next += 1;
                 let ctx2 = ctx.clone();

@@ -62,6 +62,8 @@ pub struct PullAllSummary {
     pub skipped_existing: usize,
     pub failed: usize,
     pub bytes_downloaded: u64,
+    pub bytes_transferred: u64,
+    pub bytes_resumed: u64,
     pub seconds: f64,
     /// What made the pull turn to a later source (a corrupt blob by key, a missing revision).
     pub warnings: Vec<String>,
@@ -147,6 +149,8 @@ pub async fn pull_all(env: &Env<'_>, opts: PullAllOptions) -> Result<PullAllSumm
         downloaded: repos.iter().map(|r| r.counts.downloaded).sum(),
         skipped_existing: repos.iter().map(|r| r.counts.skipped_existing).sum(),
         bytes_downloaded: repos.iter().map(|r| r.counts.bytes_downloaded).sum(),
+        bytes_transferred: repos.iter().map(|r| r.counts.bytes_transferred).sum(),
+        bytes_resumed: repos.iter().map(|r| r.counts.bytes_resumed).sum(),
         failed,
         repos,
         seconds: started.elapsed().as_secs_f64(),

@@ -69,6 +69,8 @@ pub struct PullLockSummary {
     pub failed: usize,
     pub downloaded: usize,
     pub bytes_downloaded: u64,
+    pub bytes_transferred: u64,
+    pub bytes_resumed: u64,
     pub warnings: Vec<String>,
     pub seconds: f64,
 }
@@ -125,6 +127,8 @@ pub async fn pull_lock(env: &Env<'_>, opts: PullLockOptions) -> Result<PullLockS
         failed: count("failed"),
         downloaded: results.iter().map(|r| r.counts.downloaded).sum(),
         bytes_downloaded: results.iter().map(|r| r.counts.bytes_downloaded).sum(),
+        bytes_transferred: results.iter().map(|r| r.counts.bytes_transferred).sum(),
+        bytes_resumed: results.iter().map(|r| r.counts.bytes_resumed).sum(),
         pins: results,
         warnings,
         seconds: started.elapsed().as_secs_f64(),

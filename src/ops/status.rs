@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cache::delete::{is_stale, PARTIAL_GRACE};
+use crate::cache::delete::is_stale;
 use crate::cache::file_id;
 use crate::cache::scan::{self, CacheScan, FileSource};
 use crate::cache::store::{self, Payload};
@@ -89,6 +89,22 @@ pub struct Partials {
     pub stale: usize,
     pub stale_bytes: u64,
     pub stale_after_seconds: u64,
+    /// Each of them: a pull of its blob resumes it; prune removes it once stale.
+    pub files: Vec<PartialEntry>,
+}
+
+/// One partial download.
+#[derive(Debug, Serialize)]
+pub struct PartialEntry {
+    /// The repo it is in, as `list` names repos.
+    pub repo: String,
+    pub path: std::path::PathBuf,
+    /// The blob it is the start of, when its name says.
+    pub blob: Option<String>,
+    pub bytes: u64,
+    /// Since it last changed.
+    pub age_seconds: Option<u64>,
+    pub stale: bool,
 }
 
 /// Where the remote is: never a credential.
@@ -124,6 +140,8 @@ pub struct StatusOptions<'a> {
     pub cache_dir: &'a Path,
     /// `cache.max_local_gb`.
     pub max_local_gb: f64,
+    /// `cache.partial_max_age`: partial downloads untouched for this long are stale.
+    pub partial_max_age: std::time::Duration,
     /// The remote to describe; `None` when none is configured.
     pub remote: Option<&'a RemoteSpec>,
     /// The remote opened, to count what it holds (`--remote`).
@@ -140,7 +158,8 @@ pub async fn status(opts: &StatusOptions<'_>) -> Result<StatusReport> {
         (scan, store)
     })
     .await?;
-    let mut report = local_summary(&scan, &store, opts.max_local_gb, SystemTime::now());
+    let limits = (opts.max_local_gb, opts.partial_max_age);
+    let mut report = local_summary(&scan, &store, limits, SystemTime::now());
     // Without contents asked for the remote is described, not contacted: no credentials needed.
     report.remote = opts.remote.map(describe);
     if let Some((remote, layout)) = opts.contents {
@@ -161,7 +180,7 @@ pub async fn status(opts: &StatusOptions<'_>) -> Result<StatusReport> {
 fn local_summary(
     scan: &CacheScan,
     store: &[Payload],
-    max_local_gb: f64,
+    (max_local_gb, partial_max_age): (f64, std::time::Duration),
     now: SystemTime,
 ) -> StatusReport {
     let mut by_type: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -229,7 +248,7 @@ fn local_summary(
     }
 
     let orphans = orphans(scan, &referenced);
-    let partials = partials(scan, now);
+    let partials = partials(scan, now, partial_max_age);
     let budget_bytes = (max_local_gb * GB) as u64;
     StatusReport {
         command: "status",
@@ -280,18 +299,34 @@ fn orphans(scan: &CacheScan, referenced: &HashSet<(u64, u64)>) -> Orphans {
 
 /// Partial downloads, and which of them are stale by the rule prune deletes by: what status
 /// calls stale, prune collects.
-fn partials(scan: &CacheScan, now: SystemTime) -> Partials {
+fn partials(scan: &CacheScan, now: SystemTime, max_age: std::time::Duration) -> Partials {
     let mut partials = Partials {
-        stale_after_seconds: PARTIAL_GRACE.as_secs(),
+        stale_after_seconds: max_age.as_secs(),
         ..Default::default()
     };
-    for p in scan.repos.iter().flat_map(|r| &r.partials) {
+    for (repo, p) in scan
+        .repos
+        .iter()
+        .flat_map(|r| r.partials.iter().map(move |p| (r, p)))
+    {
+        let stale = is_stale(p, now, max_age);
         partials.count += 1;
         partials.bytes += p.size;
-        if is_stale(p, now) {
+        if stale {
             partials.stale += 1;
             partials.stale_bytes += p.size;
         }
+        partials.files.push(PartialEntry {
+            repo: repo.qualified_id(),
+            path: p.path.clone(),
+            blob: p.etag.clone(),
+            bytes: p.size,
+            age_seconds: p
+                .modified
+                .and_then(|m| now.duration_since(m).ok())
+                .map(|age| age.as_secs()),
+            stale,
+        });
     }
     partials
 }
@@ -352,7 +387,8 @@ mod tests {
         let orphan = cache.repo_dir("org/m").join("blobs").join("0".repeat(64));
         fs::write(orphan, [3; 76]).unwrap();
         let scan = cache.scan();
-        let report = local_summary(&scan, &[], 1000.0 / GB, SystemTime::now());
+        let limits = (1000.0 / GB, crate::cache::delete::PARTIAL_AGE);
+        let report = local_summary(&scan, &[], limits, SystemTime::now());
         assert_eq!(report.repos, 1);
         assert_eq!(report.repos_by_type["model"], 1);
         assert_eq!(report.revisions, 2);

@@ -1,13 +1,15 @@
 //! Fetching one blob from the remote into the cache, the one way every command does it (pull,
-//! pull-all, `verify --repair`): under the lock huggingface_hub takes for that blob, after
-//! clearing what a killed run left, unless another process wrote it meanwhile, verified while
-//! it streams and renamed into place only when it matches its name.
+//! pull-all, `verify --repair`): under the lock huggingface_hub takes for that blob, unless
+//! another process wrote it meanwhile, resuming a partial download an earlier run left
+//! ([`crate::cache::partial`]), verified while it streams and renamed into place only when the
+//! whole file matches its name.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::cache::lock::lock_blob;
-use crate::cache::write::{remove_stale_temps, sync_dir, temps_by_blob, BlobWriter, WriteError};
+use crate::cache::partial::{leftovers_by_blob, Leftovers};
+use crate::cache::write::{remove_stale_temps, sync_dir, BlobWriter, WriteError};
 use crate::cache::{blob_path, lock_path};
 use crate::hub::CommitFile;
 use crate::net::TransferCtx;
@@ -30,9 +32,10 @@ pub struct BlobJob {
     /// The file under the blob's name is known to be wrong (`verify` found it corrupt): fetch
     /// even when one of the right size is there, and rename over it.
     pub replace: bool,
-    /// This tool's temporary files for the blob found in `blobs/` before the run
-    /// ([`temps_by_blob`]): removed under the blob's lock, where they can only be stale.
-    pub stale_temps: Vec<PathBuf>,
+    /// What earlier runs left in `blobs/` for the blob, listed before the run
+    /// ([`leftovers_by_blob`]): partial downloads to resume, and older temporary files, removed
+    /// under the blob's lock, where they can only be stale.
+    pub leftovers: Leftovers,
     /// A file of a commit holding the blob: how the Hub is asked for it.
     pub named_by: Option<CommitFile>,
 }
@@ -47,23 +50,24 @@ impl BlobJob {
     }
 }
 
-/// The jobs of one repo with the temporary files earlier runs left for each of their blobs: one
-/// read of the repo's `blobs/` for all of them. Blocking.
-pub fn with_stale_temps<'a>(jobs: impl IntoIterator<Item = &'a mut BlobJob>) {
-    let mut by_repo: HashMap<PathBuf, HashMap<String, Vec<PathBuf>>> = HashMap::new();
+/// The jobs with what earlier runs left for each of their blobs: one read of each repo's
+/// `blobs/` for all of them. Blocking.
+pub fn with_leftovers<'a>(jobs: impl IntoIterator<Item = &'a mut BlobJob>) {
+    let mut by_repo: HashMap<PathBuf, HashMap<String, Leftovers>> = HashMap::new();
     for job in jobs {
-        let temps = by_repo
+        let found = by_repo
             .entry(job.repo_dir.clone())
-            .or_insert_with(|| temps_by_blob(&job.repo_dir));
-        job.stale_temps = temps.remove(&job.etag).unwrap_or_default();
+            .or_insert_with(|| leftovers_by_blob(&job.repo_dir));
+        job.leftovers = found.remove(&job.etag).unwrap_or_default();
     }
 }
 
 /// How a fetch ended when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobFetch {
-    /// Downloaded and verified: this many bytes.
-    Downloaded(u64),
+    /// Downloaded and verified: `transferred` bytes came from the source, after `resumed`
+    /// bytes an earlier run left.
+    Downloaded { transferred: u64, resumed: u64 },
     /// Another process wrote it while we waited for its lock.
     AlreadyThere,
 }
@@ -77,6 +81,9 @@ pub fn present(repo_dir: &Path, etag: &str, size: u64) -> bool {
 /// Fetches `job` from `source` into the cache, whose repo folder exists (with `snapshots/`:
 /// huggingface_hub calls a repo folder without it corrupted). The rename is not yet durable:
 /// call [`sync_blob_dirs`] once all fetches of a run are done.
+///
+/// A resumed partial whose whole does not match the blob's name is discarded and the blob is
+/// fetched whole from the same source, once.
 pub async fn fetch_blob(
     source: &Source,
     cache_dir: &Path,
@@ -97,18 +104,18 @@ pub async fn fetch_blob(
         job.size,
         job.replace,
     );
-    let stale = job.stale_temps.clone();
-    // Lock, clean up and check on a blocking thread: waiting on another process's lock must
-    // not hold the transfers running beside this one.
+    let leftovers = job.leftovers.clone();
+    // Lock, clean up, claim and check on a blocking thread: waiting on another process's lock
+    // and hashing a resumed partial must not hold the transfers running beside this one.
     let prepared = blocking(move || {
         let lock = lock_blob(&lock_file, timeout, on_wait).map_err(WriteError::from)?;
         // Under the lock, the temporary files listed for this blob before the run are stale: a
         // writer that was live then held this lock, and is done now.
-        remove_stale_temps(&stale);
+        remove_stale_temps(&leftovers.temps);
         if !replace && present(&repo_dir, &etag, size) {
             return Ok((lock, None));
         }
-        let writer = BlobWriter::create(&repo_dir, &etag, size)?;
+        let writer = BlobWriter::open(&repo_dir, &etag, size, &leftovers.partials)?;
         Ok::<_, WriteError>((lock, Some(writer)))
     })
     .await?;
@@ -117,8 +124,52 @@ pub async fn fetch_blob(
         ctx.progress.add_bytes(job.size);
         return Ok(BlobFetch::AlreadyThere);
     };
-    source.download(job.wanted(), writer, ctx).await?;
-    Ok(BlobFetch::Downloaded(job.size))
+    let resumed = writer.resumed();
+    if resumed > 0 {
+        ctx.progress.add_resumed(resumed);
+    }
+    let failed = match download(source, job, writer, ctx).await {
+        Ok(()) => {
+            return Ok(BlobFetch::Downloaded {
+                transferred: job.size - resumed,
+                resumed,
+            })
+        }
+        Err(e) => e,
+    };
+    if resumed == 0 || Fallback::of(&failed) != Some(Fallback::Corrupt) {
+        return Err(failed);
+    }
+    ctx.progress.log(&format!(
+        "warning: blob {}: the partial download resumed ({resumed} bytes) did not verify \
+         ({}); discarded, fetching the whole blob",
+        job.etag,
+        error_chain(&failed)
+    ));
+    ctx.progress.add_resumed_discarded(resumed);
+    let (repo_dir, etag) = (job.repo_dir.clone(), job.etag.clone());
+    let writer = blocking(move || BlobWriter::create(&repo_dir, &etag, size)).await?;
+    download(source, job, writer, ctx).await?;
+    Ok(BlobFetch::Downloaded {
+        transferred: job.size,
+        resumed: 0,
+    })
+}
+
+/// Downloads the rest of the blob into `writer` and names it; a writer that already holds the
+/// whole blob (a run killed just before the rename) only has it checked.
+async fn download(
+    source: &Source,
+    job: &BlobJob,
+    writer: BlobWriter,
+    ctx: &TransferCtx,
+) -> Result<(), TransferError> {
+    if writer.is_complete() {
+        blocking(move || writer.finish()).await?;
+    } else {
+        source.download(job.wanted(), writer, ctx).await?;
+    }
+    Ok(())
 }
 
 /// A blob fetched through the source list: which source served it, and what went wrong with

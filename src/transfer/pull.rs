@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::fetch::{fetch_through, sync_blob_dirs, with_stale_temps, BlobFetch, BlobJob, Served};
+use super::fetch::{fetch_through, sync_blob_dirs, with_leftovers, BlobFetch, BlobJob, Served};
 pub use super::plan::{Plan, Target};
 use super::pool;
 pub use super::snapshot::{finish, in_cache};
@@ -81,7 +81,12 @@ pub struct Counts {
     pub downloaded: usize,
     pub skipped_existing: usize,
     pub failed: usize,
+    /// The sizes of the blobs downloaded: `bytes_transferred` plus `bytes_resumed`.
     pub bytes_downloaded: u64,
+    /// Bytes that came from the sources in this run.
+    pub bytes_transferred: u64,
+    /// Bytes of partial downloads earlier runs left, which this run resumed from.
+    pub bytes_resumed: u64,
     /// Blobs downloaded from a remote (any of the remotes in the source list).
     pub from_remote: usize,
     /// Blobs downloaded from the Hub.
@@ -89,15 +94,23 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// `; 2 from the remote, 1 from the Hub` when the Hub served any blob, for summaries.
+    /// `, 1.2 GiB of it resumed` when partial downloads were resumed, and `; 2 from the remote,
+    /// 1 from the Hub` when the Hub served any blob, for summaries.
     pub fn by_source(&self) -> String {
-        if self.from_hub == 0 {
-            return String::new();
+        let mut out = String::new();
+        if self.bytes_resumed > 0 {
+            out += &format!(
+                ", {} of it resumed",
+                crate::report::human_bytes(self.bytes_resumed)
+            );
         }
-        format!(
-            "; {} from the remote, {} from the Hub",
-            self.from_remote, self.from_hub
-        )
+        if self.from_hub > 0 {
+            out += &format!(
+                "; {} from the remote, {} from the Hub",
+                self.from_remote, self.from_hub
+            );
+        }
+        out
     }
 }
 
@@ -438,7 +451,7 @@ pub fn missing_blobs(index: usize, plan: &Plan, counts: &mut Counts) -> Vec<Plan
                     repo_dir: plan.repo_dir.clone(),
                     folder: plan.folder.clone(),
                     replace: false,
-                    stale_temps: Vec::new(),
+                    leftovers: Default::default(),
                     named_by: Some(CommitFile {
                         repo_type: plan.repo_type,
                         repo_id: plan.repo_id.clone(),
@@ -476,7 +489,7 @@ pub async fn download(
     let fetched = ran
         .done
         .iter()
-        .filter(|(_, r)| matches!(r, Ok(s) if matches!(s.fetched, BlobFetch::Downloaded(_))))
+        .filter(|(_, r)| matches!(r, Ok(s) if matches!(s.fetched, BlobFetch::Downloaded { .. })))
         .map(|(job, _)| &job.blob);
     sync_blob_dirs(fetched).await;
     ran
@@ -495,10 +508,16 @@ pub fn tally(
         match result {
             Ok(Served {
                 tier,
-                fetched: BlobFetch::Downloaded(n),
+                fetched:
+                    BlobFetch::Downloaded {
+                        transferred,
+                        resumed,
+                    },
             }) => {
                 c.downloaded += 1;
-                c.bytes_downloaded += n;
+                c.bytes_downloaded += transferred + resumed;
+                c.bytes_transferred += transferred;
+                c.bytes_resumed += resumed;
                 if sources.get(tier).is_hub() {
                     c.from_hub += 1;
                 } else {
@@ -583,6 +602,7 @@ pub async fn fetch_plans(
             for job in missing_blobs(i, plan, &mut counts[i]) {
                 counts[i].downloaded += 1;
                 counts[i].bytes_downloaded += job.blob.size;
+                counts[i].bytes_transferred += job.blob.size;
             }
         }
         ctx.progress.finish();
@@ -633,7 +653,7 @@ pub async fn fetch_plans(
     }
     let jobs = blocking(move || {
         let mut jobs = jobs;
-        with_stale_temps(jobs.iter_mut().map(|j| &mut j.blob));
+        with_leftovers(jobs.iter_mut().map(|j| &mut j.blob));
         jobs
     })
     .await;

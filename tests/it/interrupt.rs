@@ -10,17 +10,17 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use crate::common::cli::{Output, Running};
 use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
 use crate::common::resilience::{
-    assert_bucket_consistent_with, assert_no_wrong_blob, config_via, sharded, small_parts, Hashed,
+    assert_bucket_consistent_with, assert_no_wrong_blob, config_via, run_until_held, sharded,
+    small_parts, Ended, Hashed,
 };
 use crate::common::seeded::SplitMix64;
 use crate::common::spec;
-use crate::common::{assert_cache_tidy, check_cache, count, files_under, Bucket, Cli, Sandbox};
+use crate::common::{assert_cache_tidy, check_cache, count, files_under, Bucket, Sandbox};
 
 /// Kills per series (push, pull), each at a seeded point.
 const KILLS: u64 = 12;
@@ -55,49 +55,6 @@ fn kill_points(rng: &mut SplitMix64, total: u64, kills: u64) -> Vec<u64> {
             1 + start + rng.below(end - start)
         })
         .collect()
-}
-
-/// How a run under a hold ended.
-enum Ended {
-    /// Killed while the proxy held request `n`.
-    Killed(u64),
-    /// Finished on its own before the hold began.
-    Finished,
-}
-
-/// Runs `cli` until the proxy holds the request `at` picks, then SIGKILLs it there.
-fn run_until_held(cli: Cli, proxy: &FaultProxy, at: HoldAt) -> Ended {
-    let held = proxy.hold(at);
-    let mut child = cli.spawn();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let ended = loop {
-        match held.recv_timeout(Duration::from_millis(5)) {
-            Ok(n) => {
-                child.kill().expect("SIGKILL the binary");
-                break Ended::Killed(n);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => unreachable!("the proxy keeps the sender"),
-        }
-        if child.try_wait().expect("poll the binary").is_some() {
-            break Ended::Finished;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the run neither finished nor reached {at:?}"
-        );
-    };
-    let out = child.wait_with_output().expect("reap the binary");
-    proxy.release();
-    proxy.wait_idle();
-    if let Ended::Finished = ended {
-        assert!(
-            out.status.success(),
-            "the run failed before the kill point:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    ended
 }
 
 /// The local cache is sound: `verify` passes and huggingface_hub scans it without a warning.

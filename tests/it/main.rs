@@ -40,6 +40,7 @@ mod remote_flag;
 mod repo_ids;
 mod repo_types;
 mod resources;
+mod resume;
 mod rm;
 mod secrets;
 mod status;

@@ -369,14 +369,14 @@ fn pulled_blob_replaces_nothing_already_verified() {
 }
 
 #[test]
-fn ctrl_c_during_pull_leaves_no_temporary_file_and_exits_130() {
+fn ctrl_c_during_pull_keeps_the_partial_download_and_the_next_pull_resumes_it() {
     interrupt_a_pull("pull_ctrl_c", false);
 }
 
 /// From a directory remote a blob is copied by one blocking thread, which is still busy with
-/// the file when the process exits: the temporary file must go all the same.
+/// the file when the process exits: the partial stays all the same, and no temporary file.
 #[test]
-fn ctrl_c_during_a_pull_from_a_directory_leaves_no_temporary_file() {
+fn ctrl_c_during_a_pull_from_a_directory_keeps_the_partial_download_for_the_next_pull() {
     interrupt_a_pull("pull_ctrl_c_dir", true);
 }
 
@@ -406,26 +406,31 @@ fn interrupt_a_pull(name: &str, from_dir: bool) {
 
     let dst = t.cache("dst");
     let blobs = dst.join("models--org--i").join("blobs");
-    let mut child = t
-        .hfcs()
-        .cache_dir(&dst)
-        .args(["pull", "org/i", "--workers", "1"])
-        .args(remote)
-        .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "5MiB")
-        .env("HF_CACHE_SYNC_PART_SIZE", "5MiB")
-        .spawn();
+    let pull = || {
+        t.hfcs()
+            .cache_dir(&dst)
+            .args(["pull", "org/i", "--workers", "1"])
+            .args(remote)
+            .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "5MiB")
+            .env("HF_CACHE_SYNC_PART_SIZE", "5MiB")
+    };
+    let mut child = pull().spawn();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let temp_files = || -> Vec<String> {
+    let names = |f: fn(&str) -> bool| -> Vec<(String, u64)> {
         std::fs::read_dir(&blobs)
             .map(|d| {
                 d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(".hfcs-"))
+                    .map(|e| {
+                        let len = e.metadata().map_or(0, |m| m.len());
+                        (e.file_name().to_string_lossy().into_owned(), len)
+                    })
+                    .filter(|(n, _)| f(n))
                     .collect()
             })
             .unwrap_or_default()
     };
-    while temp_files().is_empty() {
+    let partials = || names(|n| n.ends_with(".incomplete"));
+    while !partials().iter().any(|(_, len)| *len >= 10 * 1024 * 1024) {
         assert!(
             child.try_wait().unwrap().is_none(),
             "pull finished before it could be interrupted"
@@ -441,6 +446,28 @@ fn interrupt_a_pull(name: &str, from_dir: bool) {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert_eq!(temp_files(), Vec::<String>::new(), "{stderr}");
+    assert!(
+        stderr.contains("kept 1 partial download (") && stderr.contains("the next pull resumes"),
+        "{stderr}"
+    );
+    assert_eq!(names(|n| n.starts_with(".hfcs-")), vec![], "{stderr}");
     assert!(!blobs.join(&etag).exists(), "a partial blob got its name");
+    let kept = partials();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let (partial, kept_bytes) = kept[0].clone();
+    assert!(partial.starts_with(&etag), "{partial}");
+    assert!(big.starts_with(&std::fs::read(blobs.join(&partial)).unwrap()));
+
+    // The next pull starts from what was kept.
+    let out = pull().json().run().success();
+    let s = out.json();
+    assert_eq!(count(&s, "bytes_resumed"), kept_bytes, "{out}");
+    assert_eq!(
+        count(&s, "bytes_transferred"),
+        big.len() as u64 - kept_bytes,
+        "{out}"
+    );
+    assert_eq!(std::fs::read(blobs.join(&etag)).unwrap(), big);
+    assert_eq!(partials(), vec![]);
+    check_cache(&dst, &[]);
 }

@@ -116,7 +116,7 @@ impl Index {
             if stop() {
                 return false;
             }
-            self.remove_partial(repo, &mut run, p, done);
+            self.remove_partial(repo, &mut run, p, rp.whole, done);
         }
         if rp.whole && run.clean {
             if stop() {
@@ -301,7 +301,15 @@ impl Index {
     }
 
     /// A partial download, under its blob's lock when its name carries one, if still stale.
-    fn remove_partial(&self, repo: &Repo, run: &mut RepoRun<'_>, p: &Partial, done: &mut Done) {
+    /// Removing the `whole` repo takes it whatever its age.
+    fn remove_partial(
+        &self,
+        repo: &Repo,
+        run: &mut RepoRun<'_>,
+        p: &Partial,
+        whole: bool,
+        done: &mut Done,
+    ) {
         let _guard: Option<TransientLock> = match &p.etag {
             Some(etag) => {
                 let lock = lock_path(&self.root, &repo.folder, etag);
@@ -328,7 +336,7 @@ impl Index {
                 modified: m.modified().ok(),
                 ..p.clone()
             })
-            .is_none_or(|fresh| is_stale(&fresh, self.now));
+            .is_none_or(|fresh| whole || is_stale(&fresh, self.now, self.partial_age));
         if !still_stale {
             done.keep(&p.path, "partial download changed since the scan");
             run.clean = false;

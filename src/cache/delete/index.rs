@@ -22,6 +22,8 @@ pub(super) struct Index {
     /// The cache dir, canonical: every path deleted must be inside it.
     pub root: PathBuf,
     pub now: SystemTime,
+    /// How long a partial download must be untouched before a prune removes it.
+    pub partial_age: std::time::Duration,
     pub sizes: HashMap<FileId, u64>,
     /// Every known name of each distinct file: repo blobs, snapshot copies, store payloads. Its
     /// bytes are freed only when all of them are deleted.
@@ -91,6 +93,7 @@ impl Index {
             scan,
             root,
             now,
+            partial_age: super::PARTIAL_AGE,
             sizes: HashMap::new(),
             names: HashMap::new(),
             payload_ids: HashMap::new(),

@@ -27,15 +27,16 @@ pub use report::{KeptEntry, Report};
 use super::scan::{Blob, CacheScan, Partial};
 
 /// A partial download is abandoned when nobody holds its lock and it has not changed for this
-/// long. huggingface_hub holds the blob's lock for a whole download and `pull` does too; the
-/// grace period also covers writers that take no lock and clock skew on network filesystems.
-pub const PARTIAL_GRACE: Duration = Duration::from_secs(60 * 60);
+/// long, unless `prune.partials_after` says otherwise. huggingface_hub holds the blob's lock for
+/// a whole download and `pull` does too; the wait also covers writers that take no lock and
+/// clock skew on network filesystems, and leaves a pull that was cut off a day to resume.
+pub const PARTIAL_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// An orphaned blob (no snapshot links it) is collected only once it has not changed for this
 /// long, as git gc spares recent unreachable objects: a blob a writer has just moved into place
 /// looks orphaned until that writer links it from a snapshot (huggingface_hub does both under the
 /// blob's lock, pulls under their repo lock, but not every writer takes one).
-pub const ORPHAN_GRACE: Duration = PARTIAL_GRACE;
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(60 * 60);
 
 const BUSY: &str = "a pull is writing into this repo: left alone until it finishes";
 
@@ -72,7 +73,12 @@ impl Planner {
     /// `orphans` and `stale_partials` add every repo's orphaned blobs and abandoned partial
     /// downloads to the plan.
     #[cfg(test)]
-    pub fn new(scan: CacheScan, now: SystemTime, orphans: bool, stale_partials: bool) -> Planner {
+    pub fn new(
+        scan: CacheScan,
+        now: SystemTime,
+        orphans: bool,
+        stale_partials: Option<Duration>,
+    ) -> Planner {
         Planner::with_busy(scan, now, orphans, stale_partials, &HashSet::new())
     }
 
@@ -83,10 +89,13 @@ impl Planner {
         scan: CacheScan,
         now: SystemTime,
         orphans: bool,
-        stale_partials: bool,
+        stale_partials: Option<Duration>,
         busy: &HashSet<String>,
     ) -> Planner {
         let mut index = Index::build(scan, now);
+        if let Some(age) = stale_partials {
+            index.partial_age = age;
+        }
         index.busy = index
             .scan
             .repos
@@ -97,7 +106,7 @@ impl Planner {
             .collect();
         let selection = Selection {
             orphans,
-            stale_partials,
+            stale_partials: stale_partials.is_some(),
             ..Default::default()
         };
         let plan = index.plan(&selection);
@@ -204,12 +213,13 @@ fn orphan_settled(blob: &Blob, now: SystemTime) -> bool {
     unchanged_for(blob.modified, now, ORPHAN_GRACE)
 }
 
-/// A partial download nobody has written to for [`PARTIAL_GRACE`]: abandoned.
-pub fn is_stale(partial: &Partial, now: SystemTime) -> bool {
+/// A partial download nobody has written to for `age` ([`PARTIAL_AGE`] unless configured):
+/// abandoned.
+pub fn is_stale(partial: &Partial, now: SystemTime, age: Duration) -> bool {
     partial
         .modified
         .and_then(|m| now.duration_since(m).ok())
-        .is_some_and(|age| age >= PARTIAL_GRACE)
+        .is_some_and(|untouched| untouched >= age)
 }
 
 #[cfg(test)]
@@ -271,7 +281,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = fixture(dir.path());
         let scan = scan(dir.path());
-        let mut p = Planner::new(scan, SystemTime::now(), false, false);
+        let mut p = Planner::new(scan, SystemTime::now(), false, None);
         assert_eq!(p.preview().bytes_freed, 0);
         assert_eq!(p.add_revision(0, C1, "test"), 100);
         let report = p.execute(&|| false);
@@ -291,7 +301,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = fixture(dir.path());
         let scan = scan(dir.path());
-        let mut p = Planner::new(scan, SystemTime::now(), false, false);
+        let mut p = Planner::new(scan, SystemTime::now(), false, None);
         p.add_revision(0, C1, "test");
         p.add_revision(0, C2, "test");
         assert_eq!(p.blob_bytes_freed(), 424);
@@ -310,7 +320,7 @@ mod tests {
         let repo = fixture(dir.path());
         let partial = repo.join("blobs").join(format!("{}.incomplete", etag(5)));
         fs::write(&partial, b"part").unwrap();
-        let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+        let old = SystemTime::now() - PARTIAL_AGE - Duration::from_secs(3600);
         File::options()
             .write(true)
             .open(&partial)
@@ -327,7 +337,7 @@ mod tests {
         let _l4 = lock(4);
         let _l5 = lock(5);
         let scan = scan(dir.path());
-        let p = Planner::new(scan, SystemTime::now(), true, true);
+        let p = Planner::new(scan, SystemTime::now(), true, Some(PARTIAL_AGE));
         let report = p.execute(&|| false);
         assert!(report.blobs.is_empty(), "{report:?}");
         assert!(report.partials.is_empty(), "{report:?}");
@@ -352,11 +362,12 @@ mod tests {
                 .write(true)
                 .open(p)
                 .unwrap()
-                .set_modified(SystemTime::now() - PARTIAL_GRACE - Duration::from_secs(60))
+                .set_modified(SystemTime::now() - PARTIAL_AGE - Duration::from_secs(60))
                 .unwrap();
         }
         let scan = scan(dir.path());
-        let report = Planner::new(scan, SystemTime::now(), true, true).execute(&|| false);
+        let report =
+            Planner::new(scan, SystemTime::now(), true, Some(PARTIAL_AGE)).execute(&|| false);
         assert_eq!(report.orphans(), 1);
         assert_eq!(report.partials.len(), 2);
         assert_eq!(report.bytes_freed, 4 + 4 + 4);
@@ -374,14 +385,14 @@ mod tests {
         fs::remove_file(snap.join("f3")).unwrap();
         fs::hard_link(repo.join("blobs").join(etag(3)), snap.join("f3")).unwrap();
         let scan = scan(dir.path());
-        let p = Planner::new(scan, SystemTime::now(), true, false);
+        let p = Planner::new(scan, SystemTime::now(), true, None);
         assert_eq!(p.preview().orphans(), 1, "only blob 4");
         let report = p.execute(&|| false);
         assert!(repo.join("blobs").join(etag(3)).exists());
 
         // Once its revision goes, the blob goes with it, and its bytes are freed once.
         let scan = crate::cache::scan::scan(dir.path());
-        let mut p = Planner::new(scan, SystemTime::now(), false, false);
+        let mut p = Planner::new(scan, SystemTime::now(), false, None);
         p.add_revision(0, C1, "test");
         assert_eq!(p.add_revision(0, C2, "test"), 20 + 300);
         assert!(report.failures.is_empty());
@@ -397,7 +408,7 @@ mod tests {
         let fresh = repo.join("blobs").join(etag(6));
         fs::write(&fresh, b"new").unwrap();
         let scan = scan(dir.path());
-        let p = Planner::new(scan, SystemTime::now(), true, false);
+        let p = Planner::new(scan, SystemTime::now(), true, None);
         let preview = p.preview();
         assert_eq!(preview.orphans(), 1, "only the old orphan: {preview:?}");
         assert!(
@@ -411,7 +422,7 @@ mod tests {
         // Rewritten after the scan that found it old: kept, whatever the plan said.
         age(&fresh);
         let scan = crate::cache::scan::scan(dir.path());
-        let p = Planner::new(scan, SystemTime::now(), true, false);
+        let p = Planner::new(scan, SystemTime::now(), true, None);
         assert_eq!(p.preview().orphans(), 1);
         fs::write(&fresh, b"new").unwrap();
         let report = p.execute(&|| false);
@@ -431,7 +442,13 @@ mod tests {
         let locks = RepoLockSet::take(dir.path());
         assert!(locks.busy().contains("models--org--m"));
         let scan = scan(dir.path());
-        let mut p = Planner::with_busy(scan, SystemTime::now(), true, true, locks.busy());
+        let mut p = Planner::with_busy(
+            scan,
+            SystemTime::now(),
+            true,
+            Some(PARTIAL_AGE),
+            locks.busy(),
+        );
         assert_eq!(p.add_revision(0, C1, "test"), 0);
         let report = p.execute(&|| false);
         assert!(report.is_empty(), "{report:?}");
@@ -445,7 +462,13 @@ mod tests {
         let locks = RepoLockSet::take(dir.path());
         assert!(locks.busy().is_empty());
         let scan = crate::cache::scan::scan(dir.path());
-        let mut p = Planner::with_busy(scan, SystemTime::now(), true, true, locks.busy());
+        let mut p = Planner::with_busy(
+            scan,
+            SystemTime::now(),
+            true,
+            Some(PARTIAL_AGE),
+            locks.busy(),
+        );
         assert_eq!(p.add_revision(0, C1, "test"), 100);
         p.execute(&|| false);
         assert!(!repo.join("snapshots").join(C1).exists());
@@ -459,7 +482,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let repo = fixture(dir.path());
         fs::write(repo.join("refs/old"), C1).unwrap();
-        let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, false);
+        let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, None);
         p.add_repo(0, "test");
         // Stops as soon as the first revision is out of sight, while its files are deleted.
         let first_gone = || !repo.join("snapshots").join(C1).exists();
@@ -477,7 +500,7 @@ mod tests {
         assert!(repo.join("snapshots").join(C2).join("f2").exists());
         assert_eq!(fs::read_to_string(repo.join("refs/main")).unwrap(), C2);
 
-        let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, false);
+        let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, None);
         p.add_repo(0, "test");
         assert_eq!(p.preview().leftovers.len(), 1);
         let report = p.execute(&|| false);
@@ -490,7 +513,7 @@ mod tests {
     fn removing_a_revision_leaves_no_trash_behind() {
         let dir = tempfile::tempdir().unwrap();
         let repo = fixture(dir.path());
-        let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, false);
+        let mut p = Planner::new(scan(dir.path()), SystemTime::now(), false, None);
         p.add_revision(0, C1, "test");
         let report = p.execute(&|| false);
         assert_eq!(report.revisions.len(), 1, "{report:?}");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::index::{repo_path, FileId, Index, Pinner};
 use super::report::{Done, KeptEntry};
-use super::{is_stale, orphan_settled, Selection, BUSY, PARTIAL_GRACE};
+use super::{is_stale, orphan_settled, Selection, BUSY};
 use crate::cache::scan::Partial;
 use crate::cache::{lock_path, store};
 
@@ -290,7 +290,8 @@ impl Draft<'_> {
                 continue;
             }
             for p in &repo.partials {
-                let stale = is_stale(p, index.now);
+                // Removing the whole repo takes its partials, whatever their age.
+                let stale = is_whole || is_stale(p, index.now, index.partial_age);
                 let lock = p
                     .etag
                     .as_ref()
@@ -301,7 +302,7 @@ impl Draft<'_> {
                     (_, Some(why)) => Some(why.clone()),
                     (false, None) => Some(format!(
                         "partial download changed within the last {}",
-                        humantime::format_duration(PARTIAL_GRACE)
+                        humantime::format_duration(index.partial_age)
                     )),
                     (true, None) => None,
                 };

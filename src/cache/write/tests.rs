@@ -88,23 +88,114 @@ fn oversize_and_short_writes_fail() {
     assert!(leftovers(&dir.path().join("blobs")).is_empty());
 }
 
+/// A writer cut off after `bytes`: its partial stays, as a failed or interrupted run leaves it.
+fn cut_off(dir: &Path, etag: &str, bytes: &[u8]) -> PathBuf {
+    let mut w = BlobWriter::create(dir, etag, 6).unwrap();
+    w.write(bytes).unwrap();
+    let path = w.tmp.path().to_path_buf();
+    drop(w);
+    assert!(path.exists());
+    path
+}
+
+fn partials_of(dir: &Path, etag: &str) -> Vec<PathBuf> {
+    crate::cache::partial::leftovers_by_blob(dir)
+        .remove(etag)
+        .unwrap_or_default()
+        .partials
+}
+
+#[test]
+fn a_partial_is_resumed_where_it_stopped_and_verified_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    cut_off(dir.path(), HELLO_SHA1, b"hel");
+    let mut w = BlobWriter::open(
+        dir.path(),
+        HELLO_SHA1,
+        6,
+        &partials_of(dir.path(), HELLO_SHA1),
+    )
+    .unwrap();
+    assert_eq!((w.resumed(), w.written()), (3, 3));
+    w.write(b"lo\n").unwrap();
+    assert_eq!(fs::read(w.finish().unwrap()).unwrap(), b"hello\n");
+    assert_eq!(leftovers(&dir.path().join("blobs")), vec![HELLO_SHA1]);
+}
+
+#[test]
+fn a_damaged_partial_never_gets_the_name_and_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    cut_off(dir.path(), HELLO_SHA1, b"HEL");
+    let mut w = BlobWriter::open(
+        dir.path(),
+        HELLO_SHA1,
+        6,
+        &partials_of(dir.path(), HELLO_SHA1),
+    )
+    .unwrap();
+    assert_eq!(w.resumed(), 3);
+    w.write(b"lo\n").unwrap();
+    assert!(matches!(w.finish(), Err(WriteError::Mismatch { .. })));
+    assert!(leftovers(&dir.path().join("blobs")).is_empty());
+}
+
+#[test]
+fn the_longest_partial_is_resumed_and_the_others_go() {
+    let dir = tempfile::tempdir().unwrap();
+    cut_off(dir.path(), HELLO_SHA1, b"h");
+    cut_off(dir.path(), HELLO_SHA1, b"hell");
+    // Longer than the blob: not a prefix of it.
+    let blobs = dir.path().join("blobs");
+    fs::write(blobs.join(format!("{HELLO_SHA1}.incomplete")), b"hello\n!!").unwrap();
+    let found = partials_of(dir.path(), HELLO_SHA1);
+    assert_eq!(found.len(), 3);
+    let w = BlobWriter::open(dir.path(), HELLO_SHA1, 6, &found).unwrap();
+    assert_eq!(w.resumed(), 4);
+    assert_eq!(
+        partials_of(dir.path(), HELLO_SHA1),
+        vec![w.tmp.path().to_path_buf()]
+    );
+    // A whole blob left just before its rename is checked and named.
+    drop(w);
+    let mut w = BlobWriter::open(
+        dir.path(),
+        HELLO_SHA1,
+        6,
+        &partials_of(dir.path(), HELLO_SHA1),
+    )
+    .unwrap();
+    w.write(b"o\n").unwrap();
+    drop(w);
+    let w = BlobWriter::open(
+        dir.path(),
+        HELLO_SHA1,
+        6,
+        &partials_of(dir.path(), HELLO_SHA1),
+    )
+    .unwrap();
+    assert!(w.is_complete());
+    w.finish().unwrap();
+    assert_eq!(leftovers(&blobs), vec![HELLO_SHA1]);
+}
+
 #[test]
 fn stale_temps_of_one_blob_are_removed() {
     let dir = tempfile::tempdir().unwrap();
     let blobs = dir.path().join("blobs");
+    fs::create_dir(&blobs).unwrap();
     let other = "d".repeat(40);
-    // What killed runs leave: a writer that never finished, for this blob and another.
+    // What killed runs of older versions left: temporary files for this blob and another.
     for etag in [HELLO_SHA1, &other] {
-        let w = BlobWriter::create(dir.path(), etag, 6).unwrap();
-        let path = w.tmp.path().to_path_buf();
-        // Killed: nothing runs the writer's cleanup.
-        std::mem::forget(w);
-        assert!(path.exists());
+        fs::write(
+            blobs.join(format!("{TEMP_PREFIX}{etag}-a1b2c3{TEMP_SUFFIX}")),
+            b"he",
+        )
+        .unwrap();
     }
     fs::write(blobs.join(HELLO_SHA1), b"hello\n").unwrap();
-    let temps = temps_by_blob(dir.path());
-    assert_eq!(temps.len(), 2, "{temps:?}");
-    remove_stale_temps(&temps[HELLO_SHA1]);
+    let found = crate::cache::partial::leftovers_by_blob(dir.path());
+    assert_eq!(found.len(), 2, "{found:?}");
+    remove_stale_temps(&found[HELLO_SHA1].temps);
     let mut left = leftovers(&blobs);
     left.sort();
     assert_eq!(left.len(), 2, "{left:?}");

@@ -58,6 +58,8 @@ pub struct PruneOptions {
     pub detached: bool,
     /// Revisions used within this long stay; the text as given, and the age it reads as.
     pub older_than: Option<(String, Duration)>,
+    /// Partial downloads untouched for this long go (`cache.partial_max_age`).
+    pub partial_max_age: Duration,
 }
 
 /// A local prune planned, its repos locked.
@@ -83,6 +85,7 @@ pub async fn plan_prune(
         budget,
         detached: opts.detached,
         older_than: opts.older_than.as_ref().map(|(_, age)| *age),
+        partial_max_age: opts.partial_max_age,
         now: SystemTime::now(),
     };
     let cancel = cancel.clone();
@@ -155,6 +158,7 @@ struct Choice {
     budget: u64,
     detached: bool,
     older_than: Option<Duration>,
+    partial_max_age: Duration,
     now: SystemTime,
 }
 
@@ -167,6 +171,7 @@ fn plan(scan: CacheScan, busy: &HashSet<String>, choice: &Choice, cancel: &Cance
         budget,
         detached,
         older_than,
+        partial_max_age,
         now,
     } = choice;
     let size_before = scan.blob_bytes();
@@ -200,7 +205,7 @@ fn plan(scan: CacheScan, busy: &HashSet<String>, choice: &Choice, cancel: &Cance
         .map(|(_, ri, vi)| (*ri, scan.repos[*ri].revisions[*vi].commit.clone()))
         .collect();
 
-    let mut planner = Planner::with_busy(scan, now, true, true, busy);
+    let mut planner = Planner::with_busy(scan, now, true, Some(partial_max_age), busy);
     if detached {
         for (ri, commit) in commits.iter().take_while(|_| !cancel.requested()) {
             planner.add_revision(*ri, commit, "detached");
@@ -307,6 +312,7 @@ mod tests {
             budget,
             detached,
             older_than,
+            partial_max_age: crate::cache::delete::PARTIAL_AGE,
             now: SystemTime::now(),
         }
     }

@@ -102,7 +102,7 @@ fn plan(
     matches: Vec<Match>,
     cancel: &Cancel,
 ) -> (Planner, Vec<ResolvedTarget>) {
-    let mut planner = Planner::with_busy(scan, SystemTime::now(), false, false, busy);
+    let mut planner = Planner::with_busy(scan, SystemTime::now(), false, None, busy);
     let mut targets = Vec::new();
     for (text, ri, commit) in matches {
         let repo = &planner.scan().repos[ri];

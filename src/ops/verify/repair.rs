@@ -11,7 +11,7 @@ use super::{Problem, ProblemKind};
 use crate::cache::scan::{CacheScan, Repo};
 use crate::ops::{scan_existing, Env, TransferOptions};
 use crate::text::error_chain;
-use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, with_stale_temps, BlobJob};
+use crate::transfer::fetch::{fetch_blob, sync_blob_dirs, with_leftovers, BlobJob};
 use crate::transfer::pool;
 use crate::transfer::source::Source;
 
@@ -150,7 +150,7 @@ impl Fixer<'_> {
                     folder: t.folder,
                     // The file under this name was found corrupt: its size proves nothing.
                     replace: true,
-                    stale_temps: Vec::new(),
+                    leftovers: Default::default(),
                     named_by: None,
                 };
                 (t.repo, job)
@@ -158,7 +158,7 @@ impl Fixer<'_> {
             .collect();
         let jobs = crate::task::blocking(move || {
             let mut jobs = jobs;
-            with_stale_temps(jobs.iter_mut().map(|(_, job)| job));
+            with_leftovers(jobs.iter_mut().map(|(_, job)| job));
             jobs
         })
         .await;

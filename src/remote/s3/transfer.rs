@@ -343,8 +343,9 @@ impl S3Remote {
         size: u64,
         ctx: &TransferCtx,
     ) -> Result<PathBuf, BlobError> {
+        let rest = size - writer.written();
         let mut writer = Some(writer);
-        if size > ctx.multipart_threshold {
+        if rest > ctx.multipart_threshold {
             self.download_ranged(key, &mut writer, size, ctx).await?;
         } else {
             let _slot = ctx.slot().await;

@@ -109,6 +109,8 @@ pub enum HoldAt {
     Number(u64),
     /// The first request `Target` matches.
     First(Target),
+    /// The `n`-th request (1-based) `Target` matches.
+    Nth(Target, u64),
 }
 
 /// Where a run is held for a kill.
@@ -118,6 +120,8 @@ struct Hold {
     at: Option<HoldAt>,
     /// Set once the hold has begun.
     since: Option<u64>,
+    /// Requests the hold's target matched so far.
+    matched: u64,
     /// Told once when the first request is held.
     notify: Option<Sender<u64>>,
 }
@@ -235,8 +239,8 @@ impl FaultProxy {
         let mut state = self.state();
         state.hold = Hold {
             at: Some(at),
-            since: None,
             notify: Some(tx),
+            ..Hold::default()
         };
         rx
     }
@@ -615,7 +619,11 @@ fn starts_or_in_hold(state: &mut State, number: u64, method: &str, path: &str) -
     let begins = match state.hold.at {
         Some(HoldAt::Number(n)) => number >= n,
         Some(HoldAt::First(target)) => matches(target, method, path),
-        None => false,
+        Some(HoldAt::Nth(target, n)) if matches(target, method, path) => {
+            state.hold.matched += 1;
+            state.hold.matched >= n
+        }
+        Some(HoldAt::Nth(..)) | None => false,
     };
     if begins {
         state.hold.since = Some(number);

@@ -104,6 +104,8 @@ pub struct Seen {
     pub target: String,
     pub authorization: Option<String>,
     pub status: u16,
+    /// Body bytes sent.
+    pub body_bytes: u64,
 }
 
 #[derive(Default)]
@@ -115,6 +117,9 @@ struct State {
     retry_after: u64,
     /// Bytes served for these etags are corrupted (one byte flipped).
     corrupt: Vec<String>,
+    /// Bodies of this blob stop after this many bytes and the connection goes silent, as a
+    /// dead link does.
+    stall: Option<(String, usize)>,
 }
 
 struct Shared {
@@ -187,6 +192,26 @@ impl HubStandIn {
     /// The bytes served for blob `etag` are wrong from now on.
     pub fn corrupt(&self, etag: &str) {
         self.shared.state.lock().unwrap().corrupt.push(etag.into());
+    }
+
+    /// From now on, a body of blob `etag` stops after `after` bytes and the connection stays
+    /// open and silent (until the client goes or the stand-in stops).
+    pub fn stall(&self, etag: &str, after: usize) {
+        self.shared.state.lock().unwrap().stall = Some((etag.into(), after));
+    }
+
+    /// Bodies are served whole again.
+    pub fn unstall(&self) {
+        self.shared.state.lock().unwrap().stall = None;
+    }
+
+    /// Body bytes of blob `etag` served so far, by either host.
+    pub fn bytes_of(&self, etag: &str) -> u64 {
+        self.seen()
+            .iter()
+            .filter(|s| s.method == "GET" && s.target.contains(etag))
+            .map(|s| s.body_bytes)
+            .sum()
     }
 
     /// File downloads served (GETs answered with bytes, by either host).
@@ -284,12 +309,22 @@ fn serve(stream: TcpStream, host: &'static str, shared: &Shared) {
         "hub" => hub_answer(shared, &method, &target, &headers),
         _ => cdn_answer(shared, &target, &headers),
     };
+    let stall = match &shared.state.lock().unwrap().stall {
+        Some((etag, after)) if target.contains(etag.as_str()) => Some(*after),
+        _ => None,
+    };
+    let sent = match (method.as_str(), stall) {
+        ("HEAD", _) => 0,
+        (_, Some(after)) => reply.body.len().min(after),
+        _ => reply.body.len(),
+    };
     shared.state.lock().unwrap().seen.push(Seen {
         host,
         method: method.clone(),
         target: target.clone(),
         authorization: headers.get("authorization").cloned(),
         status: reply.status,
+        body_bytes: sent as u64,
     });
     let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
     for (k, v) in &reply.headers {
@@ -301,10 +336,15 @@ fn serve(stream: TcpStream, host: &'static str, shared: &Shared) {
     ));
     let mut out = &stream;
     let _ = out.write_all(head.as_bytes());
-    if method != "HEAD" {
-        let _ = out.write_all(&reply.body);
-    }
+    let _ = out.write_all(&reply.body[..sent]);
     let _ = out.flush();
+    if stall.is_some() && sent < reply.body.len() {
+        // Silent, not closed: the client sees a stalled body, not a short one.
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while !shared.stop.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// `%2F` and friends decoded.

@@ -4,10 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::cache::{commit_hash, git_sha1_hex, sha256_hex};
+use super::fault_proxy::{FaultProxy, HoldAt};
 use super::spec::RepoSpec;
 use super::{Bucket, Cli, Key, Sandbox};
 
@@ -205,4 +208,47 @@ pub fn assert_no_wrong_blob(cache: &Path) {
             path.display()
         );
     }
+}
+
+/// How a run under a hold ended.
+pub enum Ended {
+    /// Killed while the proxy held request `n`.
+    Killed(u64),
+    /// Finished on its own before the hold began.
+    Finished,
+}
+
+/// Runs `cli` until the proxy holds the request `at` picks, then SIGKILLs it there.
+pub fn run_until_held(cli: Cli, proxy: &FaultProxy, at: HoldAt) -> Ended {
+    let held = proxy.hold(at);
+    let mut child = cli.spawn();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ended = loop {
+        match held.recv_timeout(Duration::from_millis(5)) {
+            Ok(n) => {
+                child.kill().expect("SIGKILL the binary");
+                break Ended::Killed(n);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => unreachable!("the proxy keeps the sender"),
+        }
+        if child.try_wait().expect("poll the binary").is_some() {
+            break Ended::Finished;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run neither finished nor reached {at:?}"
+        );
+    };
+    let out = child.wait_with_output().expect("reap the binary");
+    proxy.release();
+    proxy.wait_idle();
+    if let Ended::Finished = ended {
+        assert!(
+            out.status.success(),
+            "the run failed before the kill point:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ended
 }
