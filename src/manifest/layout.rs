@@ -101,6 +101,12 @@ impl Layout {
         format!("{}{LOCKS}{kind}-{id}{LOCK_SUFFIX}", self.prefix)
     }
 
+    /// The lease on fetching one revision from the Hub for every node,
+    /// `[prefix/]leases/<repo folder>@<commit>.json` (`models--org--name@<commit>.json`).
+    pub fn lease_key(&self, folder: &str, commit: &str) -> String {
+        format!("{}leases/{folder}@{commit}{LOCK_SUFFIX}", self.prefix)
+    }
+
     /// (kind, id) of a `locks/<kind>-<id>.json` key, if it is one.
     pub fn parse_lock_key<'a>(&self, key: &'a str) -> Option<(&'a str, &'a str)> {
         let body = key

@@ -97,21 +97,32 @@ pub async fn fetch_and_land(
             }
         }
     }
+    let policy = env.push_policy();
+    let writing_through = write_through_to.then_some(&policy);
     let FetchedPlans {
         counts,
         failures,
         leases,
+        mut fleet,
         notes,
-    } = fetch_plans(sources, cache_dir, ctx, &mut plans, dry_run).await?;
+    } = fetch_plans(
+        sources,
+        cache_dir,
+        ctx,
+        &mut plans,
+        (dry_run, writing_through),
+    )
+    .await?;
     let mut failed: Vec<Vec<Failure>> = vec![Vec::new(); plans.len()];
     for (i, f) in failures {
         failed[i].push(f);
     }
     let mut all = Vec::with_capacity(plans.len() + refused.len());
-    for ((plan, counts), (mut failures, dir)) in plans
+    for (i, ((plan, counts), (mut failures, dir))) in plans
         .into_iter()
         .zip(counts)
         .zip(failed.into_iter().zip(dirs))
+        .enumerate()
     {
         if failures.is_empty() && !dry_run {
             if let Err(e) = finish(cache_dir, &plan) {
@@ -121,15 +132,13 @@ pub async fn fetch_and_land(
         let mut landing = landed(plan, counts, failures);
         // The cache holds the revision whole now: what the folder does cannot undo that.
         if landing.failures.is_empty() && !dry_run && write_through_to {
-            landing.written = write_through(
-                sources,
-                &landing.plan,
-                cache_dir,
-                &env.push_policy(),
-                || env.transfer_ctx(transfer, "write-through"),
-            )
+            landing.written = write_through(sources, &landing.plan, cache_dir, &policy, || {
+                env.transfer_ctx(transfer, "write-through")
+            })
             .await;
         }
+        // Its manifest and ref are in (or will not be): the fleet need not wait on this run.
+        fleet.release(i, ctx).await;
         if let Some(dir) = dir.filter(|_| landing.failures.is_empty()) {
             let plan = &landing.plan;
             let files = plan.manifest.files.clone();

@@ -236,6 +236,40 @@ impl DirRemote {
         .await
     }
 
+    /// Writes `key` unless it exists: `Ok(false)` when it does. The file is written under a
+    /// temporary name and linked to `key`, which fails when `key` exists, whoever races.
+    pub async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, RemoteError> {
+        self.check_root()?;
+        let path = self.path(key);
+        let (this, key) = (self.clone(), key.to_string());
+        blocking(move || {
+            let dir = path.parent().expect("key has a folder");
+            fs::create_dir_all(dir).map_err(|e| this.mkdir_error(e, dir))?;
+            let write_error = |e: io::Error| this.error(e, Access::Write, &key);
+            let mut tmp = temp::create_in(dir, TEMP_PREFIX).map_err(write_error)?;
+            tmp.as_file_mut().write_all(&body).map_err(write_error)?;
+            tmp.as_file().sync_all().map_err(write_error)?;
+            match fs::hard_link(tmp.path(), &path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(write_error(e)),
+            }
+        })
+        .await
+    }
+
+    /// The size of the object at `key`, or `None` when there is none.
+    pub async fn object_size(&self, key: &str) -> Result<Option<u64>, RemoteError> {
+        self.check_root()?;
+        let path = self.path(key);
+        match blocking(move || fs::metadata(path)).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error(e, Access::Read, key)),
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         self.check_root()?;
         let path = self.path(key);

@@ -269,6 +269,24 @@ impl Remote {
         }
     }
 
+    /// Writes `key` unless it exists, where the store can tell (`If-None-Match: *`; a
+    /// directory's link): `Ok(false)` when it exists. Some stores (Garage) ignore the condition
+    /// and write it anyway: never rely on this alone.
+    pub async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, RemoteError> {
+        match self {
+            Remote::S3(r) => r.put_new(key, body).await,
+            Remote::Dir(r) => r.put_new(key, body).await,
+        }
+    }
+
+    /// The size of the object at `key`, or `None` when there is none.
+    pub async fn object_size(&self, key: &str) -> Result<Option<u64>, RemoteError> {
+        match self {
+            Remote::S3(r) => r.object_size(key).await,
+            Remote::Dir(r) => r.object_size(key).await,
+        }
+    }
+
     /// Aborts multipart uploads under `prefix` older than `older_than`, left by killed runs.
     /// Directory remotes have none: their temporary files are skipped by every reader.
     pub async fn abort_stale_uploads(

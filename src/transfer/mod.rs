@@ -3,6 +3,7 @@
 //! pulled revision out in a project folder.
 
 pub mod fetch;
+pub mod fleet;
 pub mod lifecycle;
 pub mod listings;
 pub mod local_dir;

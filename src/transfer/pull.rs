@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::fetch::{fetch_through, sync_blob_dirs, with_leftovers, BlobFetch, BlobJob, Served};
+use super::fetch::{sync_blob_dirs, with_leftovers, BlobFetch, BlobJob, Served};
+use super::fleet::Fleet;
 pub use super::plan::{Plan, Target};
 use super::pool;
+use super::push::PushPolicy;
 pub use super::snapshot::{finish, in_cache};
 use super::source::{Fallback, Source, Sources};
 use crate::cache::lock::RepoLease;
@@ -472,7 +474,7 @@ pub async fn download(
     sources: &Sources,
     cache_dir: &Path,
     ctx: &TransferCtx,
-    plans: &[Plan],
+    (plans, fleet): (&[Plan], &Fleet),
     mut jobs: Vec<PlanJob>,
     notes: &std::sync::Mutex<Vec<String>>,
 ) -> pool::Ran<PlanJob, Served, TransferError> {
@@ -481,7 +483,9 @@ pub async fn download(
     jobs.sort_by_key(|j| std::cmp::Reverse(j.blob.size));
     let ran = pool::run(jobs, ctx.workers, async |job| {
         let first = plans[job.plan].tier;
-        let result = fetch_through(sources, first, cache_dir, ctx, &job.blob, notes).await;
+        let result = fleet
+            .fetch((job.plan, first), sources, cache_dir, ctx, &job.blob, notes)
+            .await;
         ctx.progress.item_done();
         result
     })
@@ -583,18 +587,22 @@ pub struct FetchedPlans {
     pub counts: Vec<Counts>,
     pub failures: Vec<(usize, Failure)>,
     pub leases: RepoLeases,
+    /// The plans' leases in the bucket: release each once its revision is written through.
+    pub fleet: Fleet,
     /// Blobs a later source stood in for, and why.
     pub notes: Vec<String>,
 }
 
 /// Fetches what the plans lack through one pool (or only counts it, for a dry run), under the
-/// plans' repo locks. A fatal remote error ends the run instead.
+/// plans' repo locks. With `write_through` (its policy), what the Hub serves is fetched once
+/// for every node pulling it at the same time ([`Fleet`]). A fatal remote error ends the run
+/// instead.
 pub async fn fetch_plans(
     sources: &Sources,
     cache_dir: &Path,
     ctx: &TransferCtx,
     plans: &mut [Plan],
-    dry_run: bool,
+    (dry_run, write_through): (bool, Option<&PushPolicy>),
 ) -> Result<FetchedPlans> {
     let mut counts = vec![Counts::default(); plans.len()];
     if dry_run {
@@ -612,6 +620,7 @@ pub async fn fetch_plans(
             leases: RepoLeases {
                 _leases: Vec::new(),
             },
+            fleet: Fleet::none(plans.len()),
             notes: Vec::new(),
         });
     }
@@ -659,7 +668,13 @@ pub async fn fetch_plans(
     .await;
     let notes = std::sync::Mutex::new(super::listings::read_listings(sources, ctx, plans).await);
     let plans = &*plans;
-    let ran = download(sources, cache_dir, ctx, plans, jobs, &notes).await;
+    let fleet = match write_through {
+        Some(policy) if !jobs.is_empty() => {
+            Fleet::gather(sources, plans, policy, &notes, ctx).await
+        }
+        _ => Fleet::none(plans.len()),
+    };
+    let ran = download(sources, cache_dir, ctx, (plans, &fleet), jobs, &notes).await;
     let fatal = tally(ran, sources, &mut counts, &mut failures);
     ctx.progress.finish();
     if let Some(fatal) = fatal {
@@ -669,6 +684,7 @@ pub async fn fetch_plans(
         counts,
         failures,
         leases,
+        fleet,
         notes: notes.into_inner().expect("not poisoned"),
     })
 }

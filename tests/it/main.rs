@@ -19,6 +19,7 @@ mod engine;
 mod failure_sources;
 mod faults;
 mod file_patterns;
+mod fleet;
 mod gc;
 mod hostile;
 mod hub_fallback;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::cache::{commit_hash, pseudo_random, sha256_hex, CacheBuilder};
 use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
-use crate::common::hub::{HubFile, HubRepo, HubStandIn};
+use crate::common::hub::HubStandIn;
 use crate::common::python::python;
 use crate::common::resilience::{config_via, run_until_held, small_parts, Ended};
 use crate::common::{check_cache, count, Cli, Key, Sandbox};
@@ -265,28 +265,10 @@ fn status_lists_partials_prune_keeps_fresh_ones_and_rm_takes_a_repos() {
 const HUB_SHARD: usize = 24 * MIB;
 
 /// The Hub stand-in serving `org/hub` (a config and [`HUB_SHARD`] bytes of LFS weights), the
-/// weights, and an empty bucket prefix.
+/// weights, and a sandbox with an empty bucket prefix.
 fn on_the_hub(name: &str) -> (Sandbox, HubStandIn, Vec<u8>) {
-    let t = Sandbox::new(name);
-    let big = pseudo_random(&format!("{name} hub weights"), HUB_SHARD);
-    let files = vec![
-        HubFile {
-            path: "config.json".into(),
-            bytes: b"{\"model\": \"org/hub\"}\n".to_vec(),
-            lfs: false,
-        },
-        HubFile {
-            path: "model.safetensors".into(),
-            bytes: big.clone(),
-            lfs: true,
-        },
-    ];
-    let commit = commit_hash(&format!("{name} on the hub"));
-    let hub = HubStandIn::start(
-        vec![HubRepo::model("org/hub").commit(&commit, "main", files)],
-        100,
-    );
-    (t, hub, big)
+    let (hub, big) = HubStandIn::one_shard("org/hub", name, HUB_SHARD);
+    (Sandbox::new(name), hub, big)
 }
 
 fn pull_from_hub(t: &Sandbox, hub: &HubStandIn, dst: &Path) -> Cli {

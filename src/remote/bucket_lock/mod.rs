@@ -11,6 +11,7 @@
 //! their lock while they run; one not refreshed for [`STALE_AFTER`] is left from a killed run
 //! and is ignored.
 
+mod lease;
 mod record;
 
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
+pub use lease::{Lease, Taken};
 pub use record::{judge, Holder, LockKind, SeenLock, Verdict, STALE_AFTER};
 
 use super::{probe_token, Remote, RemoteError};
@@ -167,6 +169,8 @@ pub struct BucketLock {
 struct Held {
     remote: Remote,
     key: String,
+    /// How often the holder rewrites it.
+    refresh_every: Duration,
     /// Refreshes and the release take turns, so no refresh lands after the release.
     state: tokio::sync::Mutex<HeldState>,
 }
@@ -205,6 +209,7 @@ impl BucketLock {
                 remote,
                 layout.lock_key(kind.as_str(), &probe_token()),
                 Holder::this_process(SystemTime::now()),
+                REFRESH_EVERY,
             );
             if let Err(e) = held.write().await {
                 held.forget();
@@ -284,10 +289,16 @@ impl BucketLock {
 }
 
 impl Held {
-    fn register(remote: &Remote, key: String, holder: Holder) -> Arc<Held> {
+    fn register(
+        remote: &Remote,
+        key: String,
+        holder: Holder,
+        refresh_every: Duration,
+    ) -> Arc<Held> {
         let held = Arc::new(Held {
             remote: remote.clone(),
             key,
+            refresh_every,
             state: tokio::sync::Mutex::new(HeldState {
                 holder,
                 released: false,
@@ -320,10 +331,10 @@ impl Held {
     }
 }
 
-/// Rewrites the lock every [`REFRESH_EVERY`] until it is released.
+/// Rewrites the lock every `refresh_every` until it is released.
 async fn refresh(held: Arc<Held>) {
     loop {
-        tokio::time::sleep(REFRESH_EVERY).await;
+        tokio::time::sleep(held.refresh_every).await;
         let mut state = held.state.lock().await;
         if state.released {
             return;
@@ -399,7 +410,7 @@ mod tests {
     }
 
     /// Tests that hold locks take turns: the registry of held locks is the process's.
-    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    pub(super) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
     #[tokio::test]
     async fn a_lock_is_written_listed_and_removed_as_a_file_of_a_directory_remote() {

@@ -43,6 +43,10 @@ impl LockKind {
 /// Who holds a lock and since when: the body of a lock object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Holder {
+    /// Random, one per lock or lease taken: tells a holder its own object from another run's
+    /// on the same host and pid (containers).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub host: String,
     pub pid: u32,
     /// The command line, program name first (`hf-cache-sync push org/m`).
@@ -57,6 +61,7 @@ impl Holder {
     /// This process, as of `now`.
     pub fn this_process(now: SystemTime) -> Holder {
         Holder {
+            id: format!("{:016x}", fastrand::u64(..)),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             pid: std::process::id(),
             command: command_line(),
@@ -78,7 +83,12 @@ impl Holder {
     /// Not refreshed for [`STALE_AFTER`] at `now`. A time ahead of `now` (a clock ahead of
     /// ours) is fresh.
     pub fn is_stale(&self, now: SystemTime) -> bool {
-        since(self.refreshed, now) >= STALE_AFTER
+        self.is_older_than(STALE_AFTER, now)
+    }
+
+    /// Not refreshed for `age` at `now`.
+    pub fn is_older_than(&self, age: Duration, now: SystemTime) -> bool {
+        since(self.refreshed, now) >= age
     }
 
     /// `` `hf-cache-sync push` on node-1 (pid 4242), started 3m ago, refreshed 12s ago ``.
@@ -214,6 +224,7 @@ mod tests {
             key: key.into(),
             kind,
             holder: Some(Holder {
+                id: String::new(),
                 host: "node-1".into(),
                 pid: 42,
                 command: "hf-cache-sync push".into(),
@@ -228,6 +239,7 @@ mod tests {
     fn a_lock_body_round_trips_and_hand_written_ones_are_read() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let h = Holder {
+            id: "0a1b2c3d4e5f6789".into(),
             host: "node-1".into(),
             pid: 4242,
             command: "hf-cache-sync gc --remote".into(),

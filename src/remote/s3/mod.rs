@@ -374,7 +374,26 @@ impl S3Remote {
     }
 
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
-        self.put_signed(key, body, PayloadHash::Computed).await
+        self.put_signed(key, body, PayloadHash::Computed, false)
+            .await
+    }
+
+    /// Writes `key` unless it exists (`If-None-Match: *`): `Ok(false)` when the store says it
+    /// does. Stores that ignore the header (Garage) write it regardless.
+    pub async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, RemoteError> {
+        match self
+            .put_signed(key, body, PayloadHash::Computed, true)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| c.starts_with("PreconditionFailed")) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn put_signed(
@@ -382,6 +401,7 @@ impl S3Remote {
         key: &str,
         body: Bytes,
         payload: PayloadHash,
+        only_new: bool,
     ) -> Result<(), RemoteError> {
         self.gated(|| {
             self.call(
@@ -391,6 +411,7 @@ impl S3Remote {
                         .put_object()
                         .bucket(&self.bucket)
                         .key(key)
+                        .set_if_none_match(only_new.then(|| "*".to_string()))
                         .content_length(body.len() as i64)
                         .body(ByteStream::from(body.clone()));
                     let signing = payload.interceptor();

@@ -73,7 +73,7 @@ impl S3Remote {
         let data = blocking(move || read_verified(&owned)).await?;
         let body = Bytes::from(data);
         let payload = PayloadHash::for_blob(&src.etag, true, self.https());
-        self.put_signed(key, body, payload).await?;
+        self.put_signed(key, body, payload, false).await?;
         ctx.progress.add_bytes(src.size);
         Ok(())
     }

@@ -168,6 +168,27 @@ impl HubStandIn {
         HubStandIn { shared, threads }
     }
 
+    /// Serves model `repo_id` at `main`: a config and `size` bytes of LFS weights drawn from
+    /// `seed`. Returns the stand-in and the weights.
+    pub fn one_shard(repo_id: &str, seed: &str, size: usize) -> (HubStandIn, Vec<u8>) {
+        let big = super::cache::pseudo_random(&format!("{seed} hub weights"), size);
+        let files = vec![
+            HubFile {
+                path: "config.json".into(),
+                bytes: format!("{{\"model\": \"{repo_id}\"}}\n").into_bytes(),
+                lfs: false,
+            },
+            HubFile {
+                path: "model.safetensors".into(),
+                bytes: big.clone(),
+                lfs: true,
+            },
+        ];
+        let commit = super::cache::commit_hash(&format!("{seed} on the hub"));
+        let repo = HubRepo::model(repo_id).commit(&commit, "main", files);
+        (HubStandIn::start(vec![repo], 100), big)
+    }
+
     /// The value for `HF_ENDPOINT`.
     pub fn url(&self) -> String {
         self.shared.hub_url.clone()
