@@ -338,9 +338,12 @@ impl DirRemote {
         blocking(move || -> Result<PathBuf, BlobError> {
             let (this, key) = (&this, key.as_str());
             let mut input = fs::File::open(&path).map_err(|e| this.error(e, Access::Read, key))?;
-            // Past what a resumed partial holds.
-            io::Seek::seek(&mut input, io::SeekFrom::Start(writer.written()))
-                .map_err(|e| this.error(e, Access::Read, key))?;
+            // Past what a resumed partial holds (a file that cannot seek, such as a pipe, is
+            // only ever read whole).
+            if writer.written() > 0 {
+                io::Seek::seek(&mut input, io::SeekFrom::Start(writer.written()))
+                    .map_err(|e| this.error(e, Access::Read, key))?;
+            }
             if writer.copy_from(&input, |n| ctx.progress.add_bytes(n))? {
                 return Ok(writer.finish()?);
             }

@@ -9,6 +9,7 @@ use crate::common::cli::Output;
 use crate::common::fault_proxy::{Fault, FaultProxy, Rule, Schedule, Target};
 use crate::common::resilience::{
     assert_bucket_consistent, assert_no_wrong_blob, config_via, sharded, small_parts,
+    take_kept_partials,
 };
 use crate::common::spec::{self, RepoSpec};
 use crate::common::{assert_cache_tidy, check_cache, count, manifest_key, Cli, Sandbox};
@@ -403,6 +404,10 @@ fn pull_fails_cleanly_when_blob_downloads_keep_failing() {
     );
     assert_injected(&proxy, &[Fault::Truncate, Fault::Reset]);
     assert_no_wrong_blob(&dst);
+    // What arrived stays for the next run, and says so; nothing else is left.
+    if take_kept_partials(&dst, &spec::blobs(&fx)) > 0 {
+        out.stderr_has("the next pull resumes from there");
+    }
     assert_cache_tidy(&dst);
     let view = fx[0].view(&dst);
     assert_eq!(view.ref_("main"), None, "a ref to an incomplete revision");

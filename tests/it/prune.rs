@@ -337,8 +337,8 @@ fn a_partial_download_whose_lock_is_held_is_kept() {
     for p in [&downloading, &abandoned, &fresh] {
         fs::write(p, pseudo_random("partial", 4096)).unwrap();
     }
-    set_modified_ago(&downloading, 2 * HOUR);
-    set_modified_ago(&abandoned, 2 * HOUR);
+    set_modified_ago(&downloading, 2 * DAY);
+    set_modified_ago(&abandoned, 2 * DAY);
     // huggingface_hub holds this lock for as long as it downloads e1 (a stalled download need
     // not touch the file for hours).
     let _download = hold_lock(
@@ -437,7 +437,7 @@ fn dry_run_deletes_nothing() {
     set_modified_ago(&m.blob(&git_sha1_hex(b"orphan")), 3 * HOUR);
     let partial = m.blob(&format!("{}.incomplete", sha256_hex(b"p")));
     fs::write(&partial, b"partial").unwrap();
-    set_modified_ago(&partial, 3 * HOUR);
+    set_modified_ago(&partial, 3 * DAY);
     let before = files_under(&cache);
 
     // No --yes needed: nothing is deleted.

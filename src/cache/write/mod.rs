@@ -245,9 +245,15 @@ impl BlobWriter {
         self.written() == self.verifier.expected
     }
 
-    /// Bytes that do not match the blob make the partial worthless: it goes with the writer.
+    /// Bytes that do not match the blob make the partial worthless, and on a full disk it only
+    /// keeps the space others need: it goes with the writer.
     fn failed(&mut self, e: WriteError) -> WriteError {
-        if matches!(e, WriteError::Mismatch { .. } | WriteError::Size { .. }) {
+        let worthless = match &e {
+            WriteError::Mismatch { .. } | WriteError::Size { .. } => true,
+            WriteError::Io { source, .. } => is_disk_full(source),
+            WriteError::Lock(_) => false,
+        };
+        if worthless {
             self.tmp.discard_on_drop();
         }
         e
@@ -284,10 +290,9 @@ impl BlobWriter {
         let path = self.tmp.path().to_path_buf();
         for piece in bytes.chunks(WRITE_PIECE) {
             self.verifier.update(piece)?;
-            self.tmp
-                .as_file_mut()
-                .write_all(piece)
-                .map_err(io_err(&path))?;
+            if let Err(e) = self.tmp.as_file_mut().write_all(piece) {
+                return Err(self.failed(io_err(&path)(e)));
+            }
         }
         let written = self.verifier.seen();
         if written - self.flushed >= WRITEBACK_CHUNK {
@@ -310,10 +315,21 @@ impl BlobWriter {
             tmp.discard();
             return Err(e);
         }
-        tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+        if let Err(e) = tmp.as_file().sync_all() {
+            let e = io_err(tmp.path())(e);
+            if matches!(&e, WriteError::Io { source, .. } if is_disk_full(source)) {
+                tmp.discard();
+            }
+            return Err(e);
+        }
         tmp.persist(&final_path).map_err(io_err(&final_path))?;
         Ok(final_path)
     }
+}
+
+/// No space left on the device, or in the user's quota.
+fn is_disk_full(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 /// A new partial download of `etag` in `dir`, creating the folder only when it is missing (a

@@ -14,7 +14,7 @@ pub const DAY: Duration = Duration::from_secs(86400);
 
 /// The bytes of a blob in org/m that no revision uses any more.
 pub const ORPHAN: &[u8] = b"bytes of a blob no revision uses any more";
-/// A partial download in org/m, a day old.
+/// A partial download in org/m, two days old.
 pub const STALE_PARTIAL: [u8; 3000] = [7; 3000];
 /// A partial download in org/m, just written.
 pub const FRESH_PARTIAL: [u8; 500] = [8; 500];
@@ -73,7 +73,7 @@ pub fn write(cache: &Path) -> [RepoSpec; 3] {
     fs::write(view.blob(&git_sha1_hex(ORPHAN)), ORPHAN).unwrap();
     let stale = view.blob(&format!("{}.0123abcd.incomplete", sha256_hex(b"stale")));
     fs::write(&stale, STALE_PARTIAL).unwrap();
-    set_times(&stale, days_ago(1), days_ago(1));
+    set_times(&stale, days_ago(2), days_ago(2));
     let fresh = view.blob(&format!("{}.incomplete", sha256_hex(b"fresh")));
     fs::write(&fresh, FRESH_PARTIAL).unwrap();
     repos

@@ -187,6 +187,10 @@ pub fn assert_bucket_consistent_with(bucket: &Bucket, hashed: &mut Hashed) -> Bu
 pub fn assert_no_wrong_blob(cache: &Path) {
     for rel in super::files_under(cache) {
         let name = rel.rsplit('/').next().unwrap_or_default();
+        // A partial download a failed run kept for the next one: never taken for a blob.
+        if name.ends_with(".incomplete") {
+            continue;
+        }
         let is_blob_name = (name.len() == 40 || name.len() == 64)
             && name
                 .bytes()
@@ -208,6 +212,32 @@ pub fn assert_no_wrong_blob(cache: &Path) {
             path.display()
         );
     }
+}
+
+/// Removes the partial downloads a failed or interrupted run kept in `cache`, after checking
+/// each is the start of the blob its name gives (one of `blobs`). Returns how many there were.
+#[track_caller]
+pub fn take_kept_partials(cache: &Path, blobs: &BTreeMap<&str, &[u8]>) -> usize {
+    let mut taken = 0;
+    for rel in super::files_under(cache) {
+        let name = rel.rsplit('/').next().unwrap_or_default();
+        let Some(stem) = name.strip_suffix(".incomplete") else {
+            continue;
+        };
+        let etag = stem.split('.').next().unwrap_or_default();
+        let path = cache.join(&rel);
+        let bytes = std::fs::read(&path).expect("read the partial");
+        let blob = blobs
+            .get(etag)
+            .unwrap_or_else(|| panic!("{rel}: a partial of no blob of the fixture"));
+        assert!(
+            blob.starts_with(&bytes),
+            "{rel} is not the start of its blob"
+        );
+        std::fs::remove_file(&path).expect("remove the partial");
+        taken += 1;
+    }
+    taken
 }
 
 /// How a run under a hold ended.
