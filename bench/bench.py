@@ -197,7 +197,7 @@ def proc_cpu(pid):
 
 SCENARIOS = [
     "push-big", "pull-big", "push-many", "pull-many", "push-noop", "list", "status", "list-wide",
-    "verify", "rss", "dir-pull", "https-push-big", "hub-pull", "gc",
+    "verify", "rss", "dir-pull", "https-push-big", "hub-pull", "gc", "pull-resume",
 ]
 BASELINE = "before"
 
@@ -540,6 +540,11 @@ class Bench:
                      nbytes=sum(os.path.getsize(os.path.join(big_blobs, e)) for e in etags),
                      drop_caches=True)
 
+        # pull-resume: the same pull with half of each shard left by an interrupted run, against
+        # the pull from zero, both from a dropped page cache.
+        if self.wants("pull-resume"):
+            self.pull_resume(big_cache, big_repo, pull)
+
         # The many-files rows also run s5cmd over the same objects: the transfer limit of this
         # server for 2,000 small objects, which bounds what any tool can reach.
         if need_many:
@@ -844,6 +849,41 @@ class Bench:
         finally:
             server.kill()
             server.wait()
+
+    def pull_resume(self, big_cache, big_repo, pull):
+        prefix = self.fresh("resume")
+        subprocess.run(self.ours_cmd(self.config(big_cache, prefix), "push"), env=self.env,
+                       check=True, stdout=subprocess.DEVNULL)
+        shards = [e for e in main_blobs(big_repo) if len(e) == 64]
+        sizes = {e: os.path.getsize(os.path.join(big_repo, "blobs", e)) for e in shards}
+        kept = {e: sizes[e] // 2 for e in shards}
+
+        def resumed():
+            dest = os.path.join(self.work, self.fresh("resume-dest"))
+            blobs = os.path.join(dest, "models--bench--big", "blobs")
+            os.makedirs(blobs)
+            for e in shards:
+                with open(os.path.join(big_repo, "blobs", e), "rb") as src, \
+                        open(os.path.join(blobs, f"{e}.0a0b0c0d.incomplete"), "wb") as out:
+                    out.write(src.read(kept[e]))
+            cfg = self.config(dest, prefix)
+            return self.ours_cmd(cfg, "pull", "bench/big"), \
+                lambda: shutil.rmtree(dest, ignore_errors=True)
+
+        tools = {"ours": resumed, "ours, from zero": pull("ours", prefix, "pull", "bench/big")}
+        total = sum(sizes.values())
+        self.run("pull-resume", tools, {"ours": "<= 0.6 of from zero"}, nbytes=total,
+                 drop_caches=True)
+        rows = {r[1]: r for r in self.rows if r[0] == "pull-resume"}
+        cpu_resumed, cpu_full = rows["ours"][3], rows["ours, from zero"][3]
+        kept_gib = sum(kept.values()) / (1024 * MIB)
+        rest = 1 - sum(kept.values()) / total
+        self.notes.append(
+            f"pull-resume: half of each of the {len(shards)} shards ({kept_gib:.2f} GiB in all) "
+            "is left as a partial download before each run of `ours`. Re-hashing the kept bytes, "
+            "derived from the medians: (CPU of the resumed pull - CPU of the pull from zero x "
+            f"{rest:.2f}) / {kept_gib:.2f} GiB = {(cpu_resumed - cpu_full * rest) / kept_gib:.2f} "
+            "CPU-s per GiB (target <= 0.8).")
 
     def https_push_big(self, big_cache, big_blobs, nbytes, push, s5_push):
         """push-big through a TLS terminator in front of the S3 server: client CPU per GiB."""

@@ -180,6 +180,22 @@ impl Registry {
         }
     }
 
+    /// The partial downloads of blob `etag` in `dir` this run stopped writing: what a fetch of
+    /// the blob from another source resumes.
+    pub fn kept_for(&self, dir: &Path, etag: &str) -> Vec<PathBuf> {
+        let prefix = format!("{etag}.");
+        self.record()
+            .kept
+            .iter()
+            .filter(|p| p.parent() == Some(dir))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The partial downloads this run leaves for the next one, with their sizes: those it
     /// stopped writing and those still being written.
     pub fn kept_partials(&self) -> Vec<(PathBuf, u64)> {

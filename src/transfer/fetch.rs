@@ -115,7 +115,11 @@ pub async fn fetch_blob(
         if !replace && present(&repo_dir, &etag, size) {
             return Ok((lock, None));
         }
-        let writer = BlobWriter::open(&repo_dir, &etag, size, &leftovers.partials)?;
+        // Those listed before the run, and what this run kept from a source it gave up on.
+        let mut partials = leftovers.partials;
+        let blobs = repo_dir.join("blobs");
+        partials.extend(crate::cache::temp::registry().kept_for(&blobs, &etag));
+        let writer = BlobWriter::open(&repo_dir, &etag, size, &partials)?;
         Ok::<_, WriteError>((lock, Some(writer)))
     })
     .await?;

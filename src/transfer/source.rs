@@ -112,9 +112,11 @@ impl Fallback {
     /// The fallback a failed blob transfer allows; `None` for a set-up error or a local one.
     pub fn of(e: &TransferError) -> Option<Fallback> {
         match e {
-            TransferError::Local(WriteError::Mismatch { .. } | WriteError::Size { .. }) => {
-                Some(Fallback::Corrupt)
-            }
+            TransferError::Local(
+                WriteError::Mismatch { .. }
+                | WriteError::Size { .. }
+                | WriteError::Unreadable { .. },
+            ) => Some(Fallback::Corrupt),
             TransferError::Local(_) => None,
             TransferError::Remote(e) => Fallback::of_remote(e),
             TransferError::Hub(_) => None,

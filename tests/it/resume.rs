@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::cache::{commit_hash, pseudo_random, sha256_hex, CacheBuilder};
-use crate::common::fault_proxy::{FaultProxy, HoldAt, Target};
+use crate::common::fault_proxy::{Fault, FaultProxy, HoldAt, Rule, Schedule, Target};
 use crate::common::hub::HubStandIn;
 use crate::common::python::python;
 use crate::common::resilience::{config_via, run_until_held, small_parts, Ended};
@@ -392,6 +392,55 @@ fn a_partial_a_killed_hf_hub_download_left_is_resumed() {
     assert_eq!(count(&out.json(), "bytes_resumed"), kept[0].1, "{out}");
     let again = hub.bytes_of(&etag) - before;
     assert_eq!(again, HUB_SHARD as u64 - kept[0].1, "only the rest: {out}");
+    assert_blob(&dst, "org/hub", &big);
+    check_cache(&dst, &[]);
+}
+
+#[test]
+fn a_blob_the_bucket_keeps_failing_to_serve_is_resumed_from_the_hub() {
+    let (t, hub, big) = on_the_hub("resume_across_sources");
+    let etag = sha256_hex(&big);
+    // The bucket gets the revision the Hub has.
+    let seed = t.cache("seed");
+    pull_from_hub(&t, &hub, &seed)
+        .arg("--write-through")
+        .run()
+        .success();
+    let hub_before = hub.bytes_of(&etag);
+    // Every body of the shard from the bucket breaks off half-way: what came stays, and the
+    // Hub is asked only for the rest.
+    let proxy = FaultProxy::new(&[Rule::new(Fault::Reset, Target::BlobGet, Schedule::Always)]);
+    let config = config_via(&t, "proxied.yaml", proxy.url(), &t.prefix);
+    let dst = t.cache("dst");
+    let out = t
+        .bare()
+        .config(&config)
+        .json()
+        .cache_dir(&dst)
+        .env("HF_ENDPOINT", hub.url())
+        .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "1GiB")
+        .env("HF_CACHE_SYNC_TIMEOUT", "1")
+        .args(["pull", "org/hub", "--fallback", "hf-hub"])
+        .run()
+        .success();
+    let from_hub = hub.bytes_of(&etag) - hub_before;
+    let from_bucket = blob_bytes(&proxy, &etag);
+    assert!(
+        from_bucket >= (HUB_SHARD / 2) as u64,
+        "{from_bucket}\n{out}"
+    );
+    assert!(
+        from_hub <= (HUB_SHARD / 2) as u64,
+        "the Hub sent {from_hub} bytes though the bucket had sent {from_bucket}\n{out}"
+    );
+    // Both blobs ended up fetched from the Hub (every body from the bucket breaks off), the
+    // shard after what the bucket had sent.
+    assert_eq!(count(&out.json(), "from_hub"), 2, "{out}");
+    assert!(
+        count(&out.json(), "bytes_resumed") >= (HUB_SHARD / 2) as u64,
+        "{out}"
+    );
+    out.stderr_has("fetching it from the Hub");
     assert_blob(&dst, "org/hub", &big);
     check_cache(&dst, &[]);
 }

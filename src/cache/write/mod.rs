@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 use super::hash::BlobHasher;
 use super::lock::LockError;
 use super::modes::Sharing;
-use super::partial::PartialFile;
 use super::temp;
+
+mod blob;
+mod readback;
+
 use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
+pub use blob::{remove_stale_temps, BlobWriter};
 
 pub use super::{TEMP_PREFIX, TEMP_SUFFIX};
 
@@ -28,6 +32,9 @@ pub enum WriteError {
     },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    /// A resumed partial download could not be read back to be hashed: it is not trusted.
+    #[error("cannot read back partial download {}: {source}", path.display())]
+    Unreadable { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Lock(#[from] LockError),
 }
@@ -124,15 +131,6 @@ impl Verifier {
         self.seen
     }
 
-    /// Fails, hashing nothing, when `len` more bytes would run past the expected size.
-    pub fn check_room(&self, len: usize) -> Result<(), WriteError> {
-        let seen = self.seen + len as u64;
-        if seen > self.expected {
-            return Err(self.size_error(seen));
-        }
-        Ok(())
-    }
-
     pub fn update(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         let seen = self.seen + bytes.len() as u64;
         if seen > self.expected {
@@ -163,249 +161,6 @@ impl Verifier {
             });
         }
         Ok(())
-    }
-}
-
-/// The size of one `write()` into a blob: each piece is hashed, then written while it is still in
-/// the CPU's cache. Measured on 2 GiB pulls with the page cache dropped before each run
-/// (bench/RESULTS.md): hashing then writing a whole 8 MiB part took twice the time and 2.5 times
-/// the CPU; pieces of 32 KiB to 1 MiB were within 5% of each other, larger ones a little faster.
-/// 256 KiB stays well inside the per-core L2 cache of current server CPUs.
-pub const WRITE_PIECE: usize = 256 * 1024;
-
-/// How much is written before the kernel is asked to start writing it back, so the final fsync
-/// waits for the tail only and the disk works while the network does.
-const WRITEBACK_CHUNK: u64 = 8 * 1024 * 1024;
-
-/// Streams one blob into its partial download in `blobs/` ([`super::partial`]), verifying as
-/// it goes: a new one, or the longest an earlier run left, resumed where it stopped.
-///
-/// [`BlobWriter::finish`] fsyncs the file before the rename but not the folder: callers sync each
-/// `blobs/` folder once after all their renames ([`sync_dir`]), instead of once a blob.
-pub struct BlobWriter {
-    tmp: PartialFile,
-    verifier: Verifier,
-    final_path: PathBuf,
-    /// Bytes already handed to writeback.
-    flushed: u64,
-    /// Bytes an earlier run wrote: the partial resumed.
-    resumed: u64,
-}
-
-impl BlobWriter {
-    /// A writer for a new partial download of the blob.
-    pub fn create(
-        repo_dir: &Path,
-        etag: &str,
-        expected_size: u64,
-    ) -> Result<BlobWriter, WriteError> {
-        BlobWriter::open(repo_dir, etag, expected_size, &[])
-    }
-
-    /// A writer for the blob that resumes the longest of `partials` (partial downloads of it,
-    /// [`super::partial::Leftovers`]), after claiming each and hashing the one it keeps; the others are removed.
-    /// A new partial when none is left or usable. Call under the blob's lock.
-    pub fn open(
-        repo_dir: &Path,
-        etag: &str,
-        expected_size: u64,
-        partials: &[PathBuf],
-    ) -> Result<BlobWriter, WriteError> {
-        let mut verifier = Verifier::new(etag, expected_size)?;
-        let final_path = blob_path(repo_dir, etag);
-        let dir = final_path.parent().expect("blob path has a parent");
-        let resumed = claim_longest(dir, etag, expected_size, partials)
-            .and_then(|(tmp, len)| hash_prefix(tmp, len, &mut verifier));
-        let (tmp, resumed) = match resumed {
-            Some(found) => found,
-            None => {
-                verifier = Verifier::new(etag, expected_size)?;
-                (create_partial(dir, etag)?, 0)
-            }
-        };
-        Ok(BlobWriter {
-            tmp,
-            verifier,
-            final_path,
-            flushed: resumed,
-            resumed,
-        })
-    }
-
-    pub fn written(&self) -> u64 {
-        self.verifier.seen()
-    }
-
-    /// Bytes an earlier run left that this writer resumed from.
-    pub fn resumed(&self) -> u64 {
-        self.resumed
-    }
-
-    pub fn is_complete(&self) -> bool {
-        self.written() == self.verifier.expected
-    }
-
-    /// Bytes that do not match the blob make the partial worthless, and on a full disk it only
-    /// keeps the space others need: it goes with the writer.
-    fn failed(&mut self, e: WriteError) -> WriteError {
-        let worthless = match &e {
-            WriteError::Mismatch { .. } | WriteError::Size { .. } => true,
-            WriteError::Io { source, .. } => is_disk_full(source),
-            WriteError::Lock(_) => false,
-        };
-        if worthless {
-            self.tmp.discard_on_drop();
-        }
-        e
-    }
-
-    /// Fills the blob from `src` (from its offset to its end) with a copy inside the kernel,
-    /// verifying what landed ([`copy_verified`]). `Ok(false)`, with nothing written, when the
-    /// kernel cannot copy between the two files: [`BlobWriter::write`] them instead.
-    pub fn copy_from(
-        &mut self,
-        src: &File,
-        mut on_bytes: impl FnMut(u64),
-    ) -> Result<bool, WriteError> {
-        let (file, path) = (self.tmp.as_file(), self.tmp.path().to_path_buf());
-        let flushed = &mut self.flushed;
-        let copied = copy_verified(src, file, &path, &mut self.verifier, |at, n| {
-            let written = at + n;
-            if written - *flushed >= WRITEBACK_CHUNK {
-                start_writeback(file, *flushed, written - *flushed);
-                *flushed = written;
-            }
-            on_bytes(n);
-        });
-        copied.map_err(|e| self.failed(e))
-    }
-
-    /// Hashes and writes `bytes` a [`WRITE_PIECE`] at a time: each piece is still in the CPU's
-    /// cache when the kernel copies it into the page cache, and the kernel's copy of one large
-    /// buffer costs several times the system time of the same bytes in small writes.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
-        if let Err(e) = self.verifier.check_room(bytes.len()) {
-            return Err(self.failed(e));
-        }
-        let path = self.tmp.path().to_path_buf();
-        for piece in bytes.chunks(WRITE_PIECE) {
-            self.verifier.update(piece)?;
-            if let Err(e) = self.tmp.as_file_mut().write_all(piece) {
-                return Err(self.failed(io_err(&path)(e)));
-            }
-        }
-        let written = self.verifier.seen();
-        if written - self.flushed >= WRITEBACK_CHUNK {
-            start_writeback(self.tmp.as_file(), self.flushed, written - self.flushed);
-            self.flushed = written;
-        }
-        Ok(())
-    }
-
-    /// Verifies, fsyncs and renames into place. A partial whose bytes do not match is removed;
-    /// one cut short stays for the next run.
-    pub fn finish(self) -> Result<PathBuf, WriteError> {
-        let BlobWriter {
-            tmp,
-            verifier,
-            final_path,
-            ..
-        } = self;
-        if let Err(e) = verifier.check() {
-            tmp.discard();
-            return Err(e);
-        }
-        if let Err(e) = tmp.as_file().sync_all() {
-            let e = io_err(tmp.path())(e);
-            if matches!(&e, WriteError::Io { source, .. } if is_disk_full(source)) {
-                tmp.discard();
-            }
-            return Err(e);
-        }
-        tmp.persist(&final_path).map_err(io_err(&final_path))?;
-        Ok(final_path)
-    }
-}
-
-/// No space left on the device, or in the user's quota.
-fn is_disk_full(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
-}
-
-/// A new partial download of `etag` in `dir`, creating the folder only when it is missing (a
-/// pull of thousands of small blobs would otherwise pay a failed mkdir for each).
-fn create_partial(dir: &Path, etag: &str) -> Result<PartialFile, WriteError> {
-    match PartialFile::create(dir, etag) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(io_err(dir))?;
-            PartialFile::create(dir, etag)
-        }
-        other => other,
-    }
-    .map_err(io_err(dir))
-}
-
-/// Claims every one of `partials` ([`PartialFile::claim`]) and keeps the longest no longer than
-/// the blob, with its length; the others are removed.
-fn claim_longest(
-    dir: &Path,
-    etag: &str,
-    size: u64,
-    partials: &[PathBuf],
-) -> Option<(PartialFile, u64)> {
-    let mut claimed: Vec<(PartialFile, u64)> = partials
-        .iter()
-        .filter_map(|p| PartialFile::claim(dir, etag, p).ok().flatten())
-        .filter_map(|f| {
-            let len = f.as_file().metadata().ok()?.len();
-            Some((f, len))
-        })
-        .collect();
-    claimed.sort_by_key(|(_, len)| std::cmp::Reverse(*len));
-    let mut kept = None;
-    for (f, len) in claimed {
-        if kept.is_none() && len <= size && len > 0 {
-            kept = Some((f, len));
-        } else {
-            f.discard();
-        }
-    }
-    kept
-}
-
-/// Feeds the first `len` bytes of a claimed partial to `verifier` and leaves the file's offset
-/// at its end, where the download goes on. `None` (the partial removed) when it cannot be read.
-fn hash_prefix(
-    mut tmp: PartialFile,
-    len: u64,
-    verifier: &mut Verifier,
-) -> Option<(PartialFile, u64)> {
-    use std::io::{Read, Seek};
-    let mut buf = vec![0u8; super::hash::READ_CHUNK];
-    let file = tmp.as_file_mut();
-    let mut left = len;
-    while left > 0 {
-        let want = (left as usize).min(buf.len());
-        if file.read_exact(&mut buf[..want]).is_err() || verifier.update(&buf[..want]).is_err() {
-            tmp.discard();
-            return None;
-        }
-        left -= want as u64;
-    }
-    if file.seek(io::SeekFrom::Start(len)).is_err() {
-        tmp.discard();
-        return None;
-    }
-    Some((tmp, len))
-}
-
-/// Removes temporary files of an older kind ([`super::partial::Leftovers::temps`]) for one blob, so a re-run
-/// does not keep a partial copy of a shard next to the new one. Call only while holding the
-/// blob's lock: a writer of the same blob that was live when they were listed held it, so they
-/// are stale now.
-pub fn remove_stale_temps(temps: &[PathBuf]) {
-    for t in temps {
-        let _ = fs::remove_file(t);
     }
 }
 
