@@ -217,15 +217,10 @@ impl DirRemote {
     }
 
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
-        self.check_root()?;
-        let path = self.path(key);
-        let (this, key) = (self.clone(), key.to_string());
-        blocking(move || {
-            let dir = path.parent().expect("key has a folder");
-            fs::create_dir_all(dir).map_err(|e| this.mkdir_error(e, dir))?;
-            write_atomic(&path, &body).map_err(|e| match e {
+        self.writing(key, move |this, path, key| {
+            write_atomic(path, &body).map_err(|e| match e {
                 WriteError::Io { source, path: at } => {
-                    this.error_at(source, Access::Write, &at, &key)
+                    this.error_at(source, Access::Write, &at, key)
                 }
                 other => RemoteError::Other {
                     detail: other.to_string(),
@@ -239,21 +234,34 @@ impl DirRemote {
     /// Writes `key` unless it exists: `Ok(false)` when it does. The file is written under a
     /// temporary name and linked to `key`, which fails when `key` exists, whoever races.
     pub async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, RemoteError> {
+        self.writing(key, move |this, path, key| {
+            let write_error = |e: io::Error| this.error(e, Access::Write, key);
+            let dir = path.parent().expect("key has a folder");
+            let mut tmp = temp::create_in(dir, TEMP_PREFIX).map_err(write_error)?;
+            tmp.as_file_mut().write_all(&body).map_err(write_error)?;
+            tmp.as_file().sync_all().map_err(write_error)?;
+            match fs::hard_link(tmp.path(), path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(write_error(e)),
+            }
+        })
+        .await
+    }
+
+    /// Runs `write` on a blocking thread with the file of `key` (its folder made).
+    async fn writing<T: Send + 'static>(
+        &self,
+        key: &str,
+        write: impl FnOnce(&DirRemote, &Path, &str) -> Result<T, RemoteError> + Send + 'static,
+    ) -> Result<T, RemoteError> {
         self.check_root()?;
         let path = self.path(key);
         let (this, key) = (self.clone(), key.to_string());
         blocking(move || {
             let dir = path.parent().expect("key has a folder");
             fs::create_dir_all(dir).map_err(|e| this.mkdir_error(e, dir))?;
-            let write_error = |e: io::Error| this.error(e, Access::Write, &key);
-            let mut tmp = temp::create_in(dir, TEMP_PREFIX).map_err(write_error)?;
-            tmp.as_file_mut().write_all(&body).map_err(write_error)?;
-            tmp.as_file().sync_all().map_err(write_error)?;
-            match fs::hard_link(tmp.path(), &path) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-                Err(e) => Err(write_error(e)),
-            }
+            write(&this, &path, &key)
         })
         .await
     }
