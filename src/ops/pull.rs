@@ -126,7 +126,11 @@ pub async fn fetch_and_land(
                 &landing.plan,
                 cache_dir,
                 &env.push_policy(),
-                || env.transfer_ctx(transfer, "write-through"),
+                // Under the pull's cap, not a second one of its own.
+                || {
+                    env.transfer_ctx(transfer, "write-through")
+                        .sharing_rate(ctx)
+                },
             )
             .await;
         }
