@@ -23,9 +23,12 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::Rate;
 
-/// How much of the cap may move at once after a pause (20 ms of it: 2 MiB at 100 MiB/s), and
-/// how late a sleep may wake without the run losing time.
-const BURST: Duration = Duration::from_millis(20);
+/// How much of the cap may move at once after a pause (50 ms of it: 5 MiB at 100 MiB/s), and
+/// so how long every transfer of a run may be held up elsewhere without the run losing time: a
+/// late wake-up on a busy machine, or parallel parts that all wait for the one writer that
+/// consumes them in order (a pull's 40 MiB of parts in flight finish together under a fair cap).
+/// Measured on 2 busy cores, a 20 ms bucket cost a 1.5 GiB pull at 50 MiB/s 6 % of its rate.
+const BURST: Duration = Duration::from_millis(50);
 /// The frames a paced upload body is sent in: 64 KiB is 0.6 ms at 100 MiB/s.
 const BODY_FRAME: usize = 64 * 1024;
 
@@ -204,7 +207,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn chunks_are_paced_to_the_cap_after_one_small_burst() {
-        // 10 MiB at 1 MiB/s in 64 KiB chunks: 10 s less the 20 ms burst the bucket starts with.
+        // 10 MiB at 1 MiB/s in 64 KiB chunks: 10 s less the 50 ms burst the bucket starts with.
         let rate = limiter("1M");
         let started = Instant::now();
         let mut times = Vec::new();
@@ -213,7 +216,7 @@ mod tests {
             times.push(started.elapsed());
         }
         let took = started.elapsed().as_secs_f64();
-        assert!((9.97..=10.0).contains(&took), "took {took}s");
+        assert!((9.94..=9.97).contains(&took), "took {took}s");
         // Evenly: every chunk waits its own 62.5 ms, none goes in a burst with the next.
         for pair in times.windows(2).skip(1) {
             let gap = (pair[1] - pair[0]).as_secs_f64();
@@ -251,8 +254,10 @@ mod tests {
         }
         let last = ends.iter().cloned().fold(0.0, f64::max);
         let first_done = ends.iter().cloned().fold(f64::MAX, f64::min);
-        assert!((1.97..=2.0).contains(&last), "all done at {last}s");
-        assert!(first_done > 1.8, "one finished early, at {first_done}s");
+        assert!((1.94..=1.97).contains(&last), "all done at {last}s");
+        // One after the other, the first would be done at 0.25 s; the burst the bucket starts
+        // with puts the first task that many chunks ahead, and no more.
+        assert!(first_done > 1.5, "one finished early, at {first_done}s");
     }
 
     #[tokio::test(start_paused = true)]
@@ -266,9 +271,10 @@ mod tests {
             rate.pace(10 * 1024).await;
             tokio::time::advance(Duration::from_millis(5)).await;
         }
-        // 1000 KiB at 1 MiB/s: 0.977 s less the burst, whatever the late wake-ups.
+        // 1000 KiB at 1 MiB/s: 0.977 s less the 50 ms burst, whatever the late wake-ups (and
+        // the 5 ms after the last chunk).
         let took = started.elapsed().as_secs_f64();
-        assert!((0.95..=0.98).contains(&took), "took {took}s");
+        assert!((0.92..=0.94).contains(&took), "took {took}s");
     }
 
     #[tokio::test(start_paused = true)]
@@ -276,9 +282,9 @@ mod tests {
         let rate = limiter("1M");
         rate.pace(MIB).await;
         tokio::time::advance(Duration::from_secs(60)).await;
-        // After a minute idle, 20 ms worth goes at once, and the rest at the cap.
+        // After a minute idle, 50 ms worth goes at once, and the rest at the cap.
         let started = Instant::now();
-        rate.pace(MIB / 50).await;
+        rate.pace(MIB / 20).await;
         assert_eq!(started.elapsed(), Duration::ZERO);
         rate.pace(MIB).await;
         let took = started.elapsed().as_secs_f64();
@@ -296,14 +302,14 @@ mod tests {
 
     #[test]
     fn blocking_pacing_sleeps_the_thread() {
-        // Real time: 256 KiB at 1 MiB/s, less the 20 ms burst.
+        // Real time: 256 KiB at 1 MiB/s, less the 50 ms burst.
         let rate = limiter("1M");
         let started = std::time::Instant::now();
         for _ in 0..4 {
             rate.pace_blocking(64 * 1024);
         }
         let took = started.elapsed().as_secs_f64();
-        assert!((0.22..0.5).contains(&took), "took {took}s");
+        assert!((0.19..0.5).contains(&took), "took {took}s");
     }
 
     #[tokio::test(start_paused = true)]
@@ -327,7 +333,7 @@ mod tests {
         assert_eq!(frames, 33);
         assert!(body.is_end_stream());
         let took = started.elapsed().as_secs_f64();
-        assert!((1.96..=2.0).contains(&took), "took {took}s");
+        assert!((1.94..=1.97).contains(&took), "took {took}s");
         assert_eq!(rate.time_for(2 * MIB), Some(Duration::from_secs(2)));
     }
 }

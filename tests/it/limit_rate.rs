@@ -22,7 +22,7 @@ fn timed(cli: Cli) -> (Duration, crate::common::cli::Output) {
 }
 
 /// `took` is the time `bytes` take at `rate` bytes/s, give or take: never less than that time
-/// less the 20 ms the cap lets through at once and a 5 % margin, and under `most` however busy
+/// less the 50 ms the cap lets through at once and a 5-10 % margin, and under `most` however busy
 /// the machine (the time, not the cap, is what a loaded CI box stretches).
 #[track_caller]
 fn assert_paced(what: &str, took: Duration, (least, most): (f64, f64)) {
@@ -136,7 +136,7 @@ fn a_directory_remote_keeps_to_the_cap_of_the_flag_the_environment_or_the_config
     assert_paced(
         "the pull (HF_CACHE_SYNC_LIMIT_RATE=40M)",
         from_env,
-        (0.95, 4.0),
+        (0.9, 4.0),
     );
 }
 
