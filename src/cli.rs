@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{Rate, RATE_FORMS};
 use crate::examples;
 
 #[derive(Debug, Parser)]
@@ -145,12 +146,30 @@ pub struct WatchArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
+    #[command(flatten)]
+    pub limit_rate: LimitRateArg,
+
     /// Remote to use instead of the configured one: s3://bucket[/prefix] or a directory path
     #[arg(long, value_name = "URL")]
     pub remote: Option<std::ffi::OsString>,
 
     #[command(flatten)]
     pub filter: FilterArgs,
+}
+
+/// `--limit-rate`, on every command that moves blobs.
+#[derive(Debug, Args)]
+pub struct LimitRateArg {
+    /// Cap the bytes the whole run moves per second, uploads and downloads, all workers
+    /// together: e.g. 50M, 500K, 1.5G (K, M, G: powers of 1024, as curl reads them) or a number
+    /// of bytes (default: HF_CACHE_SYNC_LIMIT_RATE, else transfer.limit_rate, else no cap)
+    #[arg(long = "limit-rate", value_name = "RATE", value_parser = parse_limit_rate)]
+    pub rate: Option<Rate>,
+}
+
+/// A rate for `--limit-rate`; the error shows how one is written.
+fn parse_limit_rate(text: &str) -> Result<Rate, String> {
+    Rate::parse(text).map_err(|e| format!("{e}; {RATE_FORMS}, e.g. --limit-rate 50M"))
 }
 
 /// A number of seconds, 0 or more (`2`, `0.5`).
@@ -443,6 +462,9 @@ pub struct TransferArgs {
     /// Concurrent transfers (default: transfer.workers, or 64)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
+
+    #[command(flatten)]
+    pub limit_rate: LimitRateArg,
 
     #[command(flatten)]
     pub remote: RemoteArg,

@@ -41,6 +41,8 @@ impl EnvVars {
     pub const MULTIPART_THRESHOLD: &'static str = "HF_CACHE_SYNC_MULTIPART_THRESHOLD";
     pub const PART_SIZE: &'static str = "HF_CACHE_SYNC_PART_SIZE";
     pub const WORKERS: &'static str = "HF_CACHE_SYNC_WORKERS";
+    /// The cap on the bytes a run moves per second (`transfer.limit_rate`).
+    pub const LIMIT_RATE: &'static str = "HF_CACHE_SYNC_LIMIT_RATE";
     /// Seconds a request may wait for the server's answer, and a download may go without data.
     pub const TIMEOUT: &'static str = "HF_CACHE_SYNC_TIMEOUT";
     /// Age after which another run's unfinished multipart upload counts as abandoned.

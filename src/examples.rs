@@ -19,6 +19,7 @@ Examples:
   hf-cache-sync push org/model --dry-run      what would move, per revision (-v: per blob)
   hf-cache-sync push --include 'org/*' --exclude 'org/huge-*'
   hf-cache-sync push --remote=/mnt/share      to a shared directory (made if missing)
+  hf-cache-sync push --limit-rate 20M         at most 20 MiB/s, all uploads together
   hf-cache-sync --json push                   one JSON document on stdout";
 
 pub const PULL: &str = "\
@@ -28,6 +29,7 @@ Examples:
   hf-cache-sync pull dataset/org/data         any id `list` prints, or hf://datasets/org/data
   hf-cache-sync pull org/model --dry-run -v   the blobs it would download
   hf-cache-sync pull org/model --remote=/mnt/share
+  hf-cache-sync pull org/model --limit-rate 50M   at most 50 MiB/s, leaving the link room
   hf-cache-sync pull org/model --local-dir models/model   real files in a project folder
   hf-cache-sync pull org/model-GGUF --include-files '*Q4_K_M.gguf'   one file of many
   hf-cache-sync pull --lock hf-cache-sync.lock   every pinned revision (see `lock`)

@@ -16,6 +16,7 @@ fn transfer(args: TransferArgs) -> TransferOptions {
     TransferOptions {
         dry_run: args.dry_run,
         workers: args.workers.map(usize::from),
+        limit_rate: args.limit_rate.rate,
         // Bare, it is the configured remote, as no flag is.
         remote: args.remote.remote.flatten(),
     }
@@ -127,6 +128,7 @@ pub fn watch(args: cli::WatchArgs) -> watch::WatchOptions {
         transfer: TransferOptions {
             dry_run: false,
             workers: args.workers.map(usize::from),
+            limit_rate: args.limit_rate.rate,
             remote: args.remote,
         },
     }

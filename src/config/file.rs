@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{home_dir, ConfigError, CONFIG_FILE_NAME};
+use super::{home_dir, ConfigError, Rate, CONFIG_FILE_NAME};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +49,7 @@ pub(super) struct FileTransfer {
     pub(super) workers: Option<usize>,
     pub(super) multipart_threshold: Option<SizeValue>,
     pub(super) part_size: Option<SizeValue>,
+    pub(super) limit_rate: Option<RateValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +72,23 @@ impl SizeValue {
         match self {
             SizeValue::Bytes(n) => Ok(*n),
             SizeValue::Text(s) => parse_size(s).map_err(|e| format!("{what}: {e}")),
+        }
+    }
+}
+
+/// A rate written either as a number of bytes per second or as text such as `50M`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RateValue {
+    Bytes(u64),
+    Text(String),
+}
+
+impl RateValue {
+    pub(super) fn rate(&self) -> Result<Rate, String> {
+        match self {
+            RateValue::Bytes(n) => Rate::parse(&n.to_string()),
+            RateValue::Text(s) => Rate::parse(s),
         }
     }
 }
@@ -132,6 +150,10 @@ fn in_plain_words(message: String) -> String {
         (
             "data did not match any variant of untagged enum SizeValue",
             "expected a size such as 64MiB or a byte count",
+        ),
+        (
+            "data did not match any variant of untagged enum RateValue",
+            "expected a rate such as 50M or a number of bytes per second",
         ),
     ]
     .iter()

@@ -37,7 +37,8 @@ impl ConfigError {
             ConfigError::Parse { .. } => Some(
                 "known keys are storage.{endpoint,bucket,region,access_key,secret_key}, \
                  cache.{max_local_gb,sync_xet,hf_cache_dir}, team.{prefix,allow_gated}, \
-                 transfer.{workers,multipart_threshold,part_size}, pull.{fallback,write_through}; \
+                 transfer.{workers,multipart_threshold,part_size,limit_rate}, \
+                 pull.{fallback,write_through}; \
                  `hf-cache-sync init` writes a commented template of them all"
                     .into(),
             ),
@@ -55,6 +56,7 @@ impl ConfigError {
 pub mod aws;
 mod credentials;
 mod file;
+mod rate;
 #[cfg(test)]
 mod tests;
 
@@ -62,6 +64,7 @@ use credentials::resolve_credentials;
 pub use credentials::{CredentialSource, Credentials, Secret};
 pub use file::parse_size;
 use file::{find_config_file, parse_file, FileConfig};
+pub use rate::{Rate, RATE_FORMS};
 
 #[derive(Debug, Clone, Default)]
 pub struct StorageSettings {
@@ -88,6 +91,8 @@ pub struct TransferSettings {
     /// How long to wait for a lock another process holds (a blob huggingface_hub or another
     /// pull is writing, a repo prune is cleaning) before giving up on it.
     pub lock_timeout: std::time::Duration,
+    /// The cap on the bytes a run moves per second, all transfers together; `None`: no cap.
+    pub limit_rate: Option<Rate>,
 }
 
 /// A source a pull falls back to when the remote lacks a revision or blob, or keeps failing.
@@ -275,6 +280,15 @@ impl Settings {
             },
             timeout: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            limit_rate: match &transfer_file.limit_rate {
+                Some(v) => Some(v.rate().map_err(|e| {
+                    invalid(
+                        &config_path,
+                        format!("transfer.limit_rate: {e}; {RATE_FORMS}, e.g. limit_rate: 50M"),
+                    )
+                })?),
+                None => None,
+            },
         };
         validate_transfer(&transfer).map_err(|m| invalid(&config_path, m))?;
         // Values from the environment are checked under their own names: an error must point
@@ -309,6 +323,13 @@ impl Settings {
                 .and_then(check_workers)
                 .map_err(|e| from_env(EnvVars::WORKERS, e))?;
             transfer.workers = n;
+        }
+        if let Some(v) = env::var(EnvVars::LIMIT_RATE) {
+            let rate = Rate::parse(&v).map_err(|e| {
+                let name = EnvVars::LIMIT_RATE;
+                from_env(name, format!("{e}; {RATE_FORMS}, e.g. {name}=50M"))
+            })?;
+            transfer.limit_rate = Some(rate);
         }
         if let Some(v) = env::var(EnvVars::TIMEOUT) {
             transfer.timeout = Some(parse_seconds(&v).map_err(|e| from_env(EnvVars::TIMEOUT, e))?);

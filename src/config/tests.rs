@@ -76,6 +76,27 @@ fn sizes_parse() {
 }
 
 #[test]
+fn a_rate_in_the_file_is_text_or_bytes_per_second() {
+    let rate = |yaml: &str| {
+        parse_text(yaml)
+            .unwrap()
+            .transfer
+            .unwrap()
+            .limit_rate
+            .unwrap()
+            .rate()
+            .map(Rate::bytes_per_second)
+    };
+    assert_eq!(rate("transfer:\n  limit_rate: 50M\n"), Ok(50 << 20));
+    assert_eq!(rate("transfer:\n  limit_rate: \"1.5G\"\n"), Ok(3 << 29));
+    assert_eq!(rate("transfer:\n  limit_rate: 1048576\n"), Ok(1 << 20));
+    assert!(rate("transfer:\n  limit_rate: 0\n").is_err());
+    let err = parse_text("transfer:\n  limit_rate: [50, M]\n").unwrap_err();
+    assert!(err.contains("expected a rate such as 50M"), "{err}");
+    assert!(!err.contains("RateValue"), "{err}");
+}
+
+#[test]
 fn prefix_is_trimmed() {
     assert_eq!(normalize_prefix("/team-a/"), "team-a");
     assert_eq!(normalize_prefix(""), "");
@@ -100,6 +121,7 @@ fn transfer_errors_name_where_the_value_came_from() {
         part_size: None,
         timeout: None,
         lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        limit_rate: None,
     };
     let err = validate_transfer(&t).unwrap_err();
     assert!(err.starts_with("transfer.workers: "), "{err}");

@@ -11,6 +11,7 @@ use super::error::Asked;
 use super::{Answer, CommitFile, DownloadError, Follow, Hub, HubError, Range};
 use crate::cache::write::BlobWriter;
 use crate::net::ranged::{download_ranged, stream_resuming, RangeBody};
+use crate::net::rate::RateLimiter;
 use crate::net::TransferCtx;
 use crate::task::blocking;
 
@@ -30,13 +31,15 @@ impl Hub {
             let located = ctx.policy.run(|| self.locate(&url, file)).await?;
             let hub = self.clone();
             let file = file.clone();
+            let rate = ctx.rate.clone();
             download_ranged::<DownloadError, _, _, _>(
                 &mut writer,
                 size,
                 ctx,
                 move |start, end, part| {
                     let (hub, url, file) = (hub.clone(), located.clone(), file.clone());
-                    async move { hub.get_range(&url, &file, start, end, part).await }
+                    let rate = rate.clone();
+                    async move { hub.get_range(&url, &file, start, end, part, &rate).await }
                 },
             )
             .await?;
@@ -61,7 +64,7 @@ impl Hub {
     }
 
     /// The bytes `start..=end` of the file at `url`, gathered into `part` (see
-    /// [`download_ranged`]).
+    /// [`download_ranged`]), each chunk waiting for the run's bandwidth cap as it arrives.
     async fn get_range(
         &self,
         url: &Url,
@@ -69,6 +72,7 @@ impl Hub {
         start: u64,
         end: u64,
         part: Vec<u8>,
+        rate: &RateLimiter,
     ) -> Result<Vec<u8>, HubError> {
         let mut resp = self
             .response(Method::GET, url, Some(Range::Part(start, end)), asked(file))
@@ -78,6 +82,7 @@ impl Hub {
         }
         let mut range = RangeBody::new(part, start, end);
         while let Some(chunk) = self.next_chunk(&mut resp).await? {
+            rate.pace(chunk.len() as u64).await;
             if !range.take(&chunk) {
                 break;
             }

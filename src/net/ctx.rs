@@ -1,13 +1,15 @@
 //! The limits every transfer of a run shares, whatever its source: concurrent requests, bytes
-//! buffered in memory, part sizes, the retry policy, and where progress is reported.
+//! buffered in memory, part sizes, the bandwidth cap, the retry policy, and where progress is
+//! reported.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::buffers::PartBuffers;
+use super::rate::RateLimiter;
 use super::retry::RetryPolicy;
-use crate::config::{Settings, MAX_PART_SIZE};
+use crate::config::{Rate, Settings, MAX_PART_SIZE};
 use crate::report::Progress;
 
 const MIB: u64 = 1024 * 1024;
@@ -35,10 +37,17 @@ pub struct TransferCtx {
     /// How long to wait for a lock another process holds.
     pub lock_timeout: std::time::Duration,
     pub progress: Arc<dyn Progress>,
+    /// The run's bandwidth cap, which every transfer's bytes wait for where they move.
+    pub rate: RateLimiter,
 }
 
 impl TransferCtx {
-    pub fn new(settings: &Settings, workers: usize, progress: Arc<dyn Progress>) -> TransferCtx {
+    pub fn new(
+        settings: &Settings,
+        workers: usize,
+        limit: Option<Rate>,
+        progress: Arc<dyn Progress>,
+    ) -> TransferCtx {
         let part = settings.transfer.part_size.unwrap_or(DEFAULT_PART_SIZE);
         // Room for a part per worker within the budget, and always for at least one whole part.
         let units = (workers as u64 * part)
@@ -56,6 +65,7 @@ impl TransferCtx {
             buffers: Arc::new(PartBuffers::new((units as u64 * MIB / part).max(1) as usize)),
             lock_timeout: settings.transfer.lock_timeout,
             progress,
+            rate: RateLimiter::new(limit),
         }
     }
 
@@ -80,6 +90,18 @@ impl TransferCtx {
 
     pub fn part_size_for(&self, size: u64) -> u64 {
         part_size_for(size, self.part_size)
+    }
+
+    /// This context, drawing on `other`'s bandwidth cap: one run, one cap.
+    pub fn sharing_rate(mut self, other: &TransferCtx) -> TransferCtx {
+        self.rate = other.rate.clone();
+        self
+    }
+
+    /// The longest an upload body of `bytes` may take at the cap, queued behind every other
+    /// body the memory budget lets be in flight; `None` without a cap.
+    pub fn paced_body_time(&self, bytes: u64) -> Option<std::time::Duration> {
+        self.rate.time_for(self.memory_units as u64 * MIB + bytes)
     }
 }
 

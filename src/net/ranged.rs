@@ -56,8 +56,8 @@ where
     }
 }
 
-/// Writes a response body through the writer, a batch at a time, counting progress. Ends at the
-/// body's end or its first error.
+/// Writes a response body through the writer, a batch at a time, counting progress; each chunk
+/// waits for the run's bandwidth cap as it arrives. Ends at the body's end or its first error.
 async fn write_body<S, E>(
     writer: &mut Option<BlobWriter>,
     ctx: &TransferCtx,
@@ -70,9 +70,11 @@ where
     loop {
         let chunk = body.next().await;
         let end = !matches!(chunk, Some(Ok(_)));
+        let had = batch.len();
         if let Some(Ok(c)) = &chunk {
             batch.extend_from_slice(c);
         }
+        ctx.rate.pace((batch.len() - had) as u64).await;
         if (end || batch.len() >= WRITE_BATCH) && !batch.is_empty() {
             let n = batch.len() as u64;
             write_off_thread(writer, batch.split().freeze())

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::config::{ConfigError, FallbackSpec, Settings};
+use crate::config::{ConfigError, FallbackSpec, Rate, Settings};
 use crate::hub::Hub;
 use crate::manifest::Layout;
 use crate::net::TransferCtx;
@@ -51,6 +51,8 @@ pub use status::{status, StatusOptions, StatusReport};
 pub struct TransferOptions {
     pub dry_run: bool,
     pub workers: Option<usize>,
+    /// `--limit-rate`: the cap on the run's bytes per second, over `transfer.limit_rate`.
+    pub limit_rate: Option<Rate>,
     /// `s3://bucket[/prefix]` or a directory, whose path need not be UTF-8.
     pub remote: Option<std::ffi::OsString>,
 }
@@ -188,9 +190,15 @@ impl Env<'_> {
         opts.write_through || self.settings.pull.write_through
     }
 
+    /// The limits a run's transfers share: `--workers` and `--limit-rate` over the settings'.
     pub fn transfer_ctx(&self, opts: &TransferOptions, label: &str) -> TransferCtx {
         let workers = opts.workers.unwrap_or(self.settings.transfer.workers);
-        TransferCtx::new(self.settings, workers, self.progress(label))
+        let limit = opts.limit_rate.or(self.settings.transfer.limit_rate);
+        if let Some(rate) = limit {
+            self.reporter
+                .detail(&format!("{label}: at most {rate}, all transfers together"));
+        }
+        TransferCtx::new(self.settings, workers, limit, self.progress(label))
     }
 
     pub fn progress(&self, label: &str) -> Arc<dyn Progress> {

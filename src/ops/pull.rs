@@ -132,9 +132,17 @@ pub async fn fetch_and_land(
         let mut landing = landed(plan, counts, failures);
         // The cache holds the revision whole now: what the folder does cannot undo that.
         if landing.failures.is_empty() && !dry_run && write_through_to {
-            landing.written = write_through(sources, &landing.plan, cache_dir, &policy, || {
-                env.transfer_ctx(transfer, "write-through")
-            })
+            landing.written = write_through(
+                sources,
+                &landing.plan,
+                cache_dir,
+                &policy,
+                // Under the pull's cap, not a second one of its own.
+                || {
+                    env.transfer_ctx(transfer, "write-through")
+                        .sharing_rate(ctx)
+                },
+            )
             .await;
         }
         // Its manifest and ref are in (or will not be): the fleet need not wait on this run.

@@ -289,6 +289,7 @@ impl DirRemote {
     }
 
     /// Copies while hashing; the object appears under its key only if the content matched.
+    /// Each chunk (1 MiB) waits for the run's bandwidth cap once it is copied.
     pub async fn upload_blob(
         &self,
         src: &BlobSource,
@@ -310,7 +311,8 @@ impl DirRemote {
             let mut verifier = Verifier::new(&src.etag, src.size)?;
             let in_kernel =
                 copy_verified(&input, tmp.as_file(), tmp.path(), &mut verifier, |_, n| {
-                    ctx.progress.add_bytes(n)
+                    ctx.progress.add_bytes(n);
+                    ctx.rate.pace_blocking(n);
                 })?;
             if !in_kernel {
                 let read_error = |e| BlobError::from(io_err(&src.path)(e));
@@ -320,6 +322,7 @@ impl DirRemote {
                         .write_all(chunk)
                         .map_err(io_err(tmp.path()))?;
                     ctx.progress.add_bytes(chunk.len() as u64);
+                    ctx.rate.pace_blocking(chunk.len() as u64);
                     Ok(())
                 })?;
             }
@@ -332,6 +335,7 @@ impl DirRemote {
         .await
     }
 
+    /// Copies into `writer`, each chunk (1 MiB) waiting for the run's bandwidth cap once copied.
     pub async fn download_blob(
         &self,
         key: &str,
@@ -352,13 +356,17 @@ impl DirRemote {
                 io::Seek::seek(&mut input, io::SeekFrom::Start(writer.written()))
                     .map_err(|e| this.error(e, Access::Read, key))?;
             }
-            if writer.copy_from(&input, |n| ctx.progress.add_bytes(n))? {
+            let moved = |n| {
+                ctx.progress.add_bytes(n);
+                ctx.rate.pace_blocking(n);
+            };
+            if writer.copy_from(&input, moved)? {
                 return Ok(writer.finish()?);
             }
             let read_error = |e| BlobError::from(this.error(e, Access::Read, key));
             read_chunks(&mut input, read_error, |chunk| {
                 writer.write(chunk)?;
-                ctx.progress.add_bytes(chunk.len() as u64);
+                moved(chunk.len() as u64);
                 Ok(())
             })?;
             Ok(writer.finish()?)

@@ -468,6 +468,34 @@ const BAD_FILES: &[(&str, &str, &[&str])] = &[
         "team:\n  prefix: {a: 1}\n",
         &["prefix"],
     ),
+    (
+        "rate as a word",
+        "transfer:\n  limit_rate: fast\n",
+        &["transfer.limit_rate", "\"fast\"", "e.g. limit_rate: 50M"],
+    ),
+    (
+        "zero rate",
+        "transfer:\n  limit_rate: 0\n",
+        &[
+            "transfer.limit_rate",
+            "at least 1 byte",
+            "e.g. limit_rate: 50M",
+        ],
+    ),
+    (
+        "unknown rate unit",
+        "transfer:\n  limit_rate: 10X\n",
+        &[
+            "transfer.limit_rate",
+            "unknown unit \"X\"",
+            "e.g. limit_rate: 50M",
+        ],
+    ),
+    (
+        "rate as a list",
+        "transfer:\n  limit_rate: [50, M]\n",
+        &["limit_rate", "expected a rate such as 50M"],
+    ),
 ];
 
 #[test]
@@ -638,6 +666,38 @@ const BAD_CLI: &[BadCli] = &[
         &["push"],
         &[("HF_CACHE_SYNC_STALE_UPLOAD_AGE", "3x")],
         &["HF_CACHE_SYNC_STALE_UPLOAD_AGE", "3x"],
+    ),
+    // `--limit-rate` on every command that takes it; push and pull in `limit_rate.rs`.
+    bad(
+        &["pull-all", "--limit-rate", "0"],
+        &["--limit-rate", "at least 1 byte", "e.g. --limit-rate 50M"],
+    ),
+    bad(
+        &[
+            "pull",
+            "--lock",
+            "hf-cache-sync.lock",
+            "--limit-rate",
+            "fast",
+        ],
+        &["--limit-rate", "\"fast\"", "e.g. --limit-rate 50M"],
+    ),
+    bad(
+        &["watch", "--limit-rate", "10X"],
+        &[
+            "--limit-rate",
+            "unknown unit \"X\"",
+            "e.g. --limit-rate 50M",
+        ],
+    ),
+    bad_env(
+        &["pull", "org/m"],
+        &[("HF_CACHE_SYNC_LIMIT_RATE", "50MB")],
+        &[
+            "HF_CACHE_SYNC_LIMIT_RATE",
+            "MB is ambiguous",
+            "e.g. HF_CACHE_SYNC_LIMIT_RATE=50M",
+        ],
     ),
 ];
 

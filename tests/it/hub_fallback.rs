@@ -3,6 +3,7 @@
 //! the commit's tree listing), and never when the remote is set up wrong or the run is a dry run.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::common::cache::pseudo_random;
 use crate::common::hub::{HubFile, HubRepo, HubStandIn};
@@ -487,6 +488,32 @@ fn write_through_lands_in_the_bucket_exactly_as_push_writes_it() {
     assert_eq!(hub.seen().len(), before, "the Hub was asked again");
     m.assert_pulled(&next);
     check_cache(&next, &m.downloads("main"));
+}
+
+/// `--limit-rate` holds for the Hub's ranged downloads and for the write-through after them: 16
+/// MiB down in two 8 MiB parts, then up in two, at 8 MiB/s take 4 s.
+#[test]
+fn a_capped_pull_from_the_hub_and_its_write_through_keep_to_the_cap() {
+    let (t, m, hub, dst) = setup("hub_limit_rate", "org/m", 16 * 1024 * 1024, 100);
+    let started = Instant::now();
+    let out = pull_via(
+        t.hfcs()
+            .json()
+            .cache_dir(&dst)
+            .env("HF_CACHE_SYNC_MULTIPART_THRESHOLD", "8MiB")
+            .timeout(Duration::from_secs(60)),
+        &hub,
+        "org/m",
+        &["--write-through", "--limit-rate", "8M"],
+    )
+    .run()
+    .success();
+    let took = started.elapsed().as_secs_f64();
+    let s = out.json();
+    assert_eq!(count(&s, "from_hub"), 3, "{out}");
+    assert_eq!(s["write_through"][0]["status"], "written", "{out}");
+    m.assert_pulled(&dst);
+    assert!((3.8..=9.0).contains(&took), "took {took:.2} s\n{out}");
 }
 
 #[test]

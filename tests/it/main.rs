@@ -26,6 +26,7 @@ mod hub_fallback;
 mod init;
 mod interrupt;
 mod json_output;
+mod limit_rate;
 mod list;
 mod local_dir;
 mod lock;

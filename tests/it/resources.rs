@@ -1,19 +1,15 @@
 //! Running short of resources: a disk that fills up during a pull (a small tmpfs, mounted when
 //! the tests run as root), and the memory a pull or push of a 1 GiB and a 4 GiB blob takes.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sha2::Digest;
-
-use crate::common::cache::{pseudo_random, snapshot_link_target, CacheView};
+use crate::common::cache::{pseudo_random, write_big_blob, CacheView};
 use crate::common::cli::Usage;
 use crate::common::spec::RepoSpec;
 use crate::common::tmpfs::Tmpfs;
 use crate::common::{
-    assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, CacheBuilder,
-    Sandbox,
+    assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, Sandbox,
 };
 
 const MIB: usize = 1024 * 1024;
@@ -159,36 +155,6 @@ fn what_fits_on_a_small_disk_is_complete_and_valid() {
     assert_cache_tidy(&cache);
     t.hfcs().cache_dir(&cache).arg("verify").run().success();
     check_cache(&cache, &spec.downloads("v1.0"));
-}
-
-/// Writes `size` bytes, a 1 MiB pseudo-random block repeated, as an LFS blob of `repo_id` in
-/// `cache` (linked as `model.safetensors` from `commit`, ref main). Returns its sha256.
-fn write_big_blob(cache: &Path, repo_id: &str, commit: &str, size: usize) -> String {
-    CacheBuilder::new(cache)
-        .repo(repo_id)
-        .rev(commit)
-        .file("config.json", b"{\"big\": true}\n")
-        .ref_("main", commit);
-    let view = CacheView::model(cache, repo_id);
-    let block = pseudo_random("big blob block", MIB);
-    let tmp = view.dir.join("blobs").join("writing");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).expect("create big blob"));
-    let mut hasher = sha2::Sha256::new();
-    for _ in 0..size / MIB {
-        file.write_all(&block).expect("write big blob");
-        hasher.update(&block);
-    }
-    file.flush().expect("flush big blob");
-    let etag: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    std::fs::rename(&tmp, view.blob(&etag)).expect("name big blob");
-    let link = view.snapshot(commit, "model.safetensors");
-    std::os::unix::fs::symlink(snapshot_link_target("model.safetensors", &etag), &link)
-        .expect("link big blob");
-    etag
 }
 
 /// Pushes, then pulls a `size`-byte blob with the default transfer settings; returns what

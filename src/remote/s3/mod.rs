@@ -25,7 +25,6 @@ use aws_sdk_s3::config::{
     StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
@@ -33,7 +32,7 @@ use super::aws::{CredentialChain, HttpsClient};
 use super::{ObjectInfo, RemoteError};
 use crate::config::aws::CaBundle;
 use crate::config::{ConfigError, CredentialSource, Credentials};
-use payload::PayloadHash;
+use payload::{PayloadHash, Upload};
 
 pub use interceptors::{default_region, http_date_secs, user_agent};
 use interceptors::{is_aws, ServerDate, UserAgent};
@@ -41,6 +40,7 @@ pub use transfer::abort_open_uploads;
 
 /// How long a request may wait for the server's answer (`HF_CACHE_SYNC_TIMEOUT` sets both).
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A body that delivers nothing for this long is treated as a dropped connection.
 const IDLE_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -52,6 +52,8 @@ pub struct S3Remote {
     region: String,
     /// A download body silent for this long is a dropped connection.
     idle_timeout: Duration,
+    /// How long a request may wait for the server's answer, counted from its start.
+    read_timeout: Duration,
     /// The `Date` header of the latest response, for `doctor`'s clock check.
     server_date: Arc<Mutex<Option<String>>>,
     write_gate: Arc<WriteGate>,
@@ -136,7 +138,7 @@ impl S3Remote {
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
+                    .connect_timeout(CONNECT_TIMEOUT)
                     .read_timeout(timeout.unwrap_or(READ_TIMEOUT))
                     .build(),
             )
@@ -162,6 +164,7 @@ impl S3Remote {
             endpoint: endpoint.unwrap_or("AWS S3").to_string(),
             region: signing_region,
             idle_timeout: timeout.unwrap_or(IDLE_BODY_TIMEOUT),
+            read_timeout: timeout.unwrap_or(READ_TIMEOUT),
             server_date,
             write_gate: Arc::default(),
             chain,
@@ -374,17 +377,15 @@ impl S3Remote {
     }
 
     pub async fn put(&self, key: &str, body: Bytes) -> Result<(), RemoteError> {
-        self.put_signed(key, body, PayloadHash::Computed, false)
+        self.put_signed(key, &Upload::whole(body, PayloadHash::Computed), false)
             .await
     }
 
     /// Writes `key` unless it exists (`If-None-Match: *`): `Ok(false)` when the store says it
     /// does. Stores that ignore the header (Garage) write it regardless.
     pub async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, RemoteError> {
-        match self
-            .put_signed(key, body, PayloadHash::Computed, true)
-            .await
-        {
+        let upload = Upload::whole(body, PayloadHash::Computed);
+        match self.put_signed(key, &upload, true).await {
             Ok(()) => Ok(true),
             Err(e)
                 if e.code()
@@ -399,8 +400,7 @@ impl S3Remote {
     async fn put_signed(
         &self,
         key: &str,
-        body: Bytes,
-        payload: PayloadHash,
+        upload: &Upload,
         only_new: bool,
     ) -> Result<(), RemoteError> {
         self.gated(|| {
@@ -412,15 +412,11 @@ impl S3Remote {
                         .bucket(&self.bucket)
                         .key(key)
                         .set_if_none_match(only_new.then(|| "*".to_string()))
-                        .content_length(body.len() as i64)
-                        .body(ByteStream::from(body.clone()));
-                    let signing = payload.interceptor();
-                    async move {
-                        match signing {
-                            Some(i) => req.customize().interceptor(i).send().await,
-                            None => req.send().await,
-                        }
-                    }
+                        .content_length(upload.len() as i64)
+                        .body(upload.stream());
+                    upload
+                        .customize(req.customize(), CONNECT_TIMEOUT, self.read_timeout)
+                        .send()
                 },
                 Access::Write,
                 key,

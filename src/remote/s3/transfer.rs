@@ -13,11 +13,12 @@ use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
-use super::payload::PayloadHash;
-use super::S3Remote;
+use super::payload::{PayloadHash, Upload};
+use super::{S3Remote, CONNECT_TIMEOUT};
 use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
 use crate::net::buffers::read_part;
 use crate::net::ranged::{download_ranged, stream_resuming, RangeBody};
+use crate::net::rate::RateLimiter;
 use crate::net::TransferCtx;
 use crate::remote::{BlobError, BlobSource, OpenUploadInfo, RemoteError};
 use crate::task::{blocking, AbortOnDrop};
@@ -70,10 +71,16 @@ impl S3Remote {
         let _memory = ctx.reserve(src.size).await;
         let _slot = ctx.slot().await;
         let owned = src.clone();
-        let data = blocking(move || read_verified(&owned)).await?;
-        let body = Bytes::from(data);
         let payload = PayloadHash::for_blob(&src.etag, true, self.https());
-        self.put_signed(key, body, payload, false).await?;
+        let streamed = ctx.rate.is_limited();
+        let (data, payload) = blocking(move || {
+            let data = read_verified(&owned)?;
+            let payload = payload.for_body(streamed, &data);
+            Ok::<_, WriteError>((data, payload))
+        })
+        .await?;
+        let upload = Upload::blob(Bytes::from(data), payload, ctx);
+        self.put_signed(key, &upload, false).await?;
         ctx.progress.add_bytes(src.size);
         Ok(())
     }
@@ -281,21 +288,25 @@ impl S3Remote {
                     let len = part_size.min(src.size - next * part_size);
                     let mut r = reader.take().expect("reader is put back after each part");
                     let buf = ctx.buffers.take();
+                    let payload = PayloadHash::for_blob(&src.etag, false, self.https());
+                    let streamed = ctx.rate.is_limited();
                     let (r, data) = blocking(move || {
-                        let data = r.next_part(len, buf);
+                        let data = r.next_part(len, buf).map(|data| {
+                            let payload = payload.for_body(streamed, &data);
+                            (data, payload)
+                        });
                         (r, data)
                     })
                     .await;
                     reader = Some(r);
-                    let data = data?;
+                    let (data, payload) = data?;
                     let number = (next + 1) as i32;
                     next += 1;
                     let remote = self.clone();
                     let key = key.to_string();
                     let upload_id = upload_id.to_string();
                     let ctx2 = ctx.clone();
-                    let body = Bytes::from(data);
-                    let payload = PayloadHash::for_blob(&src.etag, false, self.https());
+                    let upload = Upload::blob(Bytes::from(data), payload, ctx);
                     inflight.push(AbortOnDrop(tokio::spawn(async move {
                         let _permit = permit;
                         let _slot = ctx2.slot().await;
@@ -306,19 +317,15 @@ impl S3Remote {
                                 .key(&key)
                                 .upload_id(&upload_id)
                                 .part_number(number)
-                                .content_length(body.len() as i64)
-                                .body(ByteStream::from(body.clone()));
-                            let signing = payload.interceptor();
-                            async move {
-                                match signing {
-                                    Some(i) => req.customize().interceptor(i).send().await,
-                                    None => req.send().await,
-                                }
-                            }
+                                .content_length(upload.len() as i64)
+                                .body(upload.stream());
+                            upload
+                                .customize(req.customize(), CONNECT_TIMEOUT, remote.read_timeout)
+                                .send()
                         }, Access::Write, &key)
                         .await?;
-                        ctx2.progress.add_bytes(body.len() as u64);
-                        ctx2.buffers.give_back_bytes(body);
+                        ctx2.progress.add_bytes(upload.len());
+                        ctx2.buffers.give_back_bytes(upload.into_bytes());
                         Ok(CompletedPart::builder()
                             .set_e_tag(out.e_tag().map(str::to_string))
                             .part_number(number)
@@ -395,20 +402,23 @@ impl S3Remote {
     ) -> Result<(), BlobError> {
         let remote = self.clone();
         let key = key.to_string();
+        let rate = ctx.rate.clone();
         download_ranged(writer, size, ctx, move |start, end, part| {
-            let (remote, key) = (remote.clone(), key.clone());
-            async move { remote.get_range(&key, start, end, part).await }
+            let (remote, key, rate) = (remote.clone(), key.clone(), rate.clone());
+            async move { remote.get_range(&key, start, end, part, &rate).await }
         })
         .await
     }
 
-    /// The bytes `start..=end` of `key`, gathered into `part` (see [`download_ranged`]).
+    /// The bytes `start..=end` of `key`, gathered into `part` (see [`download_ranged`]), each
+    /// chunk waiting for the run's bandwidth cap as it arrives.
     pub(super) async fn get_range(
         &self,
         key: &str,
         start: u64,
         end: u64,
         part: Vec<u8>,
+        rate: &RateLimiter,
     ) -> Result<Vec<u8>, RemoteError> {
         let out = self
             .client
@@ -422,6 +432,7 @@ impl S3Remote {
         let mut body = out.body;
         let mut range = RangeBody::new(part, start, end);
         while let Some(chunk) = self.next_chunk(&mut body, key).await? {
+            rate.pace(chunk.len() as u64).await;
             if !range.take(&chunk) {
                 break;
             }

@@ -372,3 +372,31 @@ pub fn set_revision_accessed_ago(repo_dir: &Path, commit: &str, ago: std::time::
         set_accessed_ago(&snapshot.join(rel), ago);
     }
 }
+
+/// Writes `size` bytes (whole MiB), a 1 MiB pseudo-random block repeated, as an LFS blob of
+/// `repo_id` in `cache` (linked as `model.safetensors` from `commit`, ref main, beside a small
+/// `config.json`), without holding it in memory. Returns its sha256.
+pub fn write_big_blob(cache: &Path, repo_id: &str, commit: &str, size: usize) -> String {
+    use std::io::Write;
+    const MIB: usize = 1024 * 1024;
+    CacheBuilder::new(cache)
+        .repo(repo_id)
+        .rev(commit)
+        .file("config.json", b"{\"big\": true}\n")
+        .ref_("main", commit);
+    let view = CacheView::model(cache, repo_id);
+    let block = pseudo_random("big blob block", MIB);
+    let tmp = view.dir.join("blobs").join("writing");
+    let mut file = std::io::BufWriter::new(fs::File::create(&tmp).expect("create big blob"));
+    let mut hasher = sha2::Sha256::new();
+    for _ in 0..size / MIB {
+        file.write_all(&block).expect("write big blob");
+        hasher.update(&block);
+    }
+    file.flush().expect("flush big blob");
+    let etag = hex(&hasher.finalize());
+    fs::rename(&tmp, view.blob(&etag)).expect("name big blob");
+    let link = view.snapshot(commit, "model.safetensors");
+    symlink(&snapshot_link_target("model.safetensors", &etag), &link);
+    etag
+}
