@@ -90,11 +90,9 @@ impl Lease {
                 }
             }
         }
-        // Others keep taking and releasing it: follow whoever is there, or no one.
-        Ok(match Lease::read(remote, key).await? {
-            Some(h) => Taken::Theirs(h),
-            None => Taken::Theirs(Holder::this_process(SystemTime::UNIX_EPOCH)),
-        })
+        // Others keep taking and releasing it: follow whoever is there.
+        let there = Lease::read(remote, key).await?;
+        Ok(Taken::Theirs(there.unwrap_or_else(unknown_holder)))
     }
 
     /// The holder of a fresh lease at `key`; `None` when there is none or it is stale (the next
@@ -109,12 +107,9 @@ impl Lease {
     async fn read(remote: &Remote, key: &str) -> Result<Option<Holder>, RemoteError> {
         match remote.get(key, MAX_LEASE_BYTES).await {
             Ok(None) => Ok(None),
-            Ok(Some(body)) => Ok(Some(Holder::parse(&body).unwrap_or_else(|_| {
-                let mut unknown = Holder::this_process(SystemTime::now());
-                unknown.id = "unreadable".into();
-                unknown.host = "an unknown host".into();
-                unknown
-            }))),
+            Ok(Some(body)) => Ok(Some(
+                Holder::parse(&body).unwrap_or_else(|_| unknown_holder()),
+            )),
             Err(RemoteError::Other { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -140,6 +135,16 @@ impl Lease {
         }
         Ok(())
     }
+}
+
+/// A holder this run cannot name (an unreadable lease, one that keeps changing hands), as of now.
+fn unknown_holder() -> Holder {
+    let mut unknown = Holder::this_process(SystemTime::now());
+    unknown.id = "unknown".into();
+    unknown.host = "an unknown host".into();
+    unknown.pid = 0;
+    unknown.command = "an unknown command".into();
+    unknown
 }
 
 fn is_fresh(holder: &Holder, now: SystemTime) -> bool {
