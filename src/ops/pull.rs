@@ -146,7 +146,8 @@ pub async fn fetch_and_land(
             .await;
         }
         // Its manifest and ref are in (or will not be): the fleet need not wait on this run.
-        fleet.release(i, ctx).await;
+        let published = fleet.release(i, ctx).await;
+        Written::add_published(&mut landing.written, sources, &published);
         if let Some(dir) = dir.filter(|_| landing.failures.is_empty()) {
             let plan = &landing.plan;
             let files = plan.manifest.files.clone();

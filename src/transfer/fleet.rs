@@ -44,7 +44,13 @@ struct Revision {
     /// `org/m@<12 hex>`, for messages.
     name: String,
     role: Mutex<Role>,
+    /// Blobs written through as they came, by remote: how many, how many bytes.
+    published: SyncMutex<Published>,
 }
+
+/// Blobs a fleet's holder wrote through as the Hub served them, by source index: how many and
+/// how many bytes. Write-through counts them as its own.
+pub type Published = std::collections::BTreeMap<usize, (usize, u64)>;
 
 enum Role {
     /// This run fetches from the Hub and publishes each blob.
@@ -107,6 +113,7 @@ impl Fleet {
                 key,
                 name,
                 role: Mutex::new(role),
+                published: SyncMutex::new(Published::new()),
             })
         });
         Fleet {
@@ -156,11 +163,13 @@ impl Fleet {
         }
     }
 
-    /// Releases plan `plan`'s lease, once its revision is written through (or failed).
-    pub async fn release(&mut self, plan: usize, ctx: &TransferCtx) {
+    /// Releases plan `plan`'s lease, once its revision is written through (or failed). Returns
+    /// the blobs it wrote through early.
+    pub async fn release(&mut self, plan: usize, ctx: &TransferCtx) -> Published {
         let Some(rev) = self.plans[plan].take() else {
-            return;
+            return Published::new();
         };
+        let published = rev.published.into_inner().expect("not poisoned");
         if let Role::Leader(lease) = rev.role.into_inner() {
             let key = lease.key().to_string();
             if let Err(e) = lease.release().await {
@@ -170,6 +179,7 @@ impl Fleet {
                 ));
             }
         }
+        published
     }
 }
 
@@ -191,10 +201,16 @@ impl Revision {
         };
         for i in (0..self.hub).filter(|&i| sources.remote(i).is_some()) {
             let (remote, layout) = sources.remote(i).expect("a remote");
-            if let Err(e) = remote
+            let uploaded = remote
                 .upload_blob(&src, &layout.blob_key(&job.etag), ctx)
-                .await
-            {
+                .await;
+            if uploaded.is_ok() {
+                let mut published = self.published.lock().expect("not poisoned");
+                let (count, bytes) = published.entry(i).or_default();
+                *count += 1;
+                *bytes += job.size;
+            }
+            if let Err(e) = uploaded {
                 let note = format!(
                     "{}: blob {} not written through to {} yet: {}",
                     self.name,

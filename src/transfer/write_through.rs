@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::fleet::Published;
 use super::plan::Plan;
 use super::push::{self, PushPolicy, PushSummary};
 use super::source::Sources;
@@ -52,6 +53,18 @@ impl Written {
 
     pub fn is_written(&self) -> bool {
         self.status == "written"
+    }
+
+    /// Counts the blobs written through early, as the Hub served them ([`Published`]), with what
+    /// write-through then wrote to the same remotes.
+    pub fn add_published(written: &mut [Written], sources: &Sources, published: &Published) {
+        for (&i, &(count, bytes)) in published {
+            let remote = sources.get(i).describe();
+            if let Some(w) = written.iter_mut().find(|w| w.remote == remote) {
+                w.uploaded += count;
+                w.bytes_uploaded += bytes;
+            }
+        }
     }
 }
 
