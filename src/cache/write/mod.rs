@@ -13,7 +13,10 @@ use super::partial::PartialFile;
 use super::temp;
 use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
 
+mod sink;
+
 pub use super::{TEMP_PREFIX, TEMP_SUFFIX};
+pub use sink::BlobSink;
 
 /// Why a blob could not be written.
 #[derive(Debug, thiserror::Error)]
