@@ -21,14 +21,14 @@ pub async fn run(app: &App, opts: ServeOptions) -> Result<Outcome> {
     let printer = &app.printer;
     let ready = |r: &ops::serve::Ready| {
         let url = format!("http://{}", r.addr);
+        let auth = if r.auth {
+            " (bearer tokens required)"
+        } else {
+            ""
+        };
         printer.note(&format!(
-            "serving {} at {url}{}",
-            r.sources.join(", then "),
-            if r.auth {
-                " (bearer tokens required)"
-            } else {
-                ""
-            }
+            "serving on {url}{auth} from {}",
+            r.sources.join(", then ")
         ));
         printer.note(&format!(
             "point clients at it: HF_ENDPOINT={url} (Ctrl-C stops it)"

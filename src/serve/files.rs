@@ -22,7 +22,7 @@ use super::Shared;
 use crate::hub::CommitFile;
 use crate::text::error_chain;
 use crate::transfer::source::Wanted;
-use crate::transfer::stream::{stream_through, Window};
+use crate::transfer::stream::{first_usable, stream_through, Window};
 
 /// Pieces buffered between the source and a client: with the piece held back, memory per
 /// response stays under a few MiB whatever the blob's size.
@@ -131,28 +131,47 @@ pub fn answer(
     if head {
         return builder.body(Body::empty()).expect("a valid response");
     }
-    let body = stream(shared, rev, path, f, window, source);
+    let named_by = commit_file(rev, path);
+    let wanted = Wanted {
+        etag: &f.blob,
+        size: f.size,
+        named_by: Some(&named_by),
+    };
+    if first_usable(&shared.sources, rev.tier, &shared.bad, wanted).is_none() {
+        return reply::error(
+            StatusCode::BAD_GATEWAY,
+            None,
+            &format!(
+                "blob {} of {path} did not match its name at every source that has it",
+                f.blob
+            ),
+        );
+    }
+    let body = stream(shared, (rev.tier, named_by), f, window, source);
     builder.body(body).expect("a valid response")
+}
+
+/// How the Hub is asked for the file.
+fn commit_file(rev: &Revision, path: &str) -> CommitFile {
+    CommitFile {
+        repo_type: rev.repo.repo_type,
+        repo_id: rev.repo.id.clone(),
+        commit: rev.commit.clone(),
+        path: path.to_string(),
+    }
 }
 
 /// The bytes `start..end` of the file, streamed from the source its revision came from (or
 /// those after it) by a task of their own.
 fn stream(
     shared: &Arc<Shared>,
-    rev: &Arc<Revision>,
-    path: &str,
+    (tier, named_by): (usize, CommitFile),
     f: &FileInfo,
     (start, end): (u64, u64),
     source: &Arc<Mutex<Option<String>>>,
 ) -> Body {
     let (tx, rx) = mpsc::channel(QUEUED);
-    let named_by = CommitFile {
-        repo_type: rev.repo.repo_type,
-        repo_id: rev.repo.id.clone(),
-        commit: rev.commit.clone(),
-        path: path.to_string(),
-    };
-    let (shared, etag, size, tier) = (shared.clone(), f.blob.clone(), f.size, rev.tier);
+    let (shared, etag, size) = (shared.clone(), f.blob.clone(), f.size);
     let source = source.clone();
     tokio::spawn(async move {
         let wanted = Wanted {
@@ -162,18 +181,17 @@ fn stream(
         };
         let window = Window { start, end };
         let s = &shared;
-        match stream_through(&s.sources, tier, &s.bad, (wanted, window), &tx, &s.ctx).await {
-            Ok(done) => {
-                *source.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(s.sources.get(done.tier).url());
-            }
-            Err(e) => {
-                let cut = std::io::Error::other(error_chain(&e));
-                let _ = tx.send(Err(cut)).await;
-            }
+        let trying = |tier: usize| {
+            *source.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.sources.get(tier).url());
+        };
+        let first = (tier, &trying as &(dyn Fn(usize) + Send + Sync));
+        let streamed = stream_through(&s.sources, first, &s.bad, (wanted, window), &tx, &s.ctx);
+        if let Err(e) = streamed.await {
+            let cut = std::io::Error::other(error_chain(&e));
+            let _ = tx.send(Err(cut)).await;
         }
     });
-    Body::stream(rx)
+    Body::stream(rx, end - start)
 }
 
 #[cfg(test)]

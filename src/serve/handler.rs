@@ -149,7 +149,7 @@ async fn resolve(
     {
         Ok(rev) => Ok(rev),
         // A miss is an answer like any other: the access log has it.
-        Err(Unresolved::RepoNotFound(_)) => {
+        Err(Unresolved::RepoNotFound) => {
             Err(reply::not_found("RepoNotFound", "Repository not found"))
         }
         Err(Unresolved::RevisionNotFound(why)) => Err(reply::not_found("RevisionNotFound", &why)),

@@ -46,7 +46,8 @@ pub struct Entry {
 
 enum Content {
     Full(Option<Bytes>),
-    Stream(mpsc::Receiver<Piece>),
+    /// Pieces, and how many bytes they come to: hyper stops asking once it has sent them all.
+    Stream(mpsc::Receiver<Piece>, u64),
 }
 
 /// A response body: whole, or pieces from a channel (an error piece cuts the connection).
@@ -67,8 +68,9 @@ impl Body {
         Body::of(Content::Full(None))
     }
 
-    pub fn stream(rx: mpsc::Receiver<Piece>) -> Body {
-        Body::of(Content::Stream(rx))
+    /// `len` bytes from `rx`.
+    pub fn stream(rx: mpsc::Receiver<Piece>, len: u64) -> Body {
+        Body::of(Content::Stream(rx, len))
     }
 
     fn of(content: Content) -> Body {
@@ -98,7 +100,7 @@ impl hyper::body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let polled = match &mut self.content {
             Content::Full(bytes) => Poll::Ready(bytes.take().map(Ok)),
-            Content::Stream(rx) => rx.poll_recv(cx),
+            Content::Stream(rx, _) => rx.poll_recv(cx),
         };
         match &polled {
             Poll::Ready(Some(Ok(b))) => self.sent += b.len() as u64,
@@ -117,7 +119,7 @@ impl hyper::body::Body for Body {
         match &self.content {
             Content::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Content::Full(None) => SizeHint::with_exact(0),
-            Content::Stream(_) => SizeHint::default(),
+            Content::Stream(_, len) => SizeHint::with_exact(*len),
         }
     }
 }
@@ -132,7 +134,9 @@ impl Drop for Body {
         entry.access.source = entry.source.lock().ok().and_then(|s| s.clone());
         entry.access.cut = self.cut.take().or_else(|| match &self.content {
             // Dropped before its end: the client went away, or the server stopped.
-            Content::Stream(_) if !self.ended => Some("the connection ended first".into()),
+            Content::Stream(_, len) if !self.ended && self.sent < *len => {
+                Some("the connection ended first".into())
+            }
             _ => None,
         });
         (entry.log)(&entry.access);

@@ -50,7 +50,7 @@ pub struct Revision {
 /// Why a revision cannot be served, as the Hub says it.
 #[derive(Debug)]
 pub enum Unresolved {
-    RepoNotFound(String),
+    RepoNotFound,
     RevisionNotFound(String),
     Gated(String),
     /// A source failed (unreachable, a refused manifest): not the client's fault.
@@ -192,17 +192,17 @@ async fn unresolved(
     let message = error_chain(&e);
     match e {
         PullError::Hub(HubError::RepoNotFound { .. } | HubError::Denied { .. }) => {
-            Unresolved::RepoNotFound(message)
+            Unresolved::RepoNotFound
         }
         PullError::Hub(HubError::RevisionNotFound { .. }) => {
             Unresolved::RevisionNotFound(format!("Invalid rev id: {revision}"))
         }
-        PullError::OtherType { .. } => Unresolved::RepoNotFound(message),
+        PullError::OtherType { .. } => Unresolved::RepoNotFound,
         PullError::Missing(_) => {
             if on_a_remote(sources, &repo.id).await {
                 Unresolved::RevisionNotFound(format!("Invalid rev id: {revision}"))
             } else {
-                Unresolved::RepoNotFound(message)
+                Unresolved::RepoNotFound
             }
         }
         PullError::Hub(_) | PullError::Remote(_) | PullError::Refused(_) | PullError::Local(_) => {

@@ -140,37 +140,31 @@ impl BlobSink for StreamSink {
     }
 }
 
-/// How a stream ended well: which source served it.
-pub struct Streamed {
-    pub tier: usize,
-}
-
 /// Streams the window of `wanted` to `tx` from the first source from `first` on that can serve
 /// it and has not served it corrupt, falling back as a pull does (missing, corrupt, failing)
 /// as long as nothing has reached the reader. Once bytes have gone out, a failure ends the
 /// stream: the reader gets the error instead of the last piece. A corrupt object is logged by
-/// its key and marked in `bad`.
+/// its key and marked in `bad`. `trying` is told each source as it is asked; the one that
+/// served the stream is returned.
 pub async fn stream_through(
     sources: &Sources,
-    first: usize,
+    (first, trying): (usize, &(dyn Fn(usize) + Send + Sync)),
     bad: &BadObjects,
     (wanted, window): (Wanted<'_>, Window),
     tx: &mpsc::Sender<Piece>,
     ctx: &TransferCtx,
-) -> Result<Streamed, TransferError> {
-    let usable = |i: usize| {
-        !sources.is_down(i) && !bad.is_bad(i, wanted.etag) && sources.get(i).can_serve(wanted)
-    };
-    let next_from = |i: usize| (i..sources.len()).find(|&j| usable(j));
+) -> Result<usize, TransferError> {
+    let next_from = |i: usize| first_usable(sources, i, bad, wanted);
     let Some(mut tier) = next_from(first) else {
         return Err(no_source(wanted));
     };
     let sent = Arc::new(AtomicU64::new(0));
     loop {
         let source = sources.get(tier);
+        trying(tier);
         let sink = StreamSink::new(wanted, window, tx.clone(), sent.clone())?;
         let e = match source.download(wanted, sink, ctx).await {
-            Ok(()) => return Ok(Streamed { tier }),
+            Ok(()) => return Ok(tier),
             Err(e) => e,
         };
         let why = Fallback::of(&e);
@@ -200,6 +194,19 @@ pub async fn stream_through(
         ));
         tier = next;
     }
+}
+
+/// The first source from `first` on that can serve `wanted`, is not down and has not served
+/// it corrupt; `None` when none is left.
+pub fn first_usable(
+    sources: &Sources,
+    first: usize,
+    bad: &BadObjects,
+    wanted: Wanted<'_>,
+) -> Option<usize> {
+    (first..sources.len()).find(|&i| {
+        !sources.is_down(i) && !bad.is_bad(i, wanted.etag) && sources.get(i).can_serve(wanted)
+    })
 }
 
 /// Every source lacks the blob, is down, or served it corrupt.

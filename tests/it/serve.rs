@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::common::cache::pseudo_random;
 use crate::common::fixtures::{CONFIG, TOKENIZER, WEIGHTS};
+use crate::common::hub::{HubFile, HubRepo, HubStandIn};
 use crate::common::python::{hf_cache_verify, hf_download_local_dir};
 use crate::common::serve::{hf_client, raw, Server, DOWNLOAD, SNAPSHOT};
 use crate::common::spec::RepoSpec;
@@ -75,13 +76,11 @@ fn snapshot_download_through_serve_writes_the_cache_pull_writes() {
             .contains("GET /api/models/org/m/revision/main 200"),
         "{out}"
     );
-    assert!(
-        out.stderr.contains(&format!(
-            "GET /org/m/resolve/{main}/{WEIGHTS} 200 {}",
-            200 * 1024
-        )),
-        "{out}"
-    );
+    let weights = format!("GET /org/m/resolve/{main}/{WEIGHTS} 200 {} ", 200 * 1024);
+    let line = out.stderr.lines().find(|l| l.contains(&weights));
+    let source = format!("s3://{}/{}", t.garage().bucket, t.prefix);
+    assert!(line.is_some_and(|l| l.ends_with(&source)), "{out}");
+    assert!(!out.stderr.contains("cut:"), "{out}");
 }
 
 #[test]
@@ -314,6 +313,7 @@ fn a_corrupt_object_in_the_bucket_never_reaches_a_client_whole() {
         out.stderr.contains(&blob_key(&sha)),
         "the bad key is logged:\n{out}"
     );
+    assert!(out.stderr.contains("cut: content does not match"), "{out}");
 }
 
 #[test]
@@ -511,4 +511,69 @@ fn a_tree_of_many_files_is_listed_in_pages() {
         2,
         "{out}"
     );
+}
+
+#[test]
+fn a_revision_the_bucket_lacks_streams_from_the_hub_fallback_and_lands_nowhere() {
+    let t = Sandbox::new("serve_hub_fallback");
+    let (hub, big) = HubStandIn::one_shard("org/hub-only", "serve hub", 300_000);
+    let cli = t.hfcs().env("HF_ENDPOINT", hub.url());
+    let server = Server::start_with(cli, &["--fallback", "hf-hub"]);
+    let cache = t.cache("client");
+    let out = hf_client(
+        &server.url,
+        &cache,
+        (None, false),
+        SNAPSHOT,
+        &["org/hub-only", "model", ""],
+    );
+    let snapshot = std::path::PathBuf::from(out.ok());
+    assert_eq!(std::fs::read(snapshot.join(WEIGHTS)).unwrap(), big);
+    assert!(
+        t.bucket().keys().is_empty(),
+        "serve writes nothing to the bucket"
+    );
+    let out = server.stop().success();
+    let line = "/org/hub-only/resolve/";
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains(line) && l.contains(" 200 300000 ") && l.ends_with(&hub.url())),
+        "the access log names the Hub as the source:\n{out}"
+    );
+}
+
+#[test]
+fn a_gated_repo_from_the_hub_is_passed_on_only_when_the_team_allows_it() {
+    let t = Sandbox::new("serve_gated");
+    let files = vec![HubFile {
+        path: CONFIG.into(),
+        bytes: b"{}\n".to_vec(),
+        lfs: false,
+    }];
+    let repo = HubRepo::model("org/gated")
+        .commit(&crate::common::commit_hash("gated"), "main", files)
+        .gated("hf_server_token");
+    let hub = HubStandIn::start(vec![repo], 100);
+    let start = |t: &Sandbox| {
+        let cli = t
+            .hfcs()
+            .env("HF_ENDPOINT", hub.url())
+            .env("HF_TOKEN", "hf_server_token");
+        Server::start_with(cli, &["--fallback", "hf-hub"])
+    };
+    let server = start(&t);
+    let args = ["org/gated", "model", "main", CONFIG];
+    let out = hf_client(&server.url, &t.cache("a"), (None, false), DOWNLOAD, &args);
+    assert!(out.stdout.contains("GatedRepoError"), "{out:?}");
+    server.stop().success();
+    let yaml = format!(
+        "{}  allow_gated: true\n",
+        t.garage_yaml(crate::common::Key::ReadWrite)
+    );
+    t.write_config(&yaml);
+    let server = start(&t);
+    let out = hf_client(&server.url, &t.cache("b"), (None, false), DOWNLOAD, &args);
+    assert_eq!(std::fs::read(out.ok()).unwrap(), b"{}\n");
+    server.stop().success();
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::cli::{Output, Running};
+use super::cli::{Cli, Output, Running};
 use super::python::python;
 use super::Sandbox;
 
@@ -23,8 +23,13 @@ impl Server {
     /// `serve --listen 127.0.0.1:0 ARGS...` in the sandbox, once it says where it answers.
     #[track_caller]
     pub fn start(t: &Sandbox, args: &[&str]) -> Server {
-        let mut run = t
-            .hfcs()
+        Server::start_with(t.hfcs(), args)
+    }
+
+    /// [`Server::start`] with the binary set up as `cli` says (its environment, config).
+    #[track_caller]
+    pub fn start_with(cli: Cli, args: &[&str]) -> Server {
+        let mut run = cli
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .timeout(Duration::from_secs(600))
