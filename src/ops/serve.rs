@@ -127,8 +127,16 @@ pub async fn serve(
     ctx.multipart_threshold = u64::MAX;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+        .map_err(|e| ConfigError::Usage {
+            message: format!("cannot listen on {addr}: {e}"),
+            hint: "another process may answer there (another serve?): pick another \
+                       --listen ADDR:PORT"
+                .into(),
+        })?;
     let bound = listener.local_addr().context("the listening address")?;
+    for url in sources.hub_urls() {
+        refuse_loop(&url, &bound)?;
+    }
     let described = sources.describe();
     let shared = Arc::new(Shared::new(
         sources,
@@ -151,9 +159,51 @@ pub async fn serve(
     })
 }
 
+/// A fallback Hub at this server's own address (`HF_ENDPOINT` exported for clients, then the
+/// server started in the same shell) would ask itself for what it lacks, without end.
+fn refuse_loop(source_url: &str, bound: &SocketAddr) -> Result<(), ConfigError> {
+    let Ok(url) = reqwest::Url::parse(source_url) else {
+        return Ok(());
+    };
+    let Some(port) = url.port_or_known_default() else {
+        return Ok(());
+    };
+    let host = url.host_str().unwrap_or("").trim_matches(['[', ']']);
+    let here = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip == bound.ip() || ip.is_loopback(),
+        Err(_) => host == "localhost",
+    };
+    if !(here && port == bound.port()) {
+        return Ok(());
+    }
+    Err(ConfigError::Usage {
+        message: format!(
+            "the Hub fallback is at {source_url}, this server's own address: it would ask \
+             itself for what the remote lacks"
+        ),
+        hint: "HF_ENDPOINT is the Hub for the server: start it with the real one (e.g. \
+               HF_ENDPOINT=https://huggingface.co hf-cache-sync serve …), or without \
+               --fallback hf-hub"
+            .into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hub_at_the_servers_own_address_is_refused() {
+        let bound: SocketAddr = "127.0.0.1:8090".parse().unwrap();
+        assert!(refuse_loop("http://127.0.0.1:8090", &bound).is_err());
+        assert!(refuse_loop("http://localhost:8090", &bound).is_err());
+        assert!(refuse_loop("http://127.0.0.1:8091", &bound).is_ok());
+        assert!(refuse_loop("https://huggingface.co", &bound).is_ok());
+        // Another node's server, chained: not this one.
+        let any: SocketAddr = "0.0.0.0:8090".parse().unwrap();
+        assert!(refuse_loop("http://10.1.2.3:8090", &any).is_ok());
+        assert!(refuse_loop("http://127.0.0.1:8090", &any).is_err());
+    }
 
     #[test]
     fn only_loopback_goes_without_auth() {

@@ -196,4 +196,13 @@ impl Sources {
     pub fn describe(&self) -> Vec<String> {
         self.tiers.iter().map(|t| t.source.describe()).collect()
     }
+
+    /// The URLs of the Hubs among the sources, in order.
+    pub fn hub_urls(&self) -> Vec<String> {
+        self.tiers
+            .iter()
+            .filter(|t| t.source.is_hub())
+            .map(|t| t.source.url())
+            .collect()
+    }
 }

@@ -577,3 +577,33 @@ fn a_gated_repo_from_the_hub_is_passed_on_only_when_the_team_allows_it() {
     assert_eq!(std::fs::read(out.ok()).unwrap(), b"{}\n");
     server.stop().success();
 }
+
+#[test]
+fn a_busy_port_or_a_hub_at_the_servers_own_address_is_refused() {
+    let t = Sandbox::local("serve_refusals");
+    let remote = format!("--remote={}", t.path("share").display());
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = t
+        .bare()
+        .args(["serve", "--listen", &addr, &remote])
+        .run()
+        .code(2);
+    assert!(out.stderr.contains("pick another"), "{out}");
+    drop(busy);
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let out = t
+        .bare()
+        .env("HF_ENDPOINT", format!("http://{addr}"))
+        .args(["serve", "--listen", &addr, &remote, "--fallback", "hf-hub"])
+        .run()
+        .code(2);
+    assert!(out.stderr.contains("ask itself"), "{out}");
+    assert!(
+        out.stderr
+            .contains("hint: HF_ENDPOINT is the Hub for the server"),
+        "{out}"
+    );
+}
