@@ -1,6 +1,6 @@
-//! Downloads into a verifying [`BlobSink`] (a blob of the cache, a response), whatever the server: a body streamed in batches,
-//! or parallel ranged parts consumed in order so the hash sees every byte once, in sequence.
-//! The bucket and the Hub both download through these.
+//! Downloads into a verifying [`BlobSink`] (a blob of the cache, a response), whatever the
+//! server: a body streamed in batches, or parallel ranged parts consumed in order so the hash
+//! sees every byte once, in sequence. The bucket and the Hub both download through these.
 
 use std::future::Future;
 

@@ -84,12 +84,30 @@ impl StreamSink {
     }
 }
 
-/// Sends `piece` on, blocking while the reader is behind.
+/// Sends `piece` on, blocking while the reader is behind, for at most [`STALLED`].
 fn send(tx: &mpsc::Sender<Piece>, sent: &AtomicU64, piece: Bytes) -> Result<(), WriteError> {
     let len = piece.len() as u64;
-    tx.blocking_send(Ok(piece)).map_err(|_| gone())?;
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => match rt.block_on(tokio::time::timeout(STALLED, tx.send(Ok(piece)))) {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(gone()),
+            Err(_) => return Err(stalled()),
+        },
+        Err(_) => tx.blocking_send(Ok(piece)).map_err(|_| gone())?,
+    }
     sent.fetch_add(len, Ordering::Relaxed);
     Ok(())
+}
+
+/// How long a reader may take nothing before it is let go: its download holds a connection to
+/// the source and a thread.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn stalled() -> WriteError {
+    WriteError::Io {
+        path: "the client".into(),
+        source: io::Error::new(io::ErrorKind::TimedOut, "took nothing for 5 minutes"),
+    }
 }
 
 /// The reader stopped reading: not the source's fault, nothing to fall back for.
