@@ -316,15 +316,14 @@ fn a_corrupt_object_in_the_bucket_never_reaches_a_client_whole() {
     assert!(out.stderr.contains("cut: content does not match"), "{out}");
 }
 
-#[test]
-fn after_a_corrupt_object_the_next_request_goes_to_the_next_source() {
-    let t = Sandbox::new("serve_corrupt_fallback");
-    let big = pseudo_random("serve corrupt fallback", 2 * 1024 * 1024);
+/// `org/m` (one 2 MiB LFS file) pushed to the bucket and to a directory, then its blob in the
+/// bucket overwritten with wrong bytes of the same size (the first byte flipped). Returns the
+/// sandbox, the weights, and the directory as `--fallback` takes it.
+fn corrupt_in_the_bucket_right_in_a_share(name: &str) -> (Sandbox, Vec<u8>, String) {
+    let t = Sandbox::new(name);
+    let big = pseudo_random(name, 2 * 1024 * 1024);
     let m = RepoSpec::new("org/m")
-        .rev(
-            &crate::common::commit_hash("serve corrupt fallback"),
-            &["main"],
-        )
+        .rev(&crate::common::commit_hash(name), &["main"])
         .lfs(WEIGHTS, &big);
     let src = t.cache("src");
     m.write(&src);
@@ -336,11 +335,16 @@ fn after_a_corrupt_object_the_next_request_goes_to_the_next_source() {
         .arg(format!("--remote={}", share.display()))
         .run()
         .success();
-    let sha = crate::common::sha256_hex(&big);
     let mut wrong = big.clone();
     wrong[0] ^= 1;
-    t.bucket().put(&blob_key(&sha), wrong);
-    let fallback = share.display().to_string();
+    t.bucket()
+        .put(&blob_key(&crate::common::sha256_hex(&big)), wrong);
+    (t, big, share.display().to_string())
+}
+
+#[test]
+fn after_a_corrupt_object_the_next_request_goes_to_the_next_source() {
+    let (t, big, fallback) = corrupt_in_the_bucket_right_in_a_share("serve_corrupt_fallback");
     let server = Server::start(&t, &["--fallback", &fallback]);
     let path = format!("/org/m/resolve/main/{WEIGHTS}");
     let first = raw(server.addr(), "GET", &path, &[]);
@@ -350,6 +354,30 @@ fn after_a_corrupt_object_the_next_request_goes_to_the_next_source() {
     assert_eq!(second.body, big);
     let out = server.stop().success();
     assert!(out.stderr.contains(&fallback), "{out}");
+}
+
+#[test]
+fn a_client_whose_download_was_cut_for_corruption_resumes_into_the_right_file() {
+    let (t, big, fallback) = corrupt_in_the_bucket_right_in_a_share("serve_corrupt_resume");
+    let server = Server::start(&t, &["--fallback", &fallback]);
+    let cache = t.cache("client");
+    // The first GET is cut after the bucket's wrong bytes; huggingface_hub resumes with a
+    // Range, gets the whole blob from the share instead, and starts its file over.
+    let args = ["org/m", "model", "main", WEIGHTS];
+    let out = hf_client(&server.url, &cache, (None, false), DOWNLOAD, &args);
+    assert_eq!(std::fs::read(out.ok()).unwrap(), big);
+    let out = server.stop().success();
+    let gets: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(&format!("GET /org/m/resolve/main/{WEIGHTS}")))
+        .collect();
+    assert_eq!(gets.len(), 2, "{out}");
+    assert!(gets[0].contains("cut: content does not match"), "{out}");
+    assert!(
+        gets[1].contains(" 200 2097152 ") && gets[1].contains(&fallback),
+        "{out}"
+    );
 }
 
 #[test]
