@@ -635,3 +635,33 @@ fn a_busy_port_or_a_hub_at_the_servers_own_address_is_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn spaces_and_kernels_are_served_under_their_prefixes() {
+    let t = Sandbox::new("serve_spaces_kernels");
+    let specs: Vec<RepoSpec> = [("space", "org/s"), ("kernel", "org/k")]
+        .into_iter()
+        .map(|(repo_type, id)| {
+            RepoSpec::of_type(repo_type, id)
+                .rev(&crate::common::commit_hash(id), &["main"])
+                .file("app.py", format!("print('{id}')\n").as_bytes())
+                .lfs("build/lib.so", &pseudo_random(id, 40_000))
+        })
+        .collect();
+    let src = t.cache("src");
+    for s in &specs {
+        s.write(&src);
+    }
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let server = Server::start(&t, &[]);
+    let cache = t.cache("client");
+    for s in &specs {
+        let args = [s.repo_id.as_str(), s.repo_type, "main", "build/lib.so"];
+        let out = hf_client(&server.url, &cache, (None, false), DOWNLOAD, &args);
+        let want = &s.revision("main").file("build/lib.so").bytes;
+        assert_eq!(std::fs::read(out.ok()).unwrap(), *want, "{}", s.repo_type);
+    }
+    let out = server.stop().success();
+    assert!(out.stderr.contains("GET /spaces/org/s/resolve/"), "{out}");
+    assert!(out.stderr.contains("GET /kernels/org/k/resolve/"), "{out}");
+}
