@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{Rate, RATE_FORMS};
 use crate::examples;
 
+mod serve;
+pub use serve::ServeArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hf-cache-sync",
@@ -128,6 +131,17 @@ pub enum Command {
     /// links across file systems. Reports the bytes saved.
     #[command(after_help = examples::DEDUPE)]
     Dedupe(DedupeArgs),
+    /// Answer huggingface_hub clients from the remote, as a Hub endpoint (HF_ENDPOINT)
+    ///
+    /// Repo and revision info, tree listings, paths-info and file downloads, with the Hub's
+    /// headers and errors, for revisions the remote has a ref or a manifest for (then the
+    /// fallbacks'). Every byte is hashed as it streams; the last piece of a file goes out only
+    /// once the whole matched its name, and a corrupt object cuts the connection instead. A
+    /// line a request on stderr. Ctrl-C or SIGTERM: stop accepting, let the responses in
+    /// flight finish for up to 5 seconds, exit 0. Clients: `HF_ENDPOINT=http://127.0.0.1:8090
+    /// hf download org/model`, and likewise for transformers and vLLM.
+    #[command(after_help = examples::SERVE)]
+    Serve(ServeArgs),
     /// Print the shell completion script for SHELL on stdout
     #[command(after_help = examples::COMPLETIONS)]
     Completions(CompletionsArgs),
@@ -236,6 +250,7 @@ impl Command {
             Command::Gc(_) => "gc",
             Command::Watch(_) => "watch",
             Command::Dedupe(_) => "dedupe",
+            Command::Serve(_) => "serve",
         }
     }
 }

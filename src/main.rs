@@ -20,6 +20,7 @@ mod options;
 mod patterns;
 mod remote;
 mod report;
+mod serve;
 mod task;
 mod text;
 mod transfer;
@@ -83,11 +84,11 @@ fn main() -> ExitCode {
     // ends as it should (exit 0).
     let stops_on_request = match &cli.command {
         Command::Prune(args) => args.remote.is_none(),
-        Command::Dedupe(_) | Command::Watch(_) => true,
+        Command::Dedupe(_) | Command::Watch(_) | Command::Serve(_) => true,
         Command::Rm(args) => args.remote.is_none(),
         _ => false,
     };
-    let stopping_is_success = matches!(cli.command, Command::Watch(_));
+    let stopping_is_success = matches!(cli.command, Command::Watch(_) | Command::Serve(_));
     let cache_dirs = cli.cache_dir.clone();
     let result = runtime.block_on(async {
         let work = dispatch(&app, cli.command, config_error, cache_dirs);
@@ -327,6 +328,7 @@ async fn dispatch(
         Command::Lock(args) => lock::run(app, options::lock(args)).await,
         Command::Gc(args) => gc::run(app, options::gc(args)).await,
         Command::Watch(args) => watch::run(app, options::watch(args)).await,
+        Command::Serve(args) => commands::serve::run(app, options::serve(args)?).await,
         Command::Dedupe(args) => dedupe::run(app, options::dedupe(args, cache_dirs, app)).await,
         Command::Status(args) => status::run(app, RemoteChoice::from_flag(args.remote, None)).await,
         Command::List(args) => list::run(app, options::list(args, app.printer.quiet)).await,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use crate::cache::RepoType;
 use crate::cli::{self, FallbackArgs, RepoTypeArg, TransferArgs};
 use crate::commands::{
-    dedupe, diff, gc, list, lock, prune, pull, pull_all, pull_lock, push, rm, verify, watch, App,
-    FallbackOptions, RemoteChoice, TransferOptions,
+    dedupe, diff, gc, list, lock, prune, pull, pull_all, pull_lock, push, rm, serve, verify, watch,
+    App, FallbackOptions, RemoteChoice, TransferOptions,
 };
 use crate::config::{self, ConfigError};
 use crate::transfer::pull::Target;
@@ -132,6 +132,28 @@ pub fn watch(args: cli::WatchArgs) -> watch::WatchOptions {
             remote: args.remote,
         },
     }
+}
+
+pub fn serve(args: cli::ServeArgs) -> Result<serve::ServeOptions, ConfigError> {
+    Ok(serve::ServeOptions {
+        listen: args.listen,
+        // Bare, it is the configured remote, as no flag is.
+        remote: args.remote.remote.flatten(),
+        fallback: FallbackOptions {
+            fallback: args
+                .fallback
+                .iter()
+                .map(|f| config::FallbackSpec::parse(f))
+                .collect(),
+            write_through: false,
+        },
+        auth: args
+            .auth
+            .as_deref()
+            .map(serve::AuthSpec::parse)
+            .transpose()?,
+        limit_rate: args.limit_rate.rate,
+    })
 }
 
 /// `--cache-dir` may be given several times to dedupe across caches; none is the configured one.

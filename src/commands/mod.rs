@@ -14,6 +14,7 @@ pub mod pull_all;
 pub mod pull_lock;
 pub mod push;
 pub mod rm;
+pub mod serve;
 pub mod status;
 pub mod verify;
 pub mod watch;

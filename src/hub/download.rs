@@ -1,29 +1,28 @@
-//! Downloading one file of a commit into a verifying [`BlobWriter`]: large files in parallel
+//! Downloading one file of a commit into a verifying [`BlobSink`]: large files in parallel
 //! ranged parts from wherever the Hub redirects them (located once, the token left behind when
 //! that is another host), small ones in one streamed GET that resumes after a dropped
 //! connection. The writer checks every byte against the blob's name.
-
-use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode, Url};
 
 use super::error::Asked;
 use super::{Answer, CommitFile, DownloadError, Follow, Hub, HubError, Range};
-use crate::cache::write::BlobWriter;
+use crate::cache::write::BlobSink;
 use crate::net::ranged::{download_ranged, stream_resuming, RangeBody};
 use crate::net::rate::RateLimiter;
 use crate::net::TransferCtx;
 use crate::task::blocking;
 
 impl Hub {
-    /// Downloads `file` into `writer`, which verifies while it writes; returns the blob's path.
-    pub async fn download(
+    /// Downloads `file` into `writer`, which verifies while it writes; returns what the writer
+    /// makes of it (the blob's path in the cache).
+    pub async fn download<W: BlobSink>(
         &self,
         file: &CommitFile,
-        writer: BlobWriter,
+        writer: W,
         size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, DownloadError> {
+    ) -> Result<W::Done, DownloadError> {
         let url = self.file_url(file)?;
         let rest = size - writer.written();
         let mut writer = Some(writer);
@@ -32,7 +31,7 @@ impl Hub {
             let hub = self.clone();
             let file = file.clone();
             let rate = ctx.rate.clone();
-            download_ranged::<DownloadError, _, _, _>(
+            download_ranged::<DownloadError, _, _, _, _>(
                 &mut writer,
                 size,
                 ctx,
@@ -93,11 +92,11 @@ impl Hub {
     }
 
     /// One GET streamed into the writer; after a dropped connection it resumes where it stopped.
-    async fn download_stream(
+    async fn download_stream<W: BlobSink>(
         &self,
         url: &Url,
         file: &CommitFile,
-        writer: &mut Option<BlobWriter>,
+        writer: &mut Option<W>,
         ctx: &TransferCtx,
     ) -> Result<(), DownloadError> {
         stream_resuming(writer, ctx, |offset| async move {

@@ -1,6 +1,6 @@
-//! Downloads into a verifying [`BlobWriter`], whatever the server: a body streamed in batches,
-//! or parallel ranged parts consumed in order so the hash sees every byte once, in sequence.
-//! The bucket and the Hub both download through these.
+//! Downloads into a verifying [`BlobSink`] (a blob of the cache, a response), whatever the
+//! server: a body streamed in batches, or parallel ranged parts consumed in order so the hash
+//! sees every byte once, in sequence. The bucket and the Hub both download through these.
 
 use std::future::Future;
 
@@ -10,7 +10,7 @@ use futures::{Stream, StreamExt};
 
 use super::retry::Retryable;
 use super::TransferCtx;
-use crate::cache::write::{BlobWriter, WriteError};
+use crate::cache::write::{BlobSink, WriteError};
 use crate::task::{blocking, AbortOnDrop};
 
 /// Bytes gathered from the network before one write + hash.
@@ -27,8 +27,8 @@ enum Stop<E> {
 /// after a dropped connection or a stalled body it is asked again from where the writer
 /// stopped, as the context's retry policy allows. `Failed` is the caller's error, holding either
 /// the source's error `E` or the local [`WriteError`].
-pub async fn stream_resuming<Failed, E, S, F, Fut>(
-    writer: &mut Option<BlobWriter>,
+pub async fn stream_resuming<Failed, W, E, S, F, Fut>(
+    writer: &mut Option<W>,
     ctx: &TransferCtx,
     open: F,
 ) -> Result<(), Failed>
@@ -38,10 +38,11 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Retryable + Into<Failed>,
     Failed: From<WriteError>,
+    W: BlobSink,
 {
     let mut attempt = 0;
     loop {
-        let offset = writer.as_ref().map_or(0, BlobWriter::written);
+        let offset = writer.as_ref().map_or(0, W::written);
         let failed = match open(offset).await {
             Err(e) => e,
             Ok(body) => match write_body(writer, ctx, body).await {
@@ -58,8 +59,8 @@ where
 
 /// Writes a response body through the writer, a batch at a time, counting progress; each chunk
 /// waits for the run's bandwidth cap as it arrives. Ends at the body's end or its first error.
-async fn write_body<S, E>(
-    writer: &mut Option<BlobWriter>,
+async fn write_body<W: BlobSink, S, E>(
+    writer: &mut Option<W>,
     ctx: &TransferCtx,
     mut body: S,
 ) -> Result<(), Stop<E>>
@@ -97,8 +98,8 @@ where
 /// chunk as it arrives frees the HTTP client's read buffer at once, where keeping the chunks would
 /// keep every read buffer they were cut from (measured: 76 MB of them at the peak of a pull
 /// within a 40 MiB budget), each a fresh mapping. `Failed` is as for [`stream_resuming`].
-pub async fn download_ranged<Failed, F, Fut, E>(
-    writer: &mut Option<BlobWriter>,
+pub async fn download_ranged<Failed, W, F, Fut, E>(
+    writer: &mut Option<W>,
     size: u64,
     ctx: &TransferCtx,
     get_range: F,
@@ -108,9 +109,10 @@ where
     Fut: Future<Output = Result<Vec<u8>, E>> + Send + 'static,
     E: Retryable + Into<Failed> + Send + 'static,
     Failed: From<WriteError>,
+    W: BlobSink,
 {
     let part_size = ctx.part_size_for(size);
-    let from = writer.as_ref().map_or(0, BlobWriter::written);
+    let from = writer.as_ref().map_or(0, W::written);
     let count = (size - from).div_ceil(part_size);
     let mut inflight = FuturesOrdered::new();
     let mut next = 0u64;
@@ -147,8 +149,8 @@ where
 
 /// Writes `buf` through the writer on a blocking thread; the writer and the buffer travel there
 /// and back.
-pub async fn write_off_thread<B: AsRef<[u8]> + Send + 'static>(
-    writer: &mut Option<BlobWriter>,
+pub async fn write_off_thread<W: BlobSink, B: AsRef<[u8]> + Send + 'static>(
+    writer: &mut Option<W>,
     buf: B,
 ) -> Result<B, WriteError> {
     let mut w = writer.take().expect("writer is put back after each write");

@@ -19,6 +19,7 @@ pub mod push;
 pub mod remote_delete;
 pub mod repos;
 pub mod rm;
+pub mod serve;
 pub mod status;
 #[cfg(test)]
 mod testing;

@@ -13,7 +13,7 @@ use crate::cache::hash::READ_CHUNK;
 use crate::cache::modes::{self, OwnerOnly};
 use crate::cache::temp;
 use crate::cache::write::{
-    copy_verified, io_err, sync_dir, write_atomic, BlobWriter, Verifier, WriteError, TEMP_PREFIX,
+    copy_verified, io_err, sync_dir, write_atomic, BlobSink, Verifier, WriteError, TEMP_PREFIX,
 };
 use crate::net::TransferCtx;
 use crate::task::blocking;
@@ -336,18 +336,18 @@ impl DirRemote {
     }
 
     /// Copies into `writer`, each chunk (1 MiB) waiting for the run's bandwidth cap once copied.
-    pub async fn download_blob(
+    pub async fn download_blob<W: BlobSink>(
         &self,
         key: &str,
-        mut writer: BlobWriter,
+        mut writer: W,
         _size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, BlobError> {
+    ) -> Result<W::Done, BlobError> {
         self.check_root()?;
         let _slot = ctx.slot().await;
         let path = self.path(key);
         let (this, key, ctx) = (self.clone(), key.to_string(), ctx.clone());
-        blocking(move || -> Result<PathBuf, BlobError> {
+        blocking(move || -> Result<W::Done, BlobError> {
             let (this, key) = (&this, key.as_str());
             let mut input = fs::File::open(&path).map_err(|e| this.error(e, Access::Read, key))?;
             // Past what a resumed partial holds (a file that cannot seek, such as a pipe, is
@@ -356,11 +356,11 @@ impl DirRemote {
                 io::Seek::seek(&mut input, io::SeekFrom::Start(writer.written()))
                     .map_err(|e| this.error(e, Access::Read, key))?;
             }
-            let moved = |n| {
+            let mut moved = |n| {
                 ctx.progress.add_bytes(n);
                 ctx.rate.pace_blocking(n);
             };
-            if writer.copy_from(&input, moved)? {
+            if writer.copy_from(&input, &mut moved)? {
                 return Ok(writer.finish()?);
             }
             let read_error = |e| BlobError::from(this.error(e, Access::Read, key));

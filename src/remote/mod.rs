@@ -18,7 +18,7 @@ pub use bulk::{probe_token, stops_deleting, OpenUploadInfo, WriteProbe};
 pub use error::{Access, BlobError, RemoteError};
 pub use probe::{default_region, http_date_secs, standalone_chain, RemoteKind};
 
-use crate::cache::write::BlobWriter;
+use crate::cache::write::BlobSink;
 use crate::config::{ConfigError, Settings};
 use crate::net::TransferCtx;
 
@@ -322,14 +322,15 @@ impl Remote {
         }
     }
 
-    /// Downloads into `writer`, which verifies while it writes; returns the final blob path.
-    pub async fn download_blob(
+    /// Downloads into `writer`, which verifies while it writes; returns what the writer makes
+    /// of it (the final blob path, for a blob of the cache).
+    pub async fn download_blob<W: BlobSink>(
         &self,
         key: &str,
-        writer: BlobWriter,
+        writer: W,
         size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, BlobError> {
+    ) -> Result<W::Done, BlobError> {
         match self {
             Remote::S3(r) => r.download_blob(key, writer, size, ctx).await,
             Remote::Dir(r) => r.download_blob(key, writer, size, ctx).await,

@@ -15,6 +15,7 @@ pub mod push;
 pub mod push_summary;
 pub mod snapshot;
 pub mod source;
+pub mod stream;
 pub mod write_through;
 
 use serde::Serialize;

@@ -4,10 +4,9 @@
 //! one lacks something or keeps failing; never when it is set up wrong (rejected credentials, a
 //! missing bucket, a denied read), which must be fixed rather than hidden.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cache::write::{BlobWriter, WriteError};
+use crate::cache::write::{BlobSink, WriteError};
 use crate::hub::{CommitFile, Hub};
 use crate::manifest::Layout;
 use crate::net::TransferCtx;
@@ -70,12 +69,12 @@ impl Source {
     }
 
     /// Downloads the job's blob into `writer`, which verifies while it writes.
-    pub async fn download(
+    pub async fn download<W: BlobSink>(
         &self,
         job: Wanted<'_>,
-        writer: BlobWriter,
+        writer: W,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, TransferError> {
+    ) -> Result<W::Done, TransferError> {
         match self {
             Source::Remote { remote, layout } => remote
                 .download_blob(&layout.blob_key(job.etag), writer, job.size, ctx)
@@ -198,5 +197,14 @@ impl Sources {
     /// Descriptions of all sources, in order.
     pub fn describe(&self) -> Vec<String> {
         self.tiers.iter().map(|t| t.source.describe()).collect()
+    }
+
+    /// The URLs of the Hubs among the sources, in order.
+    pub fn hub_urls(&self) -> Vec<String> {
+        self.tiers
+            .iter()
+            .filter(|t| t.source.is_hub())
+            .map(|t| t.source.url())
+            .collect()
     }
 }

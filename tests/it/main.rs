@@ -45,6 +45,7 @@ mod resources;
 mod resume;
 mod rm;
 mod secrets;
+mod serve;
 mod status;
 mod terminal;
 mod tls;

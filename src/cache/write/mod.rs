@@ -17,7 +17,10 @@ mod readback;
 use super::{blob_path, ref_path, snapshot_link_target, snapshot_path};
 pub use blob::{remove_stale_temps, BlobWriter};
 
+mod sink;
+
 pub use super::{TEMP_PREFIX, TEMP_SUFFIX};
+pub use sink::BlobSink;
 
 /// Why a blob could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,7 @@ use futures::StreamExt;
 
 use super::payload::{PayloadHash, Upload};
 use super::{S3Remote, CONNECT_TIMEOUT};
-use crate::cache::write::{io_err, BlobWriter, Verifier, WriteError};
+use crate::cache::write::{io_err, BlobSink, Verifier, WriteError};
 use crate::net::buffers::read_part;
 use crate::net::ranged::{download_ranged, stream_resuming, RangeBody};
 use crate::net::rate::RateLimiter;
@@ -343,13 +343,13 @@ impl S3Remote {
         Ok(parts)
     }
 
-    pub async fn download_blob(
+    pub async fn download_blob<W: BlobSink>(
         &self,
         key: &str,
-        writer: BlobWriter,
+        writer: W,
         size: u64,
         ctx: &TransferCtx,
-    ) -> Result<PathBuf, BlobError> {
+    ) -> Result<W::Done, BlobError> {
         let rest = size - writer.written();
         let mut writer = Some(writer);
         if rest > ctx.multipart_threshold {
@@ -363,10 +363,10 @@ impl S3Remote {
     }
 
     /// One GET streamed into the writer; after a dropped connection it resumes where it stopped.
-    pub(super) async fn download_stream(
+    pub(super) async fn download_stream<W: BlobSink>(
         &self,
         key: &str,
-        writer: &mut Option<BlobWriter>,
+        writer: &mut Option<W>,
         ctx: &TransferCtx,
     ) -> Result<(), BlobError> {
         stream_resuming(writer, ctx, |offset| async move {
@@ -393,10 +393,10 @@ impl S3Remote {
     }
 
     /// Parallel ranged GETs, consumed in order so the hash sees the bytes once, in sequence.
-    pub(super) async fn download_ranged(
+    pub(super) async fn download_ranged<W: BlobSink>(
         &self,
         key: &str,
-        writer: &mut Option<BlobWriter>,
+        writer: &mut Option<W>,
         size: u64,
         ctx: &TransferCtx,
     ) -> Result<(), BlobError> {

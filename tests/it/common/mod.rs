@@ -12,6 +12,7 @@ pub mod python;
 pub mod resilience;
 pub mod s3;
 pub mod seeded;
+pub mod serve;
 pub mod spec;
 pub mod stand_in;
 pub mod tls;

@@ -1,0 +1,239 @@
+//! `serve`: the address and access checked (a non-loopback address needs `--auth`), the
+//! pull's sources opened, then the server ([`crate::serve`]) run until a stop request.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::{Env, FallbackOptions};
+use crate::cancel::Cancel;
+use crate::config::ConfigError;
+use crate::net::TransferCtx;
+use crate::report::NoProgress;
+use crate::serve::{AccessLog, Shared, Tokens};
+
+/// The address `serve` listens on unless told.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+/// How long responses in flight may go on after a stop request.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Who may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSpec {
+    /// Bearer tokens, one a line in this file.
+    Tokens(PathBuf),
+}
+
+impl AuthSpec {
+    /// `tokens=FILE`.
+    pub fn parse(text: &str) -> Result<AuthSpec, ConfigError> {
+        match text.split_once('=') {
+            Some(("tokens", file)) if !file.is_empty() => Ok(AuthSpec::Tokens(file.into())),
+            _ => Err(ConfigError::Usage {
+                message: format!("--auth {text}: not a way of checking clients serve knows"),
+                hint: "--auth tokens=FILE: the team's bearer tokens, one a line (clients send \
+                       one as HF_TOKEN)"
+                    .into(),
+            }),
+        }
+    }
+}
+
+pub struct ServeOptions {
+    /// `ADDR:PORT` as given.
+    pub listen: String,
+    pub remote: Option<std::ffi::OsString>,
+    pub fallback: FallbackOptions,
+    pub auth: Option<AuthSpec>,
+    /// `--limit-rate`: the cap on the bytes every response together reads from the sources.
+    pub limit_rate: Option<crate::config::Rate>,
+}
+
+/// Where the server answers, for the line that says it is ready.
+pub struct Ready {
+    pub addr: SocketAddr,
+    pub sources: Vec<String>,
+    pub auth: bool,
+}
+
+/// What the server did, said when it stops.
+#[derive(Debug, Serialize)]
+pub struct ServeReport {
+    pub command: &'static str,
+    pub listen: String,
+    pub requests: u64,
+    /// Responses still going when the grace period after the stop request ran out.
+    pub cut_at_stop: bool,
+}
+
+/// Resolves `ADDR:PORT` (`localhost:8090` too) to the address to bind.
+fn listen_addr(text: &str) -> Result<SocketAddr, ConfigError> {
+    let usage = |why: String| ConfigError::Usage {
+        message: format!("--listen {text}: {why}"),
+        hint: format!("give an address and port, e.g. --listen {DEFAULT_LISTEN} or 0.0.0.0:8090"),
+    };
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let mut found = text.to_socket_addrs().map_err(|e| usage(e.to_string()))?;
+    found.next().ok_or_else(|| usage("names no address".into()))
+}
+
+/// A non-loopback address is refused without `--auth`: anyone who reaches it would read the
+/// team's cache.
+pub fn check_access(addr: &SocketAddr, auth: Option<&AuthSpec>) -> Result<(), ConfigError> {
+    if auth.is_some() || crate::serve::is_loopback(addr) {
+        return Ok(());
+    }
+    Err(ConfigError::Usage {
+        message: format!(
+            "refusing to listen on {addr} without --auth: anyone who can reach it could read \
+             the team's cache"
+        ),
+        hint: "pass --auth tokens=FILE (the team's bearer tokens, one a line; clients set \
+               HF_TOKEN to one), or listen on 127.0.0.1"
+            .into(),
+    })
+}
+
+/// Runs the server until `cancel` asks it to stop. `ready` is called once it listens; each
+/// request's entry goes to `log`.
+pub async fn serve(
+    env: &Env<'_>,
+    opts: ServeOptions,
+    cancel: &Cancel,
+    (ready, log): (impl FnOnce(&Ready), AccessLog),
+) -> Result<ServeReport> {
+    let addr = listen_addr(&opts.listen)?;
+    check_access(&addr, opts.auth.as_ref())?;
+    let tokens = match &opts.auth {
+        Some(AuthSpec::Tokens(file)) => Some(Tokens::read(file).map_err(|e| {
+            ConfigError::Usage {
+                message: e.to_string(),
+                hint: "--auth tokens=FILE takes a file of bearer tokens, one a line (`#` \
+                       starts a comment)"
+                    .into(),
+            }
+        })?),
+        None => None,
+    };
+    let sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
+    let settings = env.settings;
+    let limit = opts.limit_rate.or(settings.transfer.limit_rate);
+    let mut ctx = TransferCtx::new(
+        settings,
+        settings.transfer.workers,
+        limit,
+        Arc::new(NoProgress),
+    );
+    // One GET a response, streamed: a client's memory is its queue, whatever the blob's size,
+    // and a slow client holds no share of the others' transfer budget.
+    ctx.multipart_threshold = u64::MAX;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ConfigError::Usage {
+            message: format!("cannot listen on {addr}: {e}"),
+            hint: "another process may answer there (another serve?): pick another \
+                       --listen ADDR:PORT"
+                .into(),
+        })?;
+    let bound = listener.local_addr().context("the listening address")?;
+    for url in sources.hub_urls() {
+        refuse_loop(&url, &bound)?;
+    }
+    let described = sources.describe();
+    let shared = Arc::new(Shared::new(
+        sources,
+        ctx,
+        tokens,
+        (settings.cache_dir.clone(), settings.allow_gated),
+        log,
+    ));
+    ready(&Ready {
+        addr: bound,
+        sources: described,
+        auth: opts.auth.is_some(),
+    });
+    let stopped = crate::serve::run(listener, shared, cancel.requested_async(), GRACE).await;
+    Ok(ServeReport {
+        command: "serve",
+        listen: bound.to_string(),
+        requests: stopped.requests,
+        cut_at_stop: stopped.cut_at_stop,
+    })
+}
+
+/// A fallback Hub at this server's own address (`HF_ENDPOINT` exported for clients, then the
+/// server started in the same shell) would ask itself for what it lacks, without end.
+fn refuse_loop(source_url: &str, bound: &SocketAddr) -> Result<(), ConfigError> {
+    let Ok(url) = reqwest::Url::parse(source_url) else {
+        return Ok(());
+    };
+    let Some(port) = url.port_or_known_default() else {
+        return Ok(());
+    };
+    let host = url.host_str().unwrap_or("").trim_matches(['[', ']']);
+    let here = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip == bound.ip() || ip.is_loopback(),
+        Err(_) => host == "localhost",
+    };
+    if !(here && port == bound.port()) {
+        return Ok(());
+    }
+    Err(ConfigError::Usage {
+        message: format!(
+            "the Hub fallback is at {source_url}, this server's own address: it would ask \
+             itself for what the remote lacks"
+        ),
+        hint: "HF_ENDPOINT is the Hub for the server: start it with the real one (e.g. \
+               HF_ENDPOINT=https://huggingface.co hf-cache-sync serve …), or without \
+               --fallback hf-hub"
+            .into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_at_the_servers_own_address_is_refused() {
+        let bound: SocketAddr = "127.0.0.1:8090".parse().unwrap();
+        assert!(refuse_loop("http://127.0.0.1:8090", &bound).is_err());
+        assert!(refuse_loop("http://localhost:8090", &bound).is_err());
+        assert!(refuse_loop("http://127.0.0.1:8091", &bound).is_ok());
+        assert!(refuse_loop("https://huggingface.co", &bound).is_ok());
+        // Another node's server, chained: not this one.
+        let any: SocketAddr = "0.0.0.0:8090".parse().unwrap();
+        assert!(refuse_loop("http://10.1.2.3:8090", &any).is_ok());
+        assert!(refuse_loop("http://127.0.0.1:8090", &any).is_err());
+    }
+
+    #[test]
+    fn only_loopback_goes_without_auth() {
+        let local: SocketAddr = "127.0.0.1:8090".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8090".parse().unwrap();
+        assert!(check_access(&local, None).is_ok());
+        let err = check_access(&any, None).unwrap_err();
+        assert!(err.hint().unwrap().contains("--auth"), "{:?}", err.hint());
+        let tokens = AuthSpec::Tokens("t".into());
+        assert!(check_access(&any, Some(&tokens)).is_ok());
+        assert_eq!(listen_addr("localhost:1").unwrap().port(), 1);
+        assert!(listen_addr("8090").is_err());
+    }
+
+    #[test]
+    fn auth_specs() {
+        assert_eq!(
+            AuthSpec::parse("tokens=/etc/t").unwrap(),
+            AuthSpec::Tokens("/etc/t".into())
+        );
+        for bad in ["hub", "tokens=", "token=x"] {
+            assert!(AuthSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
