@@ -147,11 +147,7 @@ pub fn serve(args: cli::ServeArgs) -> Result<serve::ServeOptions, ConfigError> {
                 .collect(),
             write_through: false,
         },
-        auth: args
-            .auth
-            .as_deref()
-            .map(serve::AuthSpec::parse)
-            .transpose()?,
+        auth: serve::AuthSpec::parse(&args.auth)?,
         limit_rate: args.limit_rate.rate,
     })
 }

@@ -21,10 +21,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SOURCE")]
     pub fallback: Vec<std::ffi::OsString>,
 
-    /// Who may read: `tokens=FILE`, the team's own bearer tokens, one a line (`#` comments);
-    /// a client sends one as HF_TOKEN. Required to listen on an address other than loopback
-    #[arg(long, value_name = "tokens=FILE")]
-    pub auth: Option<String>,
+    /// Who may read: `tokens=FILE`, the team's own bearer tokens, one a line (`#` comments),
+    /// a client sending one as HF_TOKEN; or `hub`, gated and private repos only for a client
+    /// whose HF_TOKEN the upstream Hub (this process's HF_ENDPOINT) admits, public ones for
+    /// anyone; repeatable (`--auth hub --auth tokens=FILE`, or `hub,tokens=FILE`: the file's
+    /// tokens then read the repos the Hub does not know). Required to listen on an address
+    /// other than loopback
+    #[arg(long, value_name = "hub|tokens=FILE")]
+    pub auth: Vec<String>,
 
     #[command(flatten)]
     pub limit_rate: super::LimitRateArg,

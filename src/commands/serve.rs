@@ -21,10 +21,9 @@ pub async fn run(app: &App, opts: ServeOptions) -> Result<Outcome> {
     let printer = &app.printer;
     let ready = |r: &ops::serve::Ready| {
         let url = format!("http://{}", r.addr);
-        let auth = if r.auth {
-            " (bearer tokens required)"
-        } else {
-            ""
+        let auth = match &r.auth {
+            Some(who) => format!(" (readers: {who})"),
+            None => String::new(),
         };
         printer.note(&format!(
             "serving on {url}{auth} from {}",

@@ -54,7 +54,13 @@ impl Hub {
     /// the first one to another host (the CDN), which is not asked anything yet.
     async fn locate(&self, url: &Url, file: &CommitFile) -> Result<Url, HubError> {
         match self
-            .send(Method::HEAD, url, None, asked(file), Follow::SameHost)
+            .send(
+                Method::HEAD,
+                url,
+                None,
+                asked(file),
+                (Follow::SameHost, self.inner.token.as_ref()),
+            )
             .await?
         {
             Answer::ElsewhereAt(cdn) => Ok(cdn),

@@ -3,6 +3,7 @@
 //! with ranged parallel parts for large ones. Redirects are followed by hand so the token is
 //! only ever sent to the endpoint's own host, never to the CDN large files are served from.
 
+pub mod access;
 pub mod auth;
 mod download;
 pub mod error;
@@ -233,10 +234,26 @@ impl Hub {
         url: &Url,
         asked: Asked<'_>,
     ) -> Result<(Vec<u8>, Option<String>), HubError> {
+        self.get_api_as(url, asked, self.inner.token.as_ref()).await
+    }
+
+    /// [`Hub::get_api`] with `token` (or none) in place of this process's own.
+    async fn get_api_as(
+        &self,
+        url: &Url,
+        asked: Asked<'_>,
+        token: Option<&Secret>,
+    ) -> Result<(Vec<u8>, Option<String>), HubError> {
         self.inner
             .policy
             .run(|| async {
-                let resp = self.response(Method::GET, url, None, asked).await?;
+                let resp = match self
+                    .send(Method::GET, url, None, asked, (Follow::All, token))
+                    .await?
+                {
+                    Answer::Response(r) => r,
+                    Answer::ElsewhereAt(_) => unreachable!("every redirect is followed"),
+                };
                 let link = resp
                     .headers()
                     .get(LINK)
@@ -288,13 +305,17 @@ impl Hub {
         range: Option<Range>,
         asked: Asked<'_>,
     ) -> Result<Response, HubError> {
-        match self.send(method, url, range, asked, Follow::All).await? {
+        let own = self.inner.token.as_ref();
+        match self
+            .send(method, url, range, asked, (Follow::All, own))
+            .await?
+        {
             Answer::Response(r) => Ok(r),
             Answer::ElsewhereAt(_) => unreachable!("every redirect is followed"),
         }
     }
 
-    /// Sends one request, following redirects as `follow` says; the token goes only to the
+    /// Sends one request, following redirects as `follow` says; `token` goes only to the
     /// endpoint's host. A non-success answer is an error naming what was asked.
     async fn send(
         &self,
@@ -302,7 +323,7 @@ impl Hub {
         url: &Url,
         range: Option<Range>,
         asked: Asked<'_>,
-        follow: Follow,
+        (follow, token): (Follow, Option<&Secret>),
     ) -> Result<Answer, HubError> {
         if let Some(var) = self.inner.offline {
             return Err(HubError::Offline { var });
@@ -314,7 +335,7 @@ impl Hub {
                 .http
                 .request(method.clone(), url.clone())
                 .header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-            if let (Some(token), true) = (&self.inner.token, self.is_endpoint(&url)) {
+            if let (Some(token), true) = (token, self.is_endpoint(&url)) {
                 req = req.bearer_auth(token.expose());
             }
             if let Some(r) = range {
@@ -344,7 +365,7 @@ impl Hub {
                 resp.headers(),
                 asked,
                 &self.inner.endpoint_text,
-                self.inner.token.is_some(),
+                token.is_some(),
                 url.path(),
             ));
         }

@@ -14,32 +14,69 @@ use crate::cancel::Cancel;
 use crate::config::ConfigError;
 use crate::net::TransferCtx;
 use crate::report::NoProgress;
-use crate::serve::{AccessLog, Shared, Tokens};
+use crate::serve::{AccessLog, HubGate, Shared, Tokens};
 
 /// The address `serve` listens on unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
 /// How long responses in flight may go on after a stop request.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// Who may read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthSpec {
-    /// Bearer tokens, one a line in this file.
-    Tokens(PathBuf),
+/// Who may read: the team's tokens, the upstream Hub's word, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthSpec {
+    /// `tokens=FILE`: bearer tokens, one a line in this file.
+    pub tokens: Option<PathBuf>,
+    /// `hub`: gated and private repos only for tokens the upstream Hub admits.
+    pub hub: bool,
 }
 
+/// The forms `--auth` takes, for usage errors.
+const AUTH_FORMS: &str = "--auth tokens=FILE (the team's bearer tokens, one a line; clients \
+                          send one as HF_TOKEN), --auth hub (gated and private repos only for \
+                          clients whose HF_TOKEN the upstream Hub admits), or both: --auth hub \
+                          --auth tokens=FILE, or --auth hub,tokens=FILE";
+
 impl AuthSpec {
-    /// `tokens=FILE`.
-    pub fn parse(text: &str) -> Result<AuthSpec, ConfigError> {
-        match text.split_once('=') {
-            Some(("tokens", file)) if !file.is_empty() => Ok(AuthSpec::Tokens(file.into())),
-            _ => Err(ConfigError::Usage {
-                message: format!("--auth {text}: not a way of checking clients serve knows"),
-                hint: "--auth tokens=FILE: the team's bearer tokens, one a line (clients send \
-                       one as HF_TOKEN)"
-                    .into(),
-            }),
+    /// Every `--auth` given: `hub`, `tokens=FILE`, or both (repeated, or `hub,tokens=FILE`;
+    /// what follows `tokens=` is the file's path, commas and all). None given is `None`.
+    pub fn parse(values: &[String]) -> Result<Option<AuthSpec>, ConfigError> {
+        if values.is_empty() {
+            return Ok(None);
         }
+        let mut spec = AuthSpec::default();
+        for text in values {
+            let usage = |why: &str| ConfigError::Usage {
+                message: format!("--auth {text}: {why}"),
+                hint: format!("pass {AUTH_FORMS}"),
+            };
+            let mut rest = text.as_str();
+            loop {
+                if let Some(file) = rest.strip_prefix("tokens=") {
+                    if file.is_empty() {
+                        return Err(usage("tokens= names no file"));
+                    }
+                    if spec.tokens.replace(file.into()).is_some() {
+                        return Err(usage("a second tokens file; give one"));
+                    }
+                    break;
+                }
+                let (word, after) = match rest.split_once(',') {
+                    Some((w, a)) => (w, Some(a)),
+                    None => (rest, None),
+                };
+                if word != "hub" {
+                    return Err(usage(&format!(
+                        "{word:?} is not a way of checking clients serve knows"
+                    )));
+                }
+                spec.hub = true;
+                match after {
+                    Some(a) => rest = a,
+                    None => break,
+                }
+            }
+        }
+        Ok(Some(spec))
     }
 }
 
@@ -57,7 +94,21 @@ pub struct ServeOptions {
 pub struct Ready {
     pub addr: SocketAddr,
     pub sources: Vec<String>,
-    pub auth: bool,
+    /// Who may read, said in words (`None`: anyone who reaches it).
+    pub auth: Option<String>,
+}
+
+/// Who may read, for the line that says the server is ready.
+fn auth_note(auth: &AuthSpec, hub: Option<String>) -> Option<String> {
+    let tokens = auth.tokens.as_ref().map(|_| "the team's bearer tokens");
+    match (hub, tokens) {
+        (Some(h), Some(t)) => Some(format!(
+            "gated and private repos for tokens {h} admits, repos it does not know for {t}"
+        )),
+        (Some(h), None) => Some(format!("gated and private repos for tokens {h} admits")),
+        (None, Some(t)) => Some(t.to_string()),
+        (None, None) => None,
+    }
 }
 
 /// What the server did, said when it stops.
@@ -94,9 +145,7 @@ pub fn check_access(addr: &SocketAddr, auth: Option<&AuthSpec>) -> Result<(), Co
             "refusing to listen on {addr} without --auth: anyone who can reach it could read \
              the team's cache"
         ),
-        hint: "pass --auth tokens=FILE (the team's bearer tokens, one a line; clients set \
-               HF_TOKEN to one), or listen on 127.0.0.1"
-            .into(),
+        hint: format!("pass {AUTH_FORMS}; or listen on 127.0.0.1"),
     })
 }
 
@@ -110,16 +159,22 @@ pub async fn serve(
 ) -> Result<ServeReport> {
     let addr = listen_addr(&opts.listen)?;
     check_access(&addr, opts.auth.as_ref())?;
-    let tokens = match &opts.auth {
-        Some(AuthSpec::Tokens(file)) => Some(Tokens::read(file).map_err(|e| {
+    let auth = opts.auth.clone().unwrap_or_default();
+    let tokens = match &auth.tokens {
+        Some(file) => Some(Tokens::read(file).map_err(|e| {
             ConfigError::Usage {
                 message: e.to_string(),
-                hint: "--auth tokens=FILE takes a file of bearer tokens, one a line (`#` \
-                       starts a comment)"
+                hint: "--auth tokens=FILE takes a file of bearer tokens, one a line (`#` starts a \
+                   comment)"
                     .into(),
             }
         })?),
         None => None,
+    };
+    // The upstream Hub (this process's HF_ENDPOINT and HF_TOKEN) decides who reads what.
+    let gate = match auth.hub {
+        true => Some(HubGate::new(crate::hub::Hub::open(env.settings)?)),
+        false => None,
     };
     let sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
     let settings = env.settings;
@@ -145,18 +200,22 @@ pub async fn serve(
     for url in sources.hub_urls() {
         refuse_loop(&url, &bound)?;
     }
+    if let Some(g) = &gate {
+        refuse_loop(&g.endpoint_url(), &bound)?;
+    }
+    let gate_note = gate.as_ref().map(|g| g.describe());
     let described = sources.describe();
     let shared = Arc::new(Shared::new(
         sources,
         ctx,
-        tokens,
+        (tokens, gate),
         (settings.cache_dir.clone(), settings.allow_gated),
         log,
     ));
     ready(&Ready {
         addr: bound,
         sources: described,
-        auth: opts.auth.is_some(),
+        auth: auth_note(&auth, gate_note),
     });
     let stopped = crate::serve::run(listener, shared, cancel.requested_async(), GRACE).await;
     Ok(ServeReport {
@@ -220,20 +279,51 @@ mod tests {
         assert!(check_access(&local, None).is_ok());
         let err = check_access(&any, None).unwrap_err();
         assert!(err.hint().unwrap().contains("--auth"), "{:?}", err.hint());
-        let tokens = AuthSpec::Tokens("t".into());
+        let tokens = AuthSpec {
+            tokens: Some("t".into()),
+            hub: false,
+        };
         assert!(check_access(&any, Some(&tokens)).is_ok());
+        let hub = AuthSpec {
+            tokens: None,
+            hub: true,
+        };
+        assert!(check_access(&any, Some(&hub)).is_ok());
         assert_eq!(listen_addr("localhost:1").unwrap().port(), 1);
         assert!(listen_addr("8090").is_err());
     }
 
     #[test]
     fn auth_specs() {
+        let parse =
+            |v: &[&str]| AuthSpec::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let spec = |tokens: Option<&str>, hub| AuthSpec {
+            tokens: tokens.map(PathBuf::from),
+            hub,
+        };
+        assert_eq!(parse(&[]).unwrap(), None);
         assert_eq!(
-            AuthSpec::parse("tokens=/etc/t").unwrap(),
-            AuthSpec::Tokens("/etc/t".into())
+            parse(&["tokens=/etc/t"]).unwrap(),
+            Some(spec(Some("/etc/t"), false))
         );
-        for bad in ["hub", "tokens=", "token=x"] {
-            assert!(AuthSpec::parse(bad).is_err(), "{bad}");
+        assert_eq!(parse(&["hub"]).unwrap(), Some(spec(None, true)));
+        assert_eq!(
+            parse(&["hub", "tokens=/etc/t"]).unwrap(),
+            Some(spec(Some("/etc/t"), true))
+        );
+        assert_eq!(
+            parse(&["hub,tokens=/etc/a,b"]).unwrap(),
+            Some(spec(Some("/etc/a,b"), true))
+        );
+        for bad in [
+            &["hubb"][..],
+            &["tokens="],
+            &["token=x"],
+            &["hub,"],
+            &["tokens=a", "tokens=b"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.hint().unwrap().contains("--auth hub"), "{bad:?}");
         }
     }
 }

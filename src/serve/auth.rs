@@ -25,7 +25,8 @@ pub enum TokensError {
     Empty { path: String },
 }
 
-fn digest(token: &[u8]) -> [u8; 32] {
+/// A token's sha256: all that is kept of it.
+pub(crate) fn digest(token: &[u8]) -> [u8; 32] {
     Sha256::digest(token).into()
 }
 
@@ -79,7 +80,7 @@ impl Tokens {
 }
 
 /// The token of `Bearer <token>`.
-fn bearer(value: &[u8]) -> Option<&[u8]> {
+pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
     let (scheme, token) = value.split_at(value.iter().position(|b| *b == b' ')?);
     scheme
         .eq_ignore_ascii_case(b"bearer")

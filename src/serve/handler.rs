@@ -63,8 +63,14 @@ async fn answer(
     if which == Route::Health {
         return reply::json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
     }
-    if let Some(tokens) = &shared.tokens {
-        let given = req.headers().get("authorization").map(|v| v.as_bytes());
+    let given = req.headers().get("authorization").map(|v| v.as_bytes());
+    if let Some(gate) = &shared.gate {
+        if let Some(repo) = repo_of(&which) {
+            if let Err(refused) = gate.check(repo, given, shared.tokens.as_ref()).await {
+                return refused;
+            }
+        }
+    } else if let Some(tokens) = &shared.tokens {
         if !tokens.admits(given) {
             return reply::error_saying(
                 StatusCode::UNAUTHORIZED,
@@ -134,6 +140,17 @@ async fn answer(
     }
 }
 
+/// The repo a route reads from.
+fn repo_of(which: &Route) -> Option<&RepoName> {
+    match which {
+        Route::RepoInfo { repo, .. }
+        | Route::Tree { repo, .. }
+        | Route::PathsInfo { repo, .. }
+        | Route::Resolve { repo, .. } => Some(repo),
+        Route::Health | Route::Unknown | Route::Invalid(_) => None,
+    }
+}
+
 /// The revision, or the Hub's answer when it cannot be served.
 async fn resolve(
     shared: &Arc<Shared>,
@@ -141,7 +158,8 @@ async fn resolve(
     revision: &str,
 ) -> Result<Arc<Revision>, Response<Body>> {
     let s = shared;
-    let settings = (s.cache_dir.as_path(), s.allow_gated);
+    // Under `--auth hub` the Hub admitted this client to the repo before it got here.
+    let settings = (s.cache_dir.as_path(), s.allow_gated || s.gate.is_some());
     match s
         .revisions
         .resolve(&s.sources, &s.ctx, settings, repo, revision)

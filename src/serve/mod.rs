@@ -7,6 +7,7 @@
 mod api;
 pub mod auth;
 mod files;
+mod gate;
 mod git;
 mod handler;
 pub mod reply;
@@ -27,6 +28,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 pub use auth::Tokens;
+pub use gate::HubGate;
 pub use reply::{Access, AccessLog};
 
 use crate::net::TransferCtx;
@@ -44,6 +46,8 @@ pub struct Shared {
     pub bad: BadObjects,
     revisions: revision::Revisions,
     pub tokens: Option<Tokens>,
+    /// `--auth hub`: the upstream Hub decides who reads gated and private repos.
+    pub gate: Option<HubGate>,
     /// The local cache dir, which the pull's resolution checks paths against (nothing is
     /// written there).
     pub cache_dir: PathBuf,
@@ -56,7 +60,7 @@ impl Shared {
     pub fn new(
         sources: Sources,
         ctx: TransferCtx,
-        tokens: Option<Tokens>,
+        (tokens, gate): (Option<Tokens>, Option<HubGate>),
         (cache_dir, allow_gated): (PathBuf, bool),
         log: AccessLog,
     ) -> Shared {
@@ -66,6 +70,7 @@ impl Shared {
             bad: BadObjects::default(),
             revisions: revision::Revisions::default(),
             tokens,
+            gate,
             cache_dir,
             allow_gated,
             log,

@@ -46,6 +46,7 @@ mod resume;
 mod rm;
 mod secrets;
 mod serve;
+mod serve_auth;
 mod status;
 mod terminal;
 mod tls;

@@ -456,7 +456,7 @@ fn a_non_loopback_address_needs_auth() {
         .run()
         .code(2);
     assert!(out.stderr.contains("--auth tokens=FILE"), "{out}");
-    let out = t.bare().args(["serve", "--auth", "hub"]).run().code(2);
+    let out = t.bare().args(["serve", "--auth", "hubb"]).run().code(2);
     assert!(out.stderr.contains("tokens=FILE"), "{out}");
 }
 

@@ -1,5 +1,7 @@
 //! A stand-in for the Hugging Face Hub on loopback, answering what a download needs with the
-//! Hub's own headers: `/api/{type}s/{id}/revision/{rev}` (the commit, `gated`), the recursive
+//! Hub's own headers: `/api/{type}s/{id}/revision/{rev}` (the commit, `gated`), `/api/{type}s/{id}`
+//! (`gated`, `private`, to anyone), `/api/{type}s/{id}/auth-check` (200 for a token that may
+//! read the repo), the recursive
 //! tree paginated with `Link: <…>; rel="next"`, and `/{prefix}{id}/resolve/{rev}/{path}` with
 //! `X-Repo-Commit`, `ETag`, and for LFS files `X-Linked-Etag`, `X-Linked-Size` and a 302 to a
 //! "CDN": a second listener on another host (127.0.0.2), which serves ranges. Gated repos answer
@@ -469,15 +471,18 @@ fn api_answer(
     query: &str,
     headers: &BTreeMap<String, String>,
 ) -> Reply {
-    // {types}/{org}/{name}/(revision|tree)/{rev}
+    // {types}/{org}/{name}/(revision|tree)/{rev}, {types}/{org}/{name}[/auth-check]
     let parts: Vec<&str> = rest.splitn(5, '/').collect();
     let (Some(t), true) = (
         parts.first().and_then(|p| type_of_plural(p)),
-        parts.len() == 5,
+        (3..=5).contains(&parts.len()),
     ) else {
         return Reply::error(404, "", "no such endpoint");
     };
     let id = format!("{}/{}", parts[1], parts[2]);
+    if parts.len() < 5 {
+        return repo_answer(state, t, &id, parts.get(3).copied(), headers);
+    }
     let repo = match find_repo(state, t, &id, headers) {
         Ok(r) => r,
         Err(reply) => return reply,
@@ -497,6 +502,35 @@ fn api_answer(
         })),
         "tree" => tree_page(shared, files, parts, query),
         _ => Reply::error(404, "", "no such endpoint"),
+    }
+}
+
+/// `/api/{type}s/{id}`: the repo's info, gated ones' too, to anyone (as the Hub); and
+/// `/api/{type}s/{id}/auth-check`: 200 when the token sent may read the repo.
+fn repo_answer(
+    state: &State,
+    t: &str,
+    id: &str,
+    what: Option<&str>,
+    headers: &BTreeMap<String, String>,
+) -> Reply {
+    match what {
+        None => {
+            let Some(repo) = state.repos.iter().find(|r| r.repo_type == t && r.id == id) else {
+                return Reply::error(401, "RepoNotFound", "Repository not found");
+            };
+            let gated = repo.gated_token.is_some();
+            Reply::new(200).json(serde_json::json!({
+                "id": id,
+                "private": false,
+                "gated": if gated { serde_json::json!("manual") } else { serde_json::json!(false) },
+            }))
+        }
+        Some("auth-check") => match find_repo(state, t, id, headers) {
+            Ok(_) => Reply::new(200).json(serde_json::json!({})),
+            Err(reply) => reply,
+        },
+        Some(_) => Reply::error(404, "", "no such endpoint"),
     }
 }
 
