@@ -48,6 +48,8 @@ Examples:
   hf-cache-sync serve                         answer on 127.0.0.1:8090 from the configured remote
   hf-cache-sync serve --fallback hf-hub       what the bucket lacks streams from the Hub
   hf-cache-sync serve --listen 0.0.0.0:8090 --auth tokens=/etc/hf-cache-sync/tokens
+  hf-cache-sync serve --listen 0.0.0.0:8090 --auth hub   gated repos: tokens the Hub admits
+  hf-cache-sync serve --auth hub --auth tokens=/etc/hf-cache-sync/tokens
   hf-cache-sync serve --remote=/mnt/share --listen 127.0.0.1:9000
   hf-cache-sync serve -q                      no access log, only warnings and errors";
 

@@ -95,6 +95,6 @@ mod tests {
         assert_eq!(v(r#"{"id":"a/b"}"#), Visibility::Public);
         assert_eq!(v(r#"{"gated":"manual"}"#), Visibility::Gated);
         assert_eq!(v(r#"{"gated":"auto","private":true}"#), Visibility::Private);
-        assert!(parse_visibility(b"[]").is_err());
+        assert!(parse_visibility(b"\"nope\"").is_err());
     }
 }
