@@ -12,12 +12,14 @@ use crate::common::{files_under, Sandbox};
 const GRANTED: &str = "hf_granted_reader_token";
 const WRONG: &str = "hf_someone_not_granted";
 const TEAM: &str = "hf_team_member_token";
+const OWNER: &str = "hf_private_owner_token";
 
-/// `org/gated`, `org/public` and `org/ours` pushed to the bucket; the Hub stand-in knows the
-/// first as gated (open to [`GRANTED`]), the second as public, the third not at all.
+/// `org/gated`, `org/public`, `org/ours` and `org/private` pushed to the bucket; the Hub
+/// stand-in knows the first as gated (open to [`GRANTED`]), the second as public, the third not
+/// at all, the fourth as private to [`OWNER`].
 fn pushed(name: &str) -> (Sandbox, Vec<RepoSpec>, HubStandIn) {
     let t = Sandbox::new(name);
-    let specs: Vec<RepoSpec> = ["org/gated", "org/public", "org/ours"]
+    let specs: Vec<RepoSpec> = ["org/gated", "org/public", "org/ours", "org/private"]
         .iter()
         .map(|id| RepoSpec::two_revisions(id))
         .collect();
@@ -30,6 +32,7 @@ fn pushed(name: &str) -> (Sandbox, Vec<RepoSpec>, HubStandIn) {
         vec![
             HubRepo::model("org/gated").gated(GRANTED),
             HubRepo::model("org/public"),
+            HubRepo::model("org/private").private(OWNER),
         ],
         100,
     );
@@ -138,6 +141,27 @@ fn hub_auth_with_a_tokens_file_lets_the_team_read_what_the_hub_does_not_know() {
     let out = download(&t, &server, "team-2", "org/ours", Some(TEAM));
     assert_eq!(std::fs::read(out.ok()).unwrap(), config_of(&specs[2]));
     server.stop().success();
+}
+
+#[test]
+fn hub_auth_serves_a_private_repo_only_to_its_owners_token_not_the_servers() {
+    let (t, specs, hub) = pushed("serve_auth_private");
+    // The server's own token sees the private repo; its clients still need theirs.
+    let cli = t
+        .hfcs()
+        .env("HF_ENDPOINT", hub.url())
+        .env("HF_TOKEN", OWNER);
+    let server = Server::start_with(cli, &["--auth", "hub"]);
+    let out = download(&t, &server, "anon", "org/private", None);
+    refused(&t, &out, "anon", "RepositoryNotFoundError");
+    let out = download(&t, &server, "wrong", "org/private", Some(WRONG));
+    refused(&t, &out, "wrong", "RepositoryNotFoundError");
+    let out = download(&t, &server, "owner", "org/private", Some(OWNER));
+    assert_eq!(std::fs::read(out.ok()).unwrap(), config_of(&specs[3]));
+    let out = server.stop().success();
+    for secret in [OWNER, WRONG] {
+        assert!(!out.stderr.contains(secret), "{out}");
+    }
 }
 
 #[test]

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use super::cache::{git_sha1_hex, sha256_hex};
 
+mod access;
+
 /// One file of a commit.
 #[derive(Debug, Clone)]
 pub struct HubFile {
@@ -49,6 +51,8 @@ pub struct HubRepo {
     pub refs: BTreeMap<String, String>,
     /// A gated repo answers 401 (403 with another token) unless this token is sent.
     pub gated_token: Option<String>,
+    /// Private: unless `gated_token` is sent, the repo is not found.
+    pub private: bool,
 }
 
 impl HubRepo {
@@ -59,6 +63,7 @@ impl HubRepo {
             commits: BTreeMap::new(),
             refs: BTreeMap::new(),
             gated_token: None,
+            private: false,
         }
     }
 
@@ -94,6 +99,14 @@ impl HubRepo {
     pub fn gated(mut self, token: &str) -> HubRepo {
         self.gated_token = Some(token.into());
         self
+    }
+
+    /// Seen only by its owner's `token`.
+    pub fn private(self, token: &str) -> HubRepo {
+        HubRepo {
+            private: true,
+            ..self.gated(token)
+        }
     }
 }
 
@@ -418,6 +431,9 @@ fn find_repo<'a>(
     if let Some(token) = &repo.gated_token {
         match headers.get("authorization") {
             Some(a) if *a == format!("Bearer {token}") => {}
+            _ if repo.private => {
+                return Err(Reply::error(401, "RepoNotFound", "Repository not found"))
+            }
             Some(_) => {
                 return Err(Reply::error(
                     403,
@@ -481,7 +497,7 @@ fn api_answer(
     };
     let id = format!("{}/{}", parts[1], parts[2]);
     if parts.len() < 5 {
-        return repo_answer(state, t, &id, parts.get(3).copied(), headers);
+        return access::repo_answer(state, t, &id, parts.get(3).copied(), headers);
     }
     let repo = match find_repo(state, t, &id, headers) {
         Ok(r) => r,
@@ -502,35 +518,6 @@ fn api_answer(
         })),
         "tree" => tree_page(shared, files, parts, query),
         _ => Reply::error(404, "", "no such endpoint"),
-    }
-}
-
-/// `/api/{type}s/{id}`: the repo's info, gated ones' too, to anyone (as the Hub); and
-/// `/api/{type}s/{id}/auth-check`: 200 when the token sent may read the repo.
-fn repo_answer(
-    state: &State,
-    t: &str,
-    id: &str,
-    what: Option<&str>,
-    headers: &BTreeMap<String, String>,
-) -> Reply {
-    match what {
-        None => {
-            let Some(repo) = state.repos.iter().find(|r| r.repo_type == t && r.id == id) else {
-                return Reply::error(401, "RepoNotFound", "Repository not found");
-            };
-            let gated = repo.gated_token.is_some();
-            Reply::new(200).json(serde_json::json!({
-                "id": id,
-                "private": false,
-                "gated": if gated { serde_json::json!("manual") } else { serde_json::json!(false) },
-            }))
-        }
-        Some("auth-check") => match find_repo(state, t, id, headers) {
-            Ok(_) => Reply::new(200).json(serde_json::json!({})),
-            Err(reply) => reply,
-        },
-        Some(_) => Reply::error(404, "", "no such endpoint"),
     }
 }
 
