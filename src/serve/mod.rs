@@ -9,6 +9,8 @@ pub mod auth;
 mod files;
 mod git;
 mod handler;
+pub mod metrics;
+pub mod page;
 pub mod reply;
 mod revision;
 mod routes;
@@ -27,6 +29,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 pub use auth::Tokens;
+pub use metrics::Metrics;
+pub use page::{ListRepos, RepoRow};
 pub use reply::{Access, AccessLog};
 
 use crate::net::TransferCtx;
@@ -50,6 +54,11 @@ pub struct Shared {
     pub allow_gated: bool,
     pub log: AccessLog,
     requests: AtomicU64,
+    pub metrics: Arc<Metrics>,
+    /// The remote's repos for the page at `/`, listed at most a short while ago.
+    repos: page::RepoCache,
+    /// The sources as the page names them.
+    described: Vec<String>,
 }
 
 impl Shared {
@@ -60,6 +69,8 @@ impl Shared {
         (cache_dir, allow_gated): (PathBuf, bool),
         log: AccessLog,
     ) -> Shared {
+        let metrics = Arc::new(Metrics::new(sources.primary().url()));
+        let described = sources.describe();
         Shared {
             sources,
             ctx,
@@ -70,7 +81,16 @@ impl Shared {
             allow_gated,
             log,
             requests: AtomicU64::new(0),
+            metrics,
+            repos: page::RepoCache::new(None),
+            described,
         }
+    }
+
+    /// Lists the remote's repos for the page at `/` with `lister`.
+    pub fn listing_with(mut self, lister: ListRepos) -> Shared {
+        self.repos = page::RepoCache::new(Some(lister));
+        self
     }
 
     /// A line for the server's log that is not a request's.

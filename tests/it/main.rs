@@ -46,6 +46,7 @@ mod resume;
 mod rm;
 mod secrets;
 mod serve;
+mod serve_ops;
 mod status;
 mod terminal;
 mod tls;
