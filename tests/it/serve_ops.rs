@@ -3,6 +3,9 @@
 //! remote holds and the last hour, both behind the tokens; and the Kubernetes example, parsed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
 
 use crate::common::cache::pseudo_random;
 use crate::common::fixtures::{CONFIG, WEIGHTS};
@@ -276,4 +279,130 @@ fn the_page_shows_the_remotes_repos_and_the_last_hour_to_the_team_only() {
         "data-bytes=\"{}\"",
         logged_bytes(&stopped.stderr, &source)
     )));
+}
+
+/// `examples/kubernetes.yaml`: its documents, by kind.
+fn k8s_example() -> BTreeMap<String, serde_yaml::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kubernetes.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).expect("a YAML document"))
+        .map(|v| (v["kind"].as_str().expect("a kind").to_string(), v))
+        .collect()
+}
+
+fn strings(v: &serde_yaml::Value) -> Vec<String> {
+    v.as_sequence()
+        .expect("a list")
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_string())
+        .collect()
+}
+
+#[test]
+fn the_kubernetes_example_runs_serve_with_real_flags_and_probes_its_health() {
+    let docs = k8s_example();
+    let (deployment, service) = (&docs["Deployment"], &docs["Service"]);
+    assert_eq!(docs.len(), 2, "a Deployment and a Service");
+    assert!(deployment["spec"]["replicas"].as_u64().unwrap() > 1);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(strings(&c["command"]), ["hf-cache-sync"]);
+    let args = strings(&c["args"]);
+    assert_eq!(args[0], "serve");
+    let (t, m) = pushed("serve_k8s_example");
+    let help = t.bare().args(["serve", "--help"]).run().success().stdout;
+    for flag in args.iter().filter(|a| a.starts_with("--")) {
+        let name = flag.split('=').next().unwrap();
+        assert!(
+            help.contains(&format!("  {name} ")),
+            "{name} is not a flag of serve"
+        );
+    }
+    let after = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+    let port: u64 = after("--listen")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(c["ports"][0]["containerPort"].as_u64(), Some(port));
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["path"], "/healthz", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"].as_u64(), Some(port), "{probe}");
+    }
+    assert!(c["resources"]["requests"]["memory"].is_string());
+    assert_eq!(service["spec"]["ports"][0]["port"].as_u64(), Some(port));
+    assert_eq!(
+        service["spec"]["ports"][0]["targetPort"],
+        c["ports"][0]["name"]
+    );
+    assert_eq!(
+        service["spec"]["selector"],
+        deployment["spec"]["template"]["metadata"]["labels"]
+    );
+    // The tokens file is in the Secret mounted where --auth reads it.
+    let tokens = after("--auth");
+    let tokens = tokens.strip_prefix("tokens=").unwrap();
+    let mount = &c["volumeMounts"][0];
+    assert_eq!(
+        std::path::Path::new(tokens).parent().unwrap(),
+        std::path::Path::new(mount["mountPath"].as_str().unwrap())
+    );
+    assert!(pod["volumes"][0]["secret"]["secretName"].is_string());
+    // Run as the manifest says, the test server in place of the bucket (same variables),
+    // on any port: the serve it starts answers a token holder.
+    let g = crate::common::Garage::get();
+    let tokens_file = t.path("tokens");
+    std::fs::write(&tokens_file, "hf_k8s_token\n").unwrap();
+    let mut cli = t.bare();
+    for e in c["env"].as_sequence().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        let value = match name {
+            "AWS_ENDPOINT_URL_S3" => g.endpoint.clone(),
+            "AWS_REGION" => g.region.clone(),
+            "AWS_ACCESS_KEY_ID" => g.ro_access_key.clone(),
+            "AWS_SECRET_ACCESS_KEY" => g.ro_secret_key.clone(),
+            "HF_HOME" => t.path("hf").display().to_string(),
+            other => panic!("{other}: a variable the test does not know"),
+        };
+        cli = cli.env(name, value);
+    }
+    let run_args: Vec<String> = args
+        .iter()
+        .map(|a| match a.as_str() {
+            a if a.starts_with("0.0.0.0:") => "0.0.0.0:0".to_string(),
+            a if a.starts_with("tokens=") => format!("tokens={}", tokens_file.display()),
+            a if a.starts_with("--remote=s3://") => {
+                format!("--remote=s3://{}/{}", g.bucket, t.prefix)
+            }
+            a => a.to_string(),
+        })
+        .collect();
+    let mut run = cli
+        .args(&run_args)
+        .timeout(Duration::from_secs(120))
+        .start();
+    let line = run
+        .wait_for_stderr("HF_ENDPOINT=", Duration::from_secs(60))
+        .expect("serve says where it answers");
+    let port = line
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    assert_eq!(raw(&addr, "GET", "/healthz", &[]).status, 200);
+    let got = raw(
+        &addr,
+        "GET",
+        &format!("/org/m/resolve/main/{CONFIG}"),
+        &[("Authorization", "Bearer hf_k8s_token")],
+    );
+    assert_eq!(got.body, m.revision("main").file(CONFIG).bytes);
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(run.pid() as libc::pid_t, libc::SIGTERM) };
+    run.wait().success();
 }
