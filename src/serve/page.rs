@@ -163,6 +163,23 @@ fn repo_table(p: &mut String, rows: &[RepoRow]) {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_reload_within_the_fresh_period_lists_nothing_again() {
+        let listed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = listed.clone();
+        let lister: ListRepos = Arc::new(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async { Ok(Vec::new()) })
+        });
+        let cache = RepoCache::new(Some(lister));
+        for _ in 0..3 {
+            assert!(cache.rows().await.unwrap().is_empty());
+        }
+        assert_eq!(listed.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let none = RepoCache::new(None).rows().await.unwrap_err();
+        assert!(none.contains("without a listing"), "{none}");
+    }
+
     #[test]
     fn text_is_escaped() {
         assert_eq!(
