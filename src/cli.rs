@@ -137,8 +137,9 @@ pub enum Command {
     /// headers and errors, for revisions the remote has a ref or a manifest for (then the
     /// fallbacks'). Every byte is hashed as it streams; the last piece of a file goes out only
     /// once the whole matched its name, and a corrupt object cuts the connection instead. A
-    /// line a request on stderr. Ctrl-C or SIGTERM: stop accepting, let the responses in
-    /// flight finish for up to 5 seconds, exit 0. Clients: `HF_ENDPOINT=http://127.0.0.1:8090
+    /// line a request on stderr; `/metrics` for Prometheus, a page at `/` for people,
+    /// `/healthz`. Ctrl-C or SIGTERM: stop accepting, let the responses in flight finish for
+    /// up to 5 seconds, exit 0. Clients: `HF_ENDPOINT=http://127.0.0.1:8090
     /// hf download org/model`, and likewise for transformers and vLLM.
     #[command(after_help = examples::SERVE)]
     Serve(ServeArgs),

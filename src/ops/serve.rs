@@ -10,11 +10,13 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{Env, FallbackOptions};
+use super::{ListOptions, Side};
 use crate::cancel::Cancel;
 use crate::config::ConfigError;
 use crate::net::TransferCtx;
 use crate::report::NoProgress;
-use crate::serve::{AccessLog, HubGate, Shared, Tokens};
+use crate::serve::{AccessLog, HubGate, ListRepos, RepoRow, Shared, Tokens};
+use crate::transfer::source::Source;
 
 /// The address `serve` listens on unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -205,13 +207,18 @@ pub async fn serve(
     }
     let gate_note = gate.as_ref().map(|g| g.describe());
     let described = sources.describe();
-    let shared = Arc::new(Shared::new(
+    let lister = repo_lister(sources.primary(), settings.transfer.workers);
+    let mut shared = Shared::new(
         sources,
         ctx,
         (tokens, gate),
         (settings.cache_dir.clone(), settings.allow_gated),
         log,
-    ));
+    );
+    if let Some(lister) = lister {
+        shared = shared.listing_with(lister);
+    }
+    let shared = Arc::new(shared);
     ready(&Ready {
         addr: bound,
         sources: described,
@@ -224,6 +231,46 @@ pub async fn serve(
         requests: stopped.requests,
         cut_at_stop: stopped.cut_at_stop,
     })
+}
+
+/// The page's listing of the remote: what `list --remote --manifests` lists (the same
+/// operation), one row a repo.
+fn repo_lister(primary: &Source, workers: usize) -> Option<ListRepos> {
+    let Source::Remote { remote, layout } = primary else {
+        return None;
+    };
+    let (remote, layout) = (remote.clone(), layout.clone());
+    Some(Arc::new(move || {
+        let (remote, layout) = (remote.clone(), layout.clone());
+        Box::pin(async move {
+            let side = Side::Remote {
+                remote: &remote,
+                layout: &layout,
+                workers,
+                read: true,
+            };
+            let opts = ListOptions {
+                revisions: false,
+                filters: Vec::new(),
+                sort: None,
+                limit: None,
+            };
+            let listing = super::list(side, &opts)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            Ok(listing
+                .entries
+                .into_iter()
+                .map(|e| RepoRow {
+                    repo_id: e.repo_id,
+                    repo_type: e.repo_type,
+                    revisions: e.revisions,
+                    refs: e.refs.unwrap_or_default(),
+                    size: e.size,
+                })
+                .collect())
+        })
+    }))
 }
 
 /// A fallback Hub at this server's own address (`HF_ENDPOINT` exported for clients, then the

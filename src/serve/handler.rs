@@ -28,6 +28,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
+    let in_flight = shared.metrics.started();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let source = Arc::new(Mutex::new(None));
@@ -46,6 +47,7 @@ pub async fn handle(
         started,
         source,
         log: shared.log.clone(),
+        in_flight,
     };
     let (parts, body) = response.into_parts();
     Ok(Response::from_parts(parts, body.logged(entry)))
@@ -82,6 +84,17 @@ async fn answer(
     }
     match which {
         Route::Health => unreachable!("answered above"),
+        Route::Page => {
+            let repos = shared.repos.rows().await;
+            let html = super::page::render(&shared.described, &repos, &shared.metrics.last_hour());
+            reply::text(StatusCode::OK, "text/html; charset=utf-8", html)
+        }
+        // The scrape itself is not counted in flight: at rest the gauge reads 0.
+        Route::Metrics => reply::text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.render(1),
+        ),
         Route::Unknown => reply::error(StatusCode::NOT_FOUND, None, "Not Found"),
         Route::Invalid(why) => reply::error(StatusCode::BAD_REQUEST, None, &why),
         Route::RepoInfo { repo, revision } => {
@@ -147,7 +160,7 @@ fn repo_of(which: &Route) -> Option<&RepoName> {
         | Route::Tree { repo, .. }
         | Route::PathsInfo { repo, .. }
         | Route::Resolve { repo, .. } => Some(repo),
-        Route::Health | Route::Unknown | Route::Invalid(_) => None,
+        Route::Health | Route::Page | Route::Metrics | Route::Unknown | Route::Invalid(_) => None,
     }
 }
 

@@ -10,6 +10,8 @@ mod files;
 mod gate;
 mod git;
 mod handler;
+pub mod metrics;
+pub mod page;
 pub mod reply;
 mod revision;
 mod routes;
@@ -29,6 +31,8 @@ use tokio::net::TcpListener;
 
 pub use auth::Tokens;
 pub use gate::HubGate;
+pub use metrics::Metrics;
+pub use page::{ListRepos, RepoRow};
 pub use reply::{Access, AccessLog};
 
 use crate::net::TransferCtx;
@@ -54,6 +58,11 @@ pub struct Shared {
     pub allow_gated: bool,
     pub log: AccessLog,
     requests: AtomicU64,
+    pub metrics: Arc<Metrics>,
+    /// The remote's repos for the page at `/`, listed at most a short while ago.
+    repos: page::RepoCache,
+    /// The sources as the page names them.
+    described: Vec<String>,
 }
 
 impl Shared {
@@ -64,6 +73,8 @@ impl Shared {
         (cache_dir, allow_gated): (PathBuf, bool),
         log: AccessLog,
     ) -> Shared {
+        let metrics = Arc::new(Metrics::new(sources.primary().url()));
+        let described = sources.describe();
         Shared {
             sources,
             ctx,
@@ -75,7 +86,16 @@ impl Shared {
             allow_gated,
             log,
             requests: AtomicU64::new(0),
+            metrics,
+            repos: page::RepoCache::new(None),
+            described,
         }
+    }
+
+    /// Lists the remote's repos for the page at `/` with `lister`.
+    pub fn listing_with(mut self, lister: ListRepos) -> Shared {
+        self.repos = page::RepoCache::new(Some(lister));
+        self
     }
 
     /// A line for the server's log that is not a request's.

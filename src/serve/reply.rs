@@ -33,6 +33,9 @@ pub struct Access {
     pub cut: Option<String>,
 }
 
+/// The cut of a body whose client went away (or whose server stopped) before its end.
+pub const ENDED_FIRST: &str = "the connection ended first";
+
 /// Where finished entries go.
 pub type AccessLog = Arc<dyn Fn(&Access) + Send + Sync>;
 
@@ -42,6 +45,8 @@ pub struct Entry {
     pub started: Instant,
     pub source: Arc<Mutex<Option<String>>>,
     pub log: AccessLog,
+    /// The request counted in flight; counts it finished when the entry is written.
+    pub in_flight: super::metrics::InFlight,
 }
 
 enum Content {
@@ -134,11 +139,10 @@ impl Drop for Body {
         entry.access.source = entry.source.lock().ok().and_then(|s| s.clone());
         entry.access.cut = self.cut.take().or_else(|| match &self.content {
             // Dropped before its end: the client went away, or the server stopped.
-            Content::Stream(_, len) if !self.ended && self.sent < *len => {
-                Some("the connection ended first".into())
-            }
+            Content::Stream(_, len) if !self.ended && self.sent < *len => Some(ENDED_FIRST.into()),
             _ => None,
         });
+        entry.in_flight.finished(&entry.access);
         (entry.log)(&entry.access);
     }
 }
@@ -151,6 +155,16 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Bod
         .header("content-type", "application/json; charset=utf-8")
         .header("content-length", text.len())
         .body(Body::full(text))
+        .expect("a valid response")
+}
+
+/// `status` with `body` as text of type `content_type`.
+pub fn text(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("content-length", body.len())
+        .body(Body::full(body))
         .expect("a valid response")
 }
 

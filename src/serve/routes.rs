@@ -16,6 +16,10 @@ pub struct RepoName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    /// `GET /`: the page for people.
+    Page,
+    /// `GET /metrics`: the counters in Prometheus's text format.
+    Metrics,
     /// `GET /api/{type}s/{id}` (the default branch) and `/api/{type}s/{id}/revision/{rev}`.
     RepoInfo {
         repo: RepoName,
@@ -72,6 +76,13 @@ fn type_of_plural(p: &str) -> Option<RepoType> {
 pub fn route(method: &str, path: &str) -> Route {
     if path == "/healthz" {
         return Route::Health;
+    }
+    if matches!(method, "GET" | "HEAD") {
+        match path {
+            "/" => return Route::Page,
+            "/metrics" => return Route::Metrics,
+            _ => {}
+        }
     }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.first() {
@@ -266,6 +277,9 @@ mod tests {
             Route::Invalid(_)
         ));
         assert_eq!(route("GET", "/healthz"), Route::Health);
+        assert_eq!(route("GET", "/"), Route::Page);
+        assert_eq!(route("GET", "/metrics"), Route::Metrics);
+        assert_eq!(route("POST", "/metrics"), Route::Unknown);
     }
 
     #[test]
