@@ -23,6 +23,19 @@ fn pushed(name: &str) -> (Sandbox, RepoSpec) {
     (t, m)
 }
 
+/// A sandbox with `org/m` at `main` holding one 24 MiB LFS file pushed, and its bytes.
+fn one_big_blob_pushed(name: &str) -> (Sandbox, Vec<u8>) {
+    let t = Sandbox::new(name);
+    let big = pseudo_random(name, 24 * 1024 * 1024);
+    let m = RepoSpec::new("org/m")
+        .rev(&crate::common::commit_hash(name), &["main"])
+        .lfs(WEIGHTS, &big);
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    (t, big)
+}
+
 /// The blobs (name → bytes), snapshot entries (path → link target or bytes) and refs of a
 /// repo folder: what two caches must agree on.
 fn repo_contents(repo_dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -413,14 +426,7 @@ fn sixteen_clients_at_once_all_get_the_repo() {
 
 #[test]
 fn sigterm_lets_the_response_in_flight_finish_and_exits_0() {
-    let t = Sandbox::new("serve_sigterm");
-    let big = pseudo_random("serve sigterm", 24 * 1024 * 1024);
-    let m = RepoSpec::new("org/m")
-        .rev(&crate::common::commit_hash("serve sigterm"), &["main"])
-        .lfs(WEIGHTS, &big);
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let (t, big) = one_big_blob_pushed("serve_sigterm");
     let server = Server::start(&t, &[]);
     let addr = server.addr().to_string();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -668,14 +674,7 @@ fn spaces_and_kernels_are_served_under_their_prefixes() {
 
 #[test]
 fn limit_rate_caps_what_the_server_sends() {
-    let t = Sandbox::new("serve_limit_rate");
-    let big = pseudo_random("serve limit rate", 24 * 1024 * 1024);
-    let m = RepoSpec::new("org/m")
-        .rev(&crate::common::commit_hash("serve limit rate"), &["main"])
-        .lfs(WEIGHTS, &big);
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
+    let (t, big) = one_big_blob_pushed("serve_limit_rate");
     // 24 MiB at 8 MiB/s: three seconds, give or take the burst the cap allows.
     let server = Server::start(&t, &["--limit-rate", "8M"]);
     let addr = server.addr().to_string();
