@@ -145,7 +145,7 @@ pub fn serve(args: cli::ServeArgs) -> Result<serve::ServeOptions, ConfigError> {
                 .iter()
                 .map(|f| config::FallbackSpec::parse(f))
                 .collect(),
-            write_through: false,
+            write_through: args.write_through,
         },
         auth: serve::AuthSpec::parse(&args.auth)?,
         limit_rate: args.limit_rate.rate,

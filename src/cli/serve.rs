@@ -17,9 +17,18 @@ pub struct ServeArgs {
     /// process's HF_ENDPOINT), s3://bucket[/prefix] or a directory; repeatable, tried in order,
     /// the Hub last (default: pull.fallback)
     ///
-    /// What a fallback serves streams through to the client, verified, and is written nowhere.
+    /// What a fallback serves streams through to the client, verified, and is written nowhere
+    /// unless --write-through.
     #[arg(long, value_name = "SOURCE")]
     pub fallback: Vec<std::ffi::OsString>,
+
+    /// What a fallback serves lands in the remote as `push` writes it (blobs, then the tree
+    /// listing and manifest, then the ref), so the next request is served from the remote: one
+    /// fetch a revision, into the cache dir, as `pull --write-through` does it, however many
+    /// clients ask at once; a gated repo only with team.allow_gated (default:
+    /// pull.write_through)
+    #[arg(long)]
+    pub write_through: bool,
 
     /// Who may read: `tokens=FILE`, the team's own bearer tokens, one a line (`#` comments),
     /// a client sending one as HF_TOKEN; or `hub`, gated and private repos only for a client

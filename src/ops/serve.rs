@@ -15,8 +15,11 @@ use crate::cancel::Cancel;
 use crate::config::ConfigError;
 use crate::net::TransferCtx;
 use crate::report::NoProgress;
+use crate::serve::through::FetchRevision;
 use crate::serve::{AccessLog, HubGate, ListRepos, RepoRow, Shared, Tokens};
-use crate::transfer::source::Source;
+use crate::transfer::source::{Source, Sources};
+
+use super::TransferOptions;
 
 /// The address `serve` listens on unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
@@ -179,6 +182,13 @@ pub async fn serve(
         false => None,
     };
     let sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
+    let through = match env.write_through(&opts.fallback) {
+        true => Some(read_through(
+            env.settings.clone(),
+            env.open_sources(opts.remote.as_deref(), &opts.fallback)?,
+        )),
+        false => None,
+    };
     let settings = env.settings;
     let limit = opts.limit_rate.or(settings.transfer.limit_rate);
     let mut ctx = TransferCtx::new(
@@ -218,6 +228,9 @@ pub async fn serve(
     if let Some(lister) = lister {
         shared = shared.listing_with(lister);
     }
+    if let Some(fetch) = through {
+        shared = shared.writing_through(fetch);
+    }
     let shared = Arc::new(shared);
     ready(&Ready {
         addr: bound,
@@ -230,6 +243,50 @@ pub async fn serve(
         listen: bound.to_string(),
         requests: stopped.requests,
         cut_at_stop: stopped.cut_at_stop,
+    })
+}
+
+/// `--write-through`: a revision is fetched as `pull --write-through` fetches it (the same
+/// operation, into the server's cache dir, under the fleet's lease), on sources of its own.
+fn read_through(settings: crate::config::Settings, sources: Sources) -> FetchRevision {
+    struct Quiet;
+    impl crate::report::Reporter for Quiet {
+        fn progress(&self, _: &str) -> Arc<dyn crate::report::Progress> {
+            Arc::new(NoProgress)
+        }
+        fn detail(&self, _: &str) {}
+    }
+    let both = Arc::new((settings, sources));
+    Arc::new(move |plan| {
+        let (settings, sources) = &*both;
+        // The pull's future holds borrows the compiler cannot prove `Send`: it runs on a
+        // blocking thread of its own, its transfers on the runtime's workers.
+        tokio::runtime::Handle::current().block_on(async move {
+            let env = Env {
+                settings,
+                reporter: &Quiet,
+            };
+            let name = format!("{}@{}", plan.repo_id, plan.commit);
+            let transfer = TransferOptions::default();
+            let ctx = env.transfer_ctx(&transfer, "read-through");
+            let landing = super::pull::Landing {
+                plan,
+                local_dir: None,
+            };
+            let (landed, _) =
+                super::pull::fetch_and_land(&env, sources, vec![landing], &ctx, &transfer, true)
+                    .await
+                    .map_err(|e| crate::text::error_chain(e.as_ref()))?;
+            let landed = landed.into_iter().next().ok_or("nothing fetched")?;
+            if let Some(why) = landed.error_text() {
+                return Err(why);
+            }
+            let lines: Vec<String> = landed.written.iter().map(|w| w.describe()).collect();
+            match landed.written.iter().all(|w| w.is_written()) && !landed.written.is_empty() {
+                true => Ok(format!("read-through of {name}: {}", lines.join("; "))),
+                false => Err(lines.join("; ")),
+            }
+        })
     })
 }
 

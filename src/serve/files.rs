@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::reply::{self, header_value, Body};
 use super::revision::{FileInfo, Revision};
+use super::through::{Waited, WAIT};
 use super::Shared;
 use crate::hub::CommitFile;
 use crate::text::error_chain;
@@ -128,6 +129,11 @@ pub fn answer(
     let builder = builder
         .status(status)
         .header("content-length", window.1 - window.0);
+    if let (Some(through), Some(plan)) = (&shared.through, &rev.plan) {
+        // A HEAD starts the flight too: the GET that follows finds it further along.
+        let s = shared.clone();
+        drop(through.start(plan, move |line| s.note(line)));
+    }
     if head {
         return builder.body(Body::empty()).expect("a valid response");
     }
@@ -147,7 +153,7 @@ pub fn answer(
             ),
         );
     }
-    let body = stream(shared, (rev.tier, named_by), f, window, source);
+    let body = stream(shared, (rev, named_by), f, window, source);
     builder.body(body).expect("a valid response")
 }
 
@@ -165,15 +171,16 @@ fn commit_file(rev: &Revision, path: &str) -> CommitFile {
 /// those after it) by a task of their own.
 fn stream(
     shared: &Arc<Shared>,
-    (tier, named_by): (usize, CommitFile),
+    (rev, named_by): (&Arc<Revision>, CommitFile),
     f: &FileInfo,
     (start, end): (u64, u64),
     source: &Arc<Mutex<Option<String>>>,
 ) -> Body {
     let (tx, rx) = mpsc::channel(QUEUED);
     let (shared, etag, size) = (shared.clone(), f.blob.clone(), f.size);
-    let source = source.clone();
+    let (source, rev) = (source.clone(), rev.clone());
     tokio::spawn(async move {
+        let tier = landed_tier(&shared, &rev).await;
         let wanted = Wanted {
             etag: &etag,
             size,
@@ -192,6 +199,19 @@ fn stream(
         }
     });
     Body::stream(rx, end - start)
+}
+
+/// The source to stream a file of `rev` from: the bucket once `--write-through` landed the
+/// revision there (waiting a bounded while for its one flight), else where it came from.
+async fn landed_tier(shared: &Arc<Shared>, rev: &Revision) -> usize {
+    let (Some(through), Some(plan)) = (&shared.through, &rev.plan) else {
+        return rev.tier;
+    };
+    let s = shared.clone();
+    match through.wait(plan, WAIT, move |line| s.note(line)).await {
+        Waited::Landed => 0,
+        Waited::NotLanded => rev.tier,
+    }
 }
 
 #[cfg(test)]

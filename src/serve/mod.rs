@@ -15,6 +15,7 @@ pub mod page;
 pub mod reply;
 mod revision;
 mod routes;
+pub mod through;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,8 +53,8 @@ pub struct Shared {
     pub tokens: Option<Tokens>,
     /// `--auth hub`: the upstream Hub decides who reads gated and private repos.
     pub gate: Option<HubGate>,
-    /// The local cache dir, which the pull's resolution checks paths against (nothing is
-    /// written there).
+    /// The local cache dir, which the pull's resolution checks paths against (written only
+    /// with `--write-through`, by the pull that fetches a revision the remote lacks).
     pub cache_dir: PathBuf,
     pub allow_gated: bool,
     pub log: AccessLog,
@@ -63,6 +64,8 @@ pub struct Shared {
     repos: page::RepoCache,
     /// The sources as the page names them.
     described: Vec<String>,
+    /// `--write-through`: what a later source serves lands in the bucket, one fetch a revision.
+    pub through: Option<through::ReadThrough>,
 }
 
 impl Shared {
@@ -89,7 +92,14 @@ impl Shared {
             metrics,
             repos: page::RepoCache::new(None),
             described,
+            through: None,
         }
+    }
+
+    /// Writes what a later source serves through to the bucket with `fetch`.
+    pub fn writing_through(mut self, fetch: through::FetchRevision) -> Shared {
+        self.through = Some(through::ReadThrough::new(fetch));
+        self
     }
 
     /// Lists the remote's repos for the page at `/` with `lister`.

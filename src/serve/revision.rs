@@ -45,6 +45,9 @@ pub struct Revision {
     pub files: BTreeMap<String, FileInfo>,
     /// Every folder (the root as `""`) with its git tree id.
     pub folders: BTreeMap<String, String>,
+    /// The pull's plan of a revision a later source (the Hub) served, which `--write-through`
+    /// fetches into the bucket ([`super::through`]).
+    pub plan: Option<Plan>,
 }
 
 /// Why a revision cannot be served, as the Hub says it.
@@ -145,6 +148,7 @@ impl Revisions {
 /// The revision a plan describes: its manifest's files, with the blob ids of the tree listing
 /// when it has one for the same blob, computed otherwise.
 fn revision_of(repo: &RepoName, plan: Plan) -> Revision {
+    let kept = (plan.tier > 0).then(|| plan.clone());
     let listing = plan
         .listing
         .as_deref()
@@ -177,6 +181,7 @@ fn revision_of(repo: &RepoName, plan: Plan) -> Revision {
         tier: plan.tier,
         files,
         folders,
+        plan: kept,
     }
 }
 

@@ -19,7 +19,7 @@ pub struct Target {
 }
 
 /// A resolved, vetted revision and where it goes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub repo_id: String,
     pub repo_type: RepoType,

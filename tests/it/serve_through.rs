@@ -1,0 +1,155 @@
+//! `serve --write-through`: what the bucket lacks comes from the Hub once, however many
+//! huggingface_hub clients ask at once, and lands in the bucket as `pull --write-through`
+//! (so `push`) writes it; the next client is served from the bucket.
+
+use crate::common::cache::{commit_hash, sha256_hex};
+use crate::common::fixtures::{CONFIG, WEIGHTS};
+use crate::common::hub::{HubFile, HubRepo, HubStandIn};
+use crate::common::python::Download;
+use crate::common::serve::{hf_client, Server, DOWNLOAD, SNAPSHOT};
+use crate::common::{check_cache, Bucket, Sandbox};
+
+const SHARD: usize = 6 * 1024 * 1024;
+
+/// The bucket's objects under `prefix`: key, size, S3 ETag.
+fn objects(t: &Sandbox, prefix: &str) -> Vec<(String, u64, String)> {
+    Bucket::new(t.garage(), prefix)
+        .objects()
+        .into_iter()
+        .map(|o| (o.key, o.size, o.etag))
+        .collect()
+}
+
+/// `snapshot_download` of `org/through` at main by `n` clients at once, each its own cache.
+fn clients_at_once(t: &Sandbox, url: &str, names: &[&str]) -> Vec<std::path::PathBuf> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let cache = t.cache(name);
+                s.spawn(move || {
+                    let args = ["org/through", "model", ""];
+                    hf_client(url, &cache, (None, false), SNAPSHOT, &args)
+                        .ok()
+                        .to_string();
+                    cache
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn six_clients_at_once_cost_the_hub_one_copy_and_the_revision_lands_as_push_writes_it() {
+    let t = Sandbox::new("serve_through");
+    let (hub, big) = HubStandIn::one_shard("org/through", "serve through", SHARD);
+    let commit = commit_hash("serve through on the hub");
+    let config = b"{\"model\": \"org/through\"}\n".to_vec();
+    let downloads = [
+        Download {
+            repo_type: "model",
+            repo_id: "org/through",
+            revision: "main",
+            filename: CONFIG,
+            bytes: &config,
+        },
+        Download {
+            repo_type: "model",
+            repo_id: "org/through",
+            revision: "main",
+            filename: WEIGHTS,
+            bytes: &big,
+        },
+    ];
+    let cli = t
+        .hfcs()
+        .cache_dir(&t.cache("server"))
+        .env("HF_ENDPOINT", hub.url());
+    let server = Server::start_with(cli, &["--fallback", "hf-hub", "--write-through"]);
+    let names = ["c1", "c2", "c3", "c4", "c5", "c6"];
+    for cache in clients_at_once(&t, &server.url, &names) {
+        check_cache(&cache, &downloads);
+    }
+    let etag = sha256_hex(&big);
+    let sent = hub.bytes_of(&etag);
+    eprintln!("the Hub sent {sent} bytes of the {SHARD}-byte shard to six clients");
+    assert!(
+        sent as f64 <= 1.2 * SHARD as f64,
+        "the Hub sent {sent} bytes of a {SHARD}-byte shard"
+    );
+    // The bucket holds what `pull --write-through` writes for the same repo, object for object.
+    let through = objects(&t, &t.prefix);
+    let pulled = format!("{}-pull", t.prefix);
+    t.hfcs()
+        .cache_dir(&t.cache("puller"))
+        .env("HF_ENDPOINT", hub.url())
+        .args([
+            "pull",
+            "org/through",
+            "--fallback",
+            "hf-hub",
+            "--write-through",
+        ])
+        .args(["--remote", &format!("s3://{}/{pulled}", t.garage().bucket)])
+        .run()
+        .success();
+    assert_eq!(through, objects(&t, &pulled));
+    let keys: Vec<&str> = through.iter().map(|(k, _, _)| k.as_str()).collect();
+    for key in [
+        format!("blobs/{etag}"),
+        format!("manifests/org__through@{commit}.json"),
+        format!("trees/org__through@{commit}.json"),
+        "refs/org__through/main".to_string(),
+    ] {
+        assert!(keys.contains(&key.as_str()), "{key} missing: {keys:?}");
+    }
+    // A seventh client is served from the bucket: the Hub sends nothing more.
+    let (before, bytes) = (hub.downloads(), hub.bytes_of(&etag));
+    let seventh = clients_at_once(&t, &server.url, &["c7"]);
+    check_cache(&seventh[0], &downloads);
+    assert_eq!((hub.downloads(), hub.bytes_of(&etag)), (before, bytes));
+    server.stop().success();
+}
+
+#[test]
+fn a_gated_repo_is_not_written_through_unless_the_team_allows_it() {
+    let t = Sandbox::new("serve_through_gated");
+    let files = vec![HubFile {
+        path: CONFIG.into(),
+        bytes: b"{}\n".to_vec(),
+        lfs: false,
+    }];
+    let repo = HubRepo::model("org/gated")
+        .commit(&commit_hash("gated through"), "main", files)
+        .gated("hf_server_token");
+    let hub = HubStandIn::start(vec![repo], 100);
+    let start = |t: &Sandbox| {
+        let cli = t
+            .hfcs()
+            .cache_dir(&t.cache("server"))
+            .env("HF_ENDPOINT", hub.url())
+            .env("HF_TOKEN", "hf_server_token");
+        Server::start_with(cli, &["--fallback", "hf-hub", "--write-through"])
+    };
+    let args = ["org/gated", "model", "main", CONFIG];
+    let server = start(&t);
+    let out = hf_client(&server.url, &t.cache("a"), (None, false), DOWNLOAD, &args);
+    assert!(out.stdout.contains("GatedRepoError"), "{out:?}");
+    server.stop().success();
+    assert!(t.bucket().keys().is_empty(), "{:?}", t.bucket().keys());
+    let yaml = format!(
+        "{}  allow_gated: true\n",
+        t.garage_yaml(crate::common::Key::ReadWrite)
+    );
+    t.write_config(&yaml);
+    let server = start(&t);
+    let out = hf_client(&server.url, &t.cache("b"), (None, false), DOWNLOAD, &args);
+    assert_eq!(std::fs::read(out.ok()).unwrap(), b"{}\n");
+    server.stop().success();
+    let keys = t.bucket().keys();
+    assert!(
+        keys.iter().any(|k| k == "refs/org__gated/main"),
+        "with team.allow_gated the gated repo is written through: {keys:?}"
+    );
+}
