@@ -110,6 +110,12 @@ impl BlobWriter {
         self.written
     }
 
+    /// The writer hashes what it writes itself (no read-back thread, or no longer).
+    #[cfg(test)]
+    pub(super) fn hashes_inline(&self) -> bool {
+        matches!(self.hashing, Hashing::Inline(_))
+    }
+
     /// Bytes an earlier run left that this writer resumed from.
     pub fn resumed(&self) -> u64 {
         self.resumed
@@ -156,6 +162,22 @@ impl BlobWriter {
         if written - self.flushed >= WRITEBACK_CHUNK {
             start_writeback(self.tmp.as_file(), self.flushed, written - self.flushed);
             self.flushed = written;
+        }
+    }
+
+    /// Once the read-back hasher of a resumed partial has hashed all that is on disk, the rest
+    /// is hashed as it is written rather than read back.
+    fn take_hash_back(&mut self) -> Result<(), WriteError> {
+        let Hashing::ReadBack(hasher) = &mut self.hashing else {
+            return Ok(());
+        };
+        match hasher.take_if_caught_up(self.written) {
+            None => Ok(()),
+            Some(Ok(verifier)) => {
+                self.hashing = Hashing::Inline(verifier);
+                Ok(())
+            }
+            Some(Err(e)) => Err(self.failed(e)),
         }
     }
 
@@ -219,6 +241,7 @@ impl BlobWriter {
     /// times the system time of the same bytes in small writes.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), WriteError> {
         self.check_room(bytes.len() as u64)?;
+        self.take_hash_back()?;
         let path = self.tmp.path().to_path_buf();
         for piece in bytes.chunks(WRITE_PIECE) {
             if let Hashing::Inline(verifier) = &mut self.hashing {

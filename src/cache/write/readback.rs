@@ -2,20 +2,38 @@
 //! while the rest of the blob is still arriving: the kept bytes must be hashed before the new
 //! ones, and doing that first would hold the transfer for as long as it takes (a second per GiB
 //! or so). The thread reads the file from its start and catches up with the writer, which only
-//! says how far it has written; what is verified is what landed on disk.
+//! says how far it has written; what is verified is what landed on disk. Once it has caught up,
+//! the writer takes the hash back ([`ReadBack::take_if_caught_up`]) and hashes the rest as it
+//! writes it, instead of it being read back.
+//!
+//! The kept bytes are read past the page cache (`O_DIRECT`) by a second thread, a few large
+//! reads ahead of the hashing: they were written by an earlier run, are read once and hashed,
+//! and filling the page cache with them cost as much system time as hashing them on this
+//! machine (bench/RESULTS.md). Where the file system refuses such reads, they go through the
+//! page cache as the rest does.
 
-use std::fs::File;
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use super::{Verifier, WriteError};
 use crate::cache::hash::READ_CHUNK;
 
+/// The size of one read of the kept bytes past the page cache.
+const DIRECT_READ: usize = 4 * 1024 * 1024;
+/// Reads of the kept bytes in flight or waiting to be hashed.
+const DIRECT_BUFFERS: usize = 3;
+/// The alignment reads past the page cache need: of the offset, the length and the buffer.
+const DIRECT_ALIGN: usize = 4096;
+
 /// The thread hashing a file as it grows.
 pub struct ReadBack {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Result<Verifier, WriteError>>>,
+    path: PathBuf,
 }
 
 struct Shared {
@@ -31,6 +49,10 @@ struct State {
     finished: bool,
     /// The writer is gone: stop.
     abandoned: bool,
+    /// The thread has hashed all `written` bytes and waits for more.
+    idle: bool,
+    /// The writer takes the hash back: return it.
+    hand_back: bool,
 }
 
 impl ReadBack {
@@ -52,12 +74,13 @@ impl ReadBack {
         let thread = std::thread::Builder::new()
             .name("read-back hash".into())
             .spawn({
-                let shared = shared.clone();
+                let (shared, path) = (shared.clone(), path.clone());
                 move || hash_as_it_grows(&shared, &file, &path, verifier)
             })?;
         Ok(ReadBack {
             shared,
             thread: Some(thread),
+            path,
         })
     }
 
@@ -65,6 +88,20 @@ impl ReadBack {
     pub fn advance(&self, written: u64) {
         self.shared.lock().written = written;
         self.shared.grown.notify_one();
+    }
+
+    /// The verifier that has seen all `written` bytes, once the thread has hashed them and
+    /// waits for more; `None` while it is still behind.
+    pub fn take_if_caught_up(&mut self, written: u64) -> Option<Result<Verifier, WriteError>> {
+        {
+            let mut state = self.shared.lock();
+            if !state.idle || state.written != written {
+                return None;
+            }
+            state.hand_back = true;
+        }
+        self.shared.grown.notify_one();
+        Some(self.join())
     }
 
     /// Waits for the thread to hash all `written` bytes; returns the verifier that saw them.
@@ -75,8 +112,18 @@ impl ReadBack {
             state.finished = true;
         }
         self.shared.grown.notify_one();
-        let thread = self.thread.take().expect("joined once");
-        thread.join().expect("the read-back thread does not panic")
+        self.join()
+    }
+
+    /// The thread's verifier; an error once it was taken (or failed to be).
+    fn join(&mut self) -> Result<Verifier, WriteError> {
+        match self.thread.take() {
+            Some(thread) => thread.join().expect("the read-back thread does not panic"),
+            None => Err(unreadable(
+                &self.path,
+                std::io::ErrorKind::Interrupted.into(),
+            )),
+        }
     }
 }
 
@@ -95,40 +142,131 @@ impl Shared {
     }
 }
 
-/// The thread: hashes from the start of the file up to what the writer says is there, waiting
-/// for more until the writer finishes (or goes).
+/// The thread: hashes the kept bytes, then the file up to what the writer says is there,
+/// waiting for more until the writer finishes, goes, or takes the hash back.
 fn hash_as_it_grows(
     shared: &Shared,
     file: &File,
-    path: &std::path::Path,
+    path: &Path,
     mut verifier: Verifier,
 ) -> Result<Verifier, WriteError> {
-    use std::os::unix::fs::FileExt;
-    let unreadable = |source| WriteError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    };
+    let kept = shared.lock().written;
+    let mut pos = hash_direct(path, kept, &mut verifier)?;
     let mut buf = vec![0u8; READ_CHUNK];
-    let mut pos = 0u64;
     loop {
         let (target, finished) = {
             let mut state = shared.lock();
-            while state.written == pos && !state.finished && !state.abandoned {
+            while state.written == pos && !state.finished && !state.abandoned && !state.hand_back {
+                state.idle = true;
                 state = shared.grown.wait(state).unwrap_or_else(|p| p.into_inner());
             }
+            state.idle = false;
             if state.abandoned {
-                return Err(unreadable(std::io::ErrorKind::Interrupted.into()));
+                return Err(unreadable(path, std::io::ErrorKind::Interrupted.into()));
+            }
+            if state.hand_back && state.written == pos {
+                return Ok(verifier);
             }
             (state.written, state.finished)
         };
-        while pos < target {
-            let n = ((target - pos) as usize).min(buf.len());
-            file.read_exact_at(&mut buf[..n], pos).map_err(unreadable)?;
-            verifier.update(&buf[..n])?;
-            pos += n as u64;
-        }
+        hash_buffered(file, path, (pos, target), &mut verifier, &mut buf)?;
+        pos = target;
         if finished {
             return Ok(verifier);
         }
+    }
+}
+
+fn unreadable(path: &Path, source: std::io::Error) -> WriteError {
+    WriteError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Hashes the bytes from `from` to `to` through the page cache.
+fn hash_buffered(
+    file: &File,
+    path: &Path,
+    (mut from, to): (u64, u64),
+    verifier: &mut Verifier,
+    buf: &mut [u8],
+) -> Result<(), WriteError> {
+    while from < to {
+        let n = ((to - from) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..n], from)
+            .map_err(|e| unreadable(path, e))?;
+        verifier.update(&buf[..n])?;
+        from += n as u64;
+    }
+    Ok(())
+}
+
+/// Hashes the first `kept` bytes of `path` as read past the page cache, a few reads ahead;
+/// returns how far it got: `kept`, or less where such reads failed, the rest then being read
+/// the usual way by the caller.
+fn hash_direct(path: &Path, kept: u64, verifier: &mut Verifier) -> Result<u64, WriteError> {
+    let Ok(direct) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    else {
+        return Ok(0);
+    };
+    let (free_tx, free_rx) = mpsc::channel::<AlignedBuf>();
+    let (full_tx, full_rx) = mpsc::sync_channel::<(AlignedBuf, usize)>(DIRECT_BUFFERS);
+    for _ in 0..DIRECT_BUFFERS {
+        let _ = free_tx.send(AlignedBuf::new(DIRECT_READ));
+    }
+    // The hashing side owns `free_tx` and `full_rx`: when it stops early they go, and so does
+    // the reader, which the scope waits for.
+    std::thread::scope(move |scope| {
+        scope.spawn(move || {
+            let mut at = 0u64;
+            while at < kept {
+                let Ok(mut buf) = free_rx.recv() else { return };
+                let want = ((kept - at) as usize)
+                    .next_multiple_of(DIRECT_ALIGN)
+                    .min(DIRECT_READ);
+                let n = match direct.read_at(&mut buf.as_mut()[..want], at) {
+                    Ok(n) if n > 0 => n.min((kept - at) as usize),
+                    _ => return,
+                };
+                if full_tx.send((buf, n)).is_err() {
+                    return;
+                }
+                at += n as u64;
+            }
+        });
+        let mut hashed = 0u64;
+        for (buf, n) in full_rx {
+            verifier.update(&buf.as_ref()[..n])?;
+            hashed += n as u64;
+            let _ = free_tx.send(buf);
+        }
+        Ok(hashed)
+    })
+}
+
+/// A buffer whose start is aligned for reads past the page cache.
+struct AlignedBuf {
+    bytes: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn new(len: usize) -> AlignedBuf {
+        let bytes = vec![0u8; len + DIRECT_ALIGN];
+        let start = bytes.as_ptr().align_offset(DIRECT_ALIGN);
+        AlignedBuf { bytes, start, len }
+    }
+
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[self.start..self.start + self.len]
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.start..self.start + self.len]
     }
 }

@@ -122,6 +122,57 @@ fn a_partial_is_resumed_where_it_stopped_and_verified_whole() {
     assert_eq!(leftovers(&dir.path().join("blobs")), vec![HELLO_SHA1]);
 }
 
+/// A partial of `body` cut off after `kept` bytes (`damage` flipped at that offset first, when
+/// given), resumed, and the rest written in pieces slowly enough for the read-back hasher to
+/// catch up and hand the hash back.
+fn resume_slowly(body: &[u8], kept: usize, damage: Option<usize>) -> Result<PathBuf, WriteError> {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let etag = crate::cache::hash::sha256_hex(body);
+    let mut w = BlobWriter::create(&dir, &etag, body.len() as u64).unwrap();
+    let mut prefix = body[..kept].to_vec();
+    if let Some(at) = damage {
+        prefix[at] ^= 1;
+    }
+    w.write(&prefix).unwrap();
+    drop(w);
+    let mut w =
+        BlobWriter::open(&dir, &etag, body.len() as u64, &partials_of(&dir, &etag)).unwrap();
+    assert_eq!(w.resumed(), kept as u64);
+    for piece in body[kept..].chunks(64 * 1024) {
+        w.write(piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !w.hashes_inline() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        w.write(&[]).unwrap();
+    }
+    assert!(
+        w.hashes_inline(),
+        "the read-back hasher caught up and handed back"
+    );
+    w.finish()
+}
+
+#[test]
+fn a_resumed_partial_hashed_back_then_inline_verifies_whole() {
+    // Kept bytes over several reads past the page cache, ending off their alignment.
+    let body: Vec<u8> = (0..(9 * 1024 * 1024 + 333))
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let path = resume_slowly(&body, 8 * 1024 * 1024 + 4097, None).unwrap();
+    assert_eq!(fs::read(path).unwrap(), body);
+}
+
+#[test]
+fn a_partial_damaged_deep_inside_fails_after_the_hash_was_handed_back() {
+    let body: Vec<u8> = (0..(9 * 1024 * 1024 + 333))
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let e = resume_slowly(&body, 8 * 1024 * 1024 + 4097, Some(5 * 1024 * 1024 + 7));
+    assert!(matches!(e, Err(WriteError::Mismatch { .. })), "{e:?}");
+}
+
 #[test]
 fn a_damaged_partial_never_gets_the_name_and_goes() {
     let dir = tempfile::tempdir().unwrap();
