@@ -6,6 +6,7 @@ pub mod dedupe;
 pub mod delete;
 pub mod hash;
 pub mod heuristics;
+pub mod landing;
 pub mod local_dir;
 pub mod lock;
 pub mod modes;

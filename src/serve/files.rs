@@ -11,6 +11,7 @@
 //! ignores its range, instead of completing a file whose start is wrong.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
@@ -18,12 +19,13 @@ use tokio::sync::mpsc;
 
 use super::reply::{self, header_value, Body};
 use super::revision::{FileInfo, Revision};
-use super::through::{Waited, WAIT};
+use super::through::WAIT;
 use super::Shared;
+use crate::cache::landing::Landing;
 use crate::hub::CommitFile;
 use crate::text::error_chain;
 use crate::transfer::source::Wanted;
-use crate::transfer::stream::{first_usable, stream_through, Window};
+use crate::transfer::stream::{first_usable, stream_landing, stream_through, Window};
 
 /// Pieces buffered between the source and a client: with the piece held back, memory per
 /// response stays under a few MiB whatever the blob's size.
@@ -180,7 +182,6 @@ fn stream(
     let (shared, etag, size) = (shared.clone(), f.blob.clone(), f.size);
     let (source, rev) = (source.clone(), rev.clone());
     tokio::spawn(async move {
-        let tier = landed_tier(&shared, &rev).await;
         let wanted = Wanted {
             etag: &etag,
             size,
@@ -188,12 +189,21 @@ fn stream(
         };
         let window = Window { start, end };
         let s = &shared;
-        let trying = |tier: usize| {
-            *source.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.sources.get(tier).url());
+        let said = |what: String| *source.lock().unwrap_or_else(|e| e.into_inner()) = Some(what);
+        let streamed = match where_from(&shared, &rev, wanted).await {
+            Origin::Landing(landing) => {
+                said(READ_THROUGH.to_string());
+                stream_landing(landing, (wanted, window), &tx).await
+            }
+            Origin::Tier(tier) => {
+                let trying = |tier: usize| said(s.sources.get(tier).url());
+                let first = (tier, &trying as &(dyn Fn(usize) + Send + Sync));
+                stream_through(&s.sources, first, &s.bad, (wanted, window), &tx, &s.ctx)
+                    .await
+                    .map(drop)
+            }
         };
-        let first = (tier, &trying as &(dyn Fn(usize) + Send + Sync));
-        let streamed = stream_through(&s.sources, first, &s.bad, (wanted, window), &tx, &s.ctx);
-        if let Err(e) = streamed.await {
+        if let Err(e) = streamed {
             let cut = std::io::Error::other(error_chain(&e));
             let _ = tx.send(Err(cut)).await;
         }
@@ -201,18 +211,46 @@ fn stream(
     Body::stream(rx, end - start)
 }
 
-/// The source to stream a file of `rev` from: the bucket once `--write-through` landed the
-/// revision there (waiting a bounded while for its one flight), else where it came from.
-async fn landed_tier(shared: &Arc<Shared>, rev: &Revision) -> usize {
+/// What the access log and `/metrics` call bytes read from a blob as `--write-through`'s fetch
+/// lands it.
+pub const READ_THROUGH: &str = "read-through";
+
+/// Where a file's bytes come from.
+enum Origin {
+    /// The source at this index, and those after it.
+    Tier(usize),
+    /// The blob as `--write-through`'s fetch of its revision lands it in the cache dir.
+    Landing(Landing),
+}
+
+/// Where to stream a file of `rev` from: with `--write-through`, the bucket once the revision's
+/// one fetch landed it there, or else the blob as that fetch writes it into the cache dir, as
+/// soon as it has started on it (one copy from the Hub, however many clients ask); within
+/// [`WAIT`] for either, otherwise from where the revision came from.
+async fn where_from(shared: &Arc<Shared>, rev: &Revision, wanted: Wanted<'_>) -> Origin {
     let (Some(through), Some(plan)) = (&shared.through, &rev.plan) else {
-        return rev.tier;
+        return Origin::Tier(rev.tier);
     };
     let s = shared.clone();
-    match through.wait(plan, WAIT, move |line| s.note(line)).await {
-        Waited::Landed => 0,
-        Waited::NotLanded => rev.tier,
+    let flight = through.start(plan, move |line| s.note(line));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout(LOOK_AGAIN, flight.clone()).await {
+            Ok(true) => return Origin::Tier(0),
+            Ok(false) => return Origin::Tier(rev.tier),
+            Err(_) => {}
+        }
+        if let Some(landing) = Landing::find(&plan.repo_dir, wanted.etag, wanted.size) {
+            return Origin::Landing(landing);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Origin::Tier(rev.tier);
+        }
     }
 }
+
+/// How often a request waiting for its revision's fetch looks for its blob in the cache dir.
+const LOOK_AGAIN: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {

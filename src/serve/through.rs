@@ -5,9 +5,12 @@
 //! listing and manifest, then the ref. One flight a commit: every request for a file of the
 //! revision waits on the same flight, then streams the file from the bucket, verified as any.
 //!
-//! A client reads with a timeout (huggingface_hub's is 10 s), so a request waits for the
-//! flight at most [`WAIT`]; a revision still in flight then is streamed from the Hub as
-//! without write-through (a second copy from the Hub, but never a silent stall).
+//! A request for a file of a revision in flight does not wait for the whole revision: as soon
+//! as the fetch has started on the file's blob, the request streams it as it lands in the cache
+//! dir (`cache::landing`), verified as any. A client reads with a timeout (huggingface_hub's is
+//! 10 s), so a request waits for that at most [`WAIT`]; a blob the fetch has not started on by
+//! then is streamed from the Hub as without write-through (a second copy from the Hub, but
+//! never a silent stall).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +21,8 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use crate::cache::RepoType;
 use crate::transfer::plan::Plan;
 
-/// How long a request waits for its revision's flight before it streams from the Hub.
+/// How long a request waits for its revision's flight to land it, or to start on its blob,
+/// before it streams from the Hub.
 pub const WAIT: Duration = Duration::from_secs(6);
 
 /// Fetches a revision into the cache and writes it through to the bucket: `Ok` with a line
@@ -34,15 +38,6 @@ type Flight = Shared<BoxFuture<'static, bool>>;
 pub struct ReadThrough {
     fetch: FetchRevision,
     flights: Arc<Mutex<HashMap<Key, Flight>>>,
-}
-
-/// Where a request should read its file from.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Waited {
-    /// The bucket holds the revision now.
-    Landed,
-    /// Not (yet): read from where the revision came from.
-    NotLanded,
 }
 
 impl ReadThrough {
@@ -89,20 +84,6 @@ impl ReadThrough {
         flights.insert(key, flight.clone());
         flight
     }
-
-    /// Starts (or joins) the flight of `plan`'s commit and waits for it at most `wait`.
-    pub async fn wait(
-        &self,
-        plan: &Plan,
-        wait: Duration,
-        log: impl Fn(&str) + Send + 'static,
-    ) -> Waited {
-        let flight = self.start(plan, log);
-        match tokio::time::timeout(wait, flight).await {
-            Ok(true) => Waited::Landed,
-            _ => Waited::NotLanded,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -143,13 +124,10 @@ mod tests {
         });
         let through = ReadThrough::new(fetch);
         let p = plan();
-        let waits = (0..6).map(|_| through.wait(&p, Duration::from_secs(5), |_| {}));
+        let waits = (0..6).map(|_| through.start(&p, |_| {}));
         let got = futures::future::join_all(waits).await;
-        assert!(got.iter().all(|w| *w == Waited::Landed));
-        assert_eq!(
-            through.wait(&p, Duration::ZERO, |_| {}).await,
-            Waited::Landed
-        );
+        assert!(got.iter().all(|landed| *landed));
+        assert!(through.start(&p, |_| {}).now_or_never().unwrap());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
@@ -163,15 +141,9 @@ mod tests {
         });
         let through = ReadThrough::new(fetch);
         let p = plan();
-        assert_eq!(
-            through.wait(&p, Duration::from_secs(5), |_| {}).await,
-            Waited::NotLanded
-        );
+        assert!(!through.start(&p, |_| {}).await);
         tokio::task::yield_now().await;
-        assert_eq!(
-            through.wait(&p, Duration::from_secs(5), |_| {}).await,
-            Waited::NotLanded
-        );
+        assert!(!through.start(&p, |_| {}).await);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -8,12 +8,14 @@ use std::collections::HashSet;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::source::{Fallback, Sources, Wanted};
 use super::TransferError;
+use crate::cache::landing::{Landing, Step};
 use crate::cache::write::{BlobSink, Verifier, WriteError};
 use crate::net::TransferCtx;
 use crate::text::error_chain;
@@ -101,7 +103,7 @@ fn send(tx: &mpsc::Sender<Piece>, sent: &AtomicU64, piece: Bytes) -> Result<(), 
 
 /// How long a reader may take nothing before it is let go: its download holds a connection to
 /// the source and a thread.
-const STALLED: std::time::Duration = std::time::Duration::from_secs(300);
+const STALLED: Duration = Duration::from_secs(300);
 
 fn stalled() -> WriteError {
     WriteError::Io {
@@ -211,6 +213,62 @@ pub async fn stream_through(
             sources.get(next).describe()
         ));
         tier = next;
+    }
+}
+
+/// How long a blob landing in the cache may not grow before a reader following it is cut off
+/// (the client then asks again, and is served from wherever the blob is by then).
+pub const LANDING_STALLED: Duration = Duration::from_secs(30);
+
+/// How often a reader following a landing blob looks for more bytes.
+const LANDING_POLL: Duration = Duration::from_millis(20);
+
+/// Streams the window of `wanted` from its copy landing in this machine's cache as another task
+/// downloads it ([`Landing`]): bytes go out as they are written, verified like any source's,
+/// the last piece once the whole blob matched. Ends with an error when the download is given
+/// up or stops growing for [`LANDING_STALLED`].
+pub async fn stream_landing(
+    mut landing: Landing,
+    (wanted, window): (Wanted<'_>, Window),
+    tx: &mpsc::Sender<Piece>,
+) -> Result<(), TransferError> {
+    let sink = StreamSink::new(wanted, window, tx.clone(), Arc::default())?;
+    let follow = move || -> Result<(), WriteError> {
+        let mut sink = sink;
+        let mut buf = vec![0u8; PIECE];
+        let mut grew = Instant::now();
+        let landing_err = |what: &str| WriteError::Io {
+            path: "the blob landing in the cache".into(),
+            source: io::Error::other(what.to_string()),
+        };
+        loop {
+            let step = landing
+                .read(&mut buf)
+                .map_err(|e| landing_err(&e.to_string()))?;
+            match step {
+                Step::Read(n) => {
+                    sink.write(&buf[..n])?;
+                    grew = Instant::now();
+                }
+                Step::Whole => return sink.finish(),
+                Step::Gone => return Err(landing_err("its download was given up")),
+                Step::Waiting if grew.elapsed() > LANDING_STALLED => {
+                    return Err(landing_err(&format!(
+                        "it did not grow for {} s",
+                        LANDING_STALLED.as_secs()
+                    )))
+                }
+                Step::Waiting => std::thread::sleep(LANDING_POLL),
+            }
+        }
+    };
+    match tokio::task::spawn_blocking(follow).await {
+        Ok(done) => done.map_err(Into::into),
+        Err(e) => Err(WriteError::Io {
+            path: "the blob landing in the cache".into(),
+            source: io::Error::other(format!("the reader stopped: {e}")),
+        }
+        .into()),
     }
 }
 

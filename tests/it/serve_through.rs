@@ -113,6 +113,41 @@ fn six_clients_at_once_cost_the_hub_one_copy_and_the_revision_lands_as_push_writ
 }
 
 #[test]
+fn clients_asking_while_a_slow_fetch_is_under_way_follow_it_and_cost_the_hub_nothing_more() {
+    // A shard that takes the Hub 16 s to send: far longer than a request waits for a revision
+    // to land, so each client streams the shard as the one fetch writes it.
+    const SLOW: usize = 16 * 1024 * 1024;
+    let t = Sandbox::new("serve_through_slow");
+    let (hub, big) = HubStandIn::one_shard("org/through", "serve through slowly", SLOW);
+    hub.pace(1024 * 1024);
+    let cli = t
+        .hfcs()
+        .cache_dir(&t.cache("server"))
+        .env("HF_ENDPOINT", hub.url());
+    let server = Server::start_with(cli, &["--fallback", "hf-hub", "--write-through"]);
+    let started = std::time::Instant::now();
+    let caches = clients_at_once(&t, &server.url, &["c1", "c2", "c3", "c4"]);
+    eprintln!("four clients done in {:?}", started.elapsed());
+    let etag = sha256_hex(&big);
+    for cache in &caches {
+        let blob = cache.join("models--org--through").join("blobs").join(&etag);
+        assert_eq!(std::fs::read(&blob).unwrap(), big, "{}", blob.display());
+    }
+    let sent = hub.bytes_of(&etag);
+    assert!(
+        sent as f64 <= 1.2 * SLOW as f64,
+        "the Hub sent {sent} bytes of a {SLOW}-byte shard to four clients"
+    );
+    let out = server.stop().success();
+    // The access log names where each response's bytes came from.
+    let followed = out.stderr.lines().filter(|l| l.ends_with(" read-through"));
+    assert!(
+        followed.count() >= 1,
+        "no response followed the fetch: {out}"
+    );
+}
+
+#[test]
 fn a_gated_repo_is_not_written_through_unless_the_team_allows_it() {
     let t = Sandbox::new("serve_through_gated");
     let files = vec![HubFile {

@@ -135,6 +135,8 @@ struct State {
     /// Bodies of this blob stop after this many bytes and the connection goes silent, as a
     /// dead link does.
     stall: Option<(String, usize)>,
+    /// Bodies are sent at this many bytes a second, as over a slow link.
+    pace: Option<u64>,
 }
 
 struct Shared {
@@ -234,6 +236,11 @@ impl HubStandIn {
     /// open and silent (until the client goes or the stand-in stops).
     pub fn stall(&self, etag: &str, after: usize) {
         self.shared.state.lock().unwrap().stall = Some((etag.into(), after));
+    }
+
+    /// From now on, bodies are sent at `bytes_per_second`, as over a slow link.
+    pub fn pace(&self, bytes_per_second: u64) {
+        self.shared.state.lock().unwrap().pace = Some(bytes_per_second);
     }
 
     /// Bodies are served whole again.
@@ -372,7 +379,22 @@ fn serve(stream: TcpStream, host: &'static str, shared: &Shared) {
     ));
     let mut out = &stream;
     let _ = out.write_all(head.as_bytes());
-    let _ = out.write_all(&reply.body[..sent]);
+    let pace = shared.state.lock().unwrap().pace;
+    match pace {
+        Some(rate) => {
+            // Tenths of a second's worth at a time.
+            let chunk = (rate as usize / 10).max(1);
+            for piece in reply.body[..sent].chunks(chunk) {
+                if out.write_all(piece).is_err() || shared.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        None => {
+            let _ = out.write_all(&reply.body[..sent]);
+        }
+    }
     let _ = out.flush();
     if stall.is_some() && sent < reply.body.len() {
         // Silent, not closed: the client sees a stalled body, not a short one.
