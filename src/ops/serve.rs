@@ -182,13 +182,6 @@ pub async fn serve(
         false => None,
     };
     let sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
-    let through = match env.write_through(&opts.fallback) {
-        true => Some(read_through(
-            env.settings.clone(),
-            env.open_sources(opts.remote.as_deref(), &opts.fallback)?,
-        )),
-        false => None,
-    };
     let settings = env.settings;
     let limit = opts.limit_rate.or(settings.transfer.limit_rate);
     let mut ctx = TransferCtx::new(
@@ -197,6 +190,14 @@ pub async fn serve(
         limit,
         Arc::new(NoProgress),
     );
+    let through = match env.write_through(&opts.fallback) {
+        true => Some(read_through(
+            settings.clone(),
+            env.open_sources(opts.remote.as_deref(), &opts.fallback)?,
+            ctx.rate.clone(),
+        )),
+        false => None,
+    };
     // One GET a response, streamed: a client's memory is its queue, whatever the blob's size,
     // and a slow client holds no share of the others' transfer budget.
     ctx.multipart_threshold = u64::MAX;
@@ -247,8 +248,13 @@ pub async fn serve(
 }
 
 /// `--write-through`: a revision is fetched as `pull --write-through` fetches it (the same
-/// operation, into the server's cache dir, under the fleet's lease), on sources of its own.
-fn read_through(settings: crate::config::Settings, sources: Sources) -> FetchRevision {
+/// operation, into the server's cache dir, under the fleet's lease), on sources of its own,
+/// within the server's `--limit-rate` (`rate`, which its responses share).
+fn read_through(
+    settings: crate::config::Settings,
+    sources: Sources,
+    rate: crate::net::rate::RateLimiter,
+) -> FetchRevision {
     struct Quiet;
     impl crate::report::Reporter for Quiet {
         fn progress(&self, _: &str) -> Arc<dyn crate::report::Progress> {
@@ -259,6 +265,7 @@ fn read_through(settings: crate::config::Settings, sources: Sources) -> FetchRev
     let both = Arc::new((settings, sources));
     Arc::new(move |plan| {
         let (settings, sources) = &*both;
+        let rate = &rate;
         // The pull's future holds borrows the compiler cannot prove `Send`: it runs on a
         // blocking thread of its own, its transfers on the runtime's workers.
         tokio::runtime::Handle::current().block_on(async move {
@@ -268,7 +275,8 @@ fn read_through(settings: crate::config::Settings, sources: Sources) -> FetchRev
             };
             let name = format!("{}@{}", plan.repo_id, plan.commit);
             let transfer = TransferOptions::default();
-            let ctx = env.transfer_ctx(&transfer, "read-through");
+            let mut ctx = env.transfer_ctx(&transfer, "read-through");
+            ctx.rate = rate.clone();
             let landing = super::pull::Landing {
                 plan,
                 local_dir: None,

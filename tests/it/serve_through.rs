@@ -6,7 +6,7 @@ use crate::common::cache::{commit_hash, sha256_hex};
 use crate::common::fixtures::{CONFIG, WEIGHTS};
 use crate::common::hub::{HubFile, HubRepo, HubStandIn};
 use crate::common::python::Download;
-use crate::common::serve::{hf_client, Server, DOWNLOAD, SNAPSHOT};
+use crate::common::serve::{hf_client, raw, Server, DOWNLOAD, SNAPSHOT};
 use crate::common::{check_cache, Bucket, Sandbox};
 
 const SHARD: usize = 6 * 1024 * 1024;
@@ -145,6 +145,48 @@ fn clients_asking_while_a_slow_fetch_is_under_way_follow_it_and_cost_the_hub_not
         followed.count() >= 1,
         "no response followed the fetch: {out}"
     );
+}
+
+#[test]
+fn the_read_through_fetch_keeps_to_serves_limit_rate() {
+    // 20 MiB at 4 MiB/s: the fetch a HEAD starts lands the shard in the bucket after 5 s at the
+    // earliest, although the Hub stand-in sends it at once (uncapped, it lands within the 2 s
+    // the fleet's lease takes to settle, and a little more).
+    const CAPPED: usize = 20 * 1024 * 1024;
+    let t = Sandbox::new("serve_through_rate");
+    let (hub, big) = HubStandIn::one_shard("org/through", "serve through capped", CAPPED);
+    let cli = t
+        .hfcs()
+        .cache_dir(&t.cache("server"))
+        .env("HF_ENDPOINT", hub.url());
+    let args = [
+        "--fallback",
+        "hf-hub",
+        "--write-through",
+        "--limit-rate",
+        "4M",
+    ];
+    let server = Server::start_with(cli, &args);
+    let key = format!("blobs/{}", sha256_hex(&big));
+    let started = std::time::Instant::now();
+    let head = raw(
+        server.addr(),
+        "HEAD",
+        &format!("/org/through/resolve/main/{WEIGHTS}"),
+        &[],
+    );
+    assert_eq!(head.status, 200, "{head:?}");
+    let deadline = started + std::time::Duration::from_secs(60);
+    while !t.bucket().keys().contains(&key) {
+        assert!(std::time::Instant::now() < deadline, "{key} never landed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let took = started.elapsed().as_secs_f64();
+    assert!(
+        took >= 4.2,
+        "the shard landed after {took:.2} s: faster than 4 MiB/s"
+    );
+    server.stop().success();
 }
 
 #[test]
