@@ -578,6 +578,56 @@ fn a_revision_the_bucket_lacks_streams_from_the_hub_fallback_and_lands_nowhere()
 }
 
 #[test]
+fn the_hubs_xet_headers_stop_at_serve_so_a_client_with_hf_xet_gets_every_byte_from_it() {
+    let t = Sandbox::new("serve_xet");
+    let (hub, big) = HubStandIn::one_shard("org/xet", "serve xet", 300_000);
+    hub.xet();
+    let args = ["org/xet", "model", ""];
+    // Straight from the Hub, a client with hf_xet follows the Xet headers (to a token route the
+    // stand-in does not serve): the headers are live.
+    let direct = hf_client(
+        &hub.url(),
+        &t.cache("direct"),
+        (None, true),
+        SNAPSHOT,
+        &args,
+    );
+    let xet_asks = |from: usize| {
+        hub.seen()[from..]
+            .iter()
+            .filter(|s| s.target.contains("xet-read-token"))
+            .count()
+    };
+    assert!(
+        xet_asks(0) > 0,
+        "hf_xet did not follow the headers: {direct:?}"
+    );
+    let before = hub.seen().len();
+    let cli = t.hfcs().env("HF_ENDPOINT", hub.url());
+    let server = Server::start_with(cli, &["--fallback", "hf-hub"]);
+    let out = hf_client(
+        &server.url,
+        &t.cache("client"),
+        (None, true),
+        SNAPSHOT,
+        &args,
+    );
+    let snapshot = std::path::PathBuf::from(out.ok());
+    assert_eq!(std::fs::read(snapshot.join(WEIGHTS)).unwrap(), big);
+    assert_eq!(xet_asks(before), 0, "a client of serve went to Xet");
+    let head = raw(
+        server.addr(),
+        "HEAD",
+        &format!("/org/xet/resolve/main/{WEIGHTS}"),
+        &[],
+    );
+    for h in ["x-xet-hash", "x-xet-refresh-route", "link"] {
+        assert_eq!(head.header(h), None, "{h} passed on: {head:?}");
+    }
+    server.stop().success();
+}
+
+#[test]
 fn a_gated_repo_from_the_hub_is_passed_on_only_when_the_team_allows_it() {
     let t = Sandbox::new("serve_gated");
     let files = vec![HubFile {

@@ -137,6 +137,8 @@ struct State {
     stall: Option<(String, usize)>,
     /// Bodies are sent at this many bytes a second, as over a slow link.
     pace: Option<u64>,
+    /// LFS files answer with the Hub's Xet headers, as Xet-stored files do.
+    xet: bool,
 }
 
 struct Shared {
@@ -241,6 +243,13 @@ impl HubStandIn {
     /// From now on, bodies are sent at `bytes_per_second`, as over a slow link.
     pub fn pace(&self, bytes_per_second: u64) {
         self.shared.state.lock().unwrap().pace = Some(bytes_per_second);
+    }
+
+    /// From now on, LFS files' resolve answers carry the Xet headers the Hub sends for
+    /// Xet-stored files (`X-Xet-Hash`, `Link` with `rel="xet-auth"`): a client with hf_xet then
+    /// asks `…/xet-read-token/…`, which the stand-in does not serve.
+    pub fn xet(&self) {
+        self.shared.state.lock().unwrap().xet = true;
     }
 
     /// Bodies are served whole again.
@@ -638,7 +647,7 @@ fn resolve_answer(
         .header("etag", format!("\"{}\"", git_sha1_hex(&f.bytes)))
         .header("accept-ranges", "bytes");
     if f.lfs {
-        return Reply {
+        let reply = Reply {
             status: 302,
             ..reply
         }
@@ -648,6 +657,21 @@ fn resolve_answer(
             "location",
             format!("{}/cdn/{}?signature=abc", shared.cdn_url, f.etag()),
         );
+        if !state.xet {
+            return reply;
+        }
+        let token = format!("{}/api/{t}s/{id}/xet-read-token/{commit}", shared.hub_url);
+        let cas = format!("{}/cas/reconstructions/{}", shared.cdn_url, f.etag());
+        return reply
+            .header("x-xet-hash", f.etag())
+            .header(
+                "x-xet-refresh-route",
+                format!("/api/{t}s/{id}/xet-read-token/{commit}"),
+            )
+            .header(
+                "link",
+                format!("<{token}>; rel=\"xet-auth\", <{cas}>; rel=\"xet-reconstruction-info\""),
+            );
     }
     ranged(reply, &served_bytes(state, f), headers)
 }
