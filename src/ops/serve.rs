@@ -1,5 +1,6 @@
 //! `serve`: the address and access checked (a non-loopback address needs `--auth`), the
-//! pull's sources opened, then the server ([`crate::serve`]) run until a stop request.
+//! pull's sources opened (after the server's own cache dir with `--from-cache`), then the
+//! server ([`crate::serve`]) run until a stop request.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -93,6 +94,9 @@ pub struct ServeOptions {
     pub auth: Option<AuthSpec>,
     /// `--limit-rate`: the cap on the bytes every response together reads from the sources.
     pub limit_rate: Option<crate::config::Rate>,
+    /// `--from-cache`: complete revisions of the server's cache dir are served from it before
+    /// the remote is asked.
+    pub from_cache: bool,
 }
 
 /// Where the server answers, for the line that says it is ready.
@@ -181,7 +185,12 @@ pub async fn serve(
         true => Some(HubGate::new(crate::hub::Hub::open(env.settings)?)),
         false => None,
     };
-    let sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
+    let mut sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
+    if opts.from_cache {
+        sources = sources.led_by(Source::Cache {
+            dir: env.settings.cache_dir.clone(),
+        });
+    }
     let through = match env.write_through(&opts.fallback) {
         true => Some(read_through(
             env.settings.clone(),
@@ -217,7 +226,7 @@ pub async fn serve(
     }
     let gate_note = gate.as_ref().map(|g| g.describe());
     let described = sources.describe();
-    let lister = repo_lister(sources.primary(), settings.transfer.workers);
+    let lister = repo_lister(sources.get(sources.home()), settings.transfer.workers);
     let mut shared = Shared::new(
         sources,
         ctx,
@@ -292,8 +301,8 @@ fn read_through(settings: crate::config::Settings, sources: Sources) -> FetchRev
 
 /// The page's listing of the remote: what `list --remote --manifests` lists (the same
 /// operation), one row a repo.
-fn repo_lister(primary: &Source, workers: usize) -> Option<ListRepos> {
-    let Source::Remote { remote, layout } = primary else {
+fn repo_lister(home: &Source, workers: usize) -> Option<ListRepos> {
+    let Source::Remote { remote, layout } = home else {
         return None;
     };
     let (remote, layout) = (remote.clone(), layout.clone());

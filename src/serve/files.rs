@@ -201,8 +201,9 @@ fn stream(
     Body::stream(rx, end - start)
 }
 
-/// The source to stream a file of `rev` from: the bucket once `--write-through` landed the
-/// revision there (waiting a bounded while for its one flight), else where it came from.
+/// The source to stream a file of `rev` from: the first once `--write-through` landed the
+/// revision (waiting a bounded while for its one flight), else where it came from. The first
+/// is the bucket, or with `--from-cache` the cache dir the flight fetched the revision into.
 async fn landed_tier(shared: &Arc<Shared>, rev: &Revision) -> usize {
     let (Some(through), Some(plan)) = (&shared.through, &rev.plan) else {
         return rev.tier;
