@@ -31,14 +31,16 @@ pub struct ServeArgs {
     pub write_through: bool,
 
     /// Serve complete revisions from this process's own cache dir (HF_HUB_CACHE or
-    /// --cache-dir) before asking the remote: one node's cache serves its rack
+    /// --cache-dir) before asking the remote: one node's cache serves its rack (default:
+    /// serve.from_cache)
     ///
     /// A revision is complete when the cache holds its tree listing (trees/<commit>.json,
     /// written by huggingface_hub 2.x and by pull); one without (a partial download) is asked
     /// of the remote and the fallbacks as without this flag. Blobs are verified as they are
     /// read: a corrupt or missing one is served from the next source. A remote is still
-    /// required (--remote or the configured one). With --write-through, what a fallback
-    /// serves lands in the cache dir and is then served from it.
+    /// required (--remote or the configured one), though it may lack the repos the cache
+    /// serves. With --write-through, what a fallback serves lands in the cache dir (and the
+    /// remote) and is then served from the cache dir.
     #[arg(long)]
     pub from_cache: bool,
 

@@ -186,7 +186,7 @@ pub async fn serve(
         false => None,
     };
     let mut sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
-    if opts.from_cache {
+    if opts.from_cache || env.settings.serve_from_cache {
         sources = sources.led_by(Source::Cache {
             dir: env.settings.cache_dir.clone(),
         });
