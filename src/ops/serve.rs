@@ -192,9 +192,11 @@ pub async fn serve(
         });
     }
     let through = match env.write_through(&opts.fallback) {
+        // Its sources are the server's after the cache dir, if that is asked first.
         true => Some(read_through(
             env.settings.clone(),
             env.open_sources(opts.remote.as_deref(), &opts.fallback)?,
+            sources.home(),
         )),
         false => None,
     };
@@ -256,8 +258,9 @@ pub async fn serve(
 }
 
 /// `--write-through`: a revision is fetched as `pull --write-through` fetches it (the same
-/// operation, into the server's cache dir, under the fleet's lease), on sources of its own.
-fn read_through(settings: crate::config::Settings, sources: Sources) -> FetchRevision {
+/// operation, into the server's cache dir, under the fleet's lease), on sources of its own:
+/// the server's from its remote on, whose index in the server's list is `home`.
+fn read_through(settings: crate::config::Settings, sources: Sources, home: usize) -> FetchRevision {
     struct Quiet;
     impl crate::report::Reporter for Quiet {
         fn progress(&self, _: &str) -> Arc<dyn crate::report::Progress> {
@@ -266,7 +269,8 @@ fn read_through(settings: crate::config::Settings, sources: Sources) -> FetchRev
         fn detail(&self, _: &str) {}
     }
     let both = Arc::new((settings, sources));
-    Arc::new(move |plan| {
+    Arc::new(move |mut plan| {
+        plan.tier -= home;
         let (settings, sources) = &*both;
         // The pull's future holds borrows the compiler cannot prove `Send`: it runs on a
         // blocking thread of its own, its transfers on the runtime's workers.

@@ -213,3 +213,48 @@ fn a_corrupt_cached_blob_is_cut_off_and_the_next_request_comes_from_the_bucket()
     let source = format!("s3://{}/{}", t.garage().bucket, t.prefix);
     assert!(lines[1].ends_with(&source), "{out}");
 }
+
+#[test]
+fn with_write_through_what_the_hub_served_is_then_served_from_the_cache() {
+    let t = Sandbox::new("serve_cache_through");
+    let m = RepoSpec::two_revisions("org/m");
+    let hub = hub_of(&m);
+    let node = t.cache("node");
+    let cli = t.hfcs().cache_dir(&node).env("HF_ENDPOINT", hub.url());
+    let args = ["--from-cache", "--fallback", "hf-hub", "--write-through"];
+    let server = Server::start_with(cli, &args);
+    let main = m.commit("main");
+    let snapshot = |name: &str| {
+        let out = hf_client(
+            &server.url,
+            &t.cache(name),
+            (None, false),
+            SNAPSHOT,
+            &["org/m", "model", ""],
+        );
+        assert!(out.ok().ends_with(main), "{out:?}");
+        check_cache(&t.cache(name), &m.downloads("main"));
+    };
+    snapshot("first");
+    // The revision landed in the node's cache, listing and all, and in the bucket.
+    if !node.join(REPO).join(format!("trees/{main}.json")).is_file() {
+        panic!("no listing in the node's cache:\n{}", server.stop());
+    }
+    assert!(
+        t.bucket().exists("refs/org__m/main"),
+        "{:?}",
+        t.bucket().keys()
+    );
+    let hub_downloads = hub.downloads();
+    snapshot("second");
+    assert_eq!(hub.downloads(), hub_downloads, "the Hub was asked again");
+    let out = server.stop().success();
+    let weights = format!("/org/m/resolve/{main}/{WEIGHTS}");
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(&format!("GET {weights} 200 ")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[1].ends_with(" cache"), "{out}");
+}
