@@ -148,6 +148,7 @@ pub fn serve(args: cli::ServeArgs) -> Result<serve::ServeOptions, ConfigError> {
             write_through: args.write_through,
         },
         auth: serve::AuthSpec::parse(&args.auth)?,
+        from_cache: args.from_cache,
         limit_rate: args.limit_rate.rate,
     })
 }

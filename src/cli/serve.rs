@@ -30,6 +30,20 @@ pub struct ServeArgs {
     #[arg(long)]
     pub write_through: bool,
 
+    /// Serve complete revisions from this process's own cache dir (HF_HUB_CACHE or
+    /// --cache-dir) before asking the remote: one node's cache serves its rack (default:
+    /// serve.from_cache)
+    ///
+    /// A revision is complete when the cache holds its tree listing (trees/<commit>.json,
+    /// written by huggingface_hub 2.x and by pull); one without (a partial download) is asked
+    /// of the remote and the fallbacks as without this flag. Blobs are verified as they are
+    /// read: a corrupt or missing one is served from the next source. A remote is still
+    /// required (--remote or the configured one), though it may lack the repos the cache
+    /// serves. With --write-through, what a fallback serves lands in the cache dir (and the
+    /// remote) and is then served from the cache dir.
+    #[arg(long)]
+    pub from_cache: bool,
+
     /// Who may read: `tokens=FILE`, the team's own bearer tokens, one a line (`#` comments),
     /// a client sending one as HF_TOKEN; or `hub`, gated and private repos only for a client
     /// whose HF_TOKEN the upstream Hub (this process's HF_ENDPOINT) admits, public ones for

@@ -15,6 +15,7 @@ pub(super) struct FileConfig {
     pub(super) team: Option<FileTeam>,
     pub(super) transfer: Option<FileTransfer>,
     pub(super) pull: Option<FilePull>,
+    pub(super) serve: Option<FileServe>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +58,12 @@ pub(super) struct FileTransfer {
 pub(super) struct FilePull {
     pub(super) fallback: Option<Vec<String>>,
     pub(super) write_through: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct FileServe {
+    pub(super) from_cache: Option<bool>,
 }
 
 /// A byte size written either as a number of bytes or as text such as `64MiB`.

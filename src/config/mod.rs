@@ -38,7 +38,7 @@ impl ConfigError {
                 "known keys are storage.{endpoint,bucket,region,access_key,secret_key}, \
                  cache.{max_local_gb,sync_xet,hf_cache_dir}, team.{prefix,allow_gated}, \
                  transfer.{workers,multipart_threshold,part_size,limit_rate}, \
-                 pull.{fallback,write_through}; \
+                 pull.{fallback,write_through}, serve.from_cache; \
                  `hf-cache-sync init` writes a commented template of them all"
                     .into(),
             ),
@@ -181,6 +181,8 @@ pub struct Settings {
     pub disable_symlinks: bool,
     pub transfer: TransferSettings,
     pub pull: PullSettings,
+    /// `serve.from_cache`: `serve` answers complete revisions from its own cache dir first.
+    pub serve_from_cache: bool,
     /// Problems worth a warning that do not stop the run (a readable file holding a secret).
     pub warnings: Vec<String>,
 }
@@ -368,6 +370,7 @@ impl Settings {
             disable_symlinks: env::is_true(EnvVars::HF_HUB_DISABLE_SYMLINKS),
             transfer,
             pull,
+            serve_from_cache: file.serve.and_then(|s| s.from_cache).unwrap_or(false),
             warnings,
         })
     }

@@ -288,3 +288,11 @@ fn pull_fallbacks_parse_and_the_hub_comes_last() {
     assert!(err.contains("hf-hub may come once, last"), "{err}");
     assert!(parse_text("pull:\n  fallbak: [hf-hub]\n").is_err());
 }
+
+#[test]
+fn serve_from_cache_is_read_and_misspelled_keys_are_refused() {
+    let cfg = parse_text("serve:\n  from_cache: true\n").unwrap();
+    assert_eq!(cfg.serve.unwrap().from_cache, Some(true));
+    assert!(parse_text("serve:\n  from_cach: true\n").is_err());
+    assert!(parse_text("serve:\n  from_cache: maybe\n").is_err());
+}

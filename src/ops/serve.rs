@@ -1,5 +1,6 @@
 //! `serve`: the address and access checked (a non-loopback address needs `--auth`), the
-//! pull's sources opened, then the server ([`crate::serve`]) run until a stop request.
+//! pull's sources opened (after the server's own cache dir with `--from-cache`), then the
+//! server ([`crate::serve`]) run until a stop request.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -93,6 +94,9 @@ pub struct ServeOptions {
     pub auth: Option<AuthSpec>,
     /// `--limit-rate`: the cap on the bytes every response together reads from the sources.
     pub limit_rate: Option<crate::config::Rate>,
+    /// `--from-cache`: complete revisions of the server's cache dir are served from it before
+    /// the remote is asked.
+    pub from_cache: bool,
 }
 
 /// Where the server answers, for the line that says it is ready.
@@ -181,7 +185,12 @@ pub async fn serve(
         true => Some(HubGate::new(crate::hub::Hub::open(env.settings)?)),
         false => None,
     };
-    let sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
+    let mut sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
+    if opts.from_cache || env.settings.serve_from_cache {
+        sources = sources.led_by(Source::Cache {
+            dir: env.settings.cache_dir.clone(),
+        });
+    }
     let settings = env.settings;
     let limit = opts.limit_rate.or(settings.transfer.limit_rate);
     let mut ctx = TransferCtx::new(
@@ -191,9 +200,13 @@ pub async fn serve(
         Arc::new(NoProgress),
     );
     let through = match env.write_through(&opts.fallback) {
+        // Its sources are the server's after the cache dir, if that is asked first.
         true => Some(read_through(
             settings.clone(),
-            env.open_sources(opts.remote.as_deref(), &opts.fallback)?,
+            (
+                env.open_sources(opts.remote.as_deref(), &opts.fallback)?,
+                sources.home(),
+            ),
             ctx.rate.clone(),
         )),
         false => None,
@@ -218,7 +231,7 @@ pub async fn serve(
     }
     let gate_note = gate.as_ref().map(|g| g.describe());
     let described = sources.describe();
-    let lister = repo_lister(sources.primary(), settings.transfer.workers);
+    let lister = repo_lister(sources.get(sources.home()), settings.transfer.workers);
     let mut shared = Shared::new(
         sources,
         ctx,
@@ -248,11 +261,12 @@ pub async fn serve(
 }
 
 /// `--write-through`: a revision is fetched as `pull --write-through` fetches it (the same
-/// operation, into the server's cache dir, under the fleet's lease), on sources of its own,
-/// within the server's `--limit-rate` (`rate`, which its responses share).
+/// operation, into the server's cache dir, under the fleet's lease), on sources of its own:
+/// the server's from its remote on, whose index in the server's list is `home`; within the
+/// server's `--limit-rate` (`rate`, which its responses share).
 fn read_through(
     settings: crate::config::Settings,
-    sources: Sources,
+    (sources, home): (Sources, usize),
     rate: crate::net::rate::RateLimiter,
 ) -> FetchRevision {
     struct Quiet;
@@ -263,7 +277,8 @@ fn read_through(
         fn detail(&self, _: &str) {}
     }
     let both = Arc::new((settings, sources));
-    Arc::new(move |plan| {
+    Arc::new(move |mut plan| {
+        plan.tier -= home;
         let (settings, sources) = &*both;
         let rate = &rate;
         // The pull's future holds borrows the compiler cannot prove `Send`: it runs on a
@@ -300,8 +315,8 @@ fn read_through(
 
 /// The page's listing of the remote: what `list --remote --manifests` lists (the same
 /// operation), one row a repo.
-fn repo_lister(primary: &Source, workers: usize) -> Option<ListRepos> {
-    let Source::Remote { remote, layout } = primary else {
+fn repo_lister(home: &Source, workers: usize) -> Option<ListRepos> {
+    let Source::Remote { remote, layout } = home else {
         return None;
     };
     let (remote, layout) = (remote.clone(), layout.clone());

@@ -223,10 +223,11 @@ enum Origin {
     Landing(Landing),
 }
 
-/// Where to stream a file of `rev` from: with `--write-through`, the bucket once the revision's
-/// one fetch landed it there, or else the blob as that fetch writes it into the cache dir, as
-/// soon as it has started on it (one copy from the Hub, however many clients ask); within
-/// [`WAIT`] for either, otherwise from where the revision came from.
+/// Where to stream a file of `rev` from: with `--write-through`, the first source once the
+/// revision's one fetch landed it (the bucket, or with `--from-cache` the cache dir the fetch
+/// wrote it into), or else the blob as that fetch writes it into the cache dir, as soon as it
+/// has started on it (one copy from the Hub, however many clients ask); within [`WAIT`] for
+/// either, otherwise from where the revision came from.
 async fn where_from(shared: &Arc<Shared>, rev: &Revision, wanted: Wanted<'_>) -> Origin {
     let (Some(through), Some(plan)) = (&shared.through, &rev.plan) else {
         return Origin::Tier(rev.tier);

@@ -39,7 +39,7 @@ pub struct Recent {
 
 /// Every counter of the server, shared by all requests.
 pub struct Metrics {
-    /// The remote's URL: bytes from any other source were fetched upstream.
+    /// The remote's URL: bytes from any other source but the cache dir were fetched upstream.
     primary: String,
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     sent: Mutex<BTreeMap<String, u64>>,
@@ -121,7 +121,8 @@ impl Metrics {
             .or_default() += 1;
         let source = a.source.as_deref().unwrap_or(SERVER);
         *locked(&self.sent).entry(source.to_string()).or_default() += a.bytes;
-        if a.source.as_deref().is_some_and(|s| s != self.primary) {
+        let near = |s: &str| s == self.primary || s == crate::transfer::cache_source::CACHE_SOURCE;
+        if a.source.as_deref().is_some_and(|s| !near(s)) {
             *locked(&self.upstream)
                 .entry(source.to_string())
                 .or_default() += 1;

@@ -54,7 +54,8 @@ pub struct Shared {
     /// `--auth hub`: the upstream Hub decides who reads gated and private repos.
     pub gate: Option<HubGate>,
     /// The local cache dir, which the pull's resolution checks paths against (written only
-    /// with `--write-through`, by the pull that fetches a revision the remote lacks).
+    /// with `--write-through`, by the pull that fetches a revision the remote lacks; read
+    /// first with `--from-cache`, as the first of the sources).
     pub cache_dir: PathBuf,
     pub allow_gated: bool,
     pub log: AccessLog,
@@ -76,7 +77,7 @@ impl Shared {
         (cache_dir, allow_gated): (PathBuf, bool),
         log: AccessLog,
     ) -> Shared {
-        let metrics = Arc::new(Metrics::new(sources.primary().url()));
+        let metrics = Arc::new(Metrics::new(sources.get(sources.home()).url()));
         let described = sources.describe();
         Shared {
             sources,

@@ -1,6 +1,7 @@
 //! The revisions `serve` answers for: resolved through the sources by the pull's own
-//! resolution (a ref the bucket holds, or a commit with a manifest; the Hub after the remotes
-//! with `--fallback hf-hub`), with the tree listing a push left beside the manifest, and kept in
+//! resolution (with `--from-cache` a complete revision of the server's cache dir first; a ref
+//! the bucket holds, or a commit with a manifest; the Hub after the remotes with `--fallback
+//! hf-hub`), with the tree listing a push left beside the manifest, and kept in
 //! memory by commit, which never changes. A ref is read again on every request.
 
 use std::collections::{BTreeMap, HashMap};
@@ -139,16 +140,17 @@ impl Revisions {
             crate::transfer::listings::read_listings(sources, ctx, std::slice::from_mut(&mut plan))
                 .await;
         }
-        let revision = Arc::new(revision_of(repo, plan));
+        let revision = Arc::new(revision_of(repo, plan, sources.home()));
         self.keep(key(&revision.commit), revision.clone());
         Ok(revision)
     }
 }
 
 /// The revision a plan describes: its manifest's files, with the blob ids of the tree listing
-/// when it has one for the same blob, computed otherwise.
-fn revision_of(repo: &RepoName, plan: Plan) -> Revision {
-    let kept = (plan.tier > 0).then(|| plan.clone());
+/// when it has one for the same blob, computed otherwise. The plan is kept for
+/// `--write-through` when a source after the remote at `home` served it.
+fn revision_of(repo: &RepoName, plan: Plan, home: usize) -> Revision {
+    let kept = (plan.tier > home).then(|| plan.clone());
     let listing = plan
         .listing
         .as_deref()

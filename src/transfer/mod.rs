@@ -2,6 +2,7 @@
 //! fetching one blob into the cache, the push and pull engines the commands call, and laying a
 //! pulled revision out in a project folder.
 
+pub mod cache_source;
 pub mod fetch;
 pub mod fleet;
 pub mod lifecycle;

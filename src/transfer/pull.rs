@@ -302,6 +302,7 @@ pub async fn resolve_through(
         let result = match source {
             Source::Remote { remote, layout } => resolve(remote, layout, cache_dir, target).await,
             Source::Hub(hub) => resolve_hub(hub, cache_dir, target).await,
+            Source::Cache { dir } => super::cache_source::resolve(dir, target),
         };
         let e = match result {
             Ok(mut plan) => {
@@ -329,7 +330,10 @@ pub async fn resolve_through(
             return Ok(Resolution::WouldFallBack { to: next, why });
         }
         let note = format!("{why}; trying {next}");
-        ctx.progress.log(&format!("warning: {note}"));
+        // A cache dir asked first lacks most revisions: not worth a warning each time.
+        if !matches!((source, &e), (Source::Cache { .. }, PullError::Missing(_))) {
+            ctx.progress.log(&format!("warning: {note}"));
+        }
         notes.push(note);
         tier += 1;
     }

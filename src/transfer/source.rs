@@ -1,9 +1,11 @@
 //! Where a pull gets revisions and blobs: a list of sources tried in order, remotes first (a
-//! node-local share, then the team bucket, …) and optionally the Hub last. "NFS share, then
+//! node-local share, then the team bucket, …) and optionally the Hub last; `serve --from-cache`
+//! puts its own cache dir before them all ([`super::cache_source`]). "NFS share, then
 //! bucket, then Hub" is a list, not a code path. A later source is asked only when an earlier
 //! one lacks something or keeps failing; never when it is set up wrong (rejected credentials, a
 //! missing bucket, a denied read), which must be fixed rather than hidden.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cache::write::{BlobSink, WriteError};
@@ -11,6 +13,7 @@ use crate::hub::{CommitFile, Hub};
 use crate::manifest::Layout;
 use crate::net::TransferCtx;
 use crate::remote::{Remote, RemoteError};
+use crate::transfer::cache_source;
 use crate::transfer::TransferError;
 
 /// A blob as a source is asked for it: by name and size, and by a file of a commit that holds
@@ -26,8 +29,15 @@ pub struct Wanted<'a> {
 // A pull holds a few of these for its whole run: their size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Source {
-    Remote { remote: Remote, layout: Layout },
+    Remote {
+        remote: Remote,
+        layout: Layout,
+    },
     Hub(Hub),
+    /// A Hugging Face cache dir: complete revisions (those with a tree listing) only.
+    Cache {
+        dir: PathBuf,
+    },
 }
 
 impl Source {
@@ -36,6 +46,7 @@ impl Source {
         match self {
             Source::Remote { remote, .. } => remote.describe(),
             Source::Hub(hub) => hub.describe(),
+            Source::Cache { dir } => format!("the cache dir {}", dir.display()),
         }
     }
 
@@ -44,6 +55,7 @@ impl Source {
         match self {
             Source::Remote { remote, .. } => remote.url(),
             Source::Hub(hub) => hub.endpoint_url(),
+            Source::Cache { .. } => cache_source::CACHE_SOURCE.to_string(),
         }
     }
 
@@ -51,11 +63,12 @@ impl Source {
         matches!(self, Source::Hub(_))
     }
 
-    /// The Hub serves files by path: it can serve a blob only when a file of a commit names it.
+    /// The Hub serves files by path, and a cache dir keeps blobs by repo: either can serve a
+    /// blob only when a file of a commit names it.
     pub fn can_serve(&self, job: Wanted<'_>) -> bool {
         match self {
             Source::Remote { .. } => true,
-            Source::Hub(_) => job.named_by.is_some(),
+            Source::Hub(_) | Source::Cache { .. } => job.named_by.is_some(),
         }
     }
 
@@ -65,6 +78,8 @@ impl Source {
             (Source::Remote { layout, .. }, _) => layout.blob_key(job.etag),
             (Source::Hub(_), Some(f)) => format!("{}@{}/{}", f.repo_id, f.commit, f.path),
             (Source::Hub(_), None) => job.etag.to_string(),
+            (Source::Cache { dir }, _) => cache_source::blob_file(dir, job)
+                .map_or_else(|| job.etag.to_string(), |p| p.display().to_string()),
         }
     }
 
@@ -90,6 +105,7 @@ impl Source {
                 }
                 .into()),
             },
+            Source::Cache { dir } => cache_source::download(dir, job, writer, ctx).await,
         }
     }
 }
@@ -168,16 +184,37 @@ impl Sources {
         &self.tiers[i].source
     }
 
-    /// The first source: the remote the command names.
+    /// The first source: the remote the command names (or `serve --from-cache`'s cache dir).
     pub fn primary(&self) -> &Source {
         &self.tiers[0].source
     }
 
-    /// The remote at `i` with its layout, unless it is the Hub.
+    /// The same sources with `source` asked before them all.
+    pub fn led_by(self, source: Source) -> Sources {
+        let mut tiers = self.tiers;
+        tiers.insert(
+            0,
+            Tier {
+                source,
+                down: AtomicBool::new(false),
+            },
+        );
+        Sources { tiers }
+    }
+
+    /// The index of the first remote: the bucket the command names, which `--write-through`
+    /// writes to and the page lists (0 unless a cache dir is asked first).
+    pub fn home(&self) -> usize {
+        (0..self.len())
+            .find(|&i| self.remote(i).is_some())
+            .unwrap_or(0)
+    }
+
+    /// The remote at `i` with its layout, unless it is the Hub or a cache dir.
     pub fn remote(&self, i: usize) -> Option<(&Remote, &Layout)> {
         match &self.tiers[i].source {
             Source::Remote { remote, layout } => Some((remote, layout)),
-            Source::Hub(_) => None,
+            Source::Hub(_) | Source::Cache { .. } => None,
         }
     }
 

@@ -47,6 +47,7 @@ mod rm;
 mod secrets;
 mod serve;
 mod serve_auth;
+mod serve_cache;
 mod serve_ops;
 mod serve_through;
 mod status;
