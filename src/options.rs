@@ -149,6 +149,11 @@ pub fn serve(args: cli::ServeArgs) -> Result<serve::ServeOptions, ConfigError> {
         },
         auth: serve::AuthSpec::parse(&args.auth)?,
         limit_rate: args.limit_rate.rate,
+        presign: args
+            .presign
+            .as_deref()
+            .map(serve::presign_ttl)
+            .transpose()?,
     })
 }
 

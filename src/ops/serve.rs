@@ -23,6 +23,51 @@ use super::TransferOptions;
 
 /// The address `serve` listens on unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+/// How long a presigned URL stays valid when `--presign` names no duration.
+pub const DEFAULT_PRESIGN: &str = "15m";
+/// The longest a SigV4 presigned URL may be valid.
+const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `--presign=DURATION`: how long each URL is valid, a second to a week.
+pub fn presign_ttl(text: &str) -> Result<Duration, ConfigError> {
+    let usage = |why: String| {
+        ConfigError::Usage {
+        message: format!("--presign={text}: {why}"),
+        hint: format!(
+            "give how long each URL stays valid, from 1s to 7d, e.g. --presign=15m or              --presign=1h ({})",
+            crate::config::DURATION_HINT
+        ),
+    }
+    };
+    let ttl = crate::config::parse_duration(text).map_err(usage)?;
+    if ttl < Duration::from_secs(1) || ttl > MAX_PRESIGN {
+        return Err(usage(
+            "out of range: S3 signs URLs valid from 1 second to 7 days".into(),
+        ));
+    }
+    Ok(ttl)
+}
+
+/// `--presign` hands out URLs of the primary remote's objects: only an S3 bucket has them.
+fn check_presign(primary: &Source, ttl: Option<Duration>) -> Result<(), ConfigError> {
+    let Some(_) = ttl else {
+        return Ok(());
+    };
+    if let Source::Remote { remote, .. } = primary {
+        if remote.can_presign() {
+            return Ok(());
+        }
+    }
+    Err(ConfigError::Usage {
+        message: format!(
+            "--presign needs an S3 remote, and {} is not one: a directory has no URL a client              could be sent to",
+            primary.describe()
+        ),
+        hint: "drop --presign (serve then streams every file itself), or serve from a bucket:                --remote=s3://bucket[/prefix]"
+            .into(),
+    })
+}
+
 /// How long responses in flight may go on after a stop request.
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -93,6 +138,8 @@ pub struct ServeOptions {
     pub auth: Option<AuthSpec>,
     /// `--limit-rate`: the cap on the bytes every response together reads from the sources.
     pub limit_rate: Option<crate::config::Rate>,
+    /// `--presign`: LFS files the bucket holds are answered with a 302 to a URL valid this long.
+    pub presign: Option<Duration>,
 }
 
 /// Where the server answers, for the line that says it is ready.
@@ -182,6 +229,7 @@ pub async fn serve(
         false => None,
     };
     let sources = env.open_sources(opts.remote.as_deref(), &opts.fallback)?;
+    check_presign(sources.primary(), opts.presign)?;
     let through = match env.write_through(&opts.fallback) {
         true => Some(read_through(
             env.settings.clone(),
@@ -230,6 +278,9 @@ pub async fn serve(
     }
     if let Some(fetch) = through {
         shared = shared.writing_through(fetch);
+    }
+    if let Some(ttl) = opts.presign {
+        shared = shared.presigning(ttl);
     }
     let shared = Arc::new(shared);
     ready(&Ready {

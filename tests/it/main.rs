@@ -48,6 +48,7 @@ mod secrets;
 mod serve;
 mod serve_auth;
 mod serve_ops;
+mod serve_presign;
 mod serve_through;
 mod status;
 mod terminal;
