@@ -3,8 +3,10 @@
 //! serve, huggingface_hub downloads through it without sending its token to the bucket, and a
 //! directory remote is refused.
 
+use crate::common::fault_proxy::FaultProxy;
 use crate::common::fixtures::{CONFIG, WEIGHTS};
 use crate::common::python::hf_cache_verify;
+use crate::common::resilience::config_via;
 use crate::common::serve::{hf_client, pushed, raw, Raw, Server, DOWNLOAD, SNAPSHOT};
 use crate::common::{check_cache, Sandbox};
 
@@ -148,10 +150,14 @@ fn lfs_files_redirect_to_the_bucket_and_clients_get_every_file_right() {
 #[test]
 fn auth_comes_before_any_url_and_the_token_stays_off_the_bucket() {
     let (t, m) = pushed("serve_presign_auth");
+    // The bucket behind a proxy that notes each request's Authorization header: the URLs serve
+    // signs then name the proxy, so the client's requests to the bucket pass through it.
+    let proxy = FaultProxy::new(&[]);
+    let config = config_via(&t, "proxied.yaml", proxy.url(), &t.prefix);
     let tokens = t.path("tokens");
     std::fs::write(&tokens, "hf_team_secret\n").unwrap();
     let auth = format!("tokens={}", tokens.display());
-    let server = Server::start(&t, &["--presign", "--auth", &auth]);
+    let server = Server::start_with(t.bare().config(&config), &["--presign", "--auth", &auth]);
     let addr = server.addr().to_string();
     let path = format!("/org/m/resolve/main/{WEIGHTS}");
     for method in ["HEAD", "GET"] {
@@ -161,27 +167,33 @@ fn auth_comes_before_any_url_and_the_token_stays_off_the_bucket() {
     }
     let bearer = [("Authorization", "Bearer hf_team_secret")];
     // Bare --presign: 15 minutes.
-    let location = presigned(&t, &raw(&addr, "GET", &path, &bearer), "900");
-    // The bucket refuses a presigned URL that also carries a bearer token: a client that sent
-    // its token on would fail, so the download below shows it did not.
-    let with_token = fetch(&location, "GET", &bearer);
-    assert!(
-        with_token.status >= 400,
-        "the bucket took a presigned URL with an Authorization header: {}",
-        with_token.status
-    );
+    let answer = raw(&addr, "GET", &path, &bearer);
+    assert_eq!(answer.status, 302, "{answer:?}");
+    let location = answer.header("location").unwrap();
+    assert!(location.starts_with(proxy.url()), "{location}");
+    assert!(location.contains("X-Amz-Expires=900&"), "{location}");
     let args = ["org/m", "model", "main", WEIGHTS];
     let cache = t.cache("client");
-    let got = hf_client(
-        &server.url,
-        &cache,
-        (Some("hf_team_secret"), false),
-        DOWNLOAD,
-        &args,
-    );
+    let token = (Some("hf_team_secret"), false);
+    let got = hf_client(&server.url, &cache, token, DOWNLOAD, &args);
     assert_eq!(
         std::fs::read(got.ok()).unwrap(),
         m.revision("main").file(WEIGHTS).bytes
+    );
+    let signed: Vec<_> = proxy
+        .log()
+        .into_iter()
+        .filter(|s| s.is_blob_get() && s.target.contains("X-Amz-Signature="))
+        .collect();
+    assert_eq!(
+        signed.len(),
+        1,
+        "the client fetched the blob once: {signed:?}"
+    );
+    assert_eq!(signed[0].status, 200, "{signed:?}");
+    assert_eq!(
+        signed[0].authorization, None,
+        "the client sent an Authorization header to the bucket"
     );
     let out = server.stop().success();
     assert!(!out.stderr.contains("hf_team_secret"), "{out}");
