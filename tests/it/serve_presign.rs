@@ -5,6 +5,7 @@
 
 use crate::common::fault_proxy::FaultProxy;
 use crate::common::fixtures::{CONFIG, WEIGHTS};
+use crate::common::hub::HubStandIn;
 use crate::common::python::hf_cache_verify;
 use crate::common::resilience::config_via;
 use crate::common::serve::{hf_client, pushed, raw, Raw, Server, DOWNLOAD, SNAPSHOT};
@@ -197,6 +198,23 @@ fn auth_comes_before_any_url_and_the_token_stays_off_the_bucket() {
     );
     let out = server.stop().success();
     assert!(!out.stderr.contains("hf_team_secret"), "{out}");
+}
+
+#[test]
+fn a_blob_the_bucket_lacks_streams_from_the_fallback() {
+    let t = Sandbox::new("serve_presign_fallback");
+    let (hub, big) = HubStandIn::one_shard("org/hub-only", "serve presign hub", 300_000);
+    let cli = t.hfcs().env("HF_ENDPOINT", hub.url());
+    let server = Server::start_with(cli, &["--presign", "--fallback", "hf-hub"]);
+    let path = format!("/org/hub-only/resolve/main/{WEIGHTS}");
+    let got = raw(server.addr(), "GET", &path, &[]);
+    assert_eq!(got.status, 200, "{:?}", got.headers);
+    assert_eq!(got.header("location"), None);
+    assert_eq!(got.body, big);
+    let out = server.stop().success();
+    let logged = format!("GET {path} 200 300000 ");
+    let line = out.stderr.lines().find(|l| l.contains(&logged));
+    assert!(line.is_some_and(|l| l.ends_with(&hub.url())), "{out}");
 }
 
 #[test]
