@@ -449,6 +449,22 @@ mod tests {
     }
 
     #[test]
+    fn presign_durations() {
+        assert_eq!(presign_ttl("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(presign_ttl("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(
+            presign_ttl(DEFAULT_PRESIGN).unwrap(),
+            Duration::from_secs(900)
+        );
+        assert_eq!(presign_ttl("7d").unwrap(), MAX_PRESIGN);
+        for bad in ["0s", "8d", "soon", "15", ""] {
+            let err = presign_ttl(bad).unwrap_err();
+            assert!(err.to_string().contains("--presign="), "{bad}: {err}");
+            assert!(err.hint().unwrap().contains("--presign=15m"), "{bad}");
+        }
+    }
+
+    #[test]
     fn auth_specs() {
         let parse =
             |v: &[&str]| AuthSpec::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
