@@ -30,14 +30,13 @@ const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// `--presign=DURATION`: how long each URL is valid, a second to a week.
 pub fn presign_ttl(text: &str) -> Result<Duration, ConfigError> {
-    let usage = |why: String| {
-        ConfigError::Usage {
+    let usage = |why: String| ConfigError::Usage {
         message: format!("--presign={text}: {why}"),
         hint: format!(
-            "give how long each URL stays valid, from 1s to 7d, e.g. --presign=15m or              --presign=1h ({})",
+            "give how long each URL stays valid, from 1s to 7d, e.g. --presign=15m or \
+             --presign=1h ({})",
             crate::config::DURATION_HINT
         ),
-    }
     };
     let ttl = crate::config::parse_duration(text).map_err(usage)?;
     if ttl < Duration::from_secs(1) || ttl > MAX_PRESIGN {
@@ -50,9 +49,9 @@ pub fn presign_ttl(text: &str) -> Result<Duration, ConfigError> {
 
 /// `--presign` hands out URLs of the primary remote's objects: only an S3 bucket has them.
 fn check_presign(primary: &Source, ttl: Option<Duration>) -> Result<(), ConfigError> {
-    let Some(_) = ttl else {
+    if ttl.is_none() {
         return Ok(());
-    };
+    }
     if let Source::Remote { remote, .. } = primary {
         if remote.can_presign() {
             return Ok(());
@@ -60,10 +59,12 @@ fn check_presign(primary: &Source, ttl: Option<Duration>) -> Result<(), ConfigEr
     }
     Err(ConfigError::Usage {
         message: format!(
-            "--presign needs an S3 remote, and {} is not one: a directory has no URL a client              could be sent to",
+            "--presign needs an S3 remote, and {} is not one: a directory has no URL a client \
+             could be sent to",
             primary.describe()
         ),
-        hint: "drop --presign (serve then streams every file itself), or serve from a bucket:                --remote=s3://bucket[/prefix]"
+        hint: "drop --presign (serve then streams every file itself), or serve from a bucket: \
+               --remote=s3://bucket[/prefix]"
             .into(),
     })
 }
