@@ -150,6 +150,11 @@ pub fn serve(args: cli::ServeArgs) -> Result<serve::ServeOptions, ConfigError> {
         auth: serve::AuthSpec::parse(&args.auth)?,
         from_cache: args.from_cache,
         limit_rate: args.limit_rate.rate,
+        presign: args
+            .presign
+            .as_deref()
+            .map(serve::presign_ttl)
+            .transpose()?,
     })
 }
 

@@ -53,6 +53,25 @@ pub struct ServeArgs {
     #[arg(long, value_name = "hub|tokens=FILE")]
     pub auth: Vec<String>,
 
+    /// Answer each LFS file the bucket holds with a 302 to a presigned GET URL of its blob,
+    /// valid this long (`90s`, `15m`, `1h`; bare --presign: 15m), as the Hub sends clients to its
+    /// CDN: the bucket then serves the bytes and serve only answers metadata, so many replicas
+    /// and big shards cost serve next to nothing. S3 remotes only
+    ///
+    /// What it gives up: the bytes no longer pass through serve, so serve cannot hash them on the
+    /// way and withhold a corrupt object from the client. Clients still check: huggingface_hub
+    /// checks each file's size, and `hf cache verify` (or `hf-cache-sync verify`) its hash. Small
+    /// (non-LFS) files, and blobs the bucket lacks, still stream from serve, verified. Anyone
+    /// holding a URL may fetch that blob until it expires; --auth is checked before any is signed.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = crate::ops::serve::DEFAULT_PRESIGN
+    )]
+    pub presign: Option<String>,
+
     #[command(flatten)]
     pub limit_rate: super::LimitRateArg,
 }

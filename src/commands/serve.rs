@@ -9,7 +9,7 @@ use super::{App, Outcome};
 use crate::ops;
 use crate::serve::Access;
 
-pub use crate::ops::serve::{AuthSpec, ServeOptions};
+pub use crate::ops::serve::{presign_ttl, AuthSpec, ServeOptions};
 
 pub async fn run(app: &App, opts: ServeOptions) -> Result<Outcome> {
     let quiet = app.printer.quiet;

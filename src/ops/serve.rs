@@ -24,6 +24,52 @@ use super::TransferOptions;
 
 /// The address `serve` listens on unless told.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+/// How long a presigned URL stays valid when `--presign` names no duration.
+pub const DEFAULT_PRESIGN: &str = "15m";
+/// The longest a SigV4 presigned URL may be valid.
+const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `--presign=DURATION`: how long each URL is valid, a second to a week.
+pub fn presign_ttl(text: &str) -> Result<Duration, ConfigError> {
+    let usage = |why: String| ConfigError::Usage {
+        message: format!("--presign={text}: {why}"),
+        hint: format!(
+            "give how long each URL stays valid, from 1s to 7d, e.g. --presign=15m or \
+             --presign=1h ({})",
+            crate::config::DURATION_HINT
+        ),
+    };
+    let ttl = crate::config::parse_duration(text).map_err(usage)?;
+    if ttl < Duration::from_secs(1) || ttl > MAX_PRESIGN {
+        return Err(usage(
+            "out of range: S3 signs URLs valid from 1 second to 7 days".into(),
+        ));
+    }
+    Ok(ttl)
+}
+
+/// `--presign` hands out URLs of the primary remote's objects: only an S3 bucket has them.
+fn check_presign(primary: &Source, ttl: Option<Duration>) -> Result<(), ConfigError> {
+    if ttl.is_none() {
+        return Ok(());
+    }
+    if let Source::Remote { remote, .. } = primary {
+        if remote.can_presign() {
+            return Ok(());
+        }
+    }
+    Err(ConfigError::Usage {
+        message: format!(
+            "--presign needs an S3 remote, and {} is not one: a directory has no URL a client \
+             could be sent to",
+            primary.describe()
+        ),
+        hint: "drop --presign (serve then streams every file itself), or serve from a bucket: \
+               --remote=s3://bucket[/prefix]"
+            .into(),
+    })
+}
+
 /// How long responses in flight may go on after a stop request.
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -97,6 +143,8 @@ pub struct ServeOptions {
     /// `--from-cache`: complete revisions of the server's cache dir are served from it before
     /// the remote is asked.
     pub from_cache: bool,
+    /// `--presign`: LFS files the bucket holds are answered with a 302 to a URL valid this long.
+    pub presign: Option<Duration>,
 }
 
 /// Where the server answers, for the line that says it is ready.
@@ -191,6 +239,7 @@ pub async fn serve(
             dir: env.settings.cache_dir.clone(),
         });
     }
+    check_presign(sources.get(sources.home()), opts.presign)?;
     let settings = env.settings;
     let limit = opts.limit_rate.or(settings.transfer.limit_rate);
     let mut ctx = TransferCtx::new(
@@ -244,6 +293,9 @@ pub async fn serve(
     }
     if let Some(fetch) = through {
         shared = shared.writing_through(fetch);
+    }
+    if let Some(ttl) = opts.presign {
+        shared = shared.presigning(ttl);
     }
     let shared = Arc::new(shared);
     ready(&Ready {
@@ -418,6 +470,22 @@ mod tests {
         assert!(check_access(&any, Some(&hub)).is_ok());
         assert_eq!(listen_addr("localhost:1").unwrap().port(), 1);
         assert!(listen_addr("8090").is_err());
+    }
+
+    #[test]
+    fn presign_durations() {
+        assert_eq!(presign_ttl("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(presign_ttl("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(
+            presign_ttl(DEFAULT_PRESIGN).unwrap(),
+            Duration::from_secs(900)
+        );
+        assert_eq!(presign_ttl("7d").unwrap(), MAX_PRESIGN);
+        for bad in ["0s", "8d", "soon", "15", ""] {
+            let err = presign_ttl(bad).unwrap_err();
+            assert!(err.to_string().contains("--presign="), "{bad}: {err}");
+            assert!(err.hint().unwrap().contains("--presign=15m"), "{bad}");
+        }
     }
 
     #[test]

@@ -287,6 +287,24 @@ impl Remote {
         }
     }
 
+    /// Whether [`Remote::presign_get`] can hand out URLs: an S3 remote can, a directory cannot.
+    pub fn can_presign(&self) -> bool {
+        matches!(self, Remote::S3(_))
+    }
+
+    /// A short-lived URL that GETs `key` without credentials, for a client to fetch the object
+    /// from the store itself; `None` for a directory remote, which has no such URL.
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<String>, RemoteError> {
+        match self {
+            Remote::S3(r) => r.presign_get(key, ttl).await.map(Some),
+            Remote::Dir(_) => Ok(None),
+        }
+    }
+
     /// Aborts multipart uploads under `prefix` older than `older_than`, left by killed runs.
     /// Directory remotes have none: their temporary files are skipped by every reader.
     pub async fn abort_stale_uploads(

@@ -17,6 +17,7 @@ use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 use tokio::sync::mpsc;
 
+use super::metrics::PRESIGNED;
 use super::reply::{self, header_value, Body};
 use super::revision::{FileInfo, Revision};
 use super::through::WAIT;
@@ -66,7 +67,7 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Ranged {
 }
 
 /// The headers every answer about the file carries.
-fn file_headers(rev: &Revision, f: &FileInfo) -> hyper::http::response::Builder {
+pub(super) fn file_headers(rev: &Revision, f: &FileInfo) -> hyper::http::response::Builder {
     let quoted = |v: &str| header_value(&format!("\"{v}\""));
     let mut b = Response::builder()
         .header("x-repo-commit", header_value(&rev.commit))
@@ -81,9 +82,10 @@ fn file_headers(rev: &Revision, f: &FileInfo) -> hyper::http::response::Builder 
     b
 }
 
-/// The answer for `path` of `rev`: headers only for HEAD, else the bytes (those of the range
-/// asked for, when it can be served).
-pub fn answer(
+/// The answer for `path` of `rev`: with `--presign`, a 302 to the bucket for an LFS file it
+/// holds (HEAD and Range alike); else headers only for HEAD, else the bytes (those of the
+/// range asked for, when it can be served).
+pub async fn answer(
     shared: &Arc<Shared>,
     rev: &Arc<Revision>,
     path: &str,
@@ -99,6 +101,15 @@ pub fn answer(
             .insert("x-repo-commit", header_value(&rev.commit));
         return r;
     };
+    if let (Some(through), Some(plan)) = (&shared.through, &rev.plan) {
+        // A HEAD starts the flight too: the GET that follows finds it further along.
+        let s = shared.clone();
+        drop(through.start(plan, move |line| s.note(line)));
+    }
+    if let Some(found) = super::presign::redirect(shared, rev, f).await {
+        *source.lock().unwrap_or_else(|e| e.into_inner()) = Some(PRESIGNED.to_string());
+        return found;
+    }
     let ranged = if shared.bad.any_bad(&f.blob) {
         Ranged::Whole
     } else {
@@ -131,11 +142,6 @@ pub fn answer(
     let builder = builder
         .status(status)
         .header("content-length", window.1 - window.0);
-    if let (Some(through), Some(plan)) = (&shared.through, &rev.plan) {
-        // A HEAD starts the flight too: the GET that follows finds it further along.
-        let s = shared.clone();
-        drop(through.start(plan, move |line| s.note(line)));
-    }
     if head {
         return builder.body(Body::empty()).expect("a valid response");
     }

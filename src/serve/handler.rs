@@ -146,7 +146,9 @@ async fn answer(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             match resolve(shared, &repo, &revision).await {
-                Ok(rev) => files::answer(shared, &rev, &file, (head, range.as_deref()), source),
+                Ok(rev) => {
+                    files::answer(shared, &rev, &file, (head, range.as_deref()), source).await
+                }
                 Err(r) => r,
             }
         }

@@ -1,6 +1,7 @@
 //! What `serve` counts, for `/metrics` (Prometheus text format 0.0.4) and the page at `/`:
 //! requests by method and status code, bytes sent by source, fetches from the sources after
-//! the remote, errors (bodies cut short, 5xx answers), requests in flight, and a ring of
+//! the remote, `--presign` redirects (which send no file bytes, so count none), errors (bodies
+//! cut short, 5xx answers), requests in flight, and a ring of
 //! per-minute buckets for the last hour.
 //!
 //! Hand-written rather than `prometheus-client`: five metrics, whose labels are a handful of
@@ -18,6 +19,8 @@ use super::reply::{Access, ENDED_FIRST};
 
 /// The `source` label of bytes the server made itself (JSON, errors, this page).
 pub const SERVER: &str = "server";
+/// The source of a `--presign` answer: a 302 that sends the client to the bucket.
+pub const PRESIGNED: &str = "presign";
 /// Minutes the ring keeps.
 const MINUTES: u64 = 60;
 
@@ -45,6 +48,8 @@ pub struct Metrics {
     sent: Mutex<BTreeMap<String, u64>>,
     upstream: Mutex<BTreeMap<String, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// 302s to presigned URLs, by status code (a HEAD's and a GET's alike).
+    presigned: Mutex<BTreeMap<u16, u64>>,
     in_flight: AtomicI64,
     recent: Mutex<VecDeque<Minute>>,
 }
@@ -104,6 +109,7 @@ impl Metrics {
             sent: Mutex::default(),
             upstream: Mutex::default(),
             errors: Mutex::default(),
+            presigned: Mutex::default(),
             in_flight: AtomicI64::new(0),
             recent: Mutex::default(),
         }
@@ -120,9 +126,15 @@ impl Metrics {
             .entry((method_label(&a.method), a.status))
             .or_default() += 1;
         let source = a.source.as_deref().unwrap_or(SERVER);
-        *locked(&self.sent).entry(source.to_string()).or_default() += a.bytes;
+        // The bucket sends a redirect's bytes, and says nothing of them to this server.
+        let redirect = source == PRESIGNED;
+        if redirect {
+            *locked(&self.presigned).entry(a.status).or_default() += 1;
+        } else {
+            *locked(&self.sent).entry(source.to_string()).or_default() += a.bytes;
+        }
         let near = |s: &str| s == self.primary || s == crate::transfer::cache_source::CACHE_SOURCE;
-        if a.source.as_deref().is_some_and(|s| !near(s)) {
+        if !redirect && a.source.as_deref().is_some_and(|s| !near(s)) {
             *locked(&self.upstream)
                 .entry(source.to_string())
                 .or_default() += 1;
@@ -148,7 +160,9 @@ impl Metrics {
         }
         let m = ring.back_mut().expect("pushed above");
         m.requests += 1;
-        *m.bytes.entry(source.to_string()).or_default() += a.bytes;
+        if !redirect {
+            *m.bytes.entry(source.to_string()).or_default() += a.bytes;
+        }
     }
 
     /// The requests and bytes of the 60 minutes up to `minute` (this one included).
@@ -205,6 +219,13 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{source=\"{}\"}} {n}", label_value(source));
             }
         }
+        let name = "hfcs_serve_presigned_redirects_total";
+        let help = "--presign: LFS file requests answered with a 302 to a presigned bucket URL, \
+                    by status code (the bucket sends the bytes; none are counted as sent).";
+        head(&mut out, name, "counter", help);
+        for (code, n) in locked(&self.presigned).iter() {
+            let _ = writeln!(out, "{name}{{source=\"{PRESIGNED}\",code=\"{code}\"}} {n}");
+        }
         let name = "hfcs_serve_errors_total";
         let help = "Errors: bodies cut short (a corrupt object, a source failing mid-stream) and 5xx answers.";
         head(&mut out, name, "counter", help);
@@ -253,6 +274,8 @@ mod tests {
         gone.cut = Some(ENDED_FIRST.into());
         m.record(&gone, 1);
         m.record(&access("GET", 502, 9, None), 1);
+        m.record(&access("HEAD", 302, 0, Some(PRESIGNED)), 1);
+        m.record(&access("GET", 302, 0, Some(PRESIGNED)), 1);
         let text = m.render(0);
         for line in [
             "# TYPE hfcs_serve_requests_total counter",
@@ -262,6 +285,8 @@ mod tests {
             "hfcs_serve_sent_bytes_total{source=\"https://hub\\\"x\"} 50",
             "hfcs_serve_sent_bytes_total{source=\"server\"} 16",
             "hfcs_serve_upstream_fetches_total{source=\"https://hub\\\"x\"} 1",
+            "hfcs_serve_presigned_redirects_total{source=\"presign\",code=\"302\"} 2",
+            "hfcs_serve_requests_total{method=\"HEAD\",code=\"302\"} 1",
             "hfcs_serve_errors_total{kind=\"cut\"} 1",
             "hfcs_serve_errors_total{kind=\"status_5xx\"} 1",
             "# TYPE hfcs_serve_in_flight_requests gauge",
@@ -270,6 +295,15 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
         }
         assert!(!text.contains("upstream_fetches_total{source=\"s3://b/p\"}"));
+        // A redirect sent no file bytes and fetched nothing upstream.
+        assert!(
+            !text.contains("sent_bytes_total{source=\"presign\"}"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("upstream_fetches_total{source=\"presign\"}"),
+            "{text}"
+        );
         drop(held);
         assert!(m.render(0).contains("\nhfcs_serve_in_flight_requests 0\n"));
     }

@@ -12,6 +12,7 @@ mod git;
 mod handler;
 pub mod metrics;
 pub mod page;
+mod presign;
 pub mod reply;
 mod revision;
 mod routes;
@@ -67,6 +68,8 @@ pub struct Shared {
     described: Vec<String>,
     /// `--write-through`: what a later source serves lands in the bucket, one fetch a revision.
     pub through: Option<through::ReadThrough>,
+    /// `--presign`: LFS files the bucket holds are answered with a 302 to a URL valid this long.
+    pub presign: Option<Duration>,
 }
 
 impl Shared {
@@ -94,12 +97,19 @@ impl Shared {
             repos: page::RepoCache::new(None),
             described,
             through: None,
+            presign: None,
         }
     }
 
     /// Writes what a later source serves through to the bucket with `fetch`.
     pub fn writing_through(mut self, fetch: through::FetchRevision) -> Shared {
         self.through = Some(through::ReadThrough::new(fetch));
+        self
+    }
+
+    /// Answers LFS files the bucket holds with a 302 to a presigned URL valid for `ttl`.
+    pub fn presigning(mut self, ttl: Duration) -> Shared {
+        self.presign = Some(ttl);
         self
     }
 

@@ -49,6 +49,7 @@ mod serve;
 mod serve_auth;
 mod serve_cache;
 mod serve_ops;
+mod serve_presign;
 mod serve_through;
 mod status;
 mod terminal;

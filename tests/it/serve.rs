@@ -9,19 +9,9 @@ use crate::common::cache::pseudo_random;
 use crate::common::fixtures::{CONFIG, TOKENIZER, WEIGHTS};
 use crate::common::hub::{HubFile, HubRepo, HubStandIn};
 use crate::common::python::{hf_cache_verify, hf_download_local_dir};
-use crate::common::serve::{hf_client, raw, Server, DOWNLOAD, SNAPSHOT};
+use crate::common::serve::{hf_client, pushed, raw, Server, DOWNLOAD, SNAPSHOT};
 use crate::common::spec::RepoSpec;
 use crate::common::{blob_key, check_cache, files_under, Sandbox};
-
-/// A sandbox with `org/m` (two revisions: `v1.0`, and `main`) pushed to its prefix.
-fn pushed(name: &str) -> (Sandbox, RepoSpec) {
-    let t = Sandbox::new(name);
-    let m = RepoSpec::two_revisions("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    (t, m)
-}
 
 /// A sandbox with `org/m` at `main` holding one 24 MiB LFS file pushed, and its bytes.
 fn one_big_blob_pushed(name: &str) -> (Sandbox, Vec<u8>) {

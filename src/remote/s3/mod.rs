@@ -25,6 +25,7 @@ use aws_sdk_s3::config::{
     StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
@@ -451,6 +452,25 @@ impl S3Remote {
             Err(RemoteError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// A URL that lets whoever holds it GET `key` without credentials until `ttl` has passed:
+    /// signed (query-string SigV4) with this remote's keys, region, endpoint and addressing
+    /// style. Signing sends nothing; the AWS chain may be asked for keys first.
+    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, RemoteError> {
+        let config = PresigningConfig::expires_in(ttl).map_err(|e| RemoteError::Other {
+            detail: format!("cannot sign a URL for {key} valid {ttl:?}: {e}"),
+            code: String::new(),
+        })?;
+        let signed = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| self.error(e, Access::Read, key))?;
+        Ok(signed.uri().to_string())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), RemoteError> {

@@ -143,3 +143,28 @@ fn hosts() {
     assert!(is_aws("https://s3.amazonaws.com"));
     assert!(!is_aws("http://127.0.0.1:3900"));
 }
+
+#[tokio::test]
+async fn a_presigned_url_names_the_endpoint_path_style_and_expires() {
+    let remote = offline_remote();
+    let url = remote
+        .presign_get("team/blobs/abc", Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:9/b/team/blobs/abc?"),
+        "{url}"
+    );
+    for part in [
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+        "X-Amz-Credential=GK0%2F",
+        "X-Amz-Expires=90",
+        "X-Amz-Signature=",
+    ] {
+        assert!(url.contains(part), "{part} not in {url}");
+    }
+    // Nothing but the URL is needed: no header is signed besides the host.
+    assert!(url.contains("X-Amz-SignedHeaders=host&"), "{url}");
+    let week_and_a_day = Duration::from_secs(8 * 24 * 3600);
+    assert!(remote.presign_get("k", week_and_a_day).await.is_err());
+}

@@ -94,6 +94,8 @@ pub struct Seen {
     pub fault: Option<Fault>,
     /// Response body bytes the client received.
     pub body_bytes: u64,
+    /// The request's `Authorization` header, when it had one.
+    pub authorization: Option<String>,
 }
 
 impl Seen {
@@ -754,6 +756,7 @@ fn serve(client: TcpStream, shared: &Shared) -> io::Result<()> {
             status: 0,
             fault,
             body_bytes: 0,
+            authorization: req.header("authorization").map(str::to_string),
         };
         if held {
             record(shared, seen);

@@ -11,7 +11,18 @@ use std::time::Duration;
 
 use super::cli::{Cli, Output, Running};
 use super::python::python;
+use super::spec::RepoSpec;
 use super::Sandbox;
+
+/// A sandbox with `org/m` (two revisions: `v1.0`, and `main`) pushed to its prefix.
+pub fn pushed(name: &str) -> (Sandbox, RepoSpec) {
+    let t = Sandbox::new(name);
+    let m = RepoSpec::two_revisions("org/m");
+    let src = t.cache("src");
+    m.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    (t, m)
+}
 
 /// A running `serve` and the URL clients reach it at.
 pub struct Server {
