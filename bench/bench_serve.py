@@ -195,7 +195,6 @@ class ServeBench:
     # --- pieces
     def fixture(self, shard_mib):
         root = os.path.join(self.b.work, f"model-{shard_mib}m-cache")
-        repo = os.path.join(root, REPO_FOLDER)
         if os.path.exists(root):
             shutil.rmtree(root)
         repo, commit, expected = make_model(root, shard_mib * MIB, self.write_random)
@@ -215,10 +214,9 @@ class ServeBench:
                        "hf-cache-sync serve " + " ".join(extra)), f"http://127.0.0.1:{port}"
 
     def client_env(self, endpoint):
-        env = dict(self.b.env, HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1",
-                   HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1",
-                   HF_HUB_DISABLE_UPDATE_CHECK="1", HF_HUB_DISABLE_IMPLICIT_TOKEN="1")
-        return env
+        return dict(self.b.env, HF_ENDPOINT=endpoint, HF_HUB_DISABLE_XET="1",
+                    HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1",
+                    HF_HUB_DISABLE_UPDATE_CHECK="1", HF_HUB_DISABLE_IMPLICIT_TOKEN="1")
 
     def snapshot_cmd(self, dest):
         """snapshot_download of the model's main with `dest` as HF_HUB_CACHE."""
@@ -305,7 +303,7 @@ class ServeBench:
                 "Page cache warm. Every file's sha256 checked after each run. CPU is the client's; "
                 "the server's own CPU per run (median, /proc/<pid>/stat): "
                 + ", ".join(f"{n} {v:.2f} s" for n, v in per_tool.items()) + "; each run's seconds: "
-                + self.per_run("serve-olah"))
+                + self.per_run("serve-olah") + ".")
         finally:
             for s in servers:
                 s.stop()

@@ -4,9 +4,9 @@
 
 REPO_DIR is a `models--org--name` folder; the files of `snapshots/COMMIT` are served as the
 model REPO_ID at that commit (and as its `main`): `/api/models/{id}` and
-`/api/models/{id}/revision/{rev}`, the recursive tree, paths-info (POST), and `/{id}/resolve/{rev}/{path}` with `X-Repo-Commit`, `ETag`, and for LFS files (blobs
-named by sha256) `X-Linked-Etag`, `X-Linked-Size` and a 302 to a second listener standing in for
-the CDN. Bodies go out with sendfile and honour `Range`. Both listeners are on 127.0.0.1; the
+`/api/models/{id}/revision/{rev}`, the recursive tree, paths-info (POST), and
+`/{id}/resolve/{rev}/{path}` with `X-Repo-Commit`, `ETag`, and for LFS files (blobs named by
+sha256) `X-Linked-Etag`, `X-Linked-Size` and a 302 to a second listener standing in for the CDN. Bodies go out with sendfile and honour `Range`. Both listeners are on 127.0.0.1; the
 Hub's address (http://127.0.0.1:PORT) is written to PORT_FILE once both listen.
 """
 
