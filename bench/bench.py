@@ -198,6 +198,7 @@ def proc_cpu(pid):
 SCENARIOS = [
     "push-big", "pull-big", "push-many", "pull-many", "push-noop", "list", "status", "list-wide",
     "verify", "rss", "dir-pull", "https-push-big", "hub-pull", "gc", "pull-resume",
+    "serve-olah", "serve-vs-pull", "serve-16",
 ]
 BASELINE = "before"
 
@@ -318,6 +319,8 @@ class Bench:
         self.venv_bin = os.path.join(args.venv, "bin")
         self.rows = []
         self.notes = []
+        # {scenario: {tool: [seconds of each counted run]}}
+        self.runs_of = {}
         self.only = set(args.only.split(",")) if args.only else set(SCENARIOS)
         unknown = self.only - set(SCENARIOS)
         if unknown:
@@ -428,6 +431,7 @@ class Bench:
             cleanup()
         if deferred:
             subprocess.run(["sync"])
+        self.runs_of[scenario] = {name: [s for s, _, _ in runs] for name, runs in results.items()}
         ours = statistics.median(s for s, _, _ in results["ours"])
         for name, runs in results.items():
             med = statistics.median(s for s, _, _ in runs)
@@ -674,6 +678,17 @@ class Bench:
         # gc: the many fixture plus blobs no manifest names, collected by `gc --remote`.
         if self.wants("gc"):
             self.gc(many_cache, many_blobs)
+
+        # serve-olah, serve-vs-pull, serve-16: huggingface_hub clients through `serve`.
+        if self.wants("serve-olah", "serve-vs-pull", "serve-16"):
+            from bench_serve import ServeBench
+            serve = ServeBench(self, write_random)
+            if self.wants("serve-olah"):
+                serve.serve_olah()
+            if self.wants("serve-vs-pull"):
+                serve.serve_vs_pull()
+            if self.wants("serve-16"):
+                serve.serve_16()
 
     def gc(self, many_cache, many_blobs):
         """`gc --remote --yes` over a prefix holding the many fixture, pushed, plus

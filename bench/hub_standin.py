@@ -3,10 +3,10 @@
     python hub_standin.py REPO_DIR REPO_ID COMMIT PORT_FILE
 
 REPO_DIR is a `models--org--name` folder; the files of `snapshots/COMMIT` are served as the
-model REPO_ID at that commit (and as its `main`): `/api/models/{id}/revision/{rev}`, the recursive
-tree, and `/{id}/resolve/{rev}/{path}` with `X-Repo-Commit`, `ETag`, and for LFS files (blobs
-named by sha256) `X-Linked-Etag`, `X-Linked-Size` and a 302 to a second listener standing in for
-the CDN. Bodies go out with sendfile and honour `Range`. Both listeners are on 127.0.0.1; the
+model REPO_ID at that commit (and as its `main`): `/api/models/{id}` and
+`/api/models/{id}/revision/{rev}`, the recursive tree, paths-info (POST), and
+`/{id}/resolve/{rev}/{path}` with `X-Repo-Commit`, `ETag`, and for LFS files (blobs named by
+sha256) `X-Linked-Etag`, `X-Linked-Size` and a 302 to a second listener standing in for the CDN. Bodies go out with sendfile and honour `Range`. Both listeners are on 127.0.0.1; the
 Hub's address (http://127.0.0.1:PORT) is written to PORT_FILE once both listen.
 """
 
@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 def load(repo_dir, commit):
@@ -36,6 +36,14 @@ def load(repo_dir, commit):
 
 
 class Served:
+    def info(self):
+        """The repo's info, as `/api/models/{id}` and `.../revision/{rev}` answer it."""
+        return {
+            "id": self.repo_id, "sha": self.commit, "private": False, "gated": False,
+            "lastModified": "2026-01-01T00:00:00.000Z",
+            "siblings": [{"rfilename": p} for p in sorted(self.files)],
+        }
+
     def __init__(self, repo_id, commit, files):
         self.repo_id, self.commit, self.files = repo_id, commit, files
         self.cdn = ""
@@ -107,11 +115,30 @@ def make_handler(served, role):
         def do_HEAD(self):
             self.do_GET()
 
+        def do_POST(self):
+            # paths-info: the tree entries of the paths asked for, as a form (`paths=a&paths=b`)
+            # or as JSON (`{"paths": [...]}`).
+            path = unquote(urlsplit(self.path).path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            prefix = f"/api/models/{served.repo_id}/paths-info/"
+            if role != "hub" or not path.startswith(prefix):
+                return self.not_found("")
+            if path[len(prefix):].strip("/") not in ("main", served.commit):
+                return self.not_found("RevisionNotFound")
+            if self.headers.get("Content-Type", "").startswith("application/json"):
+                wanted = json.loads(body or b"{}").get("paths", [])
+            else:
+                wanted = parse_qs(body.decode()).get("paths", [])
+            wanted = set([wanted] if isinstance(wanted, str) else wanted)
+            return self.reply_json([e for e in served.tree if e["path"] in wanted])
+
         def do_GET(self):
             path = unquote(urlsplit(self.path).path)
             if role == "cdn":
                 blob = served.by_etag.get(path.rsplit("/", 1)[-1])
                 return self.send_file(blob, []) if blob else self.not_found("EntryNotFound")
+            if path == f"/api/models/{served.repo_id}":
+                return self.reply_json(served.info())
             prefix = f"/api/models/{served.repo_id}/"
             if path.startswith(prefix):
                 kind, _, rev = path[len(prefix):].partition("/")
@@ -119,10 +146,7 @@ def make_handler(served, role):
                 if rev not in ("main", served.commit):
                     return self.not_found("RevisionNotFound")
                 if kind == "revision":
-                    return self.reply_json({
-                        "id": served.repo_id, "sha": served.commit, "private": False,
-                        "gated": False, "siblings": [{"rfilename": p} for p in sorted(served.files)],
-                    })
+                    return self.reply_json(served.info())
                 if kind == "tree":
                     return self.reply_json(served.tree)
                 return self.not_found("")

