@@ -17,7 +17,7 @@ use super::TransferError;
 use crate::cache::trees::{tree_path, TreeListing};
 use crate::cache::write::BlobSink;
 use crate::cache::{blob_path, is_commit_hash, ref_path, repo_folder_name, RepoType};
-use crate::manifest::{Manifest, ManifestFile};
+use crate::hub::tree::manifest_from;
 use crate::net::TransferCtx;
 use crate::remote::RemoteError;
 
@@ -78,20 +78,8 @@ pub fn resolve(dir: &Path, target: &Target) -> Result<Plan, PullError> {
     };
     let listing = TreeListing::parse(&bytes)
         .map_err(|e| PullError::Refused(format!("tree listing {}: {e}", path.display())))?;
-    let manifest = Manifest {
-        repo: target.repo_id.clone(),
-        revision: commit.clone(),
-        repo_type: repo_type.as_str().to_string(),
-        files: listing
-            .files
-            .iter()
-            .map(|(path, e)| ManifestFile {
-                path: path.clone(),
-                blob: e.etag().to_string(),
-                size: e.content_size(),
-            })
-            .collect(),
-    };
+    let manifest = manifest_from(&target.repo_id, repo_type, &commit, &listing)
+        .map_err(|e| PullError::Refused(format!("tree listing {}: {e}", path.display())))?;
     let files_in_revision = manifest.files.len();
     let manifest = target.files.select(manifest).map_err(PullError::Missing)?;
     Ok(Plan {

@@ -10,12 +10,7 @@ use crate::common::{check_cache, count, files_under, manifest_key, Download, San
 const COMMIT: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
 fn pushed(name: &str) -> (Sandbox, RepoSpec) {
-    let t = Sandbox::new(name);
-    let m = RepoSpec::quantized("org/model-GGUF", COMMIT);
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    (t, m)
+    crate::common::pushed_spec(name, RepoSpec::quantized("org/model-GGUF", COMMIT))
 }
 
 fn snapshot_files(cache: &std::path::Path) -> Vec<String> {

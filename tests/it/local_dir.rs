@@ -11,23 +11,13 @@ use serde_json::{json, Value};
 
 use crate::common::fixtures::{CONFIG, TOKENIZER, WEIGHTS};
 use crate::common::hub::{HubRepo, HubStandIn};
+use crate::common::pushed;
 use crate::common::python::{hf_download_local_dir, local_dir_offline};
-use crate::common::spec::RepoSpec;
 use crate::common::tmpfs::Tmpfs;
 use crate::common::{
     blob_key, commit_hash, count, files_under, manifest_key, ref_key, sha256_hex, CacheView,
     Sandbox,
 };
-
-/// A sandbox with `org/m` (see [`RepoSpec::two_revisions`]) pushed to its prefix.
-fn pushed(name: &str) -> (Sandbox, RepoSpec) {
-    let t = Sandbox::new(name);
-    let m = RepoSpec::two_revisions("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    (t, m)
-}
 
 /// `pull org/m --local-dir DIR [extra...]` into `cache`, with `--json`; its summary.
 #[track_caller]

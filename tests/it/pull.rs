@@ -7,22 +7,12 @@ use serde_json::json;
 
 use crate::common::cache::pseudo_random;
 use crate::common::fixtures::WEIGHTS;
-use crate::common::spec::RepoSpec;
+use crate::common::pushed;
 use crate::common::{
     assert_cache_tidy, blob_key, check_cache, commit_hash, count, files_under, manifest_key,
     ref_key, scanned_repo, scanned_revision, sha256_hex, CacheBuilder, CacheView, Download,
     Sandbox,
 };
-
-/// A sandbox with `org/m` (see [`RepoSpec::two_revisions`]) pushed to its prefix.
-fn pushed(name: &str) -> (Sandbox, RepoSpec) {
-    let t = Sandbox::new(name);
-    let m = RepoSpec::two_revisions("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    (t, m)
-}
 
 #[test]
 fn pull_by_commit_writes_no_ref() {

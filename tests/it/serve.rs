@@ -8,8 +8,9 @@ use std::time::Duration;
 use crate::common::cache::pseudo_random;
 use crate::common::fixtures::{CONFIG, TOKENIZER, WEIGHTS};
 use crate::common::hub::{HubFile, HubRepo, HubStandIn};
+use crate::common::pushed;
 use crate::common::python::{hf_cache_verify, hf_download_local_dir};
-use crate::common::serve::{hf_client, pushed, raw, Server, DOWNLOAD, SNAPSHOT};
+use crate::common::serve::{hf_client, raw, Server, DOWNLOAD, SNAPSHOT};
 use crate::common::spec::RepoSpec;
 use crate::common::{blob_key, check_cache, files_under, Sandbox};
 

@@ -9,9 +9,9 @@ use crate::common::cache::{commit_hash, pseudo_random, sha256_hex};
 use crate::common::fixtures::{CONFIG, TOKENIZER, WEIGHTS};
 use crate::common::hub::{HubRepo, HubStandIn};
 use crate::common::python::hf_cache_verify;
-use crate::common::serve::{hf_client, raw, Server, DOWNLOAD, SNAPSHOT};
+use crate::common::serve::{hf_client, raw, snapshot_org_m, Server, DOWNLOAD};
 use crate::common::spec::RepoSpec;
-use crate::common::{check_cache, Sandbox};
+use crate::common::Sandbox;
 
 const REPO: &str = "models--org--m";
 
@@ -63,15 +63,7 @@ fn a_nodes_cache_serves_the_rack_while_the_bucket_lacks_the_repo() {
     let hub_downloads = hub.downloads();
     let server = serve_from(&t, &node, &[]);
     let client = t.cache("client");
-    let out = hf_client(
-        &server.url,
-        &client,
-        (None, false),
-        SNAPSHOT,
-        &["org/m", "model", ""],
-    );
-    assert!(out.ok().ends_with(main), "{out:?}");
-    check_cache(&client, &m.downloads("main"));
+    snapshot_org_m(&server.url, &client, None, &m);
     let (code, text) = hf_cache_verify(&client, "model", "org/m", main, &server.url, None);
     assert_eq!(code, Some(0), "hf cache verify against serve:\n{text}");
     let page = raw(server.addr(), "GET", "/", &[]);
@@ -140,15 +132,7 @@ fn a_snapshot_without_its_listing_is_left_to_the_next_source() {
     .unwrap();
     let server = serve_from(&t, &node, &[]);
     let client = t.cache("client");
-    let out = hf_client(
-        &server.url,
-        &client,
-        (None, false),
-        SNAPSHOT,
-        &["org/m", "model", ""],
-    );
-    assert!(out.ok().ends_with(main), "{out:?}");
-    check_cache(&client, &m.downloads("main"));
+    snapshot_org_m(&server.url, &client, None, &m);
     // v1.0 is in the cache without its listing and not in the bucket: no source has it whole.
     let out = hf_client(
         &server.url,
@@ -225,15 +209,7 @@ fn with_write_through_what_the_hub_served_is_then_served_from_the_cache() {
     let server = Server::start_with(cli, &args);
     let main = m.commit("main");
     let snapshot = |name: &str| {
-        let out = hf_client(
-            &server.url,
-            &t.cache(name),
-            (None, false),
-            SNAPSHOT,
-            &["org/m", "model", ""],
-        );
-        assert!(out.ok().ends_with(main), "{out:?}");
-        check_cache(&t.cache(name), &m.downloads("main"));
+        snapshot_org_m(&server.url, &t.cache(name), None, &m);
     };
     snapshot("first");
     // The revision landed in the node's cache, listing and all, and in the bucket.

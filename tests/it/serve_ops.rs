@@ -9,19 +9,10 @@ use serde::Deserialize;
 
 use crate::common::cache::pseudo_random;
 use crate::common::fixtures::{CONFIG, WEIGHTS};
-use crate::common::serve::{hf_client, raw, Server, SNAPSHOT};
+use crate::common::pushed;
+use crate::common::serve::{raw, snapshot_org_m, Server};
 use crate::common::spec::RepoSpec;
 use crate::common::{blob_key, Sandbox};
-
-/// A sandbox with `org/m` (two revisions: `v1.0`, and `main`) pushed to its prefix.
-fn pushed(name: &str) -> (Sandbox, RepoSpec) {
-    let t = Sandbox::new(name);
-    let m = RepoSpec::two_revisions("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    (t, m)
-}
 
 /// `/metrics` parsed: each sample (`name{labels}` as written) and its value, after checking
 /// every metric has its `# HELP` and `# TYPE` lines and every counter ends in `_total`.
@@ -116,14 +107,7 @@ fn metrics_count_the_requests_and_the_bytes_served() {
     );
     assert_eq!(value(&s, "hfcs_serve_in_flight_requests"), 0);
     assert_eq!(value(&s, "hfcs_serve_errors_total{kind=\"cut\"}"), 0);
-    let out = hf_client(
-        &server.url,
-        &t.cache("client"),
-        (None, false),
-        SNAPSHOT,
-        &["org/m", "model", ""],
-    );
-    out.ok();
+    snapshot_org_m(&server.url, &t.cache("client"), None, &m);
     let s = settled(&addr, &[]);
     let sent = value(&s, &bytes);
     let upstream: u64 = s
@@ -218,14 +202,7 @@ fn the_page_shows_the_remotes_repos_and_the_last_hour_to_the_team_only() {
     assert_eq!(raw(&addr, "GET", "/", &[]).status, 401);
     assert_eq!(raw(&addr, "GET", "/metrics", &[]).status, 401);
     assert_eq!(raw(&addr, "GET", "/healthz", &[]).status, 200);
-    let out = hf_client(
-        &server.url,
-        &t.cache("client"),
-        (Some("hf_team_token"), false),
-        SNAPSHOT,
-        &["org/m", "model", ""],
-    );
-    out.ok();
+    snapshot_org_m(&server.url, &t.cache("client"), Some("hf_team_token"), &m);
     settled(&addr, &bearer);
     let got = raw(&addr, "GET", "/", &bearer);
     assert_eq!(got.status, 200);

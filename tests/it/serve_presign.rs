@@ -6,10 +6,11 @@
 use crate::common::fault_proxy::FaultProxy;
 use crate::common::fixtures::{CONFIG, WEIGHTS};
 use crate::common::hub::HubStandIn;
+use crate::common::pushed;
 use crate::common::python::hf_cache_verify;
 use crate::common::resilience::config_via;
-use crate::common::serve::{hf_client, pushed, raw, Raw, Server, DOWNLOAD, SNAPSHOT};
-use crate::common::{check_cache, Sandbox};
+use crate::common::serve::{hf_client, raw, snapshot_org_m, Raw, Server, DOWNLOAD};
+use crate::common::Sandbox;
 
 /// `method` of a presigned `url` (`http://host:port/path?query`), with `headers`.
 fn fetch(url: &str, method: &str, headers: &[(&str, &str)]) -> Raw {
@@ -102,15 +103,7 @@ fn lfs_files_redirect_to_the_bucket_and_clients_get_every_file_right() {
     assert_eq!(config.body, m.revision("main").file(CONFIG).bytes);
 
     let cache = t.cache("client");
-    let out = hf_client(
-        &server.url,
-        &cache,
-        (None, false),
-        SNAPSHOT,
-        &["org/m", "model", ""],
-    );
-    assert!(out.ok().ends_with(main), "{out:?}");
-    check_cache(&cache, &m.downloads(main));
+    snapshot_org_m(&server.url, &cache, None, &m);
     let (code, text) = hf_cache_verify(&cache, "model", "org/m", main, &server.url, None);
     assert_eq!(
         code,

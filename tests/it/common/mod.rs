@@ -264,3 +264,18 @@ pub fn doctor_check<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no {name} check in {report}"))
 }
+
+/// A sandbox with `spec` pushed to its prefix.
+pub fn pushed_spec(name: &str, spec: spec::RepoSpec) -> (Sandbox, spec::RepoSpec) {
+    let t = Sandbox::new(name);
+    let src = t.cache("src");
+    spec.write(&src);
+    t.hfcs().cache_dir(&src).arg("push").run().success();
+    (t, spec)
+}
+
+/// A sandbox with `org/m` (two revisions: `v1.0`, and `main`; see
+/// [`spec::RepoSpec::two_revisions`]) pushed to its prefix.
+pub fn pushed(name: &str) -> (Sandbox, spec::RepoSpec) {
+    pushed_spec(name, spec::RepoSpec::two_revisions("org/m"))
+}

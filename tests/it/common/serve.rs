@@ -11,17 +11,21 @@ use std::time::Duration;
 
 use super::cli::{Cli, Output, Running};
 use super::python::python;
-use super::spec::RepoSpec;
 use super::Sandbox;
 
-/// A sandbox with `org/m` (two revisions: `v1.0`, and `main`) pushed to its prefix.
-pub fn pushed(name: &str) -> (Sandbox, RepoSpec) {
-    let t = Sandbox::new(name);
-    let m = RepoSpec::two_revisions("org/m");
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    (t, m)
+/// `snapshot_download("org/m")` through the server at `url` into `cache`, with `token` when
+/// given: the snapshot it returns is `m`'s main, and the cache holds what `pull` writes.
+#[track_caller]
+pub fn snapshot_org_m(url: &str, cache: &Path, token: Option<&str>, m: &super::spec::RepoSpec) {
+    let out = hf_client(
+        url,
+        cache,
+        (token, false),
+        SNAPSHOT,
+        &["org/m", "model", ""],
+    );
+    assert!(out.ok().ends_with(m.commit("main")), "{out:?}");
+    super::check_cache(cache, &m.downloads("main"));
 }
 
 /// A running `serve` and the URL clients reach it at.
