@@ -23,13 +23,17 @@ fn transfer(args: TransferArgs) -> TransferOptions {
 }
 
 fn fallback(args: FallbackArgs) -> FallbackOptions {
+    fallback_options(&args.fallback, args.write_through)
+}
+
+/// `--fallback SOURCE...` and `--write-through`, as pull and serve take them.
+fn fallback_options(fallback: &[std::ffi::OsString], write_through: bool) -> FallbackOptions {
     FallbackOptions {
-        fallback: args
-            .fallback
+        fallback: fallback
             .iter()
             .map(|f| config::FallbackSpec::parse(f))
             .collect(),
-        write_through: args.write_through,
+        write_through,
     }
 }
 
@@ -139,14 +143,7 @@ pub fn serve(args: cli::ServeArgs) -> Result<serve::ServeOptions, ConfigError> {
         listen: args.listen,
         // Bare, it is the configured remote, as no flag is.
         remote: args.remote.remote.flatten(),
-        fallback: FallbackOptions {
-            fallback: args
-                .fallback
-                .iter()
-                .map(|f| config::FallbackSpec::parse(f))
-                .collect(),
-            write_through: args.write_through,
-        },
+        fallback: fallback_options(&args.fallback, args.write_through),
         auth: serve::AuthSpec::parse(&args.auth)?,
         from_cache: args.from_cache,
         limit_rate: args.limit_rate.rate,

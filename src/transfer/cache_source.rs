@@ -11,13 +11,14 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::plan::{Plan, Target};
-use super::pull::PullError;
+use super::pull::{plan_for, PullError};
 use super::source::Wanted;
 use super::TransferError;
 use crate::cache::trees::{tree_path, TreeListing};
 use crate::cache::write::BlobSink;
 use crate::cache::{blob_path, is_commit_hash, ref_path, repo_folder_name, RepoType};
 use crate::hub::tree::manifest_from;
+use crate::manifest::Layout;
 use crate::net::TransferCtx;
 use crate::remote::RemoteError;
 
@@ -80,22 +81,13 @@ pub fn resolve(dir: &Path, target: &Target) -> Result<Plan, PullError> {
         .map_err(|e| PullError::Refused(format!("tree listing {}: {e}", path.display())))?;
     let manifest = manifest_from(&target.repo_id, repo_type, &commit, &listing)
         .map_err(|e| PullError::Refused(format!("tree listing {}: {e}", path.display())))?;
-    let files_in_revision = manifest.files.len();
-    let manifest = target.files.select(manifest).map_err(PullError::Missing)?;
-    Ok(Plan {
-        repo_id: target.repo_id.clone(),
-        repo_type,
-        commit,
-        ref_name,
-        manifest,
-        files_in_revision,
-        repo_dir,
-        folder,
-        tier: 0,
-        listing: Some(bytes),
-        gated: None,
-        copies: false,
-    })
+    let target = Target {
+        repo_type: Some(repo_type),
+        ..target.clone()
+    };
+    let mut plan = plan_for(&Layout::default(), dir, &target, manifest, commit, ref_name)?;
+    plan.listing = Some(bytes);
+    Ok(plan)
 }
 
 /// Where the cache dir `dir` keeps the blob `job` asks for, when a file names its repo.
