@@ -32,6 +32,16 @@ pub fn blob_of(name: &str) -> Option<&str> {
     is_blob_name(etag).then_some(etag)
 }
 
+/// The blob one of this tool's temporary files of an older kind is for:
+/// `.hfcs-<etag>-….tmp`.
+pub fn temp_of(name: &str) -> Option<&str> {
+    name.strip_prefix(TEMP_PREFIX)
+        .filter(|_| name.ends_with(TEMP_SUFFIX))
+        .and_then(|rest| rest.split_once('-'))
+        .map(|(etag, _)| etag)
+        .filter(|e| is_blob_name(e))
+}
+
 /// What earlier runs left in a repo's `blobs/` for one blob.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leftovers {
@@ -60,13 +70,7 @@ pub fn leftovers_by_blob(repo_dir: &Path) -> HashMap<String, Leftovers> {
                 .push(entry.path());
             continue;
         }
-        let temp_of = name
-            .strip_prefix(TEMP_PREFIX)
-            .filter(|_| name.ends_with(TEMP_SUFFIX))
-            .and_then(|rest| rest.split_once('-'))
-            .map(|(etag, _)| etag)
-            .filter(|e| is_blob_name(e));
-        if let Some(etag) = temp_of {
+        if let Some(etag) = temp_of(&name) {
             out.entry(etag.to_string())
                 .or_default()
                 .temps

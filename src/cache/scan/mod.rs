@@ -432,13 +432,10 @@ fn scan_repos(
 
 /// `<etag>.incomplete`, `<etag>.<8 hex>.incomplete` or this tool's `.hfcs-<etag>-….tmp`.
 fn partial_of(path: &Path, name: &str) -> Option<Partial> {
-    let etag = if let Some(stem) = name.strip_suffix(".incomplete") {
+    let etag = if let Some(stem) = name.strip_suffix(super::partial::SUFFIX) {
         stem.split('.').next().filter(|e| is_blob_name(e))
-    } else if let Some(rest) = name.strip_prefix(super::TEMP_PREFIX) {
-        if !name.ends_with(super::TEMP_SUFFIX) {
-            return None;
-        }
-        rest.split('-').next().filter(|e| is_blob_name(e))
+    } else if name.starts_with(super::TEMP_PREFIX) && name.ends_with(super::TEMP_SUFFIX) {
+        super::partial::temp_of(name)
     } else {
         return None;
     };
