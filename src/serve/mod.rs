@@ -70,6 +70,8 @@ pub struct Shared {
     pub through: Option<through::ReadThrough>,
     /// `--presign`: LFS files the bucket holds are answered with a 302 to a URL valid this long.
     pub presign: Option<Duration>,
+    /// Blobs a HEAD found whole in the bucket, for `--presign`.
+    confirmed: presign::Confirmed,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Shared {
             described,
             through: None,
             presign: None,
+            confirmed: presign::Confirmed::default(),
         }
     }
 

@@ -7,7 +7,9 @@
 //! lacks or has the wrong size of, one a source served corrupt in this process, and a blob
 //! whose HEAD or signing fails (the failure is noted in the server's log).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
@@ -36,8 +38,9 @@ pub async fn redirect(
             "warning: --presign: {key}: {why}; streaming it instead"
         ));
     };
-    // The bucket's manifest says the blob is there; a HEAD makes sure before a client is sent.
-    match remote.object_size(&key).await {
+    // The bucket's manifest says the blob is there; a HEAD makes sure before a client is sent,
+    // once in a while per blob rather than for every request.
+    match shared.confirmed.size_of(remote, &key).await {
         Ok(Some(size)) if size == f.size => {}
         Ok(Some(size)) => {
             streaming(format!(
@@ -69,4 +72,37 @@ pub async fn redirect(
         .body(Body::empty())
         .expect("a valid response");
     Some(r)
+}
+
+/// How long a HEAD's word that the bucket holds a blob whole is taken for.
+const CONFIRMED_FOR: Duration = Duration::from_secs(60);
+
+/// The sizes of blobs a HEAD recently found in the bucket, by key: one HEAD a blob a minute
+/// rather than one for every request sent there.
+#[derive(Default)]
+pub struct Confirmed(Mutex<HashMap<String, (u64, Instant)>>);
+
+impl Confirmed {
+    /// The size of the object `key` (`None` when the bucket lacks it), asked of `remote`
+    /// unless a HEAD found it less than [`CONFIRMED_FOR`] ago.
+    async fn size_of(
+        &self,
+        remote: &crate::remote::Remote,
+        key: &str,
+    ) -> Result<Option<u64>, crate::remote::RemoteError> {
+        if let Some((size, at)) = self.lock().get(key) {
+            if at.elapsed() < CONFIRMED_FOR {
+                return Ok(Some(*size));
+            }
+        }
+        let size = remote.object_size(key).await?;
+        if let Some(size) = size {
+            self.lock().insert(key.to_string(), (size, Instant::now()));
+        }
+        Ok(size)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
