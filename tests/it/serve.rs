@@ -7,25 +7,15 @@ use std::time::Duration;
 
 use crate::common::cache::pseudo_random;
 use crate::common::fixtures::{CONFIG, TOKENIZER, WEIGHTS};
-use crate::common::hub::{HubFile, HubRepo, HubStandIn};
+use crate::common::hub::HubStandIn;
 use crate::common::pushed;
 use crate::common::python::{hf_cache_verify, hf_download_local_dir};
-use crate::common::serve::{hf_client, raw, Server, DOWNLOAD, SNAPSHOT};
+use crate::common::serve::{
+    corrupt_in_the_bucket_right_in_a_share, hf_client, one_lfs_file_pushed, raw, Server, DOWNLOAD,
+    SNAPSHOT,
+};
 use crate::common::spec::RepoSpec;
 use crate::common::{blob_key, check_cache, files_under, Sandbox};
-
-/// A sandbox with `org/m` at `main` holding one 24 MiB LFS file pushed, and its bytes.
-fn one_big_blob_pushed(name: &str) -> (Sandbox, Vec<u8>) {
-    let t = Sandbox::new(name);
-    let big = pseudo_random(name, 24 * 1024 * 1024);
-    let m = RepoSpec::new("org/m")
-        .rev(&crate::common::commit_hash(name), &["main"])
-        .lfs(WEIGHTS, &big);
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    (t, big)
-}
 
 /// The blobs (name → bytes), snapshot entries (path → link target or bytes) and refs of a
 /// repo folder: what two caches must agree on.
@@ -320,32 +310,6 @@ fn a_corrupt_object_in_the_bucket_never_reaches_a_client_whole() {
     assert!(out.stderr.contains("cut: content does not match"), "{out}");
 }
 
-/// `org/m` (one 2 MiB LFS file) pushed to the bucket and to a directory, then its blob in the
-/// bucket overwritten with wrong bytes of the same size (the first byte flipped). Returns the
-/// sandbox, the weights, and the directory as `--fallback` takes it.
-fn corrupt_in_the_bucket_right_in_a_share(name: &str) -> (Sandbox, Vec<u8>, String) {
-    let t = Sandbox::new(name);
-    let big = pseudo_random(name, 2 * 1024 * 1024);
-    let m = RepoSpec::new("org/m")
-        .rev(&crate::common::commit_hash(name), &["main"])
-        .lfs(WEIGHTS, &big);
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    let share = t.path("share");
-    t.hfcs()
-        .cache_dir(&src)
-        .arg("push")
-        .arg(format!("--remote={}", share.display()))
-        .run()
-        .success();
-    let mut wrong = big.clone();
-    wrong[0] ^= 1;
-    t.bucket()
-        .put(&blob_key(&crate::common::sha256_hex(&big)), wrong);
-    (t, big, share.display().to_string())
-}
-
 #[test]
 fn after_a_corrupt_object_the_next_request_goes_to_the_next_source() {
     let (t, big, fallback) = corrupt_in_the_bucket_right_in_a_share("serve_corrupt_fallback");
@@ -417,7 +381,7 @@ fn sixteen_clients_at_once_all_get_the_repo() {
 
 #[test]
 fn sigterm_lets_the_response_in_flight_finish_and_exits_0() {
-    let (t, big) = one_big_blob_pushed("serve_sigterm");
+    let (t, big) = one_lfs_file_pushed("serve_sigterm", 24 * 1024 * 1024);
     let server = Server::start(&t, &[]);
     let addr = server.addr().to_string();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -621,15 +585,7 @@ fn the_hubs_xet_headers_stop_at_serve_so_a_client_with_hf_xet_gets_every_byte_fr
 #[test]
 fn a_gated_repo_from_the_hub_is_passed_on_only_when_the_team_allows_it() {
     let t = Sandbox::new("serve_gated");
-    let files = vec![HubFile {
-        path: CONFIG.into(),
-        bytes: b"{}\n".to_vec(),
-        lfs: false,
-    }];
-    let repo = HubRepo::model("org/gated")
-        .commit(&crate::common::commit_hash("gated"), "main", files)
-        .gated("hf_server_token");
-    let hub = HubStandIn::start(vec![repo], 100);
+    let hub = HubStandIn::gated_config("gated", "hf_server_token");
     let start = |t: &Sandbox| {
         let cli = t
             .hfcs()
@@ -715,7 +671,7 @@ fn spaces_and_kernels_are_served_under_their_prefixes() {
 
 #[test]
 fn limit_rate_caps_what_the_server_sends() {
-    let (t, big) = one_big_blob_pushed("serve_limit_rate");
+    let (t, big) = one_lfs_file_pushed("serve_limit_rate", 24 * 1024 * 1024);
     // 24 MiB at 8 MiB/s: three seconds, give or take the burst the cap allows.
     let server = Server::start(&t, &["--limit-rate", "8M"]);
     let addr = server.addr().to_string();

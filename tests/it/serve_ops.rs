@@ -7,12 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::common::cache::pseudo_random;
 use crate::common::fixtures::{CONFIG, WEIGHTS};
 use crate::common::pushed;
-use crate::common::serve::{raw, snapshot_org_m, Server};
-use crate::common::spec::RepoSpec;
-use crate::common::{blob_key, Sandbox};
+use crate::common::serve::{corrupt_in_the_bucket_right_in_a_share, raw, snapshot_org_m, Server};
 
 /// `/metrics` parsed: each sample (`name{labels}` as written) and its value, after checking
 /// every metric has its `# HELP` and `# TYPE` lines and every counter ends in `_total`.
@@ -127,29 +124,7 @@ fn metrics_count_the_requests_and_the_bytes_served() {
 
 #[test]
 fn a_corrupt_object_counts_as_an_error_and_the_fallback_as_upstream() {
-    let t = Sandbox::new("serve_metrics_corrupt");
-    let big = pseudo_random("serve metrics corrupt", 2 * 1024 * 1024);
-    let m = RepoSpec::new("org/m")
-        .rev(
-            &crate::common::commit_hash("serve metrics corrupt"),
-            &["main"],
-        )
-        .lfs(WEIGHTS, &big);
-    let src = t.cache("src");
-    m.write(&src);
-    t.hfcs().cache_dir(&src).arg("push").run().success();
-    let share = t.path("share");
-    t.hfcs()
-        .cache_dir(&src)
-        .arg("push")
-        .arg(format!("--remote={}", share.display()))
-        .run()
-        .success();
-    let mut wrong = big.clone();
-    wrong[0] ^= 1;
-    t.bucket()
-        .put(&blob_key(&crate::common::sha256_hex(&big)), wrong);
-    let fallback = share.display().to_string();
+    let (t, big, fallback) = corrupt_in_the_bucket_right_in_a_share("serve_metrics_corrupt");
     let server = Server::start(&t, &["--fallback", &fallback]);
     let path = format!("/org/m/resolve/main/{WEIGHTS}");
     let first = raw(server.addr(), "GET", &path, &[]);

@@ -4,7 +4,7 @@
 
 use crate::common::cache::{commit_hash, sha256_hex};
 use crate::common::fixtures::{CONFIG, WEIGHTS};
-use crate::common::hub::{HubFile, HubRepo, HubStandIn};
+use crate::common::hub::HubStandIn;
 use crate::common::python::Download;
 use crate::common::serve::{hf_client, raw, Server, DOWNLOAD, SNAPSHOT};
 use crate::common::{check_cache, Bucket, Sandbox};
@@ -192,15 +192,7 @@ fn the_read_through_fetch_keeps_to_serves_limit_rate() {
 #[test]
 fn a_gated_repo_is_not_written_through_unless_the_team_allows_it() {
     let t = Sandbox::new("serve_through_gated");
-    let files = vec![HubFile {
-        path: CONFIG.into(),
-        bytes: b"{}\n".to_vec(),
-        lfs: false,
-    }];
-    let repo = HubRepo::model("org/gated")
-        .commit(&commit_hash("gated through"), "main", files)
-        .gated("hf_server_token");
-    let hub = HubStandIn::start(vec![repo], 100);
+    let hub = HubStandIn::gated_config("gated through", "hf_server_token");
     let start = |t: &Sandbox| {
         let cli = t
             .hfcs()

@@ -208,6 +208,20 @@ impl HubStandIn {
         (HubStandIn::start(vec![repo], 100), big)
     }
 
+    /// Serves `org/gated` at `main`, a gated model whose one file is `config.json` (`{}` and a
+    /// newline) and which admits `token`; its commit drawn from `seed`.
+    pub fn gated_config(seed: &str, token: &str) -> HubStandIn {
+        let files = vec![HubFile {
+            path: "config.json".into(),
+            bytes: b"{}\n".to_vec(),
+            lfs: false,
+        }];
+        let repo = HubRepo::model("org/gated")
+            .commit(&super::cache::commit_hash(seed), "main", files)
+            .gated(token);
+        HubStandIn::start(vec![repo], 100)
+    }
+
     /// The value for `HF_ENDPOINT`.
     pub fn url(&self) -> String {
         self.shared.hub_url.clone()

@@ -13,6 +13,36 @@ use super::cli::{Cli, Output, Running};
 use super::python::python;
 use super::Sandbox;
 
+/// A sandbox with `org/m` at `main` holding one LFS file of `size` bytes (seeded by `name`)
+/// pushed, and its bytes.
+pub fn one_lfs_file_pushed(name: &str, size: usize) -> (Sandbox, Vec<u8>) {
+    let big = super::cache::pseudo_random(name, size);
+    let m = super::spec::RepoSpec::new("org/m")
+        .rev(&super::commit_hash(name), &["main"])
+        .lfs(super::fixtures::WEIGHTS, &big);
+    let (t, _) = super::pushed_spec(name, m);
+    (t, big)
+}
+
+/// `org/m` (one 2 MiB LFS file) pushed to the bucket and to a directory, then its blob in the
+/// bucket overwritten with wrong bytes of the same size (the first byte flipped). Returns the
+/// sandbox, the weights, and the directory as `--fallback` takes it.
+pub fn corrupt_in_the_bucket_right_in_a_share(name: &str) -> (Sandbox, Vec<u8>, String) {
+    let (t, big) = one_lfs_file_pushed(name, 2 * 1024 * 1024);
+    let share = t.path("share");
+    t.hfcs()
+        .cache_dir(&t.cache("src"))
+        .arg("push")
+        .arg(format!("--remote={}", share.display()))
+        .run()
+        .success();
+    let mut wrong = big.clone();
+    wrong[0] ^= 1;
+    t.bucket()
+        .put(&super::blob_key(&super::sha256_hex(&big)), wrong);
+    (t, big, share.display().to_string())
+}
+
 /// `snapshot_download("org/m")` through the server at `url` into `cache`, with `token` when
 /// given: the snapshot it returns is `m`'s main, and the cache holds what `pull` writes.
 #[track_caller]
