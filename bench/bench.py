@@ -197,8 +197,8 @@ def proc_cpu(pid):
 
 SCENARIOS = [
     "push-big", "pull-big", "push-many", "pull-many", "push-noop", "list", "status", "list-wide",
-    "verify", "rss", "dir-pull", "https-push-big", "hub-pull", "gc", "pull-resume",
-    "serve-olah", "serve-vs-pull", "serve-16",
+    "verify", "rss", "dir-pull", "https-push-big", "hub-pull", "gc", "pull-resume", "pull-resume-shard",
+    "pull-resume-link", "serve-olah", "serve-vs-pull", "serve-16",
 ]
 BASELINE = "before"
 
@@ -460,7 +460,8 @@ class Bench:
         many_cache = os.path.join(self.work, "many-cache")
         print("building fixtures ...", file=sys.stderr)
         need_big = self.wants("push-big", "pull-big", "verify", "dir-pull", "https-push-big",
-                              "hub-pull", "pull-resume")
+                              "hub-pull", "pull-resume", "pull-resume-shard",
+                              "pull-resume-link")
         need_many = self.wants("push-many", "pull-many", "push-noop", "list", "status", "gc")
         if need_big and not os.path.exists(big_cache):
             make_big(big_cache, a.shard_mib * MIB)
@@ -546,7 +547,7 @@ class Bench:
 
         # pull-resume: the same pull with half of each shard left by an interrupted run, against
         # the pull from zero, both from a dropped page cache.
-        if self.wants("pull-resume"):
+        if self.wants("pull-resume", "pull-resume-shard", "pull-resume-link"):
             self.pull_resume(big_cache, big_repo, pull)
 
         # The many-files rows also run s5cmd over the same objects: the transfer limit of this
@@ -872,12 +873,12 @@ class Bench:
         shards = [e for e in main_blobs(big_repo) if len(e) == 64]
         sizes = {e: os.path.getsize(os.path.join(big_repo, "blobs", e)) for e in shards}
 
-        def resumed(keep, *extra):
+        def resumed(keep, *extra, only=None):
             def setup():
                 dest = os.path.join(self.work, self.fresh("resume-dest"))
                 blobs = os.path.join(dest, "models--bench--big", "blobs")
                 os.makedirs(blobs)
-                for e in shards:
+                for e in [only] if only else shards:
                     with open(os.path.join(big_repo, "blobs", e), "rb") as src, \
                             open(os.path.join(blobs, f"{e}.0a0b0c0d.incomplete"), "wb") as out:
                         out.write(src.read(keep(sizes[e])))
@@ -886,29 +887,45 @@ class Bench:
                     lambda: shutil.rmtree(dest, ignore_errors=True)
             return setup
 
-        # With all but the last MiB of each shard kept, the run is nearly all re-hashing.
-        tools = {"ours": resumed(lambda size: size // 2),
-                 "ours, from zero": pull("ours", prefix, "pull", "bench/big"),
-                 "ours, all but 1 MiB kept": resumed(lambda size: size - MIB)}
         total = sum(sizes.values())
-        self.run("pull-resume", tools, {"ours": "<= 0.6 of from zero",
-                                        "ours, all but 1 MiB kept": "<= 0.8 CPU-s/GiB"},
-                 nbytes=total, drop_caches=True)
-        self.notes.append(
-            f"pull-resume: `ours` starts with half of each of the {len(shards)} shards left as "
-            "a partial download, `ours, all but 1 MiB kept` with all of each but its last MiB: "
-            "its CPU-s/GiB is what re-hashing kept bytes costs (read back after the page cache "
-            "was dropped, and hashed), plus the small rest.")
+        # With all but the last MiB of each shard kept, the run is nearly all re-hashing.
+        if self.wants("pull-resume"):
+            tools = {"ours": resumed(lambda size: size // 2),
+                     "ours, from zero": pull("ours", prefix, "pull", "bench/big"),
+                     "ours, all but 1 MiB kept": resumed(lambda size: size - MIB)}
+            self.run("pull-resume", tools, {"ours": "<= 0.6 of from zero",
+                                            "ours, all but 1 MiB kept": "<= 0.8 CPU-s/GiB"},
+                     nbytes=total, drop_caches=True)
+            self.notes.append(
+                f"pull-resume: `ours` starts with half of each of the {len(shards)} shards left "
+                "as a partial download, `ours, all but 1 MiB kept` with all of each but its last "
+                "MiB: its CPU-s/GiB is what re-hashing kept bytes costs (read back after the "
+                "page cache was dropped, and hashed), plus the small rest.")
+        # One shard alone, as the target is worded: `--include-files` narrows both pulls to the
+        # first shard of the revision.
+        if self.wants("pull-resume-shard"):
+            one = ("--include-files", "model-00000-of-00002.safetensors")
+            with open(os.path.join(big_repo, "refs", "main")) as f:
+                snapshot = os.path.join(big_repo, "snapshots", f.read().strip())
+            first = os.path.basename(os.path.realpath(os.path.join(snapshot, one[1])))
+            tools = {"ours": resumed(lambda size: size // 2, *one, only=first),
+                     "ours, from zero": pull("ours", prefix, "pull", "bench/big", *one)}
+            self.run("pull-resume-shard", tools, {"ours": "<= 0.6 of from zero"},
+                     nbytes=sizes[first], drop_caches=True)
+            self.notes.append(
+                "pull-resume-shard: pull-resume's two pulls narrowed to one shard "
+                "(`--include-files`), the partial holding half of it.")
         # The same over a link rather than loopback: both runs capped at 200 MiB/s, about what
         # one client gets from a bucket in the same cloud region.
-        link = ("--limit-rate", "200M")
-        tools = {"ours": resumed(lambda size: size // 2, *link),
-                 "ours, from zero": pull("ours", prefix, "pull", "bench/big", *link)}
-        self.run("pull-resume-link", tools, {"ours": "<= 0.6 of from zero"},
-                 nbytes=total, drop_caches=True)
-        self.notes.append(
-            "pull-resume-link: pull-resume's `ours` and `ours, from zero`, both with "
-            "`--limit-rate 200M`, a link of 200 MiB/s rather than loopback.")
+        if self.wants("pull-resume-link"):
+            link = ("--limit-rate", "200M")
+            tools = {"ours": resumed(lambda size: size // 2, *link),
+                     "ours, from zero": pull("ours", prefix, "pull", "bench/big", *link)}
+            self.run("pull-resume-link", tools, {"ours": "<= 0.6 of from zero"},
+                     nbytes=total, drop_caches=True)
+            self.notes.append(
+                "pull-resume-link: pull-resume's `ours` and `ours, from zero`, both with "
+                "`--limit-rate 200M`, a link of 200 MiB/s rather than loopback.")
 
     def https_push_big(self, big_cache, big_blobs, nbytes, push, s5_push):
         """push-big through a TLS terminator in front of the S3 server: client CPU per GiB."""
