@@ -6,13 +6,17 @@
 //! the writer takes the hash back ([`ReadBack::take_if_caught_up`]) and hashes the rest as it
 //! writes it, instead of it being read back.
 //!
-//! The kept bytes are read past the page cache (`O_DIRECT`) by a second thread, a few large
-//! reads ahead of the hashing: they were written by an earlier run, are read once and hashed,
-//! and filling the page cache with them cost as much system time as hashing them on this
-//! machine (bench/RESULTS.md). Where the file system refuses such reads, they go through the
-//! page cache as the rest does.
+//! The kept bytes are read by a second thread, a few large reads ahead of the hashing. What the
+//! page cache still holds (a run killed moments ago leaves its partial there) is copied from it
+//! without waiting on the disk (`RWF_NOWAIT`); the rest is read past the page cache
+//! (`O_DIRECT`): those bytes are read once and hashed, and filling the page cache with them
+//! cost as much system time as hashing them on this machine (bench/RESULTS.md). Reading cached
+//! bytes past the cache instead would first write any dirty ones out and then read them back
+//! from the disk. Where the file system refuses reads past the cache, the kept bytes go through
+//! the page cache as the rest does.
 
 use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -151,7 +155,7 @@ fn hash_as_it_grows(
     mut verifier: Verifier,
 ) -> Result<Verifier, WriteError> {
     let kept = shared.lock().written;
-    let mut pos = hash_direct(path, kept, &mut verifier)?;
+    let mut pos = hash_kept(file, path, kept, &mut verifier)?;
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let (target, finished) = {
@@ -202,10 +206,15 @@ fn hash_buffered(
     Ok(())
 }
 
-/// Hashes the first `kept` bytes of `path` as read past the page cache, a few reads ahead;
-/// returns how far it got: `kept`, or less where such reads failed, the rest then being read
-/// the usual way by the caller.
-fn hash_direct(path: &Path, kept: u64, verifier: &mut Verifier) -> Result<u64, WriteError> {
+/// Hashes the first `kept` bytes of `path` (open as `file`), a few reads ahead: each read from
+/// the page cache where it holds them all, past it otherwise; returns how far it got: `kept`, or
+/// less where reads past the cache failed, the rest then being read the usual way by the caller.
+fn hash_kept(
+    file: &File,
+    path: &Path,
+    kept: u64,
+    verifier: &mut Verifier,
+) -> Result<u64, WriteError> {
     let Ok(direct) = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECT)
@@ -225,12 +234,15 @@ fn hash_direct(path: &Path, kept: u64, verifier: &mut Verifier) -> Result<u64, W
             let mut at = 0u64;
             while at < kept {
                 let Ok(mut buf) = free_rx.recv() else { return };
-                let want = ((kept - at) as usize)
-                    .next_multiple_of(DIRECT_ALIGN)
-                    .min(DIRECT_READ);
-                let n = match direct.read_at(&mut buf.as_mut()[..want], at) {
-                    Ok(n) if n > 0 => n.min((kept - at) as usize),
-                    _ => return,
+                let need = ((kept - at) as usize).min(DIRECT_READ);
+                let want = need.next_multiple_of(DIRECT_ALIGN).min(DIRECT_READ);
+                let chunk = &mut buf.as_mut()[..want];
+                let n = match read_cached(file, chunk, at) {
+                    n if n >= need => need,
+                    _ => match direct.read_at(chunk, at) {
+                        Ok(n) if n > 0 => n.min(need),
+                        _ => return,
+                    },
                 };
                 if full_tx.send((buf, n)).is_err() {
                     return;
@@ -246,6 +258,22 @@ fn hash_direct(path: &Path, kept: u64, verifier: &mut Verifier) -> Result<u64, W
         }
         Ok(hashed)
     })
+}
+
+/// Reads into `buf` at `at` what the page cache holds, without waiting on the disk: the bytes
+/// read, fewer than asked (or none) where some are not cached.
+fn read_cached(file: &File, buf: &mut [u8], at: u64) -> usize {
+    let Ok(at) = libc::off_t::try_from(at) else {
+        return 0;
+    };
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: the one iovec points into `buf`, which is valid for writes of its length and
+    // outlives the call; `file` is open for reading.
+    let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, at, libc::RWF_NOWAIT) };
+    usize::try_from(n).unwrap_or(0)
 }
 
 /// A buffer whose start is aligned for reads past the page cache.
@@ -268,5 +296,25 @@ impl AlignedBuf {
 
     fn as_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[self.start..self.start + self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::write::tests::evict;
+
+    #[test]
+    fn cached_bytes_come_from_the_cache_and_evicted_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kept");
+        std::fs::write(&path, vec![7u8; 2 * DIRECT_READ]).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut buf = vec![0u8; DIRECT_READ];
+        assert_eq!(read_cached(&file, &mut buf, 0), DIRECT_READ);
+        assert!(buf.iter().all(|b| *b == 7));
+        evict(&file, (0, 2 * DIRECT_READ));
+        assert!(read_cached(&file, &mut buf, 0) < DIRECT_READ);
+        assert!(read_cached(&file, &mut buf, DIRECT_READ as u64) < DIRECT_READ);
     }
 }

@@ -122,9 +122,30 @@ fn a_partial_is_resumed_where_it_stopped_and_verified_whole() {
     assert_eq!(leftovers(&dir.path().join("blobs")), vec![HELLO_SHA1]);
 }
 
+/// Writes `file` out and drops bytes `from..to` of it from the page cache, as a machine that
+/// restarted or ran out of memory has.
+pub(super) fn evict(file: &fs::File, (from, to): (usize, usize)) {
+    use std::os::fd::AsRawFd;
+    file.sync_all().unwrap();
+    // SAFETY: plain advice on a descriptor we own, for a range of it.
+    let got = unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            from as libc::off_t,
+            (to - from) as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    assert_eq!(got, 0);
+}
+
+/// The kept bytes of [`resume_slowly`] a machine still has in its page cache: the first and
+/// last few MiB; the middle ones must be read from the disk.
+const EVICTED: (usize, usize) = (4 * 1024 * 1024, 8 * 1024 * 1024);
+
 /// A partial of `body` cut off after `kept` bytes (`damage` flipped at that offset first, when
-/// given), resumed, and the rest written in pieces slowly enough for the read-back hasher to
-/// catch up and hand the hash back.
+/// given) and partly dropped from the page cache ([`EVICTED`]), resumed, and the rest written
+/// in pieces slowly enough for the read-back hasher to catch up and hand the hash back.
 fn resume_slowly(body: &[u8], kept: usize, damage: Option<usize>) -> Result<PathBuf, WriteError> {
     let dir = tempfile::tempdir().unwrap().keep();
     let etag = crate::cache::hash::sha256_hex(body);
@@ -135,8 +156,9 @@ fn resume_slowly(body: &[u8], kept: usize, damage: Option<usize>) -> Result<Path
     }
     w.write(&prefix).unwrap();
     drop(w);
-    let mut w =
-        BlobWriter::open(&dir, &etag, body.len() as u64, &partials_of(&dir, &etag)).unwrap();
+    let partials = partials_of(&dir, &etag);
+    evict(&fs::File::open(&partials[0]).unwrap(), EVICTED);
+    let mut w = BlobWriter::open(&dir, &etag, body.len() as u64, &partials).unwrap();
     assert_eq!(w.resumed(), kept as u64);
     for piece in body[kept..].chunks(64 * 1024) {
         w.write(piece).unwrap();
@@ -156,7 +178,8 @@ fn resume_slowly(body: &[u8], kept: usize, damage: Option<usize>) -> Result<Path
 
 #[test]
 fn a_resumed_partial_hashed_back_then_inline_verifies_whole() {
-    // Kept bytes over several reads past the page cache, ending off their alignment.
+    // Kept bytes over several reads, from the page cache and past it, ending off their
+    // alignment.
     let body: Vec<u8> = (0..(9 * 1024 * 1024 + 333))
         .map(|i| (i % 253) as u8)
         .collect();
