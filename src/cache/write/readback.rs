@@ -6,14 +6,15 @@
 //! the writer takes the hash back ([`ReadBack::take_if_caught_up`]) and hashes the rest as it
 //! writes it, instead of it being read back.
 //!
-//! The kept bytes are read by a second thread, a few large reads ahead of the hashing. What the
-//! page cache still holds (a run killed moments ago leaves its partial there) is copied from it
-//! without waiting on the disk (`RWF_NOWAIT`); the rest is read past the page cache
-//! (`O_DIRECT`): those bytes are read once and hashed, and filling the page cache with them
-//! cost as much system time as hashing them on this machine (bench/RESULTS.md). Reading cached
-//! bytes past the cache instead would first write any dirty ones out and then read them back
-//! from the disk. Where the file system refuses reads past the cache, the kept bytes go through
-//! the page cache as the rest does.
+//! The kept bytes are read by a second thread, a few 4 MiB reads ahead of the hashing. Each read
+//! takes what the page cache holds without waiting on the disk (`RWF_NOWAIT`): a run killed
+//! moments ago leaves its partial there, and reading it past the cache would first write any
+//! dirty pages out and then read them back from the disk. A read the cache cannot serve whole
+//! goes past it (`O_DIRECT`) rather than waiting for the page cache to be filled; the refused
+//! read has started the kernel's readahead, so the next ones mostly find their bytes cached.
+//! A resumed pull is faster so than when every kept byte was read past the cache
+//! (bench/RESULTS.md). Where the file system refuses reads past the cache, the kept bytes go
+//! through the page cache as the rest does.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
