@@ -139,8 +139,8 @@ pub(super) fn evict(file: &fs::File, (from, to): (usize, usize)) {
     assert_eq!(got, 0);
 }
 
-/// The kept bytes of [`resume_slowly`] a machine still has in its page cache: the first and
-/// last few MiB; the middle ones must be read from the disk.
+/// The kept bytes of [`resume_slowly`] that are no longer in the page cache: those from 4 to
+/// 8 MiB, read from the disk, between the first 4 MiB and the last few KiB, read from the cache.
 const EVICTED: (usize, usize) = (4 * 1024 * 1024, 8 * 1024 * 1024);
 
 /// A partial of `body` cut off after `kept` bytes (`damage` flipped at that offset first, when
