@@ -13,7 +13,8 @@ use crate::cache::hash::READ_CHUNK;
 use crate::cache::modes::{self, OwnerOnly};
 use crate::cache::temp;
 use crate::cache::write::{
-    copy_verified, io_err, sync_dir, write_atomic, BlobSink, Verifier, WriteError, TEMP_PREFIX,
+    copy_verified, fill_from_file, io_err, sync_dir, write_atomic, BlobSink, Verifier, WriteError,
+    TEMP_PREFIX,
 };
 use crate::net::TransferCtx;
 use crate::task::blocking;
@@ -339,7 +340,7 @@ impl DirRemote {
     pub async fn download_blob<W: BlobSink>(
         &self,
         key: &str,
-        mut writer: W,
+        writer: W,
         _size: u64,
         ctx: &TransferCtx,
     ) -> Result<W::Done, BlobError> {
@@ -349,27 +350,12 @@ impl DirRemote {
         let (this, key, ctx) = (self.clone(), key.to_string(), ctx.clone());
         blocking(move || -> Result<W::Done, BlobError> {
             let (this, key) = (&this, key.as_str());
-            let mut input = fs::File::open(&path).map_err(|e| this.error(e, Access::Read, key))?;
-            // Past what a resumed partial holds (a file that cannot seek, such as a pipe, is
-            // only ever read whole).
-            if writer.written() > 0 {
-                io::Seek::seek(&mut input, io::SeekFrom::Start(writer.written()))
-                    .map_err(|e| this.error(e, Access::Read, key))?;
-            }
-            let mut moved = |n| {
+            let read_error = |e| BlobError::from(this.error(e, Access::Read, key));
+            let input = fs::File::open(&path).map_err(read_error)?;
+            fill_from_file(&input, writer, read_error, |n| {
                 ctx.progress.add_bytes(n);
                 ctx.rate.pace_blocking(n);
-            };
-            if writer.copy_from(&input, &mut moved)? {
-                return Ok(writer.finish()?);
-            }
-            let read_error = |e| BlobError::from(this.error(e, Access::Read, key));
-            read_chunks(&mut input, read_error, |chunk| {
-                writer.write(chunk)?;
-                moved(chunk.len() as u64);
-                Ok(())
-            })?;
-            Ok(writer.finish()?)
+            })
         })
         .await
     }

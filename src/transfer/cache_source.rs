@@ -7,7 +7,6 @@
 //! sink, as any source's bytes are: a corrupt or unreadable blob falls to the next source, a
 //! missing (pruned) one too.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::plan::{Plan, Target};
@@ -15,18 +14,16 @@ use super::pull::{plan_for, PullError};
 use super::source::Wanted;
 use super::TransferError;
 use crate::cache::trees::{tree_path, TreeListing};
-use crate::cache::write::BlobSink;
+use crate::cache::write::{fill_from_file, BlobSink};
 use crate::cache::{blob_path, is_commit_hash, ref_path, repo_folder_name, RepoType};
 use crate::hub::tree::manifest_from;
 use crate::manifest::Layout;
 use crate::net::TransferCtx;
 use crate::remote::RemoteError;
+use crate::task::blocking;
 
 /// How the access log and the metrics name bytes read from the cache dir.
 pub const CACHE_SOURCE: &str = "cache";
-
-/// Bytes read from a cached blob at once.
-const READ_CHUNK: usize = 1024 * 1024;
 
 /// The revision `target` names, as the cache dir `dir` holds it whole; `Missing` when it does
 /// not (no such repo, ref or listing), `Refused` when what it holds cannot be trusted.
@@ -101,7 +98,7 @@ pub fn blob_file(dir: &Path, job: Wanted<'_>) -> Option<PathBuf> {
 pub async fn download<W: BlobSink>(
     dir: &Path,
     job: Wanted<'_>,
-    mut writer: W,
+    writer: W,
     ctx: &TransferCtx,
 ) -> Result<W::Done, TransferError> {
     let Some(path) = blob_file(dir, job) else {
@@ -112,7 +109,7 @@ pub async fn download<W: BlobSink>(
     };
     let _slot = ctx.slot().await;
     let ctx = ctx.clone();
-    let read = tokio::task::spawn_blocking(move || -> Result<W::Done, TransferError> {
+    blocking(move || -> Result<W::Done, TransferError> {
         let unreadable = |e: std::io::Error| -> TransferError {
             RemoteError::Other {
                 detail: format!("cannot read {}: {e}", path.display()),
@@ -120,7 +117,7 @@ pub async fn download<W: BlobSink>(
             }
             .into()
         };
-        let mut input = match std::fs::File::open(&path) {
+        let input = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(RemoteError::NotFound {
@@ -130,30 +127,12 @@ pub async fn download<W: BlobSink>(
             }
             Err(e) => return Err(unreadable(e)),
         };
-        if writer.written() > 0 {
-            input
-                .seek(SeekFrom::Start(writer.written()))
-                .map_err(unreadable)?;
-        }
-        let mut buf = vec![0u8; READ_CHUNK];
-        loop {
-            let n = input.read(&mut buf).map_err(unreadable)?;
-            if n == 0 {
-                break;
-            }
-            writer.write(&buf[..n])?;
-            ctx.progress.add_bytes(n as u64);
-            ctx.rate.pace_blocking(n as u64);
-        }
-        Ok(writer.finish()?)
-    });
-    read.await.unwrap_or_else(|e| {
-        Err(RemoteError::Other {
-            detail: format!("the read stopped: {e}"),
-            code: String::new(),
-        }
-        .into())
+        fill_from_file(&input, writer, unreadable, |n| {
+            ctx.progress.add_bytes(n);
+            ctx.rate.pace_blocking(n);
+        })
     })
+    .await
 }
 
 #[cfg(test)]

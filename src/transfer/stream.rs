@@ -268,9 +268,8 @@ pub async fn stream_landing(
     (wanted, window): (Wanted<'_>, Window),
     tx: &mpsc::Sender<Piece>,
 ) -> Result<(), TransferError> {
-    let sink = StreamSink::new(wanted, window, tx.clone(), Arc::default())?;
+    let mut sink = StreamSink::new(wanted, window, tx.clone(), Arc::default())?;
     let follow = move || -> Result<(), WriteError> {
-        let mut sink = sink;
         let mut buf = vec![0u8; PIECE];
         let mut grew = Instant::now();
         let landing_err = |what: &str| WriteError::Io {
@@ -298,14 +297,7 @@ pub async fn stream_landing(
             }
         }
     };
-    match tokio::task::spawn_blocking(follow).await {
-        Ok(done) => done.map_err(Into::into),
-        Err(e) => Err(WriteError::Io {
-            path: "the blob landing in the cache".into(),
-            source: io::Error::other(format!("the reader stopped: {e}")),
-        }
-        .into()),
-    }
+    Ok(crate::task::blocking(follow).await?)
 }
 
 /// The first source from `first` on that can serve `wanted`, is not down and has not served

@@ -20,7 +20,7 @@ pub use blob::{remove_stale_temps, BlobWriter};
 mod sink;
 
 pub use super::{TEMP_PREFIX, TEMP_SUFFIX};
-pub use sink::BlobSink;
+pub use sink::{fill_from_file, BlobSink};
 
 /// Why a blob could not be written.
 #[derive(Debug, thiserror::Error)]
