@@ -239,7 +239,7 @@ pub async fn serve(
             dir: env.settings.cache_dir.clone(),
         });
     }
-    check_presign(sources.get(sources.home()), opts.presign)?;
+    check_presign(sources.home_source(), opts.presign)?;
     let settings = env.settings;
     let limit = opts.limit_rate.or(settings.transfer.limit_rate);
     let mut ctx = TransferCtx::new(
@@ -280,7 +280,7 @@ pub async fn serve(
     }
     let gate_note = gate.as_ref().map(|g| g.describe());
     let described = sources.describe();
-    let lister = repo_lister(sources.get(sources.home()), settings.transfer.workers);
+    let lister = repo_lister(sources.home_source(), settings.transfer.workers);
     let mut shared = Shared::new(
         sources,
         ctx,

@@ -82,7 +82,7 @@ impl Shared {
         (cache_dir, allow_gated): (PathBuf, bool),
         log: AccessLog,
     ) -> Shared {
-        let metrics = Arc::new(Metrics::new(sources.get(sources.home()).url()));
+        let metrics = Arc::new(Metrics::new(sources.home_source().url()));
         let described = sources.describe();
         Shared {
             sources,

@@ -210,6 +210,11 @@ impl Sources {
             .unwrap_or(0)
     }
 
+    /// The source at [`Sources::home`]: the bucket the command names.
+    pub fn home_source(&self) -> &Source {
+        self.get(self.home())
+    }
+
     /// The remote at `i` with its layout, unless it is the Hub or a cache dir.
     pub fn remote(&self, i: usize) -> Option<(&Remote, &Layout)> {
         match &self.tiers[i].source {
