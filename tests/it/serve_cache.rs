@@ -47,8 +47,13 @@ fn serve_from(t: &Sandbox, node: &std::path::Path, args: &[&str]) -> Server {
 
 /// The access-log line of `GET path` with status `status`.
 fn log_line<'a>(stderr: &'a str, path: &str, status: u16) -> Option<&'a str> {
+    log_lines(stderr, path, status).into_iter().next()
+}
+
+/// Every access-log line of a GET of `path` answered `status`, in order.
+fn log_lines<'a>(stderr: &'a str, path: &str, status: u16) -> Vec<&'a str> {
     let wanted = format!("GET {path} {status} ");
-    stderr.lines().find(|l| l.contains(&wanted))
+    stderr.lines().filter(|l| l.contains(&wanted)).collect()
 }
 
 #[test]
@@ -187,11 +192,7 @@ fn a_corrupt_cached_blob_is_cut_off_and_the_next_request_comes_from_the_bucket()
             .contains(&format!("warning: blob {etag} from the cache dir")),
         "{out}"
     );
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains(&format!("GET {path} 200 ")))
-        .collect();
+    let lines = log_lines(&out.stderr, &path, 200);
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].contains(" cache cut: "), "{out}");
     let source = format!("s3://{}/{}", t.garage().bucket, t.prefix);
@@ -226,11 +227,7 @@ fn with_write_through_what_the_hub_served_is_then_served_from_the_cache() {
     assert_eq!(hub.downloads(), hub_downloads, "the Hub was asked again");
     let out = server.stop().success();
     let weights = format!("/org/m/resolve/{main}/{WEIGHTS}");
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains(&format!("GET {weights} 200 ")))
-        .collect();
+    let lines = log_lines(&out.stderr, &weights, 200);
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[1].ends_with(" cache"), "{out}");
 }
